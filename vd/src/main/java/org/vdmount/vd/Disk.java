@@ -1,0 +1,335 @@
+package org.vdmount.vd;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * An ordered chain of images, base first; writes go to the top. Thread-safe: reads take no lock;
+ * a write that must fill a block the top image does not hold (copy-on-write from the parents)
+ * runs under that block's lock, so concurrent writers into one fresh block both survive.
+ */
+public final class Disk implements Closeable {
+    private static final byte[] ZEROS = new byte[64 * 1024];
+    private static final int LOCK_STRIPES = 256;
+
+    private final Image[] layers;
+    private final Image top;
+    private final boolean readOnly;
+    private final ReentrantLock[] blockLocks = new ReentrantLock[LOCK_STRIPES];
+
+    private Disk(List<Image> chain, boolean readOnly) {
+        this.layers = chain.toArray(new Image[0]);
+        this.top = layers[layers.length - 1];
+        this.readOnly = readOnly;
+        for (int i = 0; i < LOCK_STRIPES; i++) {
+            blockLocks[i] = new ReentrantLock();
+        }
+    }
+
+    /** Opens {@code path} and every parent it needs. */
+    public static Disk open(Path path, OpenOptions options) throws IOException {
+        return fromTop(FormatRegistry.open(path, options), options);
+    }
+
+    /** Completes a chain below an already opened top image (its parents are opened read-only). */
+    public static Disk fromTop(Image topImage, OpenOptions options) throws IOException {
+        List<Image> chain = new ArrayList<>();
+        chain.add(topImage);
+        Set<Path> seen = new HashSet<>();
+        seen.add(topImage.storage().path().toAbsolutePath().normalize());
+        try {
+            Image cur = topImage;
+            while (cur.parent() != null) {
+                if (chain.size() >= ChainResolver.MAX_DEPTH) {
+                    throw new ChainException("chain of " + topImage.storage().path() + " deeper than "
+                            + ChainResolver.MAX_DEPTH + " layers");
+                }
+                Image parent = ChainResolver.openParent(cur, options);
+                chain.add(parent);
+                if (!seen.add(parent.storage().path().toAbsolutePath().normalize())) {
+                    throw new ChainException("cycle in chain of " + topImage.storage().path() + ": "
+                            + parent.storage().path() + " appears twice");
+                }
+                cur = parent;
+            }
+        } catch (IOException | RuntimeException e) {
+            for (Image img : chain) {
+                try {
+                    img.close();
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+        Collections.reverse(chain);
+        return new Disk(chain, topImage.readOnly());
+    }
+
+    /** A disk over images already opened, base first (tests, create). */
+    public static Disk of(List<Image> chainBaseFirst) {
+        Image t = chainBaseFirst.get(chainBaseFirst.size() - 1);
+        return new Disk(chainBaseFirst, t.readOnly());
+    }
+
+    public List<Image> layers() {
+        return List.of(layers);
+    }
+
+    public Image top() {
+        return top;
+    }
+
+    public long size() {
+        return top.virtualSize();
+    }
+
+    public int logicalSectorSize() {
+        return top.logicalSectorSize();
+    }
+
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    // ---- read ---------------------------------------------------------------------------------
+
+    /** Fills {@code dst} from its position to its limit with the disk's bytes at {@code offset}. */
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        checkRange(offset, dst.remaining());
+        readLayer(layers.length - 1, offset, dst);
+    }
+
+    private void readLayer(int index, long offset, ByteBuffer dst) throws IOException {
+        Image img = layers[index];
+        int start = dst.position();
+        int end = dst.limit();
+        long layerSize = img.virtualSize();
+        try {
+            while (dst.position() < end) {
+                long off = offset + (dst.position() - start);
+                if (off >= layerSize) {
+                    zeroFill(dst); // beyond a lower layer's size: zeros
+                    break;
+                }
+                long run = img.map(off, Math.min(end - dst.position(), layerSize - off));
+                int len = (int) Run.length(run);
+                dst.limit(dst.position() + len);
+                switch (Run.kind(run)) {
+                    case DATA -> {
+                        img.readData(off, dst);
+                        dst.position(dst.limit());
+                    }
+                    case ZERO -> zeroFill(dst);
+                    case UNALLOCATED -> {
+                        if (index == 0) {
+                            zeroFill(dst);
+                        } else {
+                            readLayer(index - 1, off, dst);
+                        }
+                    }
+                }
+                dst.limit(end);
+            }
+        } finally {
+            dst.limit(end);
+        }
+    }
+
+    private static void zeroFill(ByteBuffer dst) {
+        while (dst.hasRemaining()) {
+            int n = Math.min(dst.remaining(), ZEROS.length);
+            dst.put(ZEROS, 0, n);
+        }
+    }
+
+    // ---- write --------------------------------------------------------------------------------
+
+    /** Writes {@code src} (position to limit) at {@code offset} into the top image. */
+    public void write(long offset, ByteBuffer src) throws IOException {
+        checkWritable();
+        checkRange(offset, src.remaining());
+        long bs = top.blockSize();
+        int limit = src.limit();
+        try {
+            while (src.hasRemaining()) {
+                int n = (int) Math.min(src.remaining(), bs - Math.floorMod(offset, bs));
+                src.limit(src.position() + n);
+                int pos = src.position();
+                if (top.write(offset, src) == WriteResult.NEEDS_FILL) {
+                    src.position(pos);
+                    writeWithFill(offset, src);
+                }
+                src.position(pos + n);
+                src.limit(limit);
+                offset += n;
+            }
+        } finally {
+            src.limit(limit);
+        }
+    }
+
+    /** The piece lies in one block; widen it to whole fill units with the chain's current bytes. */
+    private void writeWithFill(long offset, ByteBuffer piece) throws IOException {
+        ReentrantLock lock = lockFor(offset);
+        lock.lock();
+        try {
+            int pos = piece.position();
+            if (top.write(offset, piece) == WriteResult.DONE) {
+                return; // another writer filled the block meanwhile
+            }
+            piece.position(pos);
+            long fu = top.fillUnit();
+            long bs = top.blockSize();
+            long blockEnd = Math.min(Math.floorDiv(offset, bs) * bs + bs, size());
+            long alignedStart = Math.floorDiv(offset, fu) * fu;
+            long alignedEnd = Math.min(Math.floorDiv(offset + piece.remaining() + fu - 1, fu) * fu, blockEnd);
+            ByteBuffer whole = ByteBuffer.allocate((int) (alignedEnd - alignedStart));
+            readLayer(layers.length - 1, alignedStart, whole);
+            whole.position((int) (offset - alignedStart));
+            whole.put(piece);
+            whole.clear();
+            if (top.write(alignedStart, whole) != WriteResult.DONE) {
+                throw new VdException(top.format().name() + ": image refused a whole-unit write at 0x"
+                        + Long.toHexString(alignedStart) + " in " + top.storage().path());
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private ReentrantLock lockFor(long offset) {
+        long block = Math.floorDiv(offset, top.blockSize());
+        return blockLocks[(int) ((block ^ (block >>> 17)) & (LOCK_STRIPES - 1))];
+    }
+
+    // ---- discard / zero -----------------------------------------------------------------------
+
+    /**
+     * Makes the range read as zeros. Whole blocks are handed to the image (which frees them or
+     * marks them zero); partial blocks get zeros written unless they already read as zeros.
+     */
+    public void discard(long offset, long length) throws IOException {
+        checkWritable();
+        checkRange(offset, length);
+        long bs = top.blockSize();
+        long end = offset + length;
+        long off = offset;
+        while (off < end) {
+            long blockStart = Math.floorDiv(off, bs) * bs;
+            long pieceEnd = Math.min(end, blockStart + bs);
+            boolean whole = off == blockStart && (pieceEnd == blockStart + bs || pieceEnd == size());
+            ReentrantLock lock = lockFor(off);
+            lock.lock();
+            try {
+                if (whole) {
+                    top.discard(off, pieceEnd - off);
+                } else {
+                    zeroPartial(off, (int) (pieceEnd - off));
+                }
+            } finally {
+                lock.unlock();
+            }
+            off = pieceEnd;
+        }
+    }
+
+    /** fallocate(ZERO_RANGE): the same effect as discard for every format here. */
+    public void zero(long offset, long length) throws IOException {
+        discard(offset, length);
+    }
+
+    private void zeroPartial(long offset, int length) throws IOException {
+        ByteBuffer cur = ByteBuffer.allocate(length);
+        readLayer(layers.length - 1, offset, cur);
+        if (Bytes.of(cur.array()).isZero(0, length)) {
+            return;
+        }
+        ByteBuffer zeros = ByteBuffer.allocate(length);
+        if (top.write(offset, zeros) == WriteResult.NEEDS_FILL) {
+            zeros.clear();
+            // lock is reentrant: writeWithFill takes the same stripe
+            writeWithFill(offset, zeros);
+        }
+    }
+
+    // ---- flush, close, facts ------------------------------------------------------------------
+
+    public void flush() throws IOException {
+        if (!readOnly) {
+            top.flush();
+        }
+    }
+
+    /** Bytes allocated in the chain (sum over layers). */
+    public long allocatedBytes() throws IOException {
+        long sum = 0;
+        for (Image img : layers) {
+            sum += img.allocatedBytes();
+        }
+        return sum;
+    }
+
+    /** The allocation seen through the chain for a run starting at offset: DATA or ZERO only. */
+    public long map(long offset, long maxLength) throws IOException {
+        checkRange(offset, 1);
+        long max = Math.min(maxLength, size() - offset);
+        for (int i = layers.length - 1; i >= 0; i--) {
+            Image img = layers[i];
+            if (offset >= img.virtualSize()) {
+                return Run.zero(Math.max(1, max));
+            }
+            long run = img.map(offset, Math.min(max, img.virtualSize() - offset));
+            if (Run.kind(run) != Allocation.UNALLOCATED) {
+                return run;
+            }
+            max = Run.length(run);
+        }
+        return Run.unallocated(max);
+    }
+
+    @Override
+    public void close() throws IOException {
+        IOException first = null;
+        if (!readOnly) {
+            try {
+                top.flush();
+            } catch (IOException e) {
+                first = e;
+            }
+        }
+        for (int i = layers.length - 1; i >= 0; i--) {
+            try {
+                layers[i].close();
+            } catch (IOException e) {
+                if (first == null) {
+                    first = e;
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    private void checkWritable() throws ReadOnlyException {
+        if (readOnly) {
+            throw new ReadOnlyException("disk " + top.storage().path() + " is opened read-only");
+        }
+    }
+
+    private void checkRange(long offset, long length) throws VdException {
+        if (offset < 0 || length < 0 || offset + length > size() || offset + length < 0) {
+            throw new VdException("range 0x" + Long.toHexString(offset) + "+" + length + " outside disk "
+                    + top.storage().path() + " of " + size() + " bytes");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package org.vdmount.vd;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import org.vdmount.vd.format.raw.RawFormat;
+
+/** The one list of format backends, in probe order. Adding a format touches only this list. */
+public final class FormatRegistry {
+
+    private static final List<ImageFormat> FORMATS = List.of(
+            new RawFormat());
+
+    private FormatRegistry() {
+    }
+
+    public static List<ImageFormat> all() {
+        return FORMATS;
+    }
+
+    public static Optional<ImageFormat> byName(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        return FORMATS.stream().filter(f -> f.name().equals(n)).findFirst();
+    }
+
+    public static ImageFormat require(String name) throws UnsupportedFeatureException {
+        return byName(name).orElseThrow(() -> new UnsupportedFeatureException("unknown format '" + name
+                + "' (known: " + String.join(", ", FORMATS.stream().map(ImageFormat::name).toList()) + ")"));
+    }
+
+    /** The format with the highest probe score (raw if nothing else claims the file). */
+    public static ImageFormat probe(Path path) throws IOException {
+        ProbeInput in = probeInput(path);
+        ImageFormat best = null;
+        int bestScore = 0;
+        for (ImageFormat f : FORMATS) {
+            int s = f.probe(in);
+            if (s > bestScore) {
+                best = f;
+                bestScore = s;
+            }
+        }
+        if (best == null) {
+            throw new NotThisFormatException(path + ": not a disk image of any known format");
+        }
+        return best;
+    }
+
+    /** Opens one layer, probing its format. */
+    public static Image open(Path path, OpenOptions options) throws IOException {
+        return probe(path).open(path, options);
+    }
+
+    static ProbeInput probeInput(Path path) throws IOException {
+        if (!Files.exists(path)) {
+            throw new NoSuchFileException(path.toString(), null, "no such file");
+        }
+        if (Files.isDirectory(path)) {
+            return new ProbeInput(path, Bytes.allocate(0), Bytes.allocate(0), 0, true);
+        }
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            long size = ch.size();
+            ByteBuffer head = ByteBuffer.allocate((int) Math.min(size, ProbeInput.HEAD_SIZE));
+            while (head.hasRemaining() && ch.read(head, head.position()) > 0) {
+                // keep reading
+            }
+            head.flip();
+            int tailLen = (int) Math.min(size, ProbeInput.TAIL_SIZE);
+            ByteBuffer tail = ByteBuffer.allocate(tailLen);
+            while (tail.hasRemaining() && ch.read(tail, size - tailLen + tail.position()) > 0) {
+                // keep reading
+            }
+            tail.flip();
+            return new ProbeInput(path, Bytes.of(head), Bytes.of(tail), size, false);
+        }
+    }
+}

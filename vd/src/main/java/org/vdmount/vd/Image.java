@@ -1,0 +1,89 @@
+package org.vdmount.vd;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.UUID;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * One opened layer of a disk, handled by its {@link ImageFormat}. An image answers only for
+ * itself: "not mine" ({@link Allocation#UNALLOCATED}) is a normal answer and the {@link Disk}
+ * decides to fall through to the parent.
+ *
+ * <h2>I/O contract</h2>
+ * <ul>
+ * <li>{@link #map} reports the longest homogeneous run at an offset, never past the end of the
+ *     block holding it ({@link #blockSize()}) nor past {@code maxLength}.</li>
+ * <li>{@link #readData} is called only for ranges inside a DATA run.</li>
+ * <li>{@link #write} gets a range inside one block. It writes in place, or allocates on its own
+ *     when the range covers whole fill units ({@link #fillUnit()}); a range that only partly
+ *     covers fill units the image does not hold answers {@link WriteResult#NEEDS_FILL} and writes
+ *     nothing. A write covering whole fill units must never answer NEEDS_FILL.</li>
+ * <li>{@link #discard} gets whole blocks. Afterwards the range reads as zeros; a differencing
+ *     image records "zero" (or writes zeros), never "unallocated" over its parent's data.</li>
+ * </ul>
+ * Implementations are thread-safe; {@link #map} and {@link #readData} take no global lock.
+ */
+public interface Image extends Closeable {
+
+    ImageFormat format();
+
+    /** Sub-type as users know it: "fixed", "dynamic", "differencing", "split", ... */
+    String variant();
+
+    Storage storage();
+
+    long virtualSize();
+
+    default int logicalSectorSize() {
+        return 512;
+    }
+
+    default int physicalSectorSize() {
+        return logicalSectorSize();
+    }
+
+    /** This image's own identity, or null if the format has none. */
+    UUID uuid();
+
+    /** The identity children record to link to this image (VHDX: data-write GUID). */
+    default UUID linkUuid() {
+        return uuid();
+    }
+
+    /** The parent this image needs, or null for a base image. */
+    ParentReference parent();
+
+    boolean readOnly();
+
+    /** Allocation unit: runs and writes never cross a multiple of it. A power of two. */
+    long blockSize();
+
+    /** Unit that must be covered entirely when writing into space the image does not hold. */
+    long fillUnit();
+
+    /** The run at {@code offset}, at most {@code maxLength} bytes; see {@link Run}. */
+    long map(long offset, long maxLength) throws IOException;
+
+    /** Fills {@code dst} (to its limit) with this image's bytes at {@code offset}. */
+    void readData(long offset, ByteBuffer dst) throws IOException;
+
+    /** Writes {@code src} (to its limit) at {@code offset}; see the class contract. */
+    WriteResult write(long offset, ByteBuffer src) throws IOException;
+
+    /** Makes whole blocks read as zeros, giving back space where the format allows. */
+    void discard(long offset, long length) throws IOException;
+
+    /** Makes everything written so far durable: data first, then the metadata pointing to it. */
+    void flush() throws IOException;
+
+    /** Bytes of virtual data this layer holds (allocated blocks), for st_blocks and summaries. */
+    long allocatedBytes() throws IOException;
+
+    /** Format-specific facts for {@code vd info} (block size, sector size, locators, ...). */
+    default Map<String, Object> details() {
+        return Map.of();
+    }
+}

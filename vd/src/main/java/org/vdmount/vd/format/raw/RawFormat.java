@@ -1,0 +1,111 @@
+package org.vdmount.vd.format.raw;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.ProbeInput;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.SplitStorage;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * Raw disk images: one file, or a split set {@code x.001, x.002, ...} (also {@code x.000 ...})
+ * opened as one disk by naming any file of the set.
+ */
+public final class RawFormat implements ImageFormat {
+    private static final Pattern SPLIT = Pattern.compile("(.*)\\.(\\d{3})");
+    static final int MAX_SPLIT_PARTS = 10_000;
+
+    @Override
+    public String name() {
+        return "raw";
+    }
+
+    @Override
+    public List<String> extensions() {
+        return List.of("raw", "img", "dd", "bin", "001", "000");
+    }
+
+    @Override
+    public int probe(ProbeInput in) {
+        return in.directory() ? 0 : 1;
+    }
+
+    @Override
+    public Image open(Path path, OpenOptions options) throws IOException {
+        List<Path> set = splitSet(path);
+        Storage storage = set.size() > 1
+                ? SplitStorage.open(set, options.readOnly())
+                : FileStorage.open(path, options.readOnly());
+        return new RawImage(this, storage, set.size() > 1 ? "split" : "flat");
+    }
+
+    @Override
+    public boolean canCreate() {
+        return true;
+    }
+
+    @Override
+    public Image create(Path path, CreateOptions options) throws IOException {
+        options.checkKnown(name(), "preallocation");
+        String prealloc = options.option("preallocation", "off");
+        if (options.parent() != null) {
+            throw new UnsupportedFeatureException("raw: a raw image cannot have a backing file");
+        }
+        if (!prealloc.equals("off") && !prealloc.equals("full")) {
+            throw new UnsupportedFeatureException("raw: preallocation must be off or full, not " + prealloc);
+        }
+        FileStorage fs = FileStorage.create(path);
+        try {
+            if (prealloc.equals("full")) {
+                java.nio.ByteBuffer zeros = java.nio.ByteBuffer.allocateDirect(1 << 20);
+                for (long off = 0; off < options.virtualSize(); off += zeros.capacity()) {
+                    zeros.clear().limit((int) Math.min(zeros.capacity(), options.virtualSize() - off));
+                    fs.write(zeros, off);
+                }
+            }
+            fs.truncate(options.virtualSize());
+        } catch (IOException e) {
+            fs.close();
+            Files.deleteIfExists(path);
+            throw e;
+        }
+        return new RawImage(this, fs, "flat");
+    }
+
+    /**
+     * The files of a split set containing {@code path} in order, or just {@code path}. A set
+     * starts at .000 or .001 and runs while the next number exists.
+     */
+    static List<Path> splitSet(Path path) {
+        String name = path.getFileName().toString();
+        Matcher m = SPLIT.matcher(name);
+        if (!m.matches()) {
+            return List.of(path);
+        }
+        String stem = m.group(1);
+        Path dir = path.toAbsolutePath().getParent();
+        int first = Files.exists(dir.resolve(stem + ".000")) ? 0 : 1;
+        List<Path> out = new ArrayList<>();
+        for (int i = first; i < MAX_SPLIT_PARTS; i++) {
+            Path p = dir.resolve(String.format("%s.%03d", stem, i));
+            if (!Files.isRegularFile(p)) {
+                break;
+            }
+            out.add(p);
+        }
+        if (out.size() <= 1 || !out.contains(path.toAbsolutePath())) {
+            return List.of(path);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,48 @@
+package org.vdmount.vd.storage;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Positional I/O on the host file(s) behind one image. Thread-safe: every call is positional and
+ * nothing depends on a shared file pointer. Split files appear as one address space.
+ */
+public interface Storage extends Closeable {
+
+    /** The primary file (used in messages and for resolving relative paths). */
+    Path path();
+
+    /** Every host file behind this storage, in address order. */
+    List<Path> files();
+
+    boolean readOnly();
+
+    long size() throws IOException;
+
+    /**
+     * Reads {@code dst.remaining()} bytes at {@code pos}; bytes past the end of the storage are
+     * not read. Returns the number of bytes read (fewer only at end of storage).
+     */
+    int read(ByteBuffer dst, long pos) throws IOException;
+
+    /** Reads exactly {@code dst.remaining()} bytes or throws a {@code TruncatedImageException}. */
+    void readFully(ByteBuffer dst, long pos, String format, String structure) throws IOException;
+
+    /** Writes all of {@code src} at {@code pos}, extending the storage if needed. */
+    void write(ByteBuffer src, long pos) throws IOException;
+
+    /** Changes the size (grows sparsely, or cuts). */
+    void truncate(long size) throws IOException;
+
+    /** Gives back host space for the range; it then reads as zeros. Best effort: false if unsupported. */
+    boolean punchHole(long pos, long length) throws IOException;
+
+    /** Forces written data and metadata to stable storage. */
+    void force() throws IOException;
+
+    /** Host bytes actually allocated (st_blocks * 512) over all files. */
+    long allocatedBytes() throws IOException;
+}

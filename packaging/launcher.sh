@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Shared by the ./vd and ./vdmount launchers: build the runnable jar on first use (or when the
+# sources changed), then exec Java. Sourced with VDMOUNT_MAIN set to the main class.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+jar="$repo/packaging/target/vdmount-all.jar"
+prog="${VDMOUNT_PROG:-vdmount}"
+
+die() { echo "$prog: $*" >&2; exit 127; }
+
+command -v java >/dev/null 2>&1 || die "Java 17 or newer is required: install it (Debian: apt-get install openjdk-17-jre-headless)"
+jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+[ "${jv%%.*}" -ge 17 ] 2>/dev/null || die "Java 17 or newer is required, found Java ${jv:-unknown}"
+
+needs_build() {
+  [ -f "$jar" ] || return 0
+  # rebuild when any source or POM is newer than the jar
+  [ -n "$(find "$repo" -path "$repo/*/target" -prune -o \( -name '*.java' -o -name 'pom.xml' \) -newer "$jar" -print -quit 2>/dev/null)" ]
+}
+
+if needs_build; then
+  command -v mvn >/dev/null 2>&1 || die "Maven is required to build on first use: install it (Debian: apt-get install maven)"
+  log="$repo/packaging/target/build.log"
+  mkdir -p "$repo/packaging/target"
+  echo "$prog: building (first use, about a minute)..." >&2
+  if ! (cd "$repo" && mvn -q -B -DskipTests -pl packaging -am package) >"$log" 2>&1; then
+    echo "$prog: build failed; last lines of $log:" >&2
+    tail -n 20 "$log" >&2
+    exit 1
+  fi
+fi
+
+exec java ${VDMOUNT_JAVA_OPTS:-} -cp "$jar" "$VDMOUNT_MAIN" "$@"

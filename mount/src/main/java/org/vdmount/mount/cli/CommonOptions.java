@@ -1,0 +1,17 @@
+package org.vdmount.mount.cli;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import picocli.CommandLine.Option;
+
+/** Options every {@code vd} command accepts, before or after the command name. */
+final class CommonOptions {
+
+    @Option(names = {"-v", "--verbose"}, description = "Print status lines and stack traces of errors.")
+    boolean verbose;
+
+    @Option(names = "--parent-dir", paramLabel = "DIR",
+            description = "Also look for parent images in DIR (repeatable).")
+    List<Path> parentDirs = new ArrayList<>();
+}

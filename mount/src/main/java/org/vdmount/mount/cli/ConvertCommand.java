@@ -1,0 +1,135 @@
+package org.vdmount.mount.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.function.Consumer;
+import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.Sizes;
+import org.vdmount.vd.VdException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** {@code vd convert [-O FORMAT] [-o K=V,...] SRC DST}: the whole chain of SRC into one new image. */
+@Command(name = "convert", mixinStandardHelpOptions = true, versionProvider = Versions.class,
+        description = {"Copy the whole chain of SRC (opened read-only) into a new image DST.",
+                "Unallocated and all-zero ranges are not written, so DST is sparse. A progress bar is "
+                        + "shown on stderr when a terminal is attached. A failed conversion deletes DST."})
+final class ConvertCommand implements Callable<Integer> {
+
+    @ParentCommand
+    VdMain vd;
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    CommonOptions common;
+
+    @Option(names = "-O", paramLabel = "FORMAT", defaultValue = "raw",
+            description = "Output format (default: ${DEFAULT-VALUE}).")
+    String outputFormat;
+
+    @Option(names = "-o", paramLabel = "K=V,...", description = "Options for the output format (repeatable).")
+    List<String> formatOptions = new ArrayList<>();
+
+    @Option(names = "--overwrite", description = "Replace DST if it is an existing regular file "
+            + "(never one of SRC's chain). Without it an existing DST is an error.")
+    boolean overwrite;
+
+    @Parameters(index = "0", paramLabel = "SRC", description = "Source image (top of its chain).")
+    Path src;
+
+    @Parameters(index = "1", paramLabel = "DST", description = "Image to create.")
+    Path dst;
+
+    @Override
+    public Integer call() throws Exception {
+        ImageFormat format = FormatRegistry.require(outputFormat);
+        Map<String, String> options = FormatOptions.parse(formatOptions, spec.commandLine());
+        if (!format.canCreate()) {
+            throw new VdException(format.name() + ": creating images is not supported");
+        }
+        if (Files.exists(dst, LinkOption.NOFOLLOW_LINKS) && !overwrite) {
+            throw new VdException(dst + ": already exists (add --overwrite to replace it)");
+        }
+        try (Disk source = Disk.open(src, vd.openOptions(common))) {
+            if (Files.exists(dst, LinkOption.NOFOLLOW_LINKS)) {
+                replace(source);
+            }
+            long started = System.nanoTime();
+            DiskCopy.Stats stats = convert(source, format, options, dst,
+                    new Progress(vd.err, source.size(), vd.terminal), vd::warn);
+            double seconds = Math.max(1e-9, (System.nanoTime() - started) / 1e9);
+            vd.note(common, String.format(Locale.ROOT, "%s: %s of %s written (%s read) in %.2f s, %.0f MiB/s",
+                    dst, Sizes.human(stats.bytesWritten()), Sizes.human(source.size()),
+                    Sizes.human(stats.bytesRead()), seconds, source.size() / seconds / (1 << 20)));
+        }
+        return 0;
+    }
+
+    /** --overwrite: deletes DST unless it is not a plain file or belongs to the source's chain. */
+    private void replace(Disk source) throws IOException {
+        if (!Files.isRegularFile(dst, LinkOption.NOFOLLOW_LINKS)) {
+            throw new VdException(dst + ": not a regular file, not replaced");
+        }
+        for (Image layer : source.layers()) {
+            for (Path f : layer.storage().files()) {
+                if (Files.isSameFile(f, dst)) {
+                    throw new VdException(dst + ": is part of the source chain (" + f + "), not replaced");
+                }
+            }
+        }
+        Files.delete(dst);
+    }
+
+    /**
+     * Creates {@code dst} in {@code format} with the source's size and copies the source into it;
+     * on any failure (or when the JVM is stopped meanwhile) {@code dst} is deleted again.
+     */
+    static DiskCopy.Stats convert(Disk source, ImageFormat format, Map<String, String> options, Path dst,
+                                  Progress progress, Consumer<String> warn) throws IOException {
+        Image created = Creation.create(format, dst, new CreateOptions(source.size(), options, null, null));
+        try (PartialOutput partial = new PartialOutput(dst, created.storage().files())) {
+            Disk target = Disk.of(List.of(created));
+            boolean copied = false;
+            DiskCopy.Stats stats;
+            try {
+                if (target.size() < source.size()) {
+                    throw new VdException(format.name() + ": created " + dst + " with " + target.size()
+                            + " bytes, smaller than the source's " + source.size());
+                }
+                stats = DiskCopy.copy(source, target, progress::update);
+                target.flush();
+                copied = true;
+            } finally {
+                progress.finish(copied);
+                if (!copied) {
+                    Creation.closeQuietly(target);
+                }
+            }
+            target.close();
+            partial.commit();
+            if (target.size() > source.size()) {
+                warn.accept(dst + " has " + target.size() + " bytes: " + format.name()
+                        + " rounded up the source's " + source.size());
+            }
+            return stats;
+        }
+    }
+}

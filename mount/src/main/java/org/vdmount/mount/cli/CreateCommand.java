@@ -1,0 +1,131 @@
+package org.vdmount.mount.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.vdmount.vd.ChainException;
+import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.Sizes;
+import org.vdmount.vd.VdException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** {@code vd create -f FORMAT [-o K=V,...] [-b BACKING [-F FMT]] IMAGE [SIZE]}. */
+@Command(name = "create", mixinStandardHelpOptions = true, versionProvider = Versions.class,
+        description = {"Create a new base image of SIZE bytes, or with -b a differencing image on top of "
+                + "BACKING (whose chain is opened read-only; SIZE defaults to its size).",
+                "SIZE takes a K, M, G or T suffix (powers of 1024). IMAGE must not exist."})
+final class CreateCommand implements Callable<Integer> {
+
+    @ParentCommand
+    VdMain vd;
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    CommonOptions common;
+
+    @Option(names = "-f", paramLabel = "FORMAT", required = true, description = "Format of the new image.")
+    String format;
+
+    @Option(names = "-o", paramLabel = "K=V,...", description = "Options for the format (repeatable).")
+    List<String> formatOptions = new ArrayList<>();
+
+    @Option(names = "-b", paramLabel = "BACKING",
+            description = "Parent image; recorded in IMAGE as given (relative paths are kept relative).")
+    Path backing;
+
+    @Option(names = "-F", paramLabel = "BACKING_FMT",
+            description = "Format of BACKING itself (its own parents are probed); default: probe.")
+    String backingFormat;
+
+    @Parameters(index = "0", paramLabel = "IMAGE", description = "Image to create.")
+    Path image;
+
+    @Parameters(index = "1", paramLabel = "SIZE", arity = "0..1", description = "Virtual size, e.g. 10G.")
+    String size;
+
+    @Override
+    public Integer call() throws Exception {
+        ImageFormat fmt = FormatRegistry.require(format);
+        Map<String, String> options = FormatOptions.parse(formatOptions, spec.commandLine());
+        if (backingFormat != null && backing == null) {
+            throw new ParameterException(spec.commandLine(), "-F needs -b BACKING");
+        }
+        if (backing == null && size == null) {
+            throw new ParameterException(spec.commandLine(), "SIZE is required without -b BACKING");
+        }
+        if (!fmt.canCreate()) {
+            throw new VdException(fmt.name() + ": creating images is not supported");
+        }
+        if (backing != null && !fmt.supportsParent()) {
+            throw new VdException(fmt.name() + ": images of this format cannot have a backing file");
+        }
+        Long bytes = size == null ? null : Sizes.parse(size);
+        if (Files.exists(image, LinkOption.NOFOLLOW_LINKS)) {
+            throw new VdException(image + ": already exists");
+        }
+        if (backing == null) {
+            write(fmt, new CreateOptions(bytes, options, null, null));
+            vd.note(common, "created " + image + ": " + fmt.name() + ", " + InfoReport.size(bytes));
+            return 0;
+        }
+        OpenOptions open = vd.openOptions(common);
+        try (Disk parent = openBacking(open)) {
+            long virtualSize = bytes == null ? parent.size() : bytes;
+            write(fmt, new CreateOptions(virtualSize, options, parent, backing));
+            vd.note(common, "created " + image + ": " + fmt.name() + ", " + InfoReport.size(virtualSize)
+                    + ", backing " + backing + " (" + parent.layers().size() + " layers)");
+        }
+        checkChainOpens(open);
+        return 0;
+    }
+
+    private Disk openBacking(OpenOptions open) throws IOException {
+        if (backingFormat == null) {
+            return Disk.open(backing, open);
+        }
+        return Disk.fromTop(FormatRegistry.require(backingFormat).open(backing, open), open);
+    }
+
+    /** Creates IMAGE, flushes and closes it; deletes it again if any of that fails. */
+    private void write(ImageFormat fmt, CreateOptions options) throws IOException {
+        Image created = Creation.create(fmt, image, options);
+        try (PartialOutput partial = new PartialOutput(image, created.storage().files())) {
+            try {
+                created.flush();
+            } catch (IOException | RuntimeException e) {
+                Creation.closeQuietly(created);
+                throw e;
+            }
+            created.close();
+            partial.commit();
+        }
+    }
+
+    /** The new image is kept, but a parent that will not be found again deserves a warning. */
+    private void checkChainOpens(OpenOptions open) throws IOException {
+        try (Disk reopened = Disk.open(image, open)) {
+            vd.note(common, image + ": chain of " + reopened.layers().size() + " layers opens");
+        } catch (ChainException e) {
+            vd.warn("created " + image + ", but its chain does not open: " + CliErrors.oneLine(e));
+        }
+    }
+}

@@ -1,0 +1,34 @@
+package org.vdmount.mount.cli;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine;
+import picocli.CommandLine.ParameterException;
+
+/**
+ * The {@code -o K=V,K=V} format options of {@code vd create} and {@code vd convert}; -o may be
+ * repeated. Keys are handed to the format unchanged (formats reject keys they do not know), so
+ * a malformed item or a key given twice is a usage error rather than a silent choice.
+ */
+final class FormatOptions {
+    private FormatOptions() {
+    }
+
+    static Map<String, String> parse(List<String> values, CommandLine cmd) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String value : values) {
+            for (String item : value.split(",", -1)) {
+                int eq = item.indexOf('=');
+                String key = eq < 0 ? item.strip() : item.substring(0, eq).strip();
+                if (eq <= 0 || key.isEmpty()) {
+                    throw new ParameterException(cmd, "invalid format option '" + item + "' (expected KEY=VALUE)");
+                }
+                if (out.putIfAbsent(key, item.substring(eq + 1).strip()) != null) {
+                    throw new ParameterException(cmd, "format option '" + key + "' given twice");
+                }
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,45 @@
+package org.vdmount.mount.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.vdmount.vd.Disk;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code vd info [--json] IMAGE}: format, sizes, the chain's layers, allocation and partitions. */
+@Command(name = "info", mixinStandardHelpOptions = true, versionProvider = Versions.class,
+        description = {"Show an image: format, variant, virtual size, sector size, the layers of its chain "
+                + "(file, format, uuid, parent uuid), allocation and partitions.",
+                "Every file of the chain is opened read-only."})
+final class InfoCommand implements Callable<Integer> {
+
+    @ParentCommand
+    VdMain vd;
+
+    @Mixin
+    CommonOptions common;
+
+    @Option(names = "--json", description = "Print one JSON object instead of the table.")
+    boolean json;
+
+    @Parameters(paramLabel = "IMAGE", description = "The image (top of its chain).")
+    Path image;
+
+    @Override
+    public Integer call() throws Exception {
+        InfoReport report;
+        try (Disk disk = Disk.open(image, vd.openOptions(common))) {
+            report = InfoReport.of(disk, vd::warn);
+        }
+        if (json) {
+            vd.out.println(Json.write(report.toJson()));
+        } else {
+            vd.out.print(report.toHuman());
+        }
+        vd.out.flush();
+        return 0;
+    }
+}

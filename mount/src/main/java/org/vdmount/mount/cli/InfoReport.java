@@ -1,0 +1,173 @@
+package org.vdmount.mount.cli;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.function.Consumer;
+import org.vdmount.partitions.BlockSource;
+import org.vdmount.partitions.Partition;
+import org.vdmount.partitions.PartitionTable;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.Sizes;
+
+/**
+ * What {@code vd info} reports about an opened chain, and its two renderings: JSON (keys as in
+ * design.md section 5) and an aligned human table.
+ */
+record InfoReport(String filename, String format, String variant, long virtualSize, int logicalSectorSize,
+                  int physicalSectorSize, long allocatedBytes, List<Layer> chain, PartitionTable partitions) {
+
+    /** One layer of the chain. actualSize = host bytes allocated; allocatedBytes = virtual data held. */
+    record Layer(String filename, String format, String variant, long virtualSize, UUID uuid, UUID parentUuid,
+                 List<String> parentLocators, long actualSize, long allocatedBytes, Map<String, Object> details) {
+    }
+
+    static InfoReport of(Disk disk, Consumer<String> warnings) throws IOException {
+        List<Layer> layers = new ArrayList<>();
+        for (Image img : disk.layers()) {
+            ParentReference parent = img.parent();
+            layers.add(new Layer(img.storage().path().toString(), img.format().name(), img.variant(),
+                    img.virtualSize(), img.uuid(), parent == null ? null : parent.uuid(),
+                    parent == null ? List.of() : parent.locators(), img.storage().allocatedBytes(),
+                    img.allocatedBytes(), img.details()));
+        }
+        Image top = disk.top();
+        return new InfoReport(top.storage().path().toString(), top.format().name(), top.variant(), disk.size(),
+                top.logicalSectorSize(), top.physicalSectorSize(), disk.allocatedBytes(), layers,
+                readPartitions(disk, warnings));
+    }
+
+    /**
+     * The partition table. A container sector size of 512 may be the format's default rather
+     * than a recorded fact, so the parser probes then; other sizes are recorded by the format.
+     */
+    private static PartitionTable readPartitions(Disk disk, Consumer<String> warnings) throws IOException {
+        BlockSource source = new BlockSource() {
+            @Override
+            public long size() {
+                return disk.size();
+            }
+
+            @Override
+            public void read(long offset, ByteBuffer dst) throws IOException {
+                disk.read(offset, dst);
+            }
+        };
+        int sector = disk.logicalSectorSize();
+        return PartitionTable.read(source, sector == 512 ? 0 : sector, warnings);
+    }
+
+    // ---- JSON -------------------------------------------------------------------------------
+
+    Map<String, Object> toJson() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("filename", filename);
+        m.put("format", format);
+        m.put("variant", variant);
+        m.put("virtual-size", virtualSize);
+        m.put("logical-sector-size", logicalSectorSize);
+        m.put("physical-sector-size", physicalSectorSize);
+        m.put("allocated-bytes", allocatedBytes);
+        List<Object> layers = new ArrayList<>();
+        for (Layer l : chain) {
+            Map<String, Object> j = new LinkedHashMap<>();
+            j.put("filename", l.filename);
+            j.put("format", l.format);
+            j.put("variant", l.variant);
+            j.put("virtual-size", l.virtualSize);
+            j.put("uuid", l.uuid);
+            j.put("parent-uuid", l.parentUuid);
+            j.put("parent-locators", l.parentLocators);
+            j.put("actual-size", l.actualSize);
+            j.put("allocated-bytes", l.allocatedBytes);
+            j.put("details", l.details);
+            layers.add(j);
+        }
+        m.put("chain", layers);
+        m.put("partition-scheme", scheme());
+        m.put("partition-sector-size", partitions.sectorSize());
+        List<Object> parts = new ArrayList<>();
+        for (Partition p : partitions.partitions()) {
+            Map<String, Object> j = new LinkedHashMap<>();
+            j.put("number", p.number());
+            j.put("start", p.startByte());
+            j.put("length", p.lengthBytes());
+            j.put("scheme", p.scheme().name().toLowerCase(Locale.ROOT));
+            j.put("type", p.typeCode());
+            j.put("type-name", p.typeName());
+            j.put("name", p.name());
+            j.put("uuid", p.uuid());
+            j.put("bootable", p.bootable());
+            parts.add(j);
+        }
+        m.put("partitions", parts);
+        return m;
+    }
+
+    private String scheme() {
+        return partitions.scheme().name().toLowerCase(Locale.ROOT);
+    }
+
+    // ---- human ------------------------------------------------------------------------------
+
+    String toHuman() {
+        StringBuilder sb = new StringBuilder();
+        TextTable head = new TextTable(false, false);
+        head.row("image:", filename);
+        head.row("format:", format + " (" + variant + ")");
+        head.row("virtual size:", size(virtualSize));
+        head.row("sector size:", logicalSectorSize + " bytes"
+                + (physicalSectorSize != logicalSectorSize ? " (physical " + physicalSectorSize + ")" : ""));
+        head.row("allocated:", size(allocatedBytes) + " in " + chain.size()
+                + (chain.size() == 1 ? " layer" : " layers"));
+        head.row("disk size:", size(chain.stream().mapToLong(Layer::actualSize).sum()));
+        head.row("partitions:", partitions.partitions().isEmpty() ? scheme() : scheme() + ", "
+                + partitions.partitions().size() + " (" + partitions.sectorSize() + "-byte sectors)");
+        sb.append(head.render(""));
+
+        sb.append("chain (base first):\n");
+        for (int i = 0; i < chain.size(); i++) {
+            Layer l = chain.get(i);
+            sb.append("  [").append(i + 1).append("] ").append(l.filename).append('\n');
+            TextTable t = new TextTable(false, false);
+            t.row("format:", l.format + " (" + l.variant + ")");
+            t.row("virtual size:", size(l.virtualSize));
+            t.row("uuid:", l.uuid == null ? "-" : l.uuid);
+            t.row("parent uuid:", l.parentUuid == null ? "-" : l.parentUuid);
+            if (!l.parentLocators.isEmpty()) {
+                t.row("parent locators:", String.join(", ", l.parentLocators));
+            }
+            t.row("allocated:", size(l.allocatedBytes));
+            t.row("disk size:", size(l.actualSize));
+            for (Map.Entry<String, Object> e : l.details.entrySet()) {
+                t.row(e.getKey() + ":", e.getValue());
+            }
+            sb.append(t.render("      "));
+        }
+
+        if (!partitions.partitions().isEmpty()) {
+            sb.append("partitions:\n");
+            TextTable t = new TextTable(true, true, true, false, false, false, false);
+            t.row("#", "start", "length", "size", "type", "name", "flags");
+            for (Partition p : partitions.partitions()) {
+                String type = p.typeName().equals(p.typeCode()) ? p.typeCode() : p.typeName() + " (" + p.typeCode() + ")";
+                t.row(p.number(), p.startByte(), p.lengthBytes(), Sizes.human(p.lengthBytes()), type, p.name(),
+                        p.bootable() ? "boot" : "");
+            }
+            sb.append(t.render("  "));
+        }
+        return sb.toString();
+    }
+
+    /** "64.0 MiB (67108864 bytes)". */
+    static String size(long bytes) {
+        return bytes < 1024 ? bytes + " bytes" : Sizes.human(bytes) + " (" + bytes + " bytes)";
+    }
+}

@@ -1,0 +1,128 @@
+package org.vdmount.mount.cli;
+
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.vdmount.vd.OpenOptions;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParseResult;
+
+/**
+ * {@code vd}: inspect, create and convert virtual disk images (design.md section 5). Exit status
+ * 0 on success, 1 when the operation fails, 2 for a usage error; every failure is one line on
+ * stderr starting with {@code vd: } (the stack trace follows only with {@code -v}).
+ */
+@Command(name = "vd", mixinStandardHelpOptions = true, versionProvider = Versions.class,
+        description = "Inspect, create and convert virtual disk images.",
+        subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class},
+        footer = {"", "Common options (-v, --parent-dir) may be given before or after the command.",
+                "Exit status: 0 success, 1 failure, 2 usage error."})
+public final class VdMain implements Callable<Integer> {
+    static final String PROG = "vd";
+    static final int EXIT_FAILURE = 1;
+    static final int EXIT_USAGE = 2;
+
+    @Mixin
+    CommonOptions common;
+
+    final PrintStream out;
+    final PrintStream err;
+    /** Whether a terminal is attached (progress bars only then). */
+    final boolean terminal;
+
+    VdMain(PrintStream out, PrintStream err, boolean terminal) {
+        this.out = out;
+        this.err = err;
+        this.terminal = terminal;
+    }
+
+    public static void main(String[] args) {
+        int status = run(args, System.out, System.err, System.console() != null);
+        System.out.flush();
+        System.exit(status);
+    }
+
+    /** Runs {@code vd} with the given arguments and streams; returns the exit status. */
+    static int run(String[] args, PrintStream out, PrintStream err, boolean terminal) {
+        VdMain vd = new VdMain(out, err, terminal);
+        CommandLine cmd = new CommandLine(vd)
+                .setOut(new PrintWriter(out, true))
+                .setErr(new PrintWriter(err, true))
+                .setParameterExceptionHandler((e, a) -> usageError(err, e.getMessage(), e.getCommandLine()))
+                .setExecutionExceptionHandler(vd::failure);
+        return cmd.execute(args);
+    }
+
+    /** {@code vd} without a command. */
+    @Override
+    public Integer call() {
+        throw new ParameterException(new CommandLine(this), "missing command: info, convert or create");
+    }
+
+    /** One line for a usage error, pointing at the help of the command that was parsed. */
+    private static int usageError(PrintStream err, String message, CommandLine where) {
+        String help = where == null ? PROG : where.getCommandSpec().qualifiedName();
+        err.println(PROG + ": " + oneLine(message) + " (see '" + help + " --help')");
+        return EXIT_USAGE;
+    }
+
+    private int failure(Exception e, CommandLine where, ParseResult parsed) {
+        if (e instanceof ParameterException p) {
+            return usageError(err, p.getMessage(), where);
+        }
+        return CliErrors.report(PROG, e, verbose(parsed), err);
+    }
+
+    /** -v given at any level of the command line. */
+    private static boolean verbose(ParseResult parsed) {
+        for (ParseResult r = parsed; r != null; r = r.subcommand()) {
+            if (r.hasMatchedOption("--verbose")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String oneLine(String s) {
+        return s == null ? "" : s.replace('\n', ' ').replace('\r', ' ').strip();
+    }
+
+    /** -v from the top level or the subcommand. */
+    boolean verbose(CommonOptions sub) {
+        return common.verbose || sub.verbose;
+    }
+
+    /**
+     * Read-only open options for chains: parent directories from both levels (each must be a
+     * directory), warnings printed as {@code vd: warning: ...}.
+     */
+    OpenOptions openOptions(CommonOptions sub) throws NoSuchFileException {
+        List<Path> dirs = new ArrayList<>(common.parentDirs);
+        dirs.addAll(sub.parentDirs);
+        for (Path d : dirs) {
+            if (!Files.isDirectory(d)) {
+                throw new NoSuchFileException(d.toString(), null, "no such directory");
+            }
+        }
+        return new OpenOptions(true, dirs, false, false, this::warn);
+    }
+
+    void warn(String message) {
+        err.println(PROG + ": warning: " + oneLine(message));
+    }
+
+    /** Status lines for -v. */
+    void note(CommonOptions sub, String message) {
+        if (verbose(sub)) {
+            err.println(PROG + ": " + message);
+        }
+    }
+}

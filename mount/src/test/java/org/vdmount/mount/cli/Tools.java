@@ -1,0 +1,76 @@
+package org.vdmount.mount.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Assumptions;
+
+/** External tools used as oracles and fixture makers; a test is skipped only if a tool is absent. */
+final class Tools {
+    private Tools() {
+    }
+
+    static void require(String tool) {
+        Assumptions.assumeTrue(onPath(tool), tool + " not installed");
+    }
+
+    static boolean onPath(String tool) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
+            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, tool))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Runs a command (stdin closed), asserts exit 0, returns stdout+stderr. */
+    static String run(String... cmd) throws IOException, InterruptedException {
+        Output o = exec(List.of(cmd));
+        assertEquals(0, o.exit(), String.join(" ", cmd) + " failed:\n" + o.out() + o.err());
+        return o.out();
+    }
+
+    record Output(int exit, String out, String err) {
+    }
+
+    static Output exec(List<String> cmd) throws IOException, InterruptedException {
+        return exec(cmd, null, Map.of());
+    }
+
+    static Output exec(List<String> cmd, Path dir, Map<String, String> env) throws IOException, InterruptedException {
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        if (dir != null) {
+            pb.directory(dir.toFile());
+        }
+        pb.environment().putAll(env);
+        Path errFile = Files.createTempFile("vdtest", ".err");
+        try {
+            pb.redirectError(errFile.toFile());
+            Process p = pb.start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            int exit = p.waitFor();
+            return new Output(exit, out, Files.readString(errFile));
+        } finally {
+            Files.deleteIfExists(errFile);
+        }
+    }
+
+    /** qemu-img info --output=json, parsed. */
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> qemuInfo(Path image) throws IOException, InterruptedException {
+        require("qemu-img");
+        return (Map<String, Object>) JsonParser.parse(run("qemu-img", "info", "--output=json", image.toString()));
+    }
+
+    /** Host bytes allocated to a file, as stat(1) reports them. */
+    static long allocatedBytes(Path file) throws IOException, InterruptedException {
+        String[] f = run("stat", "-c", "%b %B", file.toString()).trim().split(" ");
+        return Long.parseLong(f[0]) * Long.parseLong(f[1]);
+    }
+}

@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
  * {@code vd}: inspect, create and convert virtual disk images (design.md section 5). Exit status
@@ -56,7 +57,7 @@ public final class VdMain implements Callable<Integer> {
         CommandLine cmd = new CommandLine(vd)
                 .setOut(new PrintWriter(out, true))
                 .setErr(new PrintWriter(err, true))
-                .setParameterExceptionHandler((e, a) -> usageError(err, e.getMessage(), e.getCommandLine()))
+                .setParameterExceptionHandler((e, a) -> usageError(err, usageMessage(e), e.getCommandLine()))
                 .setExecutionExceptionHandler(vd::failure);
         return cmd.execute(args);
     }
@@ -72,6 +73,17 @@ public final class VdMain implements Callable<Integer> {
         String help = where == null ? PROG : where.getCommandSpec().qualifiedName();
         err.println(PROG + ": " + oneLine(message) + " (see '" + help + " --help')");
         return EXIT_USAGE;
+    }
+
+    /** picocli's message, except that an unknown word where a command belongs says so. */
+    private static String usageMessage(ParameterException e) {
+        CommandLine where = e.getCommandLine();
+        if (e instanceof UnmatchedArgumentException u && where != null && where.getParent() == null
+                && !u.getUnmatched().isEmpty() && !u.getUnmatched().get(0).startsWith("-")) {
+            return "unknown command '" + u.getUnmatched().get(0) + "' (commands: "
+                    + String.join(", ", where.getSubcommands().keySet()) + ")";
+        }
+        return e.getMessage();
     }
 
     private int failure(Exception e, CommandLine where, ParseResult parsed) {

@@ -1,14 +1,15 @@
 package org.vdmount.mount.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.File;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 
 /** External tools used as oracles and fixture makers; a test is skipped only if a tool is absent. */
@@ -43,20 +44,24 @@ final class Tools {
         return exec(cmd, null, Map.of());
     }
 
+    /** Runs a command with stdin from /dev/null; fails the test if it runs longer than 10 minutes. */
     static Output exec(List<String> cmd, Path dir, Map<String, String> env) throws IOException, InterruptedException {
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         if (dir != null) {
             pb.directory(dir.toFile());
         }
         pb.environment().putAll(env);
+        Path outFile = Files.createTempFile("vdtest", ".out");
         Path errFile = Files.createTempFile("vdtest", ".err");
         try {
-            pb.redirectError(errFile.toFile());
-            Process p = pb.start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            int exit = p.waitFor();
-            return new Output(exit, out, Files.readString(errFile));
+            Process p = pb.redirectOutput(outFile.toFile()).redirectError(errFile.toFile()).start();
+            if (!p.waitFor(10, TimeUnit.MINUTES)) {
+                p.destroyForcibly();
+                fail(String.join(" ", cmd) + " did not finish in 10 minutes");
+            }
+            return new Output(p.exitValue(), Files.readString(outFile), Files.readString(errFile));
         } finally {
+            Files.deleteIfExists(outFile);
             Files.deleteIfExists(errFile);
         }
     }

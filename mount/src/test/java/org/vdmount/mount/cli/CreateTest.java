@@ -1,0 +1,59 @@
+package org.vdmount.mount.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CreateTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void rawSizesAgreeWithQemuImgCreate() throws Exception {
+        Tools.require("qemu-img");
+        int n = 0;
+        for (String size : List.of("0", "512", "4096", "1k", "1.5M", "100M", "10G", "2T")) {
+            Path ours = dir.resolve("vd" + n + ".raw");
+            Path theirs = dir.resolve("qemu" + n++ + ".raw");
+            Cli.Result r = Cli.vd("create", "-f", "raw", ours, size);
+            assertEquals(0, r.exit(), r.toString());
+            assertEquals("", r.out() + r.err());
+            Tools.run("qemu-img", "create", "-q", "-f", "raw", theirs.toString(), size);
+            assertEquals(Files.size(theirs), Files.size(ours), size);
+            assertEquals(Tools.qemuInfo(theirs).get("virtual-size"), Tools.qemuInfo(ours).get("virtual-size"));
+            assertTrue(Tools.allocatedBytes(ours) <= 4096, "a new raw image is sparse");
+        }
+    }
+
+    @Test
+    void formatOptionsReachTheFormat() throws Exception {
+        Path img = dir.resolve("full.raw");
+        Cli.Result r = Cli.vd("create", "-f", "raw", "-o", "preallocation=full", img, "3M");
+        assertEquals(0, r.exit(), r.toString());
+        assertEquals(3L << 20, Files.size(img));
+        assertTrue(Tools.allocatedBytes(img) >= 3L << 20, "preallocation=full allocates");
+    }
+
+    @Test
+    void createdImageShowsInInfo() throws Exception {
+        Path img = dir.resolve("new.raw");
+        assertEquals(0, Cli.vd("-v", "create", "-f", "RAW", img, "64M").exit());
+        Map<String, Object> info = InfoTest.infoJson(img);
+        assertEquals("raw", info.get("format"));
+        assertEquals(64L << 20, info.get("virtual-size"));
+    }
+
+    @Test
+    void verboseSaysWhatWasCreated() {
+        Path img = dir.resolve("v.raw");
+        Cli.Result r = Cli.vd("create", "-v", "-f", "raw", img, "2G");
+        assertEquals(0, r.exit(), r.toString());
+        assertEquals(List.of("vd: created " + img + ": raw, 2.0 GiB (2147483648 bytes)"), r.errLines());
+    }
+}

@@ -1,0 +1,125 @@
+package org.vdmount.mount.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class InfoTest {
+    @TempDir
+    Path dir;
+
+    /** vd info --json of IMAGE, parsed, after checking it exits 0 with nothing on stderr. */
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> infoJson(Object... args) {
+        Object[] a = new Object[args.length + 2];
+        a[0] = "info";
+        a[1] = "--json";
+        System.arraycopy(args, 0, a, 2, args.length);
+        Cli.Result r = Cli.vd(a);
+        assertEquals(0, r.exit(), r.toString());
+        assertEquals("", r.err(), r.toString());
+        return (Map<String, Object>) JsonParser.parse(r.out());
+    }
+
+    @SuppressWarnings("unchecked")
+    static List<Map<String, Object>> chain(Map<String, Object> info) {
+        return (List<Map<String, Object>>) info.get("chain");
+    }
+
+    /** vd's format names where qemu's differ. */
+    static String qemuName(String vdFormat) {
+        return vdFormat.equals("vhd") ? "vpc" : vdFormat;
+    }
+
+    /** format and virtual-size as qemu-img sees them, and the keys the contract promises. */
+    static Map<String, Object> assertInfoMatchesQemu(Path image) throws Exception {
+        Map<String, Object> qemu = Tools.qemuInfo(image);
+        Map<String, Object> vd = infoJson(image);
+        assertEquals(qemu.get("format"), qemuName((String) vd.get("format")), "format");
+        assertEquals(qemu.get("virtual-size"), vd.get("virtual-size"), "virtual-size");
+        for (String key : List.of("format", "virtual-size", "logical-sector-size", "chain", "allocated-bytes",
+                "partitions", "partition-scheme")) {
+            assertTrue(vd.containsKey(key), "missing " + key + " in " + vd);
+        }
+        for (Map<String, Object> layer : chain(vd)) {
+            for (String key : List.of("filename", "format", "variant", "uuid", "parent-uuid", "actual-size",
+                    "allocated-bytes", "details")) {
+                assertTrue(layer.containsKey(key), "missing " + key + " in " + layer);
+            }
+            assertEquals(Tools.allocatedBytes(Path.of((String) layer.get("filename"))), layer.get("actual-size"),
+                    "actual-size = host bytes allocated (stat)");
+        }
+        Map<String, Object> top = chain(vd).get(chain(vd).size() - 1);
+        assertEquals(image.toString(), top.get("filename"));
+        assertEquals(vd.get("format"), top.get("format"));
+        return vd;
+    }
+
+    @Test
+    void rawImagesMatchQemuImgInfo() throws Exception {
+        Tools.require("qemu-img");
+        for (String size : List.of("0", "512", "1000000", "64M", "3G")) {
+            Path img = dir.resolve("r" + size + ".raw");
+            Tools.run("qemu-img", "create", "-q", "-f", "raw", img.toString(), size);
+            Map<String, Object> vd = assertInfoMatchesQemu(img);
+            assertEquals("raw", vd.get("format"));
+            assertEquals(512L, vd.get("logical-sector-size"));
+            assertEquals(1, chain(vd).size());
+            Map<String, Object> layer = chain(vd).get(0);
+            assertNull(layer.get("uuid"));
+            assertNull(layer.get("parent-uuid"));
+            assertEquals("none", vd.get("partition-scheme"), "an empty disk has no partition table");
+            assertEquals(List.of(), vd.get("partitions"));
+        }
+    }
+
+    @Test
+    void allocationOfRawImageIsWhatTheHostAllocated() throws Exception {
+        Tools.require("qemu-io");
+        Path img = dir.resolve("data.img");
+        Tools.run("qemu-img", "create", "-q", "-f", "raw", img.toString(), "256M");
+        Tools.run("qemu-io", "-f", "raw", "-c", "write -P 0x11 1M 3M", "-c", "write -P 0x22 200M 64k",
+                img.toString());
+        Map<String, Object> vd = assertInfoMatchesQemu(img);
+        long host = Tools.allocatedBytes(img);
+        assertEquals(host, vd.get("allocated-bytes"));
+        assertEquals(host, chain(vd).get(0).get("allocated-bytes"));
+        assertTrue(host >= (3 << 20) + (64 << 10) && host < 8 << 20, "sparse: " + host);
+    }
+
+    @Test
+    void humanOutputIsAnAlignedTableWithExactBytes() throws Exception {
+        Tools.require("qemu-img");
+        Path img = dir.resolve("h.raw");
+        Tools.run("qemu-img", "create", "-q", "-f", "raw", img.toString(), "10G");
+        long qemuSize = (Long) Tools.qemuInfo(img).get("virtual-size");
+        Cli.Result r = Cli.vd("info", img);
+        assertEquals(0, r.exit(), r.toString());
+        assertEquals("", r.err());
+        List<String> lines = r.out().lines().toList();
+        assertTrue(lines.contains("image:         " + img), r.out());
+        assertTrue(lines.contains("format:        raw (flat)"), r.out());
+        assertTrue(lines.contains("virtual size:  10.0 GiB (" + qemuSize + " bytes)"), r.out());
+        assertTrue(lines.contains("sector size:   512 bytes"), r.out());
+        assertTrue(lines.contains("partitions:    none"), r.out());
+        assertTrue(lines.contains("chain (base first):"), r.out());
+        assertTrue(lines.contains("  [1] " + img), r.out());
+    }
+
+    @Test
+    void fileNamesWithQuotesAndNewlinesStayValidJson() throws Exception {
+        // non-ASCII only where the JVM can name such files (sun.jnu.encoding UTF-8)
+        String accent = "UTF-8".equalsIgnoreCase(System.getProperty("sun.jnu.encoding")) ? " \u00e9\u20ac" : "";
+        Path img = dir.resolve("we\"ird\\ na\nme\t" + accent + ".raw");
+        java.nio.file.Files.write(img, new byte[4096]);
+        Map<String, Object> vd = infoJson(img);
+        assertEquals(img.toString(), chain(vd).get(0).get("filename"));
+        assertEquals(4096L, vd.get("virtual-size"));
+    }
+}

@@ -30,9 +30,13 @@ class ConvertTest {
      * zero ranges (allocated on the host) and holes; the last byte is data.
      */
     static Path mixedSource(Path file, long size, long seed) throws IOException {
+        return mixedSource(file, size, seed, 40);
+    }
+
+    static Path mixedSource(Path file, long size, long seed, int regions) throws IOException {
         Random r = new Random(seed);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            for (int n = 0; n < 40; n++) {
+            for (int n = 0; n < regions; n++) {
                 long off = (long) (r.nextDouble() * (size - 300_000));
                 byte[] b = new byte[1 + r.nextInt(200_000)];
                 if (n % 3 != 0) {
@@ -45,14 +49,14 @@ class ConvertTest {
         return file;
     }
 
-    /** Bytes in non-zero 4 KiB-aligned grains: what a sparse copy needs to allocate at most. */
-    static long nonZeroGrainBytes(Path file) throws IOException {
+    /** Bytes in non-zero aligned grains: what a sparse copy allocates at most with that grain. */
+    static long nonZeroGrainBytes(Path file, int grain) throws IOException {
         byte[] all = Files.readAllBytes(file);
         long n = 0;
-        for (int g = 0; g < all.length; g += 4096) {
-            for (int i = g; i < Math.min(all.length, g + 4096); i++) {
+        for (int g = 0; g < all.length; g += grain) {
+            for (int i = g; i < Math.min(all.length, g + grain); i++) {
                 if (all[i] != 0) {
-                    n += 4096;
+                    n += grain;
                     break;
                 }
             }
@@ -72,7 +76,7 @@ class ConvertTest {
         assertEquals(size, Files.size(dst));
         assertEquals(-1, Files.mismatch(src, dst), "byte-exact copy");
         long allocated = Tools.allocatedBytes(dst);
-        long needed = nonZeroGrainBytes(src);
+        long needed = nonZeroGrainBytes(src, 4096);
         assertTrue(allocated <= needed + (64 << 10), "dst allocates " + allocated + ", data needs " + needed);
         assertTrue(allocated < Tools.allocatedBytes(src), "explicit zeros of the source are not written");
         assertTrue(allocated < size / 4, "mostly-zero source gives a sparse copy: " + allocated);

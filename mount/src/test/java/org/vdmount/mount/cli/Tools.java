@@ -67,10 +67,18 @@ final class Tools {
     }
 
     /** qemu-img info --output=json, parsed. */
-    @SuppressWarnings("unchecked")
     static Map<String, Object> qemuInfo(Path image) throws IOException, InterruptedException {
+        return qemuInfo(image, null);
+    }
+
+    /** qemu-img info --output=json with -f FORMAT (null: qemu probes), parsed. */
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> qemuInfo(Path image, String format) throws IOException, InterruptedException {
         require("qemu-img");
-        return (Map<String, Object>) JsonParser.parse(run("qemu-img", "info", "--output=json", image.toString()));
+        String json = format == null
+                ? run("qemu-img", "info", "--output=json", image.toString())
+                : run("qemu-img", "info", "--output=json", "-f", format, image.toString());
+        return (Map<String, Object>) JsonParser.parse(json);
     }
 
     /** Host bytes allocated to a file, as stat(1) reports them. */

@@ -31,9 +31,13 @@ record ApmEntry(long mapEntries, long startBlock, long blockCount, String name, 
                                                // 0x5C boot code fields, 0x78 processor type
     }
 
-    /** The map's own entry and free-space entries: listed by mmls as meta/unallocated, not as partitions. */
-    boolean isMetaOrFree() {
-        return type.equalsIgnoreCase("Apple_partition_map") || type.equalsIgnoreCase("Apple_Free")
-                || type.equalsIgnoreCase("Apple_Void");
+    /** Free space: mmls flags it unallocated (not listed by {@code mmls -a}); Linux lists it. */
+    boolean isFree() {
+        return type.equalsIgnoreCase("Apple_Free");
+    }
+
+    /** The map's own entry, which describes the blocks holding the map. */
+    boolean isMap() {
+        return type.equalsIgnoreCase("Apple_partition_map");
     }
 }

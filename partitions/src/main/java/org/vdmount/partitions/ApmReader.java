@@ -9,8 +9,8 @@ import java.util.function.Consumer;
  * Apple Partition Map (libvsapm; Linux block/partitions/mac.c): the driver descriptor ("ER") in block
  * 0 gives the block size (512 when it is not a power of two in [512, 4096]); map entries ("PM") follow,
  * one per block from block 1, their count taken from the first entry. Partitions keep their map index
- * as number (Linux numbering); the map's own entry (Apple_partition_map) and free space (Apple_Free,
- * Apple_Void) are not listed, as {@code mmls -a} does not list them. The map is read up to
+ * as number (Linux numbering). Listed are the entries {@code mmls -a} lists: the map's own entry
+ * (Apple_partition_map, number 1 as in Linux) is a partition, free space (Apple_Free) is not. The map is read up to
  * {@value #MAX_ENTRIES} entries and never past the disk or the first block without "PM".
  */
 final class ApmReader {
@@ -54,13 +54,14 @@ final class ApmReader {
                 warn.accept("apm: map entry " + i + " has no \"PM\" signature; map ends there");
                 break;
             }
-            if (e.isMetaOrFree() || e.blockCount() == 0) {
+            if (e.isFree() || e.blockCount() == 0) {
                 continue;
             }
             long end = e.startBlock() + e.blockCount();
-            if (e.startBlock() <= limit || end > diskBlocks) {
+            boolean overlapsMap = e.isMap() ? e.startBlock() != 1 : e.startBlock() <= limit;
+            if (overlapsMap || end > diskBlocks) {
                 warn.accept("apm: entry " + i + " (" + e.type() + ") [" + e.startBlock() + ", " + end
-                        + ") overlaps the map or passes the disk's " + diskBlocks + " blocks; dropped");
+                        + ") overlaps the descriptor or map, or passes the disk's " + diskBlocks + " blocks; dropped");
                 continue;
             }
             partitions.add(new Partition(i, e.startBlock() * blockSize, e.blockCount() * blockSize, Scheme.APM,

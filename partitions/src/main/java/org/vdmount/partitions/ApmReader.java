@@ -46,19 +46,26 @@ final class ApmReader {
         if (limit < count) {
             warn.accept("apm: map claims " + count + " entries; reading at most " + limit);
         }
-        long diskBlocks = disk.sizeBytes() / blockSize;
-        List<Partition> partitions = new ArrayList<>();
-        for (int i = 1; i <= limit; i++) {
-            ApmEntry e = i == 1 ? first : entry(disk, blockSize, i);
+        List<ApmEntry> map = new ArrayList<>();
+        map.add(first);
+        for (int i = 2; i <= limit; i++) {
+            ApmEntry e = entry(disk, blockSize, i);
             if (e == null) {
                 warn.accept("apm: map entry " + i + " has no \"PM\" signature; map ends there");
                 break;
             }
+            map.add(e);
+        }
+        long diskBlocks = disk.sizeBytes() / blockSize;
+        List<Partition> partitions = new ArrayList<>();
+        for (int i = 1; i <= map.size(); i++) {
+            ApmEntry e = map.get(i - 1);
             if (e.isFree() || e.blockCount() == 0) {
                 continue;
             }
             long end = e.startBlock() + e.blockCount();
-            boolean overlapsMap = e.isMap() ? e.startBlock() != 1 : e.startBlock() <= limit;
+            // blocks [1, map.size()] hold the map; only the map's own entry may cover them
+            boolean overlapsMap = e.isMap() ? e.startBlock() != 1 : e.startBlock() <= map.size();
             if (overlapsMap || end > diskBlocks) {
                 warn.accept("apm: entry " + i + " (" + e.type() + ") [" + e.startBlock() + ", " + end
                         + ") overlaps the descriptor or map, or passes the disk's " + diskBlocks + " blocks; dropped");

@@ -38,6 +38,10 @@ final class MemorySource implements BlockSource {
         bytesRead += len;
         reads++;
         long tailStart = size - tail.length;
+        if (offset + len <= head.length) {
+            dst.put(head, (int) offset, len);
+            return;
+        }
         for (int i = 0; i < len; i++) {
             long p = offset + i;
             byte v = p < head.length ? head[(int) p] : p >= tailStart ? tail[(int) (p - tailStart)] : 0;

@@ -62,6 +62,7 @@ class MutationTest {
 
         int total = 0;
         int withPartitions = 0;
+        long startNanos = System.nanoTime();
         for (int d = 0; d < disks.size(); d++) {
             byte[] disk = disks.get(d);
             List<Integer> hot = hotSectors(disk);
@@ -86,7 +87,8 @@ class MutationTest {
                 }
             }
         }
-        System.out.println("MutationTest: " + total + " mutated disks read, " + withPartitions + " still with partitions");
+        System.out.printf("MutationTest: %d mutated disks read in %d ms, %d still with partitions%n", total,
+                (System.nanoTime() - startNanos) / 1_000_000, withPartitions);
         assertEquals(disks.size() * CASES_PER_DISK, total);
     }
 

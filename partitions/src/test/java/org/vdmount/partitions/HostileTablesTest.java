@@ -153,6 +153,19 @@ class HostileTablesTest {
         assertWarned("no usable GPT");
     }
 
+    @Test
+    void invalidSectorSizeIsProbed() throws Exception {
+        byte[] b = new byte[4096];
+        Craft.mbrEntry(b, 0, 0, 0, 0x83, 2048, 1000);
+        Craft.signature(b, 0);
+        warnings.clear();
+        PartitionTable t = PartitionTable.read(new MemorySource(b, new byte[0], DISK_BYTES), 520, warnings::add);
+        assertEquals(512, t.sectorSize());
+        assertEquals(1, t.partitions().size());
+        assertWarned("sector size 520 invalid");
+        assertEquals(Scheme.NONE, PartitionTable.read(new MemorySource(new byte[100]), 0, null).scheme());
+    }
+
     // ---- GPT ----------------------------------------------------------------------------------
 
     private static byte[] gptImage;
@@ -298,6 +311,7 @@ class HostileTablesTest {
             PartitionTable t = FileSource.read(img, 0, warnings);
             assertEquals(Scheme.NONE, t.scheme(), c[0] + " " + warnings);
             assertEquals(List.of(), t.partitions());
+            assertWarned("FAT volume boot record"); // recognised as a boot sector, not just an empty table
             assertEquals(List.of(), Tools.parseSfdiskJson(Tools.run(null, "sfdisk", "-J", img.toString())));
         }
     }
@@ -338,6 +352,17 @@ class HostileTablesTest {
         t = read(fat, DISK_BYTES);
         assertEquals(Scheme.NONE, t.scheme());
         assertWarned("FAT volume boot record");
+
+        byte[] exfat = new byte[512];
+        exfat[0] = (byte) 0xEB;
+        exfat[1] = 0x76;
+        exfat[2] = (byte) 0x90;
+        Craft.putAscii(exfat, 3, "EXFAT   ");
+        Craft.mbrEntry(exfat, 0, 2, 0x80, 0x07, 1, SECTORS); // runs past the disk
+        Craft.signature(exfat, 0);
+        t = read(exfat, DISK_BYTES);
+        assertEquals(Scheme.NONE, t.scheme());
+        assertWarned("exFAT volume boot record");
 
         // Windows' FAT32 boot code keeps its messages up to 0x1FD: invalid boot indicators
         byte[] fat32 = fat.clone();

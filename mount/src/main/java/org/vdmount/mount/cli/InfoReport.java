@@ -153,7 +153,7 @@ record InfoReport(String filename, String format, String variant, long virtualSi
         }
 
         if (!partitions.partitions().isEmpty()) {
-            sb.append("partitions:\n");
+            sb.append("partition table:\n");
             TextTable t = new TextTable(true, true, true, false, false, false, false);
             t.row("#", "start", "length", "size", "type", "name", "flags");
             for (Partition p : partitions.partitions()) {

@@ -61,4 +61,34 @@ class LauncherTest {
         assertEquals("vd: " + dir.resolve("missing.vdi") + ": no such file or directory\n", missing.err());
         assertEquals("", missing.out());
     }
+
+    @Test
+    void stoppedConversionLeavesNoPartialOutput() throws Exception {
+        assertEquals(0, vd("--version").exit()); // the jar is built before timing anything
+        Path src = dir.resolve("huge.raw");
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(src,
+                java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(new byte[] {1}), (64L << 30) - 1); // 64 GiB, all holes
+        }
+        Path dst = dir.resolve("partial.raw");
+        Process p = new ProcessBuilder(launcher().toString(), "convert", src.toString(), dst.toString())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        try {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (!Files.exists(dst) && p.isAlive() && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertTrue(Files.exists(dst) && p.isAlive(), "conversion under way");
+            Thread.sleep(300);
+            assertTrue(p.isAlive(), "64 GiB take longer than that");
+            p.destroy(); // SIGTERM
+            assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals(143, p.exitValue(), "terminated by SIGTERM");
+            assertTrue(!Files.exists(dst), "the shutdown hook deleted the partial output");
+        } finally {
+            p.destroyForcibly();
+        }
+    }
 }

@@ -60,6 +60,8 @@ final class DynamicVhdImage implements Image {
     private final AtomicLong allocatedBlocks = new AtomicLong();
     private final ReentrantLock lock = new ReentrantLock();
     private final byte[] footer;
+    /** Something was written since the last flush began (set after the write). */
+    private volatile boolean unflushed;
 
     // guarded by lock
     private long nextFree;
@@ -235,7 +237,11 @@ final class DynamicVhdImage implements Image {
         }
         int block = (int) (offset >>> blockShift);
         long inBlock = offset & (blockSize - 1);
-        return differencing ? writeDifferencing(block, inBlock, src) : writeBase(block, inBlock, src);
+        WriteResult result = differencing ? writeDifferencing(block, inBlock, src) : writeBase(block, inBlock, src);
+        if (result == WriteResult.DONE) {
+            unflushed = true;
+        }
+        return result;
     }
 
     /** Dynamic base: a new block is written whole (fill unit = block), its bitmap all ones. */
@@ -407,6 +413,7 @@ final class DynamicVhdImage implements Image {
                 freeBaseBlock(block);
             }
         }
+        unflushed = true;
     }
 
     /** Base: the BAT entry becomes unused and the block's host space is punched out. */
@@ -457,8 +464,13 @@ final class DynamicVhdImage implements Image {
         }
         lock.lock();
         try {
+            boolean metadata = !dirtyBitmaps.isEmpty() || !dirtyBatSectors.isEmpty();
+            if (!unflushed && !metadata) {
+                return;
+            }
+            unflushed = false;
             storage.force();
-            if (dirtyBitmaps.isEmpty() && dirtyBatSectors.isEmpty()) {
+            if (!metadata) {
                 return;
             }
             for (int b = dirtyBitmaps.nextSetBit(0); b >= 0; b = dirtyBitmaps.nextSetBit(b + 1)) {

@@ -91,6 +91,29 @@ class VhdDifferencingTest {
         }
     }
 
+    /** Parent in a sub-directory: neither its name nor the (absolute) W2ku locator finds it; W2ru does. */
+    @Test
+    void parentFoundThroughRelativeLocatorOnly() throws Exception {
+        Path parents = Files.createDirectory(dir.resolve("parents"));
+        Path base = parents.resolve("base.vhd");
+        Path child = dir.resolve("child.vhd");
+        VhdFormat f = new VhdFormat();
+        byte[] model = VhdTestSupport.pattern(3, SIZE);
+        try (Disk d = Disk.of(List.of(f.create(base, CreateOptions.of(SIZE))))) {
+            d.write(0, ByteBuffer.wrap(model));
+        }
+        try (Disk parent = Disk.open(base, OpenOptions.defaultReadOnly())) {
+            try (Image c = f.create(child, new CreateOptions(0, Map.of(), parent, base))) {
+                assertEquals(List.of(".\\parents\\base.vhd", base.toAbsolutePath().toString(), "base.vhd"),
+                        c.parent().locators());
+            }
+        }
+        try (Disk d = Disk.open(child, OpenOptions.defaultReadOnly())) {
+            assertEquals(base.toAbsolutePath(), d.layers().get(0).storage().path().toAbsolutePath().normalize());
+            assertBytes(model, VhdTestSupport.readAll(d, 1), "child over parent in parents/");
+        }
+    }
+
     @Test
     void vhdimountReadsWholeBlockChain() throws Exception {
         assumeTool("vhdimount");

@@ -165,8 +165,8 @@ final class DynamicVhdImage implements Image {
         }
         byte[] bm = bitmap(block, entry);
         int sector = (int) (inBlock >>> SECTOR_SHIFT);
-        boolean set = bit(bm, sector);
-        long len = Math.min(max, ((long) runEnd(bm, sector, set) << SECTOR_SHIFT) - inBlock);
+        boolean set = VhdSectorBitmap.bit(bm, sector);
+        long len = Math.min(max, ((long) VhdSectorBitmap.runEnd(bm, sector, set, sectorsPerBlock) << SECTOR_SHIFT) - inBlock);
         return set ? Run.data(len) : Run.unallocated(len);
     }
 
@@ -200,31 +200,6 @@ final class DynamicVhdImage implements Image {
         storage.readFully(buf, blockPos(entry), VhdLayout.FMT, "sector bitmap");
         bitmaps.compareAndSet(block, null, buf.array());
         return bitmaps.get(block);
-    }
-
-    static boolean bit(byte[] bm, int sector) {
-        return (bm[sector >>> 3] & (0x80 >>> (sector & 7))) != 0;
-    }
-
-    /** First sector after {@code from} whose bit differs from {@code set} (or the block's end). */
-    private int runEnd(byte[] bm, int from, boolean set) {
-        int want = set ? 0xFF : 0;
-        int s = from + 1;
-        while (s < sectorsPerBlock) {
-            if ((s & 7) == 0) {
-                while (s + 8 <= sectorsPerBlock && (bm[s >>> 3] & 0xFF) == want) {
-                    s += 8;
-                }
-                if (s >= sectorsPerBlock) {
-                    break;
-                }
-            }
-            if (bit(bm, s) != set) {
-                return s;
-            }
-            s++;
-        }
-        return sectorsPerBlock;
     }
 
     // ---- write --------------------------------------------------------------------------------
@@ -286,7 +261,7 @@ final class DynamicVhdImage implements Image {
         storage.readFully(buf, blockPos(entry), VhdLayout.FMT, "sector bitmap");
         boolean full = true;
         for (int s = 0; s < sectorsPerBlock && full; s++) {
-            full = bit(buf.array(), s);
+            full = VhdSectorBitmap.bit(buf.array(), s);
         }
         lock.lock();
         try {
@@ -314,7 +289,7 @@ final class DynamicVhdImage implements Image {
                 return WriteResult.NEEDS_FILL;
             }
             byte[] bm = bitmap(block, entry);
-            if (headPartial && !bit(bm, first) || tailPartial && !bit(bm, last)) {
+            if (headPartial && !VhdSectorBitmap.bit(bm, first) || tailPartial && !VhdSectorBitmap.bit(bm, last)) {
                 return WriteResult.NEEDS_FILL;
             }
         }
@@ -350,29 +325,16 @@ final class DynamicVhdImage implements Image {
     /** Sets bits [from, to) after their data was written (copy on write, under the lock). */
     private void setBits(int block, int entry, int from, int to) throws IOException {
         byte[] cur = bitmap(block, entry);
-        if (allSet(cur, from, to)) {
+        if (VhdSectorBitmap.allSet(cur, from, to)) {
             return;
         }
         lock.lock();
         try {
-            byte[] next = bitmaps.get(block).clone();
-            for (int s = from; s < to; s++) {
-                next[s >>> 3] |= (byte) (0x80 >>> (s & 7));
-            }
-            bitmaps.set(block, next);
+            bitmaps.set(block, VhdSectorBitmap.withBits(bitmaps.get(block), from, to));
             dirtyBitmaps.set(block);
         } finally {
             lock.unlock();
         }
-    }
-
-    private static boolean allSet(byte[] bm, int from, int to) {
-        for (int s = from; s < to; s++) {
-            if (!bit(bm, s)) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /**

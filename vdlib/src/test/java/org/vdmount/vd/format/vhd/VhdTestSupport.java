@@ -9,7 +9,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -123,9 +122,5 @@ final class VhdTestSupport {
         assertEquals(expected.length, actual.length, what + ": length");
         int diff = Arrays.mismatch(expected, actual);
         assertEquals(-1, diff, () -> what + ": first difference at 0x" + Integer.toHexString(diff));
-    }
-
-    static List<String> lines(String s) {
-        return new ArrayList<>(Arrays.asList(s.split("\n")));
     }
 }

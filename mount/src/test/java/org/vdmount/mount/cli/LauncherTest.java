@@ -26,11 +26,16 @@ class LauncherTest {
     }
 
     private static Tools.Output vd(Object... args) throws Exception {
+        return vdIn(null, args);
+    }
+
+    /** The launcher run with {@code cwd} as working directory (null: the test's). */
+    private static Tools.Output vdIn(Path cwd, Object... args) throws Exception {
         List<String> cmd = new java.util.ArrayList<>(List.of(launcher().toString()));
         for (Object a : args) {
             cmd.add(a.toString());
         }
-        return Tools.exec(cmd, null, Map.of());
+        return Tools.exec(cmd, cwd, Map.of());
     }
 
     @Test
@@ -90,5 +95,34 @@ class LauncherTest {
         } finally {
             p.destroyForcibly();
         }
+    }
+
+    @Test
+    void relativeBackingPathIsRecordedAsGiven() throws Exception {
+        assertEquals(0, vd("--version").exit());
+        Tools.Output base = vdIn(dir, "create", "-f", "vhd", "base.vhd", "16M");
+        assertEquals(0, base.exit(), base.err());
+        Tools.Output child = vdIn(dir, "create", "-f", "vhd", "-b", "base.vhd", "child.vhd");
+        assertEquals(0, child.exit(), child.err());
+        assertEquals("", child.err());
+
+        // from elsewhere, the relative locator resolves against the child's directory
+        Tools.Output info = vd("info", "--json", dir.resolve("child.vhd"));
+        assertEquals(0, info.exit(), info.err());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> json = (Map<String, Object>) JsonParser.parse(info.out());
+        List<Map<String, Object>> chain = InfoTest.chain(json);
+        assertEquals(2, chain.size());
+        assertTrue(Files.isSameFile(dir.resolve("base.vhd"), Path.of((String) chain.get(0).get("filename"))));
+        assertTrue(((List<?>) chain.get(1).get("parent-locators")).contains("base.vhd"), chain.toString());
+
+        // a relative path that only makes sense from the working directory: created, with a warning
+        Files.createDirectory(dir.resolve("sub"));
+        Tools.Output lost = vdIn(dir, "create", "-f", "vhd", "-b", "base.vhd", "sub/child.vhd");
+        assertEquals(0, lost.exit(), lost.err());
+        assertTrue(lost.err().startsWith("vd: warning: created sub/child.vhd, but its chain does not open: ")
+                && lost.err().endsWith("use --parent-dir DIR\n") && lost.err().lines().count() == 1, lost.err());
+        Tools.Output found = vdIn(dir, "info", "--parent-dir", ".", "sub/child.vhd");
+        assertEquals(0, found.exit(), found.err());
     }
 }

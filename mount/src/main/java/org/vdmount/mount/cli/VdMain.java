@@ -12,8 +12,10 @@ import org.vdmount.vd.OpenOptions;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.UnmatchedArgumentException;
 
 /**
@@ -33,6 +35,9 @@ public final class VdMain implements Callable<Integer> {
 
     @Mixin
     CommonOptions common;
+
+    @Spec
+    CommandSpec spec;
 
     final PrintStream out;
     final PrintStream err;
@@ -65,7 +70,7 @@ public final class VdMain implements Callable<Integer> {
     /** {@code vd} without a command. */
     @Override
     public Integer call() {
-        throw new ParameterException(new CommandLine(this), "missing command: info, convert or create");
+        throw new ParameterException(spec.commandLine(), "missing command: info, convert or create");
     }
 
     /** One line for a usage error, pointing at the help of the command that was parsed. */

@@ -3,6 +3,7 @@ package org.vdmount.mount.cli;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -24,7 +25,10 @@ import org.vdmount.vd.Sizes;
 record InfoReport(String filename, String format, String variant, long virtualSize, int logicalSectorSize,
                   int physicalSectorSize, long allocatedBytes, List<Layer> chain, PartitionTable partitions) {
 
-    /** One layer of the chain. actualSize = host bytes allocated; allocatedBytes = virtual data held. */
+    /**
+     * One layer of the chain. actualSize = host bytes allocated; allocatedBytes = virtual data
+     * held; parentLocators only in JSON (formats show theirs among the details).
+     */
     record Layer(String filename, String format, String variant, long virtualSize, UUID uuid, UUID parentUuid,
                  List<String> parentLocators, long actualSize, long allocatedBytes, Map<String, Object> details) {
     }
@@ -141,13 +145,12 @@ record InfoReport(String filename, String format, String variant, long virtualSi
             t.row("virtual size:", size(l.virtualSize));
             t.row("uuid:", l.uuid == null ? "-" : l.uuid);
             t.row("parent uuid:", l.parentUuid == null ? "-" : l.parentUuid);
-            if (!l.parentLocators.isEmpty()) {
-                t.row("parent locators:", String.join(", ", l.parentLocators));
-            }
             t.row("allocated:", size(l.allocatedBytes));
             t.row("disk size:", size(l.actualSize));
             for (Map.Entry<String, Object> e : l.details.entrySet()) {
-                t.row(e.getKey() + ":", e.getValue());
+                Object v = e.getValue();
+                t.row(e.getKey() + ":", v instanceof Collection<?> c
+                        ? String.join(", ", c.stream().map(String::valueOf).toList()) : v);
             }
             sb.append(t.render("      "));
         }

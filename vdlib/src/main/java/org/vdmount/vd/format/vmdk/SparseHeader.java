@@ -1,0 +1,77 @@
+package org.vdmount.vd.format.vmdk;
+
+import org.vdmount.vd.Bytes;
+
+/**
+ * The header of a hosted sparse extent, "KDMV" (VMware "Virtual Disk Format 5.0", "Hosted Sparse
+ * Extent Header"; libvmdk notes "File header"). Little-endian; sizes and offsets in sectors. The
+ * footer of a stream-optimized extent has the same layout.
+ */
+record SparseHeader(
+        long version,               // 0x04 u32: 1, 2 or 3
+        long flags,                 // 0x08 u32
+        long capacitySectors,       // 0x0C u64
+        long grainSectors,          // 0x14 u64
+        long descriptorOffset,      // 0x1C u64 (sectors, 0 = none)
+        long descriptorSectors,     // 0x24 u64
+        long gtEntries,             // 0x2C u32: entries per grain table (512)
+        long rgdOffset,             // 0x30 u64: redundant grain directory
+        long gdOffset,              // 0x38 u64: grain directory, GD_AT_END in a streamed header
+        long overheadSectors,       // 0x40 u64: metadata size = first grain
+        int uncleanShutdown,        // 0x48 u8
+        boolean newlinesIntact,     // 0x49..0x4C: '\n' ' ' '\r' '\n'
+        int compressAlgorithm) {    // 0x4D u16
+
+    static final int SIZE = 512;
+    static final byte[] MAGIC = {'K', 'D', 'M', 'V'};
+    static final long FLAG_NL_DETECT = 1;
+    /** Redundant grain directory present at rgdOffset (QEMU, VMware; libvmdk: "use secondary"). */
+    static final long FLAG_RGD = 1 << 1;
+    /** Grain table entry 1 means "zeroed grain" (version 2+). */
+    static final long FLAG_ZERO_GRAIN = 1 << 2;
+    static final long FLAG_COMPRESSED = 1 << 16;
+    static final long FLAG_MARKERS = 1 << 17;
+    static final long GD_AT_END = -1L;
+    static final int COMPRESSION_NONE = 0;
+    static final int COMPRESSION_DEFLATE = 1;
+
+    static boolean hasMagic(Bytes b) {
+        return b.size() >= 4 && b.u8(0) == 'K' && b.u8(1) == 'D' && b.u8(2) == 'M' && b.u8(3) == 'V';
+    }
+
+    static SparseHeader parse(Bytes b) {
+        boolean nl = b.u8(0x49) == '\n' && b.u8(0x4A) == ' ' && b.u8(0x4B) == '\r' && b.u8(0x4C) == '\n';
+        return new SparseHeader(b.u32le(0x04), b.u32le(0x08), b.u64le(0x0C), b.u64le(0x14), b.u64le(0x1C),
+                b.u64le(0x24), b.u32le(0x2C), b.u64le(0x30), b.u64le(0x38), b.u64le(0x40), b.u8(0x48), nl,
+                b.u16le(0x4D));
+    }
+
+    void write(Bytes b) {
+        b.fill(0, SIZE, 0);
+        b.putBytes(0, MAGIC);
+        b.put32le(0x04, version).put32le(0x08, flags).put64le(0x0C, capacitySectors).put64le(0x14, grainSectors)
+                .put64le(0x1C, descriptorOffset).put64le(0x24, descriptorSectors).put32le(0x2C, gtEntries)
+                .put64le(0x30, rgdOffset).put64le(0x38, gdOffset).put64le(0x40, overheadSectors)
+                .put8(0x48, uncleanShutdown);
+        b.put8(0x49, '\n').put8(0x4A, ' ').put8(0x4B, '\r').put8(0x4C, '\n');
+        b.put16le(0x4D, compressAlgorithm);
+    }
+
+    boolean has(long flag) {
+        return (flags & flag) != 0;
+    }
+
+    boolean compressed() {
+        return compressAlgorithm == COMPRESSION_DEFLATE;
+    }
+
+    /** Entry 1 means "zeroed grain": flag set (VMware: as of version 2; QEMU honours the flag alone). */
+    boolean zeroGrainEntries() {
+        return has(FLAG_ZERO_GRAIN);
+    }
+
+    SparseHeader withGdOffset(long gd) {
+        return new SparseHeader(version, flags, capacitySectors, grainSectors, descriptorOffset, descriptorSectors,
+                gtEntries, rgdOffset, gd, overheadSectors, uncleanShutdown, newlinesIntact, compressAlgorithm);
+    }
+}

@@ -47,6 +47,7 @@ final class VmdkImage implements Image {
     private final List<Storage> storages;
     private volatile Descriptor descriptor;
     private volatile boolean cidUpdated;
+    private boolean closed;
 
     VmdkImage(ImageFormat format, Storage primary, String variant, Descriptor descriptor, DescriptorSlot slot,
               List<Extent> extentList, boolean readOnly, Consumer<String> warn) {
@@ -390,7 +391,11 @@ final class VmdkImage implements Image {
     }
 
     @Override
-    public void close() throws IOException {
+    public synchronized void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
         IOException first = null;
         try {
             flush();

@@ -141,21 +141,27 @@ record Descriptor(int version, long cid, long parentCid, String createType, Stri
     /** The same text with the CID line set to {@code newCid} (added after "version=" if absent). */
     String withCid(long newCid) {
         String[] lines = text.split("\n", -1);
-        StringBuilder out = new StringBuilder(text.length() + 16);
-        boolean done = false;
+        int cidLine = -1;
+        int versionLine = -1;
         for (int i = 0; i < lines.length; i++) {
-            String line = lines[i];
-            String s = line.strip();
+            String s = lines[i].strip();
             int eq = s.indexOf('=');
             String key = eq > 0 ? s.substring(0, eq).strip() : "";
-            if (!done && key.equalsIgnoreCase("CID")) {
-                line = "CID=" + hex(newCid) + (line.endsWith("\r") ? "\r" : "");
-                done = true;
+            if (cidLine < 0 && key.equalsIgnoreCase("CID")) {
+                cidLine = i;
+            } else if (versionLine < 0 && key.equalsIgnoreCase("version")) {
+                versionLine = i;
             }
-            out.append(line);
-            if (!done && key.equalsIgnoreCase("version")) {
+        }
+        StringBuilder out = new StringBuilder(text.length() + 16);
+        for (int i = 0; i < lines.length; i++) {
+            if (i == cidLine) {
+                out.append("CID=").append(hex(newCid)).append(lines[i].endsWith("\r") ? "\r" : "");
+            } else {
+                out.append(lines[i]);
+            }
+            if (cidLine < 0 && i == versionLine) {
                 out.append('\n').append("CID=").append(hex(newCid));
-                done = true;
             }
             if (i < lines.length - 1) {
                 out.append('\n');

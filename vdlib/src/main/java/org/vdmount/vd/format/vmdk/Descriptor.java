@@ -65,7 +65,8 @@ record Descriptor(int version, long cid, long parentCid, String createType, Stri
         while (n < length && raw[n] != 0) {
             n++;
         }
-        return new String(raw, 0, n, StandardCharsets.UTF_8);
+        String s = new String(raw, 0, n, StandardCharsets.UTF_8);
+        return s.startsWith("\uFEFF") ? s.substring(1) : s;
     }
 
     /** Whether {@code text} starts like a descriptor (signature, or "version=" as first statement). */

@@ -257,6 +257,9 @@ final class SparseExtent extends GrainMapExtent {
             if (checkTable(red, fileSize) == null) {
                 warnLimited("vmdk: primary grain table " + i + " of " + path() + " is damaged (" + why
                         + "); using the redundant copy");
+                if (!storage.readOnly() && notWritable == null && p != 0 && p != BAD) {
+                    dirty.put(i, red); // a writable session repairs the primary at the next flush
+                }
                 return red;
             }
         }
@@ -437,8 +440,10 @@ final class SparseExtent extends GrainMapExtent {
         if (t == null) {
             t = cache.get(gi);
             if (t == emptyTable) {
-                t = allocateTable(gi);
+                t = new int[gtEntries];
+                cache.put(gi, t);
             }
+            ensureTableLocations(gi);
             dirty.put(gi, t);
         }
         INTS.setRelease(t, (int) (grain - (long) gi * gtEntries), value);
@@ -447,20 +452,22 @@ final class SparseExtent extends GrainMapExtent {
         }
     }
 
-    /** A new zeroed table (and its redundant twin) at the end of the file. */
-    private int[] allocateTable(int gi) throws IOException {
+    /** Gives table {@code gi} (and its redundant twin) a place in the file if it has none yet. */
+    private void ensureTableLocations(int gi) throws IOException {
+        if (gd[gi] == 0 || gd[gi] == BAD) {
+            gd[gi] = (int) (allocateZeroedTable() >>> 9);
+            gdDirty.add(gi);
+        }
+        if (rgd != null && (rgd[gi] == 0 || rgd[gi] == BAD)) {
+            rgd[gi] = (int) (allocateZeroedTable() >>> 9);
+            gdDirty.add(gi);
+        }
+    }
+
+    private long allocateZeroedTable() throws IOException {
         long pos = allocateMetadata(gtBytes);
         storage.write(ByteBuffer.allocate((int) ((gtBytes + 511) & ~511L)), pos);
-        gd[gi] = (int) (pos >>> 9);
-        if (rgd != null) {
-            long rpos = allocateMetadata(gtBytes);
-            storage.write(ByteBuffer.allocate((int) ((gtBytes + 511) & ~511L)), rpos);
-            rgd[gi] = (int) (rpos >>> 9);
-        }
-        gdDirty.add(gi);
-        int[] t = new int[gtEntries];
-        cache.put(gi, t);
-        return t;
+        return pos;
     }
 
     @Override

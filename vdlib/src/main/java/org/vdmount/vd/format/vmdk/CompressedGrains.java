@@ -59,15 +59,14 @@ final class CompressedGrains {
         if (markers) {
             ByteBuffer head = ByteBuffer.allocate(Marker.GRAIN_HEADER);
             storage.readFully(head, where, "vmdk", "grain marker of grain " + grain);
-            Marker m = Marker.parse(Bytes.of(head.array()));
-            if (m.size() == 0 || m.size() > maxCompressedBytes()
-                    || where + Marker.GRAIN_HEADER + m.size() > fileSize) {
+            long size = Bytes.of(head.array()).u32le(0x08); // 0x00 = LBA, unused here
+            if (size == 0 || size > maxCompressedBytes() || where + Marker.GRAIN_HEADER + size > fileSize) {
                 throw new CorruptImageException("vmdk", storage.path(), "grain marker of grain " + grain, where,
-                        "compressed size " + m.size() + " (limit " + maxCompressedBytes() + ", file size "
+                        "compressed size " + size + " (limit " + maxCompressedBytes() + ", file size "
                                 + fileSize + ")");
             }
             dataPos = where + Marker.GRAIN_HEADER;
-            dataLen = (int) m.size();
+            dataLen = (int) size;
         } else {
             dataLen = (int) Math.max(0, Math.min(maxCompressedBytes(), fileSize - where));
         }

@@ -113,6 +113,11 @@ abstract class GrainMapExtent implements Extent {
         return new CorruptImageException("vmdk", path(), structure, offset, detail);
     }
 
+    /** Whether a sector number (an unsigned on-disk field) lies inside a file of {@code fileSize} bytes. */
+    static boolean sectorInside(long sector, long fileSize) {
+        return sector >= 0 && sector < (fileSize + 511) / 512;
+    }
+
     static boolean powerOfTwo(long v) {
         return v > 0 && (v & (v - 1)) == 0;
     }

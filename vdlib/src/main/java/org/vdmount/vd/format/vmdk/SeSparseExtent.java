@@ -47,7 +47,7 @@ final class SeSparseExtent extends GrainMapExtent {
                     + h.grainSectors() + " sectors, table " + h.gtSectors() + " sectors, flags 0x"
                     + Long.toHexString(h.flags()) + ") is not the known one (8, 64, 0)");
         }
-        if (h.volatileHeaderOffset() == 0 || h.volatileHeaderOffset() > fileSize / 512 - 1) {
+        if (h.volatileHeaderOffset() <= 0 || h.volatileHeaderOffset() > fileSize / 512 - 1) {
             throw new TruncatedImageException("vmdk", storage.path(), "seSparse volatile header",
                     h.volatileHeaderOffset() * 512, 512, fileSize);
         }
@@ -67,11 +67,11 @@ final class SeSparseExtent extends GrainMapExtent {
                     "grain directory of " + h.gdSectors() + " sectors (limit " + MAX_GD_ENTRIES / 64 + ")");
         }
         long entries = h.gdSectors() * 64;
-        if (h.gdOffset() == 0 || h.gdOffset() > fileSize / 512 || h.gdOffset() * 512 + entries * 8 > fileSize) {
+        if (h.gdOffset() == 0 || !sectorInside(h.gdOffset(), fileSize) || h.gdOffset() * 512 + entries * 8 > fileSize) {
             throw new TruncatedImageException("vmdk", storage.path(), "seSparse grain directory",
                     h.gdOffset() * 512, entries * 8, fileSize);
         }
-        if (h.grainsOffset() == 0 || h.grainsOffset() > fileSize / 512 || h.gtOffset() > fileSize / 512) {
+        if (h.grainsOffset() == 0 || !sectorInside(h.grainsOffset(), fileSize) || !sectorInside(h.gtOffset(), fileSize)) {
             throw new CorruptImageException("vmdk", storage.path(), "seSparse header", 0x90,
                     "table area at sector " + h.gtOffset() + " or grain area at sector " + h.grainsOffset()
                             + " outside the file");

@@ -101,7 +101,7 @@ final class SparseExtent extends GrainMapExtent {
         int[] gd = loadDirectory(storage, h.gdOffset(), gdCount, h, fileSize, "grain directory");
         int[] rgd = null;
         if (h.has(SparseHeader.FLAG_RGD) && h.rgdOffset() != 0) {
-            if (h.rgdOffset() > fileSize / 512 || h.rgdOffset() * 512 + gdCount * 4L > fileSize) {
+            if (!sectorInside(h.rgdOffset(), fileSize) || h.rgdOffset() * 512 + gdCount * 4L > fileSize) {
                 warn.accept("vmdk: redundant grain directory of " + storage.path() + " lies past the end of the file; ignored");
             } else {
                 rgd = loadDirectory(storage, h.rgdOffset(), gdCount, h, fileSize, "redundant grain directory");
@@ -162,7 +162,7 @@ final class SparseExtent extends GrainMapExtent {
                     "newline check bytes altered (file transferred in text mode?)");
         }
         long g = h.grainSectors();
-        if (g == 0 || g * 512 > MAX_GRAIN_BYTES) {
+        if (g <= 0 || g > MAX_GRAIN_BYTES / 512) {
             throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x14,
                     "grain size " + g + " sectors (limit " + MAX_GRAIN_BYTES / 512 + ")");
         }
@@ -183,7 +183,7 @@ final class SparseExtent extends GrainMapExtent {
             throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x0C,
                     "grain directory of " + gdCount + " entries (limit " + MAX_GD_ENTRIES + ")");
         }
-        if (h.gdOffset() < 1 || h.gdOffset() > fileSize / 512 || h.gdOffset() * 512 + gdCount * 4 > fileSize) {
+        if (h.gdOffset() < 1 || !sectorInside(h.gdOffset(), fileSize) || h.gdOffset() * 512 + gdCount * 4 > fileSize) {
             throw new TruncatedImageException("vmdk", st.path(), "grain directory", h.gdOffset() * 512,
                     gdCount * 4, fileSize);
         }

@@ -1,5 +1,6 @@
 package org.vdmount.vd.format.vmdk;
 
+import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -8,6 +9,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.VdException;
@@ -21,9 +24,10 @@ import org.vdmount.vd.VdException;
  * @param cid       content ID, or -1 if absent
  * @param parentCid parent's content ID; {@link #NO_PARENT} (ffffffff) for a base disk
  * @param text      the text as read (up to the first NUL), kept for in-place CID updates
+ * @param charset   the declared {@code encoding} (UTF-8 if none), used to write the text back
  */
 record Descriptor(int version, long cid, long parentCid, String createType, String parentFileNameHint,
-                  List<ExtentLine> extents, Map<String, String> ddb, String text) {
+                  List<ExtentLine> extents, Map<String, String> ddb, String text, Charset charset) {
 
     static final long NO_PARENT = 0xFFFF_FFFFL;
     /** Upper bound for a descriptor's size (a real one is well under 10 KiB). */
@@ -31,6 +35,7 @@ record Descriptor(int version, long cid, long parentCid, String createType, Stri
     /** Upper bound for extent lines: 10000 x 2 GiB extents = 20 TiB (each is an open file). */
     static final int MAX_EXTENTS = 10_000;
     static final String SIGNATURE = "# Disk DescriptorFile";
+    private static final Pattern ENCODING = Pattern.compile("(?im)^\\s*encoding\\s*=\\s*\"?([A-Za-z0-9._:-]{1,40})\"?\\s*$");
 
     Descriptor {
         extents = List.copyOf(extents);
@@ -59,14 +64,27 @@ record Descriptor(int version, long cid, long parentCid, String createType, Stri
         }
     }
 
-    /** Decodes raw descriptor bytes: text up to the first NUL. */
+    /** Decodes raw descriptor bytes up to the first NUL in the declared encoding (UTF-8 by default). */
     static String decode(byte[] raw, int length) {
         int n = 0;
         while (n < length && raw[n] != 0) {
             n++;
         }
-        String s = new String(raw, 0, n, StandardCharsets.UTF_8);
+        String s = new String(raw, 0, n, charsetOf(new String(raw, 0, n, StandardCharsets.ISO_8859_1)));
         return s.startsWith("\uFEFF") ? s.substring(1) : s;
+    }
+
+    /** The charset an {@code encoding="..."} line names (VMware writes UTF-8 or windows-1252). */
+    static Charset charsetOf(String text) {
+        Matcher m = ENCODING.matcher(text);
+        if (m.find()) {
+            try {
+                return Charset.forName(m.group(1));
+            } catch (IllegalArgumentException unknown) {
+                return StandardCharsets.UTF_8;
+            }
+        }
+        return StandardCharsets.UTF_8;
     }
 
     /** Whether {@code text} starts like a descriptor (signature, or "version=" as first statement). */
@@ -136,7 +154,7 @@ record Descriptor(int version, long cid, long parentCid, String createType, Stri
         if (createType == null) {
             throw corrupt(where, "no createType");
         }
-        return new Descriptor(version, cid, parentCid, createType, hint, extents, ddb, text);
+        return new Descriptor(version, cid, parentCid, createType, hint, extents, ddb, text, charsetOf(text));
     }
 
     /** The same text with the CID line set to {@code newCid} (added after "version=" if absent). */

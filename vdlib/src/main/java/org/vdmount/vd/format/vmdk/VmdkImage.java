@@ -2,7 +2,6 @@ package org.vdmount.vd.format.vmdk;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
@@ -317,14 +316,14 @@ final class VmdkImage implements Image {
                 do {
                     newCid = RANDOM.nextInt() & 0xFFFF_FFFFL;
                 } while (newCid >= 0xFFFF_FFFEL || newCid == d.cid());
-                writeDescriptor(d.withCid(newCid));
+                writeDescriptor(d.withCid(newCid), d.charset());
             }
             cidUpdated = true;
         }
     }
 
-    private void writeDescriptor(String text) throws IOException {
-        byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+    private void writeDescriptor(String text, java.nio.charset.Charset charset) throws IOException {
+        byte[] bytes = text.getBytes(charset);
         if (slot.capacityBytes() >= 0) {
             if (bytes.length > slot.capacityBytes()) {
                 warn.accept("vmdk: no room to update the CID in the embedded descriptor of " + slot.storage().path());

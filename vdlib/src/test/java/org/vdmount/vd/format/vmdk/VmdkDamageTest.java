@@ -220,6 +220,11 @@ class VmdkDamageTest {
         assertThrows(CorruptImageException.class,
                 () -> Descriptor.parse("version=1\ncreateType=\"x\"\nRW 5 SPARSE \"unterminated\n", "t"));
         assertThrows(UnsupportedFeatureException.class, () -> Descriptor.parse("version=9\ncreateType=\"x\"", "t"));
+        byte[] cp1252 = "version=1\nencoding=\"windows-1252\"\ncreateType=\"monolithicFlat\"\nRW 8 FLAT \"Platte-\u00c4.vmdk\" 0\n"
+                .getBytes(java.nio.charset.Charset.forName("windows-1252"));
+        Descriptor w = Descriptor.parse(Descriptor.decode(cp1252, cp1252.length), "t");
+        assertEquals("Platte-\u00c4.vmdk", w.extents().get(0).fileName());
+        assertEquals("windows-1252", w.charset().name());
         StringBuilder many = new StringBuilder("version=1\ncreateType=\"x\"\n");
         for (int i = 0; i <= Descriptor.MAX_EXTENTS; i++) {
             many.append("RW 1 ZERO\n");

@@ -9,10 +9,7 @@ import java.util.Map;
 import java.util.TreeSet;
 import java.util.function.Consumer;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.CorruptImageException;
-import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.ReadOnlyException;
-import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.WriteResult;
@@ -33,7 +30,7 @@ import org.vdmount.vd.storage.Storage;
 final class SparseExtent extends GrainMapExtent {
     /** A table entry that failed validation (points past the end of the file). */
     private static final int BAD = -1;
-    private static final long MAX_GT_ENTRIES = 1 << 16;
+    static final long MAX_GT_ENTRIES = 1 << 16;
     private static final int MAX_DIRTY_TABLES = 4096;
     private static final long MAX_SECTOR = 0xFFFF_FFFEL;
     private static final int MAX_WARNINGS = 5;
@@ -84,15 +81,7 @@ final class SparseExtent extends GrainMapExtent {
      */
     static SparseExtent open(Storage storage, long sizeBytes, Consumer<String> warn) throws IOException {
         long fileSize = storage.size();
-        Bytes hb = readSector(storage, 0, "sparse header");
-        if (!SparseHeader.hasMagic(hb)) {
-            throw new NotThisFormatException("vmdk: " + storage.path() + " is no hosted sparse extent (no KDMV)");
-        }
-        SparseHeader h = SparseHeader.parse(hb);
-        if (h.gdOffset() == SparseHeader.GD_AT_END) {
-            h = readFooter(storage, fileSize);
-        }
-        validate(storage, h, fileSize);
+        SparseHeader h = SparseHeader.read(storage, fileSize);
         long capacityBytes = h.capacitySectors() * 512;
         long size = sizeBytes < 0 ? capacityBytes : sizeBytes;
         long coverage = h.gtEntries() * h.grainSectors();
@@ -121,72 +110,6 @@ final class SparseExtent extends GrainMapExtent {
                     + storage.path());
         }
         return new SparseExtent(storage, size, h, gd, rgd, warn, notWritable);
-    }
-
-    private static Bytes readSector(Storage storage, long pos, String what) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(512);
-        storage.readFully(b, pos, "vmdk", what);
-        return Bytes.of(b.array());
-    }
-
-    /** The footer of a stream-optimized extent: footer marker, footer, end-of-stream marker. */
-    private static SparseHeader readFooter(Storage storage, long fileSize) throws IOException {
-        if (fileSize < 4 * 512) {
-            throw new TruncatedImageException("vmdk", storage.path(), "stream footer", 0, 4 * 512, fileSize);
-        }
-        long end = fileSize & ~511L;
-        Marker fm = Marker.parse(readSector(storage, end - 1536, "footer marker"));
-        Bytes footer = readSector(storage, end - 1024, "stream footer");
-        Marker eos = Marker.parse(readSector(storage, end - 512, "end-of-stream marker"));
-        if (fm.size() != 0 || fm.type() != Marker.FOOTER || !SparseHeader.hasMagic(footer)
-                || eos.size() != 0 || eos.type() != Marker.EOS) {
-            throw new CorruptImageException("vmdk", storage.path(), "stream footer", end - 1536,
-                    "no footer marker, footer and end-of-stream marker at the end (incomplete stream?)");
-        }
-        SparseHeader h = SparseHeader.parse(footer);
-        if (h.gdOffset() == SparseHeader.GD_AT_END) {
-            throw new CorruptImageException("vmdk", storage.path(), "stream footer", end - 1024,
-                    "footer has no grain directory offset");
-        }
-        return h;
-    }
-
-    private static void validate(Storage st, SparseHeader h, long fileSize) throws VdException {
-        String where = st.path().toString();
-        if (h.version() < 1 || h.version() > 3) {
-            throw new UnsupportedFeatureException("vmdk: sparse extent version " + h.version() + " in " + where
-                    + " (supported: 1-3)");
-        }
-        if (h.has(SparseHeader.FLAG_NL_DETECT) && !h.newlinesIntact()) {
-            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x49,
-                    "newline check bytes altered (file transferred in text mode?)");
-        }
-        long g = h.grainSectors();
-        if (g <= 0 || g > MAX_GRAIN_BYTES / 512) {
-            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x14,
-                    "grain size " + g + " sectors (limit " + MAX_GRAIN_BYTES / 512 + ")");
-        }
-        if (!powerOfTwo(g)) {
-            throw new UnsupportedFeatureException("vmdk: grain size " + g + " sectors (not a power of two) in " + where);
-        }
-        if (h.gtEntries() < 1 || h.gtEntries() > MAX_GT_ENTRIES) {
-            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x2C,
-                    "grain table entries " + h.gtEntries() + " (limit " + MAX_GT_ENTRIES + ")");
-        }
-        if (h.capacitySectors() < 0 || h.capacitySectors() > (1L << 50)) {
-            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x0C,
-                    "capacity " + h.capacitySectors() + " sectors");
-        }
-        long coverage = h.gtEntries() * g;
-        long gdCount = (h.capacitySectors() + coverage - 1) / coverage;
-        if (gdCount > MAX_GD_ENTRIES) {
-            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x0C,
-                    "grain directory of " + gdCount + " entries (limit " + MAX_GD_ENTRIES + ")");
-        }
-        if (h.gdOffset() < 1 || !sectorInside(h.gdOffset(), fileSize) || h.gdOffset() * 512 + gdCount * 4 > fileSize) {
-            throw new TruncatedImageException("vmdk", st.path(), "grain directory", h.gdOffset() * 512,
-                    gdCount * 4, fileSize);
-        }
     }
 
     /** Reads a directory; entries pointing past the end of the file become {@link #BAD}. */

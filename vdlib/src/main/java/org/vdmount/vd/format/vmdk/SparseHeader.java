@@ -1,6 +1,14 @@
 package org.vdmount.vd.format.vmdk;
 
+import java.io.IOException;
+import java.nio.ByteBuffer;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.NotThisFormatException;
+import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.VdException;
+import org.vdmount.vd.storage.Storage;
 
 /**
  * The header of a hosted sparse extent, "KDMV" (VMware "Virtual Disk Format 5.0", "Hosted Sparse
@@ -73,5 +81,88 @@ record SparseHeader(
     SparseHeader withGdOffset(long gd) {
         return new SparseHeader(version, flags, capacitySectors, grainSectors, descriptorOffset, descriptorSectors,
                 gtEntries, rgdOffset, gd, overheadSectors, uncleanShutdown, newlinesIntact, compressAlgorithm);
+    }
+
+    /**
+     * Reads and validates the header of a hosted sparse extent; for a stream-optimized extent whose
+     * header says GD_AT_END, the footer at the end of the file.
+     */
+    static SparseHeader read(Storage storage, long fileSize) throws IOException {
+        Bytes hb = readSector(storage, 0, "sparse header");
+        if (!hasMagic(hb)) {
+            throw new NotThisFormatException("vmdk: " + storage.path() + " is no hosted sparse extent (no KDMV)");
+        }
+        SparseHeader h = parse(hb);
+        if (h.gdOffset() == GD_AT_END) {
+            h = readFooter(storage, fileSize);
+        }
+        validate(storage, h, fileSize);
+        return h;
+    }
+
+    private static Bytes readSector(Storage storage, long pos, String what) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(512);
+        storage.readFully(b, pos, "vmdk", what);
+        return Bytes.of(b.array());
+    }
+
+    /** The footer of a stream-optimized extent: footer marker, footer, end-of-stream marker. */
+    private static SparseHeader readFooter(Storage storage, long fileSize) throws IOException {
+        if (fileSize < 4 * 512) {
+            throw new TruncatedImageException("vmdk", storage.path(), "stream footer", 0, 4 * 512, fileSize);
+        }
+        long end = fileSize & ~511L;
+        Marker fm = Marker.parse(readSector(storage, end - 1536, "footer marker"));
+        Bytes footer = readSector(storage, end - 1024, "stream footer");
+        Marker eos = Marker.parse(readSector(storage, end - 512, "end-of-stream marker"));
+        if (fm.size() != 0 || fm.type() != Marker.FOOTER || !hasMagic(footer)
+                || eos.size() != 0 || eos.type() != Marker.EOS) {
+            throw new CorruptImageException("vmdk", storage.path(), "stream footer", end - 1536,
+                    "no footer marker, footer and end-of-stream marker at the end (incomplete stream?)");
+        }
+        SparseHeader h = parse(footer);
+        if (h.gdOffset() == GD_AT_END) {
+            throw new CorruptImageException("vmdk", storage.path(), "stream footer", end - 1024,
+                    "footer has no grain directory offset");
+        }
+        return h;
+    }
+
+    private static void validate(Storage st, SparseHeader h, long fileSize) throws VdException {
+        String where = st.path().toString();
+        if (h.version() < 1 || h.version() > 3) {
+            throw new UnsupportedFeatureException("vmdk: sparse extent version " + h.version() + " in " + where
+                    + " (supported: 1-3)");
+        }
+        if (h.has(FLAG_NL_DETECT) && !h.newlinesIntact()) {
+            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x49,
+                    "newline check bytes altered (file transferred in text mode?)");
+        }
+        long g = h.grainSectors();
+        if (g <= 0 || g > GrainMapExtent.MAX_GRAIN_BYTES / 512) {
+            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x14,
+                    "grain size " + g + " sectors (limit " + GrainMapExtent.MAX_GRAIN_BYTES / 512 + ")");
+        }
+        if (!GrainMapExtent.powerOfTwo(g)) {
+            throw new UnsupportedFeatureException("vmdk: grain size " + g + " sectors (not a power of two) in " + where);
+        }
+        if (h.gtEntries() < 1 || h.gtEntries() > SparseExtent.MAX_GT_ENTRIES) {
+            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x2C,
+                    "grain table entries " + h.gtEntries() + " (limit " + SparseExtent.MAX_GT_ENTRIES + ")");
+        }
+        if (h.capacitySectors() < 0 || h.capacitySectors() > (1L << 50)) {
+            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x0C,
+                    "capacity " + h.capacitySectors() + " sectors");
+        }
+        long coverage = h.gtEntries() * g;
+        long gdCount = (h.capacitySectors() + coverage - 1) / coverage;
+        if (gdCount > GrainMapExtent.MAX_GD_ENTRIES) {
+            throw new CorruptImageException("vmdk", st.path(), "sparse header", 0x0C,
+                    "grain directory of " + gdCount + " entries (limit " + GrainMapExtent.MAX_GD_ENTRIES + ")");
+        }
+        if (h.gdOffset() < 1 || !GrainMapExtent.sectorInside(h.gdOffset(), fileSize) || h.gdOffset() * 512 + gdCount * 4 > fileSize) {
+            throw new TruncatedImageException("vmdk", st.path(), "grain directory", h.gdOffset() * 512,
+                    gdCount * 4, fileSize);
+        }
     }
 }

@@ -81,7 +81,12 @@ final class VmdkImage implements Image {
 
     /** Why a writable open must be refused, or null. */
     String whyNotWritable() {
+        Set<Storage> sparseFiles = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
         for (int i = 0; i < extents.length; i++) {
+            if (extents[i].grainBytes() > 0 && !sparseFiles.add(extents[i].storage())) {
+                return "vmdk: " + primary.path() + " names the sparse file " + extents[i].storage().path()
+                        + " for two extents; writing it is not supported (open read-only)";
+            }
             String why = extents[i].whyNotWritable();
             if (why != null) {
                 return why;
@@ -244,6 +249,10 @@ final class VmdkImage implements Image {
                 src.limit(src.position() + (int) n);
                 int pos = src.position();
                 if (extents[i].write(in, src) != WriteResult.DONE) {
+                    if (off == offset) {
+                        src.position(start);
+                        return WriteResult.NEEDS_FILL; // a concurrent discard took the grain away
+                    }
                     throw new VdException("vmdk: extent " + i + " of " + primary.path()
                             + " asked for a fill after the check (concurrent discard?)");
                 }

@@ -170,6 +170,24 @@ final class Tools {
         run(image.getParent(), "qemu-img", "compare", "-f", "raw", "-F", "vmdk", raw.toString(), image.toString());
     }
 
+    /**
+     * The bytes of layer {@code layer} (1 = base ... N = top) as libvmdk's vmdkmount shows them, or
+     * null when vmdkmount or FUSE is missing.
+     */
+    static byte[] vmdkmount(Path image, int layer) throws IOException {
+        if (!has("vmdkmount") || !has("fusermount") || !Files.exists(Path.of("/dev/fuse"))) {
+            return null;
+        }
+        Path mnt = Files.createTempDirectory(image.getParent(), "mnt");
+        run(image.getParent(), "vmdkmount", image.toString(), mnt.toString());
+        try {
+            return Files.readAllBytes(mnt.resolve("vmdk" + layer));
+        } finally {
+            run(image.getParent(), "fusermount", "-u", mnt.toString());
+            Files.delete(mnt);
+        }
+    }
+
     static List<String> lines(String s) {
         return List.of(s.split("\n"));
     }

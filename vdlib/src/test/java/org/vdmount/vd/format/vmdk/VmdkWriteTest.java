@@ -141,6 +141,12 @@ class VmdkWriteTest {
         try (Disk d = Disk.open(img, OpenOptions.defaultReadOnly())) {
             assertArrayEquals(model, Tools.readAll(d));
         }
+        if (!kv[0].equals("monolithicFlat")) { // libvmdk refuses monolithicFlat
+            byte[] libvmdk = Tools.vmdkmount(img, 1);
+            if (libvmdk != null) {
+                assertArrayEquals(model, libvmdk, "as vmdkmount reads it");
+            }
+        }
     }
 
     /** The stream writer takes the whole disk front to back, as `vd convert` writes it. */
@@ -173,6 +179,10 @@ class VmdkWriteTest {
         try (Disk d = Disk.open(img, OpenOptions.defaultReadOnly())) {
             assertEquals("streamOptimized", d.top().variant());
             assertArrayEquals(model, Tools.readAll(d));
+        }
+        byte[] libvmdk = Tools.vmdkmount(img, 1);
+        if (libvmdk != null) {
+            assertArrayEquals(model, libvmdk, "as vmdkmount reads it");
         }
     }
 

@@ -201,4 +201,53 @@ class VmdkWriteTest {
                 CreateOptions.of(1 << 20).with("zeroed_grain", "maybe")));
         assertEquals(0, dir.toFile().list().length, "nothing left behind");
     }
+
+    /** Directories whose tables are not preallocated (entry 0) get new tables at the end of the file. */
+    @Test
+    void writesAllocateMissingGrainTables() throws IOException {
+        Tools.need("qemu-img");
+        int size = 80 << 20; // three tables of 32 MiB
+        Path img = dir.resolve("t.vmdk");
+        try (Image created = new VmdkFormat().create(img, CreateOptions.of(size))) {
+            created.flush();
+        }
+        byte[] f = Files.readAllBytes(img);
+        SparseHeader h = SparseHeader.parse(org.vdmount.vd.Bytes.of(f));
+        for (long gd : new long[] {h.gdOffset(), h.rgdOffset()}) {
+            org.vdmount.vd.Bytes.of(f).put32le((int) gd * 512 + 4, 0); // table 1: none
+        }
+        Files.write(img, f);
+        byte[] model = new byte[size];
+        try (Disk d = Disk.open(img, OpenOptions.defaultReadWrite())) {
+            Random r = new Random(8);
+            for (int i = 0; i < 50; i++) {
+                int off = (32 << 20) + r.nextInt(32 << 20);
+                byte[] data = new byte[1 + r.nextInt(100_000)];
+                r.nextBytes(data);
+                int len = Math.min(data.length, size - off);
+                d.write(off, ByteBuffer.wrap(data, 0, len));
+                System.arraycopy(data, 0, model, off, len);
+            }
+        }
+        assertTrue(Files.size(img) > f.length);
+        Tools.qemuCheck(img);
+        Path modelRaw = dir.resolve("model.raw");
+        Files.write(modelRaw, model);
+        Tools.qemuCompare(modelRaw, img);
+    }
+
+    @Test
+    void changedBlockTrackingBlocksWritableOpens() throws IOException {
+        Files.write(dir.resolve("cbt-flat.vmdk"), new byte[4096]);
+        Path desc = dir.resolve("cbt.vmdk");
+        Files.writeString(desc, "# Disk DescriptorFile\nversion=3\nCID=1\nparentCID=ffffffff\n"
+                + "createType=\"monolithicFlat\"\nRW 8 FLAT \"cbt-flat.vmdk\" 0\n\n# Change Tracking File\n"
+                + "changeTrackPath=\"cbt-ctk.vmdk\"\n");
+        UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
+                () -> Disk.open(desc, OpenOptions.defaultReadWrite()));
+        assertTrue(e.getMessage().contains("changed block tracking"), e.getMessage());
+        try (Disk d = Disk.open(desc, OpenOptions.defaultReadOnly())) {
+            assertEquals(4096, d.size());
+        }
+    }
 }

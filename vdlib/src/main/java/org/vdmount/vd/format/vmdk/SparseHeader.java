@@ -106,26 +106,39 @@ record SparseHeader(
         return Bytes.of(b.array());
     }
 
-    /** The footer of a stream-optimized extent: footer marker, footer, end-of-stream marker. */
+    /** How far before the end of a stream the footer is looked for (padding after the stream). */
+    static final int FOOTER_SEARCH_BYTES = 1 << 20;
+
+    /**
+     * The footer of a stream-optimized extent: footer marker, footer, end-of-stream marker as the
+     * last three sectors (QEMU requires exactly that); copies padded after the end-of-stream marker
+     * are found by searching back up to {@link #FOOTER_SEARCH_BYTES}.
+     */
     private static SparseHeader readFooter(Storage storage, long fileSize) throws IOException {
         if (fileSize < 4 * 512) {
             throw new TruncatedImageException("vmdk", storage.path(), "stream footer", 0, 4 * 512, fileSize);
         }
         long end = fileSize & ~511L;
-        Marker fm = Marker.parse(readSector(storage, end - 1536, "footer marker"));
-        Bytes footer = readSector(storage, end - 1024, "stream footer");
-        Marker eos = Marker.parse(readSector(storage, end - 512, "end-of-stream marker"));
-        if (fm.size() != 0 || fm.type() != Marker.FOOTER || !hasMagic(footer)
-                || eos.size() != 0 || eos.type() != Marker.EOS) {
-            throw new CorruptImageException("vmdk", storage.path(), "stream footer", end - 1536,
-                    "no footer marker, footer and end-of-stream marker at the end (incomplete stream?)");
+        int window = (int) Math.min(end, FOOTER_SEARCH_BYTES);
+        ByteBuffer b = ByteBuffer.allocate(window);
+        storage.readFully(b, end - window, "vmdk", "stream footer");
+        Bytes tail = Bytes.of(b.array());
+        for (int at = window - 1536; at >= 0; at -= 512) {
+            Marker fm = Marker.parse(tail.at(at));
+            Bytes footer = tail.at(at + 512);
+            Marker eos = Marker.parse(tail.at(at + 1024));
+            if (fm.size() == 0 && fm.type() == Marker.FOOTER && hasMagic(footer) && eos.size() == 0
+                    && eos.type() == Marker.EOS && eos.value() == 0) {
+                SparseHeader h = parse(footer);
+                if (h.gdOffset() == GD_AT_END) {
+                    throw new CorruptImageException("vmdk", storage.path(), "stream footer", end - window + at + 512,
+                            "footer has no grain directory offset");
+                }
+                return h;
+            }
         }
-        SparseHeader h = parse(footer);
-        if (h.gdOffset() == GD_AT_END) {
-            throw new CorruptImageException("vmdk", storage.path(), "stream footer", end - 1024,
-                    "footer has no grain directory offset");
-        }
-        return h;
+        throw new CorruptImageException("vmdk", storage.path(), "stream footer", end - 1536,
+                "no footer marker, footer and end-of-stream marker near the end (incomplete stream?)");
     }
 
     private static void validate(Storage st, SparseHeader h, long fileSize) throws VdException {

@@ -231,4 +231,25 @@ class VmdkDamageTest {
         }
         assertThrows(CorruptImageException.class, () -> Descriptor.parse(many.toString(), "t"));
     }
+
+    /** A stream footer found behind padding; a stream cut before its footer is a clean error. */
+    @Test
+    void streamFooterIsFoundBehindPaddingAndItsAbsenceIsReported() throws IOException {
+        byte[] content = Tools.source(SIZE, 12);
+        Path img = dir.resolve("s.vmdk");
+        try (org.vdmount.vd.Image created = new VmdkFormat().create(img,
+                org.vdmount.vd.CreateOptions.of(SIZE).with("subformat", "streamOptimized"));
+             Disk d = Disk.of(List.of(created))) {
+            d.write(0, ByteBuffer.wrap(content));
+        }
+        byte[] f = Files.readAllBytes(img);
+        Files.write(img, Arrays.copyOf(f, f.length + 8192)); // zero padding after the end-of-stream marker
+        try (Disk d = Disk.open(img, OpenOptions.defaultReadOnly())) {
+            assertArrayEquals(content, Tools.readAll(d));
+        }
+        Files.write(img, Arrays.copyOf(f, f.length - 1024));
+        CorruptImageException e = assertThrows(CorruptImageException.class,
+                () -> Disk.open(img, OpenOptions.defaultReadOnly()));
+        assertTrue(e.getMessage().contains("incomplete stream"), e.getMessage());
+    }
 }

@@ -182,7 +182,11 @@ final class VmdkOpener {
         }
     }
 
-    /** The extent file named in the descriptor, kept inside the descriptor's directory. */
+    /**
+     * The extent file named in the descriptor, kept inside the descriptor's directory: a name
+     * pointing elsewhere is followed only with allowAbsoluteParents, else its last component is
+     * looked up next to the descriptor (images copied off a VMFS datastore keep absolute names).
+     */
     private Path resolve(String name) throws VdException {
         Path dir = path.toAbsolutePath().normalize().getParent();
         String n = name.replace('\\', '/');
@@ -197,8 +201,15 @@ final class VmdkOpener {
                     + name + "'");
         }
         if ((absolute || dotDot || !p.startsWith(dir)) && !options.allowAbsoluteParents()) {
-            throw new UnsupportedFeatureException("vmdk: extent file '" + name + "' named in " + path
-                    + " lies outside the descriptor's directory; refused (allow absolute parents to follow it)");
+            String base = n.substring(n.lastIndexOf('/') + 1);
+            Path local = base.isEmpty() || base.equals("..") || base.equals(".") ? null : dir.resolve(base);
+            if (local == null || !Files.isRegularFile(local)) {
+                throw new UnsupportedFeatureException("vmdk: extent file '" + name + "' named in " + path
+                        + " lies outside the descriptor's directory; refused (allow absolute parents to follow it)");
+            }
+            options.warn("vmdk: extent file '" + name + "' named in " + path + " taken from the descriptor's"
+                    + " directory: " + local);
+            p = local;
         }
         if (!Files.isRegularFile(p)) {
             throw new VdException("vmdk: extent file '" + name + "' named in " + path + " not found (" + p + ")");

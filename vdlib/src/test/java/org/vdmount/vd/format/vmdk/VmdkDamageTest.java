@@ -171,6 +171,15 @@ class VmdkDamageTest {
         try (Disk d = Disk.open(deep, OpenOptions.defaultReadOnly())) {
             assertArrayEquals(Tools.source(4096, 1), Tools.readAll(d));
         }
+        // an absolute name whose file sits next to the descriptor is taken from there, with a warning
+        Path copied = dir.resolve("sub/copied.vmdk");
+        Files.writeString(copied, EsxFixtures.descriptor("vmfs", 1, 0xFFFF_FFFFL, null,
+                "RW 8 VMFS \"/vmfs/volumes/datastore1/vm/in.bin\""));
+        List<String> warnings = new ArrayList<>();
+        try (Disk d = Disk.open(copied, OpenOptions.defaultReadOnly().withWarnings(warnings::add))) {
+            assertEquals(4096, d.size());
+        }
+        assertEquals(1, warnings.size(), warnings.toString());
         Path missing = descriptor("missing.vmdk", "RW 8 FLAT \"nope.bin\" 0");
         VdException e = assertThrows(VdException.class, () -> Disk.open(missing, OpenOptions.defaultReadOnly()));
         assertTrue(e.getMessage().contains("not found"), e.getMessage());

@@ -12,12 +12,14 @@ import java.util.Locale;
 import java.util.Optional;
 import org.vdmount.vd.format.raw.RawFormat;
 import org.vdmount.vd.format.vhd.VhdFormat;
+import org.vdmount.vd.format.vmdk.VmdkFormat;
 
 /** The one list of format backends, in probe order. Adding a format touches only this list. */
 public final class FormatRegistry {
 
     private static final List<ImageFormat> FORMATS = List.of(
             new VhdFormat(),
+            new VmdkFormat(),
             new RawFormat());
 
     private FormatRegistry() {

@@ -8,9 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Random;
 import java.util.UUID;
 import org.junit.jupiter.api.Assumptions;
@@ -157,9 +155,5 @@ final class VdiTestSupport {
             }
         }
         return file;
-    }
-
-    static List<String> cmd(String... parts) {
-        return new ArrayList<>(List.of(parts));
     }
 }

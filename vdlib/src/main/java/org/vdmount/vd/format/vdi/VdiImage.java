@@ -7,7 +7,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.StampedLock;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.Image;
@@ -26,52 +25,25 @@ import org.vdmount.vd.storage.Storage;
  * One VDI layer: fixed, dynamic ("normal") or differencing. Block i of the disk lives in data slot
  * {@code map[i]} at {@code offData + slot * (cbBlockExtra + cbBlock) + cbBlockExtra}.
  *
- * <h2>Concurrency</h2>
- * {@link #map} reads the cached block map without a lock. Slots only move when a discard of a
- * dynamic image moves the last slot into the hole (VirtualBox's vdiDiscardBlock approach); that
- * runs under the write side of {@link #slotLock}. In-place writes hold its read side while they
- * look up and write a slot; reads are optimistic and retry under the read side if a move
- * intervened. Allocation, discard and header updates are serialised by {@link #allocLock}.
- *
- * <h2>Ordering</h2>
- * Allocation appends a slot: data first, then the header's allocated count, then the map entry.
- * A discard that moves a block forces the file before overwriting the hole and again before the
- * moved block's entry points at it; the shrunken count and the file truncation are written by the
- * next {@link #flush}, and a slot given up is never reused before a force.
+ * <p>{@link #map} reads the cached block map without a lock. Slots move only when a discard of a
+ * dynamic image moves the last slot into the hole ({@link VdiAllocator}), under the write side of
+ * its slot lock: in-place writes hold the read side while they look up and write a slot, and reads
+ * are optimistic, retrying under the read side if a move intervened.
  */
 final class VdiImage implements Image {
-    private static final int ZERO_CHUNK = 1 << 20;
-    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(ZERO_CHUNK).asReadOnlyBuffer();
-
     private final ImageFormat format;
     private final Storage storage;
     private final boolean readOnly;
     private final VdiHeader opened;
     private final VdiBlockMap map;
+    private final VdiAllocator allocator;
+    private final StampedLock slotLock;
     private final ParentReference parent;
     private final long virtualSize;
     private final long blockSize;
     private final int blockShift;
-    private final long extraBytes;
-    private final long strideBytes;
-    private final long dataOffset;
-    private final long mapOffset;
     private final boolean fixed;
     private final boolean differencing;
-
-    private final ReentrantLock allocLock = new ReentrantLock();
-    private final StampedLock slotLock = new StampedLock();
-
-    // guarded by allocLock
-    private int allocatedSlots;
-    private boolean syncPending;
-    private boolean headerDirty;
-    private boolean truncatePending;
-
-    private volatile UUID modifyUuid;
-    private volatile boolean modified;
-    private volatile boolean dirty;
-    private volatile int referencedBlocks;
 
     private VdiImage(ImageFormat format, Storage storage, VdiHeader h, VdiBlockMap map, boolean readOnly) {
         this.format = format;
@@ -79,19 +51,14 @@ final class VdiImage implements Image {
         this.readOnly = readOnly;
         this.opened = h;
         this.map = map;
+        this.allocator = new VdiAllocator(storage, h, map);
+        this.slotLock = allocator.slotLock;
         this.virtualSize = h.virtualSizeBytes();
         this.blockSize = h.blockSizeBytes();
         this.blockShift = Long.numberOfTrailingZeros(blockSize);
-        this.extraBytes = h.blockExtraBytes();
-        this.strideBytes = h.strideBytes();
-        this.dataOffset = h.dataOffsetBytes();
-        this.mapOffset = h.blockMapOffsetBytes();
         this.fixed = h.imageType() == VdiHeader.TYPE_FIXED;
         this.differencing = h.imageType() == VdiHeader.TYPE_DIFF;
         this.parent = differencing ? new ParentReference(h.uuidLinkage(), List.of(), "vdi") : null;
-        this.allocatedSlots = (int) h.allocatedBlocks();
-        this.modifyUuid = h.uuidModify();
-        this.referencedBlocks = map.allocatedCount();
     }
 
     /** Reads, validates and caches the header and the block map of an opened file. */
@@ -160,7 +127,7 @@ final class VdiImage implements Image {
 
     /** uuidModify: changes on the first write of every writable session. */
     UUID modificationUuid() {
-        return modifyUuid;
+        return allocator.modificationUuid();
     }
 
     @Override
@@ -185,7 +152,7 @@ final class VdiImage implements Image {
 
     @Override
     public long allocatedBytes() {
-        return Math.min((long) referencedBlocks * blockSize, virtualSize);
+        return Math.min((long) allocator.referencedBlocks() * blockSize, virtualSize);
     }
 
     @Override
@@ -194,12 +161,12 @@ final class VdiImage implements Image {
         d.put("version", (opened.version() >>> 16) + "." + (opened.version() & 0xFFFF));
         d.put("block_size", blockSize);
         d.put("blocks", opened.blockCount());
-        d.put("allocated_blocks", referencedBlocks);
-        if (extraBytes != 0) {
-            d.put("block_extra", extraBytes);
+        d.put("allocated_blocks", allocator.referencedBlocks());
+        if (opened.blockExtraBytes() != 0) {
+            d.put("block_extra", opened.blockExtraBytes());
         }
-        d.put("data_offset", dataOffset);
-        d.put("uuid_modify", modifyUuid);
+        d.put("data_offset", opened.dataOffsetBytes());
+        d.put("uuid_modify", allocator.modificationUuid());
         if (differencing) {
             d.put("uuid_parent_modify", opened.uuidParentModify());
         }
@@ -214,10 +181,6 @@ final class VdiImage implements Image {
 
     private int blockOf(long offset) {
         return (int) (offset >>> blockShift);
-    }
-
-    private long dataPos(int slot) {
-        return dataOffset + Integer.toUnsignedLong(slot) * strideBytes + extraBytes;
     }
 
     @Override
@@ -262,7 +225,7 @@ final class VdiImage implements Image {
             zeroFill(dst); // discarded concurrently with this read
             return -1;
         }
-        long pos = dataPos(entry) + (offset & (blockSize - 1));
+        long pos = allocator.dataPos(entry) + (offset & (blockSize - 1));
         int want = dst.remaining();
         return storage.read(dst, pos) == want ? -1 : pos;
     }
@@ -274,7 +237,7 @@ final class VdiImage implements Image {
 
     private static void zeroFill(ByteBuffer dst) {
         while (dst.hasRemaining()) {
-            dst.put(ZEROS.duplicate().limit(Math.min(dst.remaining(), ZERO_CHUNK)));
+            dst.put(VdiAllocator.ZEROS.duplicate().limit(Math.min(dst.remaining(), VdiAllocator.ZERO_CHUNK)));
         }
     }
 
@@ -283,15 +246,15 @@ final class VdiImage implements Image {
     @Override
     public WriteResult write(long offset, ByteBuffer src) throws IOException {
         checkWritable();
-        beginModification();
+        allocator.beginModification();
         int block = blockOf(offset);
         long within = offset & (blockSize - 1);
         long stamp = slotLock.readLock();
         try {
             int entry = map.get(block);
             if (VdiBlockMap.isAllocated(entry)) {
-                storage.write(src, dataPos(entry) + within);
-                markDirty();
+                storage.write(src, allocator.dataPos(entry) + within);
+                allocator.markDirty();
                 return WriteResult.DONE;
             }
         } finally {
@@ -302,211 +265,25 @@ final class VdiImage implements Image {
         if (!whole) {
             return WriteResult.NEEDS_FILL;
         }
-        allocate(block, src);
-        markDirty();
+        allocator.allocate(block, src);
+        allocator.markDirty();
         return WriteResult.DONE;
-    }
-
-    /** Writes a whole block the image does not hold: appends a slot (or records zeros). */
-    private void allocate(int block, ByteBuffer src) throws IOException {
-        allocLock.lock();
-        try {
-            int entry = map.get(block);
-            if (VdiBlockMap.isAllocated(entry)) { // allocated meanwhile; slots cannot move under allocLock
-                storage.write(src, dataPos(entry));
-                return;
-            }
-            if (isZero(src)) {
-                // A base image reads FREE as zeros; a differencing one needs the marker to hide its parent.
-                if (differencing && entry != VdiBlockMap.ZERO) {
-                    putEntry(block, VdiBlockMap.ZERO);
-                }
-                src.position(src.limit());
-                return;
-            }
-            syncIfPending();
-            int slot = allocatedSlots;
-            if (slot >= map.length()) { // every slot counted: reuse one no block uses
-                slot = map.unusedSlot(allocatedSlots);
-                if (slot < 0) {
-                    throw new IllegalStateException("vdi: no free slot although block " + block + " is free");
-                }
-            }
-            long pos = dataPos(slot);
-            int n = src.remaining();
-            if (extraBytes > 0) {
-                writeZeros(pos - extraBytes, extraBytes);
-            }
-            storage.write(src, pos);
-            if (n < blockSize) {
-                writeZeros(pos + n, blockSize - n); // last block of a disk that is not a multiple of it
-            }
-            if (slot == allocatedSlots) {
-                allocatedSlots++;
-                writeHeader();
-            }
-            putEntry(block, slot);
-            referencedBlocks++;
-        } finally {
-            allocLock.unlock();
-        }
     }
 
     // ---- discard --------------------------------------------------------------------------------
 
-    /**
-     * Whole blocks. Differencing: the ZERO marker (its slot is given up). Dynamic: FREE, and the
-     * last slot moves into the hole so the file can shrink. Fixed: the slot's bytes are punched
-     * out (or zeroed) and stay allocated.
-     */
+    /** Whole blocks; see {@link VdiAllocator#discardBlock}. */
     @Override
     public void discard(long offset, long length) throws IOException {
         checkWritable();
         if (length <= 0) {
             return;
         }
-        beginModification();
+        allocator.beginModification();
         for (int b = blockOf(offset); b <= blockOf(offset + length - 1); b++) {
-            discardBlock(b);
+            allocator.discardBlock(b);
         }
-        markDirty();
-    }
-
-    /** After a change completed: the next flush must force (set after, so a flush racing it cannot miss it). */
-    private void markDirty() {
-        if (!dirty) {
-            dirty = true;
-        }
-    }
-
-    private void discardBlock(int block) throws IOException {
-        allocLock.lock();
-        try {
-            int entry = map.get(block);
-            int target = differencing ? VdiBlockMap.ZERO : VdiBlockMap.FREE;
-            if (!VdiBlockMap.isAllocated(entry)) {
-                if (differencing && entry != VdiBlockMap.ZERO) {
-                    putEntry(block, VdiBlockMap.ZERO);
-                }
-                return;
-            }
-            if (fixed) {
-                long pos = dataPos(entry);
-                if (!storage.punchHole(pos, blockSize)) {
-                    writeZeros(pos, blockSize);
-                }
-                return;
-            }
-            long stamp = slotLock.writeLock();
-            try {
-                releaseSlot(block, entry, target);
-            } finally {
-                slotLock.unlockWrite(stamp);
-            }
-        } finally {
-            allocLock.unlock();
-        }
-    }
-
-    /** Under both locks: the block stops using {@code hole}; the last slot moves into it. */
-    private void releaseSlot(int block, int hole, int target) throws IOException {
-        putEntry(block, target);
-        map.release(hole);
-        referencedBlocks--;
-        trimUnusedTail();
-        if (hole < allocatedSlots) {
-            int last = allocatedSlots - 1;
-            int mover = map.owner(last);
-            storage.force(); // the block's release is durable before its slot is overwritten
-            copySlot(last, hole);
-            storage.force(); // the moved data is durable before the map points at it
-            putEntry(mover, hole);
-            map.release(last);
-            trimUnusedTail();
-        }
-        syncPending = true;
-        headerDirty = true;
-        truncatePending = true;
-    }
-
-    private void trimUnusedTail() {
-        while (allocatedSlots > 0 && map.owner(allocatedSlots - 1) < 0) {
-            allocatedSlots--;
-        }
-    }
-
-    private void copySlot(int from, int to) throws IOException {
-        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(strideBytes, ZERO_CHUNK));
-        long src = dataPos(from) - extraBytes;
-        long dst = dataPos(to) - extraBytes;
-        for (long done = 0; done < strideBytes; done += buf.capacity()) {
-            buf.clear().limit((int) Math.min(buf.capacity(), strideBytes - done));
-            storage.read(buf, src + done);
-            while (buf.hasRemaining()) {
-                buf.put((byte) 0); // the source slot ended early (truncated file): zeros
-            }
-            buf.flip();
-            storage.write(buf, dst + done);
-        }
-    }
-
-    // ---- metadata -------------------------------------------------------------------------------
-
-    private void putEntry(int block, int entry) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(4);
-        Bytes.of(b).put32le(0, Integer.toUnsignedLong(entry));
-        storage.write(b, mapOffset + 4L * block);
-        map.set(block, entry);
-    }
-
-    private void writeHeader() throws IOException {
-        VdiHeader h = opened.withState(allocatedSlots, modifyUuid);
-        Bytes b = Bytes.allocate(VdiHeader.SIZE);
-        h.write(b);
-        storage.write(b.slice(VdiHeader.PRE_HEADER_SIZE, h.writtenSize()), VdiHeader.PRE_HEADER_SIZE);
-    }
-
-    private void syncIfPending() throws IOException {
-        if (syncPending) {
-            storage.force();
-            syncPending = false;
-        }
-    }
-
-    /** VirtualBox gives every writing session a new uuidModify, written before the first change. */
-    private void beginModification() throws IOException {
-        if (modified) {
-            return;
-        }
-        allocLock.lock();
-        try {
-            if (!modified) {
-                modifyUuid = UUID.randomUUID();
-                syncIfPending();
-                writeHeader();
-                modified = true;
-            }
-        } finally {
-            allocLock.unlock();
-        }
-    }
-
-    private void writeZeros(long pos, long length) throws IOException {
-        for (long done = 0; done < length; done += ZERO_CHUNK) {
-            storage.write(ZEROS.duplicate().limit((int) Math.min(ZERO_CHUNK, length - done)), pos + done);
-        }
-    }
-
-    private static boolean isZero(ByteBuffer src) {
-        for (int p = src.position(); p < src.limit(); p += ZERO_CHUNK) {
-            int n = Math.min(ZERO_CHUNK, src.limit() - p);
-            ByteBuffer part = src.duplicate();
-            part.limit(p + n).position(p);
-            if (part.mismatch(ZEROS.duplicate().limit(n)) >= 0) {
-                return false;
-            }
-        }
-        return true;
+        allocator.markDirty();
     }
 
     private void checkWritable() throws ReadOnlyException {
@@ -517,36 +294,10 @@ final class VdiImage implements Image {
 
     // ---- flush, close ---------------------------------------------------------------------------
 
-    /** Forces data, then writes the header (allocated count) and cuts slots given up by discards. */
     @Override
     public void flush() throws IOException {
-        if (readOnly || !dirty) {
-            return;
-        }
-        allocLock.lock();
-        try {
-            dirty = false;
-            storage.force();
-            syncPending = false;
-            boolean wrote = false;
-            if (headerDirty) {
-                writeHeader();
-                headerDirty = false;
-                wrote = true;
-            }
-            if (truncatePending) {
-                long end = dataOffset + (long) allocatedSlots * strideBytes;
-                if (storage.size() > end) {
-                    storage.truncate(end);
-                    wrote = true;
-                }
-                truncatePending = false;
-            }
-            if (wrote) {
-                storage.force();
-            }
-        } finally {
-            allocLock.unlock();
+        if (!readOnly) {
+            allocator.flush();
         }
     }
 

@@ -64,7 +64,10 @@ record VdiHeader(byte[] fileInfo, long signature, long version, long headerSizeB
     /** VD_VDI_IMAGE_FLAGS_ZERO_EXPAND >> 8, the only flag VirtualBox defines. */
     static final long FLAG_ZERO_EXPAND = 1;
 
-    /** Block sizes accepted at open (VirtualBox vdiOpenImage accepts 128 KiB..128 MiB). */
+    /**
+     * Block sizes accepted at open: VirtualBox's upper bound (vdiOpenImage: 128 KiB..128 MiB), but
+     * any power of two from one sector, since nothing here depends on VirtualBox's lower bound.
+     */
     static final long MIN_BLOCK_SIZE = 512;
     static final long MAX_BLOCK_SIZE = 128L << 20;
     /** Cap on block map entries held in memory (64 TiB at 1 MiB blocks; 256 MiB of RAM). */

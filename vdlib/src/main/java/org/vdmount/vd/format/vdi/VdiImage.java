@@ -246,9 +246,14 @@ final class VdiImage implements Image {
     @Override
     public WriteResult write(long offset, ByteBuffer src) throws IOException {
         checkWritable();
-        allocator.beginModification();
         int block = blockOf(offset);
         long within = offset & (blockSize - 1);
+        int n = src.remaining();
+        boolean whole = within == 0 && (n == blockSize || offset + n == virtualSize);
+        if (!whole && !VdiBlockMap.isAllocated(map.get(block))) {
+            return WriteResult.NEEDS_FILL; // writes nothing, not even the modification UUID
+        }
+        allocator.beginModification();
         long stamp = slotLock.readLock();
         try {
             int entry = map.get(block);
@@ -260,10 +265,8 @@ final class VdiImage implements Image {
         } finally {
             slotLock.unlockRead(stamp);
         }
-        int n = src.remaining();
-        boolean whole = within == 0 && (n == blockSize || offset + n == virtualSize);
         if (!whole) {
-            return WriteResult.NEEDS_FILL;
+            return WriteResult.NEEDS_FILL; // discarded meanwhile
         }
         allocator.allocate(block, src);
         allocator.markDirty();

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import org.vdmount.vd.format.raw.RawFormat;
+import org.vdmount.vd.format.vdi.VdiFormat;
 import org.vdmount.vd.format.vhd.VhdFormat;
 import org.vdmount.vd.format.vmdk.VmdkFormat;
 
@@ -18,6 +19,7 @@ import org.vdmount.vd.format.vmdk.VmdkFormat;
 public final class FormatRegistry {
 
     private static final List<ImageFormat> FORMATS = List.of(
+            new VdiFormat(),
             new VhdFormat(),
             new VmdkFormat(),
             new RawFormat());

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.UUID;
 import java.util.stream.Stream;
@@ -122,10 +123,14 @@ final class ChainResolver {
         }
     }
 
+    /**
+     * Formats that record only the parent's UUID (VDI) are matched by opening the image files in
+     * the search directories: those of the hinted format, or of any format without a hint.
+     */
     private static Image scanForUuid(Image child, ParentReference ref, List<Path> dirs, OpenOptions options)
             throws IOException {
-        ImageFormat format = ref.formatHint() != null
-                ? FormatRegistry.require(ref.formatHint()) : child.format();
+        List<ImageFormat> formats = ref.formatHint() != null
+                ? List.of(FormatRegistry.require(ref.formatHint())) : FormatRegistry.all();
         Path childPath = child.storage().path().toAbsolutePath().normalize();
         for (Path dir : dirs) {
             if (!Files.isDirectory(dir)) {
@@ -136,14 +141,16 @@ final class ChainResolver {
                 files = s.filter(Files::isRegularFile).sorted().toList();
             }
             for (Path f : files) {
-                String n = f.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
-                if (f.toAbsolutePath().normalize().equals(childPath)
-                        || format.extensions().stream().noneMatch(e -> n.endsWith("." + e))) {
+                if (f.toAbsolutePath().normalize().equals(childPath)) {
+                    continue;
+                }
+                ImageFormat format = byExtension(formats, f);
+                if (format == null) {
                     continue;
                 }
                 Image candidate;
                 try {
-                    candidate = format.open(f, options);
+                    candidate = ref.formatHint() != null ? format.open(f, options) : FormatRegistry.open(f, options);
                 } catch (IOException e) {
                     continue;
                 }
@@ -151,6 +158,18 @@ final class ChainResolver {
                     return candidate;
                 }
                 candidate.close();
+            }
+        }
+        return null;
+    }
+
+    private static ImageFormat byExtension(List<ImageFormat> formats, Path f) {
+        String n = f.getFileName().toString().toLowerCase(Locale.ROOT);
+        for (ImageFormat format : formats) {
+            for (String e : format.extensions()) {
+                if (n.endsWith("." + e)) {
+                    return format;
+                }
             }
         }
         return null;

@@ -58,7 +58,7 @@ final class VdiImage implements Image {
         this.blockShift = Long.numberOfTrailingZeros(blockSize);
         this.fixed = h.imageType() == VdiHeader.TYPE_FIXED;
         this.differencing = h.imageType() == VdiHeader.TYPE_DIFF;
-        this.parent = differencing ? new ParentReference(h.uuidLinkage(), List.of(), "vdi") : null;
+        this.parent = differencing ? new ParentReference(h.uuidLinkage(), List.of(), null) : null;
     }
 
     /** Reads, validates and caches the header and the block map of an opened file. */

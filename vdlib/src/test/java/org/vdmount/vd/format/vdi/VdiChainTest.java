@@ -1,7 +1,7 @@
 package org.vdmount.vd.format.vdi;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import static assertArrayEquals;
+import static assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.vdmount.vd.format.vdi.VdiTestSupport.assertDiskEquals;
@@ -215,5 +215,26 @@ class VdiChainTest {
         }
         Image img = new VdiFormat().create(dir.resolve("y.vdi"), opts(1 << 20));
         img.close();
+    }
+
+    @Test
+    void childOfAVhdParentIsFoundByUuidOnReopen() throws Exception {
+        Path vhd = dir.resolve("base.vhd");
+        byte[] data = new byte[2 << 20];
+        new Random(7).nextBytes(data);
+        try (Image base = new org.vdmount.vd.format.vhd.VhdFormat().create(vhd, opts(2 << 20));
+             Disk d = Disk.of(List.of(base))) {
+            d.write(0, ByteBuffer.wrap(data));
+        }
+        try (Disk p = Disk.open(vhd, OpenOptions.defaultReadOnly())) {
+            new VdiFormat().create(dir.resolve("child.vdi"), opts(0).withParent(p, vhd)).close();
+        }
+        try (Disk chain = Disk.open(dir.resolve("child.vdi"), OpenOptions.defaultReadOnly())) {
+            assertEquals(2, chain.layers().size());
+            assertEquals("vhd", chain.layers().get(0).format().name());
+            ByteBuffer b = ByteBuffer.allocate(data.length);
+            chain.read(0, b);
+            assertArrayEquals(data, b.array());
+        }
     }
 }

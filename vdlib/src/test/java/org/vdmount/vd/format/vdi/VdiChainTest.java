@@ -1,7 +1,7 @@
 package org.vdmount.vd.format.vdi;
 
-import static assertArrayEquals;
-import static assertEquals;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.vdmount.vd.format.vdi.VdiTestSupport.assertDiskEquals;

@@ -41,12 +41,22 @@ final class Tools {
     }
 
     static Result exec(String... cmd) throws IOException {
+        return execWithInput(null, cmd);
+    }
+
+    static Result execWithInput(String input, String... cmd) throws IOException {
         List<String> c = new ArrayList<>(List.of(cmd));
-        if (!have(c.get(0)) && Files.isExecutable(Path.of("/usr/sbin", c.get(0)))) {
-            c.set(0, "/usr/sbin/" + c.get(0));
+        for (String dir : List.of("/usr/sbin", "/sbin")) {
+            if (Files.isExecutable(Path.of(dir, c.get(0)))) {
+                c.set(0, dir + "/" + c.get(0));
+            }
         }
         ProcessBuilder pb = new ProcessBuilder(c).redirectErrorStream(true);
         Process p = pb.start();
+        if (input != null) {
+            p.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
+        }
+        p.getOutputStream().close();
         try {
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             if (!p.waitFor(120, TimeUnit.SECONDS)) {

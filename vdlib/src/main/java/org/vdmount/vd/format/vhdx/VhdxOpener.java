@@ -286,8 +286,9 @@ final class VhdxOpener {
         List<String> locators = new ArrayList<>();
         for (String key : List.of(ParentLocator.RELATIVE_PATH, ParentLocator.VOLUME_PATH,
                 ParentLocator.ABSOLUTE_WIN32_PATH)) {
-            if (e.get(key) != null) {
-                locators.add(e.get(key));
+            String v = e.get(key);
+            if (v != null && v.indexOf('\0') < 0) { // a NUL cannot be in a host path
+                locators.add(v);
             }
         }
         return new ParentReference(linkage, locators, Vhdx.FORMAT);

@@ -8,7 +8,7 @@ import java.util.UUID;
  * it is done twice, so both slots end up holding the new values (MS-VHDX 2.2.2.1).
  */
 final class Headers {
-    private VhdxHeader current;
+    private volatile VhdxHeader current;
     private int slot;
 
     Headers(VhdxHeader current, int slot) {

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
 import java.util.UUID;
+import org.vdmount.vd.UnsupportedFeatureException;
 
 /**
  * Metadata changes of a writable image and their way to the file: a session first updates the
@@ -46,7 +47,7 @@ final class Journal {
             return;
         }
         if (log.maxPages() < 1) {
-            throw new org.vdmount.vd.UnsupportedFeatureException("vhdx: " + file.path()
+            throw new UnsupportedFeatureException("vhdx: " + file.path()
                     + " has no log large enough to record metadata changes");
         }
         UUID logGuid = UUID.randomUUID();

@@ -1,5 +1,6 @@
 package org.vdmount.vd.format.vhdx;
 
+import java.util.Arrays;
 import org.vdmount.vd.Bytes;
 
 /**
@@ -46,7 +47,7 @@ record LogDescriptor(boolean data, long trailingBytes, long leadingOrZeroLength,
 
     /** Fills the data sector for a page: signature, sequence halves, bytes 8..4091 of the page. */
     static void writeDataSector(Bytes sector, byte[] page, long seq) {
-        sector.putBytes(8, java.util.Arrays.copyOfRange(page, 8, Vhdx.LOG_SECTOR - 4));
+        sector.putBytes(8, Arrays.copyOfRange(page, 8, Vhdx.LOG_SECTOR - 4));
         sector.put32le(0, DATA_SECTOR_SIGNATURE);
         sector.put32le(4, seq >>> 32);
         sector.put32le(Vhdx.LOG_SECTOR - 4, seq);

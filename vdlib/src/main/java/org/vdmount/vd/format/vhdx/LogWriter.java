@@ -56,7 +56,9 @@ final class LogWriter {
         }
         byte[] entry = new byte[length];
         Bytes w = Bytes.of(entry);
-        new LogEntryHeader(0, length, head, sequence, n, guid, fileSize, fileSize).write(w);
+        // both offsets are multiples of 1 MiB: the flushed size rounded down, the needed size up
+        new LogEntryHeader(0, length, head, sequence, n, guid, fileSize & -Vhdx.MIB,
+                Vhdx.roundUp(fileSize, Vhdx.MIB)).write(w);
         for (int i = 0; i < n; i++) {
             byte[] page = pages.get(i).bytes();
             Bytes p = Bytes.of(page);

@@ -11,8 +11,18 @@ import org.vdmount.vd.ProbeInput;
 
 /**
  * Hyper-V Virtual Hard Disk v2 (MS-VHDX v1.00): dynamic, fixed and differencing ({@code .avhdx})
- * images with 512- or 4096-byte logical sectors. The metadata log is replayed on open, into the
- * file when writable and in memory when read-only; metadata changes are written through it.
+ * images with 512- or 4096-byte logical sectors.
+ * <ul>
+ * <li>The metadata log is replayed on open: into the file when writable, in memory when read-only
+ *     (the file stays byte-identical).</li>
+ * <li>Block states: FULLY_PRESENT is data; NOT_PRESENT falls through to the parent (zeros in a
+ *     base image); ZERO, UNDEFINED and UNMAPPED (3, and 5 of the 0.95 draft) read as zeros and
+ *     hide the parent; PARTIALLY_PRESENT answers sector runs from the sector bitmap.</li>
+ * <li>Writes allocate blocks at the end of the file; changed BAT and bitmap pages go through the
+ *     log on flush (data forced first), or earlier when a log entry's worth has accumulated.</li>
+ * <li>Discard makes whole blocks ZERO (FileOffsetMB 0, which Hyper-V requires) and punches their
+ *     space; a fixed image keeps its blocks and punches (or zeroes) them in place.</li>
+ * </ul>
  */
 public final class VhdxFormat implements ImageFormat {
 

@@ -2,6 +2,7 @@ package org.vdmount.vd;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -71,33 +72,41 @@ final class ChainResolver {
     private static List<Path> candidates(ParentReference ref, List<Path> dirs, OpenOptions options) {
         Set<Path> out = new LinkedHashSet<>();
         for (String raw : ref.locators()) {
-            if (raw == null || raw.isBlank()) {
-                continue;
+            if (raw == null || raw.isBlank() || raw.indexOf('\0') >= 0) {
+                continue; // hostile or empty: not a path
             }
-            String loc = raw.replace('\\', '/');
-            boolean windowsAbsolute = loc.length() >= 2 && loc.charAt(1) == ':'
-                    || loc.startsWith("//");
-            boolean absolute = windowsAbsolute || loc.startsWith("/");
-            if (absolute) {
-                if (options.allowAbsoluteParents() && !windowsAbsolute) {
-                    out.add(Path.of(loc).normalize());
-                }
-            } else {
-                for (Path dir : dirs) {
-                    Path p = dir.resolve(loc.startsWith("./") ? loc.substring(2) : loc).normalize();
-                    if (p.startsWith(dir) || options.allowAbsoluteParents()) {
-                        out.add(p);
-                    }
-                }
-            }
-            String name = loc.substring(loc.lastIndexOf('/') + 1);
-            if (!name.isEmpty() && !name.equals("..") && !name.equals(".")) {
-                for (Path dir : dirs) {
-                    out.add(dir.resolve(name));
-                }
+            try {
+                addCandidates(raw, dirs, options, out);
+            } catch (InvalidPathException e) {
+                // a locator that is no valid path on this system names no candidate
             }
         }
         return new ArrayList<>(out);
+    }
+
+    private static void addCandidates(String raw, List<Path> dirs, OpenOptions options, Set<Path> out) {
+        String loc = raw.replace('\\', '/');
+        boolean windowsAbsolute = loc.length() >= 2 && loc.charAt(1) == ':'
+                || loc.startsWith("//");
+        boolean absolute = windowsAbsolute || loc.startsWith("/");
+        if (absolute) {
+            if (options.allowAbsoluteParents() && !windowsAbsolute) {
+                out.add(Path.of(loc).normalize());
+            }
+        } else {
+            for (Path dir : dirs) {
+                Path p = dir.resolve(loc.startsWith("./") ? loc.substring(2) : loc).normalize();
+                if (p.startsWith(dir) || options.allowAbsoluteParents()) {
+                    out.add(p);
+                }
+            }
+        }
+        String name = loc.substring(loc.lastIndexOf('/') + 1);
+        if (!name.isEmpty() && !name.equals("..") && !name.equals(".")) {
+            for (Path dir : dirs) {
+                out.add(dir.resolve(name));
+            }
+        }
     }
 
     private static Image openAs(Path candidate, ParentReference ref, OpenOptions options) throws IOException {

@@ -14,6 +14,7 @@ import org.vdmount.vd.format.raw.RawFormat;
 import org.vdmount.vd.format.vdi.VdiFormat;
 import org.vdmount.vd.format.vhd.VhdFormat;
 import org.vdmount.vd.format.vmdk.VmdkFormat;
+import org.vdmount.vd.format.vhdx.VhdxFormat;
 
 /** The one list of format backends, in probe order. Adding a format touches only this list. */
 public final class FormatRegistry {
@@ -22,6 +23,7 @@ public final class FormatRegistry {
             new VdiFormat(),
             new VhdFormat(),
             new VmdkFormat(),
+            new VhdxFormat(),
             new RawFormat());
 
     private FormatRegistry() {

@@ -10,12 +10,14 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import org.vdmount.vd.format.qcow2.Qcow2Format;
 import org.vdmount.vd.format.raw.RawFormat;
 
 /** The one list of format backends, in probe order. Adding a format touches only this list. */
 public final class FormatRegistry {
 
     private static final List<ImageFormat> FORMATS = List.of(
+            new Qcow2Format(),
             new RawFormat());
 
     private FormatRegistry() {

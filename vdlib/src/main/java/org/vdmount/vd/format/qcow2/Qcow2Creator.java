@@ -66,6 +66,7 @@ final class Qcow2Creator {
         if (size < 0 || size > Qcow2Header.MAX_VIRTUAL_SIZE) {
             throw new UnsupportedFeatureException("qcow2: virtual size " + size + " out of range");
         }
+        size = (size + 511) & ~511L; // whole sectors, as qemu-img rounds it
         int incompat = extL2 ? (int) Qcow2Header.INCOMPAT_EXTL2 : 0;
         Qcow2Header probe = new Qcow2Header(version, 0, 0, clusterBits, size, 0, 0, 0, 0, 1, 0, 0, incompat, 0, 0,
                 Integer.numberOfTrailingZeros(refBits), version >= 3 ? Qcow2Header.WRITTEN_SIZE_V3 : Qcow2Header.SIZE_V2,

@@ -29,6 +29,8 @@ record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName>
     static final int CRYPTO = 0x0537be77;
     static final int DATA_FILE = 0x44415441;
     static final int FEATURE_NAME_SIZE = 48;
+    /** Size of the table {@link #putFeatureNames} writes. */
+    static final int FEATURE_NAMES_BYTES = 8 + 8 * FEATURE_NAME_SIZE;
 
     /** One entry of the feature name table: type 0 incompatible, 1 compatible, 2 autoclear. */
     record FeatureName(int type, int bit, String name) {

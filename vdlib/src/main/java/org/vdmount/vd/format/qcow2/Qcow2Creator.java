@@ -97,13 +97,16 @@ final class Qcow2Creator {
 
         Bytes first = Bytes.allocate((int) cs);
         int extStart = version >= 3 ? Qcow2Header.WRITTEN_SIZE_V3 : Qcow2Header.SIZE_V2;
-        int end = writeExtensions(first, extStart, version, backingFormat, true);
         byte[] name = backing == null ? new byte[0] : backing.getBytes(StandardCharsets.UTF_8);
-        if (end + name.length > cs) {
-            first = Bytes.allocate((int) cs);
-            end = writeExtensions(first, extStart, version, backingFormat, false);
+        int formatExt = backingFormat == null ? 0 : 8 + ((backingFormat.length() + 7) & ~7);
+        boolean names = version >= 3 && extStart + formatExt + HeaderExtensions.FEATURE_NAMES_BYTES + 8
+                + name.length <= cs;
+        if (name.length > Qcow2Header.MAX_BACKING_NAME || extStart + formatExt + 8 + name.length > cs) {
+            throw new UnsupportedFeatureException("qcow2: backing file name of " + name.length
+                    + " bytes does not fit the header cluster");
         }
-        if (name.length > Qcow2Header.MAX_BACKING_NAME || end + name.length > cs) {
+        int end = writeExtensions(first, extStart, version, backingFormat, names);
+        if (end + name.length > cs) {
             throw new UnsupportedFeatureException("qcow2: backing file name of " + name.length
                     + " bytes does not fit the header cluster");
         }

@@ -174,7 +174,7 @@ record Qcow2Header(
         checkTable(file, fileSize, "snapshot table", 0x40, snapshotsOffset, 40 * nbSnapshots, nbSnapshots > 0);
         if (backingFileOffset != 0) {
             if (backingFileSize > MAX_BACKING_NAME || backingFileSize == 0
-                    || backingFileOffset + backingFileSize > Math.min(cs, fileSize)) {
+                    || backingFileOffset < 0 || backingFileOffset > Math.min(cs, fileSize) - backingFileSize) {
                 throw new CorruptImageException("qcow2", file, "header", 0x08, "backing file name at 0x"
                         + Long.toHexString(backingFileOffset) + " of " + backingFileSize
                         + " bytes must lie in the first cluster and be 1.." + MAX_BACKING_NAME + " bytes");

@@ -57,6 +57,8 @@ final class Qcow2Image implements Image {
     private final ThreadLocal<ClusterDecompressor> decompressors;
     /** Bumped whenever host clusters are freed, so per-thread decompressed copies go stale. */
     volatile long generation;
+    /** The image file's size as far as this process knows (open size, grown by our writes). */
+    private volatile long knownEnd;
     final Qcow2Writer writer;            // null when read-only
 
     Qcow2Image(ImageFormat format, Storage storage, Storage dataStorage, Qcow2Header header, HeaderExtensions ext,
@@ -86,6 +88,7 @@ final class Qcow2Image implements Image {
         int cs = (int) clusterSize;
         this.decompressors = ThreadLocal.withInitial(() -> new ClusterDecompressor(cs));
         this.cache = new L2Cache(cacheTables, this::loadL2);
+        this.knownEnd = storage.size();
         this.writer = storage.readOnly() ? null : new Qcow2Writer(this);
     }
 
@@ -286,6 +289,17 @@ final class Qcow2Image implements Image {
                     "data cluster points into the header");
         }
         return host;
+    }
+
+    long knownEnd() {
+        return knownEnd;
+    }
+
+    /** Records that the image file now extends at least to {@code end} (writer side). */
+    void noteEnd(long end) {
+        if (end > knownEnd) {
+            knownEnd = end;
+        }
     }
 
     static void zeroFill(ByteBuffer dst) {

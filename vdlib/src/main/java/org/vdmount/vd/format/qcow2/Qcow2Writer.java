@@ -37,7 +37,7 @@ final class Qcow2Writer {
         this.img = img;
         Qcow2Header h = img.header;
         this.refs = new Refcounts(img.storage, h.clusterBits(), h.refcountOrder(), h.refcountTableOffset(),
-                h.refcountTableClusters(), (int) Math.max(8, (4L << 20) >>> h.clusterBits()), this::isMetadata);
+                h.refcountTableClusters(), (int) Math.max(8, (4L << 20) >>> h.clusterBits()), this::isMetadata, img::knownEnd);
         this.cluster = ByteBuffer.allocate((int) img.clusterSize);
         this.maxDirtyTables = Math.max(4, img.cache.capacity() / 2);
     }
@@ -103,7 +103,7 @@ final class Qcow2Writer {
             return -1;
         }
         long host = img.checkedHost(e, t);
-        checkNotMetadata(host, t);
+        checkNotMetadata(host, t, offset & -img.clusterSize);
         return host;
     }
 
@@ -146,7 +146,7 @@ final class Qcow2Writer {
         }
         if (img.hasHost(e) && (e & Qcow2Image.COPIED) != 0) {
             long host = img.checkedHost(e, t);
-            checkNotMetadata(host, t);
+            checkNotMetadata(host, t, offset & -img.clusterSize);
             img.dataStorage.write(src, host + in);
             if (zero) {
                 t.set(i, host | Qcow2Image.COPIED); // preallocated zero cluster, now fully written
@@ -197,7 +197,7 @@ final class Qcow2Writer {
         long newBitmap = (bitmap | touched) & ~(touched << 32);
         if (img.hasHost(e) && (e & Qcow2Image.COPIED) != 0) {
             long host = img.checkedHost(e, t);
-            checkNotMetadata(host, t);
+            checkNotMetadata(host, t, offset & -img.clusterSize);
             img.dataStorage.write(src, host + in);
             t.setPair(2 * i, e, newBitmap);
             return WriteResult.DONE;
@@ -213,6 +213,7 @@ final class Qcow2Writer {
             }
         } else {
             img.dataStorage.write(src, host + in);
+            noteWritten(host + in + len);
         }
         t.setPair(2 * i, host | Qcow2Image.COPIED, newBitmap);
         return WriteResult.DONE;
@@ -337,6 +338,13 @@ final class Qcow2Writer {
     private void writeData(ByteBuffer full, long host) throws IOException {
         full.clear();
         img.dataStorage.write(full, host);
+        noteWritten(host + img.clusterSize);
+    }
+
+    private void noteWritten(long end) {
+        if (!img.externalData) {
+            img.noteEnd(end);
+        }
     }
 
     private ByteBuffer decompressedCopy(long e, L2Table t) throws IOException {
@@ -392,10 +400,22 @@ final class Qcow2Writer {
         return bytes > 0 && host < start + bytes && host + img.clusterSize > start;
     }
 
-    private void checkNotMetadata(long host, L2Table t) throws CorruptImageException {
-        if (!img.externalData && isMetadata(host)) {
+    /** An existing data cluster about to be written in place must lie in the file, clear of metadata. */
+    private void checkNotMetadata(long host, L2Table t, long clusterStart) throws CorruptImageException {
+        if (img.externalData) {
+            if (host != clusterStart) {
+                throw new CorruptImageException("qcow2", img.path, "L2 table", t.hostOffset, "data file offset 0x"
+                        + Long.toHexString(host) + " differs from the guest offset 0x" + Long.toHexString(clusterStart));
+            }
+            return;
+        }
+        if (isMetadata(host)) {
             throw new CorruptImageException("qcow2", img.path, "L2 table", t.hostOffset, "data cluster 0x"
                     + Long.toHexString(host) + " overlaps image metadata; refusing to write");
+        }
+        if (host >= img.knownEnd()) {
+            throw new CorruptImageException("qcow2", img.path, "L2 table", t.hostOffset, "data cluster 0x"
+                    + Long.toHexString(host) + " lies past the end of the file; refusing to write");
         }
     }
 
@@ -453,6 +473,7 @@ final class Qcow2Writer {
                 buf.clear();
                 t.encode(buf);
                 img.storage.write(buf, t.hostOffset);
+                img.noteEnd(t.hostOffset + img.clusterSize);
                 img.cache.markClean(t);
             }
             img.storage.force();

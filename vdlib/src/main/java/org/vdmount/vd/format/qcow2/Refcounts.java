@@ -38,6 +38,8 @@ final class Refcounts {
     private final long maxRefcount;
     private final int maxCachedBlocks;
     private final LongPredicate reserved;
+    private final java.util.function.LongSupplier fileEnd;
+    private long allocatedHere;
 
     private long[] table;
     private long tableOffset;
@@ -90,7 +92,8 @@ final class Refcounts {
     }
 
     Refcounts(Storage storage, int clusterBits, int order, long tableOffset, long tableClusters,
-              int maxCachedBlocks, LongPredicate reserved) throws IOException {
+              int maxCachedBlocks, LongPredicate reserved, java.util.function.LongSupplier fileEnd)
+            throws IOException {
         this.storage = storage;
         this.path = storage.path();
         this.clusterBits = clusterBits;
@@ -100,6 +103,7 @@ final class Refcounts {
         this.maxRefcount = order == 6 ? Long.MAX_VALUE : (1L << (1 << order)) - 1;
         this.maxCachedBlocks = Math.max(4, maxCachedBlocks);
         this.reserved = reserved;
+        this.fileEnd = fileEnd;
         this.tableOffset = tableOffset;
         int entries = (int) (tableClusters * clusterSize / 8);
         ByteBuffer raw = ByteBuffer.allocate(entries * 8);
@@ -132,6 +136,9 @@ final class Refcounts {
     /** Allocates one free host cluster with refcount 1 and returns its offset. */
     long allocate() throws IOException {
         long c = cursor;
+        // a consistent image claims no more clusters than the file holds plus what we allocated:
+        // scanning further means the refcounts are garbage (and would take forever)
+        long budget = (fileEnd.getAsLong() >>> clusterBits) + allocatedHere + 1024;
         while (true) {
             if (c >= 1L << (56 - clusterBits)) {
                 throw new VdException("qcow2: " + path + " is full: no host cluster below 64 PiB is free");
@@ -150,6 +157,10 @@ final class Refcounts {
             long blockEnd = (bi + 1) << blockShift;
             for (; c < blockEnd; c++) {
                 int idx = (int) (c & ((1L << blockShift) - 1));
+                if (--budget < 0) {
+                    throw new CorruptImageException("qcow2", path, "refcount table", tableOffset, "refcounts claim "
+                            + "more clusters than the file holds; repair with 'qemu-img check -r all'");
+                }
                 if (b.get(idx) == 0) {
                     if (reserved.test(c << clusterBits)) {
                         throw new CorruptImageException("qcow2", path, "refcount block", b.hostOffset,
@@ -157,6 +168,7 @@ final class Refcounts {
                     }
                     b.set(idx, 1);
                     cursor = c + 1;
+                    allocatedHere++;
                     return c << clusterBits;
                 }
             }
@@ -304,6 +316,7 @@ final class Refcounts {
 
     /** A new refcount block in cluster {@code c}, which it covers itself (refcount 1). */
     private void createBlockAt(long c, int bi) {
+        allocatedHere++;
         RefBlock b = new RefBlock(c << clusterBits, new byte[(int) clusterSize]);
         b.set((int) (c & ((1L << blockShift) - 1)), 1);
         table[bi] = c << clusterBits;

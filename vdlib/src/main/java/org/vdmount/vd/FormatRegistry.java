@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import org.vdmount.vd.format.qcow2.Qcow2Format;
+import org.vdmount.vd.format.qed.QedFormat;
 import org.vdmount.vd.format.raw.RawFormat;
 
 /** The one list of format backends, in probe order. Adding a format touches only this list. */
@@ -18,6 +19,7 @@ public final class FormatRegistry {
 
     private static final List<ImageFormat> FORMATS = List.of(
             new Qcow2Format(),
+            new QedFormat(),
             new RawFormat());
 
     private FormatRegistry() {

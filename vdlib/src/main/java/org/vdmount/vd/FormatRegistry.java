@@ -10,6 +10,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import org.vdmount.vd.format.qcow.QcowFormat;
 import org.vdmount.vd.format.qcow2.Qcow2Format;
 import org.vdmount.vd.format.qed.QedFormat;
 import org.vdmount.vd.format.raw.RawFormat;
@@ -20,6 +21,7 @@ public final class FormatRegistry {
     private static final List<ImageFormat> FORMATS = List.of(
             new Qcow2Format(),
             new QedFormat(),
+            new QcowFormat(),
             new RawFormat());
 
     private FormatRegistry() {

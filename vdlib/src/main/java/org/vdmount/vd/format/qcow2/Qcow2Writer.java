@@ -32,6 +32,8 @@ final class Qcow2Writer {
     private final ByteBuffer cluster;
     private final int maxDirtyTables;
     private volatile boolean prepared;
+    private long[] freedClusters = new long[64];
+    private int freedCount;
 
     Qcow2Writer(Qcow2Image img) throws IOException {
         this.img = img;
@@ -489,6 +491,30 @@ final class Qcow2Writer {
                 w.unlock();
             }
             img.storage.force();
+            punchFreed();
+        }
+    }
+
+    /** Gives the freed clusters' space back to the host, one call per contiguous run. */
+    private void punchFreed() {
+        if (freedCount == 0) {
+            return;
+        }
+        long[] f = java.util.Arrays.copyOf(freedClusters, freedCount);
+        freedCount = 0;
+        java.util.Arrays.sort(f);
+        int i = 0;
+        while (i < f.length) {
+            int j = i + 1;
+            while (j < f.length && f[j] == f[j - 1] + img.clusterSize) {
+                j++;
+            }
+            try {
+                img.storage.punchHole(f[i], f[j - 1] + img.clusterSize - f[i]);
+            } catch (IOException e) {
+                // best effort: the clusters are free either way
+            }
+            i = j;
         }
     }
 
@@ -507,14 +533,13 @@ final class Qcow2Writer {
         dirtyL1Clusters.clear();
     }
 
-    /** A host cluster's refcount reached 0: forget it as a table, give the space back. */
+    /** A host cluster's refcount reached 0: forget it as a table; its space is punched after. */
     private void freed(long host) {
         img.cache.invalidate(host);
         img.generation++;
-        try {
-            img.storage.punchHole(host, img.clusterSize);
-        } catch (IOException e) {
-            // best effort: the cluster is free either way
+        if (freedCount == freedClusters.length) {
+            freedClusters = java.util.Arrays.copyOf(freedClusters, freedCount * 2);
         }
+        freedClusters[freedCount++] = host;
     }
 }

@@ -16,11 +16,14 @@ import org.vdmount.vd.CorruptImageException;
  * @param dataFile        0x44415441: external data file name, or null
  * @param featureNames    0x6803f857: names of feature bits (type, bit, name)
  * @param bitmapCount     0x23852875: nb_bitmaps of the bitmaps extension, 0 if absent
+ * @param bitmapDirectoryOffset / bitmapDirectorySize: where the bitmap directory lies
  * @param cryptoHeader    0x0537be77 present (full disk encryption header pointer)
- * @param end             offset just past the last extension (where a new one could go)
+ * @param start           offset of the first extension (the end of the fixed header)
+ * @param end             offset of the end marker (or the limit if there is none)
  */
 record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName> featureNames,
-                        long bitmapCount, boolean cryptoHeader, int end) {
+                        long bitmapCount, long bitmapDirectoryOffset, long bitmapDirectorySize,
+                        boolean cryptoHeader, int start, int end) {
 
     static final int END = 0;
     static final int BACKING_FORMAT = 0xe2792aca;
@@ -45,6 +48,8 @@ record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName>
         String dataFile = null;
         List<FeatureName> names = new ArrayList<>();
         long bitmaps = 0;
+        long bitmapDirOffset = 0;
+        long bitmapDirSize = 0;
         boolean crypto = false;
         int off = start;
         while (off + 8 <= limit) {
@@ -74,6 +79,8 @@ record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName>
                                 + " < 24");
                     }
                     bitmaps = first.u32be(data);
+                    bitmapDirSize = first.u64be(data + 8);
+                    bitmapDirOffset = first.u64be(data + 16);
                 }
                 case CRYPTO -> crypto = true;
                 default -> {
@@ -82,8 +89,8 @@ record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName>
             }
             off = data + (int) ((len + 7) & ~7L);
         }
-        return new HeaderExtensions(backingFormat, dataFile, List.copyOf(names), bitmaps, crypto,
-                Math.min(off, limit));
+        return new HeaderExtensions(backingFormat, dataFile, List.copyOf(names), bitmaps, bitmapDirOffset,
+                bitmapDirSize, crypto, start, Math.min(off, limit));
     }
 
     /** "bit 5 (name)" for each set bit of an unknown incompatible mask. */
@@ -101,6 +108,27 @@ record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName>
             }
         }
         return String.join(", ", out);
+    }
+
+    /**
+     * The extension area from {@link #start} to just past {@link #end} rebuilt without extensions
+     * of type {@code drop}, ending in an end marker and zero-padded to the old length.
+     */
+    byte[] areaWithout(Bytes first, int drop) {
+        int oldLen = Math.min(end + 8, first.size()) - start;
+        byte[] out = new byte[Math.max(oldLen, 8)];
+        int in = start;
+        int at = 0;
+        while (in + 8 <= end) {
+            int type = first.s32be(in);
+            int len = (int) ((first.u32be(in + 4) + 7) & ~7L) + 8;
+            if (type != drop && at + len + 8 <= out.length) {
+                System.arraycopy(first.bytes(in, Math.min(len, end - in)), 0, out, at, Math.min(len, end - in));
+                at += len;
+            }
+            in += len;
+        }
+        return out; // the rest (including the end marker) stays zero
     }
 
     /** Writes one string extension at {@code off}; returns the offset after it (padded to 8). */

@@ -209,11 +209,15 @@ final class Qcow2Image implements Image {
         long e;
         long bitmap;
         long stamp;
-        do {
+        while (true) {
             stamp = t.beginRead();
             e = t.word(2 * i);
             bitmap = t.word(2 * i + 1);
-        } while (!t.validate(stamp));
+            if (t.validate(stamp)) {
+                break;
+            }
+            Thread.onSpinWait(); // a writer is changing this pair right now (no I/O under its lock)
+        }
         if (compressed(e)) {
             return Run.data(len);
         }

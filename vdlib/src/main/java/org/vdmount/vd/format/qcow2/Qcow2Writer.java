@@ -86,11 +86,15 @@ final class Qcow2Writer {
         if (img.extL2) {
             long bitmap;
             long stamp;
-            do {
+            while (true) {
                 stamp = t.beginRead();
                 e = t.word(2 * i);
                 bitmap = t.word(2 * i + 1);
-            } while (!t.validate(stamp));
+                if (t.validate(stamp)) {
+                    break;
+                }
+                Thread.onSpinWait();
+            }
             long touched = subclusterMask(offset, len);
             if ((bitmap & touched) != touched) {
                 return -1;
@@ -434,11 +438,26 @@ final class Qcow2Writer {
         Qcow2Header h = img.header;
         if (h.version() >= 3) {
             long keep = h.autoclearFeatures() & Qcow2Header.AUTOCLEAR_DATA_FILE_RAW;
-            if (keep != h.autoclearFeatures()) {
+            java.util.List<long[]> release = null;
+            if (img.ext.bitmapCount() > 0) {
+                release = Bitmaps.ranges(img.storage, img.ext, img.clusterSize);
+                if (release != null) {
+                    ByteBuffer first = ByteBuffer.allocate((int) Math.min(img.clusterSize, img.storage.size()));
+                    img.storage.readFully(first, 0, "qcow2", "header cluster");
+                    byte[] area = img.ext.areaWithout(Bytes.of(first.array()), HeaderExtensions.BITMAPS);
+                    img.storage.write(ByteBuffer.wrap(area), img.ext.start());
+                }
+            }
+            if (keep != h.autoclearFeatures() || release != null) {
                 ByteBuffer b = ByteBuffer.allocate(8);
                 Bytes.of(b.array()).put64be(0, keep);
                 img.storage.write(b, Qcow2Header.OFF_AUTOCLEAR);
                 img.storage.force();
+            }
+            if (release != null) {
+                for (long[] r : release) {
+                    refs.releaseLater(r[0], r[1]);
+                }
             }
         }
         prepared = true;

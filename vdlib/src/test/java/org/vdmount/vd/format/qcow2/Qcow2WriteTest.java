@@ -228,6 +228,24 @@ class Qcow2WriteTest {
     }
 
     @Test
+    void bitmapsAreDroppedCleanlyBeforeTheFirstWrite() throws IOException {
+        img(dir, "create", "-f", "raw", "base.raw", Integer.toString(SIZE));
+        img(dir, "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "b.qcow2", Integer.toString(SIZE));
+        img(dir, "bitmap", "--add", "b.qcow2", "bm0");
+        img(dir, "bitmap", "--add", "-g", "512", "b.qcow2", "bm1");
+        io(dir, "qcow2", "b.qcow2", "write -P 0x61 0 1M");
+        try (Disk d = Disk.open(dir.resolve("b.qcow2"), OpenOptions.defaultReadOnly())) {
+            assertEquals(2L, d.top().details().get("bitmaps"));
+        }
+        io(dir, "qcow2", "b.qcow2", "write -P 0x62 2M 1M"); // qemu fills the bitmaps
+        writeAndVerify("b.qcow2", 21, 50);
+        String info = img(dir, "info", "b.qcow2");
+        assertTrue(!info.contains("bitmaps:") && info.contains("backing file: base.raw"), info);
+        byte[] b = Files.readAllBytes(dir.resolve("b.qcow2"));
+        assertEquals(0, ByteBuffer.wrap(b).getLong(0x58) & 1, "autoclear bitmaps bit cleared: we do not track them");
+    }
+
+    @Test
     void readOnlyOpenNeverWrites() throws IOException {
         img(dir, "create", "-f", "qcow2", "r.qcow2", Integer.toString(SIZE));
         io(dir, "qcow2", "r.qcow2", "write -P 0x71 0 1M");

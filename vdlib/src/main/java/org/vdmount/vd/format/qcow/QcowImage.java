@@ -18,6 +18,7 @@ import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.WriteResult;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableSlots;
 
 /**
  * One opened QCOW version 1 layer: L1 → L2 → clusters, compressed clusters (bit 63, exact byte

@@ -16,6 +16,7 @@ import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.WriteResult;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableSlots;
 
 /**
  * One opened QED layer. Reads take no lock. Writes into allocated clusters go straight to the file;

@@ -1,4 +1,4 @@
-package org.vdmount.vd.format.qcow;
+package org.vdmount.vd.table;
 
 import java.io.IOException;
 import java.lang.invoke.MethodHandles;
@@ -13,11 +13,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * through (the file is always current), so any slot may be dropped; dropping happens only while
  * holding the writers' lock, so a writer never updates a table that a reader is replacing with a
  * stale copy. At most {@code max} tables stay loaded (a few more while writers are busy).
+ * Shared by the formats with two-level cluster tables of 64-bit entries (QCOW v1, QED).
  */
-final class TableSlots {
+public final class TableSlots {
     private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
 
-    interface Loader {
+    public interface Loader {
         long[] load(int l1Index) throws IOException;
     }
 
@@ -28,7 +29,7 @@ final class TableSlots {
     private final ReentrantLock writers;
     private final Loader loader;
 
-    TableSlots(int l1Entries, int max, ReentrantLock writers, Loader loader) {
+    public TableSlots(int l1Entries, int max, ReentrantLock writers, Loader loader) {
         this.slots = new AtomicReferenceArray<>(l1Entries);
         this.max = Math.max(2, max);
         this.writers = writers;
@@ -36,7 +37,7 @@ final class TableSlots {
     }
 
     /** The table of L1 index {@code i} (which must name an allocated table). */
-    long[] get(int i) throws IOException {
+    public long[] get(int i) throws IOException {
         long[] t = slots.get(i);
         if (t != null) {
             return t;
@@ -57,7 +58,7 @@ final class TableSlots {
     }
 
     /** Installs a table the writer just created (under the writers' lock). */
-    void put(int i, long[] t) {
+    public void put(int i, long[] t) {
         if (slots.getAndSet(i, t) == null) {
             loaded.incrementAndGet();
             order.add(i);
@@ -80,11 +81,11 @@ final class TableSlots {
         }
     }
 
-    static long entry(long[] t, int i) {
+    public static long entry(long[] t, int i) {
         return (long) WORDS.getAcquire(t, i);
     }
 
-    static void setEntry(long[] t, int i, long v) {
+    public static void setEntry(long[] t, int i, long v) {
         WORDS.setRelease(t, i, v);
     }
 }

@@ -123,7 +123,7 @@ public final class MountSession {
                 name = abs.getParent().getFileName().toString();
             }
             int dot = name.lastIndexOf('.');
-            String base = dot > 0 ? name.substring(0, dot) : name;
+            String base = dot >= 0 ? name.substring(0, dot) : name;
             if (base.isEmpty() || base.equals(".") || base.equals("..")) {
                 base = "image";
             }

@@ -48,6 +48,8 @@ public final class VdmountMain implements Callable<Integer> {
     @Option(names = Daemon.CHILD_FLAG, hidden = true)
     boolean daemonChild;
 
+    private PrintStream err = System.err;
+
     @Parameters(arity = "2..*", paramLabel = "IMAGE... MOUNTPOINT", description = "image files, then the mount directory")
     List<Path> paths = new ArrayList<>();
 
@@ -64,7 +66,9 @@ public final class VdmountMain implements Callable<Integer> {
     }
 
     static int run(String[] args, PrintStream err) {
-        CommandLine cl = new CommandLine(new VdmountMain());
+        VdmountMain main = new VdmountMain();
+        main.err = err;
+        CommandLine cl = new CommandLine(main);
         cl.setParameterExceptionHandler((ex, a) -> {
             err.println(PROG + ": " + ex.getMessage().replace('\n', ' ') + " (see " + PROG + " --help)");
             return 2;
@@ -81,7 +85,7 @@ public final class VdmountMain implements Callable<Integer> {
         Path mountpoint = paths.get(paths.size() - 1).toAbsolutePath().normalize();
         List<Path> dirs = parentDirs.stream().map(p -> p.toAbsolutePath().normalize()).toList();
         if (!foreground && !daemonChild) {
-            return Daemon.spawnAndWait(childArgs(images, mountpoint, dirs), System.err);
+            return Daemon.spawnAndWait(childArgs(images, mountpoint, dirs), err);
         }
         if (daemonChild) {
             Posix.setsid();
@@ -89,7 +93,7 @@ public final class VdmountMain implements Callable<Integer> {
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs, fuseOptions);
         MountSession session;
         try {
-            session = MountSession.open(config, w -> System.err.println(PROG + ": warning: " + w),
+            session = MountSession.open(config, w -> err.println(PROG + ": warning: " + w),
                     new JnrFuseBinding());
         } catch (Exception e) {
             return startFailed(e);
@@ -113,11 +117,11 @@ public final class VdmountMain implements Callable<Integer> {
         if (daemonChild) {
             Daemon.reportError(System.out, CliErrors.oneLine(e));
             if (verbose) {
-                e.printStackTrace(System.err);
+                e.printStackTrace(err);
             }
             return 1;
         }
-        return CliErrors.report(PROG, e, verbose, System.err);
+        return CliErrors.report(PROG, e, verbose, err);
     }
 
     /** The daemon's arguments: the same request with every path absolute (it runs in /). */

@@ -100,6 +100,11 @@ public final class Disk implements Closeable {
         return readOnly;
     }
 
+    /** The top image's file, for messages. */
+    public String name() {
+        return top.storage() != null ? top.storage().path().toString() : top.format().name();
+    }
+
     // ---- read ---------------------------------------------------------------------------------
 
     /** Fills {@code dst} from its position to its limit with the disk's bytes at {@code offset}. */
@@ -199,7 +204,7 @@ public final class Disk implements Closeable {
             whole.clear();
             if (top.write(alignedStart, whole) != WriteResult.DONE) {
                 throw new VdException(top.format().name() + ": image refused a whole-unit write at 0x"
-                        + Long.toHexString(alignedStart) + " in " + top.storage().path());
+                        + Long.toHexString(alignedStart) + " in " + name());
             }
         } finally {
             lock.unlock();
@@ -322,14 +327,14 @@ public final class Disk implements Closeable {
 
     private void checkWritable() throws ReadOnlyException {
         if (readOnly) {
-            throw new ReadOnlyException("disk " + top.storage().path() + " is opened read-only");
+            throw new ReadOnlyException("disk " + name() + " is opened read-only");
         }
     }
 
     private void checkRange(long offset, long length) throws VdException {
         if (offset < 0 || length < 0 || offset + length > size() || offset + length < 0) {
             throw new VdException("range 0x" + Long.toHexString(offset) + "+" + length + " outside disk "
-                    + top.storage().path() + " of " + size() + " bytes");
+                    + name() + " of " + size() + " bytes");
         }
     }
 }

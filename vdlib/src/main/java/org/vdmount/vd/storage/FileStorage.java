@@ -98,7 +98,7 @@ public final class FileStorage implements Storage {
     @Override
     public boolean punchHole(long pos, long length) throws IOException {
         checkWritable();
-        return HolePunch.punch(path, pos, length);
+        return NativeFiles.punchHole(path, pos, length);
     }
 
     @Override
@@ -110,7 +110,7 @@ public final class FileStorage implements Storage {
 
     @Override
     public long allocatedBytes() throws IOException {
-        return HostFiles.allocatedBytes(path);
+        return NativeFiles.allocatedBytes(path);
     }
 
     @Override

@@ -70,7 +70,8 @@ final class Fuse {
         Path mp = Path.of(args[args.length - 1]).toAbsolutePath();
         mounts.add(mp);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (!isMounted(mp)) {
+        // ready = the daemon logged "mounted" after its own readiness check (not just in mountinfo)
+        while (!isMounted(mp) || !Files.readString(log).contains(" mounted ")) {
             if (!p.isAlive()) {
                 throw new AssertionError("vdmount -f exited " + p.exitValue() + ": " + Files.readString(log));
             }

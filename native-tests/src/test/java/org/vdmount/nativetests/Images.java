@@ -108,7 +108,7 @@ final class Images {
     }
 
     /** One partition as sfdisk reports it: the independent oracle for partition offsets. */
-    record Part(int number, long startBytes, long lengthBytes) {
+    record Part(int number, long startBytes, long lengthBytes, boolean extended) {
     }
 
     static List<Part> sfdiskPartitions(Path raw) {
@@ -118,11 +118,9 @@ final class Images {
                 + "\\s*\"type\":\\s*\"([^\"]*)\"").matcher(json);
         while (m.find()) {
             String type = m.group(4);
-            if (type.equals("5") || type.equals("f") || type.equals("85")) {
-                continue; // the extended container itself is not shown by Linux as data
-            }
+            boolean extended = type.equals("5") || type.equals("f") || type.equals("85");
             out.add(new Part(Integer.parseInt(m.group(1)), Long.parseLong(m.group(2)) * 512,
-                    Long.parseLong(m.group(3)) * 512));
+                    Long.parseLong(m.group(3)) * 512, extended));
         }
         return out;
     }
@@ -140,7 +138,7 @@ final class Images {
     static boolean kernelHas(String fs) {
         try {
             return Files.readString(Path.of("/proc/filesystems")).lines().anyMatch(l -> l.endsWith("\t" + fs))
-                    || Sh.run(30, List.of("modprobe", fs)).exit() == 0
+                    || Sh.onPath("modprobe") && Sh.run(30, List.of("modprobe", fs)).exit() == 0
                     && Files.readString(Path.of("/proc/filesystems")).lines().anyMatch(l -> l.endsWith("\t" + fs));
         } catch (IOException e) {
             return false;

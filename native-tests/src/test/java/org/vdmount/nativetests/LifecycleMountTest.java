@@ -89,7 +89,7 @@ class LifecycleMountTest {
         Images.Variant v = Images.Variant.VDI_DYNAMIC;
         v.assumeSupported();
         Path img = v.convert(Images.pattern(dir.resolve("src.raw"), 4L * Images.MIB, 2), dir, "img");
-        Sh.ok("truncate", "-s", "600", img.toString()); // header kept, block map cut off
+        Sh.ok("truncate", "-s", "300", img.toString()); // signature kept, header cut short
         Path mnt = mnt();
         assertOneLineFailure(fuse.vdmount(img.toString(), mnt.toString()), img.getFileName().toString());
         assertFalse(Fuse.isMounted(mnt));

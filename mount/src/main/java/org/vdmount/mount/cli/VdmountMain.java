@@ -92,12 +92,16 @@ public final class VdmountMain implements Callable<Integer> {
         }
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs, fuseOptions);
         MountSession session;
+        List<String> warnings = new ArrayList<>();
         try {
-            session = MountSession.open(config, w -> err.println(PROG + ": warning: " + w),
-                    new JnrFuseBinding());
+            session = MountSession.open(config, warnings::add, new JnrFuseBinding());
         } catch (Exception e) {
-            return startFailed(e);
+            if (verbose) {
+                warnings.forEach(w -> err.println(PROG + ": warning: " + w));
+            }
+            return startFailed(e); // the error line says it; warnings about the same file would blur it
         }
+        warnings.forEach(w -> err.println(PROG + ": warning: " + w));
         try {
             session.start();
             session.awaitReady();

@@ -11,4 +11,19 @@ package org.vdmount.partitions;
  */
 public record Partition(int number, long startByte, long lengthBytes, Scheme scheme, String typeCode,
                         String typeName, String name, String uuid, boolean bootable) {
+
+    /**
+     * Whether this is an MBR extended partition (types 05, 0f, 85): listed with its full extent, as
+     * {@code sfdisk -J} does, but its content is the logical partitions and their EBRs, each of which
+     * is listed on its own. A mount may skip it or show it; Linux shows a 1 KiB stub.
+     */
+    public boolean isExtendedContainer() {
+        return scheme == Scheme.MBR && (typeCode.equalsIgnoreCase("05") || typeCode.equalsIgnoreCase("0f")
+                || typeCode.equalsIgnoreCase("85"));
+    }
+
+    /** The first byte after the partition. */
+    public long endByte() {
+        return startByte + lengthBytes;
+    }
 }

@@ -11,11 +11,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import org.vdmount.vd.format.raw.RawFormat;
+import org.vdmount.vd.format.vhd.VhdFormat;
 
 /** The one list of format backends, in probe order. Adding a format touches only this list. */
 public final class FormatRegistry {
 
     private static final List<ImageFormat> FORMATS = List.of(
+            new VhdFormat(),
             new RawFormat());
 
     private FormatRegistry() {

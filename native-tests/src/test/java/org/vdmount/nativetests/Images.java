@@ -57,6 +57,13 @@ final class Images {
             return out;
         }
 
+        /** VDI dynamic when this build has it, else VHD dynamic: for tests about the mount, not a format. */
+        static Variant anyDynamic() {
+            Variant v = FormatRegistry.byName("vdi").isPresent() ? VDI_DYNAMIC : VHD_DYNAMIC;
+            v.assumeSupported();
+            return v;
+        }
+
         /** qemu-img check is meaningful for this format (qemu has no check for raw and vpc). */
         boolean qemuChecks() {
             return qemu.equals("vdi");

@@ -65,6 +65,15 @@ public final class MountSession {
         if (!Files.isDirectory(mp)) {
             throw new NotDirectoryException(mp + ": mountpoint is not a directory");
         }
+        boolean nonempty = config.extraOptions().stream().flatMap(o -> List.of(o.split(",")).stream())
+                .anyMatch(o -> o.strip().equals("nonempty"));
+        if (!nonempty) {
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(mp)) {
+                if (ds.iterator().hasNext()) {
+                    throw new VdException(mp + ": mountpoint is not empty (add -o nonempty to mount over it)");
+                }
+            }
+        }
         OpenOptions options = new OpenOptions(!config.readWrite(), config.parentDirs(), false, false, warnings);
         List<Volume> opened = new ArrayList<>();
         try {

@@ -84,6 +84,18 @@ class LifecycleMountTest {
                 dir.resolve("nomnt").toString()), "nomnt");
     }
 
+    @Test
+    void badMountpointOrFuseOptionIsOneClearLine() throws Exception {
+        Path img = Images.pattern(dir.resolve("a.raw"), Images.MIB, 1);
+        Path mnt = mnt();
+        Files.writeString(mnt.resolve("occupied"), "x");
+        assertOneLineFailure(fuse.vdmount(img.toString(), mnt.toString()), "not empty");
+        Files.delete(mnt.resolve("occupied"));
+        assertOneLineFailure(fuse.vdmount("-o", "no_such_fuse_option", img.toString(), mnt.toString()),
+                "no_such_fuse_option");
+        assertFalse(Fuse.isMounted(mnt));
+    }
+
     @ParameterizedTest(name = "{0}")
     @EnumSource(value = Images.Variant.class, names = {"VDI_DYNAMIC", "VHD_DYNAMIC"})
     void corruptImageIsOneClearLine(Images.Variant v) throws Exception {

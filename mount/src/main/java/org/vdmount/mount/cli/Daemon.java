@@ -41,7 +41,7 @@ final class Daemon {
     }
 
     /** Command side: start the daemon and wait for its status line. Returns the exit status. */
-    static int spawnAndWait(List<String> args, PrintStream err) throws IOException, InterruptedException {
+    static int spawnAndWait(List<String> args, boolean verbose, PrintStream err) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();
         if (Files.isExecutable(Path.of("/usr/bin/setsid")) || Files.isExecutable(Path.of("/bin/setsid"))) {
             cmd.add("setsid");
@@ -61,28 +61,37 @@ final class Daemon {
                 .redirectErrorStream(true)
                 .start();
         String error = null;
-        String lastLine = null;
+        List<String> other = new ArrayList<>(); // warnings, libfuse's messages, -v stack traces
         try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = r.readLine()) != null) {
                 if (line.equals(READY)) {
+                    other.forEach(err::println);
                     return 0;
                 } else if (line.startsWith(ERROR)) {
                     error = line.substring(ERROR.length());
-                    err.println(VdmountMain.PROG + ": " + error);
                 } else if (!line.isBlank()) {
-                    err.println(line);
-                    lastLine = line;
+                    other.add(line);
                 }
             }
         }
         if (!p.waitFor(30, TimeUnit.SECONDS)) {
             p.destroyForcibly();
         }
-        if (error == null) {
-            err.println(VdmountMain.PROG + ": mount failed" + (lastLine != null ? ": " + lastLine.strip() : "")
-                    + (p.isAlive() ? "" : " (daemon exit status " + p.exitValue() + ")"));
+        // libfuse explains its own failures in "fuse: ..." lines: fold the first into the one line
+        String fuseLine = other.stream().filter(l -> l.startsWith("fuse: ") || l.startsWith("fusermount"))
+                .findFirst().orElse(null);
+        if (verbose) {
+            other.forEach(err::println);
         }
+        if (error == null) {
+            String last = other.isEmpty() ? null : other.get(other.size() - 1).strip();
+            error = "mount failed" + (fuseLine != null ? ": " + fuseLine : last != null ? ": " + last : "")
+                    + (p.isAlive() ? "" : " (daemon exit status " + p.exitValue() + ")");
+        } else if (fuseLine != null && !verbose) {
+            error = error + ": " + fuseLine;
+        }
+        err.println(VdmountMain.PROG + ": " + error);
         return 1;
     }
 }

@@ -85,7 +85,7 @@ public final class VdmountMain implements Callable<Integer> {
         Path mountpoint = paths.get(paths.size() - 1).toAbsolutePath().normalize();
         List<Path> dirs = parentDirs.stream().map(p -> p.toAbsolutePath().normalize()).toList();
         if (!foreground && !daemonChild) {
-            return Daemon.spawnAndWait(childArgs(images, mountpoint, dirs), err);
+            return Daemon.spawnAndWait(childArgs(images, mountpoint, dirs), verbose, err);
         }
         if (daemonChild) {
             Posix.setsid();

@@ -11,13 +11,19 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import org.vdmount.vd.format.raw.RawFormat;
+import org.vdmount.vd.format.vdi.VdiFormat;
 import org.vdmount.vd.format.vhd.VhdFormat;
+import org.vdmount.vd.format.vmdk.VmdkFormat;
+import org.vdmount.vd.format.vhdx.VhdxFormat;
 
 /** The one list of format backends, in probe order. Adding a format touches only this list. */
 public final class FormatRegistry {
 
     private static final List<ImageFormat> FORMATS = List.of(
+            new VdiFormat(),
             new VhdFormat(),
+            new VmdkFormat(),
+            new VhdxFormat(),
             new RawFormat());
 
     private FormatRegistry() {

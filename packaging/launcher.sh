@@ -12,6 +12,37 @@ command -v java >/dev/null 2>&1 || die "Java 17 or newer is required: install it
 jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
 [ "${jv%%.*}" -ge 17 ] 2>/dev/null || die "Java 17 or newer is required, found Java ${jv:-unknown}"
 
+# vdmount needs libfuse 2 (jnr-fuse binds libfuse.so.2) and fusermount (from fuse3 on Debian 12).
+# Missing pieces are installed when we are root and apt-get exists; otherwise we say what to install.
+check_fuse() {
+  local missing=() ldc
+  ldc=$(command -v ldconfig || echo /sbin/ldconfig)
+  if ! "$ldc" -p 2>/dev/null | grep -q 'libfuse\.so\.2 '; then
+    ls /lib/*/libfuse.so.2 /usr/lib/*/libfuse.so.2 /usr/lib/libfuse.so.2 >/dev/null 2>&1 || missing+=(libfuse2)
+  fi
+  if ! command -v fusermount >/dev/null 2>&1 && ! command -v fusermount3 >/dev/null 2>&1; then
+    missing+=(fuse3)
+  fi
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "$prog: installing ${missing[*]} (FUSE support)..." >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q libfuse2 fuse3 >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 || true
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q libfuse2 fuse3 >/dev/null 2>&1 \
+        || die "installing FUSE support failed: run apt-get install libfuse2 fuse3"
+    fi
+    return 0
+  fi
+  die "FUSE support is missing (${missing[*]}): install it (Debian: apt-get install libfuse2 fuse3)"
+}
+
+if [ "$prog" = vdmount ]; then
+  case " $* " in
+    *" -h "*|*" --help "*|*" --version "*|*" -V "*) ;;
+    *) check_fuse ;;
+  esac
+fi
+
 needs_build() {
   [ -f "$jar" ] || return 0
   # rebuild when any source or POM is newer than the jar

@@ -2,10 +2,12 @@ package org.vdmount.vd;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.UUID;
 import java.util.stream.Stream;
@@ -70,33 +72,41 @@ final class ChainResolver {
     private static List<Path> candidates(ParentReference ref, List<Path> dirs, OpenOptions options) {
         Set<Path> out = new LinkedHashSet<>();
         for (String raw : ref.locators()) {
-            if (raw == null || raw.isBlank()) {
-                continue;
+            if (raw == null || raw.isBlank() || raw.indexOf('\0') >= 0) {
+                continue; // hostile or empty: not a path
             }
-            String loc = raw.replace('\\', '/');
-            boolean windowsAbsolute = loc.length() >= 2 && loc.charAt(1) == ':'
-                    || loc.startsWith("//");
-            boolean absolute = windowsAbsolute || loc.startsWith("/");
-            if (absolute) {
-                if (options.allowAbsoluteParents() && !windowsAbsolute) {
-                    out.add(Path.of(loc).normalize());
-                }
-            } else {
-                for (Path dir : dirs) {
-                    Path p = dir.resolve(loc.startsWith("./") ? loc.substring(2) : loc).normalize();
-                    if (p.startsWith(dir) || options.allowAbsoluteParents()) {
-                        out.add(p);
-                    }
-                }
-            }
-            String name = loc.substring(loc.lastIndexOf('/') + 1);
-            if (!name.isEmpty() && !name.equals("..") && !name.equals(".")) {
-                for (Path dir : dirs) {
-                    out.add(dir.resolve(name));
-                }
+            try {
+                addCandidates(raw, dirs, options, out);
+            } catch (InvalidPathException e) {
+                // a locator that is no valid path on this system names no candidate
             }
         }
         return new ArrayList<>(out);
+    }
+
+    private static void addCandidates(String raw, List<Path> dirs, OpenOptions options, Set<Path> out) {
+        String loc = raw.replace('\\', '/');
+        boolean windowsAbsolute = loc.length() >= 2 && loc.charAt(1) == ':'
+                || loc.startsWith("//");
+        boolean absolute = windowsAbsolute || loc.startsWith("/");
+        if (absolute) {
+            if (options.allowAbsoluteParents() && !windowsAbsolute) {
+                out.add(Path.of(loc).normalize());
+            }
+        } else {
+            for (Path dir : dirs) {
+                Path p = dir.resolve(loc.startsWith("./") ? loc.substring(2) : loc).normalize();
+                if (p.startsWith(dir) || options.allowAbsoluteParents()) {
+                    out.add(p);
+                }
+            }
+        }
+        String name = loc.substring(loc.lastIndexOf('/') + 1);
+        if (!name.isEmpty() && !name.equals("..") && !name.equals(".")) {
+            for (Path dir : dirs) {
+                out.add(dir.resolve(name));
+            }
+        }
     }
 
     private static Image openAs(Path candidate, ParentReference ref, OpenOptions options) throws IOException {
@@ -122,10 +132,14 @@ final class ChainResolver {
         }
     }
 
+    /**
+     * Formats that record only the parent's UUID (VDI) are matched by opening the image files in
+     * the search directories: those of the hinted format, or of any format without a hint.
+     */
     private static Image scanForUuid(Image child, ParentReference ref, List<Path> dirs, OpenOptions options)
             throws IOException {
-        ImageFormat format = ref.formatHint() != null
-                ? FormatRegistry.require(ref.formatHint()) : child.format();
+        List<ImageFormat> formats = ref.formatHint() != null
+                ? List.of(FormatRegistry.require(ref.formatHint())) : FormatRegistry.all();
         Path childPath = child.storage().path().toAbsolutePath().normalize();
         for (Path dir : dirs) {
             if (!Files.isDirectory(dir)) {
@@ -136,14 +150,16 @@ final class ChainResolver {
                 files = s.filter(Files::isRegularFile).sorted().toList();
             }
             for (Path f : files) {
-                String n = f.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
-                if (f.toAbsolutePath().normalize().equals(childPath)
-                        || format.extensions().stream().noneMatch(e -> n.endsWith("." + e))) {
+                if (f.toAbsolutePath().normalize().equals(childPath)) {
+                    continue;
+                }
+                ImageFormat format = byExtension(formats, f);
+                if (format == null) {
                     continue;
                 }
                 Image candidate;
                 try {
-                    candidate = format.open(f, options);
+                    candidate = ref.formatHint() != null ? format.open(f, options) : FormatRegistry.open(f, options);
                 } catch (IOException e) {
                     continue;
                 }
@@ -151,6 +167,18 @@ final class ChainResolver {
                     return candidate;
                 }
                 candidate.close();
+            }
+        }
+        return null;
+    }
+
+    private static ImageFormat byExtension(List<ImageFormat> formats, Path f) {
+        String n = f.getFileName().toString().toLowerCase(Locale.ROOT);
+        for (ImageFormat format : formats) {
+            for (String e : format.extensions()) {
+                if (n.endsWith("." + e)) {
+                    return format;
+                }
             }
         }
         return null;

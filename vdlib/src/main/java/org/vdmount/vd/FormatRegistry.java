@@ -10,14 +10,26 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import org.vdmount.vd.format.qcow.QcowFormat;
+import org.vdmount.vd.format.qcow2.Qcow2Format;
+import org.vdmount.vd.format.qed.QedFormat;
 import org.vdmount.vd.format.raw.RawFormat;
+import org.vdmount.vd.format.vdi.VdiFormat;
 import org.vdmount.vd.format.vhd.VhdFormat;
+import org.vdmount.vd.format.vhdx.VhdxFormat;
+import org.vdmount.vd.format.vmdk.VmdkFormat;
 
 /** The one list of format backends, in probe order. Adding a format touches only this list. */
 public final class FormatRegistry {
 
     private static final List<ImageFormat> FORMATS = List.of(
+            new VdiFormat(),
             new VhdFormat(),
+            new VmdkFormat(),
+            new VhdxFormat(),
+            new Qcow2Format(),
+            new QedFormat(),
+            new QcowFormat(),
             new RawFormat());
 
     private FormatRegistry() {

@@ -1,0 +1,14 @@
+package org.vdmount.mount;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/** A FUSE library binding: mounts {@link FuseOps} and serves requests until unmounted. */
+public interface FuseBinding {
+
+    /**
+     * Mounts at {@code mountpoint} with the given {@code -o} options and serves requests on
+     * several threads until the file system is unmounted. Returns the library's status (0 = clean).
+     */
+    int serve(Path mountpoint, List<String> options, FuseOps ops);
+}

@@ -1,0 +1,319 @@
+package org.vdmount.mount;
+
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.VdException;
+
+/**
+ * One mount from start to end: open the images, mount, report readiness, serve, and on unmount
+ * or SIGTERM flush and close everything.
+ */
+public final class MountSession {
+    private static final Logger LOG = LoggerFactory.getLogger(MountSession.class);
+    private static final long READY_TIMEOUT_MS = 60_000;
+    private static final long SHUTDOWN_WAIT_MS = 15_000;
+
+    /** What to mount and how. */
+    public record Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
+                         List<String> extraOptions) {
+        public Config {
+            images = List.copyOf(images);
+            parentDirs = List.copyOf(parentDirs);
+            extraOptions = List.copyOf(extraOptions);
+        }
+    }
+
+    private final Config config;
+    private final List<Volume> volumes;
+    private final VdFileSystem fs;
+    private final FuseBinding binding;
+    private final CountDownLatch loopDone = new CountDownLatch(1);
+    private volatile int loopStatus = -1;
+    private volatile Throwable loopFailure;
+    private boolean closed;
+
+    private MountSession(Config config, List<Volume> volumes, FuseBinding binding) {
+        this.config = config;
+        this.volumes = volumes;
+        this.binding = binding;
+        this.fs = new VdFileSystem(volumes, directoryNames(config.images()), !config.readWrite(),
+                Posix.uid(), Posix.gid());
+    }
+
+    /** Checks the mountpoint and opens every image; on failure nothing stays open. */
+    public static MountSession open(Config config, Consumer<String> warnings, FuseBinding binding)
+            throws IOException {
+        Path mp = config.mountpoint();
+        if (!Files.exists(mp)) {
+            throw new NoSuchFileException(mp.toString());
+        }
+        if (!Files.isDirectory(mp)) {
+            throw new NotDirectoryException(mp + ": mountpoint is not a directory");
+        }
+        boolean nonempty = config.extraOptions().stream().flatMap(o -> List.of(o.split(",")).stream())
+                .anyMatch(o -> o.strip().equals("nonempty"));
+        if (!nonempty) {
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(mp)) {
+                if (ds.iterator().hasNext()) {
+                    throw new VdException(mp + ": mountpoint is not empty (add -o nonempty to mount over it)");
+                }
+            }
+        }
+        OpenOptions options = new OpenOptions(!config.readWrite(), config.parentDirs(), false, false, warnings);
+        List<Volume> opened = new ArrayList<>();
+        try {
+            for (Path image : config.images()) {
+                opened.add(Volume.open(image, options));
+            }
+            checkDistinct(opened, config.readWrite());
+            return new MountSession(config, opened, binding);
+        } catch (IOException | RuntimeException e) {
+            for (Volume v : opened) {
+                try {
+                    v.close();
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+    }
+
+    /** The same image twice, or (read/write) one image's top being another's parent, would corrupt it. */
+    private static void checkDistinct(List<Volume> volumes, boolean readWrite) throws IOException {
+        Set<Path> tops = new HashSet<>();
+        for (Volume v : volumes) {
+            Path top = v.disk().top().storage().path().toRealPath();
+            if (!tops.add(top)) {
+                throw new VdException(top + ": given twice");
+            }
+        }
+        if (!readWrite) {
+            return;
+        }
+        for (Volume v : volumes) {
+            for (Image layer : v.disk().layers()) {
+                Path p = layer.storage().path().toRealPath();
+                if (layer != v.disk().top() && tops.contains(p)) {
+                    throw new VdException(p + ": mounted read/write while it is a parent of " + v.image());
+                }
+            }
+        }
+    }
+
+    /**
+     * One directory name per image: the file name without its extension (a descriptor named
+     * DiskDescriptor.xml takes its bundle directory's name); duplicates get -2, -3, ...
+     */
+    public static List<String> directoryNames(List<Path> images) {
+        List<String> out = new ArrayList<>();
+        Set<String> used = new HashSet<>();
+        List<String> bases = new ArrayList<>();
+        for (Path p : images) {
+            Path abs = p.toAbsolutePath().normalize();
+            String name = abs.getFileName() == null ? "" : abs.getFileName().toString();
+            if (name.equalsIgnoreCase("DiskDescriptor.xml") && abs.getParent() != null
+                    && abs.getParent().getFileName() != null) {
+                name = abs.getParent().getFileName().toString();
+            }
+            int dot = name.lastIndexOf('.');
+            String base = dot >= 0 ? name.substring(0, dot) : name;
+            if (base.isEmpty() || base.equals(".") || base.equals("..")) {
+                base = "image";
+            }
+            bases.add(base);
+        }
+        Set<String> all = new HashSet<>(bases);
+        for (String base : bases) {
+            String name = base;
+            for (int i = 2; used.contains(name) || !name.equals(base) && all.contains(name); i++) {
+                name = base + "-" + i;
+            }
+            used.add(name);
+            out.add(name);
+        }
+        return out;
+    }
+
+    /** The -o options handed to libfuse: our defaults first, so the user's can override them. */
+    public List<String> fuseOptions() {
+        List<String> o = new ArrayList<>();
+        o.add("fsname=" + fsName(config.images().get(0)));
+        o.add("subtype=vdmount");
+        o.add("big_writes");
+        o.add("max_write=131072");
+        o.add("default_permissions");
+        o.add("auto_unmount");          // a killed daemon never leaves a dead mount behind
+        if (!config.readWrite()) {
+            o.add("ro");                // the kernel refuses write opens too
+        }
+        for (String extra : config.extraOptions()) {
+            for (String opt : extra.split(",")) {
+                if (!opt.isBlank()) {
+                    o.add(opt.strip());
+                }
+            }
+        }
+        return o;
+    }
+
+    private static String fsName(Path image) {
+        String s = image.toAbsolutePath().normalize().toString();
+        StringBuilder b = new StringBuilder();
+        for (char c : s.toCharArray()) {
+            b.append(c == ',' || c == '\\' || Character.isWhitespace(c) || c < 32 ? '_' : c);
+        }
+        return b.toString();
+    }
+
+    /** Mounts: starts the FUSE loop on its own thread. */
+    public void start() {
+        Thread loop = new Thread(() -> {
+            try {
+                loopStatus = binding.serve(config.mountpoint(), fuseOptions(), fs);
+            } catch (Throwable t) {
+                loopFailure = t;
+            } finally {
+                loopDone.countDown();
+            }
+        }, "fuse-loop");
+        loop.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(this::onSignal, "vdmount-shutdown"));
+    }
+
+    /**
+     * Waits until the mount is usable: the kernel's INIT arrived and the mountpoint lists our
+     * files. Throws with the reason when the loop ended instead.
+     */
+    public void awaitReady() throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(READY_TIMEOUT_MS);
+        while (!fs.awaitInitialized(20)) {
+            checkLoopAlive();
+            if (System.nanoTime() > deadline) {
+                throw new IOException("mount did not become ready within " + READY_TIMEOUT_MS / 1000 + " s");
+            }
+        }
+        String expected = fs.rootNames().isEmpty() ? null : fs.rootNames().get(0);
+        while (true) {
+            checkLoopAlive();
+            if (lists(expected)) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IOException("mount at " + config.mountpoint() + " did not show its files within "
+                        + READY_TIMEOUT_MS / 1000 + " s");
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    private boolean lists(String expected) {
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(config.mountpoint())) {
+            for (Path p : ds) {
+                if (expected == null || p.getFileName().toString().equals(expected)) {
+                    return true;
+                }
+            }
+        } catch (IOException e) {
+            LOG.debug("readiness check: {}", e.toString());
+        }
+        return false;
+    }
+
+    private void checkLoopAlive() throws IOException {
+        if (loopDone.getCount() == 0) {
+            Throwable t = loopFailure;
+            if (t != null) {
+                throw new IOException("mount failed: " + ErrnoMap.describe(t), t);
+            }
+            throw new IOException("mount on " + config.mountpoint() + " failed (libfuse status " + loopStatus + ")");
+        }
+    }
+
+    /** Serves until unmounted, then flushes and closes. Returns the exit status. */
+    public int awaitEnd() throws InterruptedException {
+        loopDone.await();
+        boolean clean = closeAll();
+        if (loopFailure != null) {
+            LOG.error("FUSE loop failed: {}", ErrnoMap.describe(loopFailure));
+            return 1;
+        }
+        LOG.info("unmounted {}", config.mountpoint());
+        return clean && loopStatus == 0 ? 0 : 1;
+    }
+
+    /** Shutdown hook (SIGTERM, SIGINT, SIGHUP): flush, unmount, wait for the loop, close. */
+    private void onSignal() {
+        if (loopDone.getCount() == 0) {
+            closeAll(); // normal exit after an unmount: the status chosen by main stands
+            return;
+        }
+        LOG.info("signal: flushing and unmounting {}", config.mountpoint());
+        flushAll();
+        Unmount.unmount(config.mountpoint());
+        try {
+            if (!loopDone.await(SHUTDOWN_WAIT_MS, TimeUnit.MILLISECONDS)) {
+                LOG.warn("{} still busy after {} s; closing the images anyway", config.mountpoint(),
+                        SHUTDOWN_WAIT_MS / 1000);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        boolean clean = closeAll();
+        Runtime.getRuntime().halt(clean ? 0 : 1);
+    }
+
+    private void flushAll() {
+        for (Volume v : volumes) {
+            try {
+                v.flush();
+            } catch (IOException | RuntimeException e) {
+                LOG.error("flush {}: {}", v.image(), ErrnoMap.describe(e));
+            }
+        }
+    }
+
+    /** Flushes and closes every image once; true when all went well. */
+    private synchronized boolean closeAll() {
+        if (closed) {
+            return true;
+        }
+        closed = true;
+        boolean ok = true;
+        for (Volume v : volumes) {
+            try {
+                v.close();
+            } catch (IOException | RuntimeException e) {
+                ok = false;
+                LOG.error("closing {}: {}", v.image(), ErrnoMap.describe(e));
+            }
+        }
+        return ok;
+    }
+
+    /** Closes the images without mounting (start-up failed after open). */
+    public void abandon() {
+        closeAll();
+    }
+
+    public String describe() {
+        return String.join(", ", config.images().stream().map(Path::toString).toList()) + " on "
+                + config.mountpoint() + (config.readWrite() ? " (read/write)" : " (read-only)")
+                + ": " + String.join(" ", fs.rootNames());
+    }
+}

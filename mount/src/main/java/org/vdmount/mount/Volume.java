@@ -1,0 +1,146 @@
+package org.vdmount.mount;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import org.vdmount.partitions.BlockSource;
+import org.vdmount.partitions.Partition;
+import org.vdmount.partitions.PartitionTable;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.OpenOptions;
+
+/**
+ * One IMAGE argument, opened: its chain as a {@link Disk} and the files shown for it ({@code disk}
+ * and one {@code p<N>} per partition).
+ */
+final class Volume implements Closeable {
+
+    /** A file of this volume: its name and the slice of the disk it shows. */
+    record Entry(String name, DiskSlice slice) {
+    }
+
+    private final Path image;
+    private final Disk disk;
+    private final List<Entry> entries;
+    private volatile boolean dirty;
+
+    private Volume(Path image, Disk disk, List<Entry> entries) {
+        this.image = image;
+        this.disk = disk;
+        this.entries = List.copyOf(entries);
+    }
+
+    /** Opens the image (and its parents) and reads its partition table. */
+    static Volume open(Path image, OpenOptions options) throws IOException {
+        Disk disk = Disk.open(image, options);
+        try {
+            return new Volume(image, disk, entries(disk, options::warn));
+        } catch (IOException | RuntimeException e) {
+            try {
+                disk.close();
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    /** A volume over an already opened disk (tests). */
+    static Volume of(Path image, Disk disk, Consumer<String> warnings) throws IOException {
+        return new Volume(image, disk, entries(disk, warnings));
+    }
+
+    private static List<Entry> entries(Disk disk, Consumer<String> warnings) throws IOException {
+        List<Entry> out = new ArrayList<>();
+        out.add(new Entry("disk", DiskSlice.whole(disk)));
+        PartitionTable table = PartitionTable.read(blockSource(disk), disk.logicalSectorSize(), warnings);
+        for (Partition p : table.partitions()) {
+            long start = p.startByte();
+            long len = p.lengthBytes();
+            if (start < 0 || len <= 0 || start >= disk.size()) {
+                warnings.accept("partition " + p.number() + " at byte " + start + " lies outside the disk of "
+                        + disk.size() + " bytes; not shown");
+                continue;
+            }
+            if (len > disk.size() - start) {
+                warnings.accept("partition " + p.number() + " runs past the end of the disk; cut to "
+                        + (disk.size() - start) + " bytes");
+                len = disk.size() - start;
+            }
+            out.add(new Entry("p" + p.number(), new DiskSlice(disk, start, len)));
+        }
+        return out;
+    }
+
+    private static BlockSource blockSource(Disk disk) {
+        return new BlockSource() {
+            @Override
+            public long size() {
+                return disk.size();
+            }
+
+            @Override
+            public void read(long offset, ByteBuffer dst) throws IOException {
+                disk.read(offset, dst);
+            }
+        };
+    }
+
+    Path image() {
+        return image;
+    }
+
+    Disk disk() {
+        return disk;
+    }
+
+    List<Entry> entries() {
+        return entries;
+    }
+
+    /** Called after every completed write, so {@link #flushIfDirty} knows there is work. */
+    void markDirty() {
+        if (!dirty) {
+            dirty = true;
+        }
+    }
+
+    /** Flushes when something was written since the last flush (close(2) of a file). */
+    void flushIfDirty() throws IOException {
+        if (dirty) {
+            dirty = false;
+            disk.flush();
+        }
+    }
+
+    /** Always flushes (fsync(2)). */
+    void flush() throws IOException {
+        dirty = false;
+        disk.flush();
+    }
+
+    /** The top image's modification and change times, in nanoseconds since the epoch. */
+    long[] topTimesNanos() {
+        Path top = disk.top().storage().path();
+        try {
+            FileTime m = Files.getLastModifiedTime(top);
+            long mtime = m.to(java.util.concurrent.TimeUnit.NANOSECONDS);
+            Object c = Files.getAttribute(top, "unix:ctime");
+            long ctime = c instanceof FileTime ct ? ct.to(java.util.concurrent.TimeUnit.NANOSECONDS) : mtime;
+            return new long[] {mtime, ctime};
+        } catch (IOException | RuntimeException e) {
+            return new long[] {0, 0};
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        disk.close();
+    }
+}

@@ -1,0 +1,174 @@
+package org.vdmount.mount.cli;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.vdmount.mount.JnrFuseBinding;
+import org.vdmount.mount.MountSession;
+import org.vdmount.mount.Posix;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code vdmount [OPTIONS] IMAGE... MOUNTPOINT}: mounts disk images as files through FUSE.
+ * Without {@code -f} the command starts the daemon detached ({@link Daemon}) and returns once the
+ * mount is usable.
+ */
+@Command(name = "vdmount", mixinStandardHelpOptions = true, versionProvider = VdmountMain.Version.class,
+        sortOptions = false, usageHelpAutoWidth = true,
+        description = {"Mount virtual disk images (or chains) as plain files: 'disk' and 'p<N>' per partition.",
+            "One IMAGE: files at the mount root; several: one directory per image.",
+            "Unmount with: fusermount -u MOUNTPOINT"})
+public final class VdmountMain implements Callable<Integer> {
+    static final String PROG = "vdmount";
+    static final String VERSION = "0.1.0";
+
+    @Option(names = "--rw", description = "writable: writes land in the top image of each chain")
+    boolean readWrite;
+
+    @Option(names = {"-f", "--foreground"}, description = "stay in the foreground (otherwise return once the mount is ready)")
+    boolean foreground;
+
+    @Option(names = "-o", paramLabel = "OPTS", description = "extra FUSE options, comma separated (e.g. allow_other)")
+    List<String> fuseOptions = new ArrayList<>();
+
+    @Option(names = "--parent-dir", paramLabel = "DIR", description = "where to look for parent images (repeatable)")
+    List<Path> parentDirs = new ArrayList<>();
+
+    @Option(names = "--log", paramLabel = "FILE", description = "daemon log file (default: the daemon's log is discarded once it is detached)")
+    Path logFile;
+
+    @Option(names = {"-v", "--verbose"}, description = "more logging; stack traces on errors")
+    boolean verbose;
+
+    @Option(names = Daemon.CHILD_FLAG, hidden = true)
+    boolean daemonChild;
+
+    private PrintStream err = System.err;
+
+    @Parameters(arity = "2..*", paramLabel = "IMAGE... MOUNTPOINT", description = "image files, then the mount directory")
+    List<Path> paths = new ArrayList<>();
+
+    /** Supplies --version. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {PROG + " " + VERSION};
+        }
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.err));
+    }
+
+    static int run(String[] args, PrintStream err) {
+        VdmountMain main = new VdmountMain();
+        main.err = err;
+        CommandLine cl = new CommandLine(main);
+        cl.setParameterExceptionHandler((ex, a) -> {
+            err.println(PROG + ": " + ex.getMessage().replace('\n', ' ') + " (see " + PROG + " --help)");
+            return 2;
+        });
+        cl.setExecutionExceptionHandler((ex, c, r) -> CliErrors.report(PROG, ex,
+                ((VdmountMain) c.getCommand()).verbose, err));
+        return cl.execute(args);
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        configureLogging();
+        List<Path> images = paths.subList(0, paths.size() - 1).stream().map(p -> p.toAbsolutePath().normalize()).toList();
+        Path mountpoint = paths.get(paths.size() - 1).toAbsolutePath().normalize();
+        List<Path> dirs = parentDirs.stream().map(p -> p.toAbsolutePath().normalize()).toList();
+        if (!foreground && !daemonChild) {
+            return Daemon.spawnAndWait(childArgs(images, mountpoint, dirs), verbose, err);
+        }
+        if (daemonChild) {
+            Posix.setsid();
+        }
+        MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs, fuseOptions);
+        MountSession session;
+        List<String> warnings = new ArrayList<>();
+        try {
+            session = MountSession.open(config, warnings::add, new JnrFuseBinding());
+        } catch (Exception e) {
+            if (verbose) {
+                warnings.forEach(w -> err.println(PROG + ": warning: " + w));
+            }
+            return startFailed(e); // the error line says it; warnings about the same file would blur it
+        }
+        warnings.forEach(w -> err.println(PROG + ": warning: " + w));
+        try {
+            session.start();
+            session.awaitReady();
+        } catch (Exception e) {
+            session.abandon();
+            return startFailed(e);
+        }
+        if (daemonChild) {
+            Daemon.reportReady(System.out);
+            Posix.redirectStdio(logFile != null ? logFile.toAbsolutePath().toString() : null);
+        }
+        org.slf4j.LoggerFactory.getLogger(VdmountMain.class).info("mounted {}", session.describe());
+        return session.awaitEnd();
+    }
+
+    private int startFailed(Exception e) {
+        if (daemonChild) {
+            Daemon.reportError(System.out, CliErrors.oneLine(e));
+            if (verbose) {
+                e.printStackTrace(err);
+            }
+            return 1;
+        }
+        return CliErrors.report(PROG, e, verbose, err);
+    }
+
+    /** The daemon's arguments: the same request with every path absolute (it runs in /). */
+    private List<String> childArgs(List<Path> images, Path mountpoint, List<Path> dirs) {
+        List<String> a = new ArrayList<>();
+        if (readWrite) {
+            a.add("--rw");
+        }
+        if (verbose) {
+            a.add("-v");
+        }
+        for (String o : fuseOptions) {
+            a.add("-o");
+            a.add(o);
+        }
+        for (Path d : dirs) {
+            a.add("--parent-dir");
+            a.add(d.toString());
+        }
+        if (logFile != null) {
+            a.add("--log");
+            a.add(logFile.toAbsolutePath().toString());
+        }
+        a.add("--");
+        images.forEach(p -> a.add(p.toString()));
+        a.add(mountpoint.toString());
+        return a;
+    }
+
+    /** slf4j-simple reads its settings once, at the first logger: set them before any is made. */
+    private void configureLogging() {
+        setDefault("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "debug" : "info");
+        setDefault("org.slf4j.simpleLogger.showDateTime", "true");
+        setDefault("org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSS");
+        setDefault("org.slf4j.simpleLogger.showThreadName", "false");
+        setDefault("org.slf4j.simpleLogger.showShortLogName", "true");
+        setDefault("org.slf4j.simpleLogger.levelInBrackets", "false");
+        setDefault("org.slf4j.simpleLogger.logFile", "System.err");
+    }
+
+    private static void setDefault(String key, String value) {
+        if (System.getProperty(key) == null) {
+            System.setProperty(key, value);
+        }
+    }
+}

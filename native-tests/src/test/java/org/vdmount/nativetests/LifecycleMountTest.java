@@ -1,0 +1,172 @@
+package org.vdmount.nativetests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Read-only guarantees, error messages, several images, unmount and SIGTERM. */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class LifecycleMountTest {
+    @TempDir
+    Path dir;
+    private final Fuse fuse = new Fuse();
+
+    @BeforeEach
+    void fuse() {
+        Fuse.assumeFuse();
+    }
+
+    @AfterEach
+    void cleanup() {
+        fuse.cleanup();
+    }
+
+    private Path mnt() throws Exception {
+        return Files.createDirectories(dir.resolve("mnt"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(value = Images.Variant.class, names = {"RAW", "VDI_DYNAMIC", "VHD_DYNAMIC"})
+    void readOnlyNeverChangesTheImage(Images.Variant v) throws Exception {
+        v.assumeSupported();
+        Path raw = Images.pattern(dir.resolve("src.raw"), 12L * Images.MIB, 71);
+        Path img = v == Images.Variant.RAW ? raw : v.convert(raw, dir, "img");
+        Files.setLastModifiedTime(img, FileTime.fromMillis(1_500_000_000_000L));
+        String sha = Sh.sha256(img);
+        Path mnt = mnt();
+        fuse.mount(img.toString(), mnt.toString());
+        Path disk = mnt.resolve("disk");
+        assertEquals("444", Sh.ok("stat", "-c", "%a", disk.toString()).out().strip());
+        assertEquals(1_500_000_000L, Long.parseLong(Sh.ok("stat", "-c", "%Y", disk.toString()).out().strip()),
+                "mtime = the top image's");
+        Sh.ok("dd", "if=" + disk, "of=/dev/null", "bs=1M", "status=none"); // a full read
+        Sh.Result dd = Sh.run(60, List.of("dd", "if=/dev/zero", "of=" + disk, "bs=4096", "count=1", "conv=notrunc"));
+        assertNotEquals(0, dd.exit(), "dd into a read-only mount succeeded");
+        assertTrue(dd.err().contains("Read-only file system") || dd.err().contains("Permission denied"), dd.err());
+        assertNotEquals(0, Sh.run(60, List.of("fallocate", "-p", "-o", "0", "-l", "1M", disk.toString())).exit());
+        assertNotEquals(0, Sh.run(60, List.of("truncate", "-s", "1M", disk.toString())).exit());
+        fuse.unmount(mnt);
+        assertEquals(sha, Sh.sha256(img));
+        assertEquals(1_500_000_000_000L, Files.getLastModifiedTime(img).toMillis());
+    }
+
+    private void assertOneLineFailure(Sh.Result r, String expectedFragment) {
+        assertNotEquals(0, r.exit(), "exit status");
+        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(1, lines.size(), "stderr must be one line: " + r.err());
+        assertTrue(lines.get(0).startsWith("vdmount: "), lines.get(0));
+        assertTrue(lines.get(0).contains(expectedFragment), lines.get(0) + " lacks " + expectedFragment);
+        assertFalse(r.err().contains("\tat ") || r.err().contains("Exception"), "stack trace: " + r.err());
+    }
+
+    @Test
+    void missingImageIsOneClearLine() throws Exception {
+        Path mnt = mnt();
+        assertOneLineFailure(fuse.vdmount(dir.resolve("nope.vdi").toString(), mnt.toString()), "no such file");
+        assertFalse(Fuse.isMounted(mnt));
+        assertOneLineFailure(fuse.vdmount(Images.pattern(dir.resolve("a.raw"), Images.MIB, 1).toString(),
+                dir.resolve("nomnt").toString()), "nomnt");
+    }
+
+    @Test
+    void badMountpointOrFuseOptionIsOneClearLine() throws Exception {
+        Path img = Images.pattern(dir.resolve("a.raw"), Images.MIB, 1);
+        Path mnt = mnt();
+        Files.writeString(mnt.resolve("occupied"), "x");
+        assertOneLineFailure(fuse.vdmount(img.toString(), mnt.toString()), "not empty");
+        Files.delete(mnt.resolve("occupied"));
+        assertOneLineFailure(fuse.vdmount("-o", "no_such_fuse_option", img.toString(), mnt.toString()),
+                "no_such_fuse_option");
+        assertFalse(Fuse.isMounted(mnt));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(value = Images.Variant.class, names = {"VDI_DYNAMIC", "VHD_DYNAMIC"})
+    void corruptImageIsOneClearLine(Images.Variant v) throws Exception {
+        v.assumeSupported();
+        byte[] data = new byte[4 * Images.MIB];
+        new java.util.Random(2).nextBytes(data); // block 0 allocated: opening reads it (partition table)
+        Path img = v.convert(Files.write(dir.resolve("src.raw"), data), dir, "img");
+        // VDI: signature kept, header cut short; VHD: footer copy and BAT kept, block 0 cut off
+        Sh.ok("truncate", "-s", v.qemu.equals("vdi") ? "300" : "5000", img.toString());
+        Path mnt = mnt();
+        assertOneLineFailure(fuse.vdmount(img.toString(), mnt.toString()), img.getFileName().toString());
+        assertFalse(Fuse.isMounted(mnt));
+    }
+
+    @Test
+    void missingParentIsOneClearLine() throws Exception {
+        Images.Variant v = Images.Variant.VHD_DYNAMIC;
+        v.assumeSupported();
+        Path base = v.convert(Images.pattern(dir.resolve("src.raw"), 4L * Images.MIB, 3), dir, "base");
+        Path child = Images.differencing(v.ours, base, dir.resolve("child.vhd"));
+        Path moved = Files.createDirectory(dir.resolve("elsewhere"));
+        Files.move(base, moved.resolve("base.vhd"));
+        Path mnt = mnt();
+        assertOneLineFailure(fuse.vdmount(child.toString(), mnt.toString()), "parent");
+        assertFalse(Fuse.isMounted(mnt));
+        // --parent-dir finds it
+        fuse.mount("--parent-dir", moved.toString(), child.toString(), mnt.toString());
+        assertEquals(Sh.sha256(dir.resolve("src.raw")), Sh.sha256(mnt.resolve("disk")));
+        fuse.unmount(mnt);
+    }
+
+    @Test
+    void severalImagesGetADirectoryEach() throws Exception {
+        Path a = Images.pattern(dir.resolve("a.raw"), 2L * Images.MIB, 4);
+        Path sub = Files.createDirectory(dir.resolve("sub"));
+        Path a2 = Images.pattern(sub.resolve("a.img"), 3L * Images.MIB, 5);
+        Path b = Images.pattern(dir.resolve("b.raw"), Images.MIB, 6);
+        Path mnt = mnt();
+        fuse.mount(a.toString(), a2.toString(), b.toString(), mnt.toString());
+        try (Stream<Path> s = Files.list(mnt)) {
+            assertEquals(new TreeSet<>(List.of("a", "a-2", "b")),
+                    new TreeSet<>(s.map(p -> p.getFileName().toString()).toList()));
+        }
+        assertEquals(Sh.sha256(a), Sh.sha256(mnt.resolve("a/disk")));
+        assertEquals(Sh.sha256(a2), Sh.sha256(mnt.resolve("a-2/disk")));
+        assertEquals(Sh.sha256(b), Sh.sha256(mnt.resolve("b/disk")));
+        fuse.unmount(mnt);
+    }
+
+    @Test
+    void fusermountEndsTheDaemonWithStatusZero() throws Exception {
+        Path img = Images.pattern(dir.resolve("a.raw"), 2L * Images.MIB, 7);
+        Path mnt = mnt();
+        Process p = fuse.mountForeground(img.toString(), mnt.toString());
+        Sh.ok("fusermount", "-u", mnt.toString());
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "daemon still running after fusermount -u");
+        assertEquals(0, p.exitValue());
+    }
+
+    @Test
+    void sigtermFlushesAndUnmounts() throws Exception {
+        Path raw = Images.pattern(dir.resolve("a.raw"), 4L * Images.MIB, 8);
+        Path img = Files.copy(raw, dir.resolve("img.raw"));
+        Path mnt = mnt();
+        Process p = fuse.mountForeground("--rw", img.toString(), mnt.toString());
+        Images.ddPatch(dir, mnt.resolve("disk"), 12345, 70000, 9);
+        Images.ddPatch(dir, raw, 12345, 70000, 9);
+        Sh.ok("kill", "-TERM", String.valueOf(p.pid()));
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "daemon still running after SIGTERM");
+        assertEquals(0, p.exitValue());
+        assertFalse(Fuse.isMounted(mnt));
+        assertEquals(Sh.sha256(raw), Sh.sha256(img));
+    }
+}

@@ -1,0 +1,90 @@
+package org.vdmount.vd.format.qcow2;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.util.concurrent.locks.StampedLock;
+import org.vdmount.vd.Bytes;
+
+/**
+ * One cached L2 table (one cluster of big-endian u64 words; with extended L2 entries, word 2i is
+ * the descriptor of cluster i and word 2i+1 its subcluster bitmap). Readers take no lock: single
+ * words are read with acquire semantics and word pairs are validated against a {@link StampedLock}
+ * that writers hold while they change a pair.
+ */
+final class L2Table {
+    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
+
+    final long hostOffset;
+    private final long[] words;
+    private final StampedLock lock = new StampedLock();
+
+    L2Table(long hostOffset, int wordCount) {
+        this.hostOffset = hostOffset;
+        this.words = new long[wordCount];
+    }
+
+    /** Decodes a table read from the file ({@code raw} positioned at its start). */
+    static L2Table parse(long hostOffset, ByteBuffer raw, int wordCount) {
+        L2Table t = new L2Table(hostOffset, wordCount);
+        Bytes b = Bytes.of(raw);
+        for (int i = 0; i < wordCount; i++) {
+            t.words[i] = b.u64be(i * 8);
+        }
+        return t;
+    }
+
+    int wordCount() {
+        return words.length;
+    }
+
+    long word(int i) {
+        return (long) WORDS.getAcquire(words, i);
+    }
+
+    /** Starts a consistent read of several words; 0 while a writer is active. */
+    long beginRead() {
+        return lock.tryOptimisticRead();
+    }
+
+    boolean validate(long stamp) {
+        return stamp != 0 && lock.validate(stamp);
+    }
+
+    /** Sets one word, or (for extended L2) a descriptor and bitmap together. */
+    void set(int i, long value) {
+        long stamp = lock.writeLock();
+        try {
+            WORDS.setRelease(words, i, value);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    void setPair(int i, long descriptor, long bitmap) {
+        long stamp = lock.writeLock();
+        try {
+            WORDS.setRelease(words, i, descriptor);
+            WORDS.setRelease(words, i + 1, bitmap);
+        } finally {
+            lock.unlockWrite(stamp);
+        }
+    }
+
+    /** Big-endian bytes of the whole table into {@code dst} (position 0, capacity >= 8 * words). */
+    void encode(ByteBuffer dst) {
+        Bytes b = Bytes.of(dst);
+        for (int i = 0; i < words.length; i++) {
+            b.put64be(i * 8, word(i));
+        }
+    }
+
+    /** A copy of this table to live at another host offset (copy-on-write of a shared table). */
+    L2Table copyAt(long newOffset) {
+        L2Table t = new L2Table(newOffset, words.length);
+        for (int i = 0; i < words.length; i++) {
+            t.words[i] = word(i);
+        }
+        return t;
+    }
+}

@@ -1,0 +1,173 @@
+package org.vdmount.vd.format.qcow2;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.storage.FileStorage;
+
+/**
+ * Creates an empty qcow2 image: header cluster (with backing format and feature name extensions
+ * and the backing file name), refcount table, the refcount blocks covering all of this, and a
+ * zeroed L1 table — QEMU's layout. Options: {@code cluster_size} (512..2M, default 64K),
+ * {@code compat} (0.10 = version 2, 1.1 = version 3, default), {@code refcount_bits} (1..64,
+ * default 16), {@code extended_l2} (on/off, default off).
+ */
+final class Qcow2Creator {
+    static final String[] OPTIONS = {"cluster_size", "compat", "refcount_bits", "extended_l2"};
+
+    private Qcow2Creator() {
+    }
+
+    static void create(Path path, CreateOptions options) throws IOException {
+        options.checkKnown("qcow2", OPTIONS);
+        long cs = options.sizeOption("cluster_size", 64 * 1024);
+        if (Long.bitCount(cs) != 1 || cs < 512 || cs > 2 << 20) {
+            throw new UnsupportedFeatureException("qcow2: cluster_size must be a power of two from 512 to 2M, not "
+                    + options.option("cluster_size", ""));
+        }
+        int clusterBits = Long.numberOfTrailingZeros(cs);
+        String compat = options.option("compat", "1.1");
+        int version = switch (compat) {
+            case "0.10", "v2" -> 2;
+            case "1.1", "v3" -> 3;
+            default -> throw new UnsupportedFeatureException("qcow2: compat must be 0.10 or 1.1, not " + compat);
+        };
+        boolean extL2 = onOff(options.option("extended_l2", "off"), "extended_l2");
+        int refBits = (int) options.sizeOption("refcount_bits", 16);
+        if (Integer.bitCount(refBits) != 1 || refBits > 64) {
+            throw new UnsupportedFeatureException("qcow2: refcount_bits must be 1, 2, 4, 8, 16, 32 or 64, not "
+                    + refBits);
+        }
+        if (version == 2 && (refBits != 16 || extL2)) {
+            throw new UnsupportedFeatureException("qcow2: compat=0.10 supports only refcount_bits=16 and no "
+                    + "extended_l2");
+        }
+        if (extL2 && cs < 16 * 1024) {
+            throw new UnsupportedFeatureException("qcow2: extended_l2 needs cluster_size of at least 16K");
+        }
+        long size = options.virtualSize();
+        String backing = null;
+        String backingFormat = null;
+        if (options.parent() != null) {
+            if (options.parentPath() == null) {
+                throw new UnsupportedFeatureException("qcow2: a backing file needs its path");
+            }
+            backing = options.parentPath().toString();
+            backingFormat = Qcow2Opener.qemuFormatName(options.parent().top().format().name());
+            if (size == 0) {
+                size = options.parent().size();
+            }
+        }
+        if (size < 0 || size > Qcow2Header.MAX_VIRTUAL_SIZE) {
+            throw new UnsupportedFeatureException("qcow2: virtual size " + size + " out of range");
+        }
+        size = (size + 511) & ~511L; // whole sectors, as qemu-img rounds it
+        int incompat = extL2 ? (int) Qcow2Header.INCOMPAT_EXTL2 : 0;
+        Qcow2Header probe = new Qcow2Header(version, 0, 0, clusterBits, size, 0, 0, 0, 0, 1, 0, 0, incompat, 0, 0,
+                Integer.numberOfTrailingZeros(refBits), version >= 3 ? Qcow2Header.WRITTEN_SIZE_V3 : Qcow2Header.SIZE_V2,
+                0);
+        long l1Entries = Math.max(1, probe.l1EntriesFor(size));
+        if (l1Entries * 8 > Qcow2Header.MAX_L1_BYTES) {
+            throw new UnsupportedFeatureException("qcow2: virtual size " + size + " needs an L1 table over "
+                    + (Qcow2Header.MAX_L1_BYTES >> 20) + " MiB with cluster_size " + cs + "; use larger clusters");
+        }
+        long l1Clusters = (l1Entries * 8 + cs - 1) / cs;
+        long perBlock = cs * 8 / refBits;
+        long tableClusters = 1;
+        long blocks = 1;
+        while (true) {
+            long total = 1 + tableClusters + blocks + l1Clusters;
+            long needBlocks = (total + perBlock - 1) / perBlock;
+            long needTable = (needBlocks * 8 + cs - 1) / cs;
+            if (needBlocks == blocks && needTable == tableClusters) {
+                break;
+            }
+            blocks = needBlocks;
+            tableClusters = needTable;
+        }
+        long tableAt = cs;
+        long blocksAt = tableAt + tableClusters * cs;
+        long l1At = blocksAt + blocks * cs;
+        long total = 1 + tableClusters + blocks + l1Clusters;
+
+        Bytes first = Bytes.allocate((int) cs);
+        int extStart = version >= 3 ? Qcow2Header.WRITTEN_SIZE_V3 : Qcow2Header.SIZE_V2;
+        byte[] name = backing == null ? new byte[0] : backing.getBytes(StandardCharsets.UTF_8);
+        int formatExt = backingFormat == null ? 0 : 8 + ((backingFormat.length() + 7) & ~7);
+        boolean names = version >= 3 && extStart + formatExt + HeaderExtensions.FEATURE_NAMES_BYTES + 8
+                + name.length <= cs;
+        if (name.length > Qcow2Header.MAX_BACKING_NAME || extStart + formatExt + 8 + name.length > cs) {
+            throw new UnsupportedFeatureException("qcow2: backing file name of " + name.length
+                    + " bytes does not fit the header cluster");
+        }
+        int end = writeExtensions(first, extStart, version, backingFormat, names);
+        if (end + name.length > cs) {
+            throw new UnsupportedFeatureException("qcow2: backing file name of " + name.length
+                    + " bytes does not fit the header cluster");
+        }
+        first.putBytes(end, name);
+        Qcow2Header h = new Qcow2Header(version, backing == null ? 0 : end, name.length, clusterBits, size, 0,
+                l1Entries, l1At, tableAt, tableClusters, 0, 0, incompat, 0, 0, Integer.numberOfTrailingZeros(refBits),
+                extStart, 0);
+        h.write(first);
+
+        FileStorage fs = FileStorage.create(path);
+        try {
+            fs.write(first.buffer().duplicate().clear(), 0);
+            Bytes table = Bytes.allocate((int) (tableClusters * cs));
+            for (long b = 0; b < blocks; b++) {
+                table.put64be((int) (b * 8), blocksAt + b * cs);
+            }
+            fs.write(table.buffer().duplicate().clear(), tableAt);
+            for (long b = 0; b < blocks; b++) {
+                byte[] block = new byte[(int) cs];
+                for (long c = b * perBlock; c < Math.min(total, (b + 1) * perBlock); c++) {
+                    setOne(block, (int) (c - b * perBlock), refBits);
+                }
+                fs.write(ByteBuffer.wrap(block), blocksAt + b * cs);
+            }
+            fs.truncate(total * cs);
+            fs.force();
+        } catch (IOException | RuntimeException e) {
+            fs.close();
+            Files.deleteIfExists(path);
+            throw e;
+        }
+        fs.close();
+    }
+
+    private static int writeExtensions(Bytes b, int off, int version, String backingFormat, boolean names) {
+        int p = off;
+        if (backingFormat != null) {
+            p = HeaderExtensions.putString(b, p, HeaderExtensions.BACKING_FORMAT, backingFormat);
+        }
+        if (version >= 3 && names) {
+            p = HeaderExtensions.putFeatureNames(b, p);
+        }
+        b.put32be(p, HeaderExtensions.END).put32be(p + 4, 0);
+        return p + 8;
+    }
+
+    private static void setOne(byte[] block, int i, int bits) {
+        if (bits >= 8) {
+            int n = bits / 8;
+            block[i * n + n - 1] = 1;
+        } else {
+            int bit = i * bits;
+            block[bit >>> 3] |= (byte) (1 << (bit & 7));
+        }
+    }
+
+    static boolean onOff(String v, String key) throws UnsupportedFeatureException {
+        return switch (v) {
+            case "on", "true", "yes" -> true;
+            case "off", "false", "no" -> false;
+            default -> throw new UnsupportedFeatureException("qcow2: " + key + " must be on or off, not " + v);
+        };
+    }
+}

@@ -1,0 +1,69 @@
+package org.vdmount.vd.format.qcow2;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.ProbeInput;
+
+/**
+ * QEMU copy-on-write version 2 and 3 images (docs/interop/qcow2.txt): backing files of any
+ * format, zero clusters, zlib and zstd compression, extended L2 entries (subclusters), external
+ * data files, internal snapshots (listed in {@code details()}, opened with {@link #openSnapshot}).
+ * Encrypted images are refused.
+ */
+public final class Qcow2Format implements ImageFormat {
+
+    @Override
+    public String name() {
+        return "qcow2";
+    }
+
+    @Override
+    public List<String> extensions() {
+        return List.of("qcow2", "qcow2c", "qcow3");
+    }
+
+    @Override
+    public int probe(ProbeInput in) {
+        if (in.directory() || in.head().size() < 8 || !Qcow2Header.hasMagic(in.head())) {
+            return 0;
+        }
+        int version = in.head().s32be(4);
+        return version == 2 || version == 3 ? 100 : 0;
+    }
+
+    @Override
+    public Image open(Path path, OpenOptions options) throws IOException {
+        return Qcow2Opener.open(this, path, options, null);
+    }
+
+    /**
+     * Opens internal snapshot {@code idOrName} (matched by id first, then by name, as QEMU does)
+     * read-only: an image whose L1 table is the snapshot's, of the snapshot's virtual size, with
+     * the image's backing file as parent. {@code options.readOnly()} is ignored.
+     */
+    public Image openSnapshot(Path path, String idOrName, OpenOptions options) throws IOException {
+        return Qcow2Opener.open(this, path, options.withReadOnly(true), idOrName);
+    }
+
+    @Override
+    public boolean canCreate() {
+        return true;
+    }
+
+    @Override
+    public boolean supportsParent() {
+        return true;
+    }
+
+    /** Options: cluster_size, compat (0.10|1.1), refcount_bits, extended_l2 (on|off). */
+    @Override
+    public Image create(Path path, CreateOptions options) throws IOException {
+        Qcow2Creator.create(path, options);
+        return open(path, OpenOptions.defaultReadWrite());
+    }
+}

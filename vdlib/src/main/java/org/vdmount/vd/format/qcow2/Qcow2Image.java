@@ -1,0 +1,441 @@
+package org.vdmount.vd.format.qcow2;
+
+import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.ReadOnlyException;
+import org.vdmount.vd.Run;
+import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * One opened qcow2 layer (the active state, or an internal snapshot read-only). The read path
+ * ({@link #map}, {@link #readData}) takes no lock: the L1 table is an array read with acquire
+ * semantics and L2 tables come from the lock-free {@link L2Cache}. Writes go to {@link Qcow2Writer}.
+ * One block = one cluster; with extended L2 entries the fill unit is one subcluster.
+ */
+final class Qcow2Image implements Image {
+    static final long OFFSET_MASK = 0x00ff_ffff_ffff_fe00L; // bits 9-55 of L1/L2 entries
+    static final long COPIED = 1L << 63;
+    static final long COMPRESSED = 1L << 62;
+    static final long ZERO_FLAG = 1L;
+    private static final VarHandle L1 = MethodHandles.arrayElementVarHandle(long[].class);
+
+    final ImageFormat format;
+    final Storage storage;
+    final Storage dataStorage;           // == storage unless an external data file is used
+    final Path path;
+    final Qcow2Header header;
+    final HeaderExtensions ext;
+    final int clusterBits;
+    final long clusterSize;
+    final int l2Bits;
+    final boolean extL2;
+    final int subclusterBits;            // log2 of the subcluster size (== clusterBits without extL2)
+    final boolean externalData;
+    final long virtualSize;
+    final long l1Offset;
+    final long[] l1;
+    final L2Cache cache;
+    final ParentReference parent;
+    final List<Qcow2Snapshot> snapshots;
+    final String snapshotName;           // non-null when this is a snapshot view
+    private final boolean zstd;
+    private final int csizeShift;
+    private final long csizeMask;
+    private final ThreadLocal<ClusterDecompressor> decompressors;
+    /** Bumped whenever host clusters are freed, so per-thread decompressed copies go stale. */
+    volatile long generation;
+    /** The image file's size as far as this process knows (open size, grown by our writes). */
+    private volatile long knownEnd;
+    final Qcow2Writer writer;            // null when read-only
+
+    Qcow2Image(ImageFormat format, Storage storage, Storage dataStorage, Qcow2Header header, HeaderExtensions ext,
+               ParentReference parent, List<Qcow2Snapshot> snapshots, String snapshotName, long virtualSize,
+               long l1Offset, long[] l1, int cacheTables) throws IOException {
+        this.format = format;
+        this.storage = storage;
+        this.dataStorage = dataStorage;
+        this.path = storage.path();
+        this.header = header;
+        this.ext = ext;
+        this.clusterBits = header.clusterBits();
+        this.clusterSize = 1L << clusterBits;
+        this.l2Bits = header.l2Bits();
+        this.extL2 = header.extendedL2();
+        this.subclusterBits = extL2 ? clusterBits - 5 : clusterBits;
+        this.externalData = header.externalDataFile();
+        this.virtualSize = virtualSize;
+        this.l1Offset = l1Offset;
+        this.l1 = l1;
+        this.parent = parent;
+        this.snapshots = snapshots;
+        this.snapshotName = snapshotName;
+        this.zstd = header.compressionType() == 1;
+        this.csizeShift = 62 - (clusterBits - 8);
+        this.csizeMask = (1L << (clusterBits - 8)) - 1;
+        int cs = (int) clusterSize;
+        this.decompressors = ThreadLocal.withInitial(() -> new ClusterDecompressor(cs));
+        this.cache = new L2Cache(cacheTables, this::loadL2);
+        this.knownEnd = storage.size();
+        this.writer = storage.readOnly() ? null : new Qcow2Writer(this);
+    }
+
+    // ---- tables -------------------------------------------------------------------------------
+
+    long l1Entry(int i) {
+        return (long) L1.getAcquire(l1, i);
+    }
+
+    void setL1Entry(int i, long v) {
+        L1.setRelease(l1, i, v);
+    }
+
+    int l2Words() {
+        return (int) (clusterSize / 8);
+    }
+
+    private L2Table loadL2(long hostOffset) throws IOException {
+        long fileSize = storage.size();
+        if (hostOffset + clusterSize > fileSize) {
+            throw new TruncatedImageException("qcow2", path, "L2 table", hostOffset, clusterSize, fileSize);
+        }
+        ByteBuffer raw = ByteBuffer.allocate((int) clusterSize);
+        storage.readFully(raw, hostOffset, "qcow2", "L2 table");
+        raw.flip();
+        return L2Table.parse(hostOffset, raw, l2Words());
+    }
+
+    /** The L2 table for L1 index {@code l1i}, or null if none is allocated. */
+    L2Table l2For(int l1i) throws IOException {
+        long e = l1Entry(l1i);
+        long off = e & OFFSET_MASK;
+        if (off == 0) {
+            return null;
+        }
+        if ((off & (clusterSize - 1)) != 0) {
+            throw new CorruptImageException("qcow2", path, "L1 table", l1Offset + l1i * 8L, "L2 table offset 0x"
+                    + Long.toHexString(off) + " is not cluster-aligned");
+        }
+        return cache.get(off);
+    }
+
+    int l1Index(long offset) {
+        return (int) (offset >>> (clusterBits + l2Bits));
+    }
+
+    int l2Index(long offset) {
+        return (int) ((offset >>> clusterBits) & ((1L << l2Bits) - 1));
+    }
+
+    // ---- compressed clusters ------------------------------------------------------------------
+
+    boolean compressed(long entry) {
+        return (entry & COMPRESSED) != 0;
+    }
+
+    long compressedOffset(long entry) {
+        return entry & ((1L << csizeShift) - 1);
+    }
+
+    /** Bytes from the compressed data's start to the end of its last 512-byte sector. */
+    long compressedLength(long entry) {
+        long off = compressedOffset(entry);
+        long sectors = ((entry >>> csizeShift) & csizeMask) + 1;
+        return (off & ~511L) + sectors * 512 - off;
+    }
+
+    /** Decompresses the cluster of {@code entry} into this thread's buffer and returns it. */
+    ClusterDecompressor decompress(long entry, long l2Offset) throws IOException {
+        ClusterDecompressor d = decompressors.get();
+        long gen = generation;
+        if (d.cachedDescriptor == entry && d.cachedGeneration == gen) {
+            return d;
+        }
+        d.cachedDescriptor = -1;
+        if (externalData) {
+            throw new CorruptImageException("qcow2", path, "L2 table", l2Offset,
+                    "compressed cluster in an image with an external data file");
+        }
+        long off = compressedOffset(entry);
+        long fileSize = storage.size();
+        if (off >= fileSize) {
+            throw new TruncatedImageException("qcow2", path, "compressed cluster", off, compressedLength(entry), fileSize);
+        }
+        int len = (int) Math.min(compressedLength(entry), fileSize - off);
+        d.input.clear().limit(len);
+        storage.readFully(d.input, off, "qcow2", "compressed cluster");
+        if (!d.decompress(len, (int) clusterSize, zstd)) {
+            throw new CorruptImageException("qcow2", path, "compressed cluster", off, (zstd ? "zstd" : "deflate")
+                    + " data of " + len + " bytes does not decompress to one cluster of " + clusterSize + " bytes");
+        }
+        d.cachedDescriptor = entry;
+        d.cachedGeneration = gen;
+        return d;
+    }
+
+    // ---- Image: read path ---------------------------------------------------------------------
+
+    @Override
+    public long map(long offset, long maxLength) throws IOException {
+        int inCluster = (int) (offset & (clusterSize - 1));
+        long len = Math.min(maxLength, clusterSize - inCluster);
+        L2Table t = l2For(l1Index(offset));
+        if (t == null) {
+            return Run.unallocated(len);
+        }
+        int i = l2Index(offset);
+        if (!extL2) {
+            long e = t.word(i);
+            if (compressed(e)) {
+                return Run.data(len);
+            }
+            if ((e & ZERO_FLAG) != 0) {
+                return Run.zero(len);
+            }
+            return hasHost(e) ? Run.data(len) : Run.unallocated(len);
+        }
+        long e;
+        long bitmap;
+        long stamp;
+        while (true) {
+            stamp = t.beginRead();
+            e = t.word(2 * i);
+            bitmap = t.word(2 * i + 1);
+            if (t.validate(stamp)) {
+                break;
+            }
+            Thread.onSpinWait(); // a writer is changing this pair right now (no I/O under its lock)
+        }
+        if (compressed(e)) {
+            return Run.data(len);
+        }
+        int sc = inCluster >>> subclusterBits;
+        int state = subclusterState(e, bitmap, sc, t, i);
+        int end = (int) (inCluster + len);
+        int next = sc + 1;
+        while (next < 32 && (next << subclusterBits) < end && subclusterState(e, bitmap, next, t, i) == state) {
+            next++;
+        }
+        long run = Math.min(end, (long) next << subclusterBits) - inCluster;
+        return state == 0 ? Run.data(run) : state == 1 ? Run.zero(run) : Run.unallocated(run);
+    }
+
+    /** 0 allocated, 1 zero, 2 unallocated (qcow2.txt "Subcluster Allocation Bitmap"). */
+    private int subclusterState(long e, long bitmap, int sc, L2Table t, int i) throws CorruptImageException {
+        boolean alloc = (bitmap >>> sc & 1) != 0;
+        boolean zero = (bitmap >>> (32 + sc) & 1) != 0;
+        if (alloc && zero) {
+            throw new CorruptImageException("qcow2", path, "L2 table", t.hostOffset + 16L * i,
+                    "subcluster " + sc + " is marked both allocated and zero");
+        }
+        if (alloc && !hasHost(e)) {
+            throw new CorruptImageException("qcow2", path, "L2 table", t.hostOffset + 16L * i,
+                    "subcluster " + sc + " is allocated in a cluster without host offset");
+        }
+        return alloc ? 0 : zero ? 1 : 2;
+    }
+
+    /** Whether a standard entry names a host cluster (with a data file, offset 0 is valid if COPIED). */
+    boolean hasHost(long e) {
+        return (e & OFFSET_MASK) != 0 || externalData && (e & COPIED) != 0;
+    }
+
+    @Override
+    public void readData(long offset, ByteBuffer dst) throws IOException {
+        int inCluster = (int) (offset & (clusterSize - 1));
+        L2Table t = l2For(l1Index(offset));
+        long e = t == null ? 0 : t.word(extL2 ? 2 * l2Index(offset) : l2Index(offset));
+        if (compressed(e)) {
+            ClusterDecompressor d = decompress(e, t.hostOffset);
+            ByteBuffer src = d.output.duplicate();
+            src.position(inCluster).limit(inCluster + dst.remaining());
+            dst.put(src);
+            return;
+        }
+        if (!hasHost(e) || !extL2 && (e & ZERO_FLAG) != 0) {
+            zeroFill(dst); // changed since map(): discarded meanwhile
+            return;
+        }
+        long host = checkedHost(e, t);
+        long pos = host + inCluster;
+        int want = dst.remaining();
+        int n = dataStorage.read(dst, pos);
+        if (n < want) {
+            if (n == 0 && pos >= dataStorage.size()) {
+                throw new TruncatedImageException("qcow2", dataStorage.path(), "data cluster", pos, want,
+                        dataStorage.size());
+            }
+            zeroFill(dst); // a short last cluster reads as zeros past the end of the file
+        }
+    }
+
+    /** The host offset of a standard entry, checked for alignment. */
+    long checkedHost(long e, L2Table t) throws CorruptImageException {
+        long host = e & OFFSET_MASK;
+        if ((host & (clusterSize - 1)) != 0) {
+            throw new CorruptImageException("qcow2", path, "L2 table", t.hostOffset, "data cluster offset 0x"
+                    + Long.toHexString(host) + " is not cluster-aligned");
+        }
+        if (!externalData && host < clusterSize) {
+            throw new CorruptImageException("qcow2", path, "L2 table", t.hostOffset,
+                    "data cluster points into the header");
+        }
+        return host;
+    }
+
+    long knownEnd() {
+        return knownEnd;
+    }
+
+    /** Records that the image file now extends at least to {@code end} (writer side). */
+    void noteEnd(long end) {
+        if (end > knownEnd) {
+            knownEnd = end;
+        }
+    }
+
+    static void zeroFill(ByteBuffer dst) {
+        while (dst.hasRemaining()) {
+            dst.put((byte) 0);
+        }
+    }
+
+    // ---- Image: write path --------------------------------------------------------------------
+
+    private Qcow2Writer writer() throws ReadOnlyException {
+        if (writer == null) {
+            throw new ReadOnlyException("qcow2: " + path + " is opened read-only");
+        }
+        return writer;
+    }
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws IOException {
+        return writer().write(offset, src);
+    }
+
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        writer().discard(offset, length);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (writer != null) {
+            writer.flush();
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            if (writer != null) {
+                writer.flush();
+            }
+        } finally {
+            try {
+                if (dataStorage != storage) {
+                    dataStorage.close();
+                }
+            } finally {
+                storage.close();
+            }
+        }
+    }
+
+    // ---- facts --------------------------------------------------------------------------------
+
+    @Override
+    public ImageFormat format() {
+        return format;
+    }
+
+    @Override
+    public String variant() {
+        return snapshotName != null ? "snapshot" : header.version() >= 3 ? "v3" : "v2";
+    }
+
+    @Override
+    public Storage storage() {
+        return storage;
+    }
+
+    @Override
+    public long virtualSize() {
+        return virtualSize;
+    }
+
+    @Override
+    public UUID uuid() {
+        return null;
+    }
+
+    @Override
+    public ParentReference parent() {
+        return parent;
+    }
+
+    @Override
+    public boolean readOnly() {
+        return writer == null;
+    }
+
+    @Override
+    public long blockSize() {
+        return clusterSize;
+    }
+
+    @Override
+    public long fillUnit() {
+        return 1L << subclusterBits;
+    }
+
+    @Override
+    public long allocatedBytes() throws IOException {
+        long host = storage.allocatedBytes() + (dataStorage != storage ? dataStorage.allocatedBytes() : 0);
+        return Math.min(host, virtualSize);
+    }
+
+    @Override
+    public Map<String, Object> details() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("compat", header.version() >= 3 ? "1.1" : "0.10");
+        m.put("cluster_size", clusterSize);
+        m.put("refcount_bits", 1 << header.refcountOrder());
+        m.put("compression_type", zstd ? "zstd" : "zlib");
+        m.put("extended_l2", extL2);
+        m.put("lazy_refcounts", (header.compatibleFeatures() & Qcow2Header.COMPAT_LAZY_REFCOUNTS) != 0);
+        m.put("dirty", header.dirty());
+        m.put("corrupt", header.corrupt());
+        if (parent != null) {
+            m.put("backing_file", parent.locators().get(0));
+            if (ext.backingFormat() != null) {
+                m.put("backing_format", ext.backingFormat());
+            }
+        }
+        if (externalData) {
+            m.put("data_file", ext.dataFile());
+            m.put("data_file_raw", (header.autoclearFeatures() & Qcow2Header.AUTOCLEAR_DATA_FILE_RAW) != 0);
+        }
+        if (ext.bitmapCount() > 0) {
+            m.put("bitmaps", ext.bitmapCount());
+        }
+        if (snapshotName != null) {
+            m.put("snapshot", snapshotName);
+        }
+        m.put("snapshots", snapshots.stream().map(Qcow2Snapshot::describe).toList());
+        return m;
+    }
+}

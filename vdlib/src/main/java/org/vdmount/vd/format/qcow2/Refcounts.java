@@ -1,0 +1,395 @@
+package org.vdmount.vd.format.qcow2;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.LongConsumer;
+import java.util.function.LongPredicate;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.VdException;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * Host cluster reference counts (qcow2.txt "Host cluster management"): the refcount table (kept
+ * whole in memory, at most 8 MiB) points to refcount blocks of {@code 2^refcount_order}-bit
+ * entries, cached here. Used only by writers, under the image's allocation lock.
+ *
+ * <p>Ordering: increments (allocations) may reach the file before the L2 tables that use the
+ * clusters; decrements are kept pending and applied only after the tables that stopped using the
+ * clusters were written ({@link #applyPendingDecrements}). A crash therefore leaks clusters at
+ * worst, and a freed cluster is never reused before the file no longer points to it.
+ */
+final class Refcounts {
+    private final Storage storage;
+    private final Path path;
+    private final int clusterBits;
+    private final long clusterSize;
+    private final int order;
+    private final int blockShift;     // log2(entries per refcount block)
+    private final long maxRefcount;
+    private final int maxCachedBlocks;
+    private final LongPredicate reserved;
+    private final java.util.function.LongSupplier fileEnd;
+    private long allocatedHere;
+
+    private long[] table;
+    private long tableOffset;
+    private final BitSet dirtyTableClusters = new BitSet();
+    private final LinkedHashMap<Long, RefBlock> blocks = new LinkedHashMap<>(16, 0.75f, true);
+    private long[] pending = new long[64];
+    private int pendingCount;
+    private long cursor = 1;
+
+    /** One refcount block: a cluster of packed entries (bit 0 = least significant for sub-byte widths). */
+    private final class RefBlock {
+        final long hostOffset;
+        final byte[] data;
+        boolean dirty;
+
+        RefBlock(long hostOffset, byte[] data) {
+            this.hostOffset = hostOffset;
+            this.data = data;
+        }
+
+        long get(int i) {
+            int bits = 1 << order;
+            if (bits >= 8) {
+                int n = bits / 8;
+                long v = 0;
+                for (int k = 0; k < n; k++) {
+                    v = v << 8 | (data[i * n + k] & 0xFF);
+                }
+                return v;
+            }
+            int bit = i * bits;
+            return (data[bit >>> 3] >>> (bit & 7)) & ((1 << bits) - 1);
+        }
+
+        void set(int i, long v) {
+            int bits = 1 << order;
+            if (bits >= 8) {
+                int n = bits / 8;
+                for (int k = n - 1; k >= 0; k--) {
+                    data[i * n + k] = (byte) v;
+                    v >>>= 8;
+                }
+            } else {
+                int bit = i * bits;
+                int mask = ((1 << bits) - 1) << (bit & 7);
+                data[bit >>> 3] = (byte) ((data[bit >>> 3] & ~mask) | (((int) v << (bit & 7)) & mask));
+            }
+            dirty = true;
+        }
+    }
+
+    Refcounts(Storage storage, int clusterBits, int order, long tableOffset, long tableClusters,
+              int maxCachedBlocks, LongPredicate reserved, java.util.function.LongSupplier fileEnd)
+            throws IOException {
+        this.storage = storage;
+        this.path = storage.path();
+        this.clusterBits = clusterBits;
+        this.clusterSize = 1L << clusterBits;
+        this.order = order;
+        this.blockShift = clusterBits + 3 - order;
+        this.maxRefcount = order == 6 ? Long.MAX_VALUE : (1L << (1 << order)) - 1;
+        this.maxCachedBlocks = Math.max(4, maxCachedBlocks);
+        this.reserved = reserved;
+        this.fileEnd = fileEnd;
+        this.tableOffset = tableOffset;
+        int entries = (int) (tableClusters * clusterSize / 8);
+        ByteBuffer raw = ByteBuffer.allocate(entries * 8);
+        storage.readFully(raw, tableOffset, "qcow2", "refcount table");
+        Bytes b = Bytes.of(raw.array());
+        this.table = new long[entries];
+        for (int i = 0; i < entries; i++) {
+            table[i] = b.u64be(i * 8);
+        }
+    }
+
+    long tableOffset() {
+        return tableOffset;
+    }
+
+    long tableBytes() {
+        return (long) table.length * 8;
+    }
+
+    /** The refcount of the host cluster holding {@code hostOffset}. */
+    long get(long hostOffset) throws IOException {
+        long c = hostOffset >>> clusterBits;
+        long bi = c >>> blockShift;
+        if (bi >= table.length || table[(int) bi] == 0) {
+            return 0;
+        }
+        return block((int) bi).get((int) (c & ((1L << blockShift) - 1)));
+    }
+
+    /** Allocates one free host cluster with refcount 1 and returns its offset. */
+    long allocate() throws IOException {
+        long c = cursor;
+        // a consistent image claims no more clusters than the file holds plus what we allocated:
+        // scanning further means the refcounts are garbage (and would take forever)
+        long budget = (fileEnd.getAsLong() >>> clusterBits) + allocatedHere + 1024;
+        while (true) {
+            if (c >= 1L << (56 - clusterBits)) {
+                throw new VdException("qcow2: " + path + " is full: no host cluster below 64 PiB is free");
+            }
+            long bi = c >>> blockShift;
+            if (bi >= table.length) {
+                growTable(bi);
+                continue;
+            }
+            if (table[(int) bi] == 0) {
+                createBlockAt(c, (int) bi);
+                c++;
+                continue;
+            }
+            RefBlock b = block((int) bi);
+            long blockEnd = (bi + 1) << blockShift;
+            for (; c < blockEnd; c++) {
+                int idx = (int) (c & ((1L << blockShift) - 1));
+                if (--budget < 0) {
+                    throw new CorruptImageException("qcow2", path, "refcount table", tableOffset, "refcounts claim "
+                            + "more clusters than the file holds; repair with 'qemu-img check -r all'");
+                }
+                if (b.get(idx) == 0) {
+                    if (reserved.test(c << clusterBits)) {
+                        throw new CorruptImageException("qcow2", path, "refcount block", b.hostOffset,
+                                "cluster 0x" + Long.toHexString(c << clusterBits) + " holds metadata but has refcount 0");
+                    }
+                    b.set(idx, 1);
+                    cursor = c + 1;
+                    allocatedHere++;
+                    return c << clusterBits;
+                }
+            }
+        }
+    }
+
+    /** Adds one reference to an allocated cluster (copy-on-write of a shared L2 table keeps its data). */
+    void increment(long hostOffset) throws IOException {
+        long c = hostOffset >>> clusterBits;
+        long bi = c >>> blockShift;
+        if (bi >= table.length || table[(int) bi] == 0) {
+            throw new CorruptImageException("qcow2", path, "refcount table", tableOffset, "cluster 0x"
+                    + Long.toHexString(hostOffset) + " is in use but has no refcount block");
+        }
+        RefBlock b = block((int) bi);
+        int idx = (int) (c & ((1L << blockShift) - 1));
+        long v = b.get(idx);
+        if (v >= maxRefcount) {
+            throw new VdException("qcow2: refcount of cluster 0x" + Long.toHexString(hostOffset) + " in " + path
+                    + " would overflow " + (1 << order) + " bits");
+        }
+        b.set(idx, v + 1);
+    }
+
+    /** Drops one reference from every host cluster overlapping the range, after the next table write. */
+    void releaseLater(long hostOffset, long length) {
+        long first = hostOffset >>> clusterBits;
+        long last = (hostOffset + length - 1) >>> clusterBits;
+        for (long c = first; c <= last; c++) {
+            if (pendingCount == pending.length) {
+                pending = Arrays.copyOf(pending, pendingCount * 2);
+            }
+            pending[pendingCount++] = c;
+        }
+    }
+
+    int pendingCount() {
+        return pendingCount;
+    }
+
+    int dirtyBlockCount() {
+        int n = 0;
+        for (RefBlock b : blocks.values()) {
+            n += b.dirty ? 1 : 0;
+        }
+        return n;
+    }
+
+    boolean hasDirty() {
+        return !dirtyTableClusters.isEmpty() || dirtyBlockCount() > 0;
+    }
+
+    /**
+     * Writes changed blocks, then (after forcing them) changed refcount table clusters. Increments
+     * only: always safe to run before the L2 tables that use the new clusters are written.
+     */
+    void writeDirty() throws IOException {
+        ByteBuffer buf = null;
+        for (RefBlock b : blocks.values()) {
+            if (b.dirty) {
+                storage.write(ByteBuffer.wrap(b.data), b.hostOffset);
+                b.dirty = false;
+            }
+        }
+        if (!dirtyTableClusters.isEmpty()) {
+            storage.force();
+            int perCluster = (int) (clusterSize / 8);
+            for (int tc = dirtyTableClusters.nextSetBit(0); tc >= 0; tc = dirtyTableClusters.nextSetBit(tc + 1)) {
+                if (buf == null) {
+                    buf = ByteBuffer.allocate((int) clusterSize);
+                }
+                Bytes out = Bytes.of(buf.array());
+                for (int i = 0; i < perCluster; i++) {
+                    out.put64be(i * 8, table[tc * perCluster + i]);
+                }
+                buf.clear();
+                storage.write(buf, tableOffset + (long) tc * clusterSize);
+            }
+            dirtyTableClusters.clear();
+        }
+    }
+
+    /**
+     * Applies the pending decrements (the tables that dropped those references are on disk by
+     * now) and writes the blocks. {@code freed} receives every cluster whose count reached 0.
+     */
+    void applyPendingDecrements(LongConsumer freed) throws IOException {
+        for (int i = 0; i < pendingCount; i++) {
+            long c = pending[i];
+            long bi = c >>> blockShift;
+            if (bi >= table.length || table[(int) bi] == 0) {
+                throw new CorruptImageException("qcow2", path, "refcount table", tableOffset, "freeing cluster 0x"
+                        + Long.toHexString(c << clusterBits) + " that has no refcount block");
+            }
+            RefBlock b = block((int) bi);
+            int idx = (int) (c & ((1L << blockShift) - 1));
+            long v = b.get(idx);
+            if (v == 0) {
+                throw new CorruptImageException("qcow2", path, "refcount block", b.hostOffset, "freeing cluster 0x"
+                        + Long.toHexString(c << clusterBits) + " whose refcount is already 0");
+            }
+            b.set(idx, v - 1);
+            if (v == 1) {
+                freed.accept(c << clusterBits);
+                cursor = Math.min(cursor, c);
+            }
+        }
+        pendingCount = 0;
+        writeDirty();
+    }
+
+    private RefBlock block(int bi) throws IOException {
+        RefBlock b = blocks.get((long) bi);
+        if (b != null) {
+            return b;
+        }
+        long off = table[bi];
+        if ((off & (clusterSize - 1)) != 0 || off < clusterSize) {
+            throw new CorruptImageException("qcow2", path, "refcount table", tableOffset + bi * 8L,
+                    "refcount block offset 0x" + Long.toHexString(off) + " is not a cluster-aligned position after "
+                    + "the header");
+        }
+        long fileSize = storage.size();
+        if (off + clusterSize > fileSize) {
+            throw new TruncatedImageException("qcow2", path, "refcount block", off, clusterSize, fileSize);
+        }
+        byte[] data = new byte[(int) clusterSize];
+        storage.readFully(ByteBuffer.wrap(data), off, "qcow2", "refcount block");
+        b = new RefBlock(off, data);
+        put(bi, b);
+        return b;
+    }
+
+    private void put(long bi, RefBlock b) {
+        blocks.put(bi, b);
+        if (blocks.size() > maxCachedBlocks) {
+            Iterator<Map.Entry<Long, RefBlock>> it = blocks.entrySet().iterator();
+            while (it.hasNext() && blocks.size() > maxCachedBlocks) {
+                if (!it.next().getValue().dirty) {
+                    it.remove();
+                }
+            }
+        }
+    }
+
+    /** A new refcount block in cluster {@code c}, which it covers itself (refcount 1). */
+    private void createBlockAt(long c, int bi) {
+        allocatedHere++;
+        RefBlock b = new RefBlock(c << clusterBits, new byte[(int) clusterSize]);
+        b.set((int) (c & ((1L << blockShift) - 1)), 1);
+        table[bi] = c << clusterBits;
+        dirtyTableClusters.set((int) ((long) bi * 8 / clusterSize));
+        put(bi, b);
+    }
+
+    /**
+     * Moves the refcount table to a larger one placed past everything the current table covers,
+     * followed by the new blocks that cover the new table and themselves. Written and forced
+     * before the header switches to it; the old table's clusters are released afterwards.
+     */
+    private void growTable(long neededIndex) throws IOException {
+        writeDirty();
+        storage.force();
+        long perCluster = clusterSize / 8;
+        long start = (long) table.length << blockShift; // first cluster nothing covers
+        long entries = Math.max(neededIndex + 1, (long) table.length * 2);
+        long tableClusters;
+        long newBlocks;
+        long firstBi = start >>> blockShift;
+        while (true) {
+            entries = (entries + perCluster - 1) / perCluster * perCluster;
+            tableClusters = entries / perCluster;
+            newBlocks = 0;
+            long needed;
+            while ((needed = ((start + tableClusters + newBlocks - 1) >>> blockShift) - firstBi + 1) != newBlocks) {
+                newBlocks = needed;
+            }
+            if (firstBi + newBlocks <= entries) {
+                break;
+            }
+            entries = firstBi + newBlocks;
+        }
+        if (entries * 8 > Qcow2Header.MAX_REFTABLE_BYTES) {
+            throw new VdException("qcow2: " + path + ": refcount table would exceed "
+                    + Qcow2Header.MAX_REFTABLE_BYTES + " bytes");
+        }
+        long[] grown = Arrays.copyOf(table, (int) entries);
+        List<RefBlock> made = new ArrayList<>();
+        for (long k = 0; k < newBlocks; k++) {
+            long at = (start + tableClusters + k) << clusterBits;
+            grown[(int) (firstBi + k)] = at;
+            made.add(new RefBlock(at, new byte[(int) clusterSize]));
+        }
+        for (long c = start; c < start + tableClusters + newBlocks; c++) {
+            RefBlock b = made.get((int) ((c >>> blockShift) - firstBi));
+            b.set((int) (c & ((1L << blockShift) - 1)), 1);
+        }
+        for (RefBlock b : made) {
+            storage.write(ByteBuffer.wrap(b.data), b.hostOffset);
+            b.dirty = false;
+        }
+        ByteBuffer t = ByteBuffer.allocate((int) (tableClusters * clusterSize));
+        Bytes tb = Bytes.of(t.array());
+        for (int i = 0; i < grown.length; i++) {
+            tb.put64be(i * 8, grown[i]);
+        }
+        long newOffset = start << clusterBits;
+        storage.write(t, newOffset);
+        storage.force();
+        ByteBuffer hdr = ByteBuffer.allocate(12);
+        Bytes.of(hdr.array()).put64be(0, newOffset).put32be(8, tableClusters);
+        storage.write(hdr, Qcow2Header.OFF_REFCOUNT_TABLE);
+        storage.force();
+        long oldOffset = tableOffset;
+        long oldBytes = (long) table.length * 8;
+        table = grown;
+        tableOffset = newOffset;
+        dirtyTableClusters.clear();
+        for (int k = 0; k < made.size(); k++) {
+            put(firstBi + k, made.get(k));
+        }
+        releaseLater(oldOffset, oldBytes);
+    }
+}

@@ -1,0 +1,78 @@
+package org.vdmount.vd.format.qcow2;
+
+import java.nio.ByteBuffer;
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.types.size_t;
+import org.vdmount.vd.UnsupportedFeatureException;
+
+/**
+ * zstd decompression through the system's libzstd (Debian libzstd1: libzstd.so.1), bound with
+ * jnr-ffi. Java has no zstd decoder; when the library is missing, images using zstd fail with a
+ * clear {@link UnsupportedFeatureException}.
+ */
+final class Zstd {
+    /** The few libzstd functions used (zstd.h, stable API). */
+    public interface LibZstd {
+        @size_t long ZSTD_findFrameCompressedSize(ByteBuffer src, @size_t long srcSize);
+
+        @size_t long ZSTD_decompress(ByteBuffer dst, @size_t long dstCapacity, ByteBuffer src, @size_t long srcSize);
+
+        int ZSTD_isError(@size_t long code);
+
+        String ZSTD_getErrorName(@size_t long code);
+    }
+
+    private static final Object LOCK = new Object();
+    private static volatile LibZstd lib;
+    private static volatile String loadError;
+
+    private Zstd() {
+    }
+
+    static LibZstd library() throws UnsupportedFeatureException {
+        LibZstd l = lib;
+        if (l != null) {
+            return l;
+        }
+        synchronized (LOCK) {
+            if (lib == null && loadError == null) {
+                for (String name : new String[] {"zstd", "libzstd.so.1"}) {
+                    try {
+                        LibZstd candidate = LibraryLoader.create(LibZstd.class).failImmediately().load(name);
+                        candidate.ZSTD_isError(0);
+                        lib = candidate;
+                        break;
+                    } catch (RuntimeException | LinkageError e) {
+                        loadError = e.getMessage();
+                    }
+                }
+                if (lib != null) {
+                    loadError = null;
+                }
+            }
+            if (lib == null) {
+                throw new UnsupportedFeatureException("qcow2: zstd-compressed clusters need the system library "
+                        + "libzstd.so.1 (Debian package libzstd1), which could not be loaded: " + loadError);
+            }
+            return lib;
+        }
+    }
+
+    /**
+     * Decompresses the first zstd frame in {@code src} (direct, position 0, limit = bytes
+     * available; trailing bytes after the frame are ignored) into {@code dst} (direct, capacity
+     * = expected size). Returns the number of bytes produced, or -1 if the data is not valid zstd.
+     */
+    static long decompress(ByteBuffer src, int srcLen, ByteBuffer dst, int dstLen) throws UnsupportedFeatureException {
+        LibZstd z = library();
+        long frame = z.ZSTD_findFrameCompressedSize(src, srcLen);
+        if (z.ZSTD_isError(frame) != 0 || frame > srcLen) {
+            return -1;
+        }
+        long n = z.ZSTD_decompress(dst, dstLen, src, frame);
+        if (z.ZSTD_isError(n) != 0) {
+            return -1;
+        }
+        return n;
+    }
+}

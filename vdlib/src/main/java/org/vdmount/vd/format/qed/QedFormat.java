@@ -1,0 +1,166 @@
+package org.vdmount.vd.format.qed;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.ProbeInput;
+import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * QEMU Enhanced Disk images (docs/interop/qed_spec.rst): two-level tables, zero clusters, a
+ * backing file (probed, or raw with the no-probe bit), the need-check bit honoured (read-only
+ * opens warn; writable opens check and repair first).
+ */
+public final class QedFormat implements ImageFormat {
+    /** System property: how many L2 tables to keep loaded (default: enough for 64 MiB). */
+    static final String CACHE_PROPERTY = "vdmount.qed.table-cache-size";
+
+    @Override
+    public String name() {
+        return "qed";
+    }
+
+    @Override
+    public List<String> extensions() {
+        return List.of("qed");
+    }
+
+    @Override
+    public int probe(ProbeInput in) {
+        return !in.directory() && QedHeader.hasMagic(in.head()) ? 100 : 0;
+    }
+
+    @Override
+    public Image open(Path path, OpenOptions options) throws IOException {
+        Storage storage = FileStorage.open(path, options.readOnly());
+        try {
+            long fileSize = storage.size();
+            ByteBuffer head = ByteBuffer.allocate((int) Math.min(fileSize, QedHeader.SIZE));
+            storage.read(head, 0);
+            head.flip();
+            if (head.remaining() < QedHeader.SIZE && QedHeader.hasMagic(Bytes.of(head))) {
+                throw new TruncatedImageException("qed", path, "header", 0, QedHeader.SIZE, fileSize);
+            }
+            QedHeader h = QedHeader.parse(Bytes.of(head), path);
+            h.validate(path, fileSize);
+            ParentReference parent = null;
+            if (h.hasBacking()) {
+                ByteBuffer name = ByteBuffer.allocate((int) h.backingNameSize());
+                storage.readFully(name, h.backingNameOffset(), "qed", "backing file name");
+                String hint = (h.features() & QedHeader.F_BACKING_NO_PROBE) != 0 ? "raw" : null;
+                parent = new ParentReference(null, List.of(new String(name.array(), StandardCharsets.UTF_8)), hint);
+            }
+            long[] l1 = QedImage.readTable(storage, h.l1TableOffset(), h.tableEntries());
+            if ((h.features() & QedHeader.F_NEED_CHECK) != 0) {
+                if (options.readOnly()) {
+                    options.warn("qed: " + path + " was not closed cleanly (need-check bit set); reading it "
+                            + "unchecked");
+                } else {
+                    int fixed = QedCheck.repair(storage, h, l1);
+                    storage.force();
+                    QedCheck.writeFeatures(storage, h.features() & ~QedHeader.F_NEED_CHECK);
+                    h = new QedHeader(h.clusterSizeBytes(), h.tableSizeClusters(), h.headerSizeClusters(),
+                            h.features() & ~QedHeader.F_NEED_CHECK, h.compatFeatures(), h.autoclearFeatures(),
+                            h.l1TableOffset(), h.imageSizeBytes(), h.backingNameOffset(), h.backingNameSize());
+                    if (fixed > 0) {
+                        options.warn("qed: " + path + ": consistency check cleared " + fixed + " invalid entries");
+                    }
+                }
+            }
+            if (!options.readOnly() && h.autoclearFeatures() != 0) {
+                ByteBuffer z = ByteBuffer.allocate(8);
+                storage.write(z, 0x20); // unknown autoclear bits are cleared before writing
+            }
+            String prop = System.getProperty(CACHE_PROPERTY);
+            int maxTables = prop != null ? Integer.parseInt(prop)
+                    : (int) Math.max(4, (64L << 20) / h.tableBytes());
+            return new QedImage(this, storage, h, l1, parent, options.readOnly(), maxTables);
+        } catch (IOException | RuntimeException e) {
+            storage.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public boolean canCreate() {
+        return true;
+    }
+
+    @Override
+    public boolean supportsParent() {
+        return true;
+    }
+
+    /** Options: cluster_size (4K..64M, default 64K), table_size (1..16 clusters, default 4). */
+    @Override
+    public Image create(Path path, CreateOptions options) throws IOException {
+        options.checkKnown("qed", "cluster_size", "table_size");
+        long cs = options.sizeOption("cluster_size", 64 * 1024);
+        long ts;
+        try {
+            ts = Long.parseLong(options.option("table_size", "4"));
+        } catch (NumberFormatException e) {
+            throw new UnsupportedFeatureException("qed: table_size must be a number of clusters");
+        }
+        long size = options.virtualSize();
+        String backing = null;
+        long features = 0;
+        if (options.parent() != null) {
+            if (options.parentPath() == null) {
+                throw new UnsupportedFeatureException("qed: a backing file needs its path");
+            }
+            backing = options.parentPath().toString();
+            features |= QedHeader.F_BACKING_FILE;
+            if ("raw".equals(options.parent().top().format().name())) {
+                features |= QedHeader.F_BACKING_NO_PROBE;
+            }
+            if (size == 0) {
+                size = options.parent().size();
+            }
+        }
+        size = (size + 511) & ~511L;
+        byte[] name = backing == null ? new byte[0] : backing.getBytes(StandardCharsets.UTF_8);
+        QedHeader h = new QedHeader(cs, ts, 1, features, 0, 0, cs, size, backing == null ? 0 : QedHeader.SIZE,
+                name.length);
+        if (Long.bitCount(cs) != 1 || cs < 4096 || cs > 64L << 20 || Long.bitCount(ts) != 1 || ts > 16) {
+            throw new UnsupportedFeatureException("qed: cluster_size must be a power of two from 4K to 64M and "
+                    + "table_size a power of two from 1 to 16");
+        }
+        if (name.length > 1023 || QedHeader.SIZE + name.length > cs) {
+            throw new UnsupportedFeatureException("qed: backing file name too long");
+        }
+        try {
+            h.validate(path, cs + h.tableBytes());
+        } catch (IOException e) {
+            throw new UnsupportedFeatureException("qed: cannot create " + size + " bytes with these options: "
+                    + e.getMessage());
+        }
+        FileStorage fs = FileStorage.create(path);
+        try {
+            Bytes first = Bytes.allocate((int) cs);
+            h.write(first);
+            first.putBytes(QedHeader.SIZE, name);
+            fs.write(first.buffer().duplicate().clear(), 0);
+            fs.truncate(cs + h.tableBytes());
+            fs.force();
+        } catch (IOException | RuntimeException e) {
+            fs.close();
+            Files.deleteIfExists(path);
+            throw e;
+        }
+        fs.close();
+        return open(path, OpenOptions.defaultReadWrite());
+    }
+}

@@ -1,0 +1,166 @@
+package org.vdmount.vd.format.vdi;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.UUID;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.ProbeInput;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * VirtualBox Disk Image (VDI): fixed, dynamic and differencing images (facts from VirtualBox
+ * src/VBox/Storage/VDICore.h and VDI.cpp). A differencing image names its parent only by the
+ * parent's creation UUID ({@code uuidLinkage}); the chain resolver finds it by scanning for
+ * {@code .vdi} files with that UUID.
+ *
+ * <p>Create options: {@code subformat=dynamic|fixed} (default dynamic) and {@code block_size}
+ * (default 1M, a power of two from 128K to 128M; QEMU opens only 1M). The layout follows
+ * VirtualBox: block map and data area each start on a 1 MiB boundary.
+ */
+public final class VdiFormat implements ImageFormat {
+    static final long DEFAULT_BLOCK_SIZE = 1L << 20;
+    static final long MIN_CREATE_BLOCK_SIZE = 128L << 10;
+    /** VDI_DATA_ALIGN: VirtualBox aligns the block map and the data area to 1 MiB. */
+    static final long DATA_ALIGN = 1L << 20;
+    private static final String FILE_INFO = "<<< vdmount Virtual Disk Image >>>\n";
+
+    @Override
+    public String name() {
+        return "vdi";
+    }
+
+    @Override
+    public List<String> extensions() {
+        return List.of("vdi");
+    }
+
+    @Override
+    public int probe(ProbeInput in) {
+        if (in.directory() || in.head().size() < VdiHeader.PRE_HEADER_SIZE
+                || in.head().u32le(0x40) != VdiHeader.SIGNATURE) {
+            return 0;
+        }
+        long version = in.head().u32le(0x44);
+        return version == VdiHeader.VERSION_0 || version >>> 16 == 1 ? 100 : 60;
+    }
+
+    @Override
+    public Image open(Path path, OpenOptions options) throws IOException {
+        Storage storage = FileStorage.open(path, options.readOnly());
+        try {
+            return VdiImage.open(this, storage, options);
+        } catch (IOException | RuntimeException | Error e) {
+            storage.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public boolean canCreate() {
+        return true;
+    }
+
+    @Override
+    public boolean supportsParent() {
+        return true;
+    }
+
+    @Override
+    public Image create(Path path, CreateOptions options) throws IOException {
+        options.checkKnown(name(), "subformat", "block_size");
+        String sub = options.option("subformat", "dynamic");
+        if (!sub.equals("dynamic") && !sub.equals("fixed")) {
+            throw new UnsupportedFeatureException("vdi: subformat must be dynamic or fixed, not '" + sub + "'");
+        }
+        long blockSize = options.sizeOption("block_size", DEFAULT_BLOCK_SIZE);
+        if (Long.bitCount(blockSize) != 1 || blockSize < MIN_CREATE_BLOCK_SIZE || blockSize > VdiHeader.MAX_BLOCK_SIZE) {
+            throw new UnsupportedFeatureException("vdi: block_size " + blockSize + " must be a power of two from "
+                    + MIN_CREATE_BLOCK_SIZE + " to " + VdiHeader.MAX_BLOCK_SIZE);
+        }
+        Disk parentDisk = options.parent();
+        boolean fixed = sub.equals("fixed");
+        long size = options.virtualSize();
+        UUID linkage = VdiHeader.nullUuid();
+        UUID parentModify = VdiHeader.nullUuid();
+        if (parentDisk != null) {
+            if (fixed) {
+                throw new UnsupportedFeatureException("vdi: a differencing image is always dynamic");
+            }
+            Image top = parentDisk.top();
+            linkage = top.linkUuid();
+            if (linkage == null) {
+                throw new UnsupportedFeatureException("vdi: parent " + top.storage().path() + " (" + top.format().name()
+                        + ") has no UUID a VDI differencing image could link to");
+            }
+            if (top instanceof VdiImage v) {
+                parentModify = v.modificationUuid();
+            }
+            if (size == 0) {
+                size = (parentDisk.size() + 511) & ~511L;
+            }
+        }
+        if (size <= 0 || size % 512 != 0) {
+            throw new UnsupportedFeatureException("vdi: virtual size " + size + " must be a positive multiple of 512");
+        }
+        long blocks = (size + blockSize - 1) / blockSize;
+        if (blocks > VdiHeader.MAX_BLOCKS) {
+            throw new UnsupportedFeatureException("vdi: " + blocks + " blocks of " + blockSize + " bytes exceed the limit of "
+                    + VdiHeader.MAX_BLOCKS + "; use a larger block_size");
+        }
+        long mapOffset = align(VdiHeader.SIZE, DATA_ALIGN);
+        long dataOffset = align(mapOffset + 4 * blocks, DATA_ALIGN);
+        byte[] info = new byte[VdiHeader.FILE_INFO_SIZE];
+        byte[] text = FILE_INFO.getBytes(StandardCharsets.US_ASCII);
+        System.arraycopy(text, 0, info, 0, text.length);
+        VdiHeader h = new VdiHeader(info, VdiHeader.SIGNATURE, VdiHeader.VERSION_1_1, VdiHeader.V1_PLUS_SIZE,
+                parentDisk != null ? VdiHeader.TYPE_DIFF : fixed ? VdiHeader.TYPE_FIXED : VdiHeader.TYPE_NORMAL, 0,
+                new byte[VdiHeader.COMMENT_SIZE], mapOffset, dataOffset, VdiHeader.Geometry.unset(), 0, size,
+                blockSize, 0, blocks, fixed ? blocks : 0, UUID.randomUUID(), UUID.randomUUID(), linkage,
+                parentModify, VdiHeader.Geometry.unset());
+        VdiBlockMap map = VdiBlockMap.fresh((int) blocks, fixed);
+
+        FileStorage fs = FileStorage.create(path);
+        try {
+            writeMap(fs, map, mapOffset);
+            fs.truncate(fixed ? dataOffset + blocks * blockSize : dataOffset);
+            Bytes hb = Bytes.allocate(VdiHeader.SIZE);
+            h.write(hb);
+            fs.write(hb.buffer(), 0);
+            fs.force();
+        } catch (IOException | RuntimeException e) {
+            fs.close();
+            Files.deleteIfExists(path);
+            throw e;
+        }
+        return VdiImage.created(this, fs, h, map);
+    }
+
+    private static void writeMap(Storage fs, VdiBlockMap map, long mapOffset) throws IOException {
+        int perChunk = 1 << 18;
+        ByteBuffer buf = ByteBuffer.allocate(4 * Math.min(perChunk, map.length()));
+        Bytes b = Bytes.of(buf.array());
+        for (int first = 0; first < map.length(); first += perChunk) {
+            int n = Math.min(perChunk, map.length() - first);
+            for (int i = 0; i < n; i++) {
+                b.put32le(4 * i, Integer.toUnsignedLong(map.get(first + i)));
+            }
+            buf.clear().limit(4 * n);
+            fs.write(buf, mapOffset + 4L * first);
+        }
+    }
+
+    private static long align(long value, long alignment) {
+        return (value + alignment - 1) / alignment * alignment;
+    }
+}

@@ -1,0 +1,315 @@
+package org.vdmount.vd.format.vdi;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.locks.StampedLock;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.NotThisFormatException;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.ReadOnlyException;
+import org.vdmount.vd.Run;
+import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * One VDI layer: fixed, dynamic ("normal") or differencing. Block i of the disk lives in data slot
+ * {@code map[i]} at {@code offData + slot * (cbBlockExtra + cbBlock) + cbBlockExtra}.
+ *
+ * <p>{@link #map} reads the cached block map without a lock. Slots move only when a discard of a
+ * dynamic image moves the last slot into the hole ({@link VdiAllocator}), under the write side of
+ * its slot lock: in-place writes hold the read side while they look up and write a slot, and reads
+ * are optimistic, retrying under the read side if a move intervened.
+ */
+final class VdiImage implements Image {
+    private final ImageFormat format;
+    private final Storage storage;
+    private final boolean readOnly;
+    private final VdiHeader opened;
+    private final VdiBlockMap map;
+    private final VdiAllocator allocator;
+    private final StampedLock slotLock;
+    private final ParentReference parent;
+    private final long virtualSize;
+    private final long blockSize;
+    private final int blockShift;
+    private final boolean fixed;
+    private final boolean differencing;
+
+    private VdiImage(ImageFormat format, Storage storage, VdiHeader h, VdiBlockMap map, boolean readOnly) {
+        this.format = format;
+        this.storage = storage;
+        this.readOnly = readOnly;
+        this.opened = h;
+        this.map = map;
+        this.allocator = new VdiAllocator(storage, h, map);
+        this.slotLock = allocator.slotLock;
+        this.virtualSize = h.virtualSizeBytes();
+        this.blockSize = h.blockSizeBytes();
+        this.blockShift = Long.numberOfTrailingZeros(blockSize);
+        this.fixed = h.imageType() == VdiHeader.TYPE_FIXED;
+        this.differencing = h.imageType() == VdiHeader.TYPE_DIFF;
+        this.parent = differencing ? new ParentReference(h.uuidLinkage(), List.of(), null) : null;
+    }
+
+    /** Reads, validates and caches the header and the block map of an opened file. */
+    static VdiImage open(ImageFormat format, Storage storage, OpenOptions options) throws IOException {
+        Path file = storage.path();
+        long fileSize = storage.size();
+        if (fileSize < VdiHeader.PRE_HEADER_SIZE) {
+            throw new NotThisFormatException("vdi: " + file + " is too small for a VDI image (" + fileSize + " bytes)");
+        }
+        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(fileSize, VdiHeader.SIZE));
+        storage.readFully(buf, 0, "vdi", "header");
+        Bytes b = Bytes.of(buf.array());
+        if (b.u32le(0x40) != VdiHeader.SIGNATURE) {
+            throw new NotThisFormatException("vdi: " + file + " has no VDI signature at 0x40");
+        }
+        long version = b.u32le(0x44);
+        if (version != VdiHeader.VERSION_0 && version >>> 16 != 1) {
+            throw new UnsupportedFeatureException("vdi: " + file + " has unsupported version " + (version >>> 16)
+                    + "." + (version & 0xFFFF) + " in the pre-header at 0x44");
+        }
+        long cbHeader = version == VdiHeader.VERSION_0 || buf.capacity() < 0x4C ? 0 : b.u32le(0x48);
+        int need = VdiHeader.requiredSize(version, cbHeader);
+        if (buf.capacity() < need) {
+            throw new TruncatedImageException("vdi", file, "header", 0, need, fileSize);
+        }
+        VdiHeader h = VdiHeader.parse(b);
+        h.validate(file, fileSize);
+        if (h.isV0() && !options.readOnly()) {
+            throw new UnsupportedFeatureException("vdi: " + file + " has a v0 header (VirtualBox before 1.4);"
+                    + " it can be opened read-only only");
+        }
+        return new VdiImage(format, storage, h, VdiBlockMap.load(storage, h, options), options.readOnly());
+    }
+
+    /** Wraps a file {@link VdiFormat#create} has just written. */
+    static VdiImage created(ImageFormat format, Storage storage, VdiHeader h, VdiBlockMap map) {
+        return new VdiImage(format, storage, h, map, false);
+    }
+
+    // ---- facts ----------------------------------------------------------------------------------
+
+    @Override
+    public ImageFormat format() {
+        return format;
+    }
+
+    @Override
+    public String variant() {
+        return fixed ? "fixed" : differencing ? "differencing" : "dynamic";
+    }
+
+    @Override
+    public Storage storage() {
+        return storage;
+    }
+
+    @Override
+    public long virtualSize() {
+        return virtualSize;
+    }
+
+    @Override
+    public UUID uuid() {
+        return opened.uuidCreate();
+    }
+
+    /** uuidModify: changes on the first write of every writable session. */
+    UUID modificationUuid() {
+        return allocator.modificationUuid();
+    }
+
+    @Override
+    public ParentReference parent() {
+        return parent;
+    }
+
+    @Override
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    @Override
+    public long blockSize() {
+        return blockSize;
+    }
+
+    @Override
+    public long fillUnit() {
+        return blockSize;
+    }
+
+    @Override
+    public long allocatedBytes() {
+        return Math.min((long) allocator.referencedBlocks() * blockSize, virtualSize);
+    }
+
+    @Override
+    public Map<String, Object> details() {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("version", (opened.version() >>> 16) + "." + (opened.version() & 0xFFFF));
+        d.put("block_size", blockSize);
+        d.put("blocks", opened.blockCount());
+        d.put("allocated_blocks", allocator.referencedBlocks());
+        if (opened.blockExtraBytes() != 0) {
+            d.put("block_extra", opened.blockExtraBytes());
+        }
+        d.put("data_offset", opened.dataOffsetBytes());
+        d.put("uuid_modify", allocator.modificationUuid());
+        if (differencing) {
+            d.put("uuid_parent_modify", opened.uuidParentModify());
+        }
+        String comment = opened.commentText();
+        if (!comment.isEmpty()) {
+            d.put("comment", comment);
+        }
+        return d;
+    }
+
+    // ---- read -----------------------------------------------------------------------------------
+
+    private int blockOf(long offset) {
+        return (int) (offset >>> blockShift);
+    }
+
+    @Override
+    public long map(long offset, long maxLength) {
+        long len = Math.min(maxLength, blockSize - (offset & (blockSize - 1)));
+        int entry = map.get(blockOf(offset));
+        if (VdiBlockMap.isAllocated(entry)) {
+            return Run.data(len);
+        }
+        return entry == VdiBlockMap.ZERO ? Run.zero(len) : Run.unallocated(len);
+    }
+
+    @Override
+    public void readData(long offset, ByteBuffer dst) throws IOException {
+        int start = dst.position();
+        long stamp = slotLock.tryOptimisticRead();
+        if (stamp != 0) {
+            long failedAt = readOnce(offset, dst);
+            if (slotLock.validate(stamp)) {
+                if (failedAt >= 0) {
+                    throw truncated(offset, failedAt, dst.limit() - start);
+                }
+                return;
+            }
+            dst.position(start); // a slot moved meanwhile: read again under the lock
+        }
+        stamp = slotLock.readLock();
+        try {
+            long failedAt = readOnce(offset, dst);
+            if (failedAt >= 0) {
+                throw truncated(offset, failedAt, dst.limit() - start);
+            }
+        } finally {
+            slotLock.unlockRead(stamp);
+        }
+    }
+
+    /** Reads the block's bytes; returns -1, or the file position of a read the file ended. */
+    private long readOnce(long offset, ByteBuffer dst) throws IOException {
+        int entry = map.get(blockOf(offset));
+        if (!VdiBlockMap.isAllocated(entry)) {
+            zeroFill(dst); // discarded concurrently with this read
+            return -1;
+        }
+        long pos = allocator.dataPos(entry) + (offset & (blockSize - 1));
+        int want = dst.remaining();
+        return storage.read(dst, pos) == want ? -1 : pos;
+    }
+
+    private TruncatedImageException truncated(long offset, long pos, int length) throws IOException {
+        return new TruncatedImageException("vdi", storage.path(), "data of block " + blockOf(offset), pos, length,
+                storage.size());
+    }
+
+    private static void zeroFill(ByteBuffer dst) {
+        while (dst.hasRemaining()) {
+            dst.put(VdiAllocator.ZEROS.duplicate().limit(Math.min(dst.remaining(), VdiAllocator.ZERO_CHUNK)));
+        }
+    }
+
+    // ---- write ----------------------------------------------------------------------------------
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws IOException {
+        checkWritable();
+        int block = blockOf(offset);
+        long within = offset & (blockSize - 1);
+        int n = src.remaining();
+        boolean whole = within == 0 && (n == blockSize || offset + n == virtualSize);
+        if (!whole && !VdiBlockMap.isAllocated(map.get(block))) {
+            return WriteResult.NEEDS_FILL; // writes nothing, not even the modification UUID
+        }
+        allocator.beginModification();
+        long stamp = slotLock.readLock();
+        try {
+            int entry = map.get(block);
+            if (VdiBlockMap.isAllocated(entry)) {
+                storage.write(src, allocator.dataPos(entry) + within);
+                allocator.markDirty();
+                return WriteResult.DONE;
+            }
+        } finally {
+            slotLock.unlockRead(stamp);
+        }
+        if (!whole) {
+            return WriteResult.NEEDS_FILL; // discarded meanwhile
+        }
+        allocator.allocate(block, src);
+        allocator.markDirty();
+        return WriteResult.DONE;
+    }
+
+    // ---- discard --------------------------------------------------------------------------------
+
+    /** Whole blocks; see {@link VdiAllocator#discardBlock}. */
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        checkWritable();
+        if (length <= 0) {
+            return;
+        }
+        allocator.beginModification();
+        for (int b = blockOf(offset); b <= blockOf(offset + length - 1); b++) {
+            allocator.discardBlock(b);
+        }
+        allocator.markDirty();
+    }
+
+    private void checkWritable() throws ReadOnlyException {
+        if (readOnly) {
+            throw new ReadOnlyException("vdi: " + storage.path() + " is opened read-only");
+        }
+    }
+
+    // ---- flush, close ---------------------------------------------------------------------------
+
+    @Override
+    public void flush() throws IOException {
+        if (!readOnly) {
+            allocator.flush();
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            flush();
+        } finally {
+            storage.close();
+        }
+    }
+}

@@ -1,0 +1,121 @@
+package org.vdmount.vd.format.vhdx;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.UUID;
+import org.vdmount.vd.UnsupportedFeatureException;
+
+/**
+ * Metadata changes of a writable image and their way to the file: a session first updates the
+ * headers (new FileWriteGuid, DataWriteGuid and LogGuid); changed BAT and sector bitmap pages
+ * collect in memory and a commit forces the data, writes them as log entries, forces the log,
+ * writes them in place and forces again (MS-VHDX 2.3). Closing commits and clears the LogGuid.
+ * All methods run under the image's allocation lock.
+ */
+final class Journal {
+    private final VhdxFile file;
+    private final Headers headers;
+    private final Bat bat;
+    private final SectorBitmaps bitmaps;
+    private final LogWriter log;
+    private final TreeSet<Integer> batPages = new TreeSet<>();
+    private final TreeSet<Long> bitmapBlocks = new TreeSet<>();
+    private boolean session;
+
+    Journal(VhdxFile file, Headers headers, Bat bat, SectorBitmaps bitmaps) {
+        this.file = file;
+        this.headers = headers;
+        this.bat = bat;
+        this.bitmaps = bitmaps;
+        VhdxHeader h = headers.current();
+        this.log = new LogWriter(file, h.logOffsetBytes(), h.logLengthBytes());
+    }
+
+    Headers headers() {
+        return headers;
+    }
+
+    boolean inSession() {
+        return session;
+    }
+
+    /** Before the first change of a session: new write GUIDs and a fresh log (MS-VHDX 2.2.2). */
+    void begin() throws IOException {
+        if (session) {
+            return;
+        }
+        if (log.maxPages() < 1) {
+            throw new UnsupportedFeatureException("vhdx: " + file.path()
+                    + " has no log large enough to record metadata changes");
+        }
+        UUID logGuid = UUID.randomUUID();
+        headers.update(file, UUID.randomUUID(), UUID.randomUUID(), logGuid);
+        log.reset(logGuid);
+        session = true;
+    }
+
+    void batChanged(int index) {
+        batPages.add(index / Bat.ENTRIES_PER_PAGE);
+    }
+
+    void bitmapChanged(long block) {
+        bitmapBlocks.add(block);
+    }
+
+    int pending() {
+        return batPages.size() + bitmapBlocks.size();
+    }
+
+    int maxPagesPerEntry() {
+        return log.maxPages();
+    }
+
+    /** Makes written data and every pending metadata change durable. */
+    void commit() throws IOException {
+        if (pending() == 0) {
+            file.force("data-flush");
+            return;
+        }
+        file.force("data-flush"); // data before the metadata that points at it
+        List<LogWriter.Page> pages = new ArrayList<>();
+        TreeSet<Long> seen = new TreeSet<>();
+        for (long block : bitmapBlocks) { // bitmaps before the BAT entries that make them count
+            long chunk = block / bat.chunkRatio;
+            long sb = Bat.offset(bat.get(bat.bitmapIndex(chunk)));
+            for (int p = bitmaps.firstPage(block); p <= bitmaps.lastPage(block); p++) {
+                long at = sb + (long) p * Vhdx.LOG_SECTOR;
+                if (seen.add(at)) {
+                    pages.add(new LogWriter.Page(at, bitmaps.page(chunk, sb, p)));
+                }
+            }
+        }
+        for (int p : batPages) {
+            pages.add(new LogWriter.Page(bat.pageFileOffset(p), bat.page(p)));
+        }
+        int max = log.maxPages();
+        for (int from = 0; from < pages.size(); from += max) {
+            List<LogWriter.Page> entry = pages.subList(from, Math.min(pages.size(), from + max));
+            log.write(entry, file.storage().size());
+            file.force("log-flush");
+            for (LogWriter.Page p : entry) {
+                file.writeMeta(p.bytes(), p.fileOffset(), "apply-write");
+            }
+            file.force("apply-flush");
+        }
+        batPages.clear();
+        bitmapBlocks.clear();
+    }
+
+    /** Commits and marks the log empty (LogGuid 0): the file is clean. */
+    void end() throws IOException {
+        if (!session) {
+            return;
+        }
+        commit();
+        VhdxHeader h = headers.current();
+        headers.update(file, h.fileWriteGuid(), h.dataWriteGuid(), Vhdx.ZERO_GUID);
+        session = false;
+    }
+}

@@ -1,0 +1,262 @@
+package org.vdmount.vd.format.vhdx;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLongArray;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.ReadOnlyException;
+import org.vdmount.vd.Run;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * One opened VHDX file. Reads look the block up in the cached BAT (and, for a PARTIALLY_PRESENT
+ * block of a differencing image, in its cached sector bitmap) without taking a lock; writes that
+ * change metadata go through {@link BlockWriter} under one allocation lock.
+ */
+final class VhdxImage implements Image {
+    private final ImageFormat format;
+    private final VhdxFile file;
+    private final boolean readOnly;
+    final VhdxMetadata meta;
+    final Bat bat;
+    final SectorBitmaps bitmaps;
+    private final Journal journal;
+    private final BlockWriter writer;
+    private final ParentReference parent;
+    private final String logState;
+    private final String creator;
+    private final long blockSize;
+    private final int sectorSize;
+    private boolean closed;
+
+    VhdxImage(ImageFormat format, VhdxFile file, boolean readOnly, Headers headers, VhdxMetadata meta, Bat bat,
+              ParentReference parent, String logState, String creator, long allocationStart, long presentBlocks) {
+        this.format = format;
+        this.file = file;
+        this.readOnly = readOnly;
+        this.meta = meta;
+        this.bat = bat;
+        this.bitmaps = meta.hasParent() ? new SectorBitmaps(file, bat, meta.logicalSectorSize()) : null;
+        this.journal = new Journal(file, headers, bat, bitmaps);
+        this.writer = new BlockWriter(file, meta, bat, bitmaps, journal, allocationStart, presentBlocks);
+        this.parent = parent;
+        this.logState = logState;
+        this.creator = creator;
+        this.blockSize = meta.blockSizeBytes();
+        this.sectorSize = meta.logicalSectorSize();
+    }
+
+    @Override
+    public ImageFormat format() {
+        return format;
+    }
+
+    @Override
+    public String variant() {
+        return meta.hasParent() ? "differencing" : meta.leaveBlocksAllocated() ? "fixed" : "dynamic";
+    }
+
+    @Override
+    public Storage storage() {
+        return file.storage();
+    }
+
+    @Override
+    public long virtualSize() {
+        return meta.virtualSizeBytes();
+    }
+
+    @Override
+    public int logicalSectorSize() {
+        return meta.logicalSectorSize();
+    }
+
+    @Override
+    public int physicalSectorSize() {
+        return meta.physicalSectorSize();
+    }
+
+    /** The virtual disk id (page 83 data). */
+    @Override
+    public UUID uuid() {
+        return meta.page83();
+    }
+
+    /** Children record the DataWriteGuid in their parent_linkage. */
+    @Override
+    public UUID linkUuid() {
+        return journal.headers().current().dataWriteGuid();
+    }
+
+    @Override
+    public ParentReference parent() {
+        return parent;
+    }
+
+    @Override
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    @Override
+    public long blockSize() {
+        return blockSize;
+    }
+
+    /**
+     * Base images handle partial writes into fresh blocks themselves (new blocks read as zeros);
+     * differencing images need whole logical sectors in sectors they do not hold.
+     */
+    @Override
+    public long fillUnit() {
+        return meta.hasParent() ? sectorSize : blockSize;
+    }
+
+    // ---- read ---------------------------------------------------------------------------------
+
+    @Override
+    public long map(long offset, long maxLength) throws IOException {
+        long block = offset / blockSize;
+        long blockStart = block * blockSize;
+        long max = Math.min(Math.min(maxLength, blockStart + blockSize - offset), virtualSize() - offset);
+        if (max <= 0) {
+            return Run.unallocated(Math.max(1, maxLength));
+        }
+        long entry = bat.payload(block);
+        switch (Bat.state(entry)) {
+            case Bat.FULLY_PRESENT:
+                return Run.data(max);
+            case Bat.PARTIALLY_PRESENT:
+                return partialRun(block, offset - blockStart, max);
+            case Bat.NOT_PRESENT:
+                return Run.unallocated(max);
+            default: // ZERO, UNDEFINED, UNMAPPED: zeros that hide any parent
+                return Run.zero(max);
+        }
+    }
+
+    private long partialRun(long block, long rel, long max) throws IOException {
+        AtomicLongArray bits = bitmaps.get(block);
+        int from = (int) (rel / sectorSize);
+        int to = (int) ((rel + max + sectorSize - 1) / sectorSize);
+        int end = SectorBitmaps.runEnd(bits, from, to);
+        long len = Math.min(max, (long) end * sectorSize - rel);
+        return SectorBitmaps.bit(bits, from) ? Run.data(len) : Run.unallocated(len);
+    }
+
+    @Override
+    public void readData(long offset, ByteBuffer dst) throws IOException {
+        int limit = dst.limit();
+        try {
+            while (dst.hasRemaining()) {
+                long block = offset / blockSize;
+                long rel = offset - block * blockSize;
+                int n = (int) Math.min(dst.remaining(), blockSize - rel);
+                dst.limit(dst.position() + n);
+                long entry = bat.payload(block);
+                int state = Bat.state(entry);
+                if (state == Bat.FULLY_PRESENT || state == Bat.PARTIALLY_PRESENT) {
+                    file.readFully(dst, Bat.offset(entry) + rel, "payload block");
+                } else {
+                    while (dst.hasRemaining()) { // changed under us (discard): zeros
+                        dst.put((byte) 0);
+                    }
+                }
+                dst.limit(limit);
+                offset += n;
+            }
+        } finally {
+            dst.limit(limit);
+        }
+    }
+
+    // ---- write --------------------------------------------------------------------------------
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws IOException {
+        checkWritable();
+        return writer.write(offset, src);
+    }
+
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        checkWritable();
+        writer.discard(offset, length);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (!readOnly) {
+            writer.flush();
+        }
+    }
+
+    private void checkWritable() throws ReadOnlyException {
+        if (readOnly) {
+            throw new ReadOnlyException("vhdx: " + file.path() + " is opened read-only");
+        }
+    }
+
+    // ---- facts, close -------------------------------------------------------------------------
+
+    @Override
+    public long allocatedBytes() {
+        return Math.min(writer.presentBlocks() * blockSize, virtualSize());
+    }
+
+    @Override
+    public Map<String, Object> details() {
+        VhdxHeader h = journal.headers().current();
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("block-size", blockSize);
+        d.put("logical-sector-size", meta.logicalSectorSize());
+        d.put("physical-sector-size", meta.physicalSectorSize());
+        d.put("leave-blocks-allocated", meta.leaveBlocksAllocated());
+        d.put("log", logState);
+        d.put("log-size", h.logLengthBytes());
+        d.put("virtual-disk-id", meta.page83());
+        d.put("data-write-guid", h.dataWriteGuid());
+        d.put("file-write-guid", h.fileWriteGuid());
+        d.put("log-guid", h.logGuid());
+        d.put("header-sequence", h.sequence());
+        if (!creator.isEmpty()) {
+            d.put("creator", creator);
+        }
+        if (meta.parentLocator() != null) {
+            d.put("parent-locator", meta.parentLocator().entries());
+        }
+        return d;
+    }
+
+    /** Test hook: called before every metadata write and flush. */
+    void hook(VhdxFile.Hook h) {
+        file.hook(h);
+    }
+
+    /** Test hook: drops the image as a crash would, writing nothing more. */
+    void abandon() throws IOException {
+        closed = true;
+        file.storage().close();
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            if (!readOnly) {
+                writer.close();
+            }
+        } finally {
+            file.storage().close();
+        }
+    }
+}

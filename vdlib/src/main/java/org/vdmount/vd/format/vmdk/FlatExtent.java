@@ -1,0 +1,92 @@
+package org.vdmount.vd.format.vmdk;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import org.vdmount.vd.ReadOnlyException;
+import org.vdmount.vd.Run;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * A FLAT or VMFS extent: virtual byte N of the extent is byte {@code start + N} of its file. Bytes a
+ * short file lacks read as zeros (the opener warns); writes land in place.
+ */
+final class FlatExtent implements Extent {
+    private static final int ZERO_CHUNK = 1 << 20;
+
+    private final Storage storage;
+    private final long startBytes;
+    private final long sizeBytes;
+    private final boolean writable;
+
+    FlatExtent(Storage storage, long startBytes, long sizeBytes, boolean writable) {
+        this.storage = storage;
+        this.startBytes = startBytes;
+        this.sizeBytes = sizeBytes;
+        this.writable = writable;
+    }
+
+    @Override
+    public long sizeBytes() {
+        return sizeBytes;
+    }
+
+    @Override
+    public long grainBytes() {
+        return 0;
+    }
+
+    @Override
+    public long map(long offset, long maxLength) {
+        return Run.data(maxLength);
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        storage.read(dst, startBytes + offset);
+        while (dst.hasRemaining()) {
+            dst.put((byte) 0); // past the end of a short flat file
+        }
+    }
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws IOException {
+        checkWritable();
+        storage.write(src, startBytes + offset);
+        return WriteResult.DONE;
+    }
+
+    @Override
+    public void discard(long offset, long length, boolean hideParent) throws IOException {
+        checkWritable();
+        if (storage.punchHole(startBytes + offset, length)) {
+            return;
+        }
+        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(length, ZERO_CHUNK));
+        for (long off = offset; off < offset + length; off += zeros.capacity()) {
+            zeros.clear().limit((int) Math.min(zeros.capacity(), offset + length - off));
+            storage.write(zeros, startBytes + off);
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        storage.force();
+    }
+
+    @Override
+    public Storage storage() {
+        return storage;
+    }
+
+    @Override
+    public String kind() {
+        return "FLAT";
+    }
+
+    private void checkWritable() throws ReadOnlyException {
+        if (!writable || storage.readOnly()) {
+            throw new ReadOnlyException("vmdk: extent " + storage.path() + " is read-only");
+        }
+    }
+}

@@ -1,0 +1,148 @@
+package org.vdmount.vd.format.vmdk;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.Run;
+import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * Common read path of the grain-directory/grain-table extents (hosted sparse, COWD, seSparse): a
+ * {@link #lookup} per grain says "unallocated", "zero" or where the grain's bytes are.
+ */
+abstract class GrainMapExtent implements Extent {
+    /** {@link #lookup} answers: the grain is not in this extent. */
+    static final long UNALLOCATED = 0;
+    /** {@link #lookup} answers: the grain reads as zeros (hides the parent). */
+    static final long ZERO = 1;
+    /** Largest grain accepted (VMware uses 64 KiB for hosted sparse, 4 KiB for seSparse). */
+    static final long MAX_GRAIN_BYTES = 16L << 20;
+    /** Largest grain directory accepted (64 TiB of 16 MiB tables = 4M entries). */
+    static final long MAX_GD_ENTRIES = 1L << 22;
+
+    protected final Storage storage;
+    protected final long sizeBytes;
+    protected final long grainBytes;
+    protected final int grainShift;
+
+    GrainMapExtent(Storage storage, long sizeBytes, long grainBytes) {
+        this.storage = storage;
+        this.sizeBytes = sizeBytes;
+        this.grainBytes = grainBytes;
+        this.grainShift = Long.numberOfTrailingZeros(grainBytes);
+    }
+
+    /** UNALLOCATED, ZERO, or the byte offset (≥ 512) of the grain in the file. */
+    abstract long lookup(long grain) throws IOException;
+
+    @Override
+    public long sizeBytes() {
+        return sizeBytes;
+    }
+
+    @Override
+    public long grainBytes() {
+        return grainBytes;
+    }
+
+    @Override
+    public long map(long offset, long maxLength) throws IOException {
+        long in = offset & (grainBytes - 1);
+        long len = Math.min(maxLength, grainBytes - in);
+        long where = lookup(offset >>> grainShift);
+        if (where == UNALLOCATED) {
+            return Run.unallocated(len);
+        }
+        return where == ZERO ? Run.zero(len) : Run.data(len);
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        long grain = offset >>> grainShift;
+        long where = lookup(grain);
+        if (where == UNALLOCATED || where == ZERO) {
+            throw new CorruptImageException("vmdk: grain " + grain + " of " + path() + " changed under a read");
+        }
+        readGrain(where, grain, offset & (grainBytes - 1), dst);
+    }
+
+    /** Reads from grain {@code grain} stored at {@code where}, starting {@code inGrain} bytes in. */
+    protected void readGrain(long where, long grain, long inGrain, ByteBuffer dst) throws IOException {
+        int want = dst.remaining();
+        long pos = where + inGrain;
+        int n = storage.read(dst, pos);
+        if (n < want) {
+            throw new TruncatedImageException("vmdk", path(), "grain " + grain, pos, want, storage.size());
+        }
+    }
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws IOException {
+        throw new UnsupportedFeatureException("vmdk: writing " + kind() + " extents is not supported (" + path() + ")");
+    }
+
+    @Override
+    public void discard(long offset, long length, boolean hideParent) throws IOException {
+        write(offset, ByteBuffer.allocate(0));
+    }
+
+    @Override
+    public void flush() throws IOException {
+    }
+
+    @Override
+    public Storage storage() {
+        return storage;
+    }
+
+    @Override
+    public String whyNotWritable() {
+        return "vmdk: " + kind() + " extents are read-only here (" + path() + "); open read-only or convert";
+    }
+
+    protected Path path() {
+        return storage.path();
+    }
+
+    protected CorruptImageException corrupt(String structure, long offset, String detail) {
+        return new CorruptImageException("vmdk", path(), structure, offset, detail);
+    }
+
+    /** Whether a sector number (an unsigned on-disk field) lies inside a file of {@code fileSize} bytes. */
+    static boolean sectorInside(long sector, long fileSize) {
+        return sector >= 0 && sector < (fileSize + 511) / 512;
+    }
+
+    static boolean powerOfTwo(long v) {
+        return v > 0 && (v & (v - 1)) == 0;
+    }
+
+    /** Reads {@code count} little-endian u32 at {@code pos} (bounded by the caller). */
+    protected int[] readU32s(long pos, int count, String structure) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(count * 4);
+        storage.readFully(b, pos, "vmdk", structure);
+        Bytes in = Bytes.of(b.array());
+        int[] out = new int[count];
+        for (int i = 0; i < count; i++) {
+            out[i] = in.s32le(i * 4);
+        }
+        return out;
+    }
+
+    /** Reads {@code count} little-endian u64 at {@code pos} (bounded by the caller). */
+    protected long[] readU64s(long pos, int count, String structure) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(count * 8);
+        storage.readFully(b, pos, "vmdk", structure);
+        Bytes in = Bytes.of(b.array());
+        long[] out = new long[count];
+        for (int i = 0; i < count; i++) {
+            out[i] = in.u64le(i * 8);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,438 @@
+package org.vdmount.vd.format.vmdk;
+
+import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.function.Consumer;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.ReadOnlyException;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.VdException;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * A hosted sparse extent, "KDMV" versions 1-3 (VMware "Virtual Disk Format 5.0", "Hosted Sparse
+ * Extents"): a grain directory of 32-bit sector numbers of grain tables, each table holding 32-bit
+ * sector numbers of grains; 0 = unallocated, 1 = zeroed grain (with {@link SparseHeader#FLAG_ZERO_GRAIN}).
+ * A redundant directory with its own tables backs up the primary; it is used when a primary table
+ * is damaged (warning) and kept in step on writes. Stream-optimized extents (compressed grains with
+ * markers, directory found through the footer) are read-only.
+ *
+ * <p>Writes: new grains are appended (data written before anything points at it); changed tables
+ * stay dirty in memory until {@link #flush}, which forces the data, then writes both table copies
+ * and any new directory entries, then forces again.
+ */
+final class SparseExtent extends GrainMapExtent {
+    /** A table entry that failed validation (points past the end of the file). */
+    private static final int BAD = -1;
+    static final long MAX_GT_ENTRIES = 1 << 16;
+    private static final int MAX_DIRTY_TABLES = 4096;
+    private static final long MAX_SECTOR = 0xFFFF_FFFEL;
+    private static final int MAX_WARNINGS = 5;
+    private static final VarHandle INTS = MethodHandles.arrayElementVarHandle(int[].class);
+
+    final SparseHeader header;
+    private final int gtEntries;
+    private final int gtBytes;
+    private final int[] gd;
+    private final int[] rgd;
+    private final long gdPos;
+    private final long rgdPos;
+    private final int[] emptyTable;
+    private final Object lock = new Object();
+    private final TableCache<int[]> cache;
+    private final Map<Integer, int[]> dirty = new HashMap<>();
+    private final TreeSet<Integer> gdDirty = new TreeSet<>();
+    private final boolean zeroGrain;
+    private final CompressedGrains compressed;
+    private final Consumer<String> warn;
+    private final String notWritable;
+    private int warnings;
+    private long allocEnd;
+
+    private SparseExtent(Storage storage, long sizeBytes, SparseHeader h, int[] gd, int[] rgd,
+                         Consumer<String> warn, String notWritable) throws IOException {
+        super(storage, sizeBytes, h.grainSectors() * 512);
+        this.header = h;
+        this.gtEntries = (int) h.gtEntries();
+        this.gtBytes = gtEntries * 4;
+        this.gd = gd;
+        this.rgd = rgd;
+        this.gdPos = h.gdOffset() * 512;
+        this.rgdPos = h.rgdOffset() * 512;
+        this.emptyTable = new int[gtEntries];
+        this.zeroGrain = h.zeroGrainEntries();
+        this.compressed = h.compressed() ? new CompressedGrains(storage, grainBytes, h.has(SparseHeader.FLAG_MARKERS)) : null;
+        this.warn = warn;
+        this.notWritable = notWritable;
+        this.cache = new TableCache<>(gd.length, gtBytes + 16L, lock, this::loadTable);
+        long end = (storage.size() + 511) & ~511L;
+        this.allocEnd = Math.max(end, h.overheadSectors() * 512);
+    }
+
+    /**
+     * Opens the sparse extent in {@code storage}. {@code sizeBytes} is the extent size the
+     * descriptor gives, or -1 to use the header's capacity.
+     */
+    static SparseExtent open(Storage storage, long sizeBytes, Consumer<String> warn) throws IOException {
+        long fileSize = storage.size();
+        SparseHeader h = SparseHeader.read(storage, fileSize);
+        long capacityBytes = h.capacitySectors() * 512;
+        long size = sizeBytes < 0 ? capacityBytes : sizeBytes;
+        long coverage = h.gtEntries() * h.grainSectors();
+        int gdCount = (int) ((h.capacitySectors() + coverage - 1) / coverage);
+        String notWritable = null;
+        int[] gd = loadDirectory(storage, h.gdOffset(), gdCount, h, fileSize, "grain directory");
+        int[] rgd = null;
+        if (h.has(SparseHeader.FLAG_RGD) && h.rgdOffset() != 0) {
+            if (!sectorInside(h.rgdOffset(), fileSize) || h.rgdOffset() * 512 + gdCount * 4L > fileSize) {
+                warn.accept("vmdk: redundant grain directory of " + storage.path() + " lies past the end of the file; ignored");
+            } else {
+                rgd = loadDirectory(storage, h.rgdOffset(), gdCount, h, fileSize, "redundant grain directory");
+            }
+        }
+        for (int i = 0; i < gdCount; i++) {
+            if (gd[i] == BAD || rgd != null && rgd[i] == BAD) {
+                notWritable = "vmdk: grain directory of " + storage.path() + " is damaged; open it read-only";
+                break;
+            }
+        }
+        if (h.compressed()) {
+            notWritable = "vmdk: " + storage.path() + " is stream-optimized (compressed); it can only be read."
+                    + " Open it read-only or convert it";
+        } else if (h.compressAlgorithm() != SparseHeader.COMPRESSION_NONE) {
+            throw new UnsupportedFeatureException("vmdk: compression algorithm " + h.compressAlgorithm() + " in "
+                    + storage.path());
+        }
+        return new SparseExtent(storage, size, h, gd, rgd, warn, notWritable);
+    }
+
+    /** Reads a directory; entries pointing past the end of the file become {@link #BAD}. */
+    private static int[] loadDirectory(Storage st, long offsetSectors, int count, SparseHeader h, long fileSize,
+                                       String what) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(count * 4);
+        st.readFully(b, offsetSectors * 512, "vmdk", what);
+        Bytes in = Bytes.of(b.array());
+        long gtBytes = h.gtEntries() * 4;
+        int[] out = new int[count];
+        for (int i = 0; i < count; i++) {
+            long s = in.u32le(i * 4);
+            out[i] = s != 0 && (s * 512 + gtBytes > fileSize || s == 0xFFFF_FFFFL) ? BAD : (int) s;
+        }
+        return out;
+    }
+
+    // ---- lookup -------------------------------------------------------------------------------
+
+    @Override
+    long lookup(long grain) throws IOException {
+        long gi = grain / gtEntries;
+        if (gi >= gd.length) {
+            return UNALLOCATED; // the descriptor claims more than the header's capacity
+        }
+        int[] t = cache.get((int) gi);
+        int idx = (int) (grain - gi * gtEntries);
+        int e = (int) INTS.getAcquire(t, idx);
+        if (e == 0) {
+            return UNALLOCATED;
+        }
+        if (e == 1 && zeroGrain) {
+            return ZERO;
+        }
+        if (e == BAD) {
+            throw corrupt("grain table " + gi, (long) gd[(int) gi] * 512 + idx * 4L,
+                    "entry for grain " + grain + " points past the end of the file");
+        }
+        return Integer.toUnsignedLong(e) << 9;
+    }
+
+    /** Loads table {@code i} (under the lock): dirty copy, primary, or redundant if the primary is damaged. */
+    private int[] loadTable(int i) throws IOException {
+        int[] d = dirty.get(i);
+        if (d != null) {
+            return d;
+        }
+        int p = gd[i];
+        int r = rgd != null ? rgd[i] : 0;
+        if (p == 0 && (r == 0 || r == BAD)) {
+            return emptyTable;
+        }
+        long fileSize = storage.size();
+        int[] primary = null;
+        String why;
+        if (p != 0 && p != BAD) {
+            primary = readU32s(Integer.toUnsignedLong(p) * 512, gtEntries, "grain table " + i);
+            why = checkTable(primary, fileSize);
+            if (why == null) {
+                return primary;
+            }
+        } else {
+            why = p == 0 ? "its directory entry is empty but the redundant one is not"
+                    : "its directory entry points past the end of the file";
+        }
+        if (r != 0 && r != BAD) {
+            int[] red = readU32s(Integer.toUnsignedLong(r) * 512, gtEntries, "redundant grain table " + i);
+            if (checkTable(red, fileSize) == null) {
+                warnLimited("vmdk: primary grain table " + i + " of " + path() + " is damaged (" + why
+                        + "); using the redundant copy");
+                if (!storage.readOnly() && notWritable == null && p != 0 && p != BAD) {
+                    dirty.put(i, red); // a writable session repairs the primary at the next flush
+                }
+                return red;
+            }
+        }
+        if (primary == null) {
+            throw corrupt("grain directory", gdPos + i * 4L, "entry " + i + ": " + why);
+        }
+        warnLimited("vmdk: grain table " + i + " of " + path() + " is damaged (" + why + ") and has no usable copy");
+        for (int k = 0; k < primary.length; k++) {
+            if (!entryValid(primary[k], fileSize)) {
+                primary[k] = BAD;
+            }
+        }
+        return primary;
+    }
+
+    private String checkTable(int[] t, long fileSize) {
+        for (int k = 0; k < t.length; k++) {
+            if (!entryValid(t[k], fileSize)) {
+                return "entry " + k + " = 0x" + Integer.toHexString(t[k]) + " points past the end of the file";
+            }
+        }
+        return null;
+    }
+
+    private boolean entryValid(int e, long fileSize) {
+        if (e == 0 || e == 1 && zeroGrain) {
+            return true;
+        }
+        long pos = Integer.toUnsignedLong(e) * 512;
+        return e != BAD && pos + (compressed != null ? Marker.GRAIN_HEADER : 1) <= fileSize;
+    }
+
+    private void warnLimited(String msg) {
+        if (warnings < MAX_WARNINGS) {
+            warn.accept(msg);
+        } else if (warnings == MAX_WARNINGS) {
+            warn.accept("vmdk: further grain table warnings for " + path() + " suppressed");
+        }
+        warnings++;
+    }
+
+    @Override
+    protected void readGrain(long where, long grain, long inGrain, ByteBuffer dst) throws IOException {
+        if (compressed != null) {
+            compressed.read(where, grain, inGrain, dst);
+        } else {
+            super.readGrain(where, grain, inGrain, dst);
+        }
+    }
+
+    // ---- write --------------------------------------------------------------------------------
+
+    @Override
+    public String whyNotWritable() {
+        return notWritable;
+    }
+
+    @Override
+    public String kind() {
+        return compressed != null ? "SPARSE (stream-optimized)" : "SPARSE";
+    }
+
+    private long grainLength(long grain) {
+        return Math.min(grainBytes, sizeBytes - grain * grainBytes);
+    }
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws IOException {
+        checkWritable();
+        long grain = offset >>> grainShift;
+        long in = offset & (grainBytes - 1);
+        long where = lookup(grain);
+        if (where > ZERO) {
+            writeInPlace(where, grain, in, src);
+            return WriteResult.DONE;
+        }
+        if (in != 0 || src.remaining() < grainLength(grain)) {
+            return WriteResult.NEEDS_FILL;
+        }
+        synchronized (lock) {
+            where = lookup(grain);
+            if (where <= ZERO) {
+                long pos = allocateGrain();
+                int n = src.remaining();
+                storage.write(src, pos);
+                if (n < grainBytes) {
+                    storage.write(ByteBuffer.allocate((int) (grainBytes - n)), pos + n);
+                }
+                setEntry(grain, (int) (pos >>> 9));
+                return WriteResult.DONE;
+            }
+        }
+        writeInPlace(where, grain, in, src);
+        return WriteResult.DONE;
+    }
+
+    private void writeInPlace(long where, long grain, long in, ByteBuffer src) throws IOException {
+        if (where < header.overheadSectors() * 512) {
+            throw corrupt("grain table", where, "grain " + grain + " lies inside the metadata; refusing to write");
+        }
+        storage.write(src, where + in);
+    }
+
+    @Override
+    public void discard(long offset, long length, boolean hideParent) throws IOException {
+        checkWritable();
+        for (long g = offset >>> grainShift; g << grainShift < offset + length; g++) {
+            long freed;
+            synchronized (lock) {
+                long where = lookup(g);
+                if (zeroGrain) {
+                    if (where != ZERO) {
+                        setEntry(g, 1);
+                    }
+                    freed = where > ZERO ? where : -1;
+                } else if (where > ZERO) {
+                    freed = where;
+                } else {
+                    if (hideParent && where == UNALLOCATED) {
+                        long pos = allocateGrain();
+                        storage.write(ByteBuffer.allocate((int) grainBytes), pos);
+                        setEntry(g, (int) (pos >>> 9));
+                    }
+                    freed = -1;
+                }
+            }
+            if (freed > 0 && freed >= header.overheadSectors() * 512) {
+                zeroGrainData(freed);
+            }
+        }
+    }
+
+    private void zeroGrainData(long pos) throws IOException {
+        if (!storage.punchHole(pos, grainBytes)) {
+            storage.write(ByteBuffer.allocate((int) grainBytes), pos);
+        }
+    }
+
+    private void checkWritable() throws VdException {
+        if (notWritable != null) {
+            throw new UnsupportedFeatureException(notWritable);
+        }
+        if (storage.readOnly()) {
+            throw new ReadOnlyException("vmdk: " + path() + " is opened read-only");
+        }
+    }
+
+    /** Space for a new grain at the end of the file (caller holds the lock). */
+    private long allocateGrain() throws VdException {
+        long pos = (allocEnd + grainBytes - 1) & -grainBytes;
+        checkSector(pos + grainBytes);
+        allocEnd = pos + grainBytes;
+        return pos;
+    }
+
+    private long allocateMetadata(long bytes) throws VdException {
+        long pos = (allocEnd + 511) & ~511L;
+        long len = (bytes + 511) & ~511L;
+        checkSector(pos + len);
+        allocEnd = pos + len;
+        return pos;
+    }
+
+    private void checkSector(long endBytes) throws VdException {
+        if ((endBytes >>> 9) > MAX_SECTOR) {
+            throw new VdException("vmdk: " + path() + " is full: 32-bit grain offsets end at 2 TiB");
+        }
+    }
+
+    /** Points grain {@code grain} at sector {@code value} (1 = zeroed); caller holds the lock. */
+    private void setEntry(long grain, int value) throws IOException {
+        int gi = (int) (grain / gtEntries);
+        if (gi >= gd.length) {
+            throw corrupt("grain directory", gdPos, "grain " + grain + " lies beyond the directory's "
+                    + gd.length + " entries");
+        }
+        int[] t = dirty.get(gi);
+        if (t == null) {
+            t = cache.get(gi);
+            if (t == emptyTable) {
+                t = new int[gtEntries];
+                cache.put(gi, t);
+            }
+            ensureTableLocations(gi);
+            dirty.put(gi, t);
+        }
+        INTS.setRelease(t, (int) (grain - (long) gi * gtEntries), value);
+        if (dirty.size() > MAX_DIRTY_TABLES) {
+            writeMetadata();
+        }
+    }
+
+    /** Gives table {@code gi} (and its redundant twin) a place in the file if it has none yet. */
+    private void ensureTableLocations(int gi) throws IOException {
+        if (gd[gi] == 0 || gd[gi] == BAD) {
+            gd[gi] = (int) (allocateZeroedTable() >>> 9);
+            gdDirty.add(gi);
+        }
+        if (rgd != null && (rgd[gi] == 0 || rgd[gi] == BAD)) {
+            rgd[gi] = (int) (allocateZeroedTable() >>> 9);
+            gdDirty.add(gi);
+        }
+    }
+
+    private long allocateZeroedTable() throws IOException {
+        long pos = allocateMetadata(gtBytes);
+        storage.write(ByteBuffer.allocate((int) ((gtBytes + 511) & ~511L)), pos);
+        return pos;
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (storage.readOnly()) {
+            return;
+        }
+        synchronized (lock) {
+            writeMetadata();
+        }
+    }
+
+    /** Data first, then both copies of every changed table and directory entry (lock held). */
+    private void writeMetadata() throws IOException {
+        storage.force();
+        if (dirty.isEmpty() && gdDirty.isEmpty()) {
+            return;
+        }
+        ByteBuffer buf = ByteBuffer.allocate(gtBytes);
+        Bytes b = Bytes.of(buf.array());
+        for (Map.Entry<Integer, int[]> e : dirty.entrySet()) {
+            int[] t = e.getValue();
+            for (int k = 0; k < t.length; k++) {
+                b.put32le(k * 4, (int) INTS.getAcquire(t, k));
+            }
+            int gi = e.getKey();
+            storage.write(buf.clear(), Integer.toUnsignedLong(gd[gi]) * 512);
+            if (rgd != null && rgd[gi] != 0 && rgd[gi] != BAD) {
+                storage.write(buf.clear(), Integer.toUnsignedLong(rgd[gi]) * 512);
+            }
+        }
+        ByteBuffer entry = ByteBuffer.allocate(4);
+        for (int gi : gdDirty) {
+            Bytes.of(entry.array()).put32le(0, gd[gi]);
+            storage.write(entry.clear(), gdPos + gi * 4L);
+            if (rgd != null) {
+                Bytes.of(entry.array()).put32le(0, rgd[gi]);
+                storage.write(entry.clear(), rgdPos + gi * 4L);
+            }
+        }
+        storage.force();
+        dirty.clear();
+        gdDirty.clear();
+    }
+}

@@ -1,0 +1,431 @@
+package org.vdmount.vd.format.vmdk;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.function.Consumer;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.ReadOnlyException;
+import org.vdmount.vd.Run;
+import org.vdmount.vd.VdException;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * One VMDK layer: a descriptor (own file or embedded in a sparse extent) and its extents laid end
+ * to end. Requests are dispatched to extents; runs never cross an extent or a grain. The CID is
+ * renewed on the first modification of a writable session, as VMware does, so children made
+ * against the old content notice.
+ */
+final class VmdkImage implements Image {
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    /** Where the descriptor lives: a whole file ({@code capacityBytes} -1) or a fixed embedded area. */
+    record DescriptorSlot(Storage storage, long offsetBytes, long capacityBytes) {
+    }
+
+    private final ImageFormat format;
+    private final Storage primary;
+    private final String variant;
+    private final Extent[] extents;
+    private final long[] starts;
+    private final long virtualSize;
+    private final long blockSize;
+    private final boolean readOnly;
+    private final DescriptorSlot slot;
+    private final Consumer<String> warn;
+    private final List<Storage> storages;
+    private volatile Descriptor descriptor;
+    private volatile boolean cidUpdated;
+    private boolean closed;
+
+    VmdkImage(ImageFormat format, Storage primary, String variant, Descriptor descriptor, DescriptorSlot slot,
+              List<Extent> extentList, boolean readOnly, Consumer<String> warn) {
+        this.format = format;
+        this.primary = primary;
+        this.variant = variant;
+        this.descriptor = descriptor;
+        this.slot = slot;
+        this.extents = extentList.toArray(new Extent[0]);
+        this.starts = new long[extents.length + 1];
+        long maxGrain = 0;
+        for (int i = 0; i < extents.length; i++) {
+            starts[i + 1] = starts[i] + extents[i].sizeBytes();
+            maxGrain = Math.max(maxGrain, extents[i].grainBytes());
+        }
+        this.virtualSize = starts[extents.length];
+        this.blockSize = maxGrain > 0 ? Long.highestOneBit(maxGrain) : 1 << 20;
+        this.readOnly = readOnly;
+        this.warn = warn;
+        Set<Storage> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        List<Storage> all = new ArrayList<>();
+        if (primary != null && seen.add(primary)) {
+            all.add(primary);
+        }
+        for (Extent e : extents) {
+            if (e.storage() != null && seen.add(e.storage())) {
+                all.add(e.storage());
+            }
+        }
+        this.storages = List.copyOf(all);
+    }
+
+    /** Why a writable open must be refused, or null. */
+    String whyNotWritable() {
+        Set<Storage> sparseFiles = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+        for (int i = 0; i < extents.length; i++) {
+            if (extents[i].grainBytes() > 0 && !sparseFiles.add(extents[i].storage())) {
+                return "vmdk: " + primary.path() + " names the sparse file " + extents[i].storage().path()
+                        + " for two extents; writing it is not supported (open read-only)";
+            }
+            String why = extents[i].whyNotWritable();
+            if (why != null) {
+                return why;
+            }
+            if (extents[i].grainBytes() > 0
+                    && (extents[i].grainBytes() != blockSize || starts[i] % blockSize != 0)) {
+                return "vmdk: extents of " + primary.path() + " have mixed grain sizes or start off a grain"
+                        + " boundary; writing them is not supported (open read-only)";
+            }
+        }
+        Descriptor d = descriptor;
+        if (d != null && d.text().contains("changeTrackPath")) {
+            return "vmdk: changed block tracking is active for " + primary.path()
+                    + "; writing here would make it stale (open read-only)";
+        }
+        return null;
+    }
+
+    Descriptor descriptor() {
+        return descriptor;
+    }
+
+    /** This image's CID, or -1 when it has no descriptor. */
+    long cid() {
+        Descriptor d = descriptor;
+        return d == null ? -1 : d.cid();
+    }
+
+    List<Extent> extents() {
+        return List.of(extents);
+    }
+
+    @Override
+    public ImageFormat format() {
+        return format;
+    }
+
+    @Override
+    public String variant() {
+        return variant;
+    }
+
+    @Override
+    public Storage storage() {
+        return primary;
+    }
+
+    @Override
+    public long virtualSize() {
+        return virtualSize;
+    }
+
+    @Override
+    public UUID uuid() {
+        Descriptor d = descriptor;
+        return d == null ? null : d.uuid();
+    }
+
+    /** The CID mapped into a UUID ({@code 0-0-0-0-cid}); children record it as parentCID. */
+    @Override
+    public UUID linkUuid() {
+        long cid = cid();
+        return cid < 0 ? null : cidUuid(cid);
+    }
+
+    static UUID cidUuid(long cid) {
+        return new UUID(0, cid);
+    }
+
+    @Override
+    public ParentReference parent() {
+        Descriptor d = descriptor;
+        if (d == null || !d.hasParent()) {
+            return null;
+        }
+        UUID uuid = d.parentCid() == Descriptor.NO_PARENT ? null : cidUuid(d.parentCid());
+        List<String> locators = d.parentFileNameHint() == null ? List.of() : List.of(d.parentFileNameHint());
+        return new ParentReference(uuid, locators, "vmdk");
+    }
+
+    @Override
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    @Override
+    public long blockSize() {
+        return blockSize;
+    }
+
+    @Override
+    public long fillUnit() {
+        return blockSize;
+    }
+
+    private int extentAt(long offset) {
+        if (extents.length == 1) {
+            return 0;
+        }
+        int lo = 0;
+        int hi = extents.length - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) >>> 1;
+            if (starts[mid] <= offset) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return lo;
+    }
+
+    @Override
+    public long map(long offset, long maxLength) throws IOException {
+        int i = extentAt(offset);
+        long in = offset - starts[i];
+        long max = Math.min(maxLength, starts[i + 1] - offset);
+        max = Math.min(max, blockSize - (offset & (blockSize - 1)));
+        return extents[i].map(in, max);
+    }
+
+    @Override
+    public void readData(long offset, ByteBuffer dst) throws IOException {
+        int limit = dst.limit();
+        try {
+            long off = offset;
+            while (dst.hasRemaining()) {
+                int i = extentAt(off);
+                int n = (int) Math.min(dst.remaining(), starts[i + 1] - off);
+                dst.limit(dst.position() + n);
+                extents[i].read(off - starts[i], dst);
+                dst.limit(limit);
+                off += n;
+            }
+        } finally {
+            dst.limit(limit);
+        }
+    }
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws IOException {
+        checkWritable();
+        int limit = src.limit();
+        int start = src.position();
+        try {
+            // pieces: one per extent and grain; check every piece before writing any
+            if (needsFill(offset, src.remaining())) {
+                return WriteResult.NEEDS_FILL;
+            }
+            beforeModify();
+            long off = offset;
+            while (src.hasRemaining()) {
+                int i = extentAt(off);
+                long in = off - starts[i];
+                long g = extents[i].grainBytes();
+                long n = Math.min(src.remaining(), starts[i + 1] - off);
+                if (g > 0) {
+                    n = Math.min(n, g - in % g);
+                }
+                src.limit(src.position() + (int) n);
+                int pos = src.position();
+                if (extents[i].write(in, src) != WriteResult.DONE) {
+                    if (off == offset) {
+                        src.position(start);
+                        return WriteResult.NEEDS_FILL; // a concurrent discard took the grain away
+                    }
+                    throw new VdException("vmdk: extent " + i + " of " + primary.path()
+                            + " asked for a fill after the check (concurrent discard?)");
+                }
+                src.position(pos + (int) n).limit(limit);
+                off += n;
+            }
+            return WriteResult.DONE;
+        } catch (IOException | RuntimeException e) {
+            src.position(start);
+            throw e;
+        } finally {
+            src.limit(limit);
+        }
+    }
+
+    /** Whether some grain in the range is partly covered and not held by its extent. */
+    private boolean needsFill(long offset, long length) throws IOException {
+        long off = offset;
+        long end = offset + length;
+        while (off < end) {
+            int i = extentAt(off);
+            long in = off - starts[i];
+            long g = extents[i].grainBytes();
+            long n = Math.min(end - off, starts[i + 1] - off);
+            if (g > 0) {
+                n = Math.min(n, g - in % g);
+                long grainLen = Math.min(g, extents[i].sizeBytes() - (in - in % g));
+                if (n < grainLen && Run.kind(extents[i].map(in, n)) != org.vdmount.vd.Allocation.DATA) {
+                    return true;
+                }
+            }
+            off += n;
+        }
+        return false;
+    }
+
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        checkWritable();
+        beforeModify();
+        boolean hideParent = parent() != null;
+        long off = offset;
+        long end = offset + length;
+        while (off < end) {
+            int i = extentAt(off);
+            long n = Math.min(end - off, starts[i + 1] - off);
+            extents[i].discard(off - starts[i], n, hideParent);
+            off += n;
+        }
+    }
+
+    private void checkWritable() throws ReadOnlyException {
+        if (readOnly) {
+            throw new ReadOnlyException("vmdk: " + primary.path() + " is opened read-only");
+        }
+    }
+
+    /** The first modification of a session gives the image a new CID (VMware semantics). */
+    private void beforeModify() throws IOException {
+        if (cidUpdated) {
+            return;
+        }
+        synchronized (this) {
+            if (cidUpdated) {
+                return;
+            }
+            Descriptor d = descriptor;
+            if (d != null && slot != null) {
+                long newCid;
+                do {
+                    newCid = RANDOM.nextInt() & 0xFFFF_FFFFL;
+                } while (newCid >= 0xFFFF_FFFEL || newCid == d.cid());
+                writeDescriptor(d.withCid(newCid), d.charset());
+            }
+            cidUpdated = true;
+        }
+    }
+
+    private void writeDescriptor(String text, java.nio.charset.Charset charset) throws IOException {
+        byte[] bytes = text.getBytes(charset);
+        if (slot.capacityBytes() >= 0) {
+            if (bytes.length > slot.capacityBytes()) {
+                warn.accept("vmdk: no room to update the CID in the embedded descriptor of " + slot.storage().path());
+                return;
+            }
+            ByteBuffer b = ByteBuffer.allocate((int) slot.capacityBytes());
+            b.put(bytes).clear();
+            slot.storage().write(b, slot.offsetBytes());
+        } else {
+            slot.storage().write(ByteBuffer.wrap(bytes), 0);
+            slot.storage().truncate(bytes.length);
+        }
+        descriptor = Descriptor.parse(text, slot.storage().path().toString());
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (readOnly) {
+            return;
+        }
+        for (Extent e : extents) {
+            e.flush();
+        }
+        if (slot != null) {
+            slot.storage().force();
+        }
+    }
+
+    @Override
+    public long allocatedBytes() throws IOException {
+        long sum = 0;
+        for (Storage s : storages) {
+            sum += s.allocatedBytes();
+        }
+        return Math.min(sum, virtualSize);
+    }
+
+    @Override
+    public Map<String, Object> details() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        Descriptor d = descriptor;
+        m.put("createType", variant);
+        if (d != null) {
+            m.put("cid", Descriptor.hex(d.cid()));
+            m.put("parentCID", Descriptor.hex(d.parentCid()));
+            if (d.parentFileNameHint() != null) {
+                m.put("parentFileNameHint", d.parentFileNameHint());
+            }
+            for (String k : List.of("ddb.adapterType", "ddb.virtualHWVersion", "ddb.geometry.cylinders",
+                    "ddb.geometry.heads", "ddb.geometry.sectors")) {
+                if (d.ddb().containsKey(k)) {
+                    m.put(k.substring(4), d.ddb().get(k));
+                }
+            }
+        }
+        List<String> ext = new ArrayList<>();
+        for (Extent e : extents) {
+            ext.add(e.kind() + " " + e.sizeBytes() / 512 + " sectors"
+                    + (e.storage() != null ? " " + e.storage().path().getFileName() : "")
+                    + (e.grainBytes() > 0 ? " grain " + e.grainBytes() : ""));
+        }
+        m.put("extents", ext);
+        return m;
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        IOException first = null;
+        try {
+            flush();
+        } catch (IOException e) {
+            first = e;
+        }
+        for (Extent e : extents) {
+            try {
+                e.close();
+            } catch (IOException ex) {
+                first = first == null ? ex : first;
+            }
+        }
+        for (Storage s : storages) {
+            try {
+                s.close();
+            } catch (IOException ex) {
+                first = first == null ? ex : first;
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+}

@@ -1,0 +1,71 @@
+package org.vdmount.vd.format.vmdk;
+
+import java.nio.ByteBuffer;
+import org.vdmount.vd.ReadOnlyException;
+import org.vdmount.vd.Run;
+import org.vdmount.vd.VdException;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Storage;
+
+/**
+ * A ZERO extent (reads as zeros, hides any parent), or a NOACCESS extent (every access fails): both
+ * have no file.
+ */
+final class ZeroExtent implements Extent {
+    private final long sizeBytes;
+    private final String noAccessWhy; // null for ZERO
+
+    ZeroExtent(long sizeBytes, String noAccessWhy) {
+        this.sizeBytes = sizeBytes;
+        this.noAccessWhy = noAccessWhy;
+    }
+
+    @Override
+    public long sizeBytes() {
+        return sizeBytes;
+    }
+
+    @Override
+    public long grainBytes() {
+        return 0;
+    }
+
+    @Override
+    public long map(long offset, long maxLength) throws VdException {
+        if (noAccessWhy != null) {
+            throw new VdException(noAccessWhy);
+        }
+        return Run.zero(maxLength);
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws VdException {
+        throw new VdException(noAccessWhy != null ? noAccessWhy : "vmdk: read of a ZERO extent as data");
+    }
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws VdException {
+        throw new ReadOnlyException(noAccessWhy != null ? noAccessWhy : "vmdk: a ZERO extent cannot be written");
+    }
+
+    @Override
+    public void discard(long offset, long length, boolean hideParent) throws VdException {
+        if (noAccessWhy != null) {
+            throw new VdException(noAccessWhy);
+        }
+    }
+
+    @Override
+    public void flush() {
+    }
+
+    @Override
+    public Storage storage() {
+        return null;
+    }
+
+    @Override
+    public String kind() {
+        return noAccessWhy != null ? "NOACCESS" : "ZERO";
+    }
+}

@@ -1,0 +1,194 @@
+package org.vdmount.vd.format.qcow;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.vdmount.vd.format.qcow2.QemuTools.assertSameAsQemu;
+import static org.vdmount.vd.format.qcow2.QemuTools.img;
+import static org.vdmount.vd.format.qcow2.QemuTools.io;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.VdException;
+import org.vdmount.vd.format.qcow2.QemuTools;
+import org.vdmount.vd.format.qcow2.Qcow2WriteTestAccess;
+
+/** QCOW version 1: qemu-made images and chains byte-exact; our writes and creates read back by qemu. */
+class QcowTest {
+    private static final int SIZE = 8 << 20;
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void needQemu() {
+        QemuTools.assumeQemu();
+    }
+
+    private void patterns(String fmt, String image) throws IOException {
+        io(dir, fmt, image, "write -P 0xab 1000 5000", "write -P 0x11 200017 100000",
+                "write -P 0x22 " + (SIZE - 700) + " 700", "write -P 0x44 6000123 4567");
+    }
+
+    /**
+     * qemu-io commands writing compressed clusters, each cluster once (qemu-img convert -c -O qcow
+     * fails in qemu 7.2, and qemu's own reads fail on clusters it compressed twice).
+     */
+    private static String[] compressedWrites(int n, long seed) {
+        Random rnd = new Random(seed);
+        List<Integer> clusters = new java.util.ArrayList<>();
+        for (int i = 0; i < SIZE / 4096 / 4; i++) {
+            clusters.add(i);
+        }
+        java.util.Collections.shuffle(clusters, rnd);
+        String[] cmds = new String[n];
+        for (int i = 0; i < n; i++) {
+            cmds[i] = "write -c -P 0x" + Integer.toHexString(1 + rnd.nextInt(255)) + " "
+                    + 4096L * clusters.get(i) + " 4096";
+        }
+        return cmds;
+    }
+
+    /** qemu-img check has no qcow v1 support: qemu reading our result back is the oracle. */
+    private void writeAndVerify(String image, String fmt, long seed) throws IOException {
+        byte[] model = QemuTools.qemuRaw(dir, image);
+        try (Disk d = Disk.open(dir.resolve(image), OpenOptions.defaultReadWrite())) {
+            Qcow2WriteTestAccess.scribble(d, model, seed, 250);
+        }
+        Files.write(dir.resolve("expect.raw"), model);
+        QemuTools.Result r = QemuTools.run(dir, true, "qemu-img", "compare", "-f", fmt, "-F", "raw", image,
+                "expect.raw");
+        assertEquals(0, r.exit(), "qemu-img compare: " + r.out() + r.err());
+        assertSameAsQemu(dir, image);
+    }
+
+    @Test
+    void qemuImagesPlainAndCompressed() throws IOException {
+        img(dir, "create", "-f", "qcow", "a.qcow", Integer.toString(SIZE));
+        patterns("qcow", "a.qcow");
+        assertSameAsQemu(dir, "a.qcow");
+        assertEquals("qcow", FormatRegistry.probe(dir.resolve("a.qcow")).name());
+        writeAndVerify("a.qcow", "qcow", 1);
+
+        img(dir, "create", "-f", "qcow", "c.qcow", Integer.toString(SIZE));
+        io(dir, "qcow", "c.qcow", compressedWrites(300, 7));
+        assertSameAsQemu(dir, "c.qcow");
+        writeAndVerify("c.qcow", "qcow", 2);
+    }
+
+    @Test
+    void chainsMixingQcowWithRawAndQcow2() throws IOException {
+        img(dir, "create", "-f", "raw", "base.raw", Integer.toString(SIZE));
+        io(dir, "raw", "base.raw", "write -P 0x01 0 " + SIZE);
+        img(dir, "create", "-f", "qcow", "-b", "base.raw", "-F", "raw", "mid.qcow");
+        io(dir, "qcow", "mid.qcow", "write -P 0x02 100000 2M");
+        img(dir, "create", "-f", "qcow2", "-b", "mid.qcow", "-F", "qcow", "top.qcow2");
+        patterns("qcow2", "top.qcow2");
+        assertSameAsQemu(dir, "top.qcow2");
+        try (Disk d = Disk.open(dir.resolve("top.qcow2"), OpenOptions.defaultReadOnly())) {
+            assertEquals(List.of("raw", "qcow", "qcow2"), d.layers().stream().map(l -> l.format().name()).toList());
+        }
+        img(dir, "create", "-f", "qcow", "-b", "top.qcow2", "-F", "qcow2", "t.qcow");
+        patterns("qcow", "t.qcow");
+        assertSameAsQemu(dir, "t.qcow");
+        writeAndVerify("t.qcow", "qcow", 3);
+    }
+
+    @Test
+    void ourCreatesReadBackByQemu() throws IOException {
+        QcowFormat f = new QcowFormat();
+        f.create(dir.resolve("n.qcow"), CreateOptions.of(SIZE)).close();
+        assertTrue(img(dir, "info", "n.qcow").contains("file format: qcow"));
+        writeAndVerify("n.qcow", "qcow", 4);
+        img(dir, "create", "-f", "qcow2", "p.qcow2", Integer.toString(SIZE));
+        io(dir, "qcow2", "p.qcow2", "write -P 0x0f 0 3M");
+        try (Disk parent = Disk.open(dir.resolve("p.qcow2"), OpenOptions.defaultReadOnly())) {
+            f.create(dir.resolve("c.qcow"), CreateOptions.of(0).withParent(parent, Path.of("p.qcow2"))).close();
+        }
+        assertTrue(img(dir, "info", "c.qcow").contains("backing file: p.qcow2"));
+        writeAndVerify("c.qcow", "qcow", 5);
+        assertThrows(UnsupportedFeatureException.class,
+                () -> f.create(dir.resolve("x.qcow"), CreateOptions.of(SIZE).with("cluster_size", "64k")));
+    }
+
+    @Test
+    void encryptedImagesAreRefused() throws IOException {
+        img(dir, "create", "-f", "qcow", "e.qcow", "1M");
+        byte[] b = Files.readAllBytes(dir.resolve("e.qcow"));
+        b[0x27] = 1; // crypt_method = AES
+        Files.write(dir.resolve("e.qcow"), b);
+        var e = assertThrows(UnsupportedFeatureException.class,
+                () -> Disk.open(dir.resolve("e.qcow"), OpenOptions.defaultReadOnly()));
+        assertTrue(e.getMessage().contains("encrypted"), e.getMessage());
+    }
+
+    @Test
+    void corruptImagesFailCleanly() throws Exception {
+        img(dir, "create", "-f", "qcow", "s.qcow", "2M");
+        io(dir, "qcow", "s.qcow", compressedWrites(100, 8));
+        io(dir, "qcow", "s.qcow", "write -P 0x11 1000 300000");
+        byte[] pristine = Files.readAllBytes(dir.resolve("s.qcow"));
+        long l1 = ByteBuffer.wrap(pristine).getLong(0x28);
+        long l2 = ByteBuffer.wrap(pristine).getLong((int) l1);
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            for (int c = 0; c < 1000; c++) {
+                Random rnd = new Random(c);
+                byte[] b = pristine.clone();
+                ByteBuffer bb = ByteBuffer.wrap(b);
+                for (int k = 0; k < 1 + rnd.nextInt(3); k++) {
+                    long v = switch (rnd.nextInt(6)) {
+                        case 0 -> 0;
+                        case 1 -> rnd.nextInt(64);
+                        case 2 -> rnd.nextLong();
+                        case 3 -> b.length + rnd.nextInt(100000);
+                        case 4 -> (rnd.nextInt(b.length) & ~511L) | (rnd.nextBoolean() ? 1L << 63 : 0);
+                        default -> 1L << rnd.nextInt(64);
+                    };
+                    int at = switch (rnd.nextInt(4)) {
+                        case 0 -> 4 * rnd.nextInt(12);
+                        case 1 -> (int) l1 + 8 * rnd.nextInt(2);
+                        case 2 -> (int) l2 + 8 * rnd.nextInt(512);
+                        default -> rnd.nextInt(b.length - 8);
+                    };
+                    if (rnd.nextBoolean()) {
+                        bb.putLong(at, v);
+                    } else {
+                        bb.putInt(at, (int) v);
+                    }
+                }
+                Path p = dir.resolve("m.qcow");
+                Files.write(p, b);
+                boolean write = rnd.nextInt(3) == 0;
+                try (Disk d = Disk.open(p, write ? OpenOptions.defaultReadWrite() : OpenOptions.defaultReadOnly())) {
+                    long size = d.size();
+                    for (int i = 0; i < 20 && size > 0; i++) {
+                        long off = (long) (rnd.nextDouble() * size);
+                        int len = (int) Math.min(size - off, 1 + rnd.nextInt(50_000));
+                        d.read(off, ByteBuffer.allocate(len));
+                        if (write) {
+                            d.write(off, ByteBuffer.allocate(len));
+                        }
+                    }
+                } catch (VdException e) {
+                    assertTrue(!e.getMessage().contains("\n"), e.getMessage());
+                } catch (Throwable t) {
+                    throw new AssertionError("case " + c + ": " + t, t);
+                }
+            }
+        });
+    }
+}

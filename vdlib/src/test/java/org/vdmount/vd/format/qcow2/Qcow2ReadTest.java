@@ -1,0 +1,209 @@
+package org.vdmount.vd.format.qcow2;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.vdmount.vd.format.qcow2.QemuTools.assertSameAsQemu;
+import static org.vdmount.vd.format.qcow2.QemuTools.img;
+import static org.vdmount.vd.format.qcow2.QemuTools.io;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.vdmount.vd.ChainException;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.UnsupportedFeatureException;
+
+/** qcow2 images made by qemu-img/qemu-io, read through the library, byte-exact against qemu-img convert. */
+class Qcow2ReadTest {
+    private static final long SIZE = 8L << 20;
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void needQemu() {
+        QemuTools.assumeQemu();
+    }
+
+    /** Patterns at unaligned places, zero clusters (allocated and not), zeros over unallocated space. */
+    private void patterns(String fmt, String image) throws IOException {
+        io(dir, fmt, image,
+                "write -P 0xab 1000 5000",
+                "write -P 0x11 200017 100000",
+                "write -P 0x22 " + (SIZE - 700) + " 700",
+                "write -P 0x33 3M 256K",
+                "write -z 3211264 65536",
+                "write -z -u 3276800 65536",
+                "write -z 5M 100K",
+                "write -P 0x44 " + (6L * 1024 * 1024 + 123) + " 4567");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"compat=1.1", "compat=0.10", "cluster_size=512", "cluster_size=2M",
+        "cluster_size=4k,refcount_bits=1", "refcount_bits=64", "lazy_refcounts=on"})
+    void plainImagesWithPatternsAndZeroClusters(String options) throws IOException {
+        img(dir, "create", "-f", "qcow2", "-o", options, "a.qcow2", Long.toString(SIZE));
+        patterns("qcow2", "a.qcow2");
+        assertSameAsQemu(dir, "a.qcow2");
+        assertEquals("qcow2", FormatRegistry.probe(dir.resolve("a.qcow2")).name());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"zlib", "zstd"})
+    void compressedImages(String type) throws IOException {
+        QemuTools.randomRaw(dir.resolve("src.raw"), 6L << 20, 7);
+        img(dir, "convert", "-c", "-O", "qcow2", "-o", "compression_type=" + type, "src.raw", "c.qcow2");
+        assertSameAsQemu(dir, "c.qcow2");
+        // partial overwrites of compressed clusters by qemu, then read back
+        io(dir, "qcow2", "c.qcow2", "write -P 0x5a 70000 3000", "write -z 1M 64K");
+        assertSameAsQemu(dir, "c.qcow2");
+        try (Disk d = Disk.open(dir.resolve("c.qcow2"), OpenOptions.defaultReadOnly())) {
+            assertEquals(type, d.top().details().get("compression_type"));
+        }
+    }
+
+    @Test
+    void compressedSmallAndLargeClusters() throws IOException {
+        QemuTools.randomRaw(dir.resolve("src.raw"), 3L << 20, 8);
+        img(dir, "convert", "-c", "-O", "qcow2", "-o", "cluster_size=512", "src.raw", "s.qcow2");
+        img(dir, "convert", "-c", "-O", "qcow2", "-o", "cluster_size=2M", "src.raw", "l.qcow2");
+        assertSameAsQemu(dir, "s.qcow2");
+        assertSameAsQemu(dir, "l.qcow2");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"16k", "64k", "2M"})
+    void extendedL2OverABackingFile(String clusterSize) throws IOException {
+        img(dir, "create", "-f", "qcow2", "base.qcow2", Long.toString(SIZE));
+        io(dir, "qcow2", "base.qcow2", "write -P 0x77 0 " + SIZE);
+        img(dir, "create", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=" + clusterSize,
+                "-b", "base.qcow2", "-F", "qcow2", "e.qcow2");
+        patterns("qcow2", "e.qcow2");
+        io(dir, "qcow2", "e.qcow2", "write -z 7000 1000", "write -P 0x66 4M 1", "write -z -u 2M 1M");
+        assertSameAsQemu(dir, "e.qcow2");
+    }
+
+    @Test
+    void externalDataFile() throws IOException {
+        img(dir, "create", "-f", "qcow2", "-o", "data_file=x.data", "x.qcow2", Long.toString(SIZE));
+        patterns("qcow2", "x.qcow2");
+        assertSameAsQemu(dir, "x.qcow2");
+        img(dir, "create", "-f", "qcow2", "-o", "data_file=r.data,data_file_raw=on", "r.qcow2", Long.toString(SIZE));
+        patterns("qcow2", "r.qcow2");
+        assertSameAsQemu(dir, "r.qcow2");
+    }
+
+    @Test
+    void externalDataFileOutsideTheImageDirectoryIsNotFollowed() throws IOException {
+        Path sub = Files.createDirectory(dir.resolve("sub"));
+        img(dir, "create", "-f", "qcow2", "-o", "data_file=" + dir.resolve("d.data"), "sub/x.qcow2",
+                Long.toString(SIZE));
+        Files.move(dir.resolve("d.data"), dir.resolve("elsewhere.data"));
+        Files.createDirectory(dir.resolve("other"));
+        Files.move(dir.resolve("elsewhere.data"), dir.resolve("other/d.data"));
+        assertThrows(ChainException.class, () -> Disk.open(sub.resolve("x.qcow2"), OpenOptions.defaultReadOnly()));
+        try (Disk d = Disk.open(sub.resolve("x.qcow2"),
+                OpenOptions.defaultReadOnly().withParentDirs(List.of(dir.resolve("other"))))) {
+            assertEquals(SIZE, d.size());
+        }
+    }
+
+    @Test
+    void threeLevelChainOverRaw() throws IOException {
+        img(dir, "create", "-f", "raw", "base.raw", Long.toString(SIZE));
+        io(dir, "raw", "base.raw", "write -P 0x01 0 " + SIZE);
+        img(dir, "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "mid.qcow2");
+        io(dir, "qcow2", "mid.qcow2", "write -P 0x02 100000 2M", "write -z 4M 1M");
+        img(dir, "create", "-f", "qcow2", "-o", "compat=0.10", "-b", "mid.qcow2", "-F", "qcow2", "top.qcow2");
+        patterns("qcow2", "top.qcow2");
+        assertSameAsQemu(dir, "top.qcow2");
+        try (Disk d = Disk.open(dir.resolve("top.qcow2"), OpenOptions.defaultReadOnly())) {
+            assertEquals(3, d.layers().size());
+            assertEquals("raw", d.layers().get(0).format().name());
+            assertEquals("mid.qcow2", d.layers().get(2).parent().locators().get(0));
+        }
+    }
+
+    @Test
+    void backingFileSmallerThanTheImageReadsZerosBeyondIt() throws IOException {
+        img(dir, "create", "-f", "qcow2", "small.qcow2", "1M");
+        io(dir, "qcow2", "small.qcow2", "write -P 0x09 0 1M");
+        img(dir, "create", "-f", "qcow2", "-b", "small.qcow2", "-F", "qcow2", "big.qcow2", Long.toString(SIZE));
+        io(dir, "qcow2", "big.qcow2", "write -P 0x0a 900000 300000");
+        assertSameAsQemu(dir, "big.qcow2");
+    }
+
+    @Test
+    void backingWithoutFormatIsProbed() throws IOException {
+        img(dir, "create", "-f", "qcow2", "b.qcow2", Long.toString(SIZE));
+        io(dir, "qcow2", "b.qcow2", "write -P 0x31 0 1M");
+        img(dir, "create", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2", "t.qcow2", Long.toString(SIZE));
+        io(dir, "qcow2", "t.qcow2", "write -P 0x32 512 1024");
+        Path t = dir.resolve("t.qcow2");
+        byte[] b = Files.readAllBytes(t);
+        int at = indexOf(b, new byte[] {(byte) 0xe2, 0x79, 0x2a, (byte) 0xca});
+        assertTrue(at > 0, "backing format extension present");
+        b[at] = 0x12; // now an unknown extension: no format recorded
+        Files.write(t, b);
+        try (Disk d = Disk.open(dir.resolve("t.qcow2"), OpenOptions.defaultReadOnly())) {
+            assertEquals(2, d.layers().size());
+            assertEquals(null, d.top().parent().formatHint());
+        }
+        assertSameAsQemu(dir, "t.qcow2");
+    }
+
+    private static int indexOf(byte[] hay, byte[] needle) {
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            if (java.util.Arrays.equals(hay, i, i + needle.length, needle, 0, needle.length)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    @Test
+    void encryptedImagesAreRefused() throws IOException {
+        img(dir, "create", "-f", "qcow2", "--object", "secret,id=s0,data=pw", "-o",
+                "encrypt.format=luks,encrypt.key-secret=s0", "enc.qcow2", "1M");
+        var e = assertThrows(UnsupportedFeatureException.class,
+                () -> Disk.open(dir.resolve("enc.qcow2"), OpenOptions.defaultReadOnly()));
+        assertTrue(e.getMessage().contains("encrypted"), e.getMessage());
+    }
+
+    @Test
+    void unknownIncompatibleBitIsRefusedWithItsName() throws IOException {
+        img(dir, "create", "-f", "qcow2", "u.qcow2", "1M");
+        Path p = dir.resolve("u.qcow2");
+        byte[] b = Files.readAllBytes(p);
+        b[0x48 + 7] |= (byte) 0x20; // bit 5
+        Files.write(p, b);
+        var e = assertThrows(UnsupportedFeatureException.class, () -> Disk.open(p, OpenOptions.defaultReadOnly()));
+        assertTrue(e.getMessage().contains("bit 5"), e.getMessage());
+    }
+
+    @Test
+    void dirtyImagesReadButRefuseWritableOpens() throws IOException {
+        img(dir, "create", "-f", "qcow2", "-o", "lazy_refcounts=on", "d.qcow2", "1M");
+        io(dir, "qcow2", "d.qcow2", "write -P 0x12 0 4096");
+        Path p = dir.resolve("d.qcow2");
+        byte[] b = Files.readAllBytes(p);
+        b[0x48 + 7] |= 1;
+        Files.write(p, b);
+        try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+            assertEquals(Boolean.TRUE, d.top().details().get("dirty"));
+        }
+        var e = assertThrows(IOException.class, () -> Disk.open(p, OpenOptions.defaultReadWrite()));
+        assertInstanceOf(org.vdmount.vd.VdException.class, e);
+        assertTrue(e.getMessage().contains("dirty"), e.getMessage());
+    }
+}

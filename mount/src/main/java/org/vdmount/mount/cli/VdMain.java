@@ -21,7 +21,9 @@ import picocli.CommandLine.UnmatchedArgumentException;
 /**
  * {@code vd}: inspect, create and convert virtual disk images (design.md section 5). Exit status
  * 0 on success, 1 when the operation fails, 2 for a usage error; every failure is one line on
- * stderr starting with {@code vd: } (the stack trace follows only with {@code -v}).
+ * stderr starting with {@code vd: } (the stack trace follows only with {@code -v}). Warnings
+ * ({@code vd: warning: ...}) are printed once the command has succeeded; a failure drops them
+ * unless {@code -v} is given, so it stays one line.
  */
 @Command(name = "vd", mixinStandardHelpOptions = true, versionProvider = Versions.class,
         description = "Inspect, create and convert virtual disk images.",
@@ -32,6 +34,7 @@ public final class VdMain implements Callable<Integer> {
     static final String PROG = "vd";
     static final int EXIT_FAILURE = 1;
     static final int EXIT_USAGE = 2;
+    private static final int MAX_WARNINGS = 100;
 
     @Mixin
     CommonOptions common;
@@ -43,6 +46,9 @@ public final class VdMain implements Callable<Integer> {
     final PrintStream err;
     /** Whether a terminal is attached (progress bars only then). */
     final boolean terminal;
+    /** Warnings of the running command, printed once it succeeds (a failure is one line). */
+    private final List<String> warnings = new ArrayList<>();
+    private int warningsDropped;
 
     VdMain(PrintStream out, PrintStream err, boolean terminal) {
         this.out = out;
@@ -64,7 +70,11 @@ public final class VdMain implements Callable<Integer> {
                 .setErr(new PrintWriter(err, true))
                 .setParameterExceptionHandler((e, a) -> usageError(err, usageMessage(e), e.getCommandLine()))
                 .setExecutionExceptionHandler(vd::failure);
-        return cmd.execute(args);
+        int status = cmd.execute(args);
+        if (status == 0) {
+            vd.printWarnings();
+        }
+        return status;
     }
 
     /** {@code vd} without a command. */
@@ -95,7 +105,11 @@ public final class VdMain implements Callable<Integer> {
         if (e instanceof ParameterException p) {
             return usageError(err, p.getMessage(), where);
         }
-        return CliErrors.report(PROG, e, verbose(parsed), err);
+        boolean verbose = verbose(parsed);
+        if (verbose) {
+            printWarnings();
+        }
+        return CliErrors.report(PROG, e, verbose, err);
     }
 
     /** -v given at any level of the command line. */
@@ -132,8 +146,20 @@ public final class VdMain implements Callable<Integer> {
         return new OpenOptions(true, dirs, false, false, this::warn);
     }
 
+    /** A warning, shown after the command succeeds (and before the error with -v). */
     void warn(String message) {
-        err.println(PROG + ": warning: " + oneLine(message));
+        if (warnings.size() < MAX_WARNINGS) {
+            warnings.add(PROG + ": warning: " + oneLine(message));
+        } else {
+            warningsDropped++;
+        }
+    }
+
+    private void printWarnings() {
+        warnings.forEach(err::println);
+        if (warningsDropped > 0) {
+            err.println(PROG + ": warning: " + warningsDropped + " more warnings not shown");
+        }
     }
 
     /** Status lines for -v. */

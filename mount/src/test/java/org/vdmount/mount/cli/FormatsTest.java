@@ -59,7 +59,7 @@ class FormatsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vhd"})
+    @ValueSource(strings = {"vdi", "vhd"})
     void infoOfQemuImagesMatchesQemuImgInfo(String fmt) throws Exception {
         String fixed = fmt.equals("vdi") ? "static=on" : "subformat=fixed";
         for (String opts : List.of("", fixed)) {
@@ -80,7 +80,7 @@ class FormatsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vhd"})
+    @ValueSource(strings = {"vdi", "vhd"})
     void convertFromRawPassesQemuCheckAndCompare(String fmt) throws Exception {
         Tools.require("qemu-img");
         long size = 64L << 20;
@@ -99,7 +99,7 @@ class FormatsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vhd"})
+    @ValueSource(strings = {"vdi", "vhd"})
     void convertToRawEqualsQemuImgConvert(String fmt) throws Exception {
         Path img = qemuImage(fmt, "c." + fmt, "");
         Path ours = dir.resolve("ours.raw");
@@ -113,7 +113,7 @@ class FormatsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vhd"})
+    @ValueSource(strings = {"vdi", "vhd"})
     void createBaseAndDifferencingImages(String fmt) throws Exception {
         Tools.require("qemu-img");
         Path base = dir.resolve("base." + fmt);
@@ -150,7 +150,7 @@ class FormatsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vhd"})
+    @ValueSource(strings = {"vdi", "vhd"})
     void convertFlattensAChain(String fmt) throws Exception {
         Path base = qemuImage(fmt, "base." + fmt, "");
         Path child = dir.resolve("child." + fmt);
@@ -190,7 +190,7 @@ class FormatsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vhd"})
+    @ValueSource(strings = {"vdi", "vhd"})
     void parentDirFindsAMovedParent(String fmt) throws Exception {
         Path base = dir.resolve("base." + fmt);
         Path child = dir.resolve("child." + fmt);
@@ -220,7 +220,7 @@ class FormatsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vhd"})
+    @ValueSource(strings = {"vdi", "vhd"})
     void formatErrorsAreOneLine(String fmt) throws Exception {
         Path base = dir.resolve("b." + fmt);
         assertEquals(0, Cli.vd("create", "-f", fmt, base, "8M").exit());
@@ -246,7 +246,7 @@ class FormatsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vhd"})
+    @ValueSource(strings = {"vdi", "vhd"})
     void partitionsAreReadThroughTheContainer(String fmt) throws Exception {
         Path img = PartitionsTest.disk(dir, "gpt.raw", PartitionsTest.GPT_SCRIPT);
         List<List<Object>> onRaw = PartitionsTest.vd(InfoTest.infoJson(img));
@@ -258,5 +258,33 @@ class FormatsTest {
         assertEquals(fmt, through.get("format"));
         assertEquals("gpt", through.get("partition-scheme"));
         assertEquals(onRaw, PartitionsTest.vd(through), "partitions read through " + fmt);
+    }
+
+    @org.junit.jupiter.api.Test
+    void warningsFollowSuccessAndAFailureStaysOneLine() throws Exception {
+        Path img = qemuImage("vdi", "cut.vdi", "");
+        long size = Files.size(img);
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(img,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(size - 1000); // the last data block now ends past the end of the file
+        }
+        Cli.Result info = Cli.vd("info", "--json", img);
+        assertEquals(0, info.exit(), info.toString());
+        assertTrue(!info.errLines().isEmpty(), "the truncation is reported");
+        assertTrue(info.errLines().stream().allMatch(l -> l.startsWith("vd: warning: vdi: ")), info.err());
+        JsonParser.parse(info.out());
+
+        Path out = dir.resolve("cut.raw");
+        Cli.Result convert = Cli.vd("convert", img, out);
+        assertEquals(1, convert.exit(), convert.toString());
+        assertEquals(1, convert.errLines().size(), "no warnings before the one error line: " + convert.err());
+        assertTrue(convert.err().startsWith("vd: vdi: "), convert.err());
+        assertTrue(!Files.exists(out));
+
+        Cli.Result verbose = Cli.vd("-v", "convert", img, out);
+        assertEquals(1, verbose.exit());
+        assertEquals(info.errLines(), verbose.errLines().subList(0, info.errLines().size()), "-v keeps the warnings");
+        assertEquals(convert.errLines().get(0), verbose.errLines().get(info.errLines().size()));
+        assertTrue(!Files.exists(out));
     }
 }

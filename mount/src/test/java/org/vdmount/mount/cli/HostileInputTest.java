@@ -26,7 +26,7 @@ class HostileInputTest {
     Path dir;
 
     @ParameterizedTest
-    @ValueSource(strings = {"vhd"})
+    @ValueSource(strings = {"vdi", "vhd"})
     void corruptedImagesGiveOneLineErrors(String fmt) throws Exception {
         Tools.require("qemu-io");
         String q = InfoTest.qemuName(fmt);

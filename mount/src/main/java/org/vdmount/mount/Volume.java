@@ -2,14 +2,12 @@ package org.vdmount.mount;
 
 import java.io.Closeable;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
-import org.vdmount.partitions.BlockSource;
 import org.vdmount.partitions.Partition;
 import org.vdmount.partitions.PartitionTable;
 import org.vdmount.vd.Disk;
@@ -59,7 +57,7 @@ final class Volume implements Closeable {
     private static List<Entry> entries(Disk disk, Consumer<String> warnings) throws IOException {
         List<Entry> out = new ArrayList<>();
         out.add(new Entry("disk", DiskSlice.whole(disk)));
-        PartitionTable table = PartitionTable.read(blockSource(disk), disk.logicalSectorSize(), warnings);
+        PartitionTable table = DiskPartitions.read(disk, warnings);
         for (Partition p : table.partitions()) {
             long start = p.startByte();
             long len = p.lengthBytes();
@@ -76,20 +74,6 @@ final class Volume implements Closeable {
             out.add(new Entry("p" + p.number(), new DiskSlice(disk, start, len)));
         }
         return out;
-    }
-
-    private static BlockSource blockSource(Disk disk) {
-        return new BlockSource() {
-            @Override
-            public long size() {
-                return disk.size();
-            }
-
-            @Override
-            public void read(long offset, ByteBuffer dst) throws IOException {
-                disk.read(offset, dst);
-            }
-        };
     }
 
     Path image() {

@@ -1,7 +1,6 @@
 package org.vdmount.mount.cli;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -10,7 +9,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 import java.util.function.Consumer;
-import org.vdmount.partitions.BlockSource;
+import org.vdmount.mount.DiskPartitions;
 import org.vdmount.partitions.Partition;
 import org.vdmount.partitions.PartitionTable;
 import org.vdmount.vd.Disk;
@@ -45,27 +44,7 @@ record InfoReport(String filename, String format, String variant, long virtualSi
         Image top = disk.top();
         return new InfoReport(top.storage().path().toString(), top.format().name(), top.variant(), disk.size(),
                 top.logicalSectorSize(), top.physicalSectorSize(), disk.allocatedBytes(), layers,
-                readPartitions(disk, warnings));
-    }
-
-    /**
-     * The partition table. A container sector size of 512 may be the format's default rather
-     * than a recorded fact, so the parser probes then; other sizes are recorded by the format.
-     */
-    private static PartitionTable readPartitions(Disk disk, Consumer<String> warnings) throws IOException {
-        BlockSource source = new BlockSource() {
-            @Override
-            public long size() {
-                return disk.size();
-            }
-
-            @Override
-            public void read(long offset, ByteBuffer dst) throws IOException {
-                disk.read(offset, dst);
-            }
-        };
-        int sector = disk.logicalSectorSize();
-        return PartitionTable.read(source, sector == 512 ? 0 : sector, warnings);
+                DiskPartitions.read(disk, warnings));
     }
 
     // ---- JSON -------------------------------------------------------------------------------

@@ -17,9 +17,16 @@ jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specificat
 check_fuse() {
   local missing=() ldc
   ldc=$(command -v ldconfig || echo /sbin/ldconfig)
-  if ! "$ldc" -p 2>/dev/null | grep -q 'libfuse\.so\.2 '; then
-    ls /lib/*/libfuse.so.2 /usr/lib/*/libfuse.so.2 /usr/lib/libfuse.so.2 >/dev/null 2>&1 || missing+=(libfuse2)
+  # no "ldconfig | grep -q" here: with pipefail, grep's early exit makes ldconfig die of SIGPIPE
+  local libs f found=
+  libs=$("$ldc" -p 2>/dev/null || true)
+  case "$libs" in *"libfuse.so.2 "*) found=1 ;; esac
+  if [ -z "$found" ]; then
+    for f in /lib/*/libfuse.so.2 /usr/lib/*/libfuse.so.2 /usr/lib/libfuse.so.2; do
+      [ -e "$f" ] && found=1 && break
+    done
   fi
+  [ -n "$found" ] || missing+=(libfuse2)
   if ! command -v fusermount >/dev/null 2>&1 && ! command -v fusermount3 >/dev/null 2>&1; then
     missing+=(fuse3)
   fi

@@ -28,13 +28,25 @@ public final class MountSession {
     private static final long READY_TIMEOUT_MS = 60_000;
     private static final long SHUTDOWN_WAIT_MS = 15_000;
 
-    /** What to mount and how. */
+    /**
+     * What to mount and how.
+     *
+     * @param allowAbsoluteParents follow absolute parent locators outside the search directories
+     * @param ignoreParentUuid     accept parents whose UUID/CID does not match (with a warning)
+     * @param snapshot             internal snapshot (id or name) to show read-only, or null
+     */
     public record Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
-                         List<String> extraOptions) {
+                         List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
+                         String snapshot) {
         public Config {
             images = List.copyOf(images);
             parentDirs = List.copyOf(parentDirs);
             extraOptions = List.copyOf(extraOptions);
+        }
+
+        public Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
+                      List<String> extraOptions) {
+            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null);
         }
     }
 
@@ -74,11 +86,15 @@ public final class MountSession {
                 }
             }
         }
-        OpenOptions options = new OpenOptions(!config.readWrite(), config.parentDirs(), false, false, warnings);
+        if (config.snapshot() != null && config.readWrite()) {
+            throw new VdException("--snapshot shows a snapshot read-only; it cannot be combined with --rw");
+        }
+        OpenOptions options = new OpenOptions(!config.readWrite(), config.parentDirs(),
+                config.allowAbsoluteParents(), config.ignoreParentUuid(), warnings);
         List<Volume> opened = new ArrayList<>();
         try {
             for (Path image : config.images()) {
-                opened.add(Volume.open(image, options));
+                opened.add(Volume.open(image, options, config.snapshot()));
             }
             checkDistinct(opened, config.readWrite());
             return new MountSession(config, opened, binding);

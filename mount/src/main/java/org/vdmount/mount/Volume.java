@@ -34,9 +34,13 @@ final class Volume implements Closeable {
         this.entries = List.copyOf(entries);
     }
 
-    /** Opens the image (and its parents) and reads its partition table. */
-    static Volume open(Path image, OpenOptions options) throws IOException {
-        Disk disk = Disk.open(image, options);
+    /**
+     * Opens the image (and its parents) and reads its partition table.
+     *
+     * @param snapshot an internal snapshot to open instead of the current state, or null
+     */
+    static Volume open(Path image, OpenOptions options, String snapshot) throws IOException {
+        Disk disk = snapshot == null ? Disk.open(image, options) : Disk.openSnapshot(image, snapshot, options);
         try {
             return new Volume(image, disk, entries(disk, options::warn));
         } catch (IOException | RuntimeException e) {

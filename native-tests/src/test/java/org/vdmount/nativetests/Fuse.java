@@ -1,6 +1,8 @@
 package org.vdmount.nativetests;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
@@ -36,6 +38,16 @@ final class Fuse {
         Sh.require("fusermount");
         Assumptions.assumeTrue(Sh.run("bash", "-c", "ldconfig -p | grep -q 'libfuse\\.so\\.2 '").exit() == 0,
                 "libfuse.so.2 absent");
+    }
+
+    /** A failed vdmount: non-zero exit, exactly one stderr line "vdmount: ..." naming the problem, no trace. */
+    static void assertOneLineFailure(Sh.Result r, String expectedFragment) {
+        assertNotEquals(0, r.exit(), "exit status");
+        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(1, lines.size(), "stderr must be one line: " + r.err());
+        assertTrue(lines.get(0).startsWith("vdmount: "), lines.get(0));
+        assertTrue(lines.get(0).contains(expectedFragment), lines.get(0) + " lacks " + expectedFragment);
+        assertFalse(r.err().contains("\tat ") || r.err().contains("Exception"), "stack trace: " + r.err());
     }
 
     /** vdmount ARGS... (detached); returns the command's result after it exited. */

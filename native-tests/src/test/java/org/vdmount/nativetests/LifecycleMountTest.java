@@ -66,21 +66,12 @@ class LifecycleMountTest {
         assertEquals(1_500_000_000_000L, Files.getLastModifiedTime(img).toMillis());
     }
 
-    private void assertOneLineFailure(Sh.Result r, String expectedFragment) {
-        assertNotEquals(0, r.exit(), "exit status");
-        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
-        assertEquals(1, lines.size(), "stderr must be one line: " + r.err());
-        assertTrue(lines.get(0).startsWith("vdmount: "), lines.get(0));
-        assertTrue(lines.get(0).contains(expectedFragment), lines.get(0) + " lacks " + expectedFragment);
-        assertFalse(r.err().contains("\tat ") || r.err().contains("Exception"), "stack trace: " + r.err());
-    }
-
     @Test
     void missingImageIsOneClearLine() throws Exception {
         Path mnt = mnt();
-        assertOneLineFailure(fuse.vdmount(dir.resolve("nope.vdi").toString(), mnt.toString()), "no such file");
+        Fuse.assertOneLineFailure(fuse.vdmount(dir.resolve("nope.vdi").toString(), mnt.toString()), "no such file");
         assertFalse(Fuse.isMounted(mnt));
-        assertOneLineFailure(fuse.vdmount(Images.pattern(dir.resolve("a.raw"), Images.MIB, 1).toString(),
+        Fuse.assertOneLineFailure(fuse.vdmount(Images.pattern(dir.resolve("a.raw"), Images.MIB, 1).toString(),
                 dir.resolve("nomnt").toString()), "nomnt");
     }
 
@@ -89,9 +80,9 @@ class LifecycleMountTest {
         Path img = Images.pattern(dir.resolve("a.raw"), Images.MIB, 1);
         Path mnt = mnt();
         Files.writeString(mnt.resolve("occupied"), "x");
-        assertOneLineFailure(fuse.vdmount(img.toString(), mnt.toString()), "not empty");
+        Fuse.assertOneLineFailure(fuse.vdmount(img.toString(), mnt.toString()), "not empty");
         Files.delete(mnt.resolve("occupied"));
-        assertOneLineFailure(fuse.vdmount("-o", "no_such_fuse_option", img.toString(), mnt.toString()),
+        Fuse.assertOneLineFailure(fuse.vdmount("-o", "no_such_fuse_option", img.toString(), mnt.toString()),
                 "no_such_fuse_option");
         assertFalse(Fuse.isMounted(mnt));
     }
@@ -106,7 +97,7 @@ class LifecycleMountTest {
         // VDI: signature kept, header cut short; VHD: footer copy and BAT kept, block 0 cut off
         Sh.ok("truncate", "-s", v.qemu.equals("vdi") ? "300" : "5000", img.toString());
         Path mnt = mnt();
-        assertOneLineFailure(fuse.vdmount(img.toString(), mnt.toString()), img.getFileName().toString());
+        Fuse.assertOneLineFailure(fuse.vdmount(img.toString(), mnt.toString()), img.getFileName().toString());
         assertFalse(Fuse.isMounted(mnt));
     }
 
@@ -119,7 +110,7 @@ class LifecycleMountTest {
         Path moved = Files.createDirectory(dir.resolve("elsewhere"));
         Files.move(base, moved.resolve("base.vhd"));
         Path mnt = mnt();
-        assertOneLineFailure(fuse.vdmount(child.toString(), mnt.toString()), "parent");
+        Fuse.assertOneLineFailure(fuse.vdmount(child.toString(), mnt.toString()), "parent");
         assertFalse(Fuse.isMounted(mnt));
         // --parent-dir finds it
         fuse.mount("--parent-dir", moved.toString(), child.toString(), mnt.toString());

@@ -39,6 +39,12 @@ public final class Disk implements Closeable {
         return fromTop(FormatRegistry.open(path, options), options);
     }
 
+    /** Opens an internal snapshot of {@code path} (read-only) and every parent it needs. */
+    public static Disk openSnapshot(Path path, String idOrName, OpenOptions options) throws IOException {
+        OpenOptions ro = options.withReadOnly(true);
+        return fromTop(FormatRegistry.probe(path).openSnapshot(path, idOrName, ro), ro);
+    }
+
     /** Completes a chain below an already opened top image (its parents are opened read-only). */
     public static Disk fromTop(Image topImage, OpenOptions options) throws IOException {
         List<Image> chain = new ArrayList<>();

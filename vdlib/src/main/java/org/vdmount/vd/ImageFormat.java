@@ -25,6 +25,15 @@ public interface ImageFormat {
     /** Opens one layer. Throws {@link NotThisFormatException} if the signature is absent. */
     Image open(Path path, OpenOptions options) throws IOException;
 
+    /**
+     * Opens the state of an internal snapshot (by id or name) as a read-only layer whose parent is
+     * the image's own parent. Formats without internal snapshots refuse.
+     */
+    default Image openSnapshot(Path path, String idOrName, OpenOptions options) throws IOException {
+        throw new UnsupportedFeatureException(name() + ": " + path + " has no internal snapshots ("
+                + name() + " does not support them)");
+    }
+
     /** Whether {@link #create} is implemented. */
     default boolean canCreate() {
         return false;

@@ -39,6 +39,20 @@ public final class VdmountMain implements Callable<Integer> {
     @Option(names = "--parent-dir", paramLabel = "DIR", description = "where to look for parent images (repeatable)")
     List<Path> parentDirs = new ArrayList<>();
 
+    @Option(names = "--allow-absolute-parents",
+            description = "follow absolute parent/backing paths recorded in images (default: only their file "
+                    + "names are looked up next to the image and in --parent-dir)")
+    boolean allowAbsoluteParents;
+
+    @Option(names = "--ignore-parent-uuid",
+            description = "accept a parent whose UUID/CID does not match what the child records (forensic "
+                    + "override; a warning is printed)")
+    boolean ignoreParentUuid;
+
+    @Option(names = "--snapshot", paramLabel = "ID|NAME",
+            description = "show an internal snapshot (qcow2) read-only instead of the current state")
+    String snapshot;
+
     @Option(names = "--log", paramLabel = "FILE", description = "daemon log file (default: the daemon's log is discarded once it is detached)")
     Path logFile;
 
@@ -90,7 +104,8 @@ public final class VdmountMain implements Callable<Integer> {
         if (daemonChild) {
             Posix.setsid();
         }
-        MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs, fuseOptions);
+        MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs, fuseOptions,
+                allowAbsoluteParents, ignoreParentUuid, snapshot);
         MountSession session;
         List<String> warnings = new ArrayList<>();
         try {
@@ -144,6 +159,16 @@ public final class VdmountMain implements Callable<Integer> {
         for (Path d : dirs) {
             a.add("--parent-dir");
             a.add(d.toString());
+        }
+        if (allowAbsoluteParents) {
+            a.add("--allow-absolute-parents");
+        }
+        if (ignoreParentUuid) {
+            a.add("--ignore-parent-uuid");
+        }
+        if (snapshot != null) {
+            a.add("--snapshot");
+            a.add(snapshot);
         }
         if (logFile != null) {
             a.add("--log");

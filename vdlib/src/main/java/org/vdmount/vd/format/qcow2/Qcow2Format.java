@@ -46,6 +46,7 @@ public final class Qcow2Format implements ImageFormat {
      * read-only: an image whose L1 table is the snapshot's, of the snapshot's virtual size, with
      * the image's backing file as parent. {@code options.readOnly()} is ignored.
      */
+    @Override
     public Image openSnapshot(Path path, String idOrName, OpenOptions options) throws IOException {
         return Qcow2Opener.open(this, path, options.withReadOnly(true), idOrName);
     }

@@ -14,4 +14,14 @@ final class CommonOptions {
     @Option(names = "--parent-dir", paramLabel = "DIR",
             description = "Also look for parent images in DIR (repeatable).")
     List<Path> parentDirs = new ArrayList<>();
+
+    @Option(names = "--allow-absolute-parents",
+            description = "Follow absolute parent paths recorded in images (default: only their file names "
+                    + "are looked up next to the image and in --parent-dir).")
+    boolean allowAbsoluteParents;
+
+    @Option(names = "--ignore-parent-uuid",
+            description = "Accept a parent whose UUID does not match what the child records (forensic "
+                    + "override; a warning is printed).")
+    boolean ignoreParentUuid;
 }

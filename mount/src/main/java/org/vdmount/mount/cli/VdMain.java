@@ -28,7 +28,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
 @Command(name = "vd", mixinStandardHelpOptions = true, versionProvider = Versions.class,
         description = "Inspect, create and convert virtual disk images.",
         subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class},
-        footer = {"", "Common options (-v, --parent-dir) may be given before or after the command.",
+        footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid) may be "
+                + "given before or after the command.",
                 "Exit status: 0 success, 1 failure, 2 usage error."})
 public final class VdMain implements Callable<Integer> {
     static final String PROG = "vd";
@@ -132,8 +133,8 @@ public final class VdMain implements Callable<Integer> {
     }
 
     /**
-     * Read-only open options for chains: parent directories from both levels (each must be a
-     * directory), warnings printed as {@code vd: warning: ...}.
+     * Read-only open options for chains from the options of both levels: parent directories (each
+     * must be a directory), the two parent overrides, warnings collected for {@code vd: warning:}.
      */
     OpenOptions openOptions(CommonOptions sub) throws NoSuchFileException {
         List<Path> dirs = new ArrayList<>(common.parentDirs);
@@ -143,7 +144,8 @@ public final class VdMain implements Callable<Integer> {
                 throw new NoSuchFileException(d.toString(), null, "no such directory");
             }
         }
-        return new OpenOptions(true, dirs, false, false, this::warn);
+        return new OpenOptions(true, dirs, common.allowAbsoluteParents || sub.allowAbsoluteParents,
+                common.ignoreParentUuid || sub.ignoreParentUuid, this::warn);
     }
 
     /** A warning, shown after the command succeeds (and before the error with -v). */

@@ -287,4 +287,38 @@ class FormatsTest {
         assertEquals(convert.errLines().get(0), verbose.errLines().get(info.errLines().size()));
         assertTrue(!Files.exists(out));
     }
+
+    @org.junit.jupiter.api.Test
+    @SuppressWarnings("unchecked")
+    void parentOverridesForForensicUse() throws Exception {
+        Path elsewhere = Files.createDirectory(dir.resolve("elsewhere"));
+        Path base = elsewhere.resolve("base.vhd");
+        assertEquals(0, Cli.vd("create", "-f", "vhd", base, "8M").exit());
+        Path child = Files.createDirectory(dir.resolve("children")).resolve("child.vhd");
+        assertEquals(0, Cli.vd("create", "-f", "vhd", "-b", base, child).exit());
+
+        // the parent (in a sibling directory) is reachable only through the absolute locator the child records
+        Cli.Result refused = Cli.vd("info", child);
+        assertEquals(1, refused.exit(), refused.toString());
+        assertEquals(1, refused.errLines().size());
+        for (Object[] args : List.of(new Object[] {"info", "--allow-absolute-parents", child},
+                new Object[] {"--allow-absolute-parents", "convert", child, dir.resolve("c.raw")})) {
+            Cli.Result r = Cli.vd(args);
+            assertEquals(0, r.exit(), r.toString());
+            assertEquals("", r.err());
+        }
+
+        // a different image under the parent's name: refused unless the UUID check is overridden
+        Files.delete(base);
+        assertEquals(0, Cli.vd("create", "-f", "vhd", base, "8M").exit());
+        Cli.Result mismatch = Cli.vd("info", "--allow-absolute-parents", child);
+        assertEquals(1, mismatch.exit());
+        assertEquals(1, mismatch.errLines().size(), mismatch.toString());
+        assertTrue(mismatch.err().contains("UUID mismatch"), mismatch.err());
+        Cli.Result forced = Cli.vd("info", "--json", "--allow-absolute-parents", "--ignore-parent-uuid", child);
+        assertEquals(0, forced.exit(), forced.toString());
+        assertEquals(1, forced.errLines().size(), forced.toString());
+        assertTrue(forced.err().startsWith("vd: warning: ") && forced.err().contains("(ignored)"), forced.err());
+        assertEquals(2, InfoTest.chain((Map<String, Object>) JsonParser.parse(forced.out())).size());
+    }
 }

@@ -1,0 +1,338 @@
+package org.vdmount.vd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.vdmount.vd.ChainTesting.MIB;
+import static org.vdmount.vd.ChainTesting.assertDiskEquals;
+import static org.vdmount.vd.ChainTesting.assertOneLine;
+import static org.vdmount.vd.ChainTesting.extension;
+import static org.vdmount.vd.ChainTesting.patternCommands;
+import static org.vdmount.vd.ChainTesting.qemuIo;
+import static org.vdmount.vd.ChainTesting.qemuName;
+import static org.vdmount.vd.ChainTesting.qemuRaw;
+import static org.vdmount.vd.ChainTesting.randomOps;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.vdmount.vd.ChainTesting.FileState;
+import org.vdmount.vd.format.qcow2.QemuTools;
+
+/**
+ * Chains whose layers are of different formats. Oracle: {@code qemu-img convert -O raw} of the
+ * top (qemu follows backing files itself) for chains qemu builds and reads; an in-memory model
+ * for chains only this library can build (VDI/VHD/VHDX differencing layers).
+ */
+class CrossFormatChainTest {
+    /** Not a multiple of 64 KiB clusters nor of the VDI/VHD blocks. */
+    private static final int SIZE = 3 * MIB + 1536;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void tools() {
+        QemuTools.assumeQemu();
+    }
+
+    // ---- chains built by qemu-img / qemu-io -----------------------------------------------------
+
+    /**
+     * One layer of a qemu-built chain: {@code fmt[:create options][+c]}; {@code +c} builds the base
+     * by converting a patterned raw file (streamOptimized and compressed images cannot be written
+     * in place), with {@code -c} for qcow/qcow2.
+     */
+    private record Layer(String fmt, String opts, boolean viaConvert) {
+        static Layer parse(String s) {
+            boolean conv = s.endsWith("+c");
+            String t = conv ? s.substring(0, s.length() - 2) : s;
+            int colon = t.indexOf(':');
+            return colon < 0 ? new Layer(t, null, conv) : new Layer(t.substring(0, colon), t.substring(colon + 1), conv);
+        }
+    }
+
+    /** Builds the chain described by {@code spec} (base first, " > " between layers); returns the layers. */
+    private List<Path> qemuChain(String spec, long seed) throws IOException {
+        Random rnd = new Random(seed);
+        List<Path> paths = new ArrayList<>();
+        String[] parts = spec.split(" > ");
+        for (int i = 0; i < parts.length; i++) {
+            Layer l = Layer.parse(parts[i]);
+            Path p = dir.resolve("l" + i + "." + extension(l.fmt));
+            List<String> cmd = new ArrayList<>(List.of("create", "-f", qemuName(l.fmt)));
+            if (l.opts != null) {
+                cmd.addAll(List.of("-o", l.opts));
+            }
+            if (i == 0 && l.viaConvert) {
+                Path raw = dir.resolve("l0-source.img");
+                QemuTools.img(dir, "create", "-f", "raw", raw.toString(), String.valueOf(SIZE));
+                qemuIo(dir, "raw", raw, patternCommands(rnd, SIZE, 0, true));
+                List<String> conv = new ArrayList<>(List.of("convert", "-O", qemuName(l.fmt)));
+                if (l.fmt.startsWith("qcow")) {
+                    conv.add("-c");
+                }
+                if (l.opts != null) {
+                    conv.addAll(List.of("-o", l.opts));
+                }
+                conv.addAll(List.of(raw.toString(), p.toString()));
+                QemuTools.img(dir, conv.toArray(new String[0]));
+                Files.delete(raw);
+            } else {
+                if (i > 0) {
+                    Path parent = paths.get(i - 1);
+                    cmd.addAll(List.of("-b", parent.getFileName().toString(), "-F",
+                            qemuName(Layer.parse(parts[i - 1]).fmt)));
+                }
+                cmd.add(p.toString());
+                if (i == 0) {
+                    cmd.add(String.valueOf(SIZE));
+                }
+                QemuTools.img(dir, cmd.toArray(new String[0]));
+                List<String> io = new ArrayList<>(List.of(patternCommands(rnd, SIZE, i, true)));
+                if (i > 0 && l.fmt.equals("qcow2")) { // discarding over a backing file leaves zero clusters
+                    io.add("discard " + (rnd.nextInt(SIZE / (64 << 10) - 1) << 16) + " 65536");
+                }
+                qemuIo(dir, l.fmt, p, io.toArray(new String[0]));
+            }
+            paths.add(p);
+        }
+        return paths;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {
+        "vmdk > qcow2 > qcow2",
+        "vmdk:subformat=streamOptimized+c > qcow2 > qed",
+        "vmdk:subformat=twoGbMaxExtentSparse > vmdk > vmdk",
+        "vmdk:subformat=monolithicFlat > vmdk > qcow2",
+        "vdi > qcow2 > qcow2",
+        "vdi:static=on > qed > qcow2",
+        "vhd > qcow2 > qcow2",
+        "vhd:subformat=fixed > qcow2 > qed",
+        "raw > qcow2 > qed",
+        "vhdx > qcow2 > qcow2",
+        "vhdx:subformat=fixed > qed > qcow",
+        "qed > qcow > qcow2",
+        "qcow2+c > qcow2:cluster_size=4096 > qed",
+        "qcow > qed > qcow",
+    })
+    void qemuBuiltChainReadsLikeQemuAndTakesWrites(String spec) throws IOException {
+        List<Path> layers = qemuChain(spec, spec.hashCode());
+        Path top = layers.get(layers.size() - 1);
+        String[] fmts = Arrays.stream(spec.split(" > ")).map(s -> Layer.parse(s).fmt).toArray(String[]::new);
+        byte[] expect = qemuRaw(top);
+        List<FileState> parents = new ArrayList<>();
+        for (Path p : layers.subList(0, layers.size() - 1)) {
+            parents.add(FileState.of(p));
+        }
+        try (Disk d = Disk.open(top, OpenOptions.defaultReadOnly())) {
+            assertEquals(fmts.length, d.layers().size(), spec + ": layers");
+            for (int i = 0; i < fmts.length; i++) {
+                assertEquals(fmts[i], d.layers().get(i).format().name(), spec + ": layer " + i);
+            }
+            assertDiskEquals(expect, d, spec);
+        }
+        // writes through the library into the top, then qemu reads the chain again
+        byte[] model = expect.clone();
+        try (Disk d = Disk.open(top, OpenOptions.defaultReadWrite())) {
+            randomOps(d, model, new Random(spec.hashCode() * 31L), 30);
+            assertDiskEquals(model, d, spec + " after writes");
+        }
+        QemuTools.assertFirstDifference(model, qemuRaw(top), spec + ": qemu after our writes");
+        String topFmt = fmts[fmts.length - 1];
+        if (topFmt.equals("qcow2") || topFmt.equals("qed")) {
+            QemuTools.assertClean(dir, topFmt, top.toString());
+        }
+        for (int i = 0; i < parents.size(); i++) {
+            parents.get(i).assertUnchanged(layers.get(i));
+        }
+    }
+
+    // ---- chains built by this library over qemu-made parents --------------------------------------
+
+    private static final List<String> PARENTS = List.of("raw", "vdi", "vhd", "vhdx", "vmdk", "qcow2", "qed", "qcow");
+    private static final List<String> CHILDREN = List.of("vdi", "vhd", "vhdx", "qcow2", "qed", "qcow", "vmdk");
+    /** Children qemu reads correctly (it refuses VDI/VHDX differencing and reads VHD ones as dynamic). */
+    private static final Set<String> QEMU_READS = Set.of("qcow2", "qed", "qcow", "vmdk");
+
+    @TempDir
+    static Path shared;
+    private static final Map<String, Path> BASES = new HashMap<>();
+
+    /** A qemu-made base of format {@code fmt} with patterns, shared by the tests of this class. */
+    private static Path base(String fmt) throws IOException {
+        Path existing = BASES.get(fmt);
+        if (existing != null) {
+            return existing;
+        }
+        Path p = shared.resolve("base-" + fmt + "." + extension(fmt));
+        QemuTools.img(shared, "create", "-f", qemuName(fmt), p.toString(), String.valueOf(SIZE));
+        qemuIo(shared, fmt, p, patternCommands(new Random(fmt.hashCode()), SIZE, 0, true));
+        BASES.put(fmt, p);
+        return p;
+    }
+
+    static Stream<Arguments> pairs() {
+        List<Arguments> out = new ArrayList<>();
+        for (String c : CHILDREN) {
+            for (String p : PARENTS) {
+                out.add(Arguments.of(c, p));
+            }
+        }
+        return out.stream();
+    }
+
+    /** Why {@code child} cannot be created over {@code parent}, or null if it can. */
+    private static String refusal(String child, String parent) {
+        if (child.equals("vhdx") && !parent.equals("vhdx")) {
+            return "a differencing VHDX needs a VHDX parent";
+        }
+        if (child.equals("vmdk") && !parent.equals("vmdk")) {
+            return "the parent of a VMDK must be a VMDK";
+        }
+        if (child.equals("vdi") && Set.of("raw", "qcow2", "qed", "qcow").contains(parent)) {
+            return "has no UUID a VDI differencing image could link to";
+        }
+        return null;
+    }
+
+    private static CreateOptions childOptions(String child) {
+        CreateOptions o = CreateOptions.of(0);
+        return switch (child) {
+            case "vdi" -> o.with("block_size", "256K");
+            case "vhd" -> o.with("block_size", "512K");
+            case "vhdx" -> o.with("block_size", "1M");
+            default -> o;
+        };
+    }
+
+    @ParameterizedTest(name = "{0} child over {1} parent")
+    @MethodSource("pairs")
+    void ownChildOverQemuParent(String child, String parentFmt) throws IOException {
+        Path parent = base(parentFmt);
+        FileState before = FileState.of(parent);
+        Path childPath = shared.resolve("child-" + child + "-over-" + parentFmt + "." + extension(child));
+        ImageFormat f = FormatRegistry.require(child);
+        String why = refusal(child, parentFmt);
+        try (Disk pd = Disk.open(parent, OpenOptions.defaultReadOnly())) {
+            if (why != null) {
+                VdException e = assertThrows(VdException.class,
+                        () -> f.create(childPath, childOptions(child).withParent(pd, parent)).close());
+                assertOneLine(e, child + ":", why);
+                assertEquals(false, Files.exists(childPath), "a refused create leaves no file");
+                return;
+            }
+            f.create(childPath, childOptions(child).withParent(pd, parent)).close();
+        }
+        byte[] parentBytes = qemuRaw(parent);
+        byte[] model;
+        try (Disk d = Disk.open(childPath, OpenOptions.defaultReadWrite())) {
+            assertEquals(2, d.layers().size());
+            assertEquals(parentFmt, d.layers().get(0).format().name());
+            assertEquals(child, d.top().format().name());
+            assertEquals(true, d.size() >= parentBytes.length && d.size() - parentBytes.length < 512,
+                    "child size " + d.size() + " vs parent " + parentBytes.length);
+            model = Arrays.copyOf(parentBytes, (int) d.size());
+            assertDiskEquals(model, d, child + " over " + parentFmt + " (fresh)");
+            randomOps(d, model, new Random(child.hashCode() * 17L + parentFmt.hashCode()), 30);
+            assertDiskEquals(model, d, child + " over " + parentFmt);
+        }
+        try (Disk d = Disk.open(childPath, OpenOptions.defaultReadOnly())) {
+            assertEquals(2, d.layers().size());
+            assertDiskEquals(model, d, child + " over " + parentFmt + " reopened");
+        }
+        if (QEMU_READS.contains(child)) {
+            QemuTools.assertFirstDifference(model, qemuRaw(childPath), child + " over " + parentFmt + ": qemu");
+        }
+        if (child.equals("qcow2") || child.equals("qed")) {
+            QemuTools.assertClean(shared, child, childPath.toString());
+        }
+        before.assertUnchanged(parent);
+    }
+
+    // ---- longer chains mixing our differencing formats ----------------------------------------------
+
+    /** raw ← vhd ← vdi ← vhd ← qcow2, each created by this library and written through the chain. */
+    @Test
+    void fiveLevelMixedChainOfOwnLayers() throws IOException {
+        Path base = dir.resolve("base.img");
+        QemuTools.img(dir, "create", "-f", "raw", base.toString(), String.valueOf(SIZE));
+        qemuIo(dir, "raw", base, patternCommands(new Random(5), SIZE, 0, true));
+        byte[] model = qemuRaw(base);
+        String[] formats = {"vhd", "vdi", "vhd", "qcow2"};
+        Path parent = base;
+        Random rnd = new Random(55);
+        List<byte[]> snapshots = new ArrayList<>();
+        List<Path> layers = new ArrayList<>(List.of(base));
+        for (int i = 0; i < formats.length; i++) {
+            Path child = dir.resolve("layer" + (i + 1) + "." + extension(formats[i]));
+            try (Disk pd = Disk.open(parent, OpenOptions.defaultReadOnly())) {
+                FormatRegistry.require(formats[i]).create(child, childOptions(formats[i]).withParent(pd, parent)).close();
+            }
+            try (Disk d = Disk.open(child, OpenOptions.defaultReadWrite())) {
+                assertEquals(i + 2, d.layers().size());
+                randomOps(d, model, rnd, 20);
+            }
+            snapshots.add(model.clone());
+            layers.add(child);
+            parent = child;
+        }
+        // every level still reads as it was when its child was created
+        for (int i = 0; i < formats.length; i++) {
+            try (Disk d = Disk.open(layers.get(i + 1), OpenOptions.defaultReadOnly())) {
+                assertEquals(i + 2, d.layers().size());
+                assertDiskEquals(snapshots.get(i), d, "level " + (i + 1));
+            }
+        }
+        // with the chain copied elsewhere, the UUID-linked VDI layer is still found
+        Path copy = Files.createDirectory(dir.resolve("copy"));
+        for (Path p : layers) {
+            Files.copy(p, copy.resolve(p.getFileName()));
+        }
+        try (Disk d = Disk.open(copy.resolve(layers.get(layers.size() - 1).getFileName()),
+                OpenOptions.defaultReadOnly())) {
+            for (Image img : d.layers()) {
+                assertEquals(copy, img.storage().path().getParent(), "copied chain resolves inside the copy");
+            }
+            assertDiskEquals(model, d, "copied chain");
+        }
+    }
+
+    /** Refusals that do not depend on the parent's format are one-line errors too. */
+    @Test
+    void refusedCreatesAreOneLine() throws IOException {
+        Path parent = dir.resolve("p.vhd");
+        QemuTools.img(dir, "create", "-f", "vpc", parent.toString(), String.valueOf(SIZE));
+        try (Disk pd = Disk.open(parent, OpenOptions.defaultReadOnly())) {
+            VdException e = assertThrows(VdException.class, () -> FormatRegistry.require("raw")
+                    .create(dir.resolve("c.img"), CreateOptions.of(0).withParent(pd, parent)).close());
+            assertOneLine(e, "raw");
+            e = assertThrows(VdException.class, () -> FormatRegistry.require("vhd")
+                    .create(dir.resolve("c.vhd"), CreateOptions.of(0).with("subformat", "fixed").withParent(pd, parent))
+                    .close());
+            assertOneLine(e, "vhd:");
+            e = assertThrows(VdException.class, () -> FormatRegistry.require("vdi")
+                    .create(dir.resolve("c.vdi"), CreateOptions.of(0).with("subformat", "fixed").withParent(pd, parent))
+                    .close());
+            assertOneLine(e, "vdi:");
+            e = assertThrows(VdException.class, () -> FormatRegistry.require("vmdk")
+                    .create(dir.resolve("c.vmdk"), CreateOptions.of(0).withParent(pd, parent)).close());
+            assertOneLine(e, "vmdk:", "vhd");
+        }
+    }
+}

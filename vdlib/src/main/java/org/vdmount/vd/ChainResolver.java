@@ -25,36 +25,90 @@ final class ChainResolver {
     private ChainResolver() {
     }
 
-    /** Opens the parent of {@code child} read-only and checks its identity. */
+    /**
+     * Opens the parent of {@code child} read-only and checks its identity. Candidates are tried
+     * in order; one that cannot be opened or has another UUID does not stop the search (a stale
+     * same-named file next to the child must not hide the real parent in a search directory).
+     */
     static Image openParent(Image child, OpenOptions options) throws IOException {
         ParentReference ref = child.parent();
         Path childPath = child.storage().path().toAbsolutePath().normalize();
+        String who = child.format().name() + ": parent of " + childPath;
         List<Path> dirs = searchDirs(childPath, options);
         OpenOptions parentOptions = options.withReadOnly(true);
+        ImageFormat hinted = hintedFormat(child, ref);
 
+        List<String> skipped = new ArrayList<>();
         List<String> tried = new ArrayList<>();
-        for (Path candidate : candidates(ref, dirs, options)) {
-            tried.add(candidate.toString());
-            if (!Files.isRegularFile(candidate) && !Files.isDirectory(candidate)) {
-                continue;
+        boolean self = false;
+        IOException firstError = null;
+        String mismatch = null;
+        Image fallback = null;
+        try {
+            for (Path candidate : candidates(ref, dirs, options, skipped)) {
+                tried.add(candidate.toString());
+                Path norm = candidate.toAbsolutePath().normalize();
+                if (norm.equals(childPath)) {
+                    self = true;
+                    continue;
+                }
+                boolean dir = Files.isDirectory(candidate);
+                if (!dir && !Files.isRegularFile(candidate)
+                        || dir && (hinted != null || dirs.contains(norm) || childPath.startsWith(norm))) {
+                    continue; // missing, a FIFO or device; directories only as bundles found by probing
+                }
+                Image parent;
+                try {
+                    parent = hinted != null ? hinted.open(candidate, parentOptions)
+                            : FormatRegistry.open(candidate, parentOptions);
+                } catch (VdException e) {
+                    firstError = firstError == null ? e : firstError;
+                    continue;
+                } catch (IOException e) {
+                    firstError = firstError == null ? new ChainException(who + ": cannot open " + candidate + ": "
+                            + e.getMessage()) : firstError;
+                    continue;
+                }
+                String wrong = identityMismatch(child, ref, parent);
+                if (wrong == null) {
+                    closeQuietly(fallback);
+                    return parent;
+                }
+                if (options.ignoreParentUuid() && fallback == null) {
+                    fallback = parent;
+                    mismatch = wrong;
+                } else {
+                    parent.close();
+                    mismatch = mismatch == null ? wrong : mismatch;
+                }
             }
-            if (candidate.toAbsolutePath().normalize().equals(childPath)) {
-                continue;
+            if (ref.uuid() != null) {
+                Image byUuid = scanForUuid(child, ref, dirs, parentOptions);
+                if (byUuid != null) {
+                    closeQuietly(fallback);
+                    return byUuid;
+                }
             }
-            Image parent = openAs(candidate, ref, parentOptions);
-            checkIdentity(child, ref, parent, options);
-            return parent;
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(fallback);
+            throw e;
         }
-        if (ref.uuid() != null) {
-            Image byUuid = scanForUuid(child, ref, dirs, parentOptions);
-            if (byUuid != null) {
-                return byUuid;
-            }
+        if (fallback != null) {
+            options.warn(mismatch + " (ignored)");
+            return fallback;
         }
-        throw new ChainException(child.format().name() + ": parent of " + childPath + " not found"
+        if (mismatch != null) {
+            throw new ChainException(mismatch);
+        }
+        if (firstError != null) {
+            throw firstError;
+        }
+        throw new ChainException(who + (self ? " is the image itself (its locator names itself)" : " not found")
                 + (ref.uuid() != null ? " (uuid " + ref.uuid() + ")" : "")
-                + (tried.isEmpty() ? "" : "; tried " + String.join(", ", tried))
-                + "; use --parent-dir DIR");
+                + (tried.isEmpty() ? "" : "; tried " + String.join(", ", tried.stream().distinct().toList()))
+                + (ref.uuid() != null && ref.locators().isEmpty()
+                        ? "; searched " + String.join(", ", dirs.stream().map(Path::toString).toList()) : "")
+                + "; " + (skipped.isEmpty() ? "use --parent-dir DIR" : String.join("; ", skipped)));
     }
 
     private static List<Path> searchDirs(Path childPath, OpenOptions options) {
@@ -69,14 +123,16 @@ final class ChainResolver {
         return new ArrayList<>(dirs);
     }
 
-    private static List<Path> candidates(ParentReference ref, List<Path> dirs, OpenOptions options) {
+    /** Candidate paths, best first; {@code skipped} gets a note for each locator not followed. */
+    private static List<Path> candidates(ParentReference ref, List<Path> dirs, OpenOptions options,
+                                         List<String> skipped) {
         Set<Path> out = new LinkedHashSet<>();
         for (String raw : ref.locators()) {
             if (raw == null || raw.isBlank() || raw.indexOf('\0') >= 0) {
                 continue; // hostile or empty: not a path
             }
             try {
-                addCandidates(raw, dirs, options, out);
+                addCandidates(raw, dirs, options, out, skipped);
             } catch (InvalidPathException e) {
                 // a locator that is no valid path on this system names no candidate
             }
@@ -84,51 +140,73 @@ final class ChainResolver {
         return new ArrayList<>(out);
     }
 
-    private static void addCandidates(String raw, List<Path> dirs, OpenOptions options, Set<Path> out) {
+    private static void addCandidates(String raw, List<Path> dirs, OpenOptions options, Set<Path> out,
+                                      List<String> skipped) {
         String loc = raw.replace('\\', '/');
+        String name = loc.substring(loc.lastIndexOf('/') + 1);
+        boolean named = !name.isEmpty() && !name.equals("..") && !name.equals(".");
         boolean windowsAbsolute = loc.length() >= 2 && loc.charAt(1) == ':'
                 || loc.startsWith("//");
         boolean absolute = windowsAbsolute || loc.startsWith("/");
         if (absolute) {
             if (options.allowAbsoluteParents() && !windowsAbsolute) {
                 out.add(Path.of(loc).normalize());
+            } else if (!windowsAbsolute && named) {
+                note(skipped, dirs, "absolute path " + raw + " is not followed", Path.of(loc).normalize().getParent());
             }
         } else {
             for (Path dir : dirs) {
                 Path p = dir.resolve(loc.startsWith("./") ? loc.substring(2) : loc).normalize();
                 if (p.startsWith(dir) || options.allowAbsoluteParents()) {
                     out.add(p);
+                } else if (dir.equals(dirs.get(0)) && named) {
+                    note(skipped, dirs, "relative path " + raw + " leaves " + dir, p.getParent());
                 }
             }
         }
-        String name = loc.substring(loc.lastIndexOf('/') + 1);
-        if (!name.isEmpty() && !name.equals("..") && !name.equals(".")) {
+        if (named) {
             for (Path dir : dirs) {
                 out.add(dir.resolve(name));
             }
         }
     }
 
-    private static Image openAs(Path candidate, ParentReference ref, OpenOptions options) throws IOException {
-        if (ref.formatHint() != null) {
-            return FormatRegistry.require(ref.formatHint()).open(candidate, options);
+    /** Notes a locator that was not followed, with the search directory that would find it. */
+    private static void note(List<String> skipped, List<Path> dirs, String what, Path where) {
+        if (where != null && !dirs.contains(where)) {
+            skipped.add(what + ": use --parent-dir " + where);
         }
-        return FormatRegistry.open(candidate, options);
     }
 
-    private static void checkIdentity(Image child, ParentReference ref, Image parent, OpenOptions options)
-            throws IOException {
+    /** The format the child names for its parent, or null to probe; unknown names are refused. */
+    private static ImageFormat hintedFormat(Image child, ParentReference ref) throws UnsupportedFeatureException {
+        if (ref.formatHint() == null) {
+            return null;
+        }
+        return FormatRegistry.byName(ref.formatHint()).orElseThrow(() -> new UnsupportedFeatureException(
+                child.format().name() + ": " + child.storage().path() + " needs a parent of format '"
+                        + ref.formatHint() + "', which is not supported (known: " + String.join(", ",
+                        FormatRegistry.all().stream().map(ImageFormat::name).toList()) + ")"));
+    }
+
+    /** Why {@code parent} is not the image {@code child} links to, or null if it is (or no UUID is recorded). */
+    private static String identityMismatch(Image child, ParentReference ref, Image parent) {
         UUID expected = ref.uuid();
         UUID actual = parent.linkUuid();
-        if (expected != null && !expected.equals(actual)) {
-            String msg = child.format().name() + ": parent UUID mismatch for " + child.storage().path()
-                    + ": expects " + expected + ", " + parent.storage().path() + " has " + actual;
-            if (options.ignoreParentUuid()) {
-                options.warn(msg + " (ignored)");
-                return;
+        if (expected == null || expected.equals(actual)) {
+            return null;
+        }
+        return child.format().name() + ": parent UUID mismatch for " + child.storage().path()
+                + ": expects " + expected + ", " + parent.storage().path() + " has " + actual;
+    }
+
+    private static void closeQuietly(Image img) {
+        if (img != null) {
+            try {
+                img.close();
+            } catch (IOException ignored) {
+                // a read-only parent we give up on: nothing to lose
             }
-            parent.close();
-            throw new ChainException(msg);
         }
     }
 

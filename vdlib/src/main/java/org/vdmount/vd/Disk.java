@@ -113,6 +113,11 @@ public final class Disk implements Closeable {
         readLayer(layers.length - 1, offset, dst);
     }
 
+    /**
+     * Reads through layers {@code index} and below. Recurses once per layer that leaves a range
+     * unallocated, so at most {@link ChainResolver#MAX_DEPTH} deep: a cold 256-layer read needs
+     * under 192 KiB of stack (DeepChainTest), and keeps each layer's run between calls.
+     */
     private void readLayer(int index, long offset, ByteBuffer dst) throws IOException {
         Image img = layers[index];
         int start = dst.position();

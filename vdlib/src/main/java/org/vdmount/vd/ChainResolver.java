@@ -173,8 +173,9 @@ final class ChainResolver {
 
     /** Notes a locator that was not followed, with the search directory that would find it. */
     private static void note(List<String> skipped, List<Path> dirs, String what, Path where) {
-        if (where != null && !dirs.contains(where)) {
-            skipped.add(what + ": use --parent-dir " + where);
+        String hint = ": use --parent-dir " + where;
+        if (where != null && !dirs.contains(where) && skipped.stream().noneMatch(n -> n.endsWith(hint))) {
+            skipped.add(what + hint);
         }
     }
 

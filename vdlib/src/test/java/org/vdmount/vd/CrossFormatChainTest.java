@@ -13,6 +13,7 @@ import static org.vdmount.vd.ChainTesting.qemuRaw;
 import static org.vdmount.vd.ChainTesting.randomOps;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,12 +23,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.vdmount.vd.ChainTesting.FileState;
@@ -137,7 +143,7 @@ class CrossFormatChainTest {
         String[] fmts = Arrays.stream(spec.split(" > ")).map(s -> Layer.parse(s).fmt).toArray(String[]::new);
         byte[] expect = qemuRaw(top);
         List<FileState> parents = new ArrayList<>();
-        for (Path p : layers.subList(0, layers.size() - 1)) {
+        for (Path p : layers) {
             parents.add(FileState.of(p));
         }
         try (Disk d = Disk.open(top, OpenOptions.defaultReadOnly())) {
@@ -146,6 +152,9 @@ class CrossFormatChainTest {
                 assertEquals(fmts[i], d.layers().get(i).format().name(), spec + ": layer " + i);
             }
             assertDiskEquals(expect, d, spec);
+        }
+        for (int i = 0; i < layers.size(); i++) {
+            parents.get(i).assertUnchanged(layers.get(i)); // read-only: not even the top is touched
         }
         // writes through the library into the top, then qemu reads the chain again
         byte[] model = expect.clone();
@@ -158,9 +167,60 @@ class CrossFormatChainTest {
         if (topFmt.equals("qcow2") || topFmt.equals("qed")) {
             QemuTools.assertClean(dir, topFmt, top.toString());
         }
-        for (int i = 0; i < parents.size(); i++) {
+        for (int i = 0; i < layers.size() - 1; i++) {
             parents.get(i).assertUnchanged(layers.get(i));
         }
+    }
+
+    /**
+     * Layers of different sizes: bytes past a lower layer's end read as zeros, also when a
+     * copy-on-write fill straddles it (qemu-img create with an explicit size larger or smaller
+     * than the backing file).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"vdi 3M > qcow2 5M > qed 4M", "vhd 3M > qcow2 2M > qcow2 6M", "raw 1M > qed 3M > qcow 2M",
+        "vmdk 2M > vmdk 2M > qcow2 4M"})
+    void layersOfDifferentSizes(String spec) throws IOException {
+        String[] parts = spec.split(" > ");
+        Random rnd = new Random(spec.hashCode());
+        Path prev = null;
+        String prevFmt = null;
+        for (int i = 0; i < parts.length; i++) {
+            String fmt = parts[i].split(" ")[0];
+            long size = Sizes.parse(parts[i].split(" ")[1]) + (i == 0 ? 1536 : 0);
+            Path p = dir.resolve("s" + i + "." + extension(fmt));
+            List<String> cmd = new ArrayList<>(List.of("create", "-f", qemuName(fmt)));
+            if (prev != null) {
+                cmd.addAll(List.of("-b", prev.getFileName().toString(), "-F", qemuName(prevFmt)));
+            }
+            cmd.addAll(List.of(p.toString(), String.valueOf(size)));
+            QemuTools.img(dir, cmd.toArray(new String[0]));
+            long actual;
+            try (Image img = FormatRegistry.open(p, OpenOptions.defaultReadOnly())) {
+                actual = img.virtualSize();
+            }
+            qemuIo(dir, fmt, p, patternCommands(rnd, actual, i, true));
+            prev = p;
+            prevFmt = fmt;
+        }
+        byte[] model = qemuRaw(prev);
+        try (Disk d = Disk.open(prev, OpenOptions.defaultReadWrite())) {
+            assertDiskEquals(model, d, spec);
+            // writes across every lower layer's end
+            for (Image lower : d.layers()) {
+                long end = lower.virtualSize();
+                if (end < d.size()) {
+                    byte[] data = new byte[30_000];
+                    rnd.nextBytes(data);
+                    int off = (int) Math.max(0, Math.min(end - 10_007, d.size() - data.length));
+                    d.write(off, ByteBuffer.wrap(data));
+                    System.arraycopy(data, 0, model, off, data.length);
+                }
+            }
+            randomOps(d, model, rnd, 15);
+            assertDiskEquals(model, d, spec + " after writes");
+        }
+        QemuTools.assertFirstDifference(model, qemuRaw(prev), spec + ": qemu after our writes");
     }
 
     // ---- chains built by this library over qemu-made parents --------------------------------------
@@ -263,6 +323,56 @@ class CrossFormatChainTest {
             QemuTools.assertClean(shared, child, childPath.toString());
         }
         before.assertUnchanged(parent);
+    }
+
+    /**
+     * Four threads write disjoint, unaligned pieces into the same fresh blocks of a child whose
+     * parent is of another format: every copy-on-write fill must keep the others' bytes.
+     */
+    @ParameterizedTest(name = "{0} child over {1} parent")
+    @CsvSource({"vdi,vhd", "vhd,vdi", "vhdx,vhdx", "qcow2,vdi", "qed,vhd", "vmdk,vmdk", "qcow,raw"})
+    void concurrentWritersIntoFreshBlocks(String child, String parentFmt) throws Exception {
+        Path parent = base(parentFmt);
+        Path childPath = shared.resolve("conc-" + child + "-over-" + parentFmt + "." + extension(child));
+        try (Disk pd = Disk.open(parent, OpenOptions.defaultReadOnly())) {
+            FormatRegistry.require(child).create(childPath, childOptions(child).withParent(pd, parent)).close();
+        }
+        byte[] model = Arrays.copyOf(qemuRaw(parent), SIZE + 512);
+        int threads = 4;
+        int piece = 1031;
+        int pieces = 600; // ~600 KiB from offset 1000: several blocks of every format here
+        try (Disk d = Disk.open(childPath, OpenOptions.defaultReadWrite())) {
+            model = Arrays.copyOf(model, (int) d.size());
+            CyclicBarrier start = new CyclicBarrier(threads);
+            ExecutorService pool = Executors.newFixedThreadPool(threads);
+            try {
+                List<Future<?>> done = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    int id = t;
+                    done.add(pool.submit(() -> {
+                        start.await();
+                        for (int j = id; j < pieces; j += threads) {
+                            byte[] b = new byte[piece];
+                            Arrays.fill(b, (byte) (j * 7 + 1));
+                            d.write(1000 + (long) j * piece, ByteBuffer.wrap(b));
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> f : done) {
+                    f.get();
+                }
+            } finally {
+                pool.shutdown();
+            }
+            for (int j = 0; j < pieces; j++) {
+                Arrays.fill(model, 1000 + j * piece, 1000 + (j + 1) * piece, (byte) (j * 7 + 1));
+            }
+            assertDiskEquals(model, d, child + " over " + parentFmt + " after concurrent writes");
+        }
+        try (Disk d = Disk.open(childPath, OpenOptions.defaultReadOnly())) {
+            assertDiskEquals(model, d, child + " over " + parentFmt + " reopened");
+        }
     }
 
     // ---- longer chains mixing our differencing formats ----------------------------------------------

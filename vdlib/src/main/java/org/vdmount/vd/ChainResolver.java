@@ -28,7 +28,8 @@ final class ChainResolver {
     /**
      * Opens the parent of {@code child} read-only and checks its identity. Candidates are tried
      * in order; one that cannot be opened or has another UUID does not stop the search (a stale
-     * same-named file next to the child must not hide the real parent in a search directory).
+     * same-named file next to the child must not hide the real parent in a search directory):
+     * it is reported as a warning if another one fits, as the error if none does.
      */
     static Image openParent(Image child, OpenOptions options) throws IOException {
         ParentReference ref = child.parent();
@@ -39,14 +40,15 @@ final class ChainResolver {
         ImageFormat hinted = hintedFormat(child, ref);
 
         List<String> skipped = new ArrayList<>();
-        List<String> tried = new ArrayList<>();
+        List<Path> candidates = candidates(ref, dirs, options, skipped);
+        List<String> passedOver = new ArrayList<>();
         boolean self = false;
         IOException firstError = null;
         String mismatch = null;
         Image fallback = null;
+        Image found = null;
         try {
-            for (Path candidate : candidates(ref, dirs, options, skipped)) {
-                tried.add(candidate.toString());
+            for (Path candidate : candidates) {
                 Path norm = candidate.toAbsolutePath().normalize();
                 if (norm.equals(childPath)) {
                     self = true;
@@ -61,37 +63,36 @@ final class ChainResolver {
                 try {
                     parent = hinted != null ? hinted.open(candidate, parentOptions)
                             : FormatRegistry.open(candidate, parentOptions);
-                } catch (VdException e) {
-                    firstError = firstError == null ? e : firstError;
-                    continue;
                 } catch (IOException e) {
-                    firstError = firstError == null ? new ChainException(who + ": cannot open " + candidate + ": "
-                            + e.getMessage()) : firstError;
+                    passedOver.add(candidate + ": " + e.getMessage());
+                    firstError = firstError != null ? firstError : e instanceof VdException ? e
+                            : new ChainException(who + ": cannot open " + candidate + ": " + e.getMessage());
                     continue;
                 }
                 String wrong = identityMismatch(child, ref, parent);
                 if (wrong == null) {
-                    closeQuietly(fallback);
-                    return parent;
+                    found = parent;
+                    break;
                 }
+                passedOver.add(wrong);
                 if (options.ignoreParentUuid() && fallback == null) {
                     fallback = parent;
-                    mismatch = wrong;
                 } else {
                     parent.close();
-                    mismatch = mismatch == null ? wrong : mismatch;
                 }
+                mismatch = mismatch != null ? mismatch : wrong;
             }
-            if (ref.uuid() != null) {
-                Image byUuid = scanForUuid(child, ref, dirs, parentOptions);
-                if (byUuid != null) {
-                    closeQuietly(fallback);
-                    return byUuid;
-                }
+            if (found == null && ref.uuid() != null) {
+                found = scanForUuid(child, ref, dirs, parentOptions);
             }
         } catch (IOException | RuntimeException e) {
             closeQuietly(fallback);
             throw e;
+        }
+        if (found != null) {
+            closeQuietly(fallback);
+            passedOver.forEach(p -> options.warn(who + ": passed over " + p));
+            return found;
         }
         if (fallback != null) {
             options.warn(mismatch + " (ignored)");
@@ -105,7 +106,8 @@ final class ChainResolver {
         }
         throw new ChainException(who + (self ? " is the image itself (its locator names itself)" : " not found")
                 + (ref.uuid() != null ? " (uuid " + ref.uuid() + ")" : "")
-                + (tried.isEmpty() ? "" : "; tried " + String.join(", ", tried.stream().distinct().toList()))
+                + (candidates.isEmpty() ? "" : "; tried " + String.join(", ", candidates.stream().map(Path::toString)
+                        .toList()))
                 + (ref.uuid() != null && ref.locators().isEmpty()
                         ? "; searched " + String.join(", ", dirs.stream().map(Path::toString).toList()) : "")
                 + "; " + (skipped.isEmpty() ? "use --parent-dir DIR" : String.join("; ", skipped)));

@@ -198,6 +198,28 @@ class ChainResolverTest {
         assertOneLine(e, "cycle");
     }
 
+    /** VDI links by UUID only (VDICore.h: uuidLinkage at 0x1A8, image type at 0x4C, uuidCreate at 0x188). */
+    @Test
+    void vdiImagesLinkedToEachOtherByUuidAreACycle() throws IOException {
+        Path d = mkdir("d");
+        Path a = ownBase("vdi", d.resolve("a.vdi"), 16);
+        Path b = d.resolve("b.vdi");
+        create("vdi", b, a);
+        byte[] ab = Files.readAllBytes(a);
+        byte[] bb = Files.readAllBytes(b);
+        ab[0x4C] = 4; // differencing
+        System.arraycopy(bb, 0x188, ab, 0x1A8, 16); // a's parent is b
+        Files.write(a, ab);
+        for (Path p : List.of(a, b)) {
+            ChainException e = chainFailure(p, ro());
+            assertOneLine(e, "cycle");
+        }
+        System.arraycopy(ab, 0x188, ab, 0x1A8, 16); // a's parent is a itself
+        Files.write(a, ab);
+        ChainException e = chainFailure(a, ro());
+        assertOneLine(e, "vdi:", a.toString());
+    }
+
     // ---- identity ---------------------------------------------------------------------------------
 
     /** Creates {@code child} (our format) over {@code parent}; the parent is opened read-only. */
@@ -291,10 +313,20 @@ class ChainResolverTest {
         try (Disk disk = Disk.open(child, ro().withParentDirs(List.of(a)))) {
             expect = ChainTesting.readAll(disk);
         }
-        ownBase(fmt, b.resolve("base." + fmt), 11);
-        try (Disk disk = Disk.open(child, ro().withParentDirs(List.of(a)))) {
+        Path impostor = ownBase(fmt, b.resolve("base." + fmt), 11);
+        List<String> warnings = new ArrayList<>();
+        try (Disk disk = Disk.open(child, ro().withParentDirs(List.of(a)).withWarnings(warnings::add))) {
             assertEquals(base, disk.layers().get(0).storage().path());
             assertDiskEquals(expect, disk, "real parent");
+        }
+        assertTrue(warnings.stream().anyMatch(w -> w.contains("passed over") && w.contains(impostor.toString())),
+                warnings.toString());
+        // without the search directory, the impostor is the error
+        assertOneLine(chainFailure(child, ro()), "UUID mismatch", impostor.toString());
+        // a damaged file of the right name is passed over the same way
+        Files.write(impostor, new byte[4096]);
+        try (Disk disk = Disk.open(child, ro().withParentDirs(List.of(a)))) {
+            assertEquals(base, disk.layers().get(0).storage().path());
         }
     }
 

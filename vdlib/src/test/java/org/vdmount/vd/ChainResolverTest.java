@@ -84,7 +84,7 @@ class ChainResolverTest {
         Path b = mkdir("b");
         Path base = qcow2Base(a, "base.qcow2", 1);
         Path child = qcow2Child(b, "child.qcow2", base.toString(), "qcow2");
-        byte[] expect = qemuRaw(child); // qemu follows the absolute path
+        byte[] expect = qemuRaw(child, "qcow2"); // qemu follows the absolute path
 
         ChainException e = chainFailure(child, ro());
         assertOneLine(e, child.toString(), "--parent-dir", base.toString());
@@ -112,7 +112,7 @@ class ChainResolverTest {
         mkdir("b/sub/x");
         Path base = qcow2Base(b, "base.qcow2", 2);
         Path child = qcow2Child(sub, "child.qcow2", locator, "qcow2");
-        byte[] expect = qemuRaw(child);
+        byte[] expect = qemuRaw(child, "qcow2");
 
         ChainException e = chainFailure(child, ro());
         assertOneLine(e, child.toString(), "--parent-dir");
@@ -134,7 +134,7 @@ class ChainResolverTest {
         Path child = qcow2Child(b, "child.qcow2", "parents/base.qcow2", "qcow2");
         try (Disk d = Disk.open(child, ro())) {
             assertEquals(base, d.layers().get(0).storage().path());
-            assertDiskEquals(qemuRaw(child), d, "subdirectory");
+            assertDiskEquals(qemuRaw(child, "qcow2"), d, "subdirectory");
         }
     }
 

@@ -63,9 +63,18 @@ final class ChainTesting {
         QemuTools.io(dir, qemuName(fmt), image.toString(), commands);
     }
 
-    /** The bytes qemu-img sees through {@code image} (it follows backing files itself). */
-    static byte[] qemuRaw(Path image) throws IOException {
-        return QemuTools.qemuRaw(image.getParent(), image.getFileName().toString());
+    /**
+     * The bytes qemu-img sees through {@code image} of our format {@code fmt} (it follows backing
+     * files itself). The format is named: qemu probes a fixed VHD as raw (no footer copy at 0).
+     */
+    static byte[] qemuRaw(Path image, String fmt) throws IOException {
+        Path dir = image.getParent();
+        Path raw = Files.createTempFile(dir, "oracle", ".raw");
+        Files.delete(raw);
+        QemuTools.img(dir, "convert", "-f", qemuName(fmt), "-O", "raw", image.toString(), raw.toString());
+        byte[] b = Files.readAllBytes(raw);
+        Files.delete(raw);
+        return b;
     }
 
     static byte[] readAll(Disk d) throws IOException {

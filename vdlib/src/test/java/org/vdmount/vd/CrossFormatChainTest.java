@@ -141,7 +141,8 @@ class CrossFormatChainTest {
         List<Path> layers = qemuChain(spec, spec.hashCode());
         Path top = layers.get(layers.size() - 1);
         String[] fmts = Arrays.stream(spec.split(" > ")).map(s -> Layer.parse(s).fmt).toArray(String[]::new);
-        byte[] expect = qemuRaw(top);
+        String topFmt = fmts[fmts.length - 1];
+        byte[] expect = qemuRaw(top, topFmt);
         List<FileState> parents = new ArrayList<>();
         for (Path p : layers) {
             parents.add(FileState.of(p));
@@ -162,8 +163,7 @@ class CrossFormatChainTest {
             randomOps(d, model, new Random(spec.hashCode() * 31L), 30);
             assertDiskEquals(model, d, spec + " after writes");
         }
-        QemuTools.assertFirstDifference(model, qemuRaw(top), spec + ": qemu after our writes");
-        String topFmt = fmts[fmts.length - 1];
+        QemuTools.assertFirstDifference(model, qemuRaw(top, topFmt), spec + ": qemu after our writes");
         if (topFmt.equals("qcow2") || topFmt.equals("qed")) {
             QemuTools.assertClean(dir, topFmt, top.toString());
         }
@@ -203,7 +203,7 @@ class CrossFormatChainTest {
             prev = p;
             prevFmt = fmt;
         }
-        byte[] model = qemuRaw(prev);
+        byte[] model = qemuRaw(prev, prevFmt);
         try (Disk d = Disk.open(prev, OpenOptions.defaultReadWrite())) {
             assertDiskEquals(model, d, spec);
             // writes across every lower layer's end
@@ -220,7 +220,7 @@ class CrossFormatChainTest {
             randomOps(d, model, rnd, 15);
             assertDiskEquals(model, d, spec + " after writes");
         }
-        QemuTools.assertFirstDifference(model, qemuRaw(prev), spec + ": qemu after our writes");
+        QemuTools.assertFirstDifference(model, qemuRaw(prev, prevFmt), spec + ": qemu after our writes");
     }
 
     // ---- chains built by this library over qemu-made parents --------------------------------------
@@ -236,14 +236,36 @@ class CrossFormatChainTest {
 
     /** A qemu-made base of format {@code fmt} with patterns, shared by the tests of this class. */
     private static Path base(String fmt) throws IOException {
-        Path existing = BASES.get(fmt);
+        return base(fmt, null);
+    }
+
+    /** A variant of a base: qemu create options, or (streamOptimized) converted from patterned raw. */
+    private static Path base(String fmt, String opts) throws IOException {
+        String key = opts == null ? fmt : fmt + ":" + opts;
+        Path existing = BASES.get(key);
         if (existing != null) {
             return existing;
         }
-        Path p = shared.resolve("base-" + fmt + "." + extension(fmt));
-        QemuTools.img(shared, "create", "-f", qemuName(fmt), p.toString(), String.valueOf(SIZE));
-        qemuIo(shared, fmt, p, patternCommands(new Random(fmt.hashCode()), SIZE, 0, true));
-        BASES.put(fmt, p);
+        Path p = shared.resolve("base-" + key.replaceAll("[^a-zA-Z0-9]", "-") + "." + extension(fmt));
+        Random rnd = new Random(key.hashCode());
+        List<String> o = opts == null ? List.of() : List.of("-o", opts);
+        if (opts != null && opts.contains("streamOptimized")) {
+            Path raw = shared.resolve("stream-source.img");
+            QemuTools.img(shared, "create", "-f", "raw", raw.toString(), String.valueOf(SIZE));
+            qemuIo(shared, "raw", raw, patternCommands(rnd, SIZE, 0, true));
+            List<String> cmd = new ArrayList<>(List.of("convert", "-O", qemuName(fmt)));
+            cmd.addAll(o);
+            cmd.addAll(List.of(raw.toString(), p.toString()));
+            QemuTools.img(shared, cmd.toArray(new String[0]));
+            Files.delete(raw);
+        } else {
+            List<String> cmd = new ArrayList<>(List.of("create", "-f", qemuName(fmt)));
+            cmd.addAll(o);
+            cmd.addAll(List.of(p.toString(), String.valueOf(SIZE)));
+            QemuTools.img(shared, cmd.toArray(new String[0]));
+            qemuIo(shared, fmt, p, patternCommands(rnd, SIZE, 0, true));
+        }
+        BASES.put(key, p);
         return p;
     }
 
@@ -284,9 +306,23 @@ class CrossFormatChainTest {
     @ParameterizedTest(name = "{0} child over {1} parent")
     @MethodSource("pairs")
     void ownChildOverQemuParent(String child, String parentFmt) throws IOException {
-        Path parent = base(parentFmt);
+        ownChildOver(child, parentFmt, base(parentFmt));
+    }
+
+    /** Parents of other variants: fixed VHD/VHDX, static VDI, streamOptimized and flat VMDK. */
+    @ParameterizedTest(name = "{0} child over {1}:{2} parent")
+    @CsvSource(delimiter = '|', value = {
+        "vdi|vhd|subformat=fixed", "vhd|vdi|static=on", "qcow2|vhd|subformat=fixed", "vhdx|vhdx|subformat=fixed",
+        "qcow2|vmdk|subformat=streamOptimized", "vmdk|vmdk|subformat=streamOptimized",
+        "vmdk|vmdk|subformat=monolithicFlat", "vhd|vmdk|subformat=twoGbMaxExtentSparse", "qed|vdi|static=on"})
+    void ownChildOverParentVariant(String child, String parentFmt, String opts) throws IOException {
+        ownChildOver(child, parentFmt, base(parentFmt, opts));
+    }
+
+    private void ownChildOver(String child, String parentFmt, Path parent) throws IOException {
         FileState before = FileState.of(parent);
-        Path childPath = shared.resolve("child-" + child + "-over-" + parentFmt + "." + extension(child));
+        String stem = parent.getFileName().toString().replace('.', '-');
+        Path childPath = shared.resolve("child-" + child + "-over-" + stem + "." + extension(child));
         ImageFormat f = FormatRegistry.require(child);
         String why = refusal(child, parentFmt);
         try (Disk pd = Disk.open(parent, OpenOptions.defaultReadOnly())) {
@@ -299,7 +335,7 @@ class CrossFormatChainTest {
             }
             f.create(childPath, childOptions(child).withParent(pd, parent)).close();
         }
-        byte[] parentBytes = qemuRaw(parent);
+        byte[] parentBytes = qemuRaw(parent, parentFmt);
         byte[] model;
         try (Disk d = Disk.open(childPath, OpenOptions.defaultReadWrite())) {
             assertEquals(2, d.layers().size());
@@ -317,7 +353,7 @@ class CrossFormatChainTest {
             assertDiskEquals(model, d, child + " over " + parentFmt + " reopened");
         }
         if (QEMU_READS.contains(child)) {
-            QemuTools.assertFirstDifference(model, qemuRaw(childPath), child + " over " + parentFmt + ": qemu");
+            QemuTools.assertFirstDifference(model, qemuRaw(childPath, child), child + " over " + parentFmt + ": qemu");
         }
         if (child.equals("qcow2") || child.equals("qed")) {
             QemuTools.assertClean(shared, child, childPath.toString());
@@ -337,7 +373,7 @@ class CrossFormatChainTest {
         try (Disk pd = Disk.open(parent, OpenOptions.defaultReadOnly())) {
             FormatRegistry.require(child).create(childPath, childOptions(child).withParent(pd, parent)).close();
         }
-        byte[] model = Arrays.copyOf(qemuRaw(parent), SIZE + 512);
+        byte[] model = Arrays.copyOf(qemuRaw(parent, parentFmt), SIZE + 512);
         int threads = 4;
         int piece = 1031;
         int pieces = 600; // ~600 KiB from offset 1000: several blocks of every format here
@@ -383,7 +419,7 @@ class CrossFormatChainTest {
         Path base = dir.resolve("base.img");
         QemuTools.img(dir, "create", "-f", "raw", base.toString(), String.valueOf(SIZE));
         qemuIo(dir, "raw", base, patternCommands(new Random(5), SIZE, 0, true));
-        byte[] model = qemuRaw(base);
+        byte[] model = qemuRaw(base, "raw");
         String[] formats = {"vhd", "vdi", "vhd", "qcow2"};
         Path parent = base;
         Random rnd = new Random(55);

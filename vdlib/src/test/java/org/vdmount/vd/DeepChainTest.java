@@ -94,7 +94,7 @@ class DeepChainTest {
             assertDiskEquals(atMax, d, MAX + " layers");
         }
         if (QemuTools.available()) {
-            QemuTools.assertFirstDifference(atMax, ChainTesting.qemuRaw(dir.resolve(name(MAX - 1))), "qemu");
+            QemuTools.assertFirstDifference(atMax, ChainTesting.qemuRaw(dir.resolve(name(MAX - 1)), "qcow2"), "qemu");
         }
     }
 

@@ -1,6 +1,7 @@
 package org.vdmount.vd;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -50,7 +51,7 @@ final class ChainResolver {
         try {
             for (Path candidate : candidates) {
                 Path norm = candidate.toAbsolutePath().normalize();
-                if (norm.equals(childPath)) {
+                if (norm.equals(childPath) || identity(candidate).equals(identity(childPath))) {
                     self = true;
                     continue;
                 }
@@ -111,6 +112,15 @@ final class ChainResolver {
                 + (ref.uuid() != null && ref.locators().isEmpty()
                         ? "; searched " + String.join(", ", dirs.stream().map(Path::toString).toList()) : "")
                 + "; " + (skipped.isEmpty() ? "use --parent-dir DIR" : String.join("; ", skipped)));
+    }
+
+    /** A file's identity for cycle checks: its real path (links resolved), else its normalized path. */
+    static Path identity(Path p) {
+        try {
+            return p.toRealPath();
+        } catch (IOException e) {
+            return p.toAbsolutePath().normalize();
+        }
     }
 
     private static List<Path> searchDirs(Path childPath, OpenOptions options) {
@@ -229,6 +239,8 @@ final class ChainResolver {
             List<Path> files;
             try (Stream<Path> s = Files.list(dir)) {
                 files = s.filter(Files::isRegularFile).sorted().toList();
+            } catch (IOException | UncheckedIOException e) {
+                continue; // an unreadable search directory holds no candidate
             }
             for (Path f : files) {
                 if (f.toAbsolutePath().normalize().equals(childPath)) {

@@ -44,7 +44,7 @@ public final class Disk implements Closeable {
         List<Image> chain = new ArrayList<>();
         chain.add(topImage);
         Set<Path> seen = new HashSet<>();
-        seen.add(topImage.storage().path().toAbsolutePath().normalize());
+        seen.add(ChainResolver.identity(topImage.storage().path()));
         try {
             Image cur = topImage;
             while (cur.parent() != null) {
@@ -54,7 +54,7 @@ public final class Disk implements Closeable {
                 }
                 Image parent = ChainResolver.openParent(cur, options);
                 chain.add(parent);
-                if (!seen.add(parent.storage().path().toAbsolutePath().normalize())) {
+                if (!seen.add(ChainResolver.identity(parent.storage().path()))) {
                     throw new ChainException("cycle in chain of " + topImage.storage().path() + ": "
                             + parent.storage().path() + " appears twice");
                 }

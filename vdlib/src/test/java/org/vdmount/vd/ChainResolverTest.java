@@ -187,6 +187,24 @@ class ChainResolverTest {
         }
     }
 
+    /** Symbolic links make every path of a loop new; the files are the same (real paths compared). */
+    @Test
+    void selfReferencesAndCyclesThroughSymbolicLinksAreDetectedEarly() throws IOException {
+        Path d = mkdir("d");
+        Files.createSymbolicLink(d.resolve("link"), Path.of("."));
+        Path self = qcow2Child(d, "self.qcow2", "link/self.qcow2", "qcow2");
+        assertOneLine(chainFailure(self, ro()), "itself", self.toString());
+        Files.createSymbolicLink(d.resolve("alias.qcow2"), Path.of("self2.qcow2"));
+        Path self2 = qcow2Child(d, "self2.qcow2", "alias.qcow2", "qcow2");
+        assertOneLine(chainFailure(self2, ro()), "itself", self2.toString());
+        // a -> b -> link/a: without real paths, link/link/... makes every layer look new
+        Path a = qcow2Child(d, "a.qcow2", "b.qcow2", "qcow2");
+        qcow2Child(d, "b.qcow2", "link/a.qcow2", "qcow2");
+        ChainException e = chainFailure(a, ro());
+        assertOneLine(e, "cycle", a.toString());
+        assertFalse(e.getMessage().contains("link/link"), e.getMessage());
+    }
+
     @Test
     void aCycleAcrossFormatsIsDetected() throws IOException {
         Path d = mkdir("d");

@@ -92,8 +92,16 @@ public final class Disk implements Closeable {
         return top.virtualSize();
     }
 
+    /**
+     * The chain's logical sector size: the largest any layer reports. Formats that record none
+     * (qcow2, VDI, VHD, ...) answer 512, so a child of a 4 KiB-sector VHDX stays a 4 KiB disk.
+     */
     public int logicalSectorSize() {
-        return top.logicalSectorSize();
+        int max = 0;
+        for (Image img : layers) {
+            max = Math.max(max, img.logicalSectorSize());
+        }
+        return max;
     }
 
     public boolean readOnly() {

@@ -98,6 +98,28 @@ final class ChainTesting {
     }
 
     /**
+     * Disk.map over the whole disk: runs are contiguous, cover it exactly, and never claim zeros
+     * (ZERO or UNALLOCATED everywhere) over bytes that are not zero.
+     */
+    static void assertMapConsistent(byte[] expect, Disk d, String what) throws IOException {
+        long off = 0;
+        while (off < d.size()) {
+            long run = d.map(off, d.size() - off);
+            long len = Run.length(run);
+            assertTrue(len > 0 && off + len <= d.size(), what + ": run at " + off + " of " + len + " bytes");
+            if (Run.kind(run) != Allocation.DATA) {
+                for (long i = off; i < off + len; i++) {
+                    if (expect[(int) i] != 0) {
+                        fail(what + ": map says " + Run.kind(run) + " at " + off + "+" + len + " but byte " + i
+                                + " is " + (expect[(int) i] & 0xFF));
+                    }
+                }
+            }
+            off += len;
+        }
+    }
+
+    /**
      * Random writes (unaligned, sector-aligned, block-straddling), discards and zeroing through the
      * disk, mirrored in the model.
      */

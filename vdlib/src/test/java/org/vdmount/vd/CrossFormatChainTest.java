@@ -153,6 +153,7 @@ class CrossFormatChainTest {
                 assertEquals(fmts[i], d.layers().get(i).format().name(), spec + ": layer " + i);
             }
             assertDiskEquals(expect, d, spec);
+            ChainTesting.assertMapConsistent(expect, d, spec);
         }
         for (int i = 0; i < layers.size(); i++) {
             parents.get(i).assertUnchanged(layers.get(i)); // read-only: not even the top is touched
@@ -162,6 +163,7 @@ class CrossFormatChainTest {
         try (Disk d = Disk.open(top, OpenOptions.defaultReadWrite())) {
             randomOps(d, model, new Random(spec.hashCode() * 31L), 30);
             assertDiskEquals(model, d, spec + " after writes");
+            ChainTesting.assertMapConsistent(model, d, spec + " after writes");
         }
         QemuTools.assertFirstDifference(model, qemuRaw(top, topFmt), spec + ": qemu after our writes");
         if (topFmt.equals("qcow2") || topFmt.equals("qed")) {
@@ -347,6 +349,7 @@ class CrossFormatChainTest {
             assertDiskEquals(model, d, child + " over " + parentFmt + " (fresh)");
             randomOps(d, model, new Random(child.hashCode() * 17L + parentFmt.hashCode()), 30);
             assertDiskEquals(model, d, child + " over " + parentFmt);
+            ChainTesting.assertMapConsistent(model, d, child + " over " + parentFmt);
         }
         try (Disk d = Disk.open(childPath, OpenOptions.defaultReadOnly())) {
             assertEquals(2, d.layers().size());
@@ -408,6 +411,26 @@ class CrossFormatChainTest {
         }
         try (Disk d = Disk.open(childPath, OpenOptions.defaultReadOnly())) {
             assertDiskEquals(model, d, child + " over " + parentFmt + " reopened");
+        }
+    }
+
+    /**
+     * A child of a 4 KiB-sector VHDX reads as a 4 KiB-sector disk even when its own format
+     * records no sector size: partition tables inside count in 4 KiB LBAs.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"vhdx", "qcow2", "vhd", "vdi", "qed", "qcow"})
+    void sectorSizeOfTheChainComesFromTheLayerThatRecordsIt(String child) throws IOException {
+        Path base = dir.resolve("base4k.vhdx");
+        FormatRegistry.require("vhdx").create(base, CreateOptions.of(SIZE - 1536).with("logical_sector_size", "4096"))
+                .close();
+        Path c = dir.resolve("child4k." + extension(child));
+        try (Disk pd = Disk.open(base, OpenOptions.defaultReadOnly())) {
+            assertEquals(4096, pd.logicalSectorSize());
+            FormatRegistry.require(child).create(c, CreateOptions.of(0).withParent(pd, base)).close();
+        }
+        try (Disk d = Disk.open(c, OpenOptions.defaultReadOnly())) {
+            assertEquals(4096, d.logicalSectorSize(), child + " over a 4K VHDX");
         }
     }
 

@@ -150,6 +150,61 @@ class ChainResolverTest {
         assertOneLine(e, child.toString());
     }
 
+    /**
+     * Seeded random backing names written straight into a qcow2 header (any bytes, malformed
+     * UTF-8, NUL, separators, dot segments): every open succeeds with a parent inside the search
+     * directories or fails with a one-line VdException; nothing else escapes.
+     */
+    @Test
+    void randomLocatorsNeverEscapeTheSearchDirectories() throws Exception {
+        Path b = mkdir("b");
+        Path other = mkdir("other");
+        qcow2Base(b, "base.qcow2", 17);
+        Files.createDirectories(b.resolve("sub"));
+        Files.write(b.resolve("x"), new byte[1024]);
+        assertEquals(0, new ProcessBuilder("mkfifo", b.resolve("pipe").toString()).start().waitFor());
+        Path child = qcow2Child(b, "child.qcow2", "p".repeat(900), "raw");
+        byte[] header = Files.readAllBytes(child);
+        Bytes h = Bytes.of(header);
+        int nameOffset = (int) h.u64be(8);
+        String[] vocabulary = {"..", ".", "/", "\\", "base.qcow2", "sub", "pipe", "x", "C:", "//", "\0", "%2e", "é",
+            "\uD800", ":", "~", "*", "child.qcow2", "other", "/etc/passwd", "\\\\?\\", "file:", " "};
+        Random rnd = new Random(4242);
+        int opened = 0;
+        int refused = 0;
+        for (int i = 0; i < 600; i++) {
+            byte[] name;
+            if (rnd.nextInt(5) == 0) {
+                name = new byte[1 + rnd.nextInt(40)];
+                rnd.nextBytes(name);
+            } else {
+                StringBuilder sb = new StringBuilder();
+                for (int k = 1 + rnd.nextInt(8); k > 0; k--) {
+                    sb.append(vocabulary[rnd.nextInt(vocabulary.length)]);
+                }
+                if (rnd.nextBoolean()) { // a prefix of anything, then a name that exists somewhere
+                    sb.append(rnd.nextBoolean() ? "/" : "\\").append(rnd.nextBoolean() ? "base.qcow2" : "x");
+                }
+                name = sb.toString().getBytes(StandardCharsets.UTF_8);
+            }
+            byte[] img = header.clone();
+            Bytes.of(img).putBytes(nameOffset, java.util.Arrays.copyOf(name, Math.min(name.length, 900)))
+                    .put32be(16, Math.min(name.length, 900));
+            Files.write(child, img);
+            OpenOptions o = rnd.nextBoolean() ? ro() : ro().withParentDirs(List.of(other, b.resolve("sub")));
+            try (Disk d = Disk.open(child, o)) {
+                Path parent = d.layers().get(0).storage().path().toAbsolutePath().normalize();
+                assertTrue(parent.startsWith(b) || parent.startsWith(other), "followed outside: " + parent);
+                assertTrue(Files.isRegularFile(parent), parent.toString());
+                opened++;
+            } catch (VdException e) {
+                assertOneLine(e);
+                refused++;
+            }
+        }
+        assertTrue(opened > 20 && refused > 100, opened + " opened, " + refused + " refused");
+    }
+
     @Test
     void aFifoNamedByALocatorIsNotOpened() throws Exception {
         Path b = mkdir("b");

@@ -92,44 +92,26 @@ final class ChainResolver {
         }
         if (found != null) {
             closeQuietly(fallback);
-            passedOver.forEach(p -> options.warn(printable(who + ": passed over " + p)));
+            passedOver.forEach(p -> options.warn(VdException.oneLine(who + ": passed over " + p)));
             return found;
         }
         if (fallback != null) {
-            options.warn(printable(mismatch + " (ignored)"));
+            options.warn(VdException.oneLine(mismatch + " (ignored)"));
             return fallback;
         }
         if (mismatch != null) {
-            throw new ChainException(printable(mismatch));
+            throw new ChainException(mismatch);
         }
         if (firstError != null) {
-            String m = String.valueOf(firstError.getMessage());
-            throw m.equals(printable(m)) ? firstError : new ChainException(printable(m));
+            throw firstError;
         }
-        throw new ChainException(printable(who + (self ? " is the image itself (its locator names itself)" : " not found")
+        throw new ChainException(who + (self ? " is the image itself (its locator names itself)" : " not found")
                 + (ref.uuid() != null ? " (uuid " + ref.uuid() + ")" : "")
                 + (candidates.isEmpty() ? "" : "; tried " + String.join(", ", candidates.stream().map(Path::toString)
                         .toList()))
                 + (ref.uuid() != null && ref.locators().isEmpty()
                         ? "; searched " + String.join(", ", dirs.stream().map(Path::toString).toList()) : "")
-                + "; " + (skipped.isEmpty() ? "use --parent-dir DIR" : String.join("; ", skipped))));
-    }
-
-    /** Text from untrusted files made one printable line: control characters become {@code \\xNN}. */
-    static String printable(String s) {
-        StringBuilder out = null;
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (Character.isISOControl(c)) {
-                if (out == null) {
-                    out = new StringBuilder(s.length() + 8).append(s, 0, i);
-                }
-                out.append(String.format("\\x%02x", (int) c));
-            } else if (out != null) {
-                out.append(c);
-            }
-        }
-        return out == null ? s : out.toString();
+                + "; " + (skipped.isEmpty() ? "use --parent-dir DIR" : String.join("; ", skipped)));
     }
 
     /** A file's identity for cycle checks: its real path (links resolved), else its normalized path. */
@@ -214,10 +196,10 @@ final class ChainResolver {
         if (ref.formatHint() == null) {
             return null;
         }
-        return FormatRegistry.byName(ref.formatHint()).orElseThrow(() -> new UnsupportedFeatureException(printable(
+        return FormatRegistry.byName(ref.formatHint()).orElseThrow(() -> new UnsupportedFeatureException(
                 child.format().name() + ": " + child.storage().path() + " needs a parent of format '"
                         + ref.formatHint() + "', which is not supported (known: " + String.join(", ",
-                        FormatRegistry.all().stream().map(ImageFormat::name).toList()) + ")")));
+                        FormatRegistry.all().stream().map(ImageFormat::name).toList()) + ")"));
     }
 
     /** Why {@code parent} is not the image {@code child} links to, or null if it is (or no UUID is recorded). */

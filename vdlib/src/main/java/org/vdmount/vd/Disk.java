@@ -55,8 +55,8 @@ public final class Disk implements Closeable {
                 Image parent = ChainResolver.openParent(cur, options);
                 chain.add(parent);
                 if (!seen.add(ChainResolver.identity(parent.storage().path()))) {
-                    throw new ChainException(ChainResolver.printable("cycle in chain of " + topImage.storage().path()
-                            + ": " + parent.storage().path() + " appears twice"));
+                    throw new ChainException("cycle in chain of " + topImage.storage().path() + ": "
+                            + parent.storage().path() + " appears twice");
                 }
                 cur = parent;
             }

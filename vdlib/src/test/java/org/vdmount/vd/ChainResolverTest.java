@@ -138,6 +138,23 @@ class ChainResolverTest {
         }
     }
 
+    /** VHD/VHDX store Windows relative paths (.\\parents\\base.vhd): followed inside the directory. */
+    @ParameterizedTest
+    @ValueSource(strings = {"vhd", "vhdx"})
+    void windowsRelativeLocatorIntoASubdirectoryIsFollowed(String fmt) throws IOException {
+        Path d = mkdir("d");
+        Path base = ownBase(fmt, mkdir("d/parents").resolve("base." + fmt), 18);
+        Path child = d.resolve("child." + fmt);
+        create(fmt, child, base);
+        try (Image img = FormatRegistry.open(child, ro())) {
+            assertTrue(img.parent().locators().contains(".\\parents\\base." + fmt), img.parent().locators().toString());
+        }
+        Path moved = Files.move(d, root.resolve("moved")); // only the relative locator can find it now
+        try (Disk disk = Disk.open(moved.resolve("child." + fmt), ro())) {
+            assertEquals(moved.resolve("parents").resolve("base." + fmt), disk.layers().get(0).storage().path());
+        }
+    }
+
     /** Locators an attacker would write: none of them reads a file outside the search directories. */
     @ParameterizedTest
     @ValueSource(strings = {"/etc/passwd", "../../../../../../../../etc/passwd", "/dev/zero", "/proc/self/mem",

@@ -35,6 +35,7 @@ final class ChainResolver {
     static Image openParent(Image child, OpenOptions options) throws IOException {
         ParentReference ref = child.parent();
         Path childPath = child.storage().path().toAbsolutePath().normalize();
+        Path childIdentity = identity(childPath);
         String who = child.format().name() + ": parent of " + childPath;
         List<Path> dirs = searchDirs(childPath, options);
         OpenOptions parentOptions = options.withReadOnly(true);
@@ -51,7 +52,7 @@ final class ChainResolver {
         try {
             for (Path candidate : candidates) {
                 Path norm = candidate.toAbsolutePath().normalize();
-                if (norm.equals(childPath) || identity(candidate).equals(identity(childPath))) {
+                if (norm.equals(childPath) || identity(candidate).equals(childIdentity)) {
                     self = true;
                     continue;
                 }
@@ -105,13 +106,21 @@ final class ChainResolver {
         if (firstError != null) {
             throw firstError;
         }
-        throw new ChainException(who + (self ? " is the image itself (its locator names itself)" : " not found")
+        throw notFound(who, ref, self, candidates, dirs, skipped);
+    }
+
+    /** What was tried, what was not followed, and which --parent-dir would help. */
+    private static ChainException notFound(String who, ParentReference ref, boolean self, List<Path> candidates,
+                                           List<Path> dirs, List<String> skipped) {
+        return new ChainException(who + (self ? " is the image itself (its locator names itself)" : " not found")
                 + (ref.uuid() != null ? " (uuid " + ref.uuid() + ")" : "")
-                + (candidates.isEmpty() ? "" : "; tried " + String.join(", ", candidates.stream().map(Path::toString)
-                        .toList()))
-                + (ref.uuid() != null && ref.locators().isEmpty()
-                        ? "; searched " + String.join(", ", dirs.stream().map(Path::toString).toList()) : "")
+                + (candidates.isEmpty() ? "" : "; tried " + join(candidates))
+                + (ref.uuid() != null && ref.locators().isEmpty() ? "; searched " + join(dirs) : "")
                 + "; " + (skipped.isEmpty() ? "use --parent-dir DIR" : String.join("; ", skipped)));
+    }
+
+    private static String join(List<Path> paths) {
+        return String.join(", ", paths.stream().map(Path::toString).toList());
     }
 
     /** A file's identity for cycle checks: its real path (links resolved), else its normalized path. */

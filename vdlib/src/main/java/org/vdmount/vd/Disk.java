@@ -123,8 +123,9 @@ public final class Disk implements Closeable {
 
     /**
      * Reads through layers {@code index} and below. Recurses once per layer that leaves a range
-     * unallocated, so at most {@link ChainResolver#MAX_DEPTH} deep: a cold 256-layer read needs
-     * under 192 KiB of stack (DeepChainTest), and keeps each layer's run between calls.
+     * unallocated, so at most {@link ChainResolver#MAX_DEPTH} deep for chains Disk.open builds:
+     * a cold 256-layer read needs under 192 KiB of stack (DeepChainTest). Each layer keeps its
+     * run between the calls for the layers below.
      */
     private void readLayer(int index, long offset, ByteBuffer dst) throws IOException {
         Image img = layers[index];

@@ -17,8 +17,11 @@ import java.util.stream.Stream;
  * Finds the parent of a differencing image. Locators are untrusted: a relative locator is resolved
  * against the child's directory and the search directories and must stay inside them; an absolute
  * one is followed only with {@link OpenOptions#allowAbsoluteParents()}, otherwise only its file
- * name is looked up in those directories. Formats that record only a UUID (VDI) are matched by
- * scanning the directories for images of the same format.
+ * name is looked up in those directories (Windows paths always by file name). Only regular files
+ * are opened (no FIFO, device or search directory). Formats that record only a UUID (VDI) are
+ * matched by scanning the directories for images of the same format; so is a UUID-linked parent
+ * whose locators name no fitting file (renamed). Cycles and self references are found by real
+ * path ({@link #identity}); {@link Disk#fromTop} bounds the depth by {@link #MAX_DEPTH}.
  */
 final class ChainResolver {
     static final int MAX_DEPTH = 256;

@@ -230,6 +230,7 @@ final class Images {
      * A chain whose base holds {@code raw}'s bytes, made the way users make them: qcow2 with
      * qemu-img over the raw file itself (relative backing name), VHDX with {@code vd create -b}
      * over a qemu-made base, VDI and VHD with our library (qemu cannot make their children).
+     * {@code raw} must lie in {@code dir}: the qcow2 child records its bare file name.
      */
     static Chain chain(Variant v, Path raw, Path dir) throws IOException {
         switch (v) {

@@ -69,6 +69,18 @@ final class Fuse {
         assertTrue(isMounted(Path.of(args[args.length - 1])), "not mounted after exit 0");
     }
 
+    /**
+     * Mounts with another FUSE tool (an independent reader such as libvhdi's vhdimount) whose last
+     * argument is the mountpoint; recorded for {@link #cleanup} like our own mounts.
+     */
+    void mountWith(String... cmd) {
+        Path mp = Path.of(cmd[cmd.length - 1]).toAbsolutePath();
+        Sh.Result r = Sh.run(60, List.of(cmd));
+        mounts.add(mp);
+        assertEquals(0, r.exit(), () -> String.join(" ", cmd) + " failed: " + r.err() + r.out());
+        assertTrue(isMounted(mp), String.join(" ", cmd) + ": not mounted after exit 0");
+    }
+
     /** vdmount -f ARGS... as a child process of this test; returns once the mount is visible. */
     Process mountForeground(String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();

@@ -31,10 +31,13 @@ final class ClusterCensus {
     static final int L2 = 2;          // shared between L1 tables (snapshots) only
     static final int DATA = 3;        // shared between L1 tables (snapshots) only
     static final int COMPRESSED = 4;  // shared freely: compressed clusters pack into host clusters
-    private static final String[] USE_NAMES = {"free", "metadata", "an L2 table", "data", "compressed data"};
+    private static final String[] USE_NAMES = {"free space", "metadata", "L2 table", "data", "compressed data"};
     private static final int USE_SHIFT = 29;
     private static final int COUNT_MASK = (1 << USE_SHIFT) - 1;
     private static final int L1_CHUNK_ENTRIES = 1 << 16;
+    // reserved bits (qcow2.txt "L1 table entry", "Standard Cluster Descriptor"): QEMU's check counts them as corruption
+    private static final long L1_RESERVED = 0x7f00_0000_0000_01ffL;
+    private static final long L2_RESERVED = 0x3f00_0000_0000_01feL;
 
     private final Storage storage;
     private final Path path;
@@ -79,6 +82,10 @@ final class ClusterCensus {
     static ClusterCensus take(Storage storage, Qcow2Header h, HeaderExtensions ext, List<Qcow2Snapshot> snapshots)
             throws IOException {
         ClusterCensus c = new ClusterCensus(storage, h);
+        if (h.externalDataFile() && !snapshots.isEmpty()) {
+            throw c.refuse("header", 0x3C, snapshots.size() + " internal snapshots in an image with an external "
+                    + "data file");
+        }
         c.add(0, META, "header", 0);
         c.walk("active image", h.l1TableOffset(), h.l1Size(), Qcow2Header.OFF_L1_TABLE);
         if (!snapshots.isEmpty()) {
@@ -143,11 +150,15 @@ final class ClusterCensus {
             Bytes b = Bytes.of(buf.array());
             for (int k = 0; k < n; k++) {
                 long entryAt = l1Offset + (i + k) * 8;
-                long l2 = b.u64be(k * 8) & Qcow2Image.OFFSET_MASK;
+                long e = b.u64be(k * 8);
+                long l2 = e & Qcow2Image.OFFSET_MASK;
+                String where = name + " L1 table";
+                if ((e & L1_RESERVED) != 0) {
+                    throw refuse(where, entryAt, "entry 0x" + Long.toHexString(e) + " has reserved bits set");
+                }
                 if (l2 == 0) {
                     continue;
                 }
-                String where = name + " L1 table";
                 if ((l2 & (clusterSize - 1)) != 0) {
                     throw refuse(where, entryAt, "L2 table offset 0x" + Long.toHexString(l2) + " is not cluster-aligned");
                 }
@@ -169,11 +180,24 @@ final class ClusterCensus {
         String where = table + " L2 table";
         for (int p = 0; p < clusterSize; p += step) {
             long e = b.u64be(p);
+            long bitmap = extL2 ? b.u64be(p + 8) : 0;
             if ((e & Qcow2Image.COMPRESSED) != 0) {
+                if (bitmap != 0) {
+                    throw refuse(where, l2 + p, "compressed cluster with a subcluster bitmap 0x"
+                            + Long.toHexString(bitmap));
+                }
                 compressed(e, where, l2 + p);
                 continue;
             }
+            if ((e & L2_RESERVED) != 0) {
+                throw refuse(where, l2 + p, "entry 0x" + Long.toHexString(e) + " has reserved bits set");
+            }
             long host = e & Qcow2Image.OFFSET_MASK;
+            boolean hasHost = host != 0 || externalData && (e & Qcow2Image.COPIED) != 0;
+            if (extL2 && ((bitmap & bitmap >>> 32 & 0xFFFF_FFFFL) != 0 || !hasHost && (bitmap & 0xFFFF_FFFFL) != 0)) {
+                throw refuse(where, l2 + p, "subcluster bitmap 0x" + Long.toHexString(bitmap) + " marks subclusters "
+                        + (hasHost ? "both allocated and zero" : "allocated in a cluster without host offset"));
+            }
             if (host == 0 || externalData) {
                 continue; // unallocated, zero without host cluster, or in the data file (not refcounted)
             }
@@ -246,7 +270,7 @@ final class ClusterCensus {
         long n = v & COUNT_MASK;
         if (was != FREE && (was != use || use == META)) {
             throw refuse(where, at, "cluster 0x" + Long.toHexString(c << clusterBits) + " is used as "
-                    + describe(use) + " but already holds " + describe(was));
+                    + describe(use) + " but already as " + describe(was));
         }
         if (n >= maxCount) {
             throw refuse(where, at, "cluster 0x" + Long.toHexString(c << clusterBits) + " has more references than "

@@ -309,7 +309,7 @@ class Qcow2RepairTest {
             }
             case "data-on-l1" -> {
                 bb.putLong((int) l2 + 8, l.l1Offset | 1L << 63);
-                expect = "already holds metadata";
+                expect = "is used as data but already as metadata";
             }
             case "compressed-on-data" -> {
                 long data = bb.getLong((int) l2 + 16) & 0x00ff_ffff_ffff_fe00L;

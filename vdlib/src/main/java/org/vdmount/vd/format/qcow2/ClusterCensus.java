@@ -68,7 +68,7 @@ final class ClusterCensus {
         this.csizeMask = (1L << (clusterBits - 8)) - 1;
         this.maxCount = Math.min(Refcounts.maxRefcount(header.refcountOrder()), COUNT_MASK);
         long clusters = (fileSize + clusterSize - 1) >>> clusterBits;
-        long limit = Math.min(Integer.MAX_VALUE - 64, Runtime.getRuntime().maxMemory() / 8);
+        long limit = Math.min(Integer.MAX_VALUE - 64, Runtime.getRuntime().maxMemory() / 16);
         if (clusters > limit) {
             throw new UnsupportedFeatureException("qcow2: " + path + " has the dirty bit set and " + clusters
                     + " host clusters, too many to rebuild its refcounts in memory (limit " + limit
@@ -95,7 +95,7 @@ final class ClusterCensus {
         }
         for (Qcow2Snapshot s : snapshots) {
             c.checkSnapshot(s);
-            c.walk("snapshot '" + s.name() + "'", s.l1TableOffset(), s.l1Size(), s.entryOffset());
+            c.walk(label(s), s.l1TableOffset(), s.l1Size(), s.entryOffset());
         }
         c.bitmaps(ext);
         return c;
@@ -111,24 +111,27 @@ final class ClusterCensus {
         return counter[(int) c] & COUNT_MASK;
     }
 
-    int use(long c) {
-        return counter[(int) c] >>> USE_SHIFT;
-    }
-
     // ---- walking ------------------------------------------------------------------------------
+
+    /** "snapshot 'name'" for messages: control characters replaced, at most 64 characters of the name. */
+    private static String label(Qcow2Snapshot s) {
+        String n = s.name().replaceAll("\\p{Cntrl}", "?");
+        return "snapshot '" + (n.length() > 64 ? n.substring(0, 64) + "..." : n) + "'";
+    }
 
     private void checkSnapshot(Qcow2Snapshot s) throws IOException {
         String where = "snapshot table";
+        String name = label(s);
         if (s.l1Size() * 8 > Qcow2Header.MAX_L1_BYTES) {
-            throw refuse(where, s.entryOffset(), "snapshot '" + s.name() + "' has an L1 table of " + s.l1Size()
+            throw refuse(where, s.entryOffset(), name + " has an L1 table of " + s.l1Size()
                     + " entries, more than " + Qcow2Header.MAX_L1_BYTES / 8);
         }
         if (s.l1Size() > 0 && (s.l1TableOffset() < clusterSize || (s.l1TableOffset() & (clusterSize - 1)) != 0)) {
-            throw refuse(where, s.entryOffset(), "snapshot '" + s.name() + "' L1 table offset 0x"
+            throw refuse(where, s.entryOffset(), name + " L1 table offset 0x"
                     + Long.toHexString(s.l1TableOffset()) + " is not a cluster-aligned position after the header");
         }
         if (s.l1TableOffset() > fileSize || s.l1Size() * 8 > fileSize - s.l1TableOffset()) {
-            throw refuse(where, s.entryOffset(), "snapshot '" + s.name() + "' L1 table at 0x"
+            throw refuse(where, s.entryOffset(), name + " L1 table at 0x"
                     + Long.toHexString(s.l1TableOffset()) + " lies past the end of the file (0x"
                     + Long.toHexString(fileSize) + ")");
         }

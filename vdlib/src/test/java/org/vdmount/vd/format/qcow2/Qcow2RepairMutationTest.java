@@ -49,6 +49,7 @@ class Qcow2RepairMutationTest {
             }
             case "compressed-snapshot" -> {
                 QemuTools.randomRaw(dir.resolve("c.raw"), 1 << 20, 5);
+                Qcow2RepairTest.halfCompressible(dir.resolve("c.raw"), 256 << 10);
                 img(dir, "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4k,lazy_refcounts=on", "c.raw",
                         "s.qcow2");
                 img(dir, "snapshot", "-c", "a", "s.qcow2");

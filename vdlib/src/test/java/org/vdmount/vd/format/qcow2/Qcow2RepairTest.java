@@ -92,6 +92,7 @@ class Qcow2RepairTest {
             }
             case "compressed" -> {
                 QemuTools.randomRaw(dir.resolve("src.raw"), SIZE, 17);
+                halfCompressible(dir.resolve("src.raw"), 2 << 20);
                 img(dir, "convert", "-c", "-O", "qcow2", "-o", "cluster_size=16k", "src.raw", image);
                 img(dir, "amend", "-o", lazy, image);
                 img(dir, "snapshot", "-c", "packed", image);
@@ -201,6 +202,10 @@ class Qcow2RepairTest {
         if (!kind.equals("data-file")) { // there qemu's few metadata clusters happen to be counted already
             QemuTools.Result check = QemuTools.check(dir, "qcow2", "d.qcow2");
             assertNotEquals(0, check.exit(), "qemu-img check should complain about the dirty image");
+        }
+        if (kind.equals("compressed")) {
+            assertTrue(compressedSpanningTwoClusters(dir.resolve("d.qcow2")) > 0,
+                    "the image should hold compressed clusters whose sectors span two host clusters");
         }
         byte[] model = QemuTools.qemuRaw(dir, "d.qcow2");
         Map<String, byte[]> snaps = new LinkedHashMap<>();
@@ -375,6 +380,43 @@ class Qcow2RepairTest {
             assertCleanAndEqual("c.qcow2", model);
             QemuTools.assertFirstDifference(snapshot, ourSnapshot("c.qcow2", "one"), "snapshot after crash " + n);
         }
+    }
+
+    /**
+     * Random nibbles over the first {@code bytes}: each cluster compresses to about half, so
+     * consecutive compressed clusters straddle host cluster boundaries.
+     */
+    static void halfCompressible(Path raw, int bytes) throws IOException {
+        byte[] b = new byte[bytes];
+        new java.util.Random(23).nextBytes(b);
+        for (int i = 0; i < b.length; i++) {
+            b[i] &= 0x0F;
+        }
+        try (var ch = java.nio.channels.FileChannel.open(raw, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(b), 0);
+        }
+    }
+
+    /** Compressed descriptors of the active image whose sectors touch two host clusters. */
+    private static int compressedSpanningTwoClusters(Path p) throws IOException {
+        byte[] b = Files.readAllBytes(p);
+        ByteBuffer bb = ByteBuffer.wrap(b);
+        int cb = bb.getInt(0x14);
+        int shift = 62 - (cb - 8);
+        Layout l = new Layout(p);
+        int spanning = 0;
+        for (int i = 0; i < bb.getInt(0x24); i++) {
+            long l2 = l.l2Offset(b, i);
+            for (int k = 0; l2 != 0 && k < 1 << (cb - 3); k++) {
+                long e = bb.getLong((int) l2 + 8 * k);
+                if ((e & 1L << 62) != 0) {
+                    long off = e & ((1L << shift) - 1);
+                    long end = (off & ~511L) + (((e >>> shift) & ((1L << (cb - 8)) - 1)) + 1) * 512;
+                    spanning += off >>> cb != (end - 1) >>> cb ? 1 : 0;
+                }
+            }
+        }
+        return spanning;
     }
 
     /** Where the header says the active L1 table is. */

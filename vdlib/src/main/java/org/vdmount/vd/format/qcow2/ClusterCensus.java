@@ -122,6 +122,9 @@ final class ClusterCensus {
     private void checkSnapshot(Qcow2Snapshot s) throws IOException {
         String where = "snapshot table";
         String name = label(s);
+        if (header.version() >= 3 && s.diskSizeBytes() < 0) {
+            throw refuse(where, s.entryOffset(), name + " lacks the 16 bytes of extra data version 3 requires");
+        }
         if (s.l1Size() * 8 > Qcow2Header.MAX_L1_BYTES) {
             throw refuse(where, s.entryOffset(), name + " has an L1 table of " + s.l1Size()
                     + " entries, more than " + Qcow2Header.MAX_L1_BYTES / 8);

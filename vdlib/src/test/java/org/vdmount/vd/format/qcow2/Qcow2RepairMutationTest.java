@@ -1,6 +1,5 @@
 package org.vdmount.vd.format.qcow2;
 
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -25,8 +24,8 @@ import org.vdmount.vd.VdException;
 /**
  * Dirty images (qemu-io abort with lazy refcounts) with seeded random corruption, opened writable
  * so the repair runs on them: every open either fails with a one-line {@link VdException} or
- * repairs without changing what the disk reads, then takes writes; a sample of the survivors
- * must pass qemu-img check without corruptions.
+ * repairs without changing what the disk reads, then takes writes, after which qemu-img check
+ * finds neither corruptions nor leaks.
  */
 class Qcow2RepairMutationTest {
     private static final int CASES = 250;
@@ -104,7 +103,7 @@ class Qcow2RepairMutationTest {
                 b[0x4F] |= 1; // still dirty: the repair must face the corruption
                 Path p = dir.resolve("m.qcow2");
                 Files.write(p, b);
-                outcomes[exercise(p, rnd, c, outcomes[0] % 10 == 0)]++;
+                outcomes[exercise(p, rnd, c)]++;
             }
         });
         assertTrue(outcomes[0] > CASES / 10, "many repairs should succeed: " + Arrays.toString(outcomes));
@@ -112,11 +111,11 @@ class Qcow2RepairMutationTest {
     }
 
     /** 0: repaired and written, 1: writable open refused, 2: failed later (reading or writing). */
-    private int exercise(Path p, Random rnd, int c, boolean qemuCheck) throws IOException {
+    private int exercise(Path p, Random rnd, int c) throws IOException {
         byte[] before = readOnly(p);
         Disk d;
         try {
-            d = Disk.open(p, OpenOptions.defaultReadWrite());
+            d = Disk.fromTop(new Qcow2Format().open(p, OpenOptions.defaultReadWrite()), OpenOptions.defaultReadWrite());
         } catch (VdException e) {
             oneLine(e, c);
             return 1;
@@ -150,17 +149,17 @@ class Qcow2RepairMutationTest {
         } catch (RuntimeException | Error e) {
             throw new AssertionError("case " + c + ": unexpected " + e, e);
         }
-        if (qemuCheck) {
-            QemuTools.Result r = QemuTools.check(dir, "qcow2", p.getFileName().toString());
-            assertNotEquals(2, r.exit(), "case " + c + ": corruption after our repair and writes:\n" + r.out()
-                    + r.err());
-        }
+        QemuTools.Result r = QemuTools.check(dir, "qcow2", p.getFileName().toString());
+        // exit 1: qemu's open is stricter about some header fields than ours, and it checked nothing
+        assertTrue(r.exit() == 0 || r.exit() == 1 && !r.out().contains("were found"), "case " + c
+                + ": qemu-img check after our repair and writes exited " + r.exit() + ":\n" + r.out() + r.err());
         return 0;
     }
 
     /** The whole disk read-only, or null if the image cannot be read that way. */
     private static byte[] readOnly(Path p) {
-        try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+        try (Disk d = Disk.fromTop(new Qcow2Format().open(p, OpenOptions.defaultReadOnly()),
+                OpenOptions.defaultReadOnly())) {
             return d.size() <= 4 << 20 ? QemuTools.readAll(d) : null;
         } catch (IOException e) {
             return null;

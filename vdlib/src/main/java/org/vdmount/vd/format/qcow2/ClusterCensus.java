@@ -166,7 +166,8 @@ final class ClusterCensus {
                     continue;
                 }
                 if ((l2 & (clusterSize - 1)) != 0) {
-                    throw refuse(where, entryAt, "L2 table offset 0x" + Long.toHexString(l2) + " is not cluster-aligned");
+                    throw refuse(where, entryAt, "L2 table offset 0x" + Long.toHexString(l2)
+                            + " is not cluster-aligned");
                 }
                 if (l2 > fileSize - clusterSize) {
                     throw refuse(where, entryAt, "L2 table 0x" + Long.toHexString(l2)

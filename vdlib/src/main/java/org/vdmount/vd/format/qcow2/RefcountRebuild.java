@@ -3,6 +3,7 @@ package org.vdmount.vd.format.qcow2;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.BitSet;
 import java.util.List;
 import org.vdmount.vd.Bytes;
@@ -69,8 +70,8 @@ final class RefcountRebuild {
         lastWrites = r.writes;
         String fixed = stats[0] + " refcounts corrected, " + stats[1] + " leaked clusters freed"
                 + (flags > 0 ? ", " + flags + " COPIED flags fixed" : "");
-        return new Result(repaired, "qcow2: " + storage.path() + " was not closed cleanly (dirty bit set): refcounts rebuilt "
-                + "from the metadata (" + fixed + ")");
+        return new Result(repaired, "qcow2: " + storage.path() + " was not closed cleanly (dirty bit set): "
+                + "refcounts rebuilt from the metadata (" + fixed + ")");
     }
 
     /**
@@ -239,17 +240,17 @@ final class RefcountRebuild {
         long perBlock = 1L << blockShift;
         long at = end - all.cardinality();
         int filled = 0;
-        byte[] block = new byte[(int) clusterSize];
         for (int bi = all.nextSetBit(0); bi >= 0; bi = all.nextSetBit(bi + 1)) {
-            java.util.Arrays.fill(block, (byte) 0);
+            int base = (int) (filled * clusterSize);
+            Arrays.fill(a, base, (int) (base + clusterSize), (byte) 0);
+            int firstEntry = base * 8 >>> order;
             for (long i = 0; i < perBlock; i++) {
                 long c = (long) bi * perBlock + i;
                 long v = c < first ? census.count(c) : c < end ? 1 : 0;
                 if (v != 0) {
-                    Refcounts.putEntry(block, order, (int) i, v);
+                    Refcounts.putEntry(a, order, firstEntry + (int) i, v);
                 }
             }
-            System.arraycopy(block, 0, a, (int) (filled * clusterSize), block.length);
             if (++filled * clusterSize == a.length) {
                 buf.clear();
                 write(buf, at << clusterBits);

@@ -284,7 +284,8 @@ class Qcow2RepairTest {
             java.util.Arrays.fill(model, 0, 4096, (byte) 0);
         }
         assertCleanAndEqual("s.qcow2", model);
-        QemuTools.assertFirstDifference(snapshot, qemuSnapshot("s.qcow2", "one"), "snapshot survives a wrong COPIED flag");
+        QemuTools.assertFirstDifference(snapshot, qemuSnapshot("s.qcow2", "one"),
+                "snapshot survives a wrong COPIED flag");
     }
 
     @ParameterizedTest
@@ -373,7 +374,8 @@ class Qcow2RepairTest {
             Files.copy(c, dir.resolve("q.qcow2"), StandardCopyOption.REPLACE_EXISTING);
             QemuTools.run(dir, true, "qemu-img", "check", "-r", "all", "q.qcow2");
             QemuTools.assertClean(dir, "qcow2", "q.qcow2");
-            QemuTools.assertFirstDifference(expect, QemuTools.qemuRaw(dir, "q.qcow2"), "qemu's repair after crash " + n);
+            QemuTools.assertFirstDifference(expect, QemuTools.qemuRaw(dir, "q.qcow2"),
+                    "qemu's repair after crash " + n);
 
             byte[] model = expect.clone();
             repairAndWrite("c.qcow2", model, n, 30);

@@ -13,6 +13,8 @@ import org.vdmount.vd.ProbeInput;
  * QEMU copy-on-write version 2 and 3 images (docs/interop/qcow2.txt): backing files of any
  * format, zero clusters, zlib and zstd compression, extended L2 entries (subclusters), external
  * data files, internal snapshots (listed in {@code details()}, opened with {@link #openSnapshot}).
+ * A writable open of an image with the dirty bit (lazy refcounts, not closed cleanly) rebuilds its
+ * refcounts first and reports it through {@link OpenOptions#warn}; a read-only open never writes.
  * Encrypted images are refused.
  */
 public final class Qcow2Format implements ImageFormat {

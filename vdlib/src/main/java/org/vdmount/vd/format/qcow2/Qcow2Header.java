@@ -37,6 +37,7 @@ record Qcow2Header(
     /** What we write for version 3: the compression type byte padded to a multiple of 8. */
     static final int WRITTEN_SIZE_V3 = 112;
 
+    static final int OFF_L1_TABLE = 0x28;
     static final int OFF_REFCOUNT_TABLE = 0x30;
     static final int OFF_INCOMPATIBLE = 0x48;
     static final int OFF_AUTOCLEAR = 0x58;
@@ -199,6 +200,14 @@ record Qcow2Header(
 
     long clusterSize() {
         return 1L << clusterBits;
+    }
+
+    /** This header after a refcount repair: the new refcount table, the dirty bit cleared. */
+    Qcow2Header repaired(long newRefcountTableOffset, long newRefcountTableClusters) {
+        return new Qcow2Header(version, backingFileOffset, backingFileSize, clusterBits, virtualSizeBytes,
+                cryptMethod, l1Size, l1TableOffset, newRefcountTableOffset, newRefcountTableClusters, nbSnapshots,
+                snapshotsOffset, incompatibleFeatures & ~INCOMPAT_DIRTY, compatibleFeatures, autoclearFeatures,
+                refcountOrder, headerLength, compressionType);
     }
 
     boolean extendedL2() {

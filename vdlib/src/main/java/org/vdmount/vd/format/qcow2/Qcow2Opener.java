@@ -65,6 +65,13 @@ final class Qcow2Opener {
             }
             if (!readOnly) {
                 checkWritable(h, path);
+                if (h.dirty()) {
+                    RefcountRebuild.Result r = RefcountRebuild.run(storage, h, ext,
+                            Qcow2Snapshot.readTable(storage, h.snapshotsOffset(), h.nbSnapshots(), fileSize));
+                    h = r.header();
+                    fileSize = storage.size();
+                    options.warn(r.message());
+                }
             }
             ParentReference parent = null;
             if (h.backingFileOffset() != 0) {
@@ -104,10 +111,6 @@ final class Qcow2Opener {
         if (h.corrupt()) {
             throw new VdException("qcow2: " + path + " is marked corrupt; open it read-only, or repair it with "
                     + "'qemu-img check -r all'");
-        }
-        if (h.dirty()) {
-            throw new VdException("qcow2: " + path + " has the dirty bit set (not closed cleanly, refcounts may be "
-                    + "stale); open it read-only, or repair it with 'qemu-img check -r all' before writing");
         }
     }
 

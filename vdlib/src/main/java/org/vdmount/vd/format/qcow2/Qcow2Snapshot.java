@@ -29,7 +29,8 @@ record Qcow2Snapshot(
         long diskSizeBytes,
         String id,
         String name,
-        long entryOffset) {
+        long entryOffset,
+        long entryBytes) {   // this entry's size in the table, padded to 8
 
     static final int FIXED_SIZE = 40;
     static final int MAX_EXTRA = 1024;
@@ -73,9 +74,10 @@ record Qcow2Snapshot(
             }
             String id = new String(v.bytes((int) extra, idLen), StandardCharsets.UTF_8);
             String name = new String(v.bytes((int) extra + idLen, nameLen), StandardCharsets.UTF_8);
+            long bytes = (FIXED_SIZE + rest + 7) & ~7L;
             out.add(new Qcow2Snapshot(b.u64be(0), b.u32be(0x08), b.u32be(0x10), b.u32be(0x14), b.u64be(0x18),
-                    vmState, diskSize, id, name, pos));
-            pos += (FIXED_SIZE + rest + 7) & ~7L;
+                    vmState, diskSize, id, name, pos, bytes));
+            pos += bytes;
         }
         return out;
     }

@@ -61,34 +61,49 @@ final class Refcounts {
         }
 
         long get(int i) {
-            int bits = 1 << order;
-            if (bits >= 8) {
-                int n = bits / 8;
-                long v = 0;
-                for (int k = 0; k < n; k++) {
-                    v = v << 8 | (data[i * n + k] & 0xFF);
-                }
-                return v;
-            }
-            int bit = i * bits;
-            return (data[bit >>> 3] >>> (bit & 7)) & ((1 << bits) - 1);
+            return entry(data, order, i);
         }
 
         void set(int i, long v) {
-            int bits = 1 << order;
-            if (bits >= 8) {
-                int n = bits / 8;
-                for (int k = n - 1; k >= 0; k--) {
-                    data[i * n + k] = (byte) v;
-                    v >>>= 8;
-                }
-            } else {
-                int bit = i * bits;
-                int mask = ((1 << bits) - 1) << (bit & 7);
-                data[bit >>> 3] = (byte) ((data[bit >>> 3] & ~mask) | (((int) v << (bit & 7)) & mask));
-            }
+            putEntry(data, order, i, v);
             dirty = true;
         }
+    }
+
+    /** Entry {@code i} of a refcount block of {@code 2^order}-bit entries (qcow2.txt "Refcount block entry"). */
+    static long entry(byte[] block, int order, int i) {
+        int bits = 1 << order;
+        if (bits >= 8) {
+            int n = bits / 8;
+            long v = 0;
+            for (int k = 0; k < n; k++) {
+                v = v << 8 | (block[i * n + k] & 0xFF);
+            }
+            return v;
+        }
+        int bit = i * bits;
+        return (block[bit >>> 3] >>> (bit & 7)) & ((1 << bits) - 1);
+    }
+
+    /** Sets entry {@code i}; sub-byte entries fill each byte from its least significant bit. */
+    static void putEntry(byte[] block, int order, int i, long v) {
+        int bits = 1 << order;
+        if (bits >= 8) {
+            int n = bits / 8;
+            for (int k = n - 1; k >= 0; k--) {
+                block[i * n + k] = (byte) v;
+                v >>>= 8;
+            }
+        } else {
+            int bit = i * bits;
+            int mask = ((1 << bits) - 1) << (bit & 7);
+            block[bit >>> 3] = (byte) ((block[bit >>> 3] & ~mask) | (((int) v << (bit & 7)) & mask));
+        }
+    }
+
+    /** The largest refcount {@code 2^order}-bit entries hold. */
+    static long maxRefcount(int order) {
+        return order == 6 ? Long.MAX_VALUE : (1L << (1 << order)) - 1;
     }
 
     Refcounts(Storage storage, int clusterBits, int order, long tableOffset, long tableClusters,
@@ -100,7 +115,7 @@ final class Refcounts {
         this.clusterSize = 1L << clusterBits;
         this.order = order;
         this.blockShift = clusterBits + 3 - order;
-        this.maxRefcount = order == 6 ? Long.MAX_VALUE : (1L << (1 << order)) - 1;
+        this.maxRefcount = maxRefcount(order);
         this.maxCachedBlocks = Math.max(4, maxCachedBlocks);
         this.reserved = reserved;
         this.fileEnd = fileEnd;

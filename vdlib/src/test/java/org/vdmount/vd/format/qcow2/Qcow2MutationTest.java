@@ -168,7 +168,7 @@ class Qcow2MutationTest {
         };
     }
 
-    private static void mutate(byte[] b, Random rnd) {
+    static void mutate(byte[] b, Random rnd) {
         long cluster = 1L << Math.max(9, Math.min(21, ByteBuffer.wrap(b).getInt(20)));
         List<Integer> l2Tables = new ArrayList<>();
         long l1Off = u64(b, 40);

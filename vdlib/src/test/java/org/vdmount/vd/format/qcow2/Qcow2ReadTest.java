@@ -192,7 +192,7 @@ class Qcow2ReadTest {
     }
 
     @Test
-    void dirtyImagesReadButRefuseWritableOpens() throws IOException {
+    void dirtyImagesReadAndAreRepairedOnAWritableOpenButCorruptOnesRefused() throws IOException {
         img(dir, "create", "-f", "qcow2", "-o", "lazy_refcounts=on", "d.qcow2", "1M");
         io(dir, "qcow2", "d.qcow2", "write -P 0x12 0 4096");
         Path p = dir.resolve("d.qcow2");
@@ -202,8 +202,18 @@ class Qcow2ReadTest {
         try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
             assertEquals(Boolean.TRUE, d.top().details().get("dirty"));
         }
+        List<String> warnings = new java.util.ArrayList<>();
+        try (Disk d = Disk.open(p, OpenOptions.defaultReadWrite().withWarnings(warnings::add))) {
+            assertEquals(Boolean.FALSE, d.top().details().get("dirty"));
+        }
+        assertEquals(1, warnings.size(), warnings.toString());
+        assertTrue(warnings.get(0).contains("dirty bit"), warnings.get(0));
+        QemuTools.assertClean(dir, "qcow2", "d.qcow2");
+        b = Files.readAllBytes(p);
+        b[0x48 + 7] |= 2;
+        Files.write(p, b);
         var e = assertThrows(IOException.class, () -> Disk.open(p, OpenOptions.defaultReadWrite()));
         assertInstanceOf(org.vdmount.vd.VdException.class, e);
-        assertTrue(e.getMessage().contains("dirty"), e.getMessage());
+        assertTrue(e.getMessage().contains("corrupt"), e.getMessage());
     }
 }

@@ -4,10 +4,12 @@
 # Usage (as root, needs /dev/fuse):  bench/bench.sh [SIZE_MIB] [WORKDIR]
 #   SIZE_MIB  virtual disk size, default 1024 (1 GiB of random data, so every block is allocated)
 #   WORKDIR   scratch directory, default a new one under /var/tmp (removed at the end)
-#   Env: RUNTIME_S (default 15) seconds per random-read test; KEEP=1 keeps WORKDIR.
+#   Env: RUNTIME_S (default 15) seconds per random-read test; KEEP=1 keeps WORKDIR;
+#        FORMATS (default "vdi vhd vhdx qcow2 vmdk") which images to compare.
 #
-# What it does: makes one raw image of random data, converts it with qemu-img to VDI (dynamic) and
-# VHD (dynamic, vpc force_size), then for each image serves it twice, read-only:
+# What it does: makes one raw image of random data, converts it with qemu-img to each format
+# (VDI dynamic, VHD dynamic with force_size, VHDX, QCOW2, VMDK monolithicSparse), then for each
+# image serves it twice, read-only:
 #   vdmount                ./vdmount IMG MNT           → reads MNT/disk
 #   qemu-storage-daemon    --export type=fuse          → reads a regular file (the export mountpoint)
 # and runs on each (page cache dropped before every test: echo 3 > /proc/sys/vm/drop_caches):
@@ -22,6 +24,7 @@ repo="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 size_mib="${1:-1024}"
 work="${2:-$(mktemp -d /var/tmp/vdmount-bench.XXXXXX)}"
 runtime="${RUNTIME_S:-15}"
+formats="${FORMATS:-vdi vhd vhdx qcow2 vmdk}"
 mkdir -p "$work"
 
 for t in qemu-img qemu-storage-daemon fio fusermount; do
@@ -63,17 +66,24 @@ measure() { # file → four figures: seqbuf MB/s, seqdirect MB/s, rand1 IOPS, ra
 
 echo "bench: making a ${size_mib} MiB random image in $work" >&2
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/src.raw"
-qemu-img convert -f raw -O vdi "$work/src.raw" "$work/img.vdi"
-qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on "$work/src.raw" "$work/img.vhd"
+qemu_fmt() { [ "$1" = vhd ] && echo vpc || echo "$1"; }
+for fmt in $formats; do
+  case $fmt in
+    vhd) opts=(-o subformat=dynamic,force_size=on) ;;
+    vdi|vhdx|qcow2|vmdk) opts=() ;;
+    *) echo "bench: unknown format $fmt (vdi vhd vhdx qcow2 vmdk)" >&2; exit 1 ;;
+  esac
+  qemu-img convert -f raw -O "$(qemu_fmt "$fmt")" "${opts[@]}" "$work/src.raw" "$work/img.$fmt"
+done
 rm -f "$work/src.raw"
 mkdir -p "$work/mnt"
 
 "$repo/vdmount" --version >/dev/null # build on first use, outside the timings
 
 printf '%-5s %-14s %12s %12s %8s\n' image test vdmount qemu ratio
-for fmt in vdi vhd; do
+for fmt in $formats; do
   img="$work/img.$fmt"
-  qfmt=$fmt; [ "$fmt" = vhd ] && qfmt=vpc
+  qfmt=$(qemu_fmt "$fmt")
 
   "$repo/vdmount" "$img" "$work/mnt"
   v=$(measure "$work/mnt/disk")

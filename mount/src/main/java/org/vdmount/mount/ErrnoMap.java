@@ -48,6 +48,6 @@ public final class ErrnoMap {
     public static String describe(Throwable e) {
         String m = e.getMessage();
         String line = e instanceof IOException && m != null ? m : e.toString();
-        return line.replace('\n', ' ').replace('\r', ' ');
+        return VdException.oneLine(line);
     }
 }

@@ -28,7 +28,7 @@ public final class CliErrors {
         } else {
             msg = "internal error: " + e;
         }
-        return msg.replace('\n', ' ').replace('\r', ' ');
+        return VdException.oneLine(msg);
     }
 
     /** Prints {@code prog: message} (and the stack trace when verbose); returns exit status 1. */

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.VdException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -151,7 +152,7 @@ public final class VdMain implements Callable<Integer> {
     /** A warning, shown after the command succeeds (and before the error with -v). */
     void warn(String message) {
         if (warnings.size() < MAX_WARNINGS) {
-            warnings.add(PROG + ": warning: " + oneLine(message));
+            warnings.add(PROG + ": warning: " + VdException.oneLine(message));
         } else {
             warningsDropped++;
         }

@@ -8,6 +8,7 @@ import java.util.concurrent.Callable;
 import org.vdmount.mount.JnrFuseBinding;
 import org.vdmount.mount.MountSession;
 import org.vdmount.mount.Posix;
+import org.vdmount.vd.VdException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -112,11 +113,11 @@ public final class VdmountMain implements Callable<Integer> {
             session = MountSession.open(config, warnings::add, new JnrFuseBinding());
         } catch (Exception e) {
             if (verbose) {
-                warnings.forEach(w -> err.println(PROG + ": warning: " + w));
+                warnings.forEach(w -> err.println(PROG + ": warning: " + VdException.oneLine(w)));
             }
             return startFailed(e); // the error line says it; warnings about the same file would blur it
         }
-        warnings.forEach(w -> err.println(PROG + ": warning: " + w));
+        warnings.forEach(w -> err.println(PROG + ": warning: " + VdException.oneLine(w)));
         try {
             session.start();
             session.awaitReady();

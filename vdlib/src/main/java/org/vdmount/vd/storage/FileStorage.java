@@ -3,14 +3,19 @@ package org.vdmount.vd.storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.VdException;
 
 /** One host file through a {@link FileChannel}. Read-only storages open the file O_RDONLY. */
 public final class FileStorage implements Storage {
+    /** The byte whose lock marks the one writer of a file (see {@link #lockedForWriting}). */
+    public static final long WRITER_LOCK_BYTE = Long.MAX_VALUE - 1;
+
     private final Path path;
     private final FileChannel channel;
     private final boolean readOnly;
@@ -22,17 +27,39 @@ public final class FileStorage implements Storage {
     }
 
     public static FileStorage open(Path path, boolean readOnly) throws IOException {
-        FileChannel ch = readOnly
-                ? FileChannel.open(path, StandardOpenOption.READ)
-                : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
-        return new FileStorage(path, ch, readOnly);
+        if (readOnly) {
+            return new FileStorage(path, FileChannel.open(path, StandardOpenOption.READ), true);
+        }
+        return new FileStorage(path, lockedForWriting(path,
+                FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)), false);
     }
 
     /** Creates a new file; fails if it exists. */
     public static FileStorage create(Path path) throws IOException {
-        FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
-                StandardOpenOption.CREATE_NEW);
-        return new FileStorage(path, ch, false);
+        return new FileStorage(path, lockedForWriting(path, FileChannel.open(path, StandardOpenOption.READ,
+                StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)), false);
+    }
+
+    /**
+     * Takes the exclusive writer's lock: a POSIX record lock on one byte at {@link #WRITER_LOCK_BYTE},
+     * far past any data, so two writers (processes, or two opens in this one) can never interleave
+     * their metadata updates. Readers take no lock (evidence is opened read-only and untouched), and
+     * the byte lies outside the ranges QEMU locks, so qemu-img may still inspect the file.
+     */
+    private static FileChannel lockedForWriting(Path path, FileChannel ch) throws IOException {
+        try {
+            if (ch.tryLock(WRITER_LOCK_BYTE, 1, false) != null) {
+                return ch; // released when the channel closes
+            }
+        } catch (OverlappingFileLockException e) {
+            ch.close();
+            throw new VdException(path + ": already opened for writing by this process");
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+        ch.close();
+        throw new VdException(path + ": in use: another process has it open for writing");
     }
 
     @Override

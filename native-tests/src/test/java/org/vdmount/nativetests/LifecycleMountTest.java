@@ -119,6 +119,23 @@ class LifecycleMountTest {
     }
 
     @Test
+    void aSecondWritableMountOfTheSameImageIsRefused() throws Exception {
+        Images.Variant v = Images.Variant.VDI_DYNAMIC;
+        v.assumeSupported();
+        Path img = v.convert(Images.pattern(dir.resolve("src.raw"), 4L * Images.MIB, 31), dir, "shared");
+        Path first = Files.createDirectories(dir.resolve("m1"));
+        Path second = Files.createDirectories(dir.resolve("m2"));
+        fuse.mount("--rw", img.toString(), first.toString());
+        Fuse.assertOneLineFailure(fuse.vdmount("--rw", img.toString(), second.toString()), "in use");
+        assertFalse(Fuse.isMounted(second));
+        fuse.mount(img.toString(), second.toString()); // a reader is not blocked
+        fuse.unmount(second);
+        fuse.unmount(first);
+        fuse.mount("--rw", img.toString(), second.toString()); // the lock went with the first daemon
+        fuse.unmount(second);
+    }
+
+    @Test
     void severalImagesGetADirectoryEach() throws Exception {
         Path a = Images.pattern(dir.resolve("a.raw"), 2L * Images.MIB, 4);
         Path sub = Files.createDirectory(dir.resolve("sub"));

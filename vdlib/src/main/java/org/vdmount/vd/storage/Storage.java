@@ -40,6 +40,20 @@ public interface Storage extends Closeable {
     /** Gives back host space for the range; it then reads as zeros. Best effort: false if unsupported. */
     boolean punchHole(long pos, long length) throws IOException;
 
+    /** Writes {@code length} zero bytes at {@code pos}, in bounded chunks of one shared buffer. */
+    default void writeZeros(long pos, long length) throws IOException {
+        for (long done = 0; done < length; done += ZeroBuffer.CHUNK) {
+            write(ZeroBuffer.chunk((int) Math.min(ZeroBuffer.CHUNK, length - done)), pos + done);
+        }
+    }
+
+    /** Makes the range read as zeros: punches a hole (host space given back) or else writes zeros. */
+    default void zeroRange(long pos, long length) throws IOException {
+        if (length > 0 && !punchHole(pos, length)) {
+            writeZeros(pos, length);
+        }
+    }
+
     /** Forces written data and metadata to stable storage. */
     void force() throws IOException;
 

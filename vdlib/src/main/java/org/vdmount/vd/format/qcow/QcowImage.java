@@ -302,8 +302,8 @@ final class QcowImage implements Image {
                 long n = Math.min(clusterSize, virtualSize - off);
                 if (e != 0 && (e & COMPRESSED) == 0) {
                     long host = checkedCluster(e, off);
-                    if (host < knownEnd && !storage.punchHole(host, n)) {
-                        storage.write(ByteBuffer.allocate((int) n), host);
+                    if (host < knownEnd) {
+                        storage.zeroRange(host, n);
                     }
                 } else if (parent == null) {
                     if (e != 0) {

@@ -270,7 +270,7 @@ final class Qcow2Writer {
         } else if (img.hasHost(e)) {
             long host = img.checkedHost(e, t);
             if (img.externalData) {
-                punchOrZero(img.dataStorage, host, clusterSpan(off));
+                img.dataStorage.zeroRange(host, clusterSpan(off));
             } else {
                 refs.releaseLater(host, img.clusterSize);
             }
@@ -384,12 +384,6 @@ final class Qcow2Writer {
     private void releaseCompressed(long e) {
         long off = img.compressedOffset(e) & ~511L;
         refs.releaseLater(off, img.compressedLength(e) + (img.compressedOffset(e) & 511));
-    }
-
-    private static void punchOrZero(org.vdmount.vd.storage.Storage s, long pos, long len) throws IOException {
-        if (!s.punchHole(pos, len)) {
-            s.write(ByteBuffer.allocate((int) len), pos);
-        }
     }
 
     /** Whether a host offset holds fixed metadata (header, L1 table, refcount table, snapshots). */

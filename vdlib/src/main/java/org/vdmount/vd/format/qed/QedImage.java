@@ -254,8 +254,8 @@ final class QedImage implements Image {
                 if (e > ZERO_CLUSTER) {
                     long host = checkedCluster(e, off);
                     long n = Math.min(clusterSize, virtualSize - off);
-                    if (host < knownEnd && !storage.punchHole(host, n)) {
-                        storage.write(ByteBuffer.allocate((int) n), host);
+                    if (host < knownEnd) {
+                        storage.zeroRange(host, n);
                     }
                 } else if (e == 0 && parent != null) {
                     setEntry(off, ZERO_CLUSTER);

@@ -97,13 +97,7 @@ final class RawImage implements Image {
 
     @Override
     public void discard(long offset, long length) throws IOException {
-        if (!storage.punchHole(offset, length)) {
-            ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(length, BLOCK));
-            for (long off = offset; off < offset + length; off += zeros.capacity()) {
-                zeros.clear().limit((int) Math.min(zeros.capacity(), offset + length - off));
-                storage.write(zeros, off);
-            }
-        }
+        storage.zeroRange(offset, length);
     }
 
     @Override

@@ -107,11 +107,11 @@ final class VdiAllocator {
             long pos = dataPos(slot);
             int n = src.remaining();
             if (extraBytes > 0) {
-                writeZeros(pos - extraBytes, extraBytes);
+                storage.writeZeros(pos - extraBytes, extraBytes);
             }
             storage.write(src, pos);
             if (n < blockSize) {
-                writeZeros(pos + n, blockSize - n); // last block of a disk that is not a multiple of it
+                storage.writeZeros(pos + n, blockSize - n); // last block of a disk that is not a multiple of it
             }
             if (slot == allocatedSlots) {
                 allocatedSlots++;
@@ -148,9 +148,7 @@ final class VdiAllocator {
             }
             if (fixed) {
                 long pos = dataPos(entry);
-                if (!storage.punchHole(pos, blockSize)) {
-                    writeZeros(pos, blockSize);
-                }
+                storage.zeroRange(pos, blockSize);
                 return;
             }
             long stamp = slotLock.writeLock();
@@ -245,11 +243,6 @@ final class VdiAllocator {
         }
     }
 
-    private void writeZeros(long pos, long length) throws IOException {
-        for (long done = 0; done < length; done += ZERO_CHUNK) {
-            storage.write(ZEROS.duplicate().limit((int) Math.min(ZERO_CHUNK, length - done)), pos + done);
-        }
-    }
 
     static boolean isZero(ByteBuffer src) {
         for (int p = src.position(); p < src.limit(); p += ZERO_CHUNK) {

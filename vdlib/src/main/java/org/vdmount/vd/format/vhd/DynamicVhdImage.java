@@ -40,7 +40,6 @@ final class DynamicVhdImage implements Image {
     private static final int UNUSED = -1;
     /** Base images: the block's on-disk bitmap is known to be (or is queued to become) all ones. */
     private static final byte[] FULL = new byte[0];
-    private static final int ZERO_CHUNK = 1 << 20;
     private static final int SECTOR_SHIFT = 9;
     private static final int ENTRIES_PER_SECTOR = VhdGeometry.SECTOR / 4;
 
@@ -404,14 +403,7 @@ final class DynamicVhdImage implements Image {
         if (entry == UNUSED) {
             entry = allocateDifferencing(block); // fresh space past the old end reads as zeros
         } else {
-            long pos = dataPos(entry, 0);
-            if (!storage.punchHole(pos, blockSize)) {
-                ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(blockSize, ZERO_CHUNK));
-                for (long done = 0; done < blockSize; done += zeros.capacity()) {
-                    zeros.clear();
-                    storage.write(zeros, pos + done);
-                }
-            }
+            storage.zeroRange(dataPos(entry, 0), blockSize);
         }
         setBits(block, entry, 0, sectorsPerBlock);
     }

@@ -14,7 +14,6 @@ import org.vdmount.vd.storage.Storage;
 /** A fixed VHD: virtual byte N is file byte N; the footer follows the data. Every byte is DATA. */
 final class FixedVhdImage implements Image {
     private static final long BLOCK = 2L << 20;
-    private static final int ZERO_CHUNK = 1 << 20;
 
     private final ImageFormat format;
     private final Storage storage;
@@ -89,14 +88,7 @@ final class FixedVhdImage implements Image {
 
     @Override
     public void discard(long offset, long length) throws IOException {
-        if (storage.punchHole(offset, length)) {
-            return;
-        }
-        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(length, ZERO_CHUNK));
-        for (long off = offset; off < offset + length; off += zeros.capacity()) {
-            zeros.clear().limit((int) Math.min(zeros.capacity(), offset + length - off));
-            storage.write(zeros, off);
-        }
+        storage.zeroRange(offset, length);
     }
 
     @Override

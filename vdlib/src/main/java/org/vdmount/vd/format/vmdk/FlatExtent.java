@@ -12,7 +12,6 @@ import org.vdmount.vd.storage.Storage;
  * short file lacks read as zeros (the opener warns); writes land in place.
  */
 final class FlatExtent implements Extent {
-    private static final int ZERO_CHUNK = 1 << 20;
 
     private final Storage storage;
     private final long startBytes;
@@ -59,14 +58,7 @@ final class FlatExtent implements Extent {
     @Override
     public void discard(long offset, long length, boolean hideParent) throws IOException {
         checkWritable();
-        if (storage.punchHole(startBytes + offset, length)) {
-            return;
-        }
-        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(length, ZERO_CHUNK));
-        for (long off = offset; off < offset + length; off += zeros.capacity()) {
-            zeros.clear().limit((int) Math.min(zeros.capacity(), offset + length - off));
-            storage.write(zeros, startBytes + off);
-        }
+        storage.zeroRange(startBytes + offset, length);
     }
 
     @Override

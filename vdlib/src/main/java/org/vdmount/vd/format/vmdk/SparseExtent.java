@@ -316,9 +316,7 @@ final class SparseExtent extends GrainMapExtent {
     }
 
     private void zeroGrainData(long pos) throws IOException {
-        if (!storage.punchHole(pos, grainBytes)) {
-            storage.write(ByteBuffer.allocate((int) grainBytes), pos);
-        }
+        storage.zeroRange(pos, grainBytes);
     }
 
     private void checkWritable() throws VdException {

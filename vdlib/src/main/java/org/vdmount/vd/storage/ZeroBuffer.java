@@ -1,0 +1,17 @@
+package org.vdmount.vd.storage;
+
+import java.nio.ByteBuffer;
+
+/** One read-only megabyte of zeros, shared by every {@link Storage#writeZeros}. */
+final class ZeroBuffer {
+    static final int CHUNK = 1 << 20;
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(CHUNK).asReadOnlyBuffer();
+
+    private ZeroBuffer() {
+    }
+
+    /** A view of {@code length} (at most {@link #CHUNK}) zero bytes. */
+    static ByteBuffer chunk(int length) {
+        return ZEROS.duplicate().limit(length);
+    }
+}

@@ -110,13 +110,18 @@ public final class MountSession {
         }
     }
 
-    /** The same image twice, or (read/write) one image's top being another's parent, would corrupt it. */
+    /**
+     * The same image twice, or (read/write) one image's top being another's parent, would corrupt
+     * it. Compared over every file of each image (extents, data files), by real path.
+     */
     private static void checkDistinct(List<Volume> volumes, boolean readWrite) throws IOException {
         Set<Path> tops = new HashSet<>();
         for (Volume v : volumes) {
-            Path top = v.disk().top().storage().path().toRealPath();
-            if (!tops.add(top)) {
-                throw new VdException(top + ": given twice");
+            for (Path f : v.disk().top().files()) {
+                Path real = f.toRealPath();
+                if (!tops.add(real)) {
+                    throw new VdException(real + ": given twice");
+                }
             }
         }
         if (!readWrite) {
@@ -124,9 +129,14 @@ public final class MountSession {
         }
         for (Volume v : volumes) {
             for (Image layer : v.disk().layers()) {
-                Path p = layer.storage().path().toRealPath();
-                if (layer != v.disk().top() && tops.contains(p)) {
-                    throw new VdException(p + ": mounted read/write while it is a parent of " + v.image());
+                if (layer == v.disk().top()) {
+                    continue;
+                }
+                for (Path f : layer.files()) {
+                    Path real = f.toRealPath();
+                    if (tops.contains(real)) {
+                        throw new VdException(real + ": mounted read/write while it is a parent of " + v.image());
+                    }
                 }
             }
         }

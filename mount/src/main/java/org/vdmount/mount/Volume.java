@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.vdmount.partitions.Partition;
 import org.vdmount.partitions.PartitionTable;
@@ -113,18 +114,24 @@ final class Volume implements Closeable {
         disk.flush();
     }
 
-    /** The top image's modification and change times, in nanoseconds since the epoch. */
+    /**
+     * The top image's modification and change times, in nanoseconds since the epoch: the latest
+     * over all its files (a VMDK's writes land in its extents, not its descriptor).
+     */
     long[] topTimesNanos() {
-        Path top = disk.top().storage().path();
-        try {
-            FileTime m = Files.getLastModifiedTime(top);
-            long mtime = m.to(java.util.concurrent.TimeUnit.NANOSECONDS);
-            Object c = Files.getAttribute(top, "unix:ctime");
-            long ctime = c instanceof FileTime ct ? ct.to(java.util.concurrent.TimeUnit.NANOSECONDS) : mtime;
-            return new long[] {mtime, ctime};
-        } catch (IOException | RuntimeException e) {
-            return new long[] {0, 0};
+        long mtime = 0;
+        long ctime = 0;
+        for (Path f : disk.top().files()) {
+            try {
+                long m = Files.getLastModifiedTime(f).to(TimeUnit.NANOSECONDS);
+                Object c = Files.getAttribute(f, "unix:ctime");
+                mtime = Math.max(mtime, m);
+                ctime = Math.max(ctime, c instanceof FileTime ct ? ct.to(TimeUnit.NANOSECONDS) : m);
+            } catch (IOException | RuntimeException e) {
+                // a file that vanished or cannot be stat'ed adds nothing
+            }
         }
+        return new long[] {mtime, ctime};
     }
 
     @Override

@@ -15,6 +15,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * An ordered chain of images, base first; writes go to the top. Thread-safe: reads take no lock;
  * a write that must fill a block the top image does not hold (copy-on-write from the parents)
  * runs under that block's lock, so concurrent writers into one fresh block both survive.
+ *
+ * <p>Capabilities are asked, never assumed: a layer whose format is not
+ * {@link ThreadModel#PARALLEL} is called through a {@link GatedImage}, and a top image whose
+ * format cannot {@link Capability#DISCARD} gets zeros written instead.
  */
 public final class Disk implements Closeable {
     private static final byte[] ZEROS = new byte[64 * 1024];
@@ -24,11 +28,13 @@ public final class Disk implements Closeable {
     private final Image top;
     private final boolean readOnly;
     private final ReentrantLock[] blockLocks = new ReentrantLock[LOCK_STRIPES];
+    private final boolean canDiscard;
 
     private Disk(List<Image> chain, boolean readOnly) {
-        this.layers = chain.toArray(new Image[0]);
+        this.layers = chain.stream().map(GatedImage::honour).toArray(Image[]::new);
         this.top = layers[layers.length - 1];
         this.readOnly = readOnly;
+        this.canDiscard = top.format().can(Capability.DISCARD);
         for (int i = 0; i < LOCK_STRIPES; i++) {
             blockLocks[i] = new ReentrantLock();
         }
@@ -255,7 +261,7 @@ public final class Disk implements Closeable {
             ReentrantLock lock = lockFor(off);
             lock.lock();
             try {
-                if (whole) {
+                if (whole && canDiscard) {
                     top.discard(off, pieceEnd - off);
                 } else {
                     zeroPartial(off, (int) (pieceEnd - off));

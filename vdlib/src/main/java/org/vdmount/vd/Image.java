@@ -3,6 +3,8 @@ package org.vdmount.vd;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.vdmount.vd.storage.Storage;
@@ -33,7 +35,17 @@ public interface Image extends Closeable {
     /** Sub-type as users know it: "fixed", "dynamic", "differencing", "split", ... */
     String variant();
 
+    /** The primary storage: the file named on the command line, used in messages and for locators. */
     Storage storage();
+
+    /**
+     * Every host file this image uses (descriptor and extents, split parts, data files), primary
+     * first. Whatever handles "the image's file" (overwrite guards, cleanup, sizes, mtime, locks)
+     * uses this, not {@code storage().path()}.
+     */
+    default List<Path> files() {
+        return storage().files();
+    }
 
     long virtualSize();
 
@@ -78,6 +90,11 @@ public interface Image extends Closeable {
 
     /** Makes everything written so far durable: data first, then the metadata pointing to it. */
     void flush() throws IOException;
+
+    /** Host bytes allocated (st_blocks * 512) over all of {@link #files()}. */
+    default long hostAllocatedBytes() throws IOException {
+        return storage().allocatedBytes();
+    }
 
     /** Bytes of virtual data this layer holds (allocated blocks), for st_blocks and summaries. */
     long allocatedBytes() throws IOException;

@@ -3,10 +3,15 @@ package org.vdmount.vd;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 
 /**
  * One format backend: the table that says what a format is (cf. VirtualBox's VDIMAGEBACKEND,
- * QEMU's BlockDriver). Registered in {@link FormatRegistry}.
+ * QEMU's BlockDriver, nbdkit's plugin struct). Registered in {@link FormatRegistry}.
+ *
+ * <p>What a format can do is data: {@link #capabilities()}, {@link #createOptions()} and
+ * {@link #threadModel()}. Callers ask before they call; a verb whose capability is absent is never
+ * called (the defaults below refuse it in one line if it is).
  */
 public interface ImageFormat {
 
@@ -15,6 +20,24 @@ public interface ImageFormat {
 
     /** File extensions, without dot, lower case. */
     List<String> extensions();
+
+    /** What this format can do. Always contains {@link Capability#READ}. */
+    Set<Capability> capabilities();
+
+    /** Whether {@code capability} is in {@link #capabilities()}. */
+    default boolean can(Capability capability) {
+        return capabilities().contains(capability);
+    }
+
+    /** The {@code -o} options {@link #create} takes; empty if none (or if it cannot create). */
+    default List<CreateOption> createOptions() {
+        return List.of();
+    }
+
+    /** How many threads may be inside one of its images at once; the {@link Disk} honours it. */
+    default ThreadModel threadModel() {
+        return ThreadModel.PARALLEL;
+    }
 
     /**
      * Confidence that the file is of this format: 0 = not mine, 100 = exact signature and
@@ -27,25 +50,31 @@ public interface ImageFormat {
 
     /**
      * Opens the state of an internal snapshot (by id or name) as a read-only layer whose parent is
-     * the image's own parent. Formats without internal snapshots refuse.
+     * the image's own parent. Only for formats with {@link Capability#INTERNAL_SNAPSHOTS}.
      */
     default Image openSnapshot(Path path, String idOrName, OpenOptions options) throws IOException {
         throw new UnsupportedFeatureException(name() + ": " + path + " has no internal snapshots ("
                 + name() + " does not support them)");
     }
 
-    /** Whether {@link #create} is implemented. */
-    default boolean canCreate() {
-        return false;
-    }
-
-    /** Whether the format can record a parent (differencing / backing images). */
-    default boolean supportsParent() {
-        return false;
-    }
-
-    /** Creates a new image (fails if the path exists) and returns it opened read-write. */
+    /**
+     * Creates a new image (fails if the path exists) and returns it opened read-write. Checks the
+     * capabilities ({@link Capability#CREATE}, {@link Capability#DIFFERENCING} for a parent) and
+     * the options against {@link #createOptions()}, then calls {@link #createImage}. Formats
+     * implement {@code createImage}, not this.
+     */
     default Image create(Path path, CreateOptions options) throws IOException {
+        if (!can(Capability.CREATE)) {
+            throw new UnsupportedFeatureException(name() + ": creating images is not supported");
+        }
+        if (options.parent() != null && !can(Capability.DIFFERENCING)) {
+            throw new UnsupportedFeatureException(name() + ": images of this format cannot have a backing file");
+        }
+        return createImage(path, options.validate(this));
+    }
+
+    /** Creates the image from options already checked against {@link #createOptions()}. */
+    default Image createImage(Path path, CreateOptions options) throws IOException {
         throw new UnsupportedFeatureException(name() + ": creating images is not supported");
     }
 }

@@ -3,7 +3,9 @@ package org.vdmount.vd;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import org.vdmount.vd.storage.Storage;
@@ -37,6 +39,11 @@ final class MemImage implements Image {
             @Override
             public List<String> extensions() {
                 return List.of();
+            }
+
+            @Override
+            public Set<Capability> capabilities() {
+                return EnumSet.of(Capability.READ, Capability.WRITE, Capability.DIFFERENCING, Capability.DISCARD);
             }
 
             @Override

@@ -10,6 +10,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.Consumer;
+import org.vdmount.vd.Capability;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
@@ -21,6 +22,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
@@ -45,24 +47,35 @@ final class ConvertCommand implements Callable<Integer> {
             description = "Output format (default: ${DEFAULT-VALUE}).")
     String outputFormat;
 
-    @Option(names = "-o", paramLabel = "K=V,...", description = "Options for the output format (repeatable).")
+    @Option(names = "-o", paramLabel = "K=V,...",
+            description = "Options for the output format (repeatable); -o help lists them with their defaults.")
     List<String> formatOptions = new ArrayList<>();
 
     @Option(names = "--overwrite", description = "Replace DST if it is an existing regular file "
             + "(never one of SRC's chain). Without it an existing DST is an error.")
     boolean overwrite;
 
-    @Parameters(index = "0", paramLabel = "SRC", description = "Source image (top of its chain).")
+    @Parameters(index = "0", paramLabel = "SRC", arity = "0..1",
+            description = "Source image (top of its chain; not needed with -o help).")
     Path src;
 
-    @Parameters(index = "1", paramLabel = "DST", description = "Image to create.")
+    @Parameters(index = "1", paramLabel = "DST", arity = "0..1", description = "Image to create.")
     Path dst;
 
     @Override
     public Integer call() throws Exception {
         ImageFormat format = FormatRegistry.require(outputFormat);
+        if (FormatHelp.wanted(formatOptions)) {
+            vd.out.print(FormatHelp.createOptions(format));
+            vd.out.flush();
+            return 0;
+        }
+        if (src == null || dst == null) {
+            throw new ParameterException(spec.commandLine(), "Missing required parameter"
+                    + (src == null ? "s: 'SRC', 'DST'" : ": 'DST'"));
+        }
         Map<String, String> options = FormatOptions.parse(formatOptions, spec.commandLine());
-        if (!format.canCreate()) {
+        if (!format.can(Capability.CREATE)) {
             throw new VdException(format.name() + ": creating images is not supported");
         }
         if (Files.exists(dst, LinkOption.NOFOLLOW_LINKS) && !overwrite) {
@@ -89,7 +102,7 @@ final class ConvertCommand implements Callable<Integer> {
             throw new VdException(dst + ": not a regular file, not replaced");
         }
         for (Image layer : source.layers()) {
-            for (Path f : layer.storage().files()) {
+            for (Path f : layer.files()) {
                 if (Files.isSameFile(f, dst)) {
                     throw new VdException(dst + ": is part of the source chain (" + f + "), not replaced");
                 }
@@ -105,7 +118,7 @@ final class ConvertCommand implements Callable<Integer> {
     static DiskCopy.Stats convert(Disk source, ImageFormat format, Map<String, String> options, Path dst,
                                   Progress progress, Consumer<String> warn) throws IOException {
         Image created = Creation.create(format, dst, new CreateOptions(source.size(), options, null, null));
-        try (PartialOutput partial = new PartialOutput(dst, created.storage().files())) {
+        try (PartialOutput partial = new PartialOutput(dst, created.files())) {
             Disk target = Disk.of(List.of(created));
             boolean copied = false;
             DiskCopy.Stats stats;

@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import org.vdmount.vd.Capability;
 import org.vdmount.vd.ChainException;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Disk;
@@ -45,7 +46,8 @@ final class CreateCommand implements Callable<Integer> {
     @Option(names = "-f", paramLabel = "FORMAT", required = true, description = "Format of the new image.")
     String format;
 
-    @Option(names = "-o", paramLabel = "K=V,...", description = "Options for the format (repeatable).")
+    @Option(names = "-o", paramLabel = "K=V,...",
+            description = "Options for the format (repeatable); -o help lists them with their defaults.")
     List<String> formatOptions = new ArrayList<>();
 
     @Option(names = "-b", paramLabel = "BACKING",
@@ -56,7 +58,8 @@ final class CreateCommand implements Callable<Integer> {
             description = "Format of BACKING itself (its own parents are probed); default: probe.")
     String backingFormat;
 
-    @Parameters(index = "0", paramLabel = "IMAGE", description = "Image to create.")
+    @Parameters(index = "0", paramLabel = "IMAGE", arity = "0..1",
+            description = "Image to create (not needed with -o help).")
     Path image;
 
     @Parameters(index = "1", paramLabel = "SIZE", arity = "0..1", description = "Virtual size, e.g. 10G.")
@@ -65,6 +68,14 @@ final class CreateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ImageFormat fmt = FormatRegistry.require(format);
+        if (FormatHelp.wanted(formatOptions)) {
+            vd.out.print(FormatHelp.createOptions(fmt));
+            vd.out.flush();
+            return 0;
+        }
+        if (image == null) {
+            throw new ParameterException(spec.commandLine(), "Missing required parameter: 'IMAGE'");
+        }
         Map<String, String> options = FormatOptions.parse(formatOptions, spec.commandLine());
         if (backingFormat != null && backing == null) {
             throw new ParameterException(spec.commandLine(), "-F needs -b BACKING");
@@ -72,10 +83,10 @@ final class CreateCommand implements Callable<Integer> {
         if (backing == null && size == null) {
             throw new ParameterException(spec.commandLine(), "SIZE is required without -b BACKING");
         }
-        if (!fmt.canCreate()) {
+        if (!fmt.can(Capability.CREATE)) {
             throw new VdException(fmt.name() + ": creating images is not supported");
         }
-        if (backing != null && !fmt.supportsParent()) {
+        if (backing != null && !fmt.can(Capability.DIFFERENCING)) {
             throw new VdException(fmt.name() + ": images of this format cannot have a backing file");
         }
         Long bytes = size == null ? null : Sizes.parse(size);
@@ -108,7 +119,7 @@ final class CreateCommand implements Callable<Integer> {
     /** Creates IMAGE, flushes and closes it; deletes it again if any of that fails. */
     private void write(ImageFormat fmt, CreateOptions options) throws IOException {
         Image created = Creation.create(fmt, image, options);
-        try (PartialOutput partial = new PartialOutput(image, created.storage().files())) {
+        try (PartialOutput partial = new PartialOutput(image, created.files())) {
             try {
                 created.flush();
             } catch (IOException | RuntimeException e) {

@@ -38,7 +38,7 @@ record InfoReport(String filename, String format, String variant, long virtualSi
             ParentReference parent = img.parent();
             layers.add(new Layer(img.storage().path().toString(), img.format().name(), img.variant(),
                     img.virtualSize(), img.uuid(), parent == null ? null : parent.uuid(),
-                    parent == null ? List.of() : parent.locators(), img.storage().allocatedBytes(),
+                    parent == null ? List.of() : parent.locators(), img.hostAllocatedBytes(),
                     img.allocatedBytes(), img.details()));
         }
         Image top = disk.top();

@@ -3,10 +3,12 @@ package org.vdmount.vd.format.qcow;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Capability;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
@@ -15,8 +17,7 @@ import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
-import org.vdmount.vd.storage.FileStorage;
-import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.storage.StorageScope;
 
 /**
  * QEMU copy-on-write version 1 images (the original "qcow"): read and write with backing files
@@ -43,9 +44,14 @@ public final class QcowFormat implements ImageFormat {
     }
 
     @Override
+    public Set<Capability> capabilities() {
+        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.DIFFERENCING,
+                Capability.DISCARD);
+    }
+
+    @Override
     public Image open(Path path, OpenOptions options) throws IOException {
-        Storage storage = FileStorage.open(path, options.readOnly());
-        try {
+        return StorageScope.open(path, options.readOnly(), storage -> {
             long fileSize = storage.size();
             ByteBuffer head = ByteBuffer.allocate((int) Math.min(fileSize, QcowHeader.SIZE));
             storage.read(head, 0);
@@ -64,26 +70,12 @@ public final class QcowFormat implements ImageFormat {
             long[] l1 = QcowImage.readTable(storage, h.l1TableOffset(), (int) h.l1Entries());
             int maxTables = (int) Math.max(16, (32L << 20) >>> (h.l2Bits() + 3));
             return new QcowImage(this, storage, h, l1, parent, options.readOnly(), maxTables);
-        } catch (IOException | RuntimeException e) {
-            storage.close();
-            throw e;
-        }
-    }
-
-    @Override
-    public boolean canCreate() {
-        return true;
-    }
-
-    @Override
-    public boolean supportsParent() {
-        return true;
+        });
     }
 
     /** No options (like qemu-img: 4 KiB clusters); a backing file via the parent. */
     @Override
-    public Image create(Path path, CreateOptions options) throws IOException {
-        options.checkKnown("qcow");
+    public Image createImage(Path path, CreateOptions options) throws IOException {
         long size = options.virtualSize();
         byte[] name = new byte[0];
         if (options.parent() != null) {
@@ -106,20 +98,14 @@ public final class QcowFormat implements ImageFormat {
         if (size > 1L << 56 || l1Bytes > QcowHeader.MAX_L1_BYTES) {
             throw new UnsupportedFeatureException("qcow: virtual size " + size + " is too large for version 1");
         }
-        FileStorage fs = FileStorage.create(path);
-        try {
+        byte[] backingName = name;
+        StorageScope.write(path, fs -> {
             Bytes head = Bytes.allocate((int) l1At);
             h.write(head);
-            head.putBytes(QcowHeader.SIZE, name);
+            head.putBytes(QcowHeader.SIZE, backingName);
             fs.write(head.buffer().duplicate().clear(), 0);
             fs.truncate(l1At + ((l1Bytes + 511) & ~511L));
-            fs.force();
-        } catch (IOException | RuntimeException e) {
-            fs.close();
-            Files.deleteIfExists(path);
-            throw e;
-        }
-        fs.close();
+        });
         return open(path, OpenOptions.defaultReadWrite());
     }
 }

@@ -3,12 +3,13 @@ package org.vdmount.vd.format.qcow2;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
-import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.StorageScope;
 
 /**
  * Creates an empty qcow2 image: header cluster (with backing format and feature name extensions
@@ -18,31 +19,39 @@ import org.vdmount.vd.storage.FileStorage;
  * default 16), {@code extended_l2} (on/off, default off).
  */
 final class Qcow2Creator {
-    static final String[] OPTIONS = {"cluster_size", "compat", "refcount_bits", "extended_l2"};
+    static final CreateOption CLUSTER_SIZE = CreateOption.size("cluster_size", "64K",
+            "cluster size, a power of two from 512 to 2M");
+    static final CreateOption COMPAT = CreateOption.choice("compat", "1.1",
+            "qcow2 version: 0.10 (v2) or 1.1 (v3, zero clusters and extensions)", "0.10", "1.1", "v2", "v3");
+    static final CreateOption REFCOUNT_BITS = CreateOption.number("refcount_bits", "16",
+            "width of a reference count: 1, 2, 4, 8, 16, 32 or 64 (compat=1.1 for other than 16)");
+    static final CreateOption EXTENDED_L2 = CreateOption.flag("extended_l2",
+            "32 subclusters per cluster (compat=1.1, cluster_size of 16K or more)");
+    static final List<CreateOption> OPTIONS = List.of(CLUSTER_SIZE, COMPAT, REFCOUNT_BITS, EXTENDED_L2);
 
     private Qcow2Creator() {
     }
 
     static void create(Path path, CreateOptions options) throws IOException {
-        options.checkKnown("qcow2", OPTIONS);
-        long cs = options.sizeOption("cluster_size", 64 * 1024);
+        long cs = options.size(CLUSTER_SIZE);
         if (Long.bitCount(cs) != 1 || cs < 512 || cs > 2 << 20) {
             throw new UnsupportedFeatureException("qcow2: cluster_size must be a power of two from 512 to 2M, not "
-                    + options.option("cluster_size", ""));
+                    + options.get(CLUSTER_SIZE));
         }
         int clusterBits = Long.numberOfTrailingZeros(cs);
-        String compat = options.option("compat", "1.1");
+        String compat = options.get(COMPAT);
         int version = switch (compat) {
             case "0.10", "v2" -> 2;
             case "1.1", "v3" -> 3;
             default -> throw new UnsupportedFeatureException("qcow2: compat must be 0.10 or 1.1, not " + compat);
         };
-        boolean extL2 = onOff(options.option("extended_l2", "off"), "extended_l2");
-        int refBits = (int) options.sizeOption("refcount_bits", 16);
-        if (Integer.bitCount(refBits) != 1 || refBits > 64) {
+        boolean extL2 = options.flag(EXTENDED_L2);
+        long refBitsOption = options.number(REFCOUNT_BITS);
+        if (Long.bitCount(refBitsOption) != 1 || refBitsOption > 64) {
             throw new UnsupportedFeatureException("qcow2: refcount_bits must be 1, 2, 4, 8, 16, 32 or 64, not "
-                    + refBits);
+                    + refBitsOption);
         }
+        int refBits = (int) refBitsOption;
         if (version == 2 && (refBits != 16 || extL2)) {
             throw new UnsupportedFeatureException("qcow2: compat=0.10 supports only refcount_bits=16 and no "
                     + "extended_l2");
@@ -116,15 +125,16 @@ final class Qcow2Creator {
                 extStart, 0);
         h.write(first);
 
-        FileStorage fs = FileStorage.create(path);
-        try {
+        long tableCount = tableClusters;
+        long blockCount = blocks;
+        StorageScope.write(path, fs -> {
             fs.write(first.buffer().duplicate().clear(), 0);
-            Bytes table = Bytes.allocate((int) (tableClusters * cs));
-            for (long b = 0; b < blocks; b++) {
+            Bytes table = Bytes.allocate((int) (tableCount * cs));
+            for (long b = 0; b < blockCount; b++) {
                 table.put64be((int) (b * 8), blocksAt + b * cs);
             }
             fs.write(table.buffer().duplicate().clear(), tableAt);
-            for (long b = 0; b < blocks; b++) {
+            for (long b = 0; b < blockCount; b++) {
                 byte[] block = new byte[(int) cs];
                 for (long c = b * perBlock; c < Math.min(total, (b + 1) * perBlock); c++) {
                     setOne(block, (int) (c - b * perBlock), refBits);
@@ -132,13 +142,7 @@ final class Qcow2Creator {
                 fs.write(ByteBuffer.wrap(block), blocksAt + b * cs);
             }
             fs.truncate(total * cs);
-            fs.force();
-        } catch (IOException | RuntimeException e) {
-            fs.close();
-            Files.deleteIfExists(path);
-            throw e;
-        }
-        fs.close();
+        });
     }
 
     private static int writeExtensions(Bytes b, int off, int version, String backingFormat, boolean names) {
@@ -161,13 +165,5 @@ final class Qcow2Creator {
             int bit = i * bits;
             block[bit >>> 3] |= (byte) (1 << (bit & 7));
         }
-    }
-
-    static boolean onOff(String v, String key) throws UnsupportedFeatureException {
-        return switch (v) {
-            case "on", "true", "yes" -> true;
-            case "off", "false", "no" -> false;
-            default -> throw new UnsupportedFeatureException("qcow2: " + key + " must be on or off, not " + v);
-        };
     }
 }

@@ -2,7 +2,11 @@ package org.vdmount.vd.format.qcow2;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
+import org.vdmount.vd.Capability;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
@@ -30,6 +34,12 @@ public final class Qcow2Format implements ImageFormat {
     }
 
     @Override
+    public Set<Capability> capabilities() {
+        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.DIFFERENCING,
+                Capability.INTERNAL_SNAPSHOTS, Capability.DISCARD, Capability.ZERO_BLOCKS, Capability.REPAIR_ON_OPEN);
+    }
+
+    @Override
     public int probe(ProbeInput in) {
         if (in.directory() || in.head().size() < 8 || !Qcow2Header.hasMagic(in.head())) {
             return 0;
@@ -54,18 +64,12 @@ public final class Qcow2Format implements ImageFormat {
     }
 
     @Override
-    public boolean canCreate() {
-        return true;
+    public List<CreateOption> createOptions() {
+        return Qcow2Creator.OPTIONS;
     }
 
     @Override
-    public boolean supportsParent() {
-        return true;
-    }
-
-    /** Options: cluster_size, compat (0.10|1.1), refcount_bits, extended_l2 (on|off). */
-    @Override
-    public Image create(Path path, CreateOptions options) throws IOException {
+    public Image createImage(Path path, CreateOptions options) throws IOException {
         Qcow2Creator.create(path, options);
         return open(path, OpenOptions.defaultReadWrite());
     }

@@ -373,6 +373,17 @@ final class Qcow2Image implements Image {
     }
 
     @Override
+    public long hostAllocatedBytes() throws IOException {
+        return storage.allocatedBytes() + (dataStorage != storage ? dataStorage.allocatedBytes() : 0);
+    }
+
+    /** The image file, then its external data file if it has one. */
+    @Override
+    public List<Path> files() {
+        return dataStorage == storage ? storage.files() : List.of(storage.path(), dataStorage.path());
+    }
+
+    @Override
     public long virtualSize() {
         return virtualSize;
     }

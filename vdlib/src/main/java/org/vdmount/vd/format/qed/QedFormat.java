@@ -3,10 +3,13 @@ package org.vdmount.vd.format.qed;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Capability;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
@@ -15,8 +18,7 @@ import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
-import org.vdmount.vd.storage.FileStorage;
-import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.storage.StorageScope;
 
 /**
  * QEMU Enhanced Disk images (docs/interop/qed_spec.rst): two-level tables, zero clusters, a
@@ -42,10 +44,27 @@ public final class QedFormat implements ImageFormat {
         return !in.directory() && QedHeader.hasMagic(in.head()) ? 100 : 0;
     }
 
+    /** Cluster size: a power of two from 4K to 64M (QED spec: cluster_size). */
+    static final CreateOption CLUSTER_SIZE = CreateOption.size("cluster_size", "64K",
+            "cluster size, a power of two from 4K to 64M");
+    /** Table size in clusters: a power of two from 1 to 16 (QED spec: table_size). */
+    static final CreateOption TABLE_SIZE = CreateOption.number("table_size", "4",
+            "L1/L2 table size in clusters, a power of two from 1 to 16");
+
+    @Override
+    public Set<Capability> capabilities() {
+        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.DIFFERENCING,
+                Capability.DISCARD, Capability.ZERO_BLOCKS, Capability.REPAIR_ON_OPEN);
+    }
+
+    @Override
+    public List<CreateOption> createOptions() {
+        return List.of(CLUSTER_SIZE, TABLE_SIZE);
+    }
+
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
-        Storage storage = FileStorage.open(path, options.readOnly());
-        try {
+        return StorageScope.open(path, options.readOnly(), storage -> {
             long fileSize = storage.size();
             ByteBuffer head = ByteBuffer.allocate((int) Math.min(fileSize, QedHeader.SIZE));
             storage.read(head, 0);
@@ -87,33 +106,13 @@ public final class QedFormat implements ImageFormat {
             int maxTables = prop != null ? Integer.parseInt(prop)
                     : (int) Math.max(4, (64L << 20) / h.tableBytes());
             return new QedImage(this, storage, h, l1, parent, options.readOnly(), maxTables);
-        } catch (IOException | RuntimeException e) {
-            storage.close();
-            throw e;
-        }
+        });
     }
 
     @Override
-    public boolean canCreate() {
-        return true;
-    }
-
-    @Override
-    public boolean supportsParent() {
-        return true;
-    }
-
-    /** Options: cluster_size (4K..64M, default 64K), table_size (1..16 clusters, default 4). */
-    @Override
-    public Image create(Path path, CreateOptions options) throws IOException {
-        options.checkKnown("qed", "cluster_size", "table_size");
-        long cs = options.sizeOption("cluster_size", 64 * 1024);
-        long ts;
-        try {
-            ts = Long.parseLong(options.option("table_size", "4"));
-        } catch (NumberFormatException e) {
-            throw new UnsupportedFeatureException("qed: table_size must be a number of clusters");
-        }
+    public Image createImage(Path path, CreateOptions options) throws IOException {
+        long cs = options.size(CLUSTER_SIZE);
+        long ts = options.number(TABLE_SIZE);
         long size = options.virtualSize();
         String backing = null;
         long features = 0;
@@ -147,20 +146,13 @@ public final class QedFormat implements ImageFormat {
             throw new UnsupportedFeatureException("qed: cannot create " + size + " bytes with these options: "
                     + e.getMessage());
         }
-        FileStorage fs = FileStorage.create(path);
-        try {
+        StorageScope.write(path, fs -> {
             Bytes first = Bytes.allocate((int) cs);
             h.write(first);
             first.putBytes(QedHeader.SIZE, name);
             fs.write(first.buffer().duplicate().clear(), 0);
             fs.truncate(cs + h.tableBytes());
-            fs.force();
-        } catch (IOException | RuntimeException e) {
-            fs.close();
-            Files.deleteIfExists(path);
-            throw e;
-        }
-        fs.close();
+        });
         return open(path, OpenOptions.defaultReadWrite());
     }
 }

@@ -4,9 +4,13 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.vdmount.vd.Capability;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
@@ -15,6 +19,7 @@ import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.SplitStorage;
+import org.vdmount.vd.storage.StorageScope;
 import org.vdmount.vd.storage.Storage;
 
 /**
@@ -35,6 +40,21 @@ public final class RawFormat implements ImageFormat {
         return List.of("raw", "img", "dd", "bin", "001", "000");
     }
 
+    /** qemu-img's raw option: off = sparse file, full = every byte written. */
+    static final CreateOption PREALLOCATION = CreateOption.choice("preallocation", "off",
+            "off: a sparse file; full: every byte written (space reserved)", "off", "full");
+
+    @Override
+    public Set<Capability> capabilities() {
+        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
+                Capability.DISCARD, Capability.MULTI_FILE);
+    }
+
+    @Override
+    public List<CreateOption> createOptions() {
+        return List.of(PREALLOCATION);
+    }
+
     @Override
     public int probe(ProbeInput in) {
         return in.directory() ? 0 : 1;
@@ -50,23 +70,10 @@ public final class RawFormat implements ImageFormat {
     }
 
     @Override
-    public boolean canCreate() {
-        return true;
-    }
-
-    @Override
-    public Image create(Path path, CreateOptions options) throws IOException {
-        options.checkKnown(name(), "preallocation");
-        String prealloc = options.option("preallocation", "off");
-        if (options.parent() != null) {
-            throw new UnsupportedFeatureException("raw: a raw image cannot have a backing file");
-        }
-        if (!prealloc.equals("off") && !prealloc.equals("full")) {
-            throw new UnsupportedFeatureException("raw: preallocation must be off or full, not " + prealloc);
-        }
-        FileStorage fs = FileStorage.create(path);
-        try {
-            if (prealloc.equals("full")) {
+    public Image createImage(Path path, CreateOptions options) throws IOException {
+        boolean full = options.get(PREALLOCATION).equals("full");
+        return StorageScope.create(path, fs -> {
+            if (full) {
                 java.nio.ByteBuffer zeros = java.nio.ByteBuffer.allocateDirect(1 << 20);
                 for (long off = 0; off < options.virtualSize(); off += zeros.capacity()) {
                     zeros.clear().limit((int) Math.min(zeros.capacity(), options.virtualSize() - off));
@@ -74,12 +81,8 @@ public final class RawFormat implements ImageFormat {
                 }
             }
             fs.truncate(options.virtualSize());
-        } catch (IOException e) {
-            fs.close();
-            Files.deleteIfExists(path);
-            throw e;
-        }
-        return new RawImage(this, fs, "flat");
+            return new RawImage(this, fs, "flat");
+        });
     }
 
     /**

@@ -3,11 +3,14 @@ package org.vdmount.vd.format.vdi;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Capability;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
@@ -15,8 +18,8 @@ import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.UnsupportedFeatureException;
-import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.storage.StorageScope;
 
 /**
  * VirtualBox Disk Image (VDI): fixed, dynamic and differencing images (facts from VirtualBox
@@ -29,7 +32,6 @@ import org.vdmount.vd.storage.Storage;
  * VirtualBox: block map and data area each start on a 1 MiB boundary.
  */
 public final class VdiFormat implements ImageFormat {
-    static final long DEFAULT_BLOCK_SIZE = 1L << 20;
     static final long MIN_CREATE_BLOCK_SIZE = 128L << 10;
     /** VDI_DATA_ALIGN: VirtualBox aligns the block map and the data area to 1 MiB. */
     static final long DATA_ALIGN = 1L << 20;
@@ -45,6 +47,22 @@ public final class VdiFormat implements ImageFormat {
         return List.of("vdi");
     }
 
+    static final CreateOption SUBFORMAT = CreateOption.choice("subformat", "dynamic",
+            "dynamic: blocks allocated on first write; fixed: all blocks allocated now", "dynamic", "fixed");
+    static final CreateOption BLOCK_SIZE = CreateOption.size("block_size", "1M",
+            "block size, a power of two from 128K to 128M (QEMU and VirtualBox use 1M)");
+
+    @Override
+    public Set<Capability> capabilities() {
+        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
+                Capability.DIFFERENCING, Capability.DISCARD, Capability.ZERO_BLOCKS);
+    }
+
+    @Override
+    public List<CreateOption> createOptions() {
+        return List.of(SUBFORMAT, BLOCK_SIZE);
+    }
+
     @Override
     public int probe(ProbeInput in) {
         if (in.directory() || in.head().size() < VdiHeader.PRE_HEADER_SIZE
@@ -57,33 +75,13 @@ public final class VdiFormat implements ImageFormat {
 
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
-        Storage storage = FileStorage.open(path, options.readOnly());
-        try {
-            return VdiImage.open(this, storage, options);
-        } catch (IOException | RuntimeException | Error e) {
-            storage.close();
-            throw e;
-        }
+        return StorageScope.open(path, options.readOnly(), storage -> VdiImage.open(this, storage, options));
     }
 
     @Override
-    public boolean canCreate() {
-        return true;
-    }
-
-    @Override
-    public boolean supportsParent() {
-        return true;
-    }
-
-    @Override
-    public Image create(Path path, CreateOptions options) throws IOException {
-        options.checkKnown(name(), "subformat", "block_size");
-        String sub = options.option("subformat", "dynamic");
-        if (!sub.equals("dynamic") && !sub.equals("fixed")) {
-            throw new UnsupportedFeatureException("vdi: subformat must be dynamic or fixed, not '" + sub + "'");
-        }
-        long blockSize = options.sizeOption("block_size", DEFAULT_BLOCK_SIZE);
+    public Image createImage(Path path, CreateOptions options) throws IOException {
+        String sub = options.get(SUBFORMAT);
+        long blockSize = options.size(BLOCK_SIZE);
         if (Long.bitCount(blockSize) != 1 || blockSize < MIN_CREATE_BLOCK_SIZE || blockSize > VdiHeader.MAX_BLOCK_SIZE) {
             throw new UnsupportedFeatureException("vdi: block_size " + blockSize + " must be a power of two from "
                     + MIN_CREATE_BLOCK_SIZE + " to " + VdiHeader.MAX_BLOCK_SIZE);
@@ -130,20 +128,15 @@ public final class VdiFormat implements ImageFormat {
                 parentModify, VdiHeader.Geometry.unset());
         VdiBlockMap map = VdiBlockMap.fresh((int) blocks, fixed);
 
-        FileStorage fs = FileStorage.create(path);
-        try {
+        return StorageScope.create(path, fs -> {
             writeMap(fs, map, mapOffset);
             fs.truncate(fixed ? dataOffset + blocks * blockSize : dataOffset);
             Bytes hb = Bytes.allocate(VdiHeader.SIZE);
             h.write(hb);
             fs.write(hb.buffer(), 0);
             fs.force();
-        } catch (IOException | RuntimeException e) {
-            fs.close();
-            Files.deleteIfExists(path);
-            throw e;
-        }
-        return VdiImage.created(this, fs, h, map);
+            return VdiImage.created(this, fs, h, map);
+        });
     }
 
     private static void writeMap(Storage fs, VdiBlockMap map, long mapOffset) throws IOException {

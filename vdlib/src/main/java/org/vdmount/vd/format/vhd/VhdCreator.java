@@ -16,6 +16,7 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.StorageScope;
 
 /**
  * Writes new fixed, dynamic and differencing images. Layout of dynamic ones (as QEMU and Hyper-V
@@ -27,7 +28,6 @@ import org.vdmount.vd.storage.FileStorage;
  * for is the size everyone sees. The CHS geometry is still filled in per the specification.
  */
 final class VhdCreator {
-    static final long DEFAULT_BLOCK_SIZE = 2L << 20;
     static final long MIN_BLOCK_SIZE = 4096;
     static final long MAX_CREATE_BLOCK_SIZE = 256L << 20;
     /** 2040 GiB: the specification's limit, and the largest size QEMU opens. */
@@ -46,29 +46,25 @@ final class VhdCreator {
     }
 
     static void create(Path path, CreateOptions o) throws IOException {
-        o.checkKnown(VhdLayout.FMT, "subformat", "block_size");
         Disk parent = o.parent();
-        String sub = o.option("subformat", "dynamic");
-        if (!sub.equals("dynamic") && !sub.equals("fixed")) {
-            throw new UnsupportedFeatureException("vhd: subformat must be dynamic or fixed, not '" + sub + "'");
-        }
+        String sub = o.get(VhdFormat.SUBFORMAT);
         boolean fixed = sub.equals("fixed");
         if (fixed && parent != null) {
             throw new UnsupportedFeatureException("vhd: a fixed image cannot have a backing file (use subformat=dynamic)");
         }
-        if (fixed && o.options().containsKey("block_size")) {
+        if (fixed && o.has(VhdFormat.BLOCK_SIZE)) {
             throw new UnsupportedFeatureException("vhd: block_size applies to dynamic and differencing images only");
         }
-        long size = o.virtualSize() == 0 && parent != null ? parent.size() : o.virtualSize();
-        if (size <= 0) {
+        long requested = o.virtualSize() == 0 && parent != null ? parent.size() : o.virtualSize();
+        if (requested <= 0) {
             throw new UnsupportedFeatureException("vhd: the virtual size must be greater than 0");
         }
-        size = (size + VhdGeometry.SECTOR - 1) & -VhdGeometry.SECTOR;
+        long size = (requested + VhdGeometry.SECTOR - 1) & -VhdGeometry.SECTOR;
         if (size > MAX_SIZE) {
             throw new UnsupportedFeatureException("vhd: size " + size + " exceeds the VHD limit of 2040 GiB ("
                     + MAX_SIZE + " bytes)");
         }
-        long bs = o.sizeOption("block_size", DEFAULT_BLOCK_SIZE);
+        long bs = o.size(VhdFormat.BLOCK_SIZE);
         if (Long.bitCount(bs) != 1 || bs < MIN_BLOCK_SIZE || bs > MAX_CREATE_BLOCK_SIZE) {
             throw new UnsupportedFeatureException("vhd: block_size " + bs + " must be a power of two from "
                     + MIN_BLOCK_SIZE + " to " + MAX_CREATE_BLOCK_SIZE);
@@ -80,20 +76,14 @@ final class VhdCreator {
                 CREATOR_APP, CREATOR_VERSION, CREATOR_OS, size, size,
                 VhdGeometry.cylinders(chs), VhdGeometry.heads(chs), VhdGeometry.sectorsPerTrack(chs),
                 type, 0, UUID.randomUUID(), 0);
-        try (FileStorage st = FileStorage.create(path)) {
-            try {
-                if (fixed) {
-                    st.truncate(size);
-                    st.write(footer.encode().buffer(), size);
-                } else {
-                    writeDynamic(st, path, footer, size, bs, o);
-                }
-                st.force();
-            } catch (IOException | RuntimeException e) {
-                Files.deleteIfExists(path);
-                throw e;
+        StorageScope.write(path, st -> {
+            if (fixed) {
+                st.truncate(size);
+                st.write(footer.encode().buffer(), size);
+            } else {
+                writeDynamic(st, path, footer, size, bs, o);
             }
-        }
+        });
     }
 
     private static void writeDynamic(FileStorage st, Path path, VhdFooter footer, long size, long bs,

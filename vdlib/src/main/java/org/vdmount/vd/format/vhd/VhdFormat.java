@@ -2,15 +2,18 @@ package org.vdmount.vd.format.vhd;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Capability;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
-import org.vdmount.vd.storage.FileStorage;
-import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.storage.StorageScope;
 
 /**
  * Microsoft Virtual Hard Disk (VHD, Virtual PC / Hyper-V): fixed, dynamic and differencing
@@ -30,6 +33,22 @@ public final class VhdFormat implements ImageFormat {
     @Override
     public List<String> extensions() {
         return List.of("vhd", "avhd");
+    }
+
+    static final CreateOption SUBFORMAT = CreateOption.choice("subformat", "dynamic",
+            "dynamic: blocks allocated on first write; fixed: a flat file with a footer", "dynamic", "fixed");
+    static final CreateOption BLOCK_SIZE = CreateOption.size("block_size", "2M",
+            "block size of a dynamic or differencing image, a power of two from 4K to 256M");
+
+    @Override
+    public Set<Capability> capabilities() {
+        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
+                Capability.DIFFERENCING, Capability.DISCARD);
+    }
+
+    @Override
+    public List<CreateOption> createOptions() {
+        return List.of(SUBFORMAT, BLOCK_SIZE);
     }
 
     /**
@@ -59,29 +78,15 @@ public final class VhdFormat implements ImageFormat {
 
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
-        Storage storage = FileStorage.open(path, options.readOnly());
-        try {
+        return StorageScope.open(path, options.readOnly(), storage -> {
             VhdLayout layout = VhdLayout.load(storage, options);
             return layout.footer().fixed() ? new FixedVhdImage(this, storage, layout)
                     : new DynamicVhdImage(this, storage, layout);
-        } catch (IOException | RuntimeException e) {
-            storage.close();
-            throw e;
-        }
+        });
     }
 
     @Override
-    public boolean canCreate() {
-        return true;
-    }
-
-    @Override
-    public boolean supportsParent() {
-        return true;
-    }
-
-    @Override
-    public Image create(Path path, CreateOptions options) throws IOException {
+    public Image createImage(Path path, CreateOptions options) throws IOException {
         VhdCreator.create(path, options);
         return open(path, OpenOptions.defaultReadWrite());
     }

@@ -11,6 +11,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
@@ -18,6 +19,7 @@ import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.StorageScope;
 
 /**
  * Creates dynamic, fixed and differencing images. Layout: 1 MiB header section, the log (1 MiB by
@@ -34,10 +36,8 @@ final class VhdxCreator {
     }
 
     static Image create(ImageFormat format, Path path, CreateOptions o) throws IOException {
-        o.checkKnown(Vhdx.FORMAT, "subformat", "block_size", "logical_sector_size", "physical_sector_size",
-                "log_size");
         boolean diff = o.parent() != null;
-        String sub = o.option("subformat", diff ? "differencing" : "dynamic").toLowerCase(Locale.ROOT);
+        String sub = o.get(VhdxFormat.SUBFORMAT, diff ? "differencing" : "dynamic");
         if (!(diff ? sub.equals("differencing") || sub.equals("dynamic") : sub.equals("dynamic")
                 || sub.equals("fixed"))) {
             throw new UnsupportedFeatureException("vhdx: subformat must be dynamic or fixed"
@@ -48,18 +48,18 @@ final class VhdxCreator {
             throw new UnsupportedFeatureException("vhdx: a differencing VHDX needs a VHDX parent, not "
                     + parent.format().name());
         }
-        long block = o.sizeOption("block_size", diff ? DEFAULT_DIFF_BLOCK : DEFAULT_BLOCK);
+        long block = o.size(VhdxFormat.BLOCK_SIZE, diff ? DEFAULT_DIFF_BLOCK : DEFAULT_BLOCK);
         if (block < Vhdx.MIN_BLOCK_SIZE || block > Vhdx.MAX_BLOCK_SIZE || Long.bitCount(block) != 1) {
             throw new UnsupportedFeatureException("vhdx: block_size must be a power of two from 1M to 256M, not "
                     + block);
         }
-        int logical = sectorOption(o, "logical_sector_size", parent != null ? parent.logicalSectorSize() : 512);
+        int logical = sectorOption(o, VhdxFormat.LOGICAL_SECTOR_SIZE, parent != null ? parent.logicalSectorSize() : 512);
         if (parent != null && logical != parent.logicalSectorSize()) {
             throw new UnsupportedFeatureException("vhdx: logical_sector_size " + logical + " differs from the parent's "
                     + parent.logicalSectorSize());
         }
-        int physical = sectorOption(o, "physical_sector_size", parent != null ? parent.physicalSectorSize() : logical);
-        long logSize = o.sizeOption("log_size", Vhdx.MIB);
+        int physical = sectorOption(o, VhdxFormat.PHYSICAL_SECTOR_SIZE, parent != null ? parent.physicalSectorSize() : logical);
+        long logSize = o.size(VhdxFormat.LOG_SIZE);
         if (logSize < Vhdx.MIB || logSize % Vhdx.MIB != 0 || logSize > 256 * Vhdx.MIB) {
             throw new UnsupportedFeatureException("vhdx: log_size must be a multiple of 1M from 1M to 256M, not "
                     + logSize);
@@ -81,22 +81,14 @@ final class VhdxCreator {
         VhdxMetadata meta = new VhdxMetadata(block, sub.equals("fixed"), diff, size, logical, physical,
                 UUID.randomUUID(), locator);
 
-        FileStorage fs = FileStorage.create(path);
-        try {
-            write(fs, meta, logSize);
-            fs.close();
-        } catch (IOException | RuntimeException e) {
-            fs.close();
-            Files.deleteIfExists(path);
-            throw e;
-        }
+        StorageScope.write(path, fs -> write(fs, meta, logSize));
         return VhdxOpener.open(format, path, OpenOptions.defaultReadWrite());
     }
 
-    private static int sectorOption(CreateOptions o, String key, int dflt) throws UnsupportedFeatureException {
-        long v = o.sizeOption(key, dflt);
+    private static int sectorOption(CreateOptions o, CreateOption key, int dflt) throws UnsupportedFeatureException {
+        long v = o.size(key, dflt);
         if (v != 512 && v != 4096) {
-            throw new UnsupportedFeatureException("vhdx: " + key + " must be 512 or 4096, not " + v);
+            throw new UnsupportedFeatureException("vhdx: " + key.name() + " must be 512 or 4096, not " + v);
         }
         return (int) v;
     }

@@ -2,7 +2,11 @@ package org.vdmount.vd.format.vhdx;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
+import org.vdmount.vd.Capability;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
@@ -36,6 +40,29 @@ public final class VhdxFormat implements ImageFormat {
         return List.of("vhdx", "avhdx");
     }
 
+    static final CreateOption SUBFORMAT = CreateOption.choice("subformat", null,
+            "dynamic or fixed; with -b: differencing (the default there) or dynamic", "dynamic", "fixed",
+            "differencing");
+    static final CreateOption BLOCK_SIZE = CreateOption.size("block_size", null,
+            "payload block size, a power of two from 1M to 256M (default 32M, 2M for differencing)");
+    static final CreateOption LOGICAL_SECTOR_SIZE = CreateOption.size("logical_sector_size", null,
+            "512 or 4096 (default 512, or the parent's)");
+    static final CreateOption PHYSICAL_SECTOR_SIZE = CreateOption.size("physical_sector_size", null,
+            "512 or 4096 (default the logical size, or the parent's)");
+    static final CreateOption LOG_SIZE = CreateOption.size("log_size", "1M",
+            "log (journal) size, a multiple of 1M up to 256M");
+
+    @Override
+    public Set<Capability> capabilities() {
+        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
+                Capability.DIFFERENCING, Capability.DISCARD, Capability.ZERO_BLOCKS, Capability.REPAIR_ON_OPEN);
+    }
+
+    @Override
+    public List<CreateOption> createOptions() {
+        return List.of(SUBFORMAT, BLOCK_SIZE, LOGICAL_SECTOR_SIZE, PHYSICAL_SECTOR_SIZE, LOG_SIZE);
+    }
+
     /** "vhdxfile" at offset 0 (MS-VHDX 2.2.1). */
     @Override
     public int probe(ProbeInput in) {
@@ -56,17 +83,7 @@ public final class VhdxFormat implements ImageFormat {
     }
 
     @Override
-    public boolean canCreate() {
-        return true;
-    }
-
-    @Override
-    public boolean supportsParent() {
-        return true;
-    }
-
-    @Override
-    public Image create(Path path, CreateOptions options) throws IOException {
+    public Image createImage(Path path, CreateOptions options) throws IOException {
         return VhdxCreator.create(this, path, options);
     }
 }

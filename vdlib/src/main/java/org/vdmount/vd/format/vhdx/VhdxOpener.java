@@ -15,7 +15,7 @@ import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
-import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.StorageScope;
 import org.vdmount.vd.storage.Storage;
 
 /**
@@ -41,13 +41,8 @@ final class VhdxOpener {
     }
 
     static VhdxImage open(ImageFormat format, Path path, OpenOptions options) throws IOException {
-        Storage storage = FileStorage.open(path, options.readOnly());
-        try {
-            return new VhdxOpener(format, path, options, new VhdxFile(storage)).open();
-        } catch (IOException | RuntimeException e) {
-            storage.close();
-            throw e;
-        }
+        return StorageScope.open(path, options.readOnly(),
+                storage -> new VhdxOpener(format, path, options, new VhdxFile(storage)).open());
     }
 
     private VhdxImage open() throws IOException {

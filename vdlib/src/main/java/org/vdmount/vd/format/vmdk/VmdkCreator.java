@@ -13,6 +13,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
@@ -34,20 +35,29 @@ final class VmdkCreator {
     static final long MAX_SPARSE_BYTES = (1L << 41) - (256L << 20);
     private static final int DESC_SECTORS = 20;
     private static final SecureRandom RANDOM = new SecureRandom();
-    private static final List<String> SUBFORMATS = List.of("monolithicSparse", "monolithicFlat",
+    static final CreateOption SUBFORMAT = CreateOption.choice("subformat", "monolithicSparse",
+            "file layout (flat = fully allocated; twoGb = 2 GiB extent files)", "monolithicSparse", "monolithicFlat",
             "twoGbMaxExtentSparse", "twoGbMaxExtentFlat", "streamOptimized");
-    private static final List<String> ADAPTERS = List.of("ide", "lsilogic", "buslogic", "legacyESX");
+    static final CreateOption ZEROED_GRAIN = CreateOption.flag("zeroed_grain",
+            "record zeroed grains in the grain tables (sparse subformats)");
+    static final CreateOption ADAPTER_TYPE = CreateOption.choice("adapter_type", "ide",
+            "virtual controller recorded in the descriptor", "ide", "lsilogic", "buslogic", "legacyESX");
+    static final CreateOption HWVERSION = CreateOption.text("hwversion", "4", "virtual hardware version");
+    static final CreateOption COMPAT6 = CreateOption.flag("compat6", "hardware version 6 (excludes hwversion)");
+    static final CreateOption TOOLSVERSION = CreateOption.text("toolsversion", "2147483647",
+            "VMware Tools version recorded in the descriptor");
+    static final List<CreateOption> OPTIONS = List.of(SUBFORMAT, ZEROED_GRAIN, ADAPTER_TYPE, HWVERSION, COMPAT6,
+            TOOLSVERSION);
 
     private VmdkCreator() {
     }
 
     static Image create(ImageFormat format, Path path, CreateOptions o) throws IOException {
-        o.checkKnown("vmdk", "subformat", "zeroed_grain", "adapter_type", "hwversion", "compat6", "toolsversion");
-        String sub = canonical(o.option("subformat", "monolithicSparse"), SUBFORMATS, "subformat");
-        boolean zeroed = bool(o, "zeroed_grain");
-        String adapter = canonical(o.option("adapter_type", "ide"), ADAPTERS, "adapter_type");
-        String hw = o.option("hwversion", null);
-        if (bool(o, "compat6")) {
+        String sub = o.get(SUBFORMAT);
+        boolean zeroed = o.flag(ZEROED_GRAIN);
+        String adapter = o.get(ADAPTER_TYPE);
+        String hw = o.get(HWVERSION, null);
+        if (o.flag(COMPAT6)) {
             if (hw != null) {
                 throw new UnsupportedFeatureException("vmdk: compat6 and hwversion exclude each other");
             }
@@ -88,7 +98,7 @@ final class VmdkCreator {
             throw new UnsupportedFeatureException("vmdk: " + size + " bytes need more than " + Descriptor.MAX_EXTENTS
                     + " extents");
         }
-        Map<String, String> ddb = ddb(size, adapter, hw == null ? "4" : hw, o.option("toolsversion", "2147483647"));
+        Map<String, String> ddb = ddb(size, adapter, hw == null ? "4" : hw, o.get(TOOLSVERSION));
         long cid = RANDOM.nextInt() & 0x7FFF_FFFFL;
         String name = path.getFileName().toString();
         int dot = name.lastIndexOf('.');
@@ -224,23 +234,5 @@ final class VmdkCreator {
             fs.close();
             throw e;
         }
-    }
-
-    private static String canonical(String value, List<String> allowed, String key) throws UnsupportedFeatureException {
-        for (String a : allowed) {
-            if (a.equalsIgnoreCase(value)) {
-                return a;
-            }
-        }
-        throw new UnsupportedFeatureException("vmdk: " + key + " '" + value + "' (known: " + String.join(", ", allowed) + ")");
-    }
-
-    private static boolean bool(CreateOptions o, String key) throws UnsupportedFeatureException {
-        String v = o.option(key, "off").toLowerCase(Locale.ROOT);
-        return switch (v) {
-            case "on", "true", "yes", "1" -> true;
-            case "off", "false", "no", "0" -> false;
-            default -> throw new UnsupportedFeatureException("vmdk: " + key + " must be on or off, not '" + v + "'");
-        };
     }
 }

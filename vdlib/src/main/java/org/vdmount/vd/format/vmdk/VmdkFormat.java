@@ -2,8 +2,12 @@ package org.vdmount.vd.format.vmdk;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Capability;
+import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
@@ -33,6 +37,17 @@ public final class VmdkFormat implements ImageFormat {
     }
 
     @Override
+    public Set<Capability> capabilities() {
+        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
+                Capability.DIFFERENCING, Capability.DISCARD, Capability.ZERO_BLOCKS, Capability.MULTI_FILE);
+    }
+
+    @Override
+    public List<CreateOption> createOptions() {
+        return VmdkCreator.OPTIONS;
+    }
+
+    @Override
     public int probe(ProbeInput in) {
         if (in.directory()) {
             return 0;
@@ -54,17 +69,7 @@ public final class VmdkFormat implements ImageFormat {
     }
 
     @Override
-    public boolean canCreate() {
-        return true;
-    }
-
-    @Override
-    public boolean supportsParent() {
-        return true;
-    }
-
-    @Override
-    public Image create(Path path, CreateOptions options) throws IOException {
+    public Image createImage(Path path, CreateOptions options) throws IOException {
         return VmdkCreator.create(this, path, options);
     }
 }

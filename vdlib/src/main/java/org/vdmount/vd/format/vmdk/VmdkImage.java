@@ -3,9 +3,11 @@ package org.vdmount.vd.format.vmdk;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -132,6 +134,25 @@ final class VmdkImage implements Image {
     @Override
     public Storage storage() {
         return primary;
+    }
+
+    @Override
+    public long hostAllocatedBytes() throws IOException {
+        long sum = 0;
+        for (Storage s : storages) {
+            sum += s.allocatedBytes();
+        }
+        return sum;
+    }
+
+    /** The descriptor (or monolithic file) first, then every extent file, each once. */
+    @Override
+    public List<Path> files() {
+        Set<Path> out = new LinkedHashSet<>();
+        for (Storage s : storages) {
+            out.addAll(s.files());
+        }
+        return List.copyOf(out);
     }
 
     @Override

@@ -91,8 +91,8 @@ class FormatDeclarationsTest {
         Path base = dir.resolve("base.qcow2");
         ImageFormat raw = FormatRegistry.require("raw");
         assertFalse(raw.can(Capability.DIFFERENCING));
-        try (Image created = FormatRegistry.require("qcow2").create(base, CreateOptions.of(1 << 20));
-             Disk parent = Disk.of(java.util.List.of(created))) {
+        try (Disk parent = Disk.of(java.util.List.of(FormatRegistry.require("qcow2").create(base,
+                CreateOptions.of(1 << 20))))) {
             Path child = dir.resolve("child.raw");
             UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                     () -> raw.create(child, CreateOptions.of(0).withParent(parent, base)));

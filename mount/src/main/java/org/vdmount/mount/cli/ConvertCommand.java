@@ -65,9 +65,7 @@ final class ConvertCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ImageFormat format = FormatRegistry.require(outputFormat);
-        if (FormatHelp.wanted(formatOptions)) {
-            vd.out.print(FormatHelp.createOptions(format));
-            vd.out.flush();
+        if (FormatHelp.printIfWanted(formatOptions, format, vd.out)) {
             return 0;
         }
         if (src == null || dst == null) {

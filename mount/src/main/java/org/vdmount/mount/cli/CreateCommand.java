@@ -68,9 +68,7 @@ final class CreateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ImageFormat fmt = FormatRegistry.require(format);
-        if (FormatHelp.wanted(formatOptions)) {
-            vd.out.print(FormatHelp.createOptions(fmt));
-            vd.out.flush();
+        if (FormatHelp.printIfWanted(formatOptions, fmt, vd.out)) {
             return 0;
         }
         if (image == null) {

@@ -1,5 +1,6 @@
 package org.vdmount.mount.cli;
 
+import java.io.PrintStream;
 import java.util.List;
 import java.util.stream.Collectors;
 import org.vdmount.vd.Capability;
@@ -14,10 +15,18 @@ final class FormatHelp {
     private FormatHelp() {
     }
 
-    /** Whether the {@code -o} values ask for help ({@code -o help} or {@code -o ?}, as in qemu-img). */
-    static boolean wanted(List<String> optionValues) {
-        return optionValues.stream().flatMap(v -> List.of(v.split(",", -1)).stream())
+    /**
+     * If the {@code -o} values ask for help ({@code -o help} or {@code -o ?}, as in qemu-img),
+     * prints the format's options to {@code out} and answers true: the command is done.
+     */
+    static boolean printIfWanted(List<String> optionValues, ImageFormat format, PrintStream out) {
+        boolean wanted = optionValues.stream().flatMap(v -> List.of(v.split(",", -1)).stream())
                 .map(String::strip).anyMatch(v -> v.equals("help") || v.equals("?"));
+        if (wanted) {
+            out.print(createOptions(format));
+            out.flush();
+        }
+        return wanted;
     }
 
     /** The create options of {@code format} with kinds, help and defaults, then its capabilities. */

@@ -36,7 +36,7 @@ class ErrorsTest {
     private Map<List<Object>, String> cases() {
         Map<List<Object>, String> m = new java.util.LinkedHashMap<>();
         m.put(List.of(2), "missing command");
-        m.put(List.of(2, "bogus"), "unknown command 'bogus' (commands: info, convert, create)");
+        m.put(List.of(2, "bogus"), "unknown command 'bogus' (commands: info, convert, create, formats)");
         m.put(List.of(2, "info"), "Missing required parameter: 'IMAGE'");
         m.put(List.of(2, "info", "--bogus", img), "Unknown option: '--bogus'");
         m.put(List.of(2, "info", img, img), "Unmatched argument");
@@ -64,7 +64,7 @@ class ErrorsTest {
         m.put(List.of(2, "create", "-f", "raw", "-F", "raw", out, "1M"), "-F needs -b BACKING");
         m.put(List.of(2, "create", "-f", "raw", "-o", "x", out, "1M"), "invalid format option 'x'");
         m.put(List.of(1, "create", "-f", "raw", "-o", "preallocation=maybe", out, "1M"),
-                "raw: preallocation must be off or full, not maybe");
+                "raw: preallocation must be off or full, not 'maybe'");
         return m;
     }
 

@@ -8,10 +8,11 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.Capability;
+import static org.vdmount.vd.Capability.*;
+
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ProbeInput;
@@ -24,29 +25,19 @@ import org.vdmount.vd.storage.StorageScope;
  * (probed: version 1 records no backing format), compressed clusters; AES-encrypted images are
  * refused. Created like qemu-img does: 4 KiB clusters, 512-entry L2 tables.
  */
-public final class QcowFormat implements ImageFormat {
+public final class QcowFormat extends DeclaredFormat {
     static final int CREATE_CLUSTER_BITS = 12;
     static final int CREATE_L2_BITS = 9;
 
-    @Override
-    public String name() {
-        return "qcow";
-    }
-
-    @Override
-    public List<String> extensions() {
-        return List.of("qcow");
+    public QcowFormat() {
+        super("qcow", List.of("qcow"),
+                reads(WRITE, CREATE, DIFFERENCING, DISCARD),
+                List.of());
     }
 
     @Override
     public int probe(ProbeInput in) {
         return !in.directory() && QcowHeader.isVersion1(in.head()) ? 100 : 0;
-    }
-
-    @Override
-    public Set<Capability> capabilities() {
-        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.DIFFERENCING,
-                Capability.DISCARD);
     }
 
     @Override

@@ -5,11 +5,12 @@ import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
-import org.vdmount.vd.Capability;
+import static org.vdmount.vd.Capability.*;
+
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 
@@ -21,22 +22,12 @@ import org.vdmount.vd.ProbeInput;
  * refcounts first and reports it through {@link OpenOptions#warn}; a read-only open never writes.
  * Encrypted images are refused.
  */
-public final class Qcow2Format implements ImageFormat {
+public final class Qcow2Format extends DeclaredFormat {
 
-    @Override
-    public String name() {
-        return "qcow2";
-    }
-
-    @Override
-    public List<String> extensions() {
-        return List.of("qcow2", "qcow2c", "qcow3");
-    }
-
-    @Override
-    public Set<Capability> capabilities() {
-        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.DIFFERENCING,
-                Capability.INTERNAL_SNAPSHOTS, Capability.DISCARD, Capability.ZERO_BLOCKS, Capability.REPAIR_ON_OPEN);
+    public Qcow2Format() {
+        super("qcow2", List.of("qcow2", "qcow2c", "qcow3"),
+                reads(WRITE, CREATE, DIFFERENCING, INTERNAL_SNAPSHOTS, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN),
+                Qcow2Creator.OPTIONS);
     }
 
     @Override
@@ -61,11 +52,6 @@ public final class Qcow2Format implements ImageFormat {
     @Override
     public Image openSnapshot(Path path, String idOrName, OpenOptions options) throws IOException {
         return Qcow2Opener.open(this, path, options.withReadOnly(true), idOrName);
-    }
-
-    @Override
-    public List<CreateOption> createOptions() {
-        return Qcow2Creator.OPTIONS;
     }
 
     @Override

@@ -8,11 +8,12 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.Capability;
+import static org.vdmount.vd.Capability.*;
+
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ProbeInput;
@@ -25,24 +26,9 @@ import org.vdmount.vd.storage.StorageScope;
  * backing file (probed, or raw with the no-probe bit), the need-check bit honoured (read-only
  * opens warn; writable opens check and repair first).
  */
-public final class QedFormat implements ImageFormat {
+public final class QedFormat extends DeclaredFormat {
     /** System property: how many L2 tables to keep loaded (default: enough for 64 MiB). */
     static final String CACHE_PROPERTY = "vdmount.qed.table-cache-size";
-
-    @Override
-    public String name() {
-        return "qed";
-    }
-
-    @Override
-    public List<String> extensions() {
-        return List.of("qed");
-    }
-
-    @Override
-    public int probe(ProbeInput in) {
-        return !in.directory() && QedHeader.hasMagic(in.head()) ? 100 : 0;
-    }
 
     /** Cluster size: a power of two from 4K to 64M (QED spec: cluster_size). */
     static final CreateOption CLUSTER_SIZE = CreateOption.size("cluster_size", "64K",
@@ -51,15 +37,15 @@ public final class QedFormat implements ImageFormat {
     static final CreateOption TABLE_SIZE = CreateOption.number("table_size", "4",
             "L1/L2 table size in clusters, a power of two from 1 to 16");
 
-    @Override
-    public Set<Capability> capabilities() {
-        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.DIFFERENCING,
-                Capability.DISCARD, Capability.ZERO_BLOCKS, Capability.REPAIR_ON_OPEN);
+    public QedFormat() {
+        super("qed", List.of("qed"),
+                reads(WRITE, CREATE, DIFFERENCING, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN),
+                List.of(CLUSTER_SIZE, TABLE_SIZE));
     }
 
     @Override
-    public List<CreateOption> createOptions() {
-        return List.of(CLUSTER_SIZE, TABLE_SIZE);
+    public int probe(ProbeInput in) {
+        return !in.directory() && QedHeader.hasMagic(in.head()) ? 100 : 0;
     }
 
     @Override

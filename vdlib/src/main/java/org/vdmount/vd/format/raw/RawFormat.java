@@ -9,11 +9,12 @@ import java.util.List;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.vdmount.vd.Capability;
+import static org.vdmount.vd.Capability.*;
+
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.UnsupportedFeatureException;
@@ -26,33 +27,18 @@ import org.vdmount.vd.storage.Storage;
  * Raw disk images: one file, or a split set {@code x.001, x.002, ...} (also {@code x.000 ...})
  * opened as one disk by naming any file of the set.
  */
-public final class RawFormat implements ImageFormat {
+public final class RawFormat extends DeclaredFormat {
     private static final Pattern SPLIT = Pattern.compile("(.*)\\.(\\d{3})");
     static final int MAX_SPLIT_PARTS = 10_000;
-
-    @Override
-    public String name() {
-        return "raw";
-    }
-
-    @Override
-    public List<String> extensions() {
-        return List.of("raw", "img", "dd", "bin", "001", "000");
-    }
 
     /** qemu-img's raw option: off = sparse file, full = every byte written. */
     static final CreateOption PREALLOCATION = CreateOption.choice("preallocation", "off",
             "off: a sparse file; full: every byte written (space reserved)", "off", "full");
 
-    @Override
-    public Set<Capability> capabilities() {
-        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
-                Capability.DISCARD, Capability.MULTI_FILE);
-    }
-
-    @Override
-    public List<CreateOption> createOptions() {
-        return List.of(PREALLOCATION);
+    public RawFormat() {
+        super("raw", List.of("raw", "img", "dd", "bin", "001", "000"),
+                reads(WRITE, CREATE, CREATE_FIXED, DISCARD, MULTI_FILE),
+                List.of(PREALLOCATION));
     }
 
     @Override

@@ -9,12 +9,13 @@ import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.Capability;
+import static org.vdmount.vd.Capability.*;
+
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.UnsupportedFeatureException;
@@ -31,36 +32,21 @@ import org.vdmount.vd.storage.StorageScope;
  * (default 1M, a power of two from 128K to 128M; QEMU opens only 1M). The layout follows
  * VirtualBox: block map and data area each start on a 1 MiB boundary.
  */
-public final class VdiFormat implements ImageFormat {
+public final class VdiFormat extends DeclaredFormat {
     static final long MIN_CREATE_BLOCK_SIZE = 128L << 10;
     /** VDI_DATA_ALIGN: VirtualBox aligns the block map and the data area to 1 MiB. */
     static final long DATA_ALIGN = 1L << 20;
     private static final String FILE_INFO = "<<< vdmount Virtual Disk Image >>>\n";
-
-    @Override
-    public String name() {
-        return "vdi";
-    }
-
-    @Override
-    public List<String> extensions() {
-        return List.of("vdi");
-    }
 
     static final CreateOption SUBFORMAT = CreateOption.choice("subformat", "dynamic",
             "dynamic: blocks allocated on first write; fixed: all blocks allocated now", "dynamic", "fixed");
     static final CreateOption BLOCK_SIZE = CreateOption.size("block_size", "1M",
             "block size, a power of two from 128K to 128M (QEMU and VirtualBox use 1M)");
 
-    @Override
-    public Set<Capability> capabilities() {
-        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
-                Capability.DIFFERENCING, Capability.DISCARD, Capability.ZERO_BLOCKS);
-    }
-
-    @Override
-    public List<CreateOption> createOptions() {
-        return List.of(SUBFORMAT, BLOCK_SIZE);
+    public VdiFormat() {
+        super("vdi", List.of("vdi"),
+                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS),
+                List.of(SUBFORMAT, BLOCK_SIZE));
     }
 
     @Override

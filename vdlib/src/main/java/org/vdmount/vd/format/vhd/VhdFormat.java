@@ -6,11 +6,12 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.Capability;
+import static org.vdmount.vd.Capability.*;
+
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.storage.StorageScope;
@@ -23,32 +24,17 @@ import org.vdmount.vd.storage.StorageScope;
  * <p>Create options: {@code subformat=dynamic|fixed} (default dynamic; differencing when a parent
  * is given), {@code block_size} (dynamic and differencing, default 2M).
  */
-public final class VhdFormat implements ImageFormat {
-
-    @Override
-    public String name() {
-        return "vhd";
-    }
-
-    @Override
-    public List<String> extensions() {
-        return List.of("vhd", "avhd");
-    }
+public final class VhdFormat extends DeclaredFormat {
 
     static final CreateOption SUBFORMAT = CreateOption.choice("subformat", "dynamic",
             "dynamic: blocks allocated on first write; fixed: a flat file with a footer", "dynamic", "fixed");
     static final CreateOption BLOCK_SIZE = CreateOption.size("block_size", "2M",
             "block size of a dynamic or differencing image, a power of two from 4K to 256M");
 
-    @Override
-    public Set<Capability> capabilities() {
-        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
-                Capability.DIFFERENCING, Capability.DISCARD);
-    }
-
-    @Override
-    public List<CreateOption> createOptions() {
-        return List.of(SUBFORMAT, BLOCK_SIZE);
+    public VhdFormat() {
+        super("vhd", List.of("vhd", "avhd"),
+                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD),
+                List.of(SUBFORMAT, BLOCK_SIZE));
     }
 
     /**

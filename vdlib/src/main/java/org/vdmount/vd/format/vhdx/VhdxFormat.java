@@ -5,11 +5,12 @@ import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
-import org.vdmount.vd.Capability;
+import static org.vdmount.vd.Capability.*;
+
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 
@@ -28,17 +29,7 @@ import org.vdmount.vd.ProbeInput;
  *     space; a fixed image keeps its blocks and punches (or zeroes) them in place.</li>
  * </ul>
  */
-public final class VhdxFormat implements ImageFormat {
-
-    @Override
-    public String name() {
-        return Vhdx.FORMAT;
-    }
-
-    @Override
-    public List<String> extensions() {
-        return List.of("vhdx", "avhdx");
-    }
+public final class VhdxFormat extends DeclaredFormat {
 
     static final CreateOption SUBFORMAT = CreateOption.choice("subformat", null,
             "dynamic or fixed; with -b: differencing (the default there) or dynamic", "dynamic", "fixed",
@@ -52,15 +43,10 @@ public final class VhdxFormat implements ImageFormat {
     static final CreateOption LOG_SIZE = CreateOption.size("log_size", "1M",
             "log (journal) size, a multiple of 1M up to 256M");
 
-    @Override
-    public Set<Capability> capabilities() {
-        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
-                Capability.DIFFERENCING, Capability.DISCARD, Capability.ZERO_BLOCKS, Capability.REPAIR_ON_OPEN);
-    }
-
-    @Override
-    public List<CreateOption> createOptions() {
-        return List.of(SUBFORMAT, BLOCK_SIZE, LOGICAL_SECTOR_SIZE, PHYSICAL_SECTOR_SIZE, LOG_SIZE);
+    public VhdxFormat() {
+        super(Vhdx.FORMAT, List.of("vhdx", "avhdx"),
+                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN),
+                List.of(SUBFORMAT, BLOCK_SIZE, LOGICAL_SECTOR_SIZE, PHYSICAL_SECTOR_SIZE, LOG_SIZE));
     }
 
     /** "vhdxfile" at offset 0 (MS-VHDX 2.2.1). */

@@ -6,11 +6,12 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.Capability;
+import static org.vdmount.vd.Capability.*;
+
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 
@@ -24,27 +25,12 @@ import org.vdmount.vd.ProbeInput;
  * <p>Creates monolithicSparse (default), twoGbMaxExtentSparse, monolithicFlat, twoGbMaxExtentFlat
  * and streamOptimized ({@code -o subformat=...}); sparse subformats may have a VMDK parent.
  */
-public final class VmdkFormat implements ImageFormat {
+public final class VmdkFormat extends DeclaredFormat {
 
-    @Override
-    public String name() {
-        return "vmdk";
-    }
-
-    @Override
-    public List<String> extensions() {
-        return List.of("vmdk");
-    }
-
-    @Override
-    public Set<Capability> capabilities() {
-        return EnumSet.of(Capability.READ, Capability.WRITE, Capability.CREATE, Capability.CREATE_FIXED,
-                Capability.DIFFERENCING, Capability.DISCARD, Capability.ZERO_BLOCKS, Capability.MULTI_FILE);
-    }
-
-    @Override
-    public List<CreateOption> createOptions() {
-        return VmdkCreator.OPTIONS;
+    public VmdkFormat() {
+        super("vmdk", List.of("vmdk"),
+                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS, MULTI_FILE),
+                VmdkCreator.OPTIONS);
     }
 
     @Override

@@ -3,8 +3,10 @@ package org.vdmount.vd.storage;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import org.vdmount.vd.Bytes;
 
 /**
  * Positional I/O on the host file(s) behind one image. Thread-safe: every call is positional and
@@ -30,6 +32,24 @@ public interface Storage extends Closeable {
 
     /** Reads exactly {@code dst.remaining()} bytes or throws a {@code TruncatedImageException}. */
     void readFully(ByteBuffer dst, long pos, String format, String structure) throws IOException;
+
+    /**
+     * The first {@code maxBytes} bytes, fewer if the storage is shorter: what a format parses its
+     * header from (it reports truncation itself when the signature is there but bytes are not).
+     */
+    default Bytes readPrefix(int maxBytes) throws IOException {
+        ByteBuffer head = ByteBuffer.allocate((int) Math.min(size(), maxBytes));
+        read(head, 0);
+        head.flip();
+        return Bytes.of(head);
+    }
+
+    /** Exactly {@code length} bytes at {@code pos} as UTF-8 text (names, paths), or a truncation error. */
+    default String readUtf8(long pos, int length, String format, String structure) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(length);
+        readFully(b, pos, format, structure);
+        return new String(b.array(), 0, length, StandardCharsets.UTF_8);
+    }
 
     /** Writes all of {@code src} at {@code pos}, extending the storage if needed. */
     void write(ByteBuffer src, long pos) throws IOException;

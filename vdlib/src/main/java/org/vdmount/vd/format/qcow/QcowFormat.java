@@ -1,18 +1,15 @@
 package org.vdmount.vd.format.qcow;
 
-import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.EnumSet;
-import java.util.List;
-import java.util.Set;
-import org.vdmount.vd.Bytes;
 import static org.vdmount.vd.Capability.*;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CreateOptions;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.DeclaredFormat;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ProbeInput;
@@ -44,19 +41,16 @@ public final class QcowFormat extends DeclaredFormat {
     public Image open(Path path, OpenOptions options) throws IOException {
         return StorageScope.open(path, options.readOnly(), storage -> {
             long fileSize = storage.size();
-            ByteBuffer head = ByteBuffer.allocate((int) Math.min(fileSize, QcowHeader.SIZE));
-            storage.read(head, 0);
-            head.flip();
-            if (head.remaining() < QcowHeader.SIZE && QcowHeader.isVersion1(Bytes.of(head))) {
+            Bytes head = storage.readPrefix(QcowHeader.SIZE);
+            if (head.size() < QcowHeader.SIZE && QcowHeader.isVersion1(head)) {
                 throw new TruncatedImageException("qcow", path, "header", 0, QcowHeader.SIZE, fileSize);
             }
-            QcowHeader h = QcowHeader.parse(Bytes.of(head), path);
+            QcowHeader h = QcowHeader.parse(head, path);
             h.validate(path, fileSize);
             ParentReference parent = null;
             if (h.backingFileOffset() != 0) {
-                ByteBuffer name = ByteBuffer.allocate((int) h.backingFileSize());
-                storage.readFully(name, h.backingFileOffset(), "qcow", "backing file name");
-                parent = new ParentReference(null, List.of(new String(name.array(), StandardCharsets.UTF_8)), null);
+                parent = new ParentReference(null, List.of(storage.readUtf8(h.backingFileOffset(),
+                        (int) h.backingFileSize(), "qcow", "backing file name")), null);
             }
             long[] l1 = QcowImage.readTable(storage, h.l1TableOffset(), (int) h.l1Entries());
             int maxTables = (int) Math.max(16, (32L << 20) >>> (h.l2Bits() + 3));

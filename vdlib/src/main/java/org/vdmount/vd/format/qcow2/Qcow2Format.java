@@ -1,16 +1,13 @@
 package org.vdmount.vd.format.qcow2;
 
-import java.io.IOException;
-import java.nio.file.Path;
-import java.util.EnumSet;
-import java.util.List;
-import java.util.Set;
 import static org.vdmount.vd.Capability.*;
 
-import org.vdmount.vd.CreateOption;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
 import org.vdmount.vd.CreateOptions;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.DeclaredFormat;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 

@@ -1,19 +1,17 @@
 package org.vdmount.vd.format.qed;
 
+import static org.vdmount.vd.Capability.*;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.EnumSet;
 import java.util.List;
-import java.util.Set;
 import org.vdmount.vd.Bytes;
-import static org.vdmount.vd.Capability.*;
-
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.DeclaredFormat;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ProbeInput;
@@ -52,20 +50,18 @@ public final class QedFormat extends DeclaredFormat {
     public Image open(Path path, OpenOptions options) throws IOException {
         return StorageScope.open(path, options.readOnly(), storage -> {
             long fileSize = storage.size();
-            ByteBuffer head = ByteBuffer.allocate((int) Math.min(fileSize, QedHeader.SIZE));
-            storage.read(head, 0);
-            head.flip();
-            if (head.remaining() < QedHeader.SIZE && QedHeader.hasMagic(Bytes.of(head))) {
+            Bytes head = storage.readPrefix(QedHeader.SIZE);
+            if (head.size() < QedHeader.SIZE && QedHeader.hasMagic(head)) {
                 throw new TruncatedImageException("qed", path, "header", 0, QedHeader.SIZE, fileSize);
             }
-            QedHeader h = QedHeader.parse(Bytes.of(head), path);
+            QedHeader h = QedHeader.parse(head, path);
             h.validate(path, fileSize);
             ParentReference parent = null;
             if (h.hasBacking()) {
-                ByteBuffer name = ByteBuffer.allocate((int) h.backingNameSize());
-                storage.readFully(name, h.backingNameOffset(), "qed", "backing file name");
+                String name = storage.readUtf8(h.backingNameOffset(), (int) h.backingNameSize(), "qed",
+                        "backing file name");
                 String hint = (h.features() & QedHeader.F_BACKING_NO_PROBE) != 0 ? "raw" : null;
-                parent = new ParentReference(null, List.of(new String(name.array(), StandardCharsets.UTF_8)), hint);
+                parent = new ParentReference(null, List.of(name), hint);
             }
             long[] l1 = QedImage.readTable(storage, h.l1TableOffset(), h.tableEntries());
             if ((h.features() & QedHeader.F_NEED_CHECK) != 0) {

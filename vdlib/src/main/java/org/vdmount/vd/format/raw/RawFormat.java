@@ -1,27 +1,24 @@
 package org.vdmount.vd.format.raw;
 
+import static org.vdmount.vd.Capability.*;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.List;
-import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import static org.vdmount.vd.Capability.*;
-
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.DeclaredFormat;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
-import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.SplitStorage;
-import org.vdmount.vd.storage.StorageScope;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.storage.StorageScope;
 
 /**
  * Raw disk images: one file, or a split set {@code x.001, x.002, ...} (also {@code x.000 ...})

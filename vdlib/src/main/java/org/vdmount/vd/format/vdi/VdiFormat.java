@@ -1,21 +1,19 @@
 package org.vdmount.vd.format.vdi;
 
+import static org.vdmount.vd.Capability.*;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.EnumSet;
 import java.util.List;
-import java.util.Set;
 import java.util.UUID;
 import org.vdmount.vd.Bytes;
-import static org.vdmount.vd.Capability.*;
-
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.UnsupportedFeatureException;

@@ -1,16 +1,14 @@
 package org.vdmount.vd.format.vhdx;
 
-import java.io.IOException;
-import java.nio.file.Path;
-import java.util.EnumSet;
-import java.util.List;
-import java.util.Set;
 import static org.vdmount.vd.Capability.*;
 
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.DeclaredFormat;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 

@@ -16,7 +16,6 @@ import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.StorageScope;
-import org.vdmount.vd.storage.Storage;
 
 /**
  * Opening a VHDX file, in the order MS-VHDX 2.1 prescribes: file identifier, current header, log

@@ -1,17 +1,14 @@
 package org.vdmount.vd.format.vmdk;
 
-import java.io.IOException;
-import java.nio.file.Path;
-import java.util.EnumSet;
-import java.util.List;
-import java.util.Set;
-import org.vdmount.vd.Bytes;
 import static org.vdmount.vd.Capability.*;
 
-import org.vdmount.vd.CreateOption;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CreateOptions;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.DeclaredFormat;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
 

@@ -11,6 +11,9 @@ import java.util.concurrent.CountDownLatch;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.vdmount.mount.fuse.FileAttributes;
+import org.vdmount.mount.fuse.FsStats;
+import org.vdmount.mount.fuse.FuseOps;
 
 /**
  * The mounted tree: {@code disk} and {@code p<N>} at the root for one volume, or one directory per

@@ -15,6 +15,8 @@ import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vdmount.mount.fuse.FileAttributes;
+import org.vdmount.mount.fuse.FuseOps;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.OpenOptions;
 

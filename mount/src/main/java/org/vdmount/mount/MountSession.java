@@ -19,6 +19,7 @@ import org.vdmount.mount.fuse.FuseBindingProvider;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.VdException;
+import org.vdmount.vd.nativeio.Posix;
 
 /**
  * One mount from start to end: open the images, mount through the chosen FUSE binding, report

@@ -14,6 +14,7 @@ import org.vdmount.vd.VdException;
 import org.vdmount.vd.nativeio.Posix;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -45,18 +46,8 @@ public final class VdmountMain implements Callable<Integer> {
                     + "--version lists them)")
     String fuseBinding;
 
-    @Option(names = "--parent-dir", paramLabel = "DIR", description = "where to look for parent images (repeatable)")
-    List<Path> parentDirs = new ArrayList<>();
-
-    @Option(names = "--allow-absolute-parents",
-            description = "follow absolute parent/backing paths recorded in images (default: only their file "
-                    + "names are looked up next to the image and in --parent-dir)")
-    boolean allowAbsoluteParents;
-
-    @Option(names = "--ignore-parent-uuid",
-            description = "accept a parent whose UUID/CID does not match what the child records (forensic "
-                    + "override; a warning is printed)")
-    boolean ignoreParentUuid;
+    @Mixin
+    ChainOptions chain;
 
     @Option(names = "--snapshot", paramLabel = "ID|NAME",
             description = "show an internal snapshot (qcow2) read-only instead of the current state")
@@ -126,7 +117,7 @@ public final class VdmountMain implements Callable<Integer> {
         configureLogging();
         List<Path> images = paths.subList(0, paths.size() - 1).stream().map(p -> p.toAbsolutePath().normalize()).toList();
         Path mountpoint = paths.get(paths.size() - 1).toAbsolutePath().normalize();
-        List<Path> dirs = parentDirs.stream().map(p -> p.toAbsolutePath().normalize()).toList();
+        List<Path> dirs = chain.parentDirs.stream().map(p -> p.toAbsolutePath().normalize()).toList();
         if (fuseBinding != null) {
             try {
                 FuseBindings.named(FuseBindings.installed(), fuseBinding);
@@ -142,7 +133,7 @@ public final class VdmountMain implements Callable<Integer> {
             Posix.setsid();
         }
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs, fuseOptions,
-                allowAbsoluteParents, ignoreParentUuid, snapshot);
+                chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot);
         MountSession session;
         List<String> warnings = new ArrayList<>();
         try {
@@ -201,10 +192,10 @@ public final class VdmountMain implements Callable<Integer> {
             a.add("--parent-dir");
             a.add(d.toString());
         }
-        if (allowAbsoluteParents) {
+        if (chain.allowAbsoluteParents) {
             a.add("--allow-absolute-parents");
         }
-        if (ignoreParentUuid) {
+        if (chain.ignoreParentUuid) {
             a.add("--ignore-parent-uuid");
         }
         if (snapshot != null) {

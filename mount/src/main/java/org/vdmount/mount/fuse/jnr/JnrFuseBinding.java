@@ -175,6 +175,8 @@ final class JnrFuseBinding implements FuseBinding {
         }
 
         // ---- everything that would change names or metadata is refused ----
+        // Alike on purpose: jnr-fuse hands libfuse only the callbacks a subclass overrides, one
+        // method each, and an absent one would answer ENOSYS instead of EROFS/EPERM.
 
         @Override
         public int create(String path, long mode, FuseFileInfo fi) {

@@ -9,46 +9,27 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Optional;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /** Choosing a FUSE binding: priority, --fuse NAME, unknown names and what an unavailable one lacks. */
 class FuseBindingsTest {
 
-    /** A provider whose availability the test decides; {@code missing} null means available. */
-    private record Fake(String name, int priority, String missing) implements FuseBindingProvider {
-        @Override
-        public String description() {
-            return "fake " + name;
-        }
+    private static final FuseBindingProvider LOW = fake("low", 10, null);
+    private static final FuseBindingProvider MID = fake("mid", 50, null);
+    private static final FuseBindingProvider HIGH_MISSING = fake("high", 90,
+            "libhigh.so.1 not found (apt-get install libhigh1)");
 
-        @Override
-        public Optional<String> unavailableReason() {
-            return Optional.ofNullable(missing);
-        }
-
-        @Override
-        public List<String> defaultOptions() {
-            return List.of();
-        }
-
-        @Override
-        public FuseBinding create() {
-            throw new AssertionError("not mounted in this test");
-        }
+    private static FuseBindingProvider fake(String name, int priority, String missing) {
+        return new TestBindings.Fixed(name, priority, missing, List.of());
     }
-
-    private static final Fake LOW = new Fake("low", 10, null);
-    private static final Fake MID = new Fake("mid", 50, null);
-    private static final Fake HIGH_MISSING = new Fake("high", 90, "libhigh.so.1 not found (apt-get install libhigh1)");
 
     @Test
     void highestAvailablePriorityWinsWhateverTheListOrder() throws Exception {
         assertSame(MID, FuseBindings.select(List.of(LOW, MID), null));
         assertSame(MID, FuseBindings.select(List.of(MID, LOW), null));
         assertSame(MID, FuseBindings.select(List.of(LOW, HIGH_MISSING, MID), null), "unavailable ones are skipped");
-        Fake twin = new Fake("another", 50, null);
+        FuseBindingProvider twin = fake("another", 50, null);
         assertSame(twin, FuseBindings.select(List.of(MID, twin), null), "equal priorities: by name");
     }
 
@@ -78,7 +59,7 @@ class FuseBindingsTest {
 
     @Test
     void noneAvailableListsEveryReason() {
-        Fake other = new Fake("other", 5, "/dev/fuse not found (modprobe fuse)");
+        FuseBindingProvider other = fake("other", 5, "/dev/fuse not found (modprobe fuse)");
         FuseBindingException e = assertThrows(FuseBindingException.class,
                 () -> FuseBindings.select(List.of(other, HIGH_MISSING), null));
         assertEquals(FuseBindingException.Reason.NONE_AVAILABLE, e.reason());

@@ -6,9 +6,9 @@ import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
- * Two FUSE bindings registered for the tests in {@code META-INF/services} (test resources), so
- * the real ServiceLoader path finds them next to jnr: one that records what it was asked to
- * mount and fails with status {@link #STATUS}, and one that is never available.
+ * FUSE bindings for the tests. Two are registered in {@code META-INF/services} (test resources),
+ * so the real ServiceLoader path finds them next to jnr: {@link Available}, which records what it
+ * was asked to mount and fails with status {@link #STATUS}, and {@link Missing}, never available.
  */
 public final class TestBindings {
     public static final int STATUS = 7;
@@ -18,31 +18,55 @@ public final class TestBindings {
     private TestBindings() {
     }
 
-    /** Available everywhere; below jnr so it is only chosen by name. */
-    public static final class Available implements FuseBindingProvider {
+    /** A provider whose answers are fixed; {@code missing} null means available. It never mounts. */
+    public static class Fixed implements FuseBindingProvider {
+        private final String name;
+        private final int priority;
+        private final String missing;
+        private final List<String> options;
+
+        public Fixed(String name, int priority, String missing, List<String> options) {
+            this.name = name;
+            this.priority = priority;
+            this.missing = missing;
+            this.options = List.copyOf(options);
+        }
+
         @Override
         public String name() {
-            return "test";
+            return name;
         }
 
         @Override
         public String description() {
-            return "records the mount and fails";
+            return missing == null ? "test binding " + name : "needs a library no host has";
         }
 
         @Override
         public int priority() {
-            return -100;
+            return priority;
         }
 
         @Override
         public Optional<String> unavailableReason() {
-            return Optional.empty();
+            return Optional.ofNullable(missing);
         }
 
         @Override
         public List<String> defaultOptions() {
-            return List.of("test_option=1");
+            return options;
+        }
+
+        @Override
+        public FuseBinding create() {
+            throw new AssertionError("binding " + name + " is not meant to mount");
+        }
+    }
+
+    /** Available everywhere; below jnr so it is only chosen by name. */
+    public static final class Available extends Fixed {
+        public Available() {
+            super("test", -100, null, List.of("test_option=1"));
         }
 
         @Override
@@ -55,37 +79,11 @@ public final class TestBindings {
     }
 
     /** Preferred over every other binding, but never available. */
-    public static final class Missing implements FuseBindingProvider {
+    public static final class Missing extends Fixed {
         public static final String REASON = "libtestfuse.so.9 not found (apt-get install libtestfuse9)";
 
-        @Override
-        public String name() {
-            return "test-missing";
-        }
-
-        @Override
-        public String description() {
-            return "needs a library no host has";
-        }
-
-        @Override
-        public int priority() {
-            return 1000;
-        }
-
-        @Override
-        public Optional<String> unavailableReason() {
-            return Optional.of(REASON);
-        }
-
-        @Override
-        public List<String> defaultOptions() {
-            return List.of();
-        }
-
-        @Override
-        public FuseBinding create() {
-            throw new AssertionError("an unavailable binding was created");
+        public Missing() {
+            super("test-missing", 1000, REASON, List.of());
         }
     }
 }

@@ -1,5 +1,10 @@
 package org.vdmount.mount;
 
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.util.HashMap;
+import java.util.Map;
+
 /** Linux errno values the filesystem answers with (the FUSE protocol carries them negated). */
 public final class Errno {
     public static final int EPERM = 1;
@@ -15,25 +20,29 @@ public final class Errno {
     public static final int EROFS = 30;
     public static final int EOPNOTSUPP = 95;
 
+    /** Each constant's name, read from the declarations above so that the list is written once. */
+    private static final Map<Integer, String> NAMES = names();
+
     private Errno() {
     }
 
     /** The symbolic name, for log lines. */
     public static String name(int errno) {
-        return switch (errno) {
-            case EPERM -> "EPERM";
-            case ENOENT -> "ENOENT";
-            case EIO -> "EIO";
-            case EBADF -> "EBADF";
-            case EACCES -> "EACCES";
-            case ENOTDIR -> "ENOTDIR";
-            case EISDIR -> "EISDIR";
-            case EINVAL -> "EINVAL";
-            case EFBIG -> "EFBIG";
-            case ENOSPC -> "ENOSPC";
-            case EROFS -> "EROFS";
-            case EOPNOTSUPP -> "EOPNOTSUPP";
-            default -> "errno " + errno;
-        };
+        return NAMES.getOrDefault(errno, "errno " + errno);
+    }
+
+    private static Map<Integer, String> names() {
+        Map<Integer, String> names = new HashMap<>();
+        for (Field f : Errno.class.getDeclaredFields()) {
+            int m = f.getModifiers();
+            if (f.getType() == int.class && Modifier.isPublic(m) && Modifier.isStatic(m) && Modifier.isFinal(m)) {
+                try {
+                    names.put(f.getInt(null), f.getName());
+                } catch (IllegalAccessException e) {
+                    throw new AssertionError(e); // public fields of this class
+                }
+            }
+        }
+        return Map.copyOf(names);
     }
 }

@@ -15,13 +15,16 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.vdmount.mount.fuse.FuseBindingProvider;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.VdException;
+import org.vdmount.vd.nativeio.Posix;
 
 /**
- * One mount from start to end: open the images, mount, report readiness, serve, and on unmount
- * or SIGTERM flush and close everything.
+ * One mount from start to end: open the images, mount through the chosen FUSE binding, report
+ * readiness, serve, and on unmount or SIGTERM flush and close everything. Knows no binding: the
+ * {@link FuseBindingProvider} handed to {@link #start} supplies the transport and its options.
  */
 public final class MountSession {
     private static final Logger LOG = LoggerFactory.getLogger(MountSession.class);
@@ -53,23 +56,21 @@ public final class MountSession {
     private final Config config;
     private final List<Volume> volumes;
     private final VdFileSystem fs;
-    private final FuseBinding binding;
+    private volatile FuseBindingProvider transport;
     private final CountDownLatch loopDone = new CountDownLatch(1);
     private volatile int loopStatus = -1;
     private volatile Throwable loopFailure;
     private boolean closed;
 
-    private MountSession(Config config, List<Volume> volumes, FuseBinding binding) {
+    private MountSession(Config config, List<Volume> volumes) {
         this.config = config;
         this.volumes = volumes;
-        this.binding = binding;
         this.fs = new VdFileSystem(volumes, directoryNames(config.images()), !config.readWrite(),
                 Posix.uid(), Posix.gid());
     }
 
     /** Checks the mountpoint and opens every image; on failure nothing stays open. */
-    public static MountSession open(Config config, Consumer<String> warnings, FuseBinding binding)
-            throws IOException {
+    public static MountSession open(Config config, Consumer<String> warnings) throws IOException {
         Path mp = config.mountpoint();
         if (!Files.exists(mp)) {
             throw new NoSuchFileException(mp.toString());
@@ -97,7 +98,7 @@ public final class MountSession {
                 opened.add(Volume.open(image, options, config.snapshot()));
             }
             checkDistinct(opened, config.readWrite());
-            return new MountSession(config, opened, binding);
+            return new MountSession(config, opened);
         } catch (IOException | RuntimeException e) {
             for (Volume v : opened) {
                 try {
@@ -176,13 +177,15 @@ public final class MountSession {
         return out;
     }
 
-    /** The -o options handed to libfuse: our defaults first, so the user's can override them. */
-    public List<String> fuseOptions() {
+    /**
+     * The -o options handed to the binding: the core's and then the binding's defaults first, so
+     * the user's can override them.
+     */
+    public List<String> fuseOptions(List<String> bindingDefaults) {
         List<String> o = new ArrayList<>();
         o.add("fsname=" + fsName(config.images().get(0)));
         o.add("subtype=vdmount");
-        o.add("big_writes");
-        o.add("max_write=131072");
+        o.addAll(bindingDefaults);
         o.add("default_permissions");
         o.add("auto_unmount");          // a killed daemon never leaves a dead mount behind
         if (!config.readWrite()) {
@@ -207,11 +210,13 @@ public final class MountSession {
         return b.toString();
     }
 
-    /** Mounts: starts the FUSE loop on its own thread. */
-    public void start() {
+    /** Mounts through {@code transport} (an available one): starts its loop on its own thread. */
+    public void start(FuseBindingProvider transport) {
+        this.transport = transport;
+        List<String> options = fuseOptions(transport.defaultOptions());
         Thread loop = new Thread(() -> {
             try {
-                loopStatus = binding.serve(config.mountpoint(), fuseOptions(), fs);
+                loopStatus = transport.create().serve(config.mountpoint(), options, fs);
             } catch (Throwable t) {
                 loopFailure = t;
             } finally {
@@ -267,7 +272,8 @@ public final class MountSession {
             if (t != null) {
                 throw new IOException("mount failed: " + ErrnoMap.describe(t), t);
             }
-            throw new IOException("mount on " + config.mountpoint() + " failed (libfuse status " + loopStatus + ")");
+            throw new IOException("mount on " + config.mountpoint() + " failed (FUSE binding " + transport.name()
+                    + " ended with status " + loopStatus + ")");
         }
     }
 
@@ -340,6 +346,6 @@ public final class MountSession {
     public String describe() {
         return String.join(", ", config.images().stream().map(Path::toString).toList()) + " on "
                 + config.mountpoint() + (config.readWrite() ? " (read/write)" : " (read-only)")
-                + ": " + String.join(" ", fs.rootNames());
+                + (transport != null ? " via " + transport.name() : "") + ": " + String.join(" ", fs.rootNames());
     }
 }

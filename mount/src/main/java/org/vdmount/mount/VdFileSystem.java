@@ -11,6 +11,9 @@ import java.util.concurrent.CountDownLatch;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.vdmount.mount.fuse.FileAttributes;
+import org.vdmount.mount.fuse.FsStats;
+import org.vdmount.mount.fuse.FuseOps;
 
 /**
  * The mounted tree: {@code disk} and {@code p<N>} at the root for one volume, or one directory per
@@ -165,11 +168,9 @@ public final class VdFileSystem implements FuseOps {
     @Override
     public long open(String path, int flags) {
         Node n = nodes.get(path);
-        if (n == null) {
-            return -Errno.ENOENT;
-        }
-        if (n instanceof Dir) {
-            return -Errno.EISDIR;
+        int notFile = notAFile(n);
+        if (notFile != 0) {
+            return notFile;
         }
         if (readOnly && (flags & O_ACCMODE) != O_RDONLY) {
             return -Errno.EROFS;
@@ -242,32 +243,29 @@ public final class VdFileSystem implements FuseOps {
 
     @Override
     public int flush(long handle) {
-        FileNode f = file(handle);
-        if (f == null) {
-            return -Errno.EBADF;
-        }
-        try {
-            f.volume().flushIfDirty();
-            return 0;
-        } catch (IOException | RuntimeException e) {
-            return fail("flush", f, 0, 0, e);
-        }
+        return sync("flush", handle, Volume::flushIfDirty);
     }
 
     @Override
     public int fsync(long handle, boolean dataOnly) {
+        return sync("fsync", handle, readOnly ? v -> { } : Volume::flush);
+    }
+
+    /** Something that makes a volume's writes durable. */
+    private interface Durability {
+        void apply(Volume v) throws IOException;
+    }
+
+    private int sync(String op, long handle, Durability action) {
         FileNode f = file(handle);
         if (f == null) {
             return -Errno.EBADF;
         }
-        if (readOnly) {
-            return 0;
-        }
         try {
-            f.volume().flush();
+            action.apply(f.volume());
             return 0;
         } catch (IOException | RuntimeException e) {
-            return fail("fsync", f, 0, 0, e);
+            return fail(op, f, 0, 0, e);
         }
     }
 
@@ -295,24 +293,11 @@ public final class VdFileSystem implements FuseOps {
                     return pastEnd && !keepSize ? -Errno.ENOSPC : 0;
                 }
                 case FALLOC_FL_PUNCH_HOLE -> {
-                    if (!keepSize) {
-                        return -Errno.EOPNOTSUPP; // the kernel demands KEEP_SIZE with PUNCH_HOLE
-                    }
-                    if (inside > 0) {
-                        f.slice().discard(offset, inside);
-                        f.volume().markDirty();
-                    }
-                    return 0;
+                    // the kernel demands KEEP_SIZE with PUNCH_HOLE
+                    return keepSize ? clear(f, offset, inside, f.slice()::discard) : -Errno.EOPNOTSUPP;
                 }
                 case FALLOC_FL_ZERO_RANGE -> {
-                    if (pastEnd && !keepSize) {
-                        return -Errno.ENOSPC;
-                    }
-                    if (inside > 0) {
-                        f.slice().zero(offset, inside);
-                        f.volume().markDirty();
-                    }
-                    return 0;
+                    return pastEnd && !keepSize ? -Errno.ENOSPC : clear(f, offset, inside, f.slice()::zero);
                 }
                 default -> {
                     return -Errno.EOPNOTSUPP;
@@ -323,18 +308,26 @@ public final class VdFileSystem implements FuseOps {
         }
     }
 
+    /** Discard or zeroing of a range inside the file (clipped; may be empty). */
+    private interface RangeClear {
+        void apply(long offset, long length) throws IOException;
+    }
+
+    private static int clear(FileNode f, long offset, long inside, RangeClear op) throws IOException {
+        if (inside > 0) {
+            op.apply(offset, inside);
+            f.volume().markDirty();
+        }
+        return 0;
+    }
+
     // ---- refusals -----------------------------------------------------------------------------
 
     @Override
     public int truncate(String path, long sizeBytes) {
         Node n = nodes.get(path);
-        if (n == null) {
-            return -Errno.ENOENT;
-        }
-        if (n instanceof Dir) {
-            return -Errno.EISDIR;
-        }
-        return resize((FileNode) n, sizeBytes);
+        int notFile = notAFile(n);
+        return notFile != 0 ? notFile : resize((FileNode) n, sizeBytes);
     }
 
     @Override
@@ -365,6 +358,11 @@ public final class VdFileSystem implements FuseOps {
     }
 
     // ---- helpers ------------------------------------------------------------------------------
+
+    /** 0 when {@code n} is a file, else what a file operation on that path answers. */
+    private static int notAFile(Node n) {
+        return n == null ? -Errno.ENOENT : n instanceof Dir ? -Errno.EISDIR : 0;
+    }
 
     private FileNode file(long handle) {
         return handle >= 0 && handle < files.length ? files[(int) handle] : null;

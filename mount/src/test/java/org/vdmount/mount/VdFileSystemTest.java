@@ -15,6 +15,8 @@ import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vdmount.mount.fuse.FileAttributes;
+import org.vdmount.mount.fuse.FuseOps;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.OpenOptions;
 
@@ -220,6 +222,10 @@ class VdFileSystemTest {
 
     @Test
     void errnoTable() {
+        assertEquals("EROFS", Errno.name(Errno.EROFS));
+        assertEquals("EOPNOTSUPP", Errno.name(95));
+        assertEquals("ENOENT", Errno.name(2));
+        assertEquals("errno 61", Errno.name(61));
         assertEquals(Errno.EROFS, ErrnoMap.errno(new org.vdmount.vd.ReadOnlyException("x")));
         assertEquals(Errno.EOPNOTSUPP, ErrnoMap.errno(new org.vdmount.vd.UnsupportedFeatureException("x")));
         assertEquals(Errno.EIO, ErrnoMap.errno(new org.vdmount.vd.CorruptImageException("x")));

@@ -102,6 +102,22 @@ class LifecycleMountTest {
     }
 
     @Test
+    void theJnrBindingNamedExplicitlyMountsAndReads() throws Exception {
+        Path img = Images.pattern(dir.resolve("j.raw"), 8L * Images.MIB, 17);
+        Path mnt = mnt();
+        Sh.Result version = Sh.ok(Fuse.LAUNCHER.toString(), "--version");
+        assertTrue(version.out().contains("\n  jnr  ") && version.out().contains("[available, default]"), version.out());
+        Fuse.assertOneLineFailure(fuse.vdmount("--fuse", "fast", img.toString(), mnt.toString()),
+                "unknown FUSE binding 'fast' (known: jnr)");
+        assertFalse(Fuse.isMounted(mnt));
+        fuse.mount("--fuse", "jnr", img.toString(), mnt.toString());
+        Path disk = mnt.resolve("disk");
+        assertEquals(Sh.sha256(img), Sh.sha256(disk));
+        assertEquals(Sh.sha256(img, 3L * Images.MIB + 512, 777_000), Sh.sha256(disk, 3L * Images.MIB + 512, 777_000));
+        fuse.unmount(mnt);
+    }
+
+    @Test
     void missingParentIsOneClearLine() throws Exception {
         Images.Variant v = Images.Variant.VHD_DYNAMIC;
         v.assumeSupported();

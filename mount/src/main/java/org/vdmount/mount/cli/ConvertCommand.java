@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import java.util.function.Consumer;
 import org.vdmount.vd.Capability;
 import org.vdmount.vd.CreateOptions;
@@ -19,29 +18,16 @@ import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.VdException;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.ParentCommand;
-import picocli.CommandLine.Spec;
 
 /** {@code vd convert [-O FORMAT] [-o K=V,...] SRC DST}: the whole chain of SRC into one new image. */
-@Command(name = "convert", mixinStandardHelpOptions = true, versionProvider = Versions.class,
+@Command(name = "convert",
         description = {"Copy the whole chain of SRC (opened read-only) into a new image DST.",
                 "Unallocated and all-zero ranges are not written, so DST is sparse. A progress bar is "
                         + "shown on stderr when a terminal is attached. A failed conversion deletes DST."})
-final class ConvertCommand implements Callable<Integer> {
-
-    @ParentCommand
-    VdMain vd;
-
-    @Spec
-    CommandSpec spec;
-
-    @Mixin
-    CommonOptions common;
+final class ConvertCommand extends VdCommand {
 
     @Option(names = "-O", paramLabel = "FORMAT", defaultValue = "raw",
             description = "Output format (default: ${DEFAULT-VALUE}).")

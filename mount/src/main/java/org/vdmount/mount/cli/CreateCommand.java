@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import org.vdmount.vd.Capability;
 import org.vdmount.vd.ChainException;
 import org.vdmount.vd.CreateOptions;
@@ -19,29 +18,16 @@ import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.VdException;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.ParentCommand;
-import picocli.CommandLine.Spec;
 
 /** {@code vd create -f FORMAT [-o K=V,...] [-b BACKING [-F FMT]] IMAGE [SIZE]}. */
-@Command(name = "create", mixinStandardHelpOptions = true, versionProvider = Versions.class,
+@Command(name = "create",
         description = {"Create a new base image of SIZE bytes, or with -b a differencing image on top of "
                 + "BACKING (whose chain is opened read-only; SIZE defaults to its size).",
                 "SIZE takes a K, M, G or T suffix (powers of 1024). IMAGE must not exist."})
-final class CreateCommand implements Callable<Integer> {
-
-    @ParentCommand
-    VdMain vd;
-
-    @Spec
-    CommandSpec spec;
-
-    @Mixin
-    CommonOptions common;
+final class CreateCommand extends VdCommand {
 
     @Option(names = "-f", paramLabel = "FORMAT", required = true, description = "Format of the new image.")
     String format;

@@ -4,23 +4,18 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import org.vdmount.vd.Capability;
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.ImageFormat;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
 
 /** {@code vd formats [--json]}: every registered format, its extensions and capabilities. */
-@Command(name = "formats", mixinStandardHelpOptions = true, versionProvider = Versions.class,
+@Command(name = "formats",
         description = {"List the formats this build reads and writes, in probe order, with their file "
                 + "extensions and capabilities.", "Create options of one format: vd create -f FORMAT -o help."})
-final class FormatsCommand implements Callable<Integer> {
-
-    @ParentCommand
-    VdMain vd;
+final class FormatsCommand extends VdCommand {
 
     @Option(names = "--json", description = "Print one JSON array instead of the table.")
     boolean json;

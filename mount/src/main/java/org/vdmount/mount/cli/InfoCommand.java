@@ -1,26 +1,17 @@
 package org.vdmount.mount.cli;
 
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 import org.vdmount.vd.Disk;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.ParentCommand;
 
 /** {@code vd info [--json] IMAGE}: format, sizes, the chain's layers, allocation and partitions. */
-@Command(name = "info", mixinStandardHelpOptions = true, versionProvider = Versions.class,
+@Command(name = "info",
         description = {"Show an image: format, variant, virtual size, sector size, the layers of its chain "
                 + "(file, format, uuid, parent uuid), allocation and partitions.",
                 "Every file of the chain is opened read-only."})
-final class InfoCommand implements Callable<Integer> {
-
-    @ParentCommand
-    VdMain vd;
-
-    @Mixin
-    CommonOptions common;
+final class InfoCommand extends VdCommand {
 
     @Option(names = "--json", description = "Print one JSON object instead of the table.")
     boolean json;

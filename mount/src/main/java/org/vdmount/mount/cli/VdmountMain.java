@@ -1,16 +1,20 @@
 package org.vdmount.mount.cli;
 
 import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import org.vdmount.mount.JnrFuseBinding;
 import org.vdmount.mount.MountSession;
-import org.vdmount.mount.Posix;
+import org.vdmount.mount.fuse.FuseBindingException;
+import org.vdmount.mount.fuse.FuseBindingProvider;
+import org.vdmount.mount.fuse.FuseBindings;
 import org.vdmount.vd.VdException;
+import org.vdmount.vd.nativeio.Posix;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -37,18 +41,13 @@ public final class VdmountMain implements Callable<Integer> {
     @Option(names = "-o", paramLabel = "OPTS", description = "extra FUSE options, comma separated (e.g. allow_other)")
     List<String> fuseOptions = new ArrayList<>();
 
-    @Option(names = "--parent-dir", paramLabel = "DIR", description = "where to look for parent images (repeatable)")
-    List<Path> parentDirs = new ArrayList<>();
+    @Option(names = "--fuse", paramLabel = "NAME",
+            description = "FUSE binding to mount with (default: the available one of highest priority; "
+                    + "--version lists them)")
+    String fuseBinding;
 
-    @Option(names = "--allow-absolute-parents",
-            description = "follow absolute parent/backing paths recorded in images (default: only their file "
-                    + "names are looked up next to the image and in --parent-dir)")
-    boolean allowAbsoluteParents;
-
-    @Option(names = "--ignore-parent-uuid",
-            description = "accept a parent whose UUID/CID does not match what the child records (forensic "
-                    + "override; a warning is printed)")
-    boolean ignoreParentUuid;
+    @Mixin
+    ChainOptions chain;
 
     @Option(names = "--snapshot", paramLabel = "ID|NAME",
             description = "show an internal snapshot (qcow2) read-only instead of the current state")
@@ -68,11 +67,26 @@ public final class VdmountMain implements Callable<Integer> {
     @Parameters(arity = "2..*", paramLabel = "IMAGE... MOUNTPOINT", description = "image files, then the mount directory")
     List<Path> paths = new ArrayList<>();
 
-    /** Supplies --version. */
+    /** Supplies --version: the version, then each installed FUSE binding and whether it can run here. */
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            return new String[] {PROG + " " + VERSION};
+            List<FuseBindingProvider> installed = FuseBindings.installed();
+            String chosen;
+            try {
+                chosen = FuseBindings.select(installed, null).name();
+            } catch (FuseBindingException e) {
+                chosen = null;
+            }
+            List<String> lines = new ArrayList<>();
+            lines.add(PROG + " " + VERSION);
+            lines.add("FUSE bindings (--fuse NAME), in order of preference:");
+            for (FuseBindingProvider p : installed) {
+                String state = p.unavailableReason().map(why -> "not available: " + why)
+                        .orElse(p.name().equals(chosen) ? "available, default" : "available");
+                lines.add("  " + p.name() + "  " + p.description() + "  [" + state + "]");
+            }
+            return lines.toArray(new String[0]);
         }
     }
 
@@ -81,9 +95,14 @@ public final class VdmountMain implements Callable<Integer> {
     }
 
     static int run(String[] args, PrintStream err) {
+        return run(args, System.out, err);
+    }
+
+    /** Runs vdmount with {@code out} for --help and --version and {@code err} for everything else. */
+    static int run(String[] args, PrintStream out, PrintStream err) {
         VdmountMain main = new VdmountMain();
         main.err = err;
-        CommandLine cl = new CommandLine(main);
+        CommandLine cl = new CommandLine(main).setOut(new PrintWriter(out, true));
         cl.setParameterExceptionHandler((ex, a) -> {
             err.println(PROG + ": " + ex.getMessage().replace('\n', ' ') + " (see " + PROG + " --help)");
             return 2;
@@ -98,7 +117,15 @@ public final class VdmountMain implements Callable<Integer> {
         configureLogging();
         List<Path> images = paths.subList(0, paths.size() - 1).stream().map(p -> p.toAbsolutePath().normalize()).toList();
         Path mountpoint = paths.get(paths.size() - 1).toAbsolutePath().normalize();
-        List<Path> dirs = parentDirs.stream().map(p -> p.toAbsolutePath().normalize()).toList();
+        List<Path> dirs = chain.parentDirs.stream().map(p -> p.toAbsolutePath().normalize()).toList();
+        if (fuseBinding != null) {
+            try {
+                FuseBindings.named(FuseBindings.installed(), fuseBinding);
+            } catch (FuseBindingException e) {
+                err.println(PROG + ": " + e.getMessage());
+                return 2; // a usage error, found before anything is opened or started
+            }
+        }
         if (!foreground && !daemonChild) {
             return Daemon.spawnAndWait(childArgs(images, mountpoint, dirs), verbose, err);
         }
@@ -106,11 +133,11 @@ public final class VdmountMain implements Callable<Integer> {
             Posix.setsid();
         }
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs, fuseOptions,
-                allowAbsoluteParents, ignoreParentUuid, snapshot);
+                chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot);
         MountSession session;
         List<String> warnings = new ArrayList<>();
         try {
-            session = MountSession.open(config, warnings::add, new JnrFuseBinding());
+            session = MountSession.open(config, warnings::add);
         } catch (Exception e) {
             if (verbose) {
                 warnings.forEach(w -> err.println(PROG + ": warning: " + VdException.oneLine(w)));
@@ -119,7 +146,7 @@ public final class VdmountMain implements Callable<Integer> {
         }
         warnings.forEach(w -> err.println(PROG + ": warning: " + VdException.oneLine(w)));
         try {
-            session.start();
+            session.start(FuseBindings.select(fuseBinding));
             session.awaitReady();
         } catch (Exception e) {
             session.abandon();
@@ -157,14 +184,18 @@ public final class VdmountMain implements Callable<Integer> {
             a.add("-o");
             a.add(o);
         }
+        if (fuseBinding != null) {
+            a.add("--fuse");
+            a.add(fuseBinding);
+        }
         for (Path d : dirs) {
             a.add("--parent-dir");
             a.add(d.toString());
         }
-        if (allowAbsoluteParents) {
+        if (chain.allowAbsoluteParents) {
             a.add("--allow-absolute-parents");
         }
-        if (ignoreParentUuid) {
+        if (chain.ignoreParentUuid) {
             a.add("--ignore-parent-uuid");
         }
         if (snapshot != null) {

@@ -8,10 +8,15 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vdmount.mount.fuse.TestBindings;
 
-/** Command-line failures that never reach FUSE: one line on stderr, the right status. */
+/**
+ * Command-line failures that never reach FUSE: one line on stderr, the right status. The test
+ * bindings of {@link TestBindings} stand in for a real transport.
+ */
 class VdmountMainTest {
     @TempDir
     Path dir;
@@ -22,6 +27,17 @@ class VdmountMainTest {
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         int rc = VdmountMain.run(args, new PrintStream(buf, true, StandardCharsets.UTF_8));
         lines = buf.toString(StandardCharsets.UTF_8).split("\n");
+        return rc;
+    }
+
+    /** Runs with stdout captured into {@link #lines} (stderr must stay empty). */
+    private int runOut(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int rc = VdmountMain.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals("", err.toString(StandardCharsets.UTF_8));
+        lines = out.toString(StandardCharsets.UTF_8).split("\n");
         return rc;
     }
 
@@ -48,5 +64,45 @@ class VdmountMainTest {
         assertEquals(1, run("-f", img.toString(), dir.resolve("nomnt").toString()));
         assertEquals(1, lines.length);
         assertTrue(lines[0].contains("nomnt: no such file or directory"), lines[0]);
+    }
+
+    @Test
+    void anUnknownFuseBindingIsOneLineBeforeAnythingStarts() {
+        // without -f: refused before the daemon is spawned
+        assertEquals(2, run("--fuse", "fast", dir.resolve("a.raw").toString(), dir.resolve("mnt").toString()));
+        assertEquals(List.of("vdmount: unknown FUSE binding 'fast' (known: test-missing, jnr, test)"), List.of(lines));
+    }
+
+    @Test
+    void aNamedBindingThatCannotRunSaysWhatIsMissing() throws Exception {
+        Path img = Files.write(dir.resolve("a.raw"), new byte[4096]);
+        Path mnt = Files.createDirectory(dir.resolve("mnt"));
+        assertEquals(1, run("-f", "--fuse", "test-missing", img.toString(), mnt.toString()));
+        assertEquals(List.of("vdmount: FUSE binding 'test-missing' is not available: "
+                + TestBindings.Missing.REASON), List.of(lines));
+    }
+
+    @Test
+    void theNamedBindingMountsWithItsOwnOptions() throws Exception {
+        Path img = Files.write(dir.resolve("a.raw"), new byte[4096]);
+        Path mnt = Files.createDirectory(dir.resolve("mnt"));
+        TestBindings.SERVED.clear();
+        assertEquals(1, run("-f", "--fuse", "test", "-o", "allow_other", img.toString(), mnt.toString()));
+        assertEquals(List.of("vdmount: mount on " + mnt + " failed (FUSE binding test ended with status "
+                + TestBindings.STATUS + ")"), List.of(lines));
+        assertEquals(List.of(List.of("fsname=" + img, "subtype=vdmount", "test_option=1", "default_permissions",
+                "auto_unmount", "ro", "allow_other")), TestBindings.SERVED, "no jnr option such as big_writes");
+    }
+
+    @Test
+    void versionListsTheBindingsAndHelpTheOption() {
+        assertEquals(0, runOut("--version"));
+        assertEquals("vdmount " + VdmountMain.VERSION, lines[0]);
+        String all = String.join("\n", lines);
+        assertTrue(all.contains("  test-missing  needs a library no host has  [not available: "
+                + TestBindings.Missing.REASON + "]"), all);
+        assertTrue(all.matches("(?s).*\n  jnr  jnr-fuse .*\n  test  test binding test  \\[available\\]"), all);
+        assertEquals(0, runOut("--help"));
+        assertTrue(String.join("\n", lines).contains("--fuse=NAME"), String.join("\n", lines));
     }
 }

@@ -10,6 +10,7 @@ import java.util.List;
 import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.VdException;
+import org.vdmount.vd.nativeio.HostFiles;
 
 /** One host file through a {@link FileChannel}. Read-only storages open the file O_RDONLY. */
 public final class FileStorage implements Storage {
@@ -125,7 +126,7 @@ public final class FileStorage implements Storage {
     @Override
     public boolean punchHole(long pos, long length) throws IOException {
         checkWritable();
-        return NativeFiles.punchHole(path, pos, length);
+        return HostFiles.punchHole(path, pos, length);
     }
 
     @Override
@@ -137,7 +138,7 @@ public final class FileStorage implements Storage {
 
     @Override
     public long allocatedBytes() throws IOException {
-        return NativeFiles.allocatedBytes(path);
+        return HostFiles.allocatedBytes(path);
     }
 
     @Override

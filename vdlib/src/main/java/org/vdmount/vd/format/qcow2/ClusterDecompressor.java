@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.nativeio.Zstd;
 
 /**
  * Per-thread buffers and decoder for compressed clusters (qcow2.txt "Compressed Clusters
@@ -32,7 +33,7 @@ final class ClusterDecompressor {
         input.clear().limit(len);
         output.clear();
         if (zstd) {
-            long n = Zstd.decompress(input, len, output, clusterSize);
+            long n = Zstd.decompress(input, len, output, clusterSize, "qcow2: zstd-compressed clusters");
             output.clear();
             return n == clusterSize;
         }

@@ -1,4 +1,4 @@
-package org.vdmount.mount;
+package org.vdmount.mount.fuse.jnr;
 
 import com.kenai.jffi.MemoryIO;
 import java.nio.ByteBuffer;
@@ -6,6 +6,10 @@ import java.nio.file.Path;
 import java.util.List;
 import jnr.ffi.Pointer;
 import jnr.ffi.Struct;
+import org.vdmount.mount.fuse.FileAttributes;
+import org.vdmount.mount.fuse.FsStats;
+import org.vdmount.mount.fuse.FuseBinding;
+import org.vdmount.mount.fuse.FuseOps;
 import ru.serce.jnrfuse.FuseFillDir;
 import ru.serce.jnrfuse.FuseStubFS;
 import ru.serce.jnrfuse.struct.FileStat;
@@ -23,7 +27,7 @@ import ru.serce.jnrfuse.struct.Timespec;
  * native address (no copy; the disk reads straight into it). jnr-fuse itself allocates the path
  * String and a couple of small struct views per callback, so one more small wrapper is noise.
  */
-public final class JnrFuseBinding implements FuseBinding {
+final class JnrFuseBinding implements FuseBinding {
 
     /** Byte offset of the bit-field word (direct_io, keep_cache, ...) in libfuse 2.9's fuse_file_info. */
     private static final int FI_BITS_OFFSET = 20;
@@ -35,7 +39,7 @@ public final class JnrFuseBinding implements FuseBinding {
         try {
             fs = new Adapter(ops);
         } catch (LinkageError | RuntimeException e) {
-            throw new IllegalStateException("cannot load libfuse.so.2 (Debian: apt-get install libfuse2 fuse3): "
+            throw new IllegalStateException("cannot load " + JnrFuseProvider.LIBRARY + " (Debian: apt-get install libfuse2 fuse3): "
                     + e.getMessage(), e);
         }
         String[] argv = {"vdmount", "-f", mountpoint.toAbsolutePath().toString(), "-o", String.join(",", options)};
@@ -171,6 +175,8 @@ public final class JnrFuseBinding implements FuseBinding {
         }
 
         // ---- everything that would change names or metadata is refused ----
+        // Alike on purpose: jnr-fuse hands libfuse only the callbacks a subclass overrides, one
+        // method each, and an absent one would answer ENOSYS instead of EROFS/EPERM.
 
         @Override
         public int create(String path, long mode, FuseFileInfo fi) {

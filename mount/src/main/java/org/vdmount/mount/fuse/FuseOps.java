@@ -1,4 +1,4 @@
-package org.vdmount.mount;
+package org.vdmount.mount.fuse;
 
 import java.nio.ByteBuffer;
 import java.util.function.Consumer;

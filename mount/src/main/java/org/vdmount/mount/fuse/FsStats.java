@@ -1,4 +1,4 @@
-package org.vdmount.mount;
+package org.vdmount.mount.fuse;
 
 /**
  * A binding-neutral statfs(2) answer.

@@ -1,4 +1,4 @@
-package org.vdmount.mount;
+package org.vdmount.mount.fuse;
 
 /** A binding-neutral stat(2) answer that a {@link FuseBinding} copies into its native struct. */
 public final class FileAttributes {

@@ -1,4 +1,4 @@
-package org.vdmount.vd.format.qcow2;
+package org.vdmount.vd.nativeio;
 
 import java.nio.ByteBuffer;
 import jnr.ffi.LibraryLoader;
@@ -6,11 +6,11 @@ import jnr.ffi.types.size_t;
 import org.vdmount.vd.UnsupportedFeatureException;
 
 /**
- * zstd decompression through the system's libzstd (Debian libzstd1: libzstd.so.1), bound with
- * jnr-ffi. Java has no zstd decoder; when the library is missing, images using zstd fail with a
- * clear {@link UnsupportedFeatureException}.
+ * zstd decompression through the system's libzstd (Debian libzstd1: libzstd.so.1). Java has no
+ * zstd decoder; when the library is missing, data that needs it fails with a clear
+ * {@link UnsupportedFeatureException}. The library is loaded on first use, and tried only once.
  */
-final class Zstd {
+public final class Zstd {
     /** The few libzstd functions used (zstd.h, stable API). */
     public interface LibZstd {
         @size_t long ZSTD_findFrameCompressedSize(ByteBuffer src, @size_t long srcSize);
@@ -29,7 +29,8 @@ final class Zstd {
     private Zstd() {
     }
 
-    static LibZstd library() throws UnsupportedFeatureException {
+    /** The bound library; {@code what} names the data that needs it, e.g. "qcow2: zstd-compressed clusters". */
+    private static LibZstd library(String what) throws UnsupportedFeatureException {
         LibZstd l = lib;
         if (l != null) {
             return l;
@@ -51,7 +52,7 @@ final class Zstd {
                 }
             }
             if (lib == null) {
-                throw new UnsupportedFeatureException("qcow2: zstd-compressed clusters need the system library "
+                throw new UnsupportedFeatureException(what + " need the system library "
                         + "libzstd.so.1 (Debian package libzstd1), which could not be loaded: " + loadError);
             }
             return lib;
@@ -62,9 +63,11 @@ final class Zstd {
      * Decompresses the first zstd frame in {@code src} (direct, position 0, limit = bytes
      * available; trailing bytes after the frame are ignored) into {@code dst} (direct, capacity
      * = expected size). Returns the number of bytes produced, or -1 if the data is not valid zstd.
+     * {@code what} names the data for the error raised when libzstd is missing.
      */
-    static long decompress(ByteBuffer src, int srcLen, ByteBuffer dst, int dstLen) throws UnsupportedFeatureException {
-        LibZstd z = library();
+    public static long decompress(ByteBuffer src, int srcLen, ByteBuffer dst, int dstLen, String what)
+            throws UnsupportedFeatureException {
+        LibZstd z = library(what);
         long frame = z.ZSTD_findFrameCompressedSize(src, srcLen);
         if (z.ZSTD_isError(frame) != 0 || frame > srcLen) {
             return -1;

@@ -1,4 +1,4 @@
-package org.vdmount.mount;
+package org.vdmount.mount.fuse;
 
 import java.nio.file.Path;
 import java.util.List;

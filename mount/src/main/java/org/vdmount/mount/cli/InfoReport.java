@@ -1,6 +1,7 @@
 package org.vdmount.mount.cli;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -25,18 +26,21 @@ record InfoReport(String filename, String format, String variant, long virtualSi
                   int physicalSectorSize, long allocatedBytes, List<Layer> chain, PartitionTable partitions) {
 
     /**
-     * One layer of the chain. actualSize = host bytes allocated; allocatedBytes = virtual data
-     * held; parentLocators only in JSON (formats show theirs among the details).
+     * One layer of the chain. files = every host file (descriptor and extents, data file);
+     * actualSize = host bytes allocated over them; allocatedBytes = virtual data held;
+     * parentLocators and files only in JSON (formats show theirs among the details).
      */
-    record Layer(String filename, String format, String variant, long virtualSize, UUID uuid, UUID parentUuid,
-                 List<String> parentLocators, long actualSize, long allocatedBytes, Map<String, Object> details) {
+    record Layer(String filename, List<String> files, String format, String variant, long virtualSize, UUID uuid,
+                 UUID parentUuid, List<String> parentLocators, long actualSize, long allocatedBytes,
+                 Map<String, Object> details) {
     }
 
     static InfoReport of(Disk disk, Consumer<String> warnings) throws IOException {
         List<Layer> layers = new ArrayList<>();
         for (Image img : disk.layers()) {
             ParentReference parent = img.parent();
-            layers.add(new Layer(img.storage().path().toString(), img.format().name(), img.variant(),
+            layers.add(new Layer(img.storage().path().toString(),
+                    img.files().stream().map(Path::toString).toList(), img.format().name(), img.variant(),
                     img.virtualSize(), img.uuid(), parent == null ? null : parent.uuid(),
                     parent == null ? List.of() : parent.locators(), img.hostAllocatedBytes(),
                     img.allocatedBytes(), img.details()));
@@ -62,6 +66,7 @@ record InfoReport(String filename, String format, String variant, long virtualSi
         for (Layer l : chain) {
             Map<String, Object> j = new LinkedHashMap<>();
             j.put("filename", l.filename);
+            j.put("files", l.files);
             j.put("format", l.format);
             j.put("variant", l.variant);
             j.put("virtual-size", l.virtualSize);

@@ -98,6 +98,13 @@ class FormatDeclarationsCliTest {
             assertTrue(d.top().files().contains(extent), d.top().files().toString());
             assertEquals(3, d.top().files().size(), "descriptor and two extents: " + d.top().files());
         }
+        Cli.Result info = Cli.vd("info", "--json", src);
+        assertEquals(0, info.exit(), info.toString());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> top = (Map<String, Object>) ((List<Object>) ((Map<String, Object>) JsonParser
+                .parse(info.out())).get("chain")).get(0);
+        assertEquals(List.of(src.toString(), dir.resolve("split-s001.vmdk").toString(), extent.toString()),
+                top.get("files"), "vd info lists every file of the layer");
         byte[] before = Files.readAllBytes(extent);
         Cli.Result r = Cli.vd("convert", "--overwrite", src, extent);
         assertEquals(1, r.exit(), r.toString());

@@ -1,10 +1,9 @@
 package org.vdmount.vd.format.qcow2;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.concurrent.locks.StampedLock;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.table.Tables;
 
 /**
  * One cached L2 table (one cluster of big-endian u64 words; with extended L2 entries, word 2i is
@@ -13,8 +12,6 @@ import org.vdmount.vd.Bytes;
  * that writers hold while they change a pair.
  */
 final class L2Table {
-    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
-
     final long hostOffset;
     private final long[] words;
     private final StampedLock lock = new StampedLock();
@@ -39,7 +36,7 @@ final class L2Table {
     }
 
     long word(int i) {
-        return (long) WORDS.getAcquire(words, i);
+        return Tables.get(words, i);
     }
 
     /** Starts a consistent read of several words; 0 while a writer is active. */
@@ -55,7 +52,7 @@ final class L2Table {
     void set(int i, long value) {
         long stamp = lock.writeLock();
         try {
-            WORDS.setRelease(words, i, value);
+            Tables.set(words, i, value);
         } finally {
             lock.unlockWrite(stamp);
         }
@@ -64,8 +61,8 @@ final class L2Table {
     void setPair(int i, long descriptor, long bitmap) {
         long stamp = lock.writeLock();
         try {
-            WORDS.setRelease(words, i, descriptor);
-            WORDS.setRelease(words, i + 1, bitmap);
+            Tables.set(words, i, descriptor);
+            Tables.set(words, i + 1, bitmap);
         } finally {
             lock.unlockWrite(stamp);
         }

@@ -1,8 +1,6 @@
 package org.vdmount.vd.format.qcow2;
 
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -18,11 +16,13 @@ import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.WriteResult;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableCache;
+import org.vdmount.vd.table.Tables;
 
 /**
  * One opened qcow2 layer (the active state, or an internal snapshot read-only). The read path
  * ({@link #map}, {@link #readData}) takes no lock: the L1 table is an array read with acquire
- * semantics and L2 tables come from the lock-free {@link L2Cache}. Writes go to {@link Qcow2Writer}.
+ * semantics and L2 tables come from the lock-free {@link TableCache}. Writes go to {@link Qcow2Writer}.
  * One block = one cluster; with extended L2 entries the fill unit is one subcluster.
  */
 final class Qcow2Image implements Image {
@@ -30,7 +30,6 @@ final class Qcow2Image implements Image {
     static final long COPIED = 1L << 63;
     static final long COMPRESSED = 1L << 62;
     static final long ZERO_FLAG = 1L;
-    private static final VarHandle L1 = MethodHandles.arrayElementVarHandle(long[].class);
 
     final ImageFormat format;
     final Storage storage;
@@ -47,7 +46,7 @@ final class Qcow2Image implements Image {
     final long virtualSize;
     final long l1Offset;
     final long[] l1;
-    final L2Cache cache;
+    final TableCache<L2Table> cache;       // keyed by host offset; dirty tables are held until flush
     final ParentReference parent;
     final List<Qcow2Snapshot> snapshots;
     final String snapshotName;           // non-null when this is a snapshot view
@@ -87,7 +86,7 @@ final class Qcow2Image implements Image {
         this.csizeMask = (1L << (clusterBits - 8)) - 1;
         int cs = (int) clusterSize;
         this.decompressors = ThreadLocal.withInitial(() -> new ClusterDecompressor(cs));
-        this.cache = new L2Cache(cacheTables, this::loadL2);
+        this.cache = new TableCache<>(cacheTables, this::loadL2);
         this.knownEnd = storage.size();
         this.writer = storage.readOnly() ? null : new Qcow2Writer(this);
     }
@@ -95,11 +94,11 @@ final class Qcow2Image implements Image {
     // ---- tables -------------------------------------------------------------------------------
 
     long l1Entry(int i) {
-        return (long) L1.getAcquire(l1, i);
+        return Tables.get(l1, i);
     }
 
     void setL1Entry(int i, long v) {
-        L1.setRelease(l1, i, v);
+        Tables.set(l1, i, v);
     }
 
     int l2Words() {

@@ -299,7 +299,7 @@ final class Qcow2Writer {
         if (off == 0) {
             long at = refs.allocate();
             L2Table t = new L2Table(at, img.l2Words());
-            img.cache.installNew(t);
+            img.cache.installNew(t.hostOffset, t);
             setL1(l1i, at | Qcow2Image.COPIED);
             return t;
         }
@@ -325,7 +325,7 @@ final class Qcow2Writer {
                 t.set(w, e & ~Qcow2Image.COPIED);
             }
         }
-        img.cache.installNew(t);
+        img.cache.installNew(t.hostOffset, t);
         setL1(l1i, at | Qcow2Image.COPIED);
         refs.releaseLater(off, img.clusterSize);
         return t;
@@ -458,7 +458,7 @@ final class Qcow2Writer {
     }
 
     private void maybeFlush() throws IOException {
-        if (img.cache.dirtyCount() > maxDirtyTables || refs.pendingCount() > 65536
+        if (img.cache.heldCount() > maxDirtyTables || refs.pendingCount() > 65536
                 || refs.dirtyBlockCount() > 64) {
             flushLocked();
         }
@@ -482,14 +482,14 @@ final class Qcow2Writer {
             refs.writeDirty();
             img.storage.force();
         }
-        if (img.cache.dirtyCount() > 0 || !dirtyL1Clusters.isEmpty()) {
+        if (img.cache.heldCount() > 0 || !dirtyL1Clusters.isEmpty()) {
             ByteBuffer buf = ByteBuffer.allocate((int) img.clusterSize);
-            for (L2Table t : img.cache.dirtyTables()) {
+            for (L2Table t : img.cache.heldTables()) {
                 buf.clear();
                 t.encode(buf);
                 img.storage.write(buf, t.hostOffset);
                 img.noteEnd(t.hostOffset + img.clusterSize);
-                img.cache.markClean(t);
+                img.cache.release(t.hostOffset, t);
             }
             img.storage.force();
             writeDirtyL1(buf);

@@ -8,6 +8,7 @@ import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableCache;
 
 /**
  * An ESX Server sparse extent, "COWD" (vmfsSparse redo logs of ESX 3): a grain directory of 32-bit
@@ -26,7 +27,7 @@ final class CowdExtent extends GrainMapExtent {
         this.header = h;
         this.gd = gd;
         this.fileSize = fileSize;
-        this.cache = new TableCache<>(gd.length, CowdHeader.GT_ENTRIES * 4L, new Object(), this::loadTable);
+        this.cache = new TableCache<>(cachedTables(gd.length, CowdHeader.GT_ENTRIES * 4L), this::loadTable);
     }
 
     static CowdExtent open(Storage storage, long sizeBytes) throws IOException {
@@ -67,8 +68,8 @@ final class CowdExtent extends GrainMapExtent {
         return new CowdExtent(storage, size, h, gd, fileSize);
     }
 
-    private int[] loadTable(int i) throws IOException {
-        return readU32s(Integer.toUnsignedLong(gd[i]) * 512, CowdHeader.GT_ENTRIES, "COWD grain table " + i);
+    private int[] loadTable(long i) throws IOException {
+        return readU32s(Integer.toUnsignedLong(gd[(int) i]) * 512, CowdHeader.GT_ENTRIES, "COWD grain table " + i);
     }
 
     @Override

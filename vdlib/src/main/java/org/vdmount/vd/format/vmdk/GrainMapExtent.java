@@ -3,13 +3,13 @@ package org.vdmount.vd.format.vmdk;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.Tables;
 
 /**
  * Common read path of the grain-directory/grain-table extents (hosted sparse, COWD, seSparse): a
@@ -24,6 +24,8 @@ abstract class GrainMapExtent implements Extent {
     static final long MAX_GRAIN_BYTES = 16L << 20;
     /** Largest grain directory accepted (64 TiB of 16 MiB tables = 4M entries). */
     static final long MAX_GD_ENTRIES = 1L << 22;
+    /** Memory allowed for cached grain tables of one extent. */
+    static final long TABLE_BUDGET_BYTES = 16L << 20;
 
     protected final Storage storage;
     protected final long sizeBytes;
@@ -122,27 +124,16 @@ abstract class GrainMapExtent implements Extent {
         return v > 0 && (v & (v - 1)) == 0;
     }
 
-    /** Reads {@code count} little-endian u32 at {@code pos} (bounded by the caller). */
-    protected int[] readU32s(long pos, int count, String structure) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(count * 4);
-        storage.readFully(b, pos, "vmdk", structure);
-        Bytes in = Bytes.of(b.array());
-        int[] out = new int[count];
-        for (int i = 0; i < count; i++) {
-            out[i] = in.s32le(i * 4);
-        }
-        return out;
+    /**
+     * How many grain tables to cache for a directory of {@code gdEntries}: all of them, or as many
+     * as {@link #TABLE_BUDGET_BYTES} holds (at least 16).
+     */
+    static int cachedTables(int gdEntries, long tableBytes) {
+        return (int) Math.max(1, Math.min(gdEntries, Math.max(16, TABLE_BUDGET_BYTES / Math.max(1, tableBytes))));
     }
 
-    /** Reads {@code count} little-endian u64 at {@code pos} (bounded by the caller). */
-    protected long[] readU64s(long pos, int count, String structure) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(count * 8);
-        storage.readFully(b, pos, "vmdk", structure);
-        Bytes in = Bytes.of(b.array());
-        long[] out = new long[count];
-        for (int i = 0; i < count; i++) {
-            out[i] = in.u64le(i * 8);
-        }
-        return out;
+    /** Reads {@code count} little-endian 32-bit entries at {@code pos} (bounded by the caller). */
+    protected int[] readU32s(long pos, int count, String structure) throws IOException {
+        return Tables.readU32les(storage, pos, count, "vmdk", structure);
     }
 }

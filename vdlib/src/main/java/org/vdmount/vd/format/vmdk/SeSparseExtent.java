@@ -2,12 +2,15 @@ package org.vdmount.vd.format.vmdk;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableCache;
+import org.vdmount.vd.table.Tables;
 
 /**
  * An ESXi seSparse extent (see {@link SeSparseHeader}). Read-only; an image whose journal must be
@@ -30,7 +33,7 @@ final class SeSparseExtent extends GrainMapExtent {
         this.gd = gd;
         this.gtEntries = (int) (h.gtSectors() * 512 / 8);
         this.fileSize = fileSize;
-        this.cache = new TableCache<>(gd.length, h.gtSectors() * 512, new Object(), this::loadTable);
+        this.cache = new TableCache<>(cachedTables(gd.length, h.gtSectors() * 512), this::loadTable);
     }
 
     static SeSparseExtent open(Storage storage, long sizeBytes) throws IOException {
@@ -98,8 +101,8 @@ final class SeSparseExtent extends GrainMapExtent {
         return new SeSparseExtent(storage, size, h, gd, fileSize);
     }
 
-    private long[] loadTable(int i) throws IOException {
-        return readU64s(gd[i], gtEntries, "seSparse grain table " + i);
+    private long[] loadTable(long i) throws IOException {
+        return Tables.readU64s(storage, gd[(int) i], gtEntries, ByteOrder.LITTLE_ENDIAN, "vmdk", "seSparse grain table " + i);
     }
 
     @Override

@@ -6,15 +6,14 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import org.vdmount.vd.CorruptImageException;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.format.common.ImageBase;
 import org.vdmount.vd.storage.Storage;
 import org.vdmount.vd.table.TableCache;
 import org.vdmount.vd.table.Tables;
@@ -25,14 +24,12 @@ import org.vdmount.vd.table.Tables;
  * semantics and L2 tables come from the lock-free {@link TableCache}. Writes go to {@link Qcow2Writer}.
  * One block = one cluster; with extended L2 entries the fill unit is one subcluster.
  */
-final class Qcow2Image implements Image {
+final class Qcow2Image extends ImageBase {
     static final long OFFSET_MASK = 0x00ff_ffff_ffff_fe00L; // bits 9-55 of L1/L2 entries
     static final long COPIED = 1L << 63;
     static final long COMPRESSED = 1L << 62;
     static final long ZERO_FLAG = 1L;
 
-    final ImageFormat format;
-    final Storage storage;
     final Storage dataStorage;           // == storage unless an external data file is used
     final Path path;
     final Qcow2Header header;
@@ -43,7 +40,6 @@ final class Qcow2Image implements Image {
     final boolean extL2;
     final int subclusterBits;            // log2 of the subcluster size (== clusterBits without extL2)
     final boolean externalData;
-    final long virtualSize;
     final long l1Offset;
     final long[] l1;
     final TableCache<L2Table> cache;       // keyed by host offset; dirty tables are held until flush
@@ -63,8 +59,7 @@ final class Qcow2Image implements Image {
     Qcow2Image(ImageFormat format, Storage storage, Storage dataStorage, Qcow2Header header, HeaderExtensions ext,
                ParentReference parent, List<Qcow2Snapshot> snapshots, String snapshotName, long virtualSize,
                long l1Offset, long[] l1, int cacheTables) throws IOException {
-        this.format = format;
-        this.storage = storage;
+        super(format, storage, storage.readOnly(), virtualSize, 1L << header.clusterBits());
         this.dataStorage = dataStorage;
         this.path = storage.path();
         this.header = header;
@@ -75,7 +70,6 @@ final class Qcow2Image implements Image {
         this.extL2 = header.extendedL2();
         this.subclusterBits = extL2 ? clusterBits - 5 : clusterBits;
         this.externalData = header.externalDataFile();
-        this.virtualSize = virtualSize;
         this.l1Offset = l1Offset;
         this.l1 = l1;
         this.parent = parent;
@@ -314,9 +308,7 @@ final class Qcow2Image implements Image {
     // ---- Image: write path --------------------------------------------------------------------
 
     private Qcow2Writer writer() throws ReadOnlyException {
-        if (writer == null) {
-            throw new ReadOnlyException("qcow2: " + path + " is opened read-only");
-        }
+        checkWritable();
         return writer;
     }
 
@@ -357,43 +349,13 @@ final class Qcow2Image implements Image {
     // ---- facts --------------------------------------------------------------------------------
 
     @Override
-    public ImageFormat format() {
-        return format;
-    }
-
-    @Override
     public String variant() {
         return snapshotName != null ? "snapshot" : header.version() >= 3 ? "v3" : "v2";
     }
 
     @Override
-    public Storage storage() {
-        return storage;
-    }
-
-    @Override
-    public long virtualSize() {
-        return virtualSize;
-    }
-
-    @Override
-    public UUID uuid() {
-        return null;
-    }
-
-    @Override
     public ParentReference parent() {
         return parent;
-    }
-
-    @Override
-    public boolean readOnly() {
-        return writer == null;
-    }
-
-    @Override
-    public long blockSize() {
-        return clusterSize;
     }
 
     @Override

@@ -110,23 +110,22 @@ public final class TableCache<T> {
 
     /** Adds a table made in memory (new, or a copy), held until {@link #release}. */
     public void installNew(long key, T t) {
-        int set = setOf(key);
-        Lock lock = lockOf(set);
-        lock.lock();
-        try {
-            held.put(key, t);
-            install(set, key, t);
-        } finally {
-            lock.unlock();
-        }
+        place(key, t, true);
     }
 
     /** Replaces the cached copy of {@code key}, not held: the owner keeps its own changed set. */
     public void put(long key, T t) {
+        place(key, t, false);
+    }
+
+    private void place(long key, T t, boolean hold) {
         int set = setOf(key);
         Lock lock = lockOf(set);
         lock.lock();
         try {
+            if (hold) {
+                held.put(key, t);
+            }
             install(set, key, t);
         } finally {
             lock.unlock();

@@ -318,13 +318,6 @@ public abstract class ClusterMapImage extends ImageBase {
         }
     }
 
-    @Override
-    public void flush() throws IOException {
-        if (!readOnly) {
-            storage.force();
-        }
-    }
-
     // ---- facts --------------------------------------------------------------------------------
 
     @Override

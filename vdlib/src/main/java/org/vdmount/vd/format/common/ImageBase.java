@@ -9,8 +9,9 @@ import org.vdmount.vd.storage.Storage;
 
 /**
  * What every image answers the same way: its format, primary storage, virtual size, block size and
- * read-only flag; the "opened read-only" refusal; and close = flush, then close the storage. A
- * format overrides what it answers differently (identity, fill unit, allocation, close).
+ * read-only flag; the "opened read-only" refusal; flush does nothing for an image opened read-only;
+ * close = flush, then close the storage. A format overrides what it answers differently (identity,
+ * fill unit, allocation, flush of a writable image, close).
  */
 public abstract class ImageBase implements Image {
     protected final ImageFormat format;
@@ -28,27 +29,27 @@ public abstract class ImageBase implements Image {
     }
 
     @Override
-    public ImageFormat format() {
+    public final ImageFormat format() {
         return format;
     }
 
     @Override
-    public Storage storage() {
+    public final Storage storage() {
         return storage;
     }
 
     @Override
-    public boolean readOnly() {
+    public final boolean readOnly() {
         return readOnly;
     }
 
     @Override
-    public long virtualSize() {
+    public final long virtualSize() {
         return virtualSize;
     }
 
     @Override
-    public long blockSize() {
+    public final long blockSize() {
         return blockSize;
     }
 
@@ -75,6 +76,19 @@ public abstract class ImageBase implements Image {
         if (readOnly) {
             throw new ReadOnlyException(format.name() + ": " + storage.path() + " is opened read-only");
         }
+    }
+
+    /** Nothing to make durable in an image opened read-only; otherwise {@link #flushWritable}. */
+    @Override
+    public void flush() throws IOException {
+        if (!readOnly) {
+            flushWritable();
+        }
+    }
+
+    /** The flush of an image opened for writing: the storage is forced; formats with metadata write it. */
+    protected void flushWritable() throws IOException {
+        storage.force();
     }
 
     @Override

@@ -323,18 +323,14 @@ final class Qcow2Image extends ImageBase {
     }
 
     @Override
-    public void flush() throws IOException {
-        if (writer != null) {
-            writer.flush();
-        }
+    protected void flushWritable() throws IOException {
+        writer.flush();
     }
 
     @Override
     public void close() throws IOException {
         try {
-            if (writer != null) {
-                writer.flush();
-            }
+            flush();
         } finally {
             try {
                 if (dataStorage != storage) {

@@ -56,10 +56,7 @@ final class QedImage extends ClusterMapImage {
     }
 
     @Override
-    public void flush() throws IOException {
-        if (readOnly) {
-            return;
-        }
+    protected void flushWritable() throws IOException {
         alloc.lock();
         try {
             storage.force();

@@ -252,9 +252,7 @@ final class VdiImage extends ImageBase {
     // ---- flush ----------------------------------------------------------------------------------
 
     @Override
-    public void flush() throws IOException {
-        if (!readOnly) {
-            allocator.flush();
-        }
+    protected void flushWritable() throws IOException {
+        allocator.flush();
     }
 }

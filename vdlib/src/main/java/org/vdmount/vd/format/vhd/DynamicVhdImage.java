@@ -381,10 +381,7 @@ final class DynamicVhdImage extends ImageBase {
 
     /** Forces the data, then writes the dirty bitmaps and BAT sectors, then forces again. */
     @Override
-    public void flush() throws IOException {
-        if (storage.readOnly()) {
-            return;
-        }
+    protected void flushWritable() throws IOException {
         lock.lock();
         try {
             boolean metadata = !dirtyBitmaps.isEmpty() || !dirtyBatSectors.isEmpty();

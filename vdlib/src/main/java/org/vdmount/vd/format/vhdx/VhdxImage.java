@@ -159,10 +159,8 @@ final class VhdxImage extends ImageBase {
     }
 
     @Override
-    public void flush() throws IOException {
-        if (!readOnly) {
-            writer.flush();
-        }
+    protected void flushWritable() throws IOException {
+        writer.flush();
     }
 
     // ---- facts, close -------------------------------------------------------------------------

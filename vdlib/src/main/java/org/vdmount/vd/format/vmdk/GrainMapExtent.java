@@ -2,8 +2,12 @@ package org.vdmount.vd.format.vmdk;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.function.Predicate;
+import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
@@ -15,7 +19,7 @@ import org.vdmount.vd.table.Tables;
  * Common read path of the grain-directory/grain-table extents (hosted sparse, COWD, seSparse): a
  * {@link #lookup} per grain says "unallocated", "zero" or where the grain's bytes are.
  */
-abstract class GrainMapExtent implements Extent {
+abstract class GrainMapExtent extends ExtentBase {
     /** {@link #lookup} answers: the grain is not in this extent. */
     static final long UNALLOCATED = 0;
     /** {@link #lookup} answers: the grain reads as zeros (hides the parent). */
@@ -27,30 +31,15 @@ abstract class GrainMapExtent implements Extent {
     /** Memory allowed for cached grain tables of one extent. */
     static final long TABLE_BUDGET_BYTES = 16L << 20;
 
-    protected final Storage storage;
-    protected final long sizeBytes;
-    protected final long grainBytes;
     protected final int grainShift;
 
     GrainMapExtent(Storage storage, long sizeBytes, long grainBytes) {
-        this.storage = storage;
-        this.sizeBytes = sizeBytes;
-        this.grainBytes = grainBytes;
+        super(storage, sizeBytes, grainBytes);
         this.grainShift = Long.numberOfTrailingZeros(grainBytes);
     }
 
     /** UNALLOCATED, ZERO, or the byte offset (≥ 512) of the grain in the file. */
     abstract long lookup(long grain) throws IOException;
-
-    @Override
-    public long sizeBytes() {
-        return sizeBytes;
-    }
-
-    @Override
-    public long grainBytes() {
-        return grainBytes;
-    }
 
     @Override
     public long map(long offset, long maxLength) throws IOException {
@@ -94,15 +83,6 @@ abstract class GrainMapExtent implements Extent {
     }
 
     @Override
-    public void flush() throws IOException {
-    }
-
-    @Override
-    public Storage storage() {
-        return storage;
-    }
-
-    @Override
     public String whyNotWritable() {
         return "vmdk: " + kind() + " extents are read-only here (" + path() + "); open read-only or convert";
     }
@@ -133,7 +113,26 @@ abstract class GrainMapExtent implements Extent {
     }
 
     /** Reads {@code count} little-endian 32-bit entries at {@code pos} (bounded by the caller). */
-    protected int[] readU32s(long pos, int count, String structure) throws IOException {
+    static int[] readU32s(Storage storage, long pos, int count, String structure) throws IOException {
         return Tables.readU32les(storage, pos, count, "vmdk", structure);
+    }
+
+    /** Reads {@code count} little-endian 64-bit entries at {@code pos} (bounded by the caller). */
+    static long[] readU64s(Storage storage, long pos, int count, String structure) throws IOException {
+        return Tables.readU64s(storage, pos, count, ByteOrder.LITTLE_ENDIAN, "vmdk", structure);
+    }
+
+    /**
+     * The first {@code size} bytes of an extent file; a file without the magic of {@code kind} is
+     * "not this format".
+     */
+    static Bytes readHeader(Storage storage, int size, String kind, Predicate<Bytes> hasMagic) throws IOException {
+        ByteBuffer hb = ByteBuffer.allocate(size);
+        storage.readFully(hb, 0, "vmdk", kind + " header");
+        Bytes b = Bytes.of(hb.array());
+        if (!hasMagic.test(b)) {
+            throw new NotThisFormatException("vmdk: " + storage.path() + " is no " + kind + " extent");
+        }
+        return b;
     }
 }

@@ -115,13 +115,10 @@ final class SparseExtent extends GrainMapExtent {
     /** Reads a directory; entries pointing past the end of the file become {@link #BAD}. */
     private static int[] loadDirectory(Storage st, long offsetSectors, int count, SparseHeader h, long fileSize,
                                        String what) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(count * 4);
-        st.readFully(b, offsetSectors * 512, "vmdk", what);
-        Bytes in = Bytes.of(b.array());
+        int[] out = readU32s(st, offsetSectors * 512, count, what);
         long gtBytes = h.gtEntries() * 4;
-        int[] out = new int[count];
         for (int i = 0; i < count; i++) {
-            long s = in.u32le(i * 4);
+            long s = Integer.toUnsignedLong(out[i]);
             out[i] = s != 0 && (s * 512 + gtBytes > fileSize || s == 0xFFFF_FFFFL) ? BAD : (int) s;
         }
         return out;
@@ -167,7 +164,7 @@ final class SparseExtent extends GrainMapExtent {
         int[] primary = null;
         String why;
         if (p != 0 && p != BAD) {
-            primary = readU32s(Integer.toUnsignedLong(p) * 512, gtEntries, "grain table " + i);
+            primary = readU32s(storage, Integer.toUnsignedLong(p) * 512, gtEntries, "grain table " + i);
             why = checkTable(primary, fileSize);
             if (why == null) {
                 return primary;
@@ -177,7 +174,7 @@ final class SparseExtent extends GrainMapExtent {
                     : "its directory entry points past the end of the file";
         }
         if (r != 0 && r != BAD) {
-            int[] red = readU32s(Integer.toUnsignedLong(r) * 512, gtEntries, "redundant grain table " + i);
+            int[] red = readU32s(storage, Integer.toUnsignedLong(r) * 512, gtEntries, "redundant grain table " + i);
             if (checkTable(red, fileSize) == null) {
                 warnLimited("vmdk: primary grain table " + i + " of " + path() + " is damaged (" + why
                         + "); using the redundant copy");
@@ -400,47 +397,49 @@ final class SparseExtent extends GrainMapExtent {
 
     @Override
     public void flush() throws IOException {
-        if (storage.readOnly()) {
-            return;
-        }
-        lock.lock();
-        try {
+        if (!storage.readOnly()) {
             writeMetadata();
-        } finally {
-            lock.unlock();
         }
     }
 
-    /** Data first, then both copies of every changed table and directory entry (lock held). */
+    /**
+     * Data first, then both copies of every changed table and directory entry. Takes the lock
+     * (writers call it with the lock held when too many tables are dirty).
+     */
     private void writeMetadata() throws IOException {
-        storage.force();
-        if (dirty.isEmpty() && gdDirty.isEmpty()) {
-            return;
-        }
-        ByteBuffer buf = ByteBuffer.allocate(gtBytes);
-        Bytes b = Bytes.of(buf.array());
-        for (Map.Entry<Integer, int[]> e : dirty.entrySet()) {
-            int[] t = e.getValue();
-            for (int k = 0; k < t.length; k++) {
-                b.put32le(k * 4, Tables.get(t, k));
+        lock.lock();
+        try {
+            storage.force();
+            if (dirty.isEmpty() && gdDirty.isEmpty()) {
+                return;
             }
-            int gi = e.getKey();
-            storage.write(buf.clear(), Integer.toUnsignedLong(gd[gi]) * 512);
-            if (rgd != null && rgd[gi] != 0 && rgd[gi] != BAD) {
-                storage.write(buf.clear(), Integer.toUnsignedLong(rgd[gi]) * 512);
+            ByteBuffer buf = ByteBuffer.allocate(gtBytes);
+            Bytes b = Bytes.of(buf.array());
+            for (Map.Entry<Integer, int[]> e : dirty.entrySet()) {
+                int[] t = e.getValue();
+                for (int k = 0; k < t.length; k++) {
+                    b.put32le(k * 4, Tables.get(t, k));
+                }
+                int gi = e.getKey();
+                storage.write(buf.clear(), Integer.toUnsignedLong(gd[gi]) * 512);
+                if (rgd != null && rgd[gi] != 0 && rgd[gi] != BAD) {
+                    storage.write(buf.clear(), Integer.toUnsignedLong(rgd[gi]) * 512);
+                }
             }
-        }
-        ByteBuffer entry = ByteBuffer.allocate(4);
-        for (int gi : gdDirty) {
-            Bytes.of(entry.array()).put32le(0, gd[gi]);
-            storage.write(entry.clear(), gdPos + gi * 4L);
-            if (rgd != null) {
-                Bytes.of(entry.array()).put32le(0, rgd[gi]);
-                storage.write(entry.clear(), rgdPos + gi * 4L);
+            ByteBuffer entry = ByteBuffer.allocate(4);
+            for (int gi : gdDirty) {
+                Bytes.of(entry.array()).put32le(0, gd[gi]);
+                storage.write(entry.clear(), gdPos + gi * 4L);
+                if (rgd != null) {
+                    Bytes.of(entry.array()).put32le(0, rgd[gi]);
+                    storage.write(entry.clear(), rgdPos + gi * 4L);
+                }
             }
+            storage.force();
+            dirty.clear();
+            gdDirty.clear();
+        } finally {
+            lock.unlock();
         }
-        storage.force();
-        dirty.clear();
-        gdDirty.clear();
     }
 }

@@ -320,10 +320,7 @@ final class VmdkImage extends ImageBase {
     }
 
     @Override
-    public void flush() throws IOException {
-        if (readOnly) {
-            return;
-        }
+    protected void flushWritable() throws IOException {
         for (Extent e : extents) {
             e.flush();
         }

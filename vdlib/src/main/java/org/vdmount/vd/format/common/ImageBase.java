@@ -29,27 +29,27 @@ public abstract class ImageBase implements Image {
     }
 
     @Override
-    public final ImageFormat format() {
+    public ImageFormat format() {
         return format;
     }
 
     @Override
-    public final Storage storage() {
+    public Storage storage() {
         return storage;
     }
 
     @Override
-    public final boolean readOnly() {
+    public boolean readOnly() {
         return readOnly;
     }
 
     @Override
-    public final long virtualSize() {
+    public long virtualSize() {
         return virtualSize;
     }
 
     @Override
-    public final long blockSize() {
+    public long blockSize() {
         return blockSize;
     }
 

@@ -39,13 +39,24 @@ final class L2Table {
         return Tables.get(words, i);
     }
 
-    /** Starts a consistent read of several words; 0 while a writer is active. */
-    long beginRead() {
-        return lock.tryOptimisticRead();
+    /** An extended L2 entry: the cluster descriptor and its subcluster bitmap, read together. */
+    record Extended(long descriptor, long bitmap) {
     }
 
-    boolean validate(long stamp) {
-        return stamp != 0 && lock.validate(stamp);
+    /**
+     * Extended entry {@code i} (words 2i and 2i+1) as one consistent pair: retries while a writer
+     * is changing it (writers do no I/O under the pair's lock).
+     */
+    Extended extended(int i) {
+        while (true) {
+            long stamp = lock.tryOptimisticRead();
+            long descriptor = word(2 * i);
+            long bitmap = word(2 * i + 1);
+            if (stamp != 0 && lock.validate(stamp)) {
+                return new Extended(descriptor, bitmap);
+            }
+            Thread.onSpinWait();
+        }
     }
 
     /** Sets one word, or (for extended L2) a descriptor and bitmap together. */

@@ -3,12 +3,11 @@ package org.vdmount.vd.format.qcow2;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
-import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.format.common.NewImageFile;
 
 /**
  * Creates an empty qcow2 image: header cluster (with backing format and feature name extensions
@@ -78,18 +77,20 @@ final class Qcow2Creator {
         }
         long l1Clusters = (l1Entries * 8 + cs - 1) / cs;
         long perBlock = cs * 8 / refBits;
-        long tableClusters = 1;
-        long blocks = 1;
+        long tableGuess = 1;
+        long blocksGuess = 1;
         while (true) {
-            long total = 1 + tableClusters + blocks + l1Clusters;
+            long total = 1 + tableGuess + blocksGuess + l1Clusters;
             long needBlocks = (total + perBlock - 1) / perBlock;
             long needTable = (needBlocks * 8 + cs - 1) / cs;
-            if (needBlocks == blocks && needTable == tableClusters) {
+            if (needBlocks == blocksGuess && needTable == tableGuess) {
                 break;
             }
-            blocks = needBlocks;
-            tableClusters = needTable;
+            blocksGuess = needBlocks;
+            tableGuess = needTable;
         }
+        long tableClusters = tableGuess;
+        long blocks = blocksGuess;
         long tableAt = cs;
         long blocksAt = tableAt + tableClusters * cs;
         long l1At = blocksAt + blocks * cs;
@@ -116,8 +117,7 @@ final class Qcow2Creator {
                 extStart, 0);
         h.write(first);
 
-        FileStorage fs = FileStorage.create(path);
-        try {
+        NewImageFile.create(path, fs -> {
             fs.write(first.buffer().duplicate().clear(), 0);
             Bytes table = Bytes.allocate((int) (tableClusters * cs));
             for (long b = 0; b < blocks; b++) {
@@ -133,12 +133,7 @@ final class Qcow2Creator {
             }
             fs.truncate(total * cs);
             fs.force();
-        } catch (IOException | RuntimeException e) {
-            fs.close();
-            Files.deleteIfExists(path);
-            throw e;
-        }
-        fs.close();
+        });
     }
 
     private static int writeExtensions(Bytes b, int off, int version, String backingFormat, boolean names) {

@@ -199,18 +199,9 @@ final class Qcow2Image extends ImageBase {
             }
             return hasHost(e) ? Run.data(len) : Run.unallocated(len);
         }
-        long e;
-        long bitmap;
-        long stamp;
-        while (true) {
-            stamp = t.beginRead();
-            e = t.word(2 * i);
-            bitmap = t.word(2 * i + 1);
-            if (t.validate(stamp)) {
-                break;
-            }
-            Thread.onSpinWait(); // a writer is changing this pair right now (no I/O under its lock)
-        }
+        L2Table.Extended pair = t.extended(i);
+        long e = pair.descriptor();
+        long bitmap = pair.bitmap();
         if (compressed(e)) {
             return Run.data(len);
         }
@@ -330,14 +321,10 @@ final class Qcow2Image extends ImageBase {
     @Override
     public void close() throws IOException {
         try {
-            flush();
+            super.close(); // flush, then the image file
         } finally {
-            try {
-                if (dataStorage != storage) {
-                    dataStorage.close();
-                }
-            } finally {
-                storage.close();
+            if (dataStorage != storage) {
+                dataStorage.close();
             }
         }
     }

@@ -84,17 +84,9 @@ final class Qcow2Writer {
         int i = img.l2Index(offset);
         long e;
         if (img.extL2) {
-            long bitmap;
-            long stamp;
-            while (true) {
-                stamp = t.beginRead();
-                e = t.word(2 * i);
-                bitmap = t.word(2 * i + 1);
-                if (t.validate(stamp)) {
-                    break;
-                }
-                Thread.onSpinWait();
-            }
+            L2Table.Extended pair = t.extended(i);
+            e = pair.descriptor();
+            long bitmap = pair.bitmap();
             long touched = subclusterMask(offset, len);
             if ((bitmap & touched) != touched) {
                 return -1;

@@ -20,17 +20,17 @@ abstract class ExtentBase implements Extent {
     }
 
     @Override
-    public final Storage storage() {
+    public Storage storage() {
         return storage;
     }
 
     @Override
-    public final long sizeBytes() {
+    public long sizeBytes() {
         return sizeBytes;
     }
 
     @Override
-    public final long grainBytes() {
+    public long grainBytes() {
         return grainBytes;
     }
 

@@ -17,6 +17,7 @@ import org.vdmount.vd.Run;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.WriteResult;
 import org.vdmount.vd.format.common.ImageBase;
+import org.vdmount.vd.storage.Spans;
 import org.vdmount.vd.storage.Storage;
 
 /**
@@ -160,20 +161,7 @@ final class VmdkImage extends ImageBase {
     }
 
     private int extentAt(long offset) {
-        if (extents.length == 1) {
-            return 0;
-        }
-        int lo = 0;
-        int hi = extents.length - 1;
-        while (lo < hi) {
-            int mid = (lo + hi + 1) >>> 1;
-            if (starts[mid] <= offset) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        return lo;
+        return Spans.indexOf(starts, extents.length, offset);
     }
 
     @Override

@@ -40,11 +40,16 @@ final class QcowImage extends ClusterMapImage {
 
     QcowImage(ImageFormat format, Storage storage, QcowHeader header, long[] l1, ParentReference parent,
               boolean readOnly, int maxTables) throws IOException {
-        super(format, storage, readOnly, new Layout(header.virtualSizeBytes(), header.clusterBits(), header.l2Bits(),
-                header.l1TableOffset(), ByteOrder.BIG_ENDIAN, 0, QcowHeader.SIZE, 512), l1, parent, maxTables);
+        super(format, storage, readOnly, layout(header), l1, parent, maxTables);
         this.header = header;
         int cs = (int) clusterSize;
         this.decompressed = ThreadLocal.withInitial(() -> new Decompressed(cs));
+    }
+
+    /** Big-endian tables, no zero entry, data clusters sector-aligned after the header. */
+    private static Layout layout(QcowHeader h) {
+        return new Layout(h.virtualSizeBytes(), h.clusterBits(), h.l2Bits(), h.l1TableOffset(), ByteOrder.BIG_ENDIAN,
+                0, QcowHeader.SIZE, 512);
     }
 
     static long[] readTable(Storage storage, long offset, int entries) throws IOException {

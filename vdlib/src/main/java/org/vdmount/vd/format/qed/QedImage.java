@@ -25,11 +25,16 @@ final class QedImage extends ClusterMapImage {
 
     QedImage(ImageFormat format, Storage storage, QedHeader header, long[] l1, ParentReference parent,
              boolean readOnly, int maxTables) throws IOException {
-        super(format, storage, readOnly, new Layout(header.imageSizeBytes(),
-                Long.numberOfTrailingZeros(header.clusterSizeBytes()), Integer.numberOfTrailingZeros(header.tableEntries()),
-                header.l1TableOffset(), ByteOrder.LITTLE_ENDIAN, ZERO_CLUSTER,
-                header.headerSizeClusters() * header.clusterSizeBytes(), header.clusterSizeBytes()), l1, parent, maxTables);
+        super(format, storage, readOnly, layout(header), l1, parent, maxTables);
         this.header = header;
+    }
+
+    /** Little-endian tables, entry 1 = zero cluster, data clusters cluster-aligned after the header. */
+    private static Layout layout(QedHeader h) {
+        long cs = h.clusterSizeBytes();
+        return new Layout(h.imageSizeBytes(), Long.numberOfTrailingZeros(cs),
+                Integer.numberOfTrailingZeros(h.tableEntries()), h.l1TableOffset(), ByteOrder.LITTLE_ENDIAN,
+                ZERO_CLUSTER, h.headerSizeClusters() * cs, cs);
     }
 
     static long[] readTable(Storage storage, long offset, int entries) throws IOException {

@@ -57,7 +57,8 @@ final class CowdExtent extends GrainMapExtent {
     }
 
     private int[] loadTable(long i) throws IOException {
-        return readU32s(storage, Integer.toUnsignedLong(gd[(int) i]) * 512, CowdHeader.GT_ENTRIES, "COWD grain table " + i);
+        long pos = Integer.toUnsignedLong(gd[(int) i]) * 512;
+        return readU32s(storage, pos, CowdHeader.GT_ENTRIES, "COWD grain table " + i);
     }
 
     @Override

@@ -20,17 +20,17 @@ abstract class ExtentBase implements Extent {
     }
 
     @Override
-    public Storage storage() {
+    public final Storage storage() {
         return storage;
     }
 
     @Override
-    public long sizeBytes() {
+    public final long sizeBytes() {
         return sizeBytes;
     }
 
     @Override
-    public long grainBytes() {
+    public final long grainBytes() {
         return grainBytes;
     }
 

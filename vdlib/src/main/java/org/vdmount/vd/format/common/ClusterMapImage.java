@@ -25,7 +25,8 @@ import org.vdmount.vd.table.Tables;
  * allocated clusters need no lock either. Allocation runs under one lock: new clusters and L2 tables
  * are appended at the end of the file, cluster-aligned, in the order data, L2 entry, L1 entry (a
  * crash leaves unreferenced space at worst). Tables are written through: a table is held in the
- * cache only while its entry is being changed.
+ * cache only while its entry is being changed. (qed_spec.rst "Tables" and "Cluster allocation";
+ * QCOW version 1 has no written specification beyond QEMU's block/qcow.c.)
  */
 public abstract class ClusterMapImage extends ImageBase {
 
@@ -40,6 +41,11 @@ public abstract class ClusterMapImage extends ImageBase {
      */
     public record Layout(long virtualSize, int clusterBits, int l2Bits, long l1Offset, ByteOrder byteOrder,
                          long zeroEntry, long dataStart, long dataAlignment) {
+
+        /** The alignment of data clusters, in words for messages. */
+        String alignmentName() {
+            return dataAlignment == 512 ? "sector" : "cluster";
+        }
     }
 
     protected final ParentReference parent;
@@ -128,8 +134,7 @@ public abstract class ClusterMapImage extends ImageBase {
         if (e < layout.dataStart() || (e & (layout.dataAlignment() - 1)) != 0) {
             throw new CorruptImageException(fmt, storage.path(), "L2 table", offset >>> clusterBits,
                     "data cluster offset 0x" + Long.toHexString(e) + " for guest offset 0x" + Long.toHexString(offset)
-                    + " is not a " + (layout.dataAlignment() == 512 ? "sector" : "cluster")
-                    + "-aligned position after the header");
+                    + " is not a " + layout.alignmentName() + "-aligned position after the header");
         }
         return e;
     }

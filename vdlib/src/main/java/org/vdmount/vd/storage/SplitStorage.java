@@ -67,17 +67,7 @@ public final class SplitStorage implements Storage {
 
     /** Index of the part holding address {@code pos} (pos < size()). */
     private int partAt(long pos) {
-        int lo = 0;
-        int hi = parts.size() - 1;
-        while (lo < hi) {
-            int mid = (lo + hi + 1) >>> 1;
-            if (starts[mid] <= pos) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        return lo;
+        return Spans.indexOf(starts, parts.size(), pos);
     }
 
     @Override

@@ -1,10 +1,9 @@
 package org.vdmount.vd.format.qcow2;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.concurrent.locks.StampedLock;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.table.Tables;
 
 /**
  * One cached L2 table (one cluster of big-endian u64 words; with extended L2 entries, word 2i is
@@ -13,8 +12,6 @@ import org.vdmount.vd.Bytes;
  * that writers hold while they change a pair.
  */
 final class L2Table {
-    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
-
     final long hostOffset;
     private final long[] words;
     private final StampedLock lock = new StampedLock();
@@ -39,23 +36,34 @@ final class L2Table {
     }
 
     long word(int i) {
-        return (long) WORDS.getAcquire(words, i);
+        return Tables.get(words, i);
     }
 
-    /** Starts a consistent read of several words; 0 while a writer is active. */
-    long beginRead() {
-        return lock.tryOptimisticRead();
+    /** An extended L2 entry: the cluster descriptor and its subcluster bitmap, read together. */
+    record Extended(long descriptor, long bitmap) {
     }
 
-    boolean validate(long stamp) {
-        return stamp != 0 && lock.validate(stamp);
+    /**
+     * Extended entry {@code i} (words 2i and 2i+1) as one consistent pair: retries while a writer
+     * is changing it (writers do no I/O under the pair's lock).
+     */
+    Extended extended(int i) {
+        while (true) {
+            long stamp = lock.tryOptimisticRead();
+            long descriptor = word(2 * i);
+            long bitmap = word(2 * i + 1);
+            if (stamp != 0 && lock.validate(stamp)) {
+                return new Extended(descriptor, bitmap);
+            }
+            Thread.onSpinWait();
+        }
     }
 
     /** Sets one word, or (for extended L2) a descriptor and bitmap together. */
     void set(int i, long value) {
         long stamp = lock.writeLock();
         try {
-            WORDS.setRelease(words, i, value);
+            Tables.set(words, i, value);
         } finally {
             lock.unlockWrite(stamp);
         }
@@ -64,8 +72,8 @@ final class L2Table {
     void setPair(int i, long descriptor, long bitmap) {
         long stamp = lock.writeLock();
         try {
-            WORDS.setRelease(words, i, descriptor);
-            WORDS.setRelease(words, i + 1, bitmap);
+            Tables.set(words, i, descriptor);
+            Tables.set(words, i + 1, bitmap);
         } finally {
             lock.unlockWrite(stamp);
         }

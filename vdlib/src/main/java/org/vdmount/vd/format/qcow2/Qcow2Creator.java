@@ -87,18 +87,20 @@ final class Qcow2Creator {
         }
         long l1Clusters = (l1Entries * 8 + cs - 1) / cs;
         long perBlock = cs * 8 / refBits;
-        long tableClusters = 1;
-        long blocks = 1;
+        long tableGuess = 1;
+        long blocksGuess = 1;
         while (true) {
-            long total = 1 + tableClusters + blocks + l1Clusters;
+            long total = 1 + tableGuess + blocksGuess + l1Clusters;
             long needBlocks = (total + perBlock - 1) / perBlock;
             long needTable = (needBlocks * 8 + cs - 1) / cs;
-            if (needBlocks == blocks && needTable == tableClusters) {
+            if (needBlocks == blocksGuess && needTable == tableGuess) {
                 break;
             }
-            blocks = needBlocks;
-            tableClusters = needTable;
+            blocksGuess = needBlocks;
+            tableGuess = needTable;
         }
+        long tableClusters = tableGuess;
+        long blocks = blocksGuess;
         long tableAt = cs;
         long blocksAt = tableAt + tableClusters * cs;
         long l1At = blocksAt + blocks * cs;

@@ -1,39 +1,35 @@
 package org.vdmount.vd.format.qcow2;
 
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import org.vdmount.vd.CorruptImageException;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.format.common.ImageBase;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableCache;
+import org.vdmount.vd.table.Tables;
 
 /**
  * One opened qcow2 layer (the active state, or an internal snapshot read-only). The read path
  * ({@link #map}, {@link #readData}) takes no lock: the L1 table is an array read with acquire
- * semantics and L2 tables come from the lock-free {@link L2Cache}. Writes go to {@link Qcow2Writer}.
+ * semantics and L2 tables come from the lock-free {@link TableCache}. Writes go to {@link Qcow2Writer}.
  * One block = one cluster; with extended L2 entries the fill unit is one subcluster.
  */
-final class Qcow2Image implements Image {
+final class Qcow2Image extends ImageBase {
     static final long OFFSET_MASK = 0x00ff_ffff_ffff_fe00L; // bits 9-55 of L1/L2 entries
     static final long COPIED = 1L << 63;
     static final long COMPRESSED = 1L << 62;
     static final long ZERO_FLAG = 1L;
-    private static final VarHandle L1 = MethodHandles.arrayElementVarHandle(long[].class);
 
-    final ImageFormat format;
-    final Storage storage;
     final Storage dataStorage;           // == storage unless an external data file is used
     final Path path;
     final Qcow2Header header;
@@ -44,10 +40,9 @@ final class Qcow2Image implements Image {
     final boolean extL2;
     final int subclusterBits;            // log2 of the subcluster size (== clusterBits without extL2)
     final boolean externalData;
-    final long virtualSize;
     final long l1Offset;
     final long[] l1;
-    final L2Cache cache;
+    final TableCache<L2Table> cache;       // keyed by host offset; dirty tables are held until flush
     final ParentReference parent;
     final List<Qcow2Snapshot> snapshots;
     final String snapshotName;           // non-null when this is a snapshot view
@@ -64,8 +59,7 @@ final class Qcow2Image implements Image {
     Qcow2Image(ImageFormat format, Storage storage, Storage dataStorage, Qcow2Header header, HeaderExtensions ext,
                ParentReference parent, List<Qcow2Snapshot> snapshots, String snapshotName, long virtualSize,
                long l1Offset, long[] l1, int cacheTables) throws IOException {
-        this.format = format;
-        this.storage = storage;
+        super(format, storage, storage.readOnly(), virtualSize, 1L << header.clusterBits());
         this.dataStorage = dataStorage;
         this.path = storage.path();
         this.header = header;
@@ -76,7 +70,6 @@ final class Qcow2Image implements Image {
         this.extL2 = header.extendedL2();
         this.subclusterBits = extL2 ? clusterBits - 5 : clusterBits;
         this.externalData = header.externalDataFile();
-        this.virtualSize = virtualSize;
         this.l1Offset = l1Offset;
         this.l1 = l1;
         this.parent = parent;
@@ -87,7 +80,7 @@ final class Qcow2Image implements Image {
         this.csizeMask = (1L << (clusterBits - 8)) - 1;
         int cs = (int) clusterSize;
         this.decompressors = ThreadLocal.withInitial(() -> new ClusterDecompressor(cs));
-        this.cache = new L2Cache(cacheTables, this::loadL2);
+        this.cache = new TableCache<>(cacheTables, this::loadL2);
         this.knownEnd = storage.size();
         this.writer = storage.readOnly() ? null : new Qcow2Writer(this);
     }
@@ -95,11 +88,11 @@ final class Qcow2Image implements Image {
     // ---- tables -------------------------------------------------------------------------------
 
     long l1Entry(int i) {
-        return (long) L1.getAcquire(l1, i);
+        return Tables.get(l1, i);
     }
 
     void setL1Entry(int i, long v) {
-        L1.setRelease(l1, i, v);
+        Tables.set(l1, i, v);
     }
 
     int l2Words() {
@@ -206,18 +199,9 @@ final class Qcow2Image implements Image {
             }
             return hasHost(e) ? Run.data(len) : Run.unallocated(len);
         }
-        long e;
-        long bitmap;
-        long stamp;
-        while (true) {
-            stamp = t.beginRead();
-            e = t.word(2 * i);
-            bitmap = t.word(2 * i + 1);
-            if (t.validate(stamp)) {
-                break;
-            }
-            Thread.onSpinWait(); // a writer is changing this pair right now (no I/O under its lock)
-        }
+        L2Table.Extended pair = t.extended(i);
+        long e = pair.descriptor();
+        long bitmap = pair.bitmap();
         if (compressed(e)) {
             return Run.data(len);
         }
@@ -315,9 +299,7 @@ final class Qcow2Image implements Image {
     // ---- Image: write path --------------------------------------------------------------------
 
     private Qcow2Writer writer() throws ReadOnlyException {
-        if (writer == null) {
-            throw new ReadOnlyException("qcow2: " + path + " is opened read-only");
-        }
+        checkWritable();
         return writer;
     }
 
@@ -332,25 +314,17 @@ final class Qcow2Image implements Image {
     }
 
     @Override
-    public void flush() throws IOException {
-        if (writer != null) {
-            writer.flush();
-        }
+    protected void flushWritable() throws IOException {
+        writer.flush();
     }
 
     @Override
     public void close() throws IOException {
         try {
-            if (writer != null) {
-                writer.flush();
-            }
+            super.close(); // flush, then the image file
         } finally {
-            try {
-                if (dataStorage != storage) {
-                    dataStorage.close();
-                }
-            } finally {
-                storage.close();
+            if (dataStorage != storage) {
+                dataStorage.close();
             }
         }
     }
@@ -358,18 +332,8 @@ final class Qcow2Image implements Image {
     // ---- facts --------------------------------------------------------------------------------
 
     @Override
-    public ImageFormat format() {
-        return format;
-    }
-
-    @Override
     public String variant() {
         return snapshotName != null ? "snapshot" : header.version() >= 3 ? "v3" : "v2";
-    }
-
-    @Override
-    public Storage storage() {
-        return storage;
     }
 
     @Override
@@ -384,28 +348,8 @@ final class Qcow2Image implements Image {
     }
 
     @Override
-    public long virtualSize() {
-        return virtualSize;
-    }
-
-    @Override
-    public UUID uuid() {
-        return null;
-    }
-
-    @Override
     public ParentReference parent() {
         return parent;
-    }
-
-    @Override
-    public boolean readOnly() {
-        return writer == null;
-    }
-
-    @Override
-    public long blockSize() {
-        return clusterSize;
     }
 
     @Override

@@ -38,7 +38,7 @@ final class Qcow2Writer {
     Qcow2Writer(Qcow2Image img) throws IOException {
         this.img = img;
         Qcow2Header h = img.header;
-        this.refs = new Refcounts(img.storage, h.clusterBits(), h.refcountOrder(), h.refcountTableOffset(),
+        this.refs = new Refcounts(img.storage(), h.clusterBits(), h.refcountOrder(), h.refcountTableOffset(),
                 h.refcountTableClusters(), (int) Math.max(8, (4L << 20) >>> h.clusterBits()), this::isMetadata, img::knownEnd);
         this.cluster = ByteBuffer.allocate((int) img.clusterSize);
         this.maxDirtyTables = Math.max(4, img.cache.capacity() / 2);
@@ -84,17 +84,9 @@ final class Qcow2Writer {
         int i = img.l2Index(offset);
         long e;
         if (img.extL2) {
-            long bitmap;
-            long stamp;
-            while (true) {
-                stamp = t.beginRead();
-                e = t.word(2 * i);
-                bitmap = t.word(2 * i + 1);
-                if (t.validate(stamp)) {
-                    break;
-                }
-                Thread.onSpinWait();
-            }
+            L2Table.Extended pair = t.extended(i);
+            e = pair.descriptor();
+            long bitmap = pair.bitmap();
             long touched = subclusterMask(offset, len);
             if ((bitmap & touched) != touched) {
                 return -1;
@@ -123,7 +115,7 @@ final class Qcow2Writer {
 
     /** Bytes of the cluster at {@code clusterStart} that lie inside the virtual disk. */
     private long clusterSpan(long clusterStart) {
-        return Math.min(img.clusterSize, img.virtualSize - clusterStart);
+        return Math.min(img.clusterSize, img.virtualSize() - clusterStart);
     }
 
     private WriteResult writeStandard(long offset, ByteBuffer src) throws IOException {
@@ -299,7 +291,7 @@ final class Qcow2Writer {
         if (off == 0) {
             long at = refs.allocate();
             L2Table t = new L2Table(at, img.l2Words());
-            img.cache.installNew(t);
+            img.cache.installNew(t.hostOffset, t);
             setL1(l1i, at | Qcow2Image.COPIED);
             return t;
         }
@@ -325,7 +317,7 @@ final class Qcow2Writer {
                 t.set(w, e & ~Qcow2Image.COPIED);
             }
         }
-        img.cache.installNew(t);
+        img.cache.installNew(t.hostOffset, t);
         setL1(l1i, at | Qcow2Image.COPIED);
         refs.releaseLater(off, img.clusterSize);
         return t;
@@ -434,19 +426,19 @@ final class Qcow2Writer {
             long keep = h.autoclearFeatures() & Qcow2Header.AUTOCLEAR_DATA_FILE_RAW;
             java.util.List<long[]> release = null;
             if (img.ext.bitmapCount() > 0) {
-                release = Bitmaps.ranges(img.storage, img.ext, img.clusterSize);
+                release = Bitmaps.ranges(img.storage(), img.ext, img.clusterSize);
                 if (release != null) {
-                    ByteBuffer first = ByteBuffer.allocate((int) Math.min(img.clusterSize, img.storage.size()));
-                    img.storage.readFully(first, 0, "qcow2", "header cluster");
+                    ByteBuffer first = ByteBuffer.allocate((int) Math.min(img.clusterSize, img.storage().size()));
+                    img.storage().readFully(first, 0, "qcow2", "header cluster");
                     byte[] area = img.ext.areaWithout(Bytes.of(first.array()), HeaderExtensions.BITMAPS);
-                    img.storage.write(ByteBuffer.wrap(area), img.ext.start());
+                    img.storage().write(ByteBuffer.wrap(area), img.ext.start());
                 }
             }
             if (keep != h.autoclearFeatures() || release != null) {
                 ByteBuffer b = ByteBuffer.allocate(8);
                 Bytes.of(b.array()).put64be(0, keep);
-                img.storage.write(b, Qcow2Header.OFF_AUTOCLEAR);
-                img.storage.force();
+                img.storage().write(b, Qcow2Header.OFF_AUTOCLEAR);
+                img.storage().force();
             }
             if (release != null) {
                 for (long[] r : release) {
@@ -458,7 +450,7 @@ final class Qcow2Writer {
     }
 
     private void maybeFlush() throws IOException {
-        if (img.cache.dirtyCount() > maxDirtyTables || refs.pendingCount() > 65536
+        if (img.cache.heldCount() > maxDirtyTables || refs.pendingCount() > 65536
                 || refs.dirtyBlockCount() > 64) {
             flushLocked();
         }
@@ -474,26 +466,26 @@ final class Qcow2Writer {
     }
 
     private void flushLocked() throws IOException {
-        if (img.dataStorage != img.storage) {
+        if (img.dataStorage != img.storage()) {
             img.dataStorage.force();
         }
-        img.storage.force();
+        img.storage().force();
         if (refs.hasDirty()) {
             refs.writeDirty();
-            img.storage.force();
+            img.storage().force();
         }
-        if (img.cache.dirtyCount() > 0 || !dirtyL1Clusters.isEmpty()) {
+        if (img.cache.heldCount() > 0 || !dirtyL1Clusters.isEmpty()) {
             ByteBuffer buf = ByteBuffer.allocate((int) img.clusterSize);
-            for (L2Table t : img.cache.dirtyTables()) {
+            for (L2Table t : img.cache.heldTables()) {
                 buf.clear();
                 t.encode(buf);
-                img.storage.write(buf, t.hostOffset);
+                img.storage().write(buf, t.hostOffset);
                 img.noteEnd(t.hostOffset + img.clusterSize);
-                img.cache.markClean(t);
+                img.cache.release(t.hostOffset, t);
             }
-            img.storage.force();
+            img.storage().force();
             writeDirtyL1(buf);
-            img.storage.force();
+            img.storage().force();
         }
         if (refs.pendingCount() > 0) {
             ReentrantReadWriteLock.WriteLock w = reuse.writeLock();
@@ -503,7 +495,7 @@ final class Qcow2Writer {
             } finally {
                 w.unlock();
             }
-            img.storage.force();
+            img.storage().force();
             punchFreed();
         }
     }
@@ -523,7 +515,7 @@ final class Qcow2Writer {
                 j++;
             }
             try {
-                img.storage.punchHole(f[i], f[j - 1] + img.clusterSize - f[i]);
+                img.storage().punchHole(f[i], f[j - 1] + img.clusterSize - f[i]);
             } catch (IOException e) {
                 // best effort: the clusters are free either way
             }
@@ -541,7 +533,7 @@ final class Qcow2Writer {
                 b.put64be(k * 8, img.l1Entry((int) (start / 8) + k));
             }
             buf.clear().limit(n);
-            img.storage.write(buf, img.l1Offset + start);
+            img.storage().write(buf, img.l1Offset + start);
         }
         dirtyL1Clusters.clear();
     }

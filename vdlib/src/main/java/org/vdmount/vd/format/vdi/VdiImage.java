@@ -9,16 +9,15 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.locks.StampedLock;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
-import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.format.common.ImageBase;
 import org.vdmount.vd.storage.Storage;
 
 /**
@@ -30,31 +29,22 @@ import org.vdmount.vd.storage.Storage;
  * its slot lock: in-place writes hold the read side while they look up and write a slot, and reads
  * are optimistic, retrying under the read side if a move intervened.
  */
-final class VdiImage implements Image {
-    private final ImageFormat format;
-    private final Storage storage;
-    private final boolean readOnly;
+final class VdiImage extends ImageBase {
     private final VdiHeader opened;
     private final VdiBlockMap map;
     private final VdiAllocator allocator;
     private final StampedLock slotLock;
     private final ParentReference parent;
-    private final long virtualSize;
-    private final long blockSize;
     private final int blockShift;
     private final boolean fixed;
     private final boolean differencing;
 
     private VdiImage(ImageFormat format, Storage storage, VdiHeader h, VdiBlockMap map, boolean readOnly) {
-        this.format = format;
-        this.storage = storage;
-        this.readOnly = readOnly;
+        super(format, storage, readOnly, h.virtualSizeBytes(), h.blockSizeBytes());
         this.opened = h;
         this.map = map;
         this.allocator = new VdiAllocator(storage, h, map);
         this.slotLock = allocator.slotLock;
-        this.virtualSize = h.virtualSizeBytes();
-        this.blockSize = h.blockSizeBytes();
         this.blockShift = Long.numberOfTrailingZeros(blockSize);
         this.fixed = h.imageType() == VdiHeader.TYPE_FIXED;
         this.differencing = h.imageType() == VdiHeader.TYPE_DIFF;
@@ -101,23 +91,8 @@ final class VdiImage implements Image {
     // ---- facts ----------------------------------------------------------------------------------
 
     @Override
-    public ImageFormat format() {
-        return format;
-    }
-
-    @Override
     public String variant() {
         return fixed ? "fixed" : differencing ? "differencing" : "dynamic";
-    }
-
-    @Override
-    public Storage storage() {
-        return storage;
-    }
-
-    @Override
-    public long virtualSize() {
-        return virtualSize;
     }
 
     @Override
@@ -133,21 +108,6 @@ final class VdiImage implements Image {
     @Override
     public ParentReference parent() {
         return parent;
-    }
-
-    @Override
-    public boolean readOnly() {
-        return readOnly;
-    }
-
-    @Override
-    public long blockSize() {
-        return blockSize;
-    }
-
-    @Override
-    public long fillUnit() {
-        return blockSize;
     }
 
     @Override
@@ -289,27 +249,10 @@ final class VdiImage implements Image {
         allocator.markDirty();
     }
 
-    private void checkWritable() throws ReadOnlyException {
-        if (readOnly) {
-            throw new ReadOnlyException("vdi: " + storage.path() + " is opened read-only");
-        }
-    }
-
-    // ---- flush, close ---------------------------------------------------------------------------
+    // ---- flush ----------------------------------------------------------------------------------
 
     @Override
-    public void flush() throws IOException {
-        if (!readOnly) {
-            allocator.flush();
-        }
-    }
-
-    @Override
-    public void close() throws IOException {
-        try {
-            flush();
-        } finally {
-            storage.close();
-        }
+    protected void flushWritable() throws IOException {
+        allocator.flush();
     }
 }

@@ -11,13 +11,12 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
-import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.format.common.ImageBase;
 import org.vdmount.vd.storage.Storage;
 
 /**
@@ -36,18 +35,15 @@ import org.vdmount.vd.storage.Storage;
  * after the data has been forced: on-disk metadata never points at data that is not durable.
  * One lock guards allocation and the dirty sets; the footer copy at offset 0 is never touched.
  */
-final class DynamicVhdImage implements Image {
+final class DynamicVhdImage extends ImageBase {
     private static final int UNUSED = -1;
     /** Base images: the block's on-disk bitmap is known to be (or is queued to become) all ones. */
     private static final byte[] FULL = new byte[0];
     private static final int SECTOR_SHIFT = 9;
     private static final int ENTRIES_PER_SECTOR = VhdGeometry.SECTOR / 4;
 
-    private final ImageFormat format;
-    private final Storage storage;
     private final VhdLayout layout;
     private final boolean differencing;
-    private final long blockSize;
     private final int blockShift;
     private final long bitmapSize;
     private final int sectorsPerBlock;
@@ -70,11 +66,9 @@ final class DynamicVhdImage implements Image {
     private boolean closed;
 
     DynamicVhdImage(ImageFormat format, Storage storage, VhdLayout layout) {
-        this.format = format;
-        this.storage = storage;
+        super(format, storage, storage.readOnly(), layout.virtualSize(), layout.header().blockSizeBytes());
         this.layout = layout;
         this.differencing = layout.footer().differencing();
-        this.blockSize = layout.header().blockSizeBytes();
         this.blockShift = Long.numberOfTrailingZeros(blockSize);
         this.bitmapSize = layout.bitmapSize();
         this.sectorsPerBlock = (int) (blockSize >>> SECTOR_SHIFT);
@@ -94,23 +88,8 @@ final class DynamicVhdImage implements Image {
     // ---- facts --------------------------------------------------------------------------------
 
     @Override
-    public ImageFormat format() {
-        return format;
-    }
-
-    @Override
     public String variant() {
         return layout.footer().variant();
-    }
-
-    @Override
-    public Storage storage() {
-        return storage;
-    }
-
-    @Override
-    public long virtualSize() {
-        return layout.virtualSize();
     }
 
     @Override
@@ -124,23 +103,13 @@ final class DynamicVhdImage implements Image {
     }
 
     @Override
-    public boolean readOnly() {
-        return storage.readOnly();
-    }
-
-    @Override
-    public long blockSize() {
-        return blockSize;
-    }
-
-    @Override
     public long fillUnit() {
         return differencing ? VhdGeometry.SECTOR : blockSize;
     }
 
     @Override
     public long allocatedBytes() {
-        return Math.min(allocatedBlocks.get() * blockSize, layout.virtualSize());
+        return Math.min(allocatedBlocks.get() * blockSize, virtualSize);
     }
 
     @Override
@@ -412,10 +381,7 @@ final class DynamicVhdImage implements Image {
 
     /** Forces the data, then writes the dirty bitmaps and BAT sectors, then forces again. */
     @Override
-    public void flush() throws IOException {
-        if (storage.readOnly()) {
-            return;
-        }
+    protected void flushWritable() throws IOException {
         lock.lock();
         try {
             boolean metadata = !dirtyBitmaps.isEmpty() || !dirtyBatSectors.isEmpty();
@@ -457,12 +423,6 @@ final class DynamicVhdImage implements Image {
         ByteBuffer b = ByteBuffer.allocate((int) bitmapSize);
         b.put(bm).clear();
         return b;
-    }
-
-    private void checkWritable() throws ReadOnlyException {
-        if (storage.readOnly()) {
-            throw new ReadOnlyException(VhdLayout.FMT + ": " + storage.path() + " is opened read-only");
-        }
     }
 
     @Override

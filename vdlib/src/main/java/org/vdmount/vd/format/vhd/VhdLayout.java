@@ -81,11 +81,8 @@ record VhdLayout(VhdFooter footer, byte[] footerRaw, long footerOffset, boolean 
         }
         Bytes fb = Bytes.of(raw);
         VhdFooter footer = VhdFooter.parse(fb);
-        long sum = VhdFooter.checksum(fb, VhdFooter.SIZE, VhdFooter.CHECKSUM_OFFSET);
-        if (sum != footer.checksum()) {
-            problems.add(FMT + ": footer checksum mismatch in " + file + " at 0x" + Long.toHexString(footerOffset)
-                    + ": stored 0x" + Long.toHexString(footer.checksum()) + ", computed 0x" + Long.toHexString(sum));
-        }
+        checkSum(problems, file, "footer", footerOffset, fb, VhdFooter.SIZE, VhdFooter.CHECKSUM_OFFSET,
+                footer.checksum());
         long type = footer.diskType();
         if (type != VhdFooter.TYPE_FIXED && type != VhdFooter.TYPE_DYNAMIC && type != VhdFooter.TYPE_DIFFERENCING) {
             throw new UnsupportedFeatureException(FMT + ": " + file + " has disk type " + type
@@ -118,11 +115,8 @@ record VhdLayout(VhdFooter footer, byte[] footerRaw, long footerOffset, boolean 
             throw corrupt(file, "dynamic header", hdrOff, "cookie \"cxsparse\" missing");
         }
         VhdDynamicHeader header = VhdDynamicHeader.parse(hb);
-        long hsum = VhdFooter.checksum(hb, VhdDynamicHeader.SIZE, VhdDynamicHeader.CHECKSUM_OFFSET);
-        if (hsum != header.checksum()) {
-            problems.add(FMT + ": dynamic header checksum mismatch in " + file + " at 0x" + Long.toHexString(hdrOff)
-                    + ": stored 0x" + Long.toHexString(header.checksum()) + ", computed 0x" + Long.toHexString(hsum));
-        }
+        checkSum(problems, file, "dynamic header", hdrOff, hb, VhdDynamicHeader.SIZE, VhdDynamicHeader.CHECKSUM_OFFSET,
+                header.checksum());
         long bs = header.blockSizeBytes();
         if (bs < VhdGeometry.SECTOR || bs > MAX_BLOCK_SIZE || Long.bitCount(bs) != 1) {
             throw corrupt(file, "dynamic header", hdrOff + 0x20, "block size " + bs
@@ -157,6 +151,19 @@ record VhdLayout(VhdFooter footer, byte[] footerRaw, long footerOffset, boolean 
         }
         decide(problems, options, file);
         return new VhdLayout(footer, raw, footerOffset, tailFooter, virtualSize, header, bat, bitmapSize, next, parent);
+    }
+
+    /**
+     * Records a checksum mismatch of the footer or the dynamic header (the one's complement of the
+     * byte sum, its own field skipped) as a problem; {@link #decide} weighs the problems.
+     */
+    private static void checkSum(List<String> problems, Path file, String structure, long at, Bytes b, int size,
+                                 int checksumOffset, long stored) {
+        long sum = VhdFooter.checksum(b, size, checksumOffset);
+        if (sum != stored) {
+            problems.add(FMT + ": " + structure + " checksum mismatch in " + file + " at 0x" + Long.toHexString(at)
+                    + ": stored 0x" + Long.toHexString(stored) + ", computed 0x" + Long.toHexString(sum));
+        }
     }
 
     /** Checksum problems and a missing end footer: warnings when read-only, an error when writable. */

@@ -6,23 +6,19 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLongArray;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
-import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.WriteResult;
-import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.format.common.ImageBase;
 
 /**
  * One opened VHDX file. Reads look the block up in the cached BAT (and, for a PARTIALLY_PRESENT
  * block of a differencing image, in its cached sector bitmap) without taking a lock; writes that
  * change metadata go through {@link BlockWriter} under one allocation lock.
  */
-final class VhdxImage implements Image {
-    private final ImageFormat format;
+final class VhdxImage extends ImageBase {
     private final VhdxFile file;
-    private final boolean readOnly;
     final VhdxMetadata meta;
     final Bat bat;
     final SectorBitmaps bitmaps;
@@ -31,15 +27,13 @@ final class VhdxImage implements Image {
     private final ParentReference parent;
     private final String logState;
     private final String creator;
-    private final long blockSize;
     private final int sectorSize;
     private boolean closed;
 
     VhdxImage(ImageFormat format, VhdxFile file, boolean readOnly, Headers headers, VhdxMetadata meta, Bat bat,
               ParentReference parent, String logState, String creator, long allocationStart, long presentBlocks) {
-        this.format = format;
+        super(format, file.storage(), readOnly, meta.virtualSizeBytes(), meta.blockSizeBytes());
         this.file = file;
-        this.readOnly = readOnly;
         this.meta = meta;
         this.bat = bat;
         this.bitmaps = meta.hasParent() ? new SectorBitmaps(file, bat, meta.logicalSectorSize()) : null;
@@ -48,28 +42,12 @@ final class VhdxImage implements Image {
         this.parent = parent;
         this.logState = logState;
         this.creator = creator;
-        this.blockSize = meta.blockSizeBytes();
         this.sectorSize = meta.logicalSectorSize();
-    }
-
-    @Override
-    public ImageFormat format() {
-        return format;
     }
 
     @Override
     public String variant() {
         return meta.hasParent() ? "differencing" : meta.leaveBlocksAllocated() ? "fixed" : "dynamic";
-    }
-
-    @Override
-    public Storage storage() {
-        return file.storage();
-    }
-
-    @Override
-    public long virtualSize() {
-        return meta.virtualSizeBytes();
     }
 
     @Override
@@ -99,16 +77,6 @@ final class VhdxImage implements Image {
         return parent;
     }
 
-    @Override
-    public boolean readOnly() {
-        return readOnly;
-    }
-
-    @Override
-    public long blockSize() {
-        return blockSize;
-    }
-
     /**
      * Base images handle partial writes into fresh blocks themselves (new blocks read as zeros);
      * differencing images need whole logical sectors in sectors they do not hold.
@@ -124,7 +92,7 @@ final class VhdxImage implements Image {
     public long map(long offset, long maxLength) throws IOException {
         long block = offset / blockSize;
         long blockStart = block * blockSize;
-        long max = Math.min(Math.min(maxLength, blockStart + blockSize - offset), virtualSize() - offset);
+        long max = Math.min(Math.min(maxLength, blockStart + blockSize - offset), virtualSize - offset);
         if (max <= 0) {
             return Run.unallocated(Math.max(1, maxLength));
         }
@@ -191,23 +159,15 @@ final class VhdxImage implements Image {
     }
 
     @Override
-    public void flush() throws IOException {
-        if (!readOnly) {
-            writer.flush();
-        }
-    }
-
-    private void checkWritable() throws ReadOnlyException {
-        if (readOnly) {
-            throw new ReadOnlyException("vhdx: " + file.path() + " is opened read-only");
-        }
+    protected void flushWritable() throws IOException {
+        writer.flush();
     }
 
     // ---- facts, close -------------------------------------------------------------------------
 
     @Override
     public long allocatedBytes() {
-        return Math.min(writer.presentBlocks() * blockSize, virtualSize());
+        return Math.min(writer.presentBlocks() * blockSize, virtualSize);
     }
 
     @Override

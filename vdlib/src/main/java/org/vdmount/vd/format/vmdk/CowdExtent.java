@@ -1,13 +1,11 @@
 package org.vdmount.vd.format.vmdk;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
-import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableCache;
 
 /**
  * An ESX Server sparse extent, "COWD" (vmfsSparse redo logs of ESX 3): a grain directory of 32-bit
@@ -26,18 +24,12 @@ final class CowdExtent extends GrainMapExtent {
         this.header = h;
         this.gd = gd;
         this.fileSize = fileSize;
-        this.cache = new TableCache<>(gd.length, CowdHeader.GT_ENTRIES * 4L, new Object(), this::loadTable);
+        this.cache = new TableCache<>(cachedTables(gd.length, CowdHeader.GT_ENTRIES * 4L), this::loadTable);
     }
 
     static CowdExtent open(Storage storage, long sizeBytes) throws IOException {
         long fileSize = storage.size();
-        ByteBuffer hb = ByteBuffer.allocate(CowdHeader.SIZE);
-        storage.readFully(hb, 0, "vmdk", "COWD header");
-        Bytes b = Bytes.of(hb.array());
-        if (!CowdHeader.hasMagic(b)) {
-            throw new NotThisFormatException("vmdk: " + storage.path() + " is no COWD extent");
-        }
-        CowdHeader h = CowdHeader.parse(b);
+        CowdHeader h = CowdHeader.parse(readHeader(storage, CowdHeader.SIZE, "COWD", CowdHeader::hasMagic));
         if (h.version() != 1) {
             throw new UnsupportedFeatureException("vmdk: COWD version " + h.version() + " in " + storage.path());
         }
@@ -55,20 +47,18 @@ final class CowdExtent extends GrainMapExtent {
             throw new TruncatedImageException("vmdk", storage.path(), "COWD grain directory", h.gdOffset() * 512,
                     n * 4, fileSize);
         }
-        ByteBuffer gdb = ByteBuffer.allocate((int) n * 4);
-        storage.readFully(gdb, h.gdOffset() * 512, "vmdk", "COWD grain directory");
-        Bytes in = Bytes.of(gdb.array());
-        int[] gd = new int[(int) n];
+        int[] gd = readU32s(storage, h.gdOffset() * 512, (int) n, "COWD grain directory");
         for (int i = 0; i < n; i++) {
-            long s = in.u32le(i * 4);
+            long s = Integer.toUnsignedLong(gd[i]);
             gd[i] = s != 0 && s * 512 + CowdHeader.GT_ENTRIES * 4L > fileSize ? BAD : (int) s;
         }
         long size = sizeBytes < 0 ? h.capacitySectors() * 512 : sizeBytes;
         return new CowdExtent(storage, size, h, gd, fileSize);
     }
 
-    private int[] loadTable(int i) throws IOException {
-        return readU32s(Integer.toUnsignedLong(gd[i]) * 512, CowdHeader.GT_ENTRIES, "COWD grain table " + i);
+    private int[] loadTable(long i) throws IOException {
+        long pos = Integer.toUnsignedLong(gd[(int) i]) * 512;
+        return readU32s(storage, pos, CowdHeader.GT_ENTRIES, "COWD grain table " + i);
     }
 
     @Override

@@ -11,28 +11,14 @@ import org.vdmount.vd.storage.Storage;
  * A FLAT or VMFS extent: virtual byte N of the extent is byte {@code start + N} of its file. Bytes a
  * short file lacks read as zeros (the opener warns); writes land in place.
  */
-final class FlatExtent implements Extent {
-
-    private final Storage storage;
+final class FlatExtent extends ExtentBase {
     private final long startBytes;
-    private final long sizeBytes;
     private final boolean writable;
 
     FlatExtent(Storage storage, long startBytes, long sizeBytes, boolean writable) {
-        this.storage = storage;
+        super(storage, sizeBytes, 0);
         this.startBytes = startBytes;
-        this.sizeBytes = sizeBytes;
         this.writable = writable;
-    }
-
-    @Override
-    public long sizeBytes() {
-        return sizeBytes;
-    }
-
-    @Override
-    public long grainBytes() {
-        return 0;
     }
 
     @Override
@@ -64,11 +50,6 @@ final class FlatExtent implements Extent {
     @Override
     public void flush() throws IOException {
         storage.force();
-    }
-
-    @Override
-    public Storage storage() {
-        return storage;
     }
 
     @Override

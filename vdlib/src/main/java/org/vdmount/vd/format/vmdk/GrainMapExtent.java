@@ -2,20 +2,24 @@ package org.vdmount.vd.format.vmdk;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.function.Predicate;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.Tables;
 
 /**
  * Common read path of the grain-directory/grain-table extents (hosted sparse, COWD, seSparse): a
  * {@link #lookup} per grain says "unallocated", "zero" or where the grain's bytes are.
  */
-abstract class GrainMapExtent implements Extent {
+abstract class GrainMapExtent extends ExtentBase {
     /** {@link #lookup} answers: the grain is not in this extent. */
     static final long UNALLOCATED = 0;
     /** {@link #lookup} answers: the grain reads as zeros (hides the parent). */
@@ -24,31 +28,18 @@ abstract class GrainMapExtent implements Extent {
     static final long MAX_GRAIN_BYTES = 16L << 20;
     /** Largest grain directory accepted (64 TiB of 16 MiB tables = 4M entries). */
     static final long MAX_GD_ENTRIES = 1L << 22;
+    /** Memory allowed for cached grain tables of one extent. */
+    static final long TABLE_BUDGET_BYTES = 16L << 20;
 
-    protected final Storage storage;
-    protected final long sizeBytes;
-    protected final long grainBytes;
     protected final int grainShift;
 
     GrainMapExtent(Storage storage, long sizeBytes, long grainBytes) {
-        this.storage = storage;
-        this.sizeBytes = sizeBytes;
-        this.grainBytes = grainBytes;
+        super(storage, sizeBytes, grainBytes);
         this.grainShift = Long.numberOfTrailingZeros(grainBytes);
     }
 
     /** UNALLOCATED, ZERO, or the byte offset (≥ 512) of the grain in the file. */
     abstract long lookup(long grain) throws IOException;
-
-    @Override
-    public long sizeBytes() {
-        return sizeBytes;
-    }
-
-    @Override
-    public long grainBytes() {
-        return grainBytes;
-    }
 
     @Override
     public long map(long offset, long maxLength) throws IOException {
@@ -92,15 +83,6 @@ abstract class GrainMapExtent implements Extent {
     }
 
     @Override
-    public void flush() throws IOException {
-    }
-
-    @Override
-    public Storage storage() {
-        return storage;
-    }
-
-    @Override
     public String whyNotWritable() {
         return "vmdk: " + kind() + " extents are read-only here (" + path() + "); open read-only or convert";
     }
@@ -122,27 +104,35 @@ abstract class GrainMapExtent implements Extent {
         return v > 0 && (v & (v - 1)) == 0;
     }
 
-    /** Reads {@code count} little-endian u32 at {@code pos} (bounded by the caller). */
-    protected int[] readU32s(long pos, int count, String structure) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(count * 4);
-        storage.readFully(b, pos, "vmdk", structure);
-        Bytes in = Bytes.of(b.array());
-        int[] out = new int[count];
-        for (int i = 0; i < count; i++) {
-            out[i] = in.s32le(i * 4);
-        }
-        return out;
+    /**
+     * How many grain tables to cache for a directory of {@code gdEntries}: all of them, or as many
+     * as {@link #TABLE_BUDGET_BYTES} holds (at least 16).
+     */
+    static int cachedTables(int gdEntries, long tableBytes) {
+        return (int) Math.max(1, Math.min(gdEntries, Math.max(16, TABLE_BUDGET_BYTES / Math.max(1, tableBytes))));
     }
 
-    /** Reads {@code count} little-endian u64 at {@code pos} (bounded by the caller). */
-    protected long[] readU64s(long pos, int count, String structure) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(count * 8);
-        storage.readFully(b, pos, "vmdk", structure);
-        Bytes in = Bytes.of(b.array());
-        long[] out = new long[count];
-        for (int i = 0; i < count; i++) {
-            out[i] = in.u64le(i * 8);
+    /** Reads {@code count} little-endian 32-bit entries at {@code pos} (bounded by the caller). */
+    static int[] readU32s(Storage storage, long pos, int count, String structure) throws IOException {
+        return Tables.readU32les(storage, pos, count, "vmdk", structure);
+    }
+
+    /** Reads {@code count} little-endian 64-bit entries at {@code pos} (bounded by the caller). */
+    static long[] readU64s(Storage storage, long pos, int count, String structure) throws IOException {
+        return Tables.readU64s(storage, pos, count, ByteOrder.LITTLE_ENDIAN, "vmdk", structure);
+    }
+
+    /**
+     * The first {@code size} bytes of an extent file; a file without the magic of {@code kind} is
+     * "not this format".
+     */
+    static Bytes readHeader(Storage storage, int size, String kind, Predicate<Bytes> hasMagic) throws IOException {
+        ByteBuffer hb = ByteBuffer.allocate(size);
+        storage.readFully(hb, 0, "vmdk", kind + " header");
+        Bytes b = Bytes.of(hb.array());
+        if (!hasMagic.test(b)) {
+            throw new NotThisFormatException("vmdk: " + storage.path() + " is no " + kind + " extent");
         }
-        return out;
+        return b;
     }
 }

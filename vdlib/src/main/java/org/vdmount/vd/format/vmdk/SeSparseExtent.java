@@ -4,10 +4,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
-import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableCache;
 
 /**
  * An ESXi seSparse extent (see {@link SeSparseHeader}). Read-only; an image whose journal must be
@@ -30,18 +30,13 @@ final class SeSparseExtent extends GrainMapExtent {
         this.gd = gd;
         this.gtEntries = (int) (h.gtSectors() * 512 / 8);
         this.fileSize = fileSize;
-        this.cache = new TableCache<>(gd.length, h.gtSectors() * 512, new Object(), this::loadTable);
+        this.cache = new TableCache<>(cachedTables(gd.length, h.gtSectors() * 512), this::loadTable);
     }
 
     static SeSparseExtent open(Storage storage, long sizeBytes) throws IOException {
         long fileSize = storage.size();
-        ByteBuffer hb = ByteBuffer.allocate(SeSparseHeader.SIZE);
-        storage.readFully(hb, 0, "vmdk", "seSparse header");
-        Bytes b = Bytes.of(hb.array());
-        if (!SeSparseHeader.hasMagic(b)) {
-            throw new NotThisFormatException("vmdk: " + storage.path() + " is no seSparse extent");
-        }
-        SeSparseHeader h = SeSparseHeader.parse(b);
+        SeSparseHeader h = SeSparseHeader.parse(readHeader(storage, SeSparseHeader.SIZE, "seSparse",
+                SeSparseHeader::hasMagic));
         if (h.grainSectors() != 8 || h.gtSectors() != 64 || h.flags() != 0 || !h.reservedZero()) {
             throw new UnsupportedFeatureException("vmdk: seSparse layout of " + storage.path() + " (grain "
                     + h.grainSectors() + " sectors, table " + h.gtSectors() + " sectors, flags 0x"
@@ -76,13 +71,10 @@ final class SeSparseExtent extends GrainMapExtent {
                     "table area at sector " + h.gtOffset() + " or grain area at sector " + h.grainsOffset()
                             + " outside the file");
         }
-        ByteBuffer gdb = ByteBuffer.allocate((int) entries * 8);
-        storage.readFully(gdb, h.gdOffset() * 512, "vmdk", "seSparse grain directory");
-        Bytes in = Bytes.of(gdb.array());
+        long[] gd = readU64s(storage, h.gdOffset() * 512, (int) entries, "seSparse grain directory");
         long gtBytes = h.gtSectors() * 512;
-        long[] gd = new long[(int) entries];
         for (int i = 0; i < entries; i++) {
-            long e = in.u64le(i * 8);
+            long e = gd[i];
             if (e == 0) {
                 continue;
             }
@@ -98,8 +90,8 @@ final class SeSparseExtent extends GrainMapExtent {
         return new SeSparseExtent(storage, size, h, gd, fileSize);
     }
 
-    private long[] loadTable(int i) throws IOException {
-        return readU64s(gd[i], gtEntries, "seSparse grain table " + i);
+    private long[] loadTable(long i) throws IOException {
+        return readU64s(storage, gd[(int) i], gtEntries, "seSparse grain table " + i);
     }
 
     @Override

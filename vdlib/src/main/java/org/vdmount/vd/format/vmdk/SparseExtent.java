@@ -1,12 +1,11 @@
 package org.vdmount.vd.format.vmdk;
 
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.TreeSet;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.ReadOnlyException;
@@ -14,6 +13,8 @@ import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.WriteResult;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableCache;
+import org.vdmount.vd.table.Tables;
 
 /**
  * A hosted sparse extent, "KDMV" versions 1-3 (VMware "Virtual Disk Format 5.0", "Hosted Sparse
@@ -34,7 +35,6 @@ final class SparseExtent extends GrainMapExtent {
     private static final int MAX_DIRTY_TABLES = 4096;
     private static final long MAX_SECTOR = 0xFFFF_FFFEL;
     private static final int MAX_WARNINGS = 5;
-    private static final VarHandle INTS = MethodHandles.arrayElementVarHandle(int[].class);
 
     final SparseHeader header;
     private final int gtEntries;
@@ -44,7 +44,7 @@ final class SparseExtent extends GrainMapExtent {
     private final long gdPos;
     private final long rgdPos;
     private final int[] emptyTable;
-    private final Object lock = new Object();
+    private final ReentrantLock lock = new ReentrantLock();
     private final TableCache<int[]> cache;
     private final Map<Integer, int[]> dirty = new HashMap<>();
     private final TreeSet<Integer> gdDirty = new TreeSet<>();
@@ -70,7 +70,7 @@ final class SparseExtent extends GrainMapExtent {
         this.compressed = h.compressed() ? new CompressedGrains(storage, grainBytes, h.has(SparseHeader.FLAG_MARKERS)) : null;
         this.warn = warn;
         this.notWritable = notWritable;
-        this.cache = new TableCache<>(gd.length, gtBytes + 16L, lock, this::loadTable);
+        this.cache = new TableCache<>(cachedTables(gd.length, gtBytes + 16L), lock, this::loadTable);
         long end = (storage.size() + 511) & ~511L;
         this.allocEnd = Math.max(end, h.overheadSectors() * 512);
     }
@@ -115,13 +115,10 @@ final class SparseExtent extends GrainMapExtent {
     /** Reads a directory; entries pointing past the end of the file become {@link #BAD}. */
     private static int[] loadDirectory(Storage st, long offsetSectors, int count, SparseHeader h, long fileSize,
                                        String what) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(count * 4);
-        st.readFully(b, offsetSectors * 512, "vmdk", what);
-        Bytes in = Bytes.of(b.array());
+        int[] out = readU32s(st, offsetSectors * 512, count, what);
         long gtBytes = h.gtEntries() * 4;
-        int[] out = new int[count];
         for (int i = 0; i < count; i++) {
-            long s = in.u32le(i * 4);
+            long s = Integer.toUnsignedLong(out[i]);
             out[i] = s != 0 && (s * 512 + gtBytes > fileSize || s == 0xFFFF_FFFFL) ? BAD : (int) s;
         }
         return out;
@@ -137,7 +134,7 @@ final class SparseExtent extends GrainMapExtent {
         }
         int[] t = cache.get((int) gi);
         int idx = (int) (grain - gi * gtEntries);
-        int e = (int) INTS.getAcquire(t, idx);
+        int e = Tables.get(t, idx);
         if (e == 0) {
             return UNALLOCATED;
         }
@@ -152,7 +149,8 @@ final class SparseExtent extends GrainMapExtent {
     }
 
     /** Loads table {@code i} (under the lock): dirty copy, primary, or redundant if the primary is damaged. */
-    private int[] loadTable(int i) throws IOException {
+    private int[] loadTable(long key) throws IOException {
+        int i = (int) key;
         int[] d = dirty.get(i);
         if (d != null) {
             return d;
@@ -166,7 +164,7 @@ final class SparseExtent extends GrainMapExtent {
         int[] primary = null;
         String why;
         if (p != 0 && p != BAD) {
-            primary = readU32s(Integer.toUnsignedLong(p) * 512, gtEntries, "grain table " + i);
+            primary = readU32s(storage, Integer.toUnsignedLong(p) * 512, gtEntries, "grain table " + i);
             why = checkTable(primary, fileSize);
             if (why == null) {
                 return primary;
@@ -176,7 +174,7 @@ final class SparseExtent extends GrainMapExtent {
                     : "its directory entry points past the end of the file";
         }
         if (r != 0 && r != BAD) {
-            int[] red = readU32s(Integer.toUnsignedLong(r) * 512, gtEntries, "redundant grain table " + i);
+            int[] red = readU32s(storage, Integer.toUnsignedLong(r) * 512, gtEntries, "redundant grain table " + i);
             if (checkTable(red, fileSize) == null) {
                 warnLimited("vmdk: primary grain table " + i + " of " + path() + " is damaged (" + why
                         + "); using the redundant copy");
@@ -262,7 +260,8 @@ final class SparseExtent extends GrainMapExtent {
         if (in != 0 || src.remaining() < grainLength(grain)) {
             return WriteResult.NEEDS_FILL;
         }
-        synchronized (lock) {
+        lock.lock();
+        try {
             where = lookup(grain);
             if (where <= ZERO) {
                 long pos = allocateGrain();
@@ -274,6 +273,8 @@ final class SparseExtent extends GrainMapExtent {
                 setEntry(grain, (int) (pos >>> 9));
                 return WriteResult.DONE;
             }
+        } finally {
+            lock.unlock();
         }
         writeInPlace(where, grain, in, src);
         return WriteResult.DONE;
@@ -291,7 +292,8 @@ final class SparseExtent extends GrainMapExtent {
         checkWritable();
         for (long g = offset >>> grainShift; g << grainShift < offset + length; g++) {
             long freed;
-            synchronized (lock) {
+            lock.lock();
+            try {
                 long where = lookup(g);
                 if (zeroGrain) {
                     if (where != ZERO) {
@@ -308,6 +310,8 @@ final class SparseExtent extends GrainMapExtent {
                     }
                     freed = -1;
                 }
+            } finally {
+                lock.unlock();
             }
             if (freed > 0 && freed >= header.overheadSectors() * 512) {
                 zeroGrainData(freed);
@@ -367,7 +371,7 @@ final class SparseExtent extends GrainMapExtent {
             ensureTableLocations(gi);
             dirty.put(gi, t);
         }
-        INTS.setRelease(t, (int) (grain - (long) gi * gtEntries), value);
+        Tables.set(t, (int) (grain - (long) gi * gtEntries), value);
         if (dirty.size() > MAX_DIRTY_TABLES) {
             writeMetadata();
         }
@@ -393,44 +397,49 @@ final class SparseExtent extends GrainMapExtent {
 
     @Override
     public void flush() throws IOException {
-        if (storage.readOnly()) {
-            return;
-        }
-        synchronized (lock) {
+        if (!storage.readOnly()) {
             writeMetadata();
         }
     }
 
-    /** Data first, then both copies of every changed table and directory entry (lock held). */
+    /**
+     * Data first, then both copies of every changed table and directory entry. Takes the lock
+     * (writers call it with the lock held when too many tables are dirty).
+     */
     private void writeMetadata() throws IOException {
-        storage.force();
-        if (dirty.isEmpty() && gdDirty.isEmpty()) {
-            return;
-        }
-        ByteBuffer buf = ByteBuffer.allocate(gtBytes);
-        Bytes b = Bytes.of(buf.array());
-        for (Map.Entry<Integer, int[]> e : dirty.entrySet()) {
-            int[] t = e.getValue();
-            for (int k = 0; k < t.length; k++) {
-                b.put32le(k * 4, (int) INTS.getAcquire(t, k));
+        lock.lock();
+        try {
+            storage.force();
+            if (dirty.isEmpty() && gdDirty.isEmpty()) {
+                return;
             }
-            int gi = e.getKey();
-            storage.write(buf.clear(), Integer.toUnsignedLong(gd[gi]) * 512);
-            if (rgd != null && rgd[gi] != 0 && rgd[gi] != BAD) {
-                storage.write(buf.clear(), Integer.toUnsignedLong(rgd[gi]) * 512);
+            ByteBuffer buf = ByteBuffer.allocate(gtBytes);
+            Bytes b = Bytes.of(buf.array());
+            for (Map.Entry<Integer, int[]> e : dirty.entrySet()) {
+                int[] t = e.getValue();
+                for (int k = 0; k < t.length; k++) {
+                    b.put32le(k * 4, Tables.get(t, k));
+                }
+                int gi = e.getKey();
+                storage.write(buf.clear(), Integer.toUnsignedLong(gd[gi]) * 512);
+                if (rgd != null && rgd[gi] != 0 && rgd[gi] != BAD) {
+                    storage.write(buf.clear(), Integer.toUnsignedLong(rgd[gi]) * 512);
+                }
             }
-        }
-        ByteBuffer entry = ByteBuffer.allocate(4);
-        for (int gi : gdDirty) {
-            Bytes.of(entry.array()).put32le(0, gd[gi]);
-            storage.write(entry.clear(), gdPos + gi * 4L);
-            if (rgd != null) {
-                Bytes.of(entry.array()).put32le(0, rgd[gi]);
-                storage.write(entry.clear(), rgdPos + gi * 4L);
+            ByteBuffer entry = ByteBuffer.allocate(4);
+            for (int gi : gdDirty) {
+                Bytes.of(entry.array()).put32le(0, gd[gi]);
+                storage.write(entry.clear(), gdPos + gi * 4L);
+                if (rgd != null) {
+                    Bytes.of(entry.array()).put32le(0, rgd[gi]);
+                    storage.write(entry.clear(), rgdPos + gi * 4L);
+                }
             }
+            storage.force();
+            dirty.clear();
+            gdDirty.clear();
+        } finally {
+            lock.unlock();
         }
-        storage.force();
-        dirty.clear();
-        gdDirty.clear();
     }
 }

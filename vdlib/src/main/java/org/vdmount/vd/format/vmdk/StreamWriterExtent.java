@@ -17,10 +17,7 @@ import org.vdmount.vd.storage.Storage;
  * tables, the grain directory, the footer and the end-of-stream marker. Writes must come in grain
  * order (the grain being filled may be written piecemeal); going back is refused.
  */
-final class StreamWriterExtent implements Extent {
-    private final Storage storage;
-    private final long sizeBytes;
-    private final int grainBytes;
+final class StreamWriterExtent extends ExtentBase {
     private final int gtEntries;
     private final SparseHeader header;
     private final int[][] tables;
@@ -34,27 +31,15 @@ final class StreamWriterExtent implements Extent {
 
     /** {@code header} is the one at sector 0 (GD_AT_END); grains start at its overhead. */
     StreamWriterExtent(Storage storage, SparseHeader header) {
-        this.storage = storage;
+        super(storage, header.capacitySectors() * 512, header.grainSectors() * 512);
         this.header = header;
-        this.sizeBytes = header.capacitySectors() * 512;
-        this.grainBytes = (int) (header.grainSectors() * 512);
         this.gtEntries = (int) header.gtEntries();
         long grains = (sizeBytes + grainBytes - 1) / grainBytes;
         this.tables = new int[(int) ((grains + gtEntries - 1) / gtEntries)][];
-        this.pending = new byte[grainBytes];
-        this.packed = new byte[Marker.GRAIN_HEADER + 2 * grainBytes];
+        this.pending = new byte[(int) grainBytes];
+        this.packed = new byte[Marker.GRAIN_HEADER + 2 * (int) grainBytes];
         this.reader = new CompressedGrains(storage, grainBytes, true);
         this.nextPos = header.overheadSectors() * 512;
-    }
-
-    @Override
-    public long sizeBytes() {
-        return sizeBytes;
-    }
-
-    @Override
-    public long grainBytes() {
-        return grainBytes;
     }
 
     private long entry(long grain) {
@@ -208,11 +193,6 @@ final class StreamWriterExtent implements Extent {
         nextPos += tail.capacity();
         storage.force();
         deflater.end();
-    }
-
-    @Override
-    public Storage storage() {
-        return storage;
     }
 
     @Override

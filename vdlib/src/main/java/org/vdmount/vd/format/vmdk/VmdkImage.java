@@ -2,8 +2,8 @@ package org.vdmount.vd.format.vmdk;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.security.SecureRandom;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
@@ -13,13 +13,13 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.function.Consumer;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
-import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.format.common.ImageBase;
+import org.vdmount.vd.storage.Spans;
 import org.vdmount.vd.storage.Storage;
 
 /**
@@ -28,21 +28,17 @@ import org.vdmount.vd.storage.Storage;
  * renewed on the first modification of a writable session, as VMware does, so children made
  * against the old content notice.
  */
-final class VmdkImage implements Image {
+final class VmdkImage extends ImageBase {
     private static final SecureRandom RANDOM = new SecureRandom();
 
     /** Where the descriptor lives: a whole file ({@code capacityBytes} -1) or a fixed embedded area. */
     record DescriptorSlot(Storage storage, long offsetBytes, long capacityBytes) {
     }
 
-    private final ImageFormat format;
     private final Storage primary;
     private final String variant;
     private final Extent[] extents;
     private final long[] starts;
-    private final long virtualSize;
-    private final long blockSize;
-    private final boolean readOnly;
     private final DescriptorSlot slot;
     private final Consumer<String> warn;
     private final List<Storage> storages;
@@ -52,21 +48,16 @@ final class VmdkImage implements Image {
 
     VmdkImage(ImageFormat format, Storage primary, String variant, Descriptor descriptor, DescriptorSlot slot,
               List<Extent> extentList, boolean readOnly, Consumer<String> warn) {
-        this.format = format;
+        super(format, primary, readOnly, totalSize(extentList), grainBlock(extentList));
         this.primary = primary;
         this.variant = variant;
         this.descriptor = descriptor;
         this.slot = slot;
         this.extents = extentList.toArray(new Extent[0]);
         this.starts = new long[extents.length + 1];
-        long maxGrain = 0;
         for (int i = 0; i < extents.length; i++) {
             starts[i + 1] = starts[i] + extents[i].sizeBytes();
-            maxGrain = Math.max(maxGrain, extents[i].grainBytes());
         }
-        this.virtualSize = starts[extents.length];
-        this.blockSize = maxGrain > 0 ? Long.highestOneBit(maxGrain) : 1 << 20;
-        this.readOnly = readOnly;
         this.warn = warn;
         Set<Storage> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
         List<Storage> all = new ArrayList<>();
@@ -79,6 +70,23 @@ final class VmdkImage implements Image {
             }
         }
         this.storages = List.copyOf(all);
+    }
+
+    private static long totalSize(List<Extent> extents) {
+        long sum = 0;
+        for (Extent e : extents) {
+            sum += e.sizeBytes();
+        }
+        return sum;
+    }
+
+    /** The largest grain (a power of two), or 1 MiB when no extent has grains. */
+    private static long grainBlock(List<Extent> extents) {
+        long maxGrain = 0;
+        for (Extent e : extents) {
+            maxGrain = Math.max(maxGrain, e.grainBytes());
+        }
+        return maxGrain > 0 ? Long.highestOneBit(maxGrain) : 1 << 20;
     }
 
     /** Why a writable open must be refused, or null. */
@@ -122,18 +130,8 @@ final class VmdkImage implements Image {
     }
 
     @Override
-    public ImageFormat format() {
-        return format;
-    }
-
-    @Override
     public String variant() {
         return variant;
-    }
-
-    @Override
-    public Storage storage() {
-        return primary;
     }
 
     @Override
@@ -153,11 +151,6 @@ final class VmdkImage implements Image {
             out.addAll(s.files());
         }
         return List.copyOf(out);
-    }
-
-    @Override
-    public long virtualSize() {
-        return virtualSize;
     }
 
     @Override
@@ -188,36 +181,8 @@ final class VmdkImage implements Image {
         return new ParentReference(uuid, locators, "vmdk");
     }
 
-    @Override
-    public boolean readOnly() {
-        return readOnly;
-    }
-
-    @Override
-    public long blockSize() {
-        return blockSize;
-    }
-
-    @Override
-    public long fillUnit() {
-        return blockSize;
-    }
-
     private int extentAt(long offset) {
-        if (extents.length == 1) {
-            return 0;
-        }
-        int lo = 0;
-        int hi = extents.length - 1;
-        while (lo < hi) {
-            int mid = (lo + hi + 1) >>> 1;
-            if (starts[mid] <= offset) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        return lo;
+        return Spans.indexOf(starts, extents.length, offset);
     }
 
     @Override
@@ -325,12 +290,6 @@ final class VmdkImage implements Image {
         }
     }
 
-    private void checkWritable() throws ReadOnlyException {
-        if (readOnly) {
-            throw new ReadOnlyException("vmdk: " + primary.path() + " is opened read-only");
-        }
-    }
-
     /** The first modification of a session gives the image a new CID (VMware semantics). */
     private void beforeModify() throws IOException {
         if (cidUpdated) {
@@ -370,10 +329,7 @@ final class VmdkImage implements Image {
     }
 
     @Override
-    public void flush() throws IOException {
-        if (readOnly) {
-            return;
-        }
+    protected void flushWritable() throws IOException {
         for (Extent e : extents) {
             e.flush();
         }

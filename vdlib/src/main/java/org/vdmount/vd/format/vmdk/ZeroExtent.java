@@ -5,29 +5,17 @@ import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.WriteResult;
-import org.vdmount.vd.storage.Storage;
 
 /**
  * A ZERO extent (reads as zeros, hides any parent), or a NOACCESS extent (every access fails): both
  * have no file.
  */
-final class ZeroExtent implements Extent {
-    private final long sizeBytes;
+final class ZeroExtent extends ExtentBase {
     private final String noAccessWhy; // null for ZERO
 
     ZeroExtent(long sizeBytes, String noAccessWhy) {
-        this.sizeBytes = sizeBytes;
+        super(null, sizeBytes, 0);
         this.noAccessWhy = noAccessWhy;
-    }
-
-    @Override
-    public long sizeBytes() {
-        return sizeBytes;
-    }
-
-    @Override
-    public long grainBytes() {
-        return 0;
     }
 
     @Override
@@ -53,15 +41,6 @@ final class ZeroExtent implements Extent {
         if (noAccessWhy != null) {
             throw new VdException(noAccessWhy);
         }
-    }
-
-    @Override
-    public void flush() {
-    }
-
-    @Override
-    public Storage storage() {
-        return null;
     }
 
     @Override

@@ -1,0 +1,337 @@
+package org.vdmount.vd.format.common;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.concurrent.locks.ReentrantLock;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.Run;
+import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableCache;
+import org.vdmount.vd.table.Tables;
+
+/**
+ * An image whose clusters are found through two levels of 64-bit entries, the shape QCOW version 1
+ * and QED share: an L1 table held in memory, L2 tables in a {@link TableCache}. An L2 entry above
+ * {@link Layout#zeroEntry} (compared signed) is the host offset of a data cluster; 0 is
+ * unallocated; the formats differ on purpose in the rest, see {@link Layout}.
+ *
+ * <p>Reads take no lock. Clusters are never freed (neither format has refcounts), so writes into
+ * allocated clusters need no lock either. Allocation runs under one lock: new clusters and L2 tables
+ * are appended at the end of the file, cluster-aligned, in the order data, L2 entry, L1 entry (a
+ * crash leaves unreferenced space at worst). Tables are written through: a table is held in the
+ * cache only while its entry is being changed. (qed_spec.rst "Tables" and "Cluster allocation";
+ * QCOW version 1 has no written specification beyond QEMU's block/qcow.c.)
+ */
+public abstract class ClusterMapImage extends ImageBase {
+
+    /**
+     * The geometry of one image and what its entries mean.
+     *
+     * @param byteOrder     of table entries: big-endian in QCOW, little-endian in QED
+     * @param zeroEntry     the entry meaning "reads as zeros, hides the parent": 1 in QED; QCOW v1 has
+     *                      none (0), and entries with bit 63 set are its compressed clusters
+     * @param dataStart     the first byte a table or a data cluster may occupy (after the header)
+     * @param dataAlignment of data cluster offsets: QCOW v1 only needs sectors (512), QED clusters
+     */
+    public record Layout(long virtualSize, int clusterBits, int l2Bits, long l1Offset, ByteOrder byteOrder,
+                         long zeroEntry, long dataStart, long dataAlignment) {
+
+        /** The alignment of data clusters, in words for messages. */
+        String alignmentName() {
+            return dataAlignment == 512 ? "sector" : "cluster";
+        }
+    }
+
+    protected final ParentReference parent;
+    protected final long clusterSize;
+    protected final ReentrantLock alloc = new ReentrantLock();
+    private final String fmt;
+    private final Layout layout;
+    private final int clusterBits;
+    private final int l2Bits;
+    private final long l2Bytes;
+    private final long zeroEntry;
+    private final long[] l1;
+    private final TableCache<long[]> tables;
+    private long fileEnd;              // writers, under alloc
+    private volatile long knownEnd;    // bytes known to exist in the file
+
+    protected ClusterMapImage(ImageFormat format, Storage storage, boolean readOnly, Layout layout, long[] l1,
+                              ParentReference parent, int maxTables) throws IOException {
+        super(format, storage, readOnly, layout.virtualSize(), 1L << layout.clusterBits());
+        this.fmt = format.name();
+        this.layout = layout;
+        this.clusterBits = layout.clusterBits();
+        this.clusterSize = blockSize;
+        this.l2Bits = layout.l2Bits();
+        this.l2Bytes = 8L << l2Bits;
+        this.zeroEntry = layout.zeroEntry();
+        this.l1 = l1;
+        this.parent = parent;
+        this.knownEnd = storage.size();
+        this.fileEnd = knownEnd;
+        this.tables = new TableCache<>(maxTables, this::loadTable);
+    }
+
+    // ---- format hooks -------------------------------------------------------------------------
+
+    /**
+     * Refuses an L2 table offset that cannot be right before it is read ({@code at}: where the L1
+     * entry is). Each format reports it in its own terms.
+     */
+    protected abstract void checkTableOffset(long offset, long at, long fileSize) throws IOException;
+
+    /** Whether an entry names a compressed cluster (QCOW v1 only). */
+    protected boolean compressed(long entry) {
+        return false;
+    }
+
+    /** The cluster of a compressed entry (one cluster, in a buffer the caller must not keep). */
+    protected byte[] decompress(long entry) throws IOException {
+        throw new IllegalStateException("no compressed clusters in " + fmt);
+    }
+
+    /** Called under the allocation lock before any table entry changes (QED: set need-check). */
+    protected void beforeMetadataChange() throws IOException {
+    }
+
+    // ---- tables -------------------------------------------------------------------------------
+
+    private long[] loadTable(long l1Index) throws IOException {
+        long off = Tables.get(l1, (int) l1Index);
+        checkTableOffset(off, layout.l1Offset() + l1Index * 8, Math.max(knownEnd, storage.size()));
+        return Tables.readU64s(storage, off, 1 << l2Bits, layout.byteOrder(), fmt, "table");
+    }
+
+    private int l1Index(long offset) {
+        return (int) (offset >>> (clusterBits + l2Bits));
+    }
+
+    private int l2Index(long offset) {
+        return (int) ((offset >>> clusterBits) & ((1L << l2Bits) - 1));
+    }
+
+    /** The L2 entry for {@code offset}, or 0 if no table is allocated. */
+    private long entry(long offset) throws IOException {
+        int l1i = l1Index(offset);
+        if (Tables.get(l1, l1i) == 0) {
+            return 0;
+        }
+        return Tables.get(tables.get(l1i), l2Index(offset));
+    }
+
+    private boolean holdsData(long entry) {
+        return entry > zeroEntry;
+    }
+
+    private long checkedCluster(long e, long offset) throws CorruptImageException {
+        if (e < layout.dataStart() || (e & (layout.dataAlignment() - 1)) != 0) {
+            throw new CorruptImageException(fmt, storage.path(), "L2 table", offset >>> clusterBits,
+                    "data cluster offset 0x" + Long.toHexString(e) + " for guest offset 0x" + Long.toHexString(offset)
+                    + " is not a " + layout.alignmentName() + "-aligned position after the header");
+        }
+        return e;
+    }
+
+    private long nextCluster() {
+        return (fileEnd + clusterSize - 1) & -clusterSize;
+    }
+
+    private void noteEnd(long end) {
+        fileEnd = end;
+        if (end > knownEnd) {
+            knownEnd = end;
+        }
+    }
+
+    private void putEntry(ByteBuffer b, int at, long value) {
+        if (layout.byteOrder() == ByteOrder.BIG_ENDIAN) {
+            Bytes.of(b.array()).put64be(at, value);
+        } else {
+            Bytes.of(b.array()).put64le(at, value);
+        }
+    }
+
+    // ---- read ---------------------------------------------------------------------------------
+
+    @Override
+    public long map(long offset, long maxLength) throws IOException {
+        long len = Math.min(maxLength, clusterSize - (offset & (clusterSize - 1)));
+        long e = entry(offset);
+        if (e == 0) {
+            return Run.unallocated(len);
+        }
+        return zeroEntry != 0 && e == zeroEntry ? Run.zero(len) : Run.data(len);
+    }
+
+    @Override
+    public void readData(long offset, ByteBuffer dst) throws IOException {
+        long e = entry(offset);
+        int in = (int) (offset & (clusterSize - 1));
+        if (holdsData(e)) {
+            long pos = checkedCluster(e, offset) + in;
+            int want = dst.remaining();
+            int n = storage.read(dst, pos);
+            if (n < want) {
+                if (n == 0) {
+                    throw new TruncatedImageException(fmt, storage.path(), "data cluster", pos, want, storage.size());
+                }
+                zeroFill(dst);
+            }
+        } else if (compressed(e)) {
+            dst.put(decompress(e), in, dst.remaining());
+        } else {
+            zeroFill(dst); // unallocated or zero, or discarded since map()
+        }
+    }
+
+    private static void zeroFill(ByteBuffer dst) {
+        while (dst.hasRemaining()) {
+            dst.put((byte) 0);
+        }
+    }
+
+    // ---- write --------------------------------------------------------------------------------
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws IOException {
+        checkWritable();
+        long e = entry(offset);
+        if (holdsData(e)) {
+            writeInPlace(e, offset, src);
+            return WriteResult.DONE;
+        }
+        long clusterStart = offset & -clusterSize;
+        int in = (int) (offset - clusterStart);
+        boolean whole = in == 0 && src.remaining() >= Math.min(clusterSize, virtualSize - clusterStart);
+        if (!whole && !compressed(e)) {
+            return WriteResult.NEEDS_FILL;
+        }
+        alloc.lock();
+        try {
+            e = entry(offset);
+            if (holdsData(e)) {
+                writeInPlace(e, offset, src);
+                return WriteResult.DONE;
+            }
+            ByteBuffer full = ByteBuffer.allocate((int) clusterSize);
+            if (compressed(e)) {
+                full.put(decompress(e)).clear(); // copy the compressed cluster out, then overwrite
+            } else if (!whole) {
+                return WriteResult.NEEDS_FILL;
+            }
+            full.position(in);
+            full.put(src).clear();
+            allocateCluster(offset, full);
+            return WriteResult.DONE;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    private void writeInPlace(long e, long offset, ByteBuffer src) throws IOException {
+        long host = checkedCluster(e, offset);
+        if (host >= knownEnd) {
+            throw new CorruptImageException(fmt, storage.path(), "L2 table", offset >>> clusterBits,
+                    "data cluster 0x" + Long.toHexString(host) + " lies past the end of the file; refusing to write");
+        }
+        storage.write(src, host + (offset & (clusterSize - 1)));
+    }
+
+    /** Appends a data cluster for guest {@code offset} and points the tables at it; under alloc. */
+    private void allocateCluster(long offset, ByteBuffer content) throws IOException {
+        beforeMetadataChange();
+        long host = nextCluster();
+        storage.write(content, host);
+        noteEnd(host + clusterSize);
+        setEntry(offset, host);
+    }
+
+    /** Sets the L2 entry of guest {@code offset}, appending the L2 table if needed; under alloc. */
+    private void setEntry(long offset, long value) throws IOException {
+        beforeMetadataChange();
+        int l1i = l1Index(offset);
+        int l2i = l2Index(offset);
+        ByteBuffer eight = ByteBuffer.allocate(8);
+        long[] t;
+        if (Tables.get(l1, l1i) == 0) {
+            long at = nextCluster();
+            t = new long[1 << l2Bits];
+            t[l2i] = value;
+            ByteBuffer raw = ByteBuffer.allocate((int) l2Bytes);
+            putEntry(raw, l2i * 8, value);
+            storage.write(raw, at);
+            noteEnd(at + l2Bytes);
+            tables.installNew(l1i, t);
+            try {
+                putEntry(eight, 0, at);
+                storage.write(eight, layout.l1Offset() + l1i * 8L);
+                Tables.set(l1, l1i, at);
+            } finally {
+                tables.release(l1i, t);
+            }
+            return;
+        }
+        t = tables.getForUpdate(l1i);
+        try {
+            putEntry(eight, 0, value);
+            storage.write(eight, Tables.get(l1, l1i) + l2i * 8L);
+            Tables.set(t, l2i, value);
+        } finally {
+            tables.release(l1i, t);
+        }
+    }
+
+    /**
+     * Whole clusters read as zeros afterwards. Allocated ones are punched and stay allocated (no
+     * refcounts: freeing would leak). The rest differs on purpose: QED marks a cluster zero where a
+     * parent shows through; QCOW v1, having no zero marker, unmaps it without a parent and gives it
+     * a cluster of zeros over one.
+     */
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        checkWritable();
+        alloc.lock();
+        try {
+            for (long off = offset; off < offset + length; off += clusterSize) {
+                long e = entry(off);
+                if (holdsData(e)) {
+                    long host = checkedCluster(e, off);
+                    if (host < knownEnd) {
+                        storage.zeroRange(host, Math.min(clusterSize, virtualSize - off));
+                    }
+                } else if (zeroEntry != 0) {
+                    if (e == 0 && parent != null) {
+                        setEntry(off, zeroEntry);
+                    }
+                } else if (parent == null) {
+                    if (e != 0) {
+                        setEntry(off, 0);
+                    }
+                } else {
+                    allocateCluster(off, ByteBuffer.allocate((int) clusterSize));
+                }
+            }
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    // ---- facts --------------------------------------------------------------------------------
+
+    @Override
+    public String variant() {
+        return parent != null ? "differencing" : "dynamic";
+    }
+
+    @Override
+    public ParentReference parent() {
+        return parent;
+    }
+}

@@ -10,6 +10,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
+import org.vdmount.vd.storage.ImageLock;
 
 /**
  * An ordered chain of images, base first; writes go to the top. Thread-safe: reads take no lock;
@@ -42,17 +43,43 @@ public final class Disk implements Closeable {
 
     /** Opens {@code path} and every parent it needs. */
     public static Disk open(Path path, OpenOptions options) throws IOException {
-        return fromTop(FormatRegistry.open(path, options), options);
+        return unlockedIfForced(path, options, () -> fromTop(FormatRegistry.open(path, options), options));
+    }
+
+    /** Opens {@code path} as {@code format} (no probe) and every parent it needs. */
+    public static Disk open(Path path, ImageFormat format, OpenOptions options) throws IOException {
+        return unlockedIfForced(path, options, () -> fromTop(format.open(path, options), options));
     }
 
     /** Opens an internal snapshot of {@code path} (read-only) and every parent it needs. */
     public static Disk openSnapshot(Path path, String idOrName, OpenOptions options) throws IOException {
         OpenOptions ro = options.withReadOnly(true);
-        return fromTop(FormatRegistry.probe(path).openSnapshot(path, idOrName, ro), ro);
+        return unlockedIfForced(path, ro,
+                () -> fromTop(FormatRegistry.probe(path).openSnapshot(path, idOrName, ro), ro));
     }
 
-    /** Completes a chain below an already opened top image (its parents are opened read-only). */
+    /**
+     * Every file of the chain is locked as QEMU locks it ({@link ImageLock}) unless the options
+     * force the share; then nothing is locked and one warning says so.
+     */
+    private static Disk unlockedIfForced(Path path, OpenOptions options, ImageLock.Action<Disk> open)
+            throws IOException {
+        if (options.forceShare()) {
+            options.warn(path + ": opened with --force-share: no locks taken or checked; another program "
+                    + "may be changing it while it is read");
+        }
+        return ImageLock.withoutLocks(options.forceShare(), open);
+    }
+
+    /**
+     * Completes a chain below an already opened top image (its parents are opened read-only,
+     * without locks when the options force the share).
+     */
     public static Disk fromTop(Image topImage, OpenOptions options) throws IOException {
+        return ImageLock.withoutLocks(options.forceShare(), () -> completeChain(topImage, options));
+    }
+
+    private static Disk completeChain(Image topImage, OpenOptions options) throws IOException {
         List<Image> chain = new ArrayList<>();
         chain.add(topImage);
         Set<Path> seen = new HashSet<>();

@@ -12,13 +12,25 @@ import java.util.function.Consumer;
  * @param allowAbsoluteParents   follow absolute parent locators outside the search directories
  * @param ignoreParentUuid       accept a parent whose UUID does not match (forensic override)
  * @param warnings               receives one-line warnings (checksum mismatch, backup used, ...)
+ * @param forceShare             QEMU's {@code -U}: open read-only without taking or testing the
+ *                               QEMU-style locks (see {@link org.vdmount.vd.storage.ImageLock});
+ *                               only with {@code readOnly}. Honoured by {@link Disk}'s opens.
  */
 public record OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allowAbsoluteParents,
-                          boolean ignoreParentUuid, Consumer<String> warnings) {
+                          boolean ignoreParentUuid, Consumer<String> warnings, boolean forceShare) {
 
     public OpenOptions {
         parentDirs = List.copyOf(parentDirs);
         warnings = warnings == null ? w -> { } : warnings;
+        if (forceShare && !readOnly) {
+            throw new IllegalArgumentException("force-share opens read-only; it cannot be combined with writing");
+        }
+    }
+
+    /** Options that take and test locks (no forced share). */
+    public OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allowAbsoluteParents,
+                       boolean ignoreParentUuid, Consumer<String> warnings) {
+        this(readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, false);
     }
 
     public static OpenOptions defaultReadOnly() {
@@ -30,23 +42,28 @@ public record OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allow
     }
 
     public OpenOptions withReadOnly(boolean ro) {
-        return new OpenOptions(ro, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings);
+        return new OpenOptions(ro, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, forceShare && ro);
     }
 
     public OpenOptions withParentDirs(List<Path> dirs) {
-        return new OpenOptions(readOnly, dirs, allowAbsoluteParents, ignoreParentUuid, warnings);
+        return new OpenOptions(readOnly, dirs, allowAbsoluteParents, ignoreParentUuid, warnings, forceShare);
     }
 
     public OpenOptions withWarnings(Consumer<String> w) {
-        return new OpenOptions(readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, w);
+        return new OpenOptions(readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, w, forceShare);
     }
 
     public OpenOptions withAllowAbsoluteParents(boolean allow) {
-        return new OpenOptions(readOnly, parentDirs, allow, ignoreParentUuid, warnings);
+        return new OpenOptions(readOnly, parentDirs, allow, ignoreParentUuid, warnings, forceShare);
     }
 
     public OpenOptions withIgnoreParentUuid(boolean ignore) {
-        return new OpenOptions(readOnly, parentDirs, allowAbsoluteParents, ignore, warnings);
+        return new OpenOptions(readOnly, parentDirs, allowAbsoluteParents, ignore, warnings, forceShare);
+    }
+
+    /** With QEMU's {@code -U}: read-only, no locks taken or tested. */
+    public OpenOptions withForceShare(boolean share) {
+        return new OpenOptions(share || readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, share);
     }
 
     public void warn(String message) {

@@ -3,15 +3,20 @@ package org.vdmount.vd.nativeio;
 import java.util.Locale;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Pointer;
+import jnr.ffi.annotations.SaveError;
+import jnr.ffi.annotations.Variadic;
 
 /** The C library, bound once for the whole process; callers degrade or fail as suits them. */
 final class Libc {
 
     /** The libc functions vdmount calls. */
     public interface Calls {
+        @SaveError
         int open(String path, int flags, int mode);
 
         int close(int fd);
+
+        String strerror(int errnum);
 
         int dup2(int oldfd, int newfd);
 
@@ -24,6 +29,11 @@ final class Libc {
         int getgid();
 
         int setsid();
+
+        /** fcntl(2) with a {@code struct flock *} argument (the lock commands); errno is kept. */
+        @SaveError
+        @Variadic(fixedCount = 2)
+        int fcntl(int fd, int cmd, Pointer lock);
     }
 
     /** Loaded on first use; null with {@link #FAILURE} set when libc cannot be bound. */

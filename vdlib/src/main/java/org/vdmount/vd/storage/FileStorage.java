@@ -3,64 +3,53 @@ package org.vdmount.vd.storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.TruncatedImageException;
-import org.vdmount.vd.VdException;
 import org.vdmount.vd.nativeio.HostFiles;
 
-/** One host file through a {@link FileChannel}. Read-only storages open the file O_RDONLY. */
+/**
+ * One host file through a {@link FileChannel}. Read-only storages open the file O_RDONLY. Every
+ * storage holds QEMU-style locks on its file while open ({@link ImageLock}).
+ */
 public final class FileStorage implements Storage {
-    /** The byte whose lock marks the one writer of a file (see {@link #lockedForWriting}). */
-    public static final long WRITER_LOCK_BYTE = Long.MAX_VALUE - 1;
-
     private final Path path;
     private final FileChannel channel;
     private final boolean readOnly;
+    private final ImageLock lock;
 
-    private FileStorage(Path path, FileChannel channel, boolean readOnly) {
+    private FileStorage(Path path, FileChannel channel, boolean readOnly, ImageLock lock) {
         this.path = path;
         this.channel = channel;
         this.readOnly = readOnly;
-    }
-
-    public static FileStorage open(Path path, boolean readOnly) throws IOException {
-        if (readOnly) {
-            return new FileStorage(path, FileChannel.open(path, StandardOpenOption.READ), true);
-        }
-        return new FileStorage(path, lockedForWriting(path,
-                FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)), false);
-    }
-
-    /** Creates a new file; fails if it exists. */
-    public static FileStorage create(Path path) throws IOException {
-        return new FileStorage(path, lockedForWriting(path, FileChannel.open(path, StandardOpenOption.READ,
-                StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)), false);
+        this.lock = lock;
     }
 
     /**
-     * Takes the exclusive writer's lock: a POSIX record lock on one byte at {@link #WRITER_LOCK_BYTE},
-     * far past any data, so two writers (processes, or two opens in this one) can never interleave
-     * their metadata updates. Readers take no lock (evidence is opened read-only and untouched), and
-     * the byte lies outside the ranges QEMU locks, so qemu-img may still inspect the file.
+     * Opens {@code path} read-only or for writing, taking QEMU's locks for that kind of open
+     * ({@link ImageLock}) before anything is read; a conflicting user fails the open in one line.
      */
-    private static FileChannel lockedForWriting(Path path, FileChannel ch) throws IOException {
+    public static FileStorage open(Path path, boolean readOnly) throws IOException {
+        FileChannel ch = readOnly ? FileChannel.open(path, StandardOpenOption.READ)
+                : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        return locked(path, ch, readOnly);
+    }
+
+    /** Creates a new file, locked as a writable open; fails if it exists. */
+    public static FileStorage create(Path path) throws IOException {
+        return locked(path, FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
+                StandardOpenOption.CREATE_NEW), false);
+    }
+
+    private static FileStorage locked(Path path, FileChannel ch, boolean readOnly) throws IOException {
         try {
-            if (ch.tryLock(WRITER_LOCK_BYTE, 1, false) != null) {
-                return ch; // released when the channel closes
-            }
-        } catch (OverlappingFileLockException e) {
-            ch.close();
-            throw new VdException(path + ": already opened for writing by this process");
+            return new FileStorage(path, ch, readOnly, ImageLock.acquire(path, !readOnly));
         } catch (IOException | RuntimeException e) {
             ch.close();
             throw e;
         }
-        ch.close();
-        throw new VdException(path + ": in use: another process has it open for writing");
     }
 
     @Override
@@ -143,7 +132,11 @@ public final class FileStorage implements Storage {
 
     @Override
     public void close() throws IOException {
-        channel.close();
+        try {
+            channel.close();
+        } finally {
+            lock.close();
+        }
     }
 
     private void checkWritable() throws ReadOnlyException {

@@ -1,25 +1,25 @@
 package org.vdmount.vd.storage;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
+import java.util.List;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vdmount.vd.CreateOptions;
-import org.vdmount.vd.Image;
-import org.vdmount.vd.VdException;
-import org.vdmount.vd.format.qcow2.Qcow2Format;
+import org.vdmount.vd.ImageInUseException;
 
-/** One writer per file: a second writable open fails in one line; readers and qemu-img are not blocked. */
+/**
+ * The QEMU lock protocol of {@link ImageLock}, seen from outside by python3 (F_OFD_GETLK byte by
+ * byte) and exercised against locks python3 holds the way QEMU's writer and readers hold them.
+ */
 class WriterLockTest {
+    private static final String HINT = "; use --force-share to read it anyway";
+
     @TempDir
     Path dir;
 
@@ -27,56 +27,95 @@ class WriterLockTest {
     void aSecondWriterInThisProcessIsRefusedUntilTheFirstCloses() throws Exception {
         Path f = Files.write(dir.resolve("a.img"), new byte[4096]);
         try (FileStorage w = FileStorage.open(f, false)) {
-            VdException e = assertThrows(VdException.class, () -> FileStorage.open(f, false));
-            assertEquals(f + ": already opened for writing by this process", e.getMessage());
-            try (FileStorage r = FileStorage.open(f, true)) {
-                assertEquals(4096, r.size(), "readers take no lock");
+            ImageInUseException e = assertThrows(ImageInUseException.class, () -> FileStorage.open(f, false));
+            assertEquals(f + ": in use by this process (it does not share the write permission; "
+                    + "QEMU-style lock at byte 201)" + HINT, e.getMessage());
+            e = assertThrows(ImageInUseException.class, () -> FileStorage.open(f, true));
+            assertEquals(f + ": in use by this process (it holds the write permission; "
+                    + "QEMU-style lock at byte 101)" + HINT, e.getMessage());
+            try (FileStorage r = ImageLock.withoutLocks(true, () -> FileStorage.open(f, true))) {
+                assertEquals(4096, r.size(), "a forced share reads beside the writer");
             }
+            assertThrows(ImageInUseException.class, () -> ImageLock.withoutLocks(true, () -> FileStorage.open(f, false)),
+                    "a forced share never lets a second writer in");
         }
         FileStorage.open(f, false).close();
+    }
+
+    @Test
+    void readersShareButKeepWritersOut() throws Exception {
+        Path f = Files.write(dir.resolve("r.img"), new byte[4096]);
+        try (FileStorage r1 = FileStorage.open(f, true); FileStorage r2 = FileStorage.open(f, true)) {
+            ImageInUseException e = assertThrows(ImageInUseException.class, () -> FileStorage.open(f, false));
+            assertEquals(f + ": in use by this process (it does not share the write permission; "
+                    + "QEMU-style lock at byte 201)" + HINT, e.getMessage());
+        }
+        FileStorage.open(f, false).close();
+    }
+
+    @Test
+    void theBytesLockedAreQemusForEachKindOfOpen() throws Exception {
+        Assumptions.assumeTrue(LockProcesses.onPath("python3"), "python3 absent");
+        Path f = Files.write(dir.resolve("bytes.img"), new byte[4096]);
+        try (FileStorage w = FileStorage.open(f, false)) {
+            assertEquals(List.of(100L, 101L, 103L, 201L, 203L), LockProcesses.lockedBytes(f), "writable");
+        }
+        try (FileStorage r = FileStorage.open(f, true)) {
+            assertEquals(List.of(100L, 201L, 203L), LockProcesses.lockedBytes(f), "read-only");
+        }
+        try (FileStorage r = ImageLock.withoutLocks(true, () -> FileStorage.open(f, true))) {
+            assertEquals(List.of(), LockProcesses.lockedBytes(f), "forced share");
+        }
+        Path created = dir.resolve("new.img");
+        try (FileStorage c = FileStorage.create(created)) {
+            assertEquals(List.of(100L, 101L, 103L, 201L, 203L), LockProcesses.lockedBytes(created), "created");
+        }
+        assertEquals(List.of(), LockProcesses.lockedBytes(f), "all released on close");
     }
 
     @Test
     void aWriterInAnotherProcessIsRespected() throws Exception {
-        Assumptions.assumeTrue(onPath("python3"), "python3 absent");
+        Assumptions.assumeTrue(LockProcesses.onPath("python3"), "python3 absent");
         Path f = Files.write(dir.resolve("b.img"), new byte[4096]);
-        // python's lockf is the same POSIX record lock (fcntl F_SETLK) Java takes
-        Process holder = new ProcessBuilder("python3", "-c", "import fcntl,sys,time\n"
-                + "f=open(sys.argv[1],'r+b')\n"
-                + "fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB, 1, " + FileStorage.WRITER_LOCK_BYTE + ", 0)\n"
-                + "print('locked', flush=True)\ntime.sleep(60)\n", f.toString()).redirectErrorStream(true).start();
-        try {
-            BufferedReader out = new BufferedReader(new InputStreamReader(holder.getInputStream(), StandardCharsets.UTF_8));
-            assertEquals("locked", out.readLine());
-            VdException e = assertThrows(VdException.class, () -> FileStorage.open(f, false));
-            assertEquals(f + ": in use: another process has it open for writing", e.getMessage());
-            FileStorage.open(f, true).close();
-        } finally {
-            holder.destroyForcibly();
-            holder.waitFor(10, TimeUnit.SECONDS);
+        // the bytes qemu-io holds on a qcow2 file it writes
+        try (LockProcesses.Held h = LockProcesses.pythonHolding(f, 100, 101, 103, 201, 203)) {
+            ImageInUseException e = assertThrows(ImageInUseException.class, () -> FileStorage.open(f, false));
+            assertEquals(f + ": in use by another process (it does not share the write permission; "
+                    + "QEMU-style lock at byte 201)" + HINT, e.getMessage());
+            e = assertThrows(ImageInUseException.class, () -> FileStorage.open(f, true));
+            assertEquals(f + ": in use by another process (it holds the write permission; "
+                    + "QEMU-style lock at byte 101)" + HINT, e.getMessage());
+            assertEquals("in use by another process (it holds the consistent read permission; QEMU-style lock "
+                    + "at byte 100)", ImageLock.holder(f));
+            ImageLock.withoutLocks(true, () -> FileStorage.open(f, true)).close();
+            assertEquals(List.of(100L, 101L, 103L, 201L, 203L), LockProcesses.lockedBytes(f),
+                    "a refused open leaves none of its locks behind");
         }
+        assertNull(ImageLock.holder(f));
         FileStorage.open(f, false).close();
     }
 
     @Test
-    void qemuImgCanStillInspectAnImageWeAreWriting() throws Exception {
-        Assumptions.assumeTrue(onPath("qemu-img"), "qemu-img absent");
-        Path f = dir.resolve("c.qcow2");
-        try (Image img = new Qcow2Format().create(f, CreateOptions.of(1 << 20))) {
-            Process p = new ProcessBuilder("qemu-img", "info", f.toString()).redirectErrorStream(true).start();
-            String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-            assertEquals(0, p.exitValue(), text);
-            assertTrue(text.contains("file format: qcow2"), text);
+    void aReaderInAnotherProcessKeepsWritersOutOnly() throws Exception {
+        Assumptions.assumeTrue(LockProcesses.onPath("python3"), "python3 absent");
+        Path f = Files.write(dir.resolve("c.img"), new byte[4096]);
+        try (LockProcesses.Held h = LockProcesses.pythonHolding(f, 100, 201, 203)) {
+            ImageInUseException e = assertThrows(ImageInUseException.class, () -> FileStorage.open(f, false));
+            assertEquals(f + ": in use by another process (it does not share the write permission; "
+                    + "QEMU-style lock at byte 201)" + HINT, e.getMessage());
+            FileStorage.open(f, true).close();
         }
     }
 
-    private static boolean onPath(String tool) {
-        for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
-            if (Files.isExecutable(Path.of(d, tool))) {
-                return true;
-            }
+    @Test
+    void aUserThatOnlyReadsConsistentlyStopsNobody() throws Exception {
+        Assumptions.assumeTrue(LockProcesses.onPath("python3"), "python3 absent");
+        Path f = Files.write(dir.resolve("d.img"), new byte[4096]);
+        // what qemu-img info -U holds: consistent read, everything shared
+        try (LockProcesses.Held h = LockProcesses.pythonHolding(f, 100)) {
+            FileStorage.open(f, false).close();
+            FileStorage.open(f, true).close();
+            assertTrue(ImageLock.holder(f).contains("byte 100"), "but the file is in use");
         }
-        return false;
     }
 }

@@ -40,7 +40,7 @@ public final class MountSession {
      */
     public record Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                          List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
-                         String snapshot) {
+                         String snapshot, boolean forceShare) {
         public Config {
             images = List.copyOf(images);
             parentDirs = List.copyOf(parentDirs);
@@ -49,7 +49,7 @@ public final class MountSession {
 
         public Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                       List<String> extraOptions) {
-            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null);
+            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null, false);
         }
     }
 
@@ -90,8 +90,11 @@ public final class MountSession {
         if (config.snapshot() != null && config.readWrite()) {
             throw new VdException("--snapshot shows a snapshot read-only; it cannot be combined with --rw");
         }
+        if (config.forceShare() && config.readWrite()) {
+            throw new VdException("--force-share opens the images read-only; it cannot be combined with --rw");
+        }
         OpenOptions options = new OpenOptions(!config.readWrite(), config.parentDirs(),
-                config.allowAbsoluteParents(), config.ignoreParentUuid(), warnings);
+                config.allowAbsoluteParents(), config.ignoreParentUuid(), warnings, config.forceShare());
         List<Volume> opened = new ArrayList<>();
         try {
             for (Path image : config.images()) {

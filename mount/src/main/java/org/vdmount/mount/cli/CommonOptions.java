@@ -11,4 +11,9 @@ final class CommonOptions extends ChainOptions {
 
     @Option(names = {"-v", "--verbose"}, description = "Print status lines and stack traces of errors.")
     boolean verbose;
+
+    @Option(names = {"-U", "--force-share"},
+            description = "Open images without taking or checking QEMU-style locks, so an image another "
+                    + "program is writing can still be read (it may change while it is read; one warning says so).")
+    boolean forceShare;
 }

@@ -15,8 +15,10 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.ImageInUseException;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.VdException;
+import org.vdmount.vd.storage.ImageLock;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -80,7 +82,11 @@ final class ConvertCommand extends VdCommand {
         return 0;
     }
 
-    /** --overwrite: deletes DST unless it is not a plain file or belongs to the source's chain. */
+    /**
+     * --overwrite: deletes DST unless it is not a plain file, belongs to the source's chain (every
+     * file of every layer, compared by file identity, so hard links count), or anyone holds a
+     * QEMU-style lock on it (a vdmount, vd, qemu-io, qemu-img or QEMU using it; tested first).
+     */
     private void replace(Disk source) throws IOException {
         if (!Files.isRegularFile(dst, LinkOption.NOFOLLOW_LINKS)) {
             throw new VdException(dst + ": not a regular file, not replaced");
@@ -91,6 +97,10 @@ final class ConvertCommand extends VdCommand {
                     throw new VdException(dst + ": is part of the source chain (" + f + "), not replaced");
                 }
             }
+        }
+        String user = ImageLock.holder(dst);
+        if (user != null) {
+            throw new ImageInUseException(dst + ": " + user + ", not replaced");
         }
         Files.delete(dst);
     }

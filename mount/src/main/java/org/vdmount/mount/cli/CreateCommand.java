@@ -97,7 +97,7 @@ final class CreateCommand extends VdCommand {
         if (backingFormat == null) {
             return Disk.open(backing, open);
         }
-        return Disk.fromTop(FormatRegistry.require(backingFormat).open(backing, open), open);
+        return Disk.open(backing, FormatRegistry.require(backingFormat), open);
     }
 
     /** Creates IMAGE, flushes and closes it; deletes it again if any of that fails. */

@@ -146,7 +146,7 @@ public final class VdMain implements Callable<Integer> {
             }
         }
         return new OpenOptions(true, dirs, common.allowAbsoluteParents || sub.allowAbsoluteParents,
-                common.ignoreParentUuid || sub.ignoreParentUuid, this::warn);
+                common.ignoreParentUuid || sub.ignoreParentUuid, this::warn, common.forceShare || sub.forceShare);
     }
 
     /** A warning, shown after the command succeeds (and before the error with -v). */

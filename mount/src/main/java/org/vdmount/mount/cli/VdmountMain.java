@@ -31,6 +31,7 @@ import picocli.CommandLine.Parameters;
 public final class VdmountMain implements Callable<Integer> {
     static final String PROG = "vdmount";
     static final String VERSION = "0.1.0";
+    private static final String FORCE_SHARE = "force_share";
 
     @Option(names = "--rw", description = "writable: writes land in the top image of each chain")
     boolean readWrite;
@@ -48,6 +49,11 @@ public final class VdmountMain implements Callable<Integer> {
 
     @Mixin
     ChainOptions chain;
+
+    @Option(names = "--force-share",
+            description = "read-only: open the images without taking or checking QEMU-style locks, so an image "
+                    + "another program is writing can still be read (-o force_share does the same)")
+    boolean forceShare;
 
     @Option(names = "--snapshot", paramLabel = "ID|NAME",
             description = "show an internal snapshot (qcow2) read-only instead of the current state")
@@ -132,8 +138,9 @@ public final class VdmountMain implements Callable<Integer> {
         if (daemonChild) {
             Posix.setsid();
         }
-        MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs, fuseOptions,
-                chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot);
+        MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs,
+                withoutForceShare(fuseOptions), chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot,
+                forceShare || forceShareOption(fuseOptions));
         MountSession session;
         List<String> warnings = new ArrayList<>();
         try {
@@ -198,6 +205,9 @@ public final class VdmountMain implements Callable<Integer> {
         if (chain.ignoreParentUuid) {
             a.add("--ignore-parent-uuid");
         }
+        if (forceShare) {
+            a.add("--force-share");
+        }
         if (snapshot != null) {
             a.add("--snapshot");
             a.add(snapshot);
@@ -210,6 +220,23 @@ public final class VdmountMain implements Callable<Integer> {
         images.forEach(p -> a.add(p.toString()));
         a.add(mountpoint.toString());
         return a;
+    }
+
+    /** {@code -o force_share}, the mount(8) spelling of --force-share, among the -o items. */
+    static boolean forceShareOption(List<String> options) {
+        return options.stream().flatMap(o -> List.of(o.split(",")).stream()).anyMatch(o -> o.strip().equals(FORCE_SHARE));
+    }
+
+    /** The -o items with force_share taken out: it is vdmount's, not a FUSE option. */
+    static List<String> withoutForceShare(List<String> options) {
+        List<String> out = new ArrayList<>();
+        for (String o : options) {
+            String kept = String.join(",", List.of(o.split(",")).stream().filter(x -> !x.strip().equals(FORCE_SHARE)).toList());
+            if (!kept.isEmpty()) {
+                out.add(kept);
+            }
+        }
+        return out;
     }
 
     /** slf4j-simple reads its settings once, at the first logger: set them before any is made. */

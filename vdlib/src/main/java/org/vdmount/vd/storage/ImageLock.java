@@ -156,13 +156,15 @@ public final class ImageLock implements Closeable {
     /**
      * Whether anyone (another process, or another open in this one) holds any QEMU-style lock on
      * {@code path}: null when none, else why it is in use, e.g. "in use by another process (it
-     * holds the write permission; QEMU-style lock at byte 101)". Tests only; takes nothing.
+     * holds the write permission; QEMU-style lock at byte 101)" (a writer is named as one first).
+     * Tests only; takes nothing.
      */
     public static String holder(Path path) throws IOException {
         Object key = Files.readAttributes(path, BasicFileAttributes.class).fileKey();
         try (OfdLockFile f = OfdLockFile.open(path)) {
-            for (long base : new long[] {PERM_BASE, SHARED_BASE}) {
-                long b = f.firstLockedByOthers(base, PERM_BITS);
+            long[][] ranges = {{Permission.WRITE.heldByte(), 1}, {PERM_BASE, PERM_BITS}, {SHARED_BASE, PERM_BITS}};
+            for (long[] range : ranges) {
+                long b = f.firstLockedByOthers(range[0], range[1]);
                 if (b >= 0) {
                     return conflict(key, b);
                 }

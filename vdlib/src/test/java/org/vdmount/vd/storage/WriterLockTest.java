@@ -85,8 +85,8 @@ class WriterLockTest {
             e = assertThrows(ImageInUseException.class, () -> FileStorage.open(f, true));
             assertEquals(f + ": in use by another process (it holds the write permission; "
                     + "QEMU-style lock at byte 101)" + HINT, e.getMessage());
-            assertEquals("in use by another process (it holds the consistent read permission; QEMU-style lock "
-                    + "at byte 100)", ImageLock.holder(f));
+            assertEquals("in use by another process (it holds the write permission; QEMU-style lock "
+                    + "at byte 101)", ImageLock.holder(f));
             ImageLock.withoutLocks(true, () -> FileStorage.open(f, true)).close();
             assertEquals(List.of(100L, 101L, 103L, 201L, 203L), LockProcesses.lockedBytes(f),
                     "a refused open leaves none of its locks behind");

@@ -17,6 +17,7 @@ import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.ReadOnlyView;
 import org.vdmount.vd.storage.Storage;
 
 /**
@@ -217,9 +218,18 @@ final class VmdkOpener {
         return p;
     }
 
+    /**
+     * One storage per file and mode. A read-only extent of a file another extent writes reads
+     * through a {@link ReadOnlyView} of that writable storage: a second, read-only open of the file
+     * would conflict with the writable one's locks ({@link org.vdmount.vd.storage.ImageLock}).
+     */
     private Storage storage(Path p, boolean readOnly) throws IOException {
-        String key = p.toAbsolutePath().normalize() + (readOnly ? "\0ro" : "\0rw");
+        String path = p.toAbsolutePath().normalize().toString();
+        String key = path + (readOnly ? "\0ro" : "\0rw");
         Storage s = opened.get(key);
+        if (s == null && readOnly && opened.containsKey(path + "\0rw")) {
+            return new ReadOnlyView(opened.get(path + "\0rw"));
+        }
         if (s == null) {
             s = FileStorage.open(p, readOnly);
             opened.put(key, s);

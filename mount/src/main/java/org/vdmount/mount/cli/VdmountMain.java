@@ -224,14 +224,16 @@ public final class VdmountMain implements Callable<Integer> {
 
     /** {@code -o force_share}, the mount(8) spelling of --force-share, among the -o items. */
     static boolean forceShareOption(List<String> options) {
-        return options.stream().flatMap(o -> List.of(o.split(",")).stream()).anyMatch(o -> o.strip().equals(FORCE_SHARE));
+        return options.stream().flatMap(o -> List.of(o.split(",")).stream())
+                .anyMatch(o -> o.strip().equals(FORCE_SHARE));
     }
 
     /** The -o items with force_share taken out: it is vdmount's, not a FUSE option. */
     static List<String> withoutForceShare(List<String> options) {
         List<String> out = new ArrayList<>();
         for (String o : options) {
-            String kept = String.join(",", List.of(o.split(",")).stream().filter(x -> !x.strip().equals(FORCE_SHARE)).toList());
+            String kept = String.join(",", List.of(o.split(",")).stream()
+                    .filter(x -> !x.strip().equals(FORCE_SHARE)).toList());
             if (!kept.isEmpty()) {
                 out.add(kept);
             }

@@ -78,7 +78,7 @@ final class VhdCreator {
                 type, 0, UUID.randomUUID(), 0);
         StorageScope.write(path, st -> {
             if (fixed) {
-                st.truncate(size);
+                st.writeZeros(0, size); // fixed means allocated: a hole-punched file is not fixed
                 st.write(footer.encode().buffer(), size);
             } else {
                 writeDynamic(st, path, footer, size, bs, o);

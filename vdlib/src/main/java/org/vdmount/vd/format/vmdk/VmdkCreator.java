@@ -125,7 +125,7 @@ final class VmdkCreator {
                     created.add(p);
                     if (flat) {
                         try (FileStorage fs = FileStorage.create(p)) {
-                            fs.truncate(n);
+                            fs.writeZeros(0, n); // flat = fully allocated, as the subformat help says
                         }
                     } else {
                         writeSparse(p, n / 512, zeroed, null);

@@ -7,7 +7,7 @@ package org.vdmount.vd.conformance;
  */
 public final class Kit {
     /** Virtual size of the images the model and concurrency tests make: a partial last block. */
-    public static final long MODEL_SIZE = 12L * 1024 * 1024 + 3 * 4096;
+    public static final long MODEL_SIZE = 8L * 1024 * 1024 + 3 * 4096;
     /** Virtual size of the images the kit makes to corrupt: small, so that cases stay cheap. */
     public static final long MUTATION_SIZE = 2L * 1024 * 1024 + 3 * 4096;
 

@@ -94,7 +94,7 @@ public final class ModelRun {
             Arrays.fill(model, s[0], s[0] + s[1], (byte) 0);
         } else if (kind < 91) {
             disk.flush();
-        } else if (kind < 98) {
+        } else if (kind < 99) {
             int[] s = shape();
             long run = disk.map(s[0], s[1]);
             long len = Run.length(run);

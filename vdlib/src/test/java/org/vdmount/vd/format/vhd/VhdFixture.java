@@ -77,11 +77,15 @@ public class VhdFixture implements FormatFixture {
 
     /**
      * QEMU's vpc driver reads dynamic and fixed images but has no check, and reads a differencing
-     * image as if it were dynamic (wrong data): libvhdi checks chains.
+     * image as if it were dynamic (wrong data). libvhdi (vhdimount 20210425) misreads partially
+     * present blocks: after a set bit of the sector bitmap it takes the rest of that bitmap byte
+     * from the child too (a 3-sector write shows sectors 3-7 of the child's zeros, not the
+     * parent's bytes), so it cannot check chains with unaligned writes.
      */
     @Override
     public Oracle oracle(Variant variant, int layers) {
-        return layers == 1 ? Oracle.qemuCompareOnly("vpc", "QEMU's vpc driver has no check") : Oracle.vhdimount();
+        return layers == 1 ? Oracle.qemuCompareOnly("vpc", "QEMU's vpc driver has no check")
+                : Oracle.none("QEMU ignores a VHD's parent; vhdimount 20210425 misreads partially present blocks");
     }
 
     @Override

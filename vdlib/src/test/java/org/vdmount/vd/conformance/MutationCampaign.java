@@ -29,8 +29,8 @@ import org.vdmount.vd.VdException;
  * {@link VdException} of one line. Any other exception, a hang or an out-of-memory fails.
  */
 public final class MutationCampaign {
-    /** Reads of a mutated disk stay within this many bytes from its start, whatever its size says. */
-    private static final long READ_SPAN = 2L << 20;
+    /** Read in one piece at the start of a mutated disk, whatever its size says. */
+    private static final int READ_SPAN = 512 * 1024;
     /** Writes only where a fill copies at most this much (a 128 MiB block would be legal, just slow). */
     private static final long MAX_WRITE_BLOCK = 8L << 20;
 
@@ -90,8 +90,10 @@ public final class MutationCampaign {
         Mutator mutator = new Mutator(fixture.byteOrder());
         boolean canWrite = fixture.format().can(Capability.WRITE);
         byte[][] pristine = new byte[samples.size()][];
+        byte[][] works = new byte[samples.size()][];
         for (int i = 0; i < samples.size(); i++) {
             pristine[i] = Files.readAllBytes(samples.get(i).file());
+            works[i] = pristine[i].clone();
         }
         int[] outcome = new int[2];
         String[] current = {""};
@@ -100,7 +102,7 @@ public final class MutationCampaign {
                 int s = c % samples.size();
                 Sample sample = samples.get(s);
                 Random rnd = new Random(seed + c);
-                byte[] work = pristine[s].clone();
+                byte[] work = works[s];
                 Mutator.Mutation m = mutator.mutate(work, work.length, sample.regions(), rnd);
                 if (rnd.nextBoolean()) {
                     fixture.fixChecksums(work, m.length());
@@ -113,6 +115,12 @@ public final class MutationCampaign {
                     outcome[attempt(sample, writable, scratch, rnd, current[0])]++;
                 } finally {
                     restore(sample.file(), pristine[s], changed, m.length());
+                    for (long[] r : changed) {
+                        System.arraycopy(pristine[s], (int) r[0], work, (int) r[0], (int) (r[1] - r[0]));
+                    }
+                    if (m.length() < work.length) { // edits past the cut were never compared
+                        System.arraycopy(pristine[s], m.length(), work, m.length(), work.length - m.length());
+                    }
                 }
             }
         }, () -> "hang in " + current[0]);
@@ -177,13 +185,11 @@ public final class MutationCampaign {
             if (size == 0) {
                 return;
             }
-            ByteBuffer buf = ByteBuffer.allocate(256 * 1024);
-            for (long at = 0; at < Math.min(size, READ_SPAN); at += buf.capacity()) {
-                d.read(at, buf.clear().limit((int) Math.min(buf.capacity(), size - at)));
-            }
-            for (int i = 0; i < 16; i++) {
+            ByteBuffer buf = ByteBuffer.allocate(READ_SPAN);
+            d.read(0, buf.limit((int) Math.min(size, READ_SPAN)));
+            for (int i = 0; i < 12; i++) {
                 long at = Math.floorMod(rnd.nextLong(), size);
-                d.read(at, buf.clear().limit((int) Math.min(size - at, 1 + rnd.nextInt(128 * 1024))));
+                d.read(at, buf.clear().limit((int) Math.min(size - at, 1 + rnd.nextInt(64 * 1024))));
             }
             d.read(size - Math.min(size, 4096), buf.clear().limit((int) Math.min(size, 4096)));
             if (!options.readOnly() && top.blockSize() <= MAX_WRITE_BLOCK) {

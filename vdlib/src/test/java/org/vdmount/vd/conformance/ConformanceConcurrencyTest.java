@@ -32,8 +32,9 @@ import org.vdmount.vd.OpenOptions;
  * For every registered format that writes, every variant: threads writing different sectors of
  * the same fresh block of the top image at the same moment (a barrier per block), over many
  * blocks, on a fresh base and on a fresh child over a parent full of data; then threads owning
- * disjoint blocks writing, discarding, flushing and reading them at random. Afterwards every
- * thread's bytes are there, the parent's bytes around them too, and the oracle agrees.
+ * disjoint blocks writing, discarding, flushing and reading them at random (on a base, where
+ * discards free blocks and formats like VDI move others into the hole, and on a child). Afterwards
+ * every thread's bytes are there, the parent's bytes around them too, and the oracle agrees.
  */
 class ConformanceConcurrencyTest {
     static final int THREADS = 4;
@@ -64,7 +65,10 @@ class ConformanceConcurrencyTest {
         if (child) {
             nodes.add(dynamicTest("same fresh block, child over data", () -> sameBlock(f, v, true)));
         }
-        nodes.add(dynamicTest("own blocks" + (child ? ", child over data" : ""), () -> ownBlocks(f, v, child)));
+        nodes.add(dynamicTest("own blocks, base", () -> ownBlocks(f, v, false)));
+        if (child) {
+            nodes.add(dynamicTest("own blocks, child over data", () -> ownBlocks(f, v, true)));
+        }
         return nodes.stream();
     }
 

@@ -26,7 +26,7 @@ class ConformanceModelTest {
     /** Operations on the top of every run (times {@link Kit#rounds()}). */
     static final int OPS = 3000;
     /** Operations on each lower layer of a chain before the next is stacked on it. */
-    static final int LOWER_OPS = 300;
+    static final int LOWER_OPS = 500;
 
     @TempDir
     Path dir;

@@ -143,7 +143,7 @@ public class Qcow2Fixture implements FormatFixture {
 
     @Override
     public int mutationCases() {
-        return 2400;
+        return 3000;
     }
 
     @Override

@@ -199,16 +199,16 @@ class ConformanceConcurrencyTest {
                         int end = (int) Math.min(model.length, start + unit);
                         int off = start + r.nextInt(end - start);
                         int len = 1 + r.nextInt(Math.min(end - off, 128 * 1024));
-                        int kind = r.nextInt(20);
-                        if (kind < 8) {
+                        int kind = r.nextInt(40);
+                        if (kind < 16) {
                             byte[] data = new byte[len];
                             r.nextBytes(data);
                             d.write(off, ByteBuffer.wrap(data));
                             System.arraycopy(data, 0, model, off, len);
-                        } else if (kind < 11) {
+                        } else if (kind < 22) {
                             d.discard(start, end - start);
                             Arrays.fill(model, start, end, (byte) 0);
-                        } else if (kind < 12) {
+                        } else if (kind < 23) {
                             d.flush();
                         } else {
                             byte[] got = new byte[len];

@@ -92,7 +92,7 @@ public final class ModelRun {
             int[] s = shape();
             disk.zero(s[0], s[1]);
             Arrays.fill(model, s[0], s[0] + s[1], (byte) 0);
-        } else if (kind < 91) {
+        } else if (kind < 86) {
             disk.flush();
         } else if (kind < 99) {
             int[] s = shape();

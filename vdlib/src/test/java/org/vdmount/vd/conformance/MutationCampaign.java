@@ -82,7 +82,7 @@ public final class MutationCampaign {
 
     /**
      * Runs {@code cases} cases spread round-robin over {@code samples}; a writable open (one case
-     * in five, formats that can write) works on copies in {@code scratch}. Fails on the first case
+     * in ten, formats that can write) works on copies in {@code scratch}. Fails on the first case
      * that throws anything but a one-line VdException, or after {@code timeout}.
      */
     public static Outcome run(FormatFixture fixture, List<Sample> samples, int cases, long seed, Path scratch,
@@ -107,7 +107,7 @@ public final class MutationCampaign {
                 if (rnd.nextBoolean()) {
                     fixture.fixChecksums(work, m.length());
                 }
-                boolean writable = canWrite && rnd.nextInt(5) == 0;
+                boolean writable = canWrite && rnd.nextInt(10) == 0;
                 current[0] = "case " + c + " (seed " + (seed + c) + ") on " + sample.name() + ": " + m.description()
                         + (writable ? ", opened writable" : "");
                 List<long[]> changed = store(sample.file(), pristine[s], work, m.length());

@@ -66,6 +66,37 @@ public final class ModelRun {
         return r.reopens;
     }
 
+    /**
+     * Random writes (of every shape {@link #run} uses), discards, zeroings and flushes through
+     * {@code d}, mirrored in {@code model}; no reads, no reopens. For tests that check the result
+     * their own way (an outside tool, another layer).
+     */
+    public static void scribble(Disk d, byte[] model, Random rnd, int ops) throws IOException {
+        ModelRun r = new ModelRun(null, null, model, rnd, "scribble");
+        r.disk = d;
+        r.blockSize = d.top().blockSize();
+        r.sector = d.logicalSectorSize();
+        for (int op = 0; op < ops; op++) {
+            int kind = rnd.nextInt(20);
+            if (kind < 13) {
+                int[] s = r.shape();
+                byte[] data = r.data(s[1]);
+                d.write(s[0], ByteBuffer.wrap(data));
+                System.arraycopy(data, 0, model, s[0], s[1]);
+            } else if (kind < 18) {
+                int[] s = rnd.nextBoolean() ? r.wholeBlocks() : r.shape();
+                if (kind == 17) {
+                    d.zero(s[0], s[1]);
+                } else {
+                    d.discard(s[0], s[1]);
+                }
+                Arrays.fill(model, s[0], s[0] + s[1], (byte) 0);
+            } else {
+                d.flush();
+            }
+        }
+    }
+
     private void open() throws IOException {
         disk = Disk.open(top, options);
         blockSize = disk.top().blockSize();

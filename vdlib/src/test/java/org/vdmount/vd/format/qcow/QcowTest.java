@@ -20,7 +20,8 @@ import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.format.qcow2.QemuTools;
-import org.vdmount.vd.format.qcow2.Qcow2WriteTestAccess;
+import org.vdmount.vd.conformance.ModelRun;
+import java.util.Random;
 
 /** QCOW version 1: qemu-made images and chains byte-exact; our writes and creates read back by qemu. */
 class QcowTest {
@@ -43,7 +44,7 @@ class QcowTest {
     private void writeAndVerify(String image, String fmt, long seed) throws IOException {
         byte[] model = QemuTools.qemuRaw(dir, image);
         try (Disk d = Disk.open(dir.resolve(image), OpenOptions.defaultReadWrite())) {
-            Qcow2WriteTestAccess.scribble(d, model, seed, 250);
+            ModelRun.scribble(d, model, new Random(seed), 250);
         }
         Files.write(dir.resolve("expect.raw"), model);
         QemuTools.Result r = QemuTools.run(dir, true, "qemu-img", "compare", "-f", fmt, "-F", "raw", image,

@@ -21,6 +21,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -32,6 +33,7 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.VdException;
+import org.vdmount.vd.conformance.ModelRun;
 
 /**
  * Images left dirty by a crash (qemu-io's abort with lazy refcounts): a writable open rebuilds
@@ -186,7 +188,7 @@ class Qcow2RepairTest {
             assertTrue(warnings.get(0).contains("refcounts rebuilt") && !warnings.get(0).contains("\n"),
                     warnings.get(0));
             QemuTools.assertFirstDifference(model, QemuTools.readAll(d), image + " right after the repair");
-            Qcow2WriteTest.scribble(d, model, seed, ops);
+            ModelRun.scribble(d, model, new Random(seed), ops);
         }
     }
 
@@ -279,7 +281,7 @@ class Qcow2RepairTest {
             assertEquals(1, warnings.size(), warnings.toString());
             String w = warnings.get(0);
             assertTrue(w.contains("1 leaked clusters freed") && w.contains("2 COPIED flags fixed"), w);
-            Qcow2WriteTest.scribble(d, model, 31, 100);
+            ModelRun.scribble(d, model, new Random(31), 100);
             d.write(0, ByteBuffer.wrap(new byte[4096])); // into the cluster shared with the snapshot
             java.util.Arrays.fill(model, 0, 4096, (byte) 0);
         }

@@ -24,6 +24,7 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.conformance.ModelRun;
 
 /**
  * Writes through {@link Disk} into qcow2 images (qemu-made and our own): afterwards qemu-img check
@@ -40,39 +41,10 @@ class Qcow2WriteTest {
         QemuTools.assumeQemu();
     }
 
-    /** Random writes, discards and zeroing at unaligned places, mirrored into {@code model}. */
-    static void scribble(Disk d, byte[] model, long seed, int ops) throws IOException {
-        Random rnd = new Random(seed);
-        for (int i = 0; i < ops; i++) {
-            int kind = rnd.nextInt(10);
-            int len = 1 + (rnd.nextInt(4) == 0 ? rnd.nextInt(300_000) : rnd.nextInt(9000));
-            len = Math.min(len, model.length);
-            int off = rnd.nextInt(model.length - len + 1);
-            if (rnd.nextInt(3) == 0) {
-                off &= ~0xFFFF; // cluster-aligned now and then: whole-cluster paths
-                len = Math.min(model.length - off, (len + 0xFFFF) & ~0xFFFF);
-            }
-            if (kind < 7) {
-                byte[] data = new byte[len];
-                rnd.nextBytes(data);
-                if (rnd.nextBoolean()) {
-                    Arrays.fill(data, (byte) rnd.nextInt(256));
-                }
-                d.write(off, ByteBuffer.wrap(data));
-                System.arraycopy(data, 0, model, off, len);
-            } else if (kind < 9) {
-                d.discard(off, len);
-                Arrays.fill(model, off, off + len, (byte) 0);
-            } else {
-                d.flush();
-            }
-        }
-    }
-
     private void writeAndVerify(String image, long seed, int ops) throws IOException {
         byte[] model = QemuTools.qemuRaw(dir, image);
         try (Disk d = Disk.open(dir.resolve(image), OpenOptions.defaultReadWrite())) {
-            scribble(d, model, seed, ops);
+            ModelRun.scribble(d, model, new Random(seed), ops);
             QemuTools.assertFirstDifference(model, QemuTools.readAll(d), image + " before close");
         }
         verifyWithQemu(image, model);
@@ -144,7 +116,7 @@ class Qcow2WriteTest {
         img(dir, "create", "-f", "qcow2", "-o", "data_file=r.data,data_file_raw=on", "r.qcow2", Integer.toString(SIZE));
         byte[] model = QemuTools.qemuRaw(dir, "r.qcow2");
         try (Disk d = Disk.open(dir.resolve("r.qcow2"), OpenOptions.defaultReadWrite())) {
-            scribble(d, model, 7, 300);
+            ModelRun.scribble(d, model, new Random(7), 300);
         }
         verifyWithQemu("r.qcow2", model);
         QemuTools.assertFirstDifference(model, Files.readAllBytes(dir.resolve("r.data")), "raw data file");
@@ -215,7 +187,7 @@ class Qcow2WriteTest {
         try (Disk d = Disk.open(dir.resolve("k.qcow2"), OpenOptions.defaultReadWrite())) {
             Random rnd = new Random(4);
             for (int round = 0; round < 6; round++) {
-                scribble(d, model, rnd.nextLong(), 40);
+                ModelRun.scribble(d, model, new Random(rnd.nextLong()), 40);
                 // what a crash now would leave: the file as it is, without a flush
                 Files.copy(dir.resolve("k.qcow2"), dir.resolve("crash" + round + ".qcow2"));
                 QemuTools.Result r = QemuTools.check(dir, "qcow2", "crash" + round + ".qcow2");

@@ -26,6 +26,8 @@ import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.format.qcow2.QemuTools;
+import org.vdmount.vd.conformance.ModelRun;
+import java.util.Random;
 
 /** QED: qemu-made images and chains read byte-exact; our writes and creates pass qemu-img check. */
 class QedTest {
@@ -47,7 +49,7 @@ class QedTest {
     private void writeAndVerify(String image, String fmt, long seed) throws IOException {
         byte[] model = QemuTools.qemuRaw(dir, image);
         try (Disk d = Disk.open(dir.resolve(image), OpenOptions.defaultReadWrite())) {
-            org.vdmount.vd.format.qcow2.Qcow2WriteTestAccess.scribble(d, model, seed, 250);
+            ModelRun.scribble(d, model, new Random(seed), 250);
         }
         QemuTools.assertClean(dir, fmt, image);
         Files.write(dir.resolve("expect.raw"), model);

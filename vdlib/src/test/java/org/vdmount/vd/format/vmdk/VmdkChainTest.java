@@ -23,6 +23,8 @@ import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.conformance.ModelRun;
+import java.util.Random;
 
 /** Snapshot chains: qemu-made ones read by us, ours read by qemu-img and libvmdk's vmdkmount. */
 class VmdkChainTest {
@@ -71,12 +73,12 @@ class VmdkChainTest {
         byte[] model = Files.readAllBytes(dir.resolve("base.raw"));
         createChild("base.vmdk", "c1.vmdk", CreateOptions.of(0));
         try (Disk d = Disk.open(dir.resolve("c1.vmdk"), OpenOptions.defaultReadWrite())) {
-            VmdkWriteTest.randomOps(d, model, 5, 300);
+            ModelRun.scribble(d, model, new Random(5), 300);
         }
         createChild("c1.vmdk", "c2.vmdk", CreateOptions.of(0).with("zeroed_grain", "on"));
         try (Disk d = Disk.open(dir.resolve("c2.vmdk"), OpenOptions.defaultReadWrite())) {
             assertEquals(3, d.layers().size());
-            VmdkWriteTest.randomOps(d, model, 6, 300);
+            ModelRun.scribble(d, model, new Random(6), 300);
             assertArrayEquals(model, Tools.readAll(d));
         }
         for (String img : new String[] {"c1.vmdk", "c2.vmdk"}) {

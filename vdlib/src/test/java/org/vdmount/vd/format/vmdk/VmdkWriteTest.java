@@ -118,7 +118,8 @@ class VmdkWriteTest {
         try (Disk d = Disk.open(img, OpenOptions.defaultReadOnly())) {
             assertArrayEquals(model, Tools.readAll(d));
         }
-        if (!kv[0].equals("monolithicFlat")) { // libvmdk refuses monolithicFlat
+        // libvmdk refuses monolithicFlat, and reads a zeroed grain (entry 1) as the grain at sector 1
+        if (!kv[0].equals("monolithicFlat") && !opts.contains("zeroed_grain=on")) {
             byte[] libvmdk = Tools.vmdkmount(img, 1);
             if (libvmdk != null) {
                 assertArrayEquals(model, libvmdk, "as vmdkmount reads it");

@@ -25,6 +25,7 @@ import org.vdmount.vd.VdException;
 import org.vdmount.vd.conformance.DiskBytes;
 import org.vdmount.vd.conformance.Mutator;
 import org.vdmount.vd.conformance.Region;
+import org.vdmount.vd.conformance.ExternalTools;
 
 /**
  * Dirty images (qemu-io abort with lazy refcounts) with seeded random corruption, opened writable
@@ -154,7 +155,7 @@ class Qcow2RepairMutationTest {
         } catch (RuntimeException | Error e) {
             throw new AssertionError("case " + c + ": unexpected " + e, e);
         }
-        QemuTools.Result r = QemuTools.check(dir, "qcow2", p.getFileName().toString());
+        ExternalTools.Result r = QemuTools.check(dir, "qcow2", p.getFileName().toString());
         // exit 1: qemu's open is stricter about some header fields than ours, and it checked nothing
         assertTrue(r.exit() == 0 || r.exit() == 1 && !r.out().contains("were found"), "case " + c
                 + ": qemu-img check after our repair and writes exited " + r.exit() + ":\n" + r.out() + r.err());

@@ -25,6 +25,10 @@ import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.conformance.ModelRun;
+import org.vdmount.vd.conformance.ExternalTools;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.Oracle;
+import org.vdmount.vd.conformance.OracleRunner;
 
 /**
  * Writes through {@link Disk} into qcow2 images (qemu-made and our own): afterwards qemu-img check
@@ -45,20 +49,15 @@ class Qcow2WriteTest {
         byte[] model = QemuTools.qemuRaw(dir, image);
         try (Disk d = Disk.open(dir.resolve(image), OpenOptions.defaultReadWrite())) {
             ModelRun.scribble(d, model, new Random(seed), ops);
-            QemuTools.assertFirstDifference(model, QemuTools.readAll(d), image + " before close");
+            DiskBytes.assertSame(model, DiskBytes.readAll(d), image + " before close");
         }
         verifyWithQemu(image, model);
     }
 
     private void verifyWithQemu(String image, byte[] model) throws IOException {
-        QemuTools.assertClean(dir, "qcow2", image);
-        Path expect = dir.resolve("expect.raw");
-        Files.write(expect, model);
-        QemuTools.Result r = QemuTools.run(dir, true, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", image,
-                "expect.raw");
-        assertEquals(0, r.exit(), "qemu-img compare: " + r.out() + r.err());
+        OracleRunner.verify(Oracle.qemu("qcow2"), List.of(dir.resolve(image)), model);
         try (Disk d = Disk.open(dir.resolve(image), OpenOptions.defaultReadOnly())) {
-            QemuTools.assertFirstDifference(model, QemuTools.readAll(d), image + " reopened");
+            DiskBytes.assertSame(model, DiskBytes.readAll(d), image + " reopened");
         }
     }
 
@@ -105,7 +104,7 @@ class Qcow2WriteTest {
         byte[] snapshot = QemuTools.qemuRaw(dir, "s.qcow2");
         writeAndVerify("s.qcow2", 5, 300);
         img(dir, "snapshot", "-a", "one", "s.qcow2");
-        QemuTools.assertFirstDifference(snapshot, QemuTools.qemuRaw(dir, "s.qcow2"), "snapshot after our writes");
+        DiskBytes.assertSame(snapshot, QemuTools.qemuRaw(dir, "s.qcow2"), "snapshot after our writes");
         QemuTools.assertClean(dir, "qcow2", "s.qcow2");
     }
 
@@ -119,7 +118,7 @@ class Qcow2WriteTest {
             ModelRun.scribble(d, model, new Random(7), 300);
         }
         verifyWithQemu("r.qcow2", model);
-        QemuTools.assertFirstDifference(model, Files.readAllBytes(dir.resolve("r.data")), "raw data file");
+        DiskBytes.assertSame(model, Files.readAllBytes(dir.resolve("r.data")), "raw data file");
     }
 
     @ParameterizedTest
@@ -190,7 +189,7 @@ class Qcow2WriteTest {
                 ModelRun.scribble(d, model, new Random(rnd.nextLong()), 40);
                 // what a crash now would leave: the file as it is, without a flush
                 Files.copy(dir.resolve("k.qcow2"), dir.resolve("crash" + round + ".qcow2"));
-                QemuTools.Result r = QemuTools.check(dir, "qcow2", "crash" + round + ".qcow2");
+                ExternalTools.Result r = QemuTools.check(dir, "qcow2", "crash" + round + ".qcow2");
                 assertNotEquals(2, r.exit(), "corruption after a simulated crash:\n" + r.out());
                 assertNotEquals(1, r.exit(), "check failed after a simulated crash:\n" + r.out() + r.err());
                 d.flush();
@@ -224,7 +223,7 @@ class Qcow2WriteTest {
         byte[] before = Files.readAllBytes(dir.resolve("r.qcow2"));
         var mtime = Files.getLastModifiedTime(dir.resolve("r.qcow2"));
         try (Disk d = Disk.open(dir.resolve("r.qcow2"), OpenOptions.defaultReadOnly())) {
-            QemuTools.readAll(d);
+            DiskBytes.readAll(d);
             assertThrows(org.vdmount.vd.ReadOnlyException.class, () -> d.write(0, ByteBuffer.allocate(10)));
         }
         assertTrue(Arrays.equals(before, Files.readAllBytes(dir.resolve("r.qcow2"))));

@@ -63,11 +63,19 @@ class ConformanceCapabilityTest {
         return Layers.base(f, v, dir, f.format().name() + "-" + v.name() + "-" + test, SIZE);
     }
 
-    /** Every variant creates an image of the size asked for that reads as zeros. */
+    /**
+     * Every variant creates an image of the size asked for that reads as zeros; closing an image
+     * twice (a Disk closing its layers, then their owner) is harmless (Closeable's contract).
+     */
     private void fresh(FormatFixture f) throws IOException {
         Assumptions.assumeTrue(f.format().can(Capability.CREATE), f.format().name() + " cannot create");
         for (Variant v : f.variants()) {
             Path p = base(f, v, "fresh");
+            for (boolean writable : new boolean[] {false, f.format().can(Capability.WRITE)}) {
+                Image img = f.format().open(p, MutationCampaign.options(p, writable));
+                Disk.of(List.of(img)).close();
+                img.close();
+            }
             try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
                 assertEquals(SIZE, d.size(), v + ": virtual size");
                 assertEquals(f.format().name(), d.top().format().name(), v + ": probed format");

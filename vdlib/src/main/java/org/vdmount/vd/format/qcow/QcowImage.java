@@ -32,6 +32,7 @@ final class QcowImage implements Image {
 
     private final ImageFormat format;
     private final Storage storage;
+    private boolean closed;
     private final QcowHeader header;
     private final int clusterBits;
     private final long clusterSize;
@@ -332,7 +333,11 @@ final class QcowImage implements Image {
     }
 
     @Override
-    public void close() throws IOException {
+    public synchronized void close() throws IOException {
+        if (closed) {
+            return; // Closeable: a second close does nothing
+        }
+        closed = true;
         try {
             flush();
         } finally {

@@ -60,6 +60,7 @@ final class Qcow2Image implements Image {
     /** The image file's size as far as this process knows (open size, grown by our writes). */
     private volatile long knownEnd;
     final Qcow2Writer writer;            // null when read-only
+    private boolean closed;
 
     Qcow2Image(ImageFormat format, Storage storage, Storage dataStorage, Qcow2Header header, HeaderExtensions ext,
                ParentReference parent, List<Qcow2Snapshot> snapshots, String snapshotName, long virtualSize,
@@ -339,7 +340,11 @@ final class Qcow2Image implements Image {
     }
 
     @Override
-    public void close() throws IOException {
+    public synchronized void close() throws IOException {
+        if (closed) {
+            return; // Closeable: a second close does nothing (a Disk and the image's owner may both close it)
+        }
+        closed = true;
         try {
             if (writer != null) {
                 writer.flush();

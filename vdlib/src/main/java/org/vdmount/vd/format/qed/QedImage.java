@@ -31,6 +31,7 @@ final class QedImage implements Image {
 
     private final ImageFormat format;
     private final Storage storage;
+    private boolean closed;
     private final QedHeader header;
     private final long clusterSize;
     private final int clusterBits;
@@ -290,7 +291,11 @@ final class QedImage implements Image {
     }
 
     @Override
-    public void close() throws IOException {
+    public synchronized void close() throws IOException {
+        if (closed) {
+            return; // Closeable: a second close does nothing
+        }
+        closed = true;
         try {
             flush();
         } finally {

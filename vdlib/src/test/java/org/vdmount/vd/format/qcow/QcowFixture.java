@@ -9,9 +9,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.FormatRegistry;
-import org.vdmount.vd.ImageFormat;
-import org.vdmount.vd.conformance.FormatFixture;
+import org.vdmount.vd.conformance.FixtureBase;
 import org.vdmount.vd.conformance.Oracle;
 import org.vdmount.vd.conformance.Region;
 import org.vdmount.vd.conformance.Regions;
@@ -19,27 +17,14 @@ import org.vdmount.vd.conformance.Variant;
 import org.vdmount.vd.format.qcow2.QemuTools;
 
 /** QCOW version 1 for the conformance kit: one variant (create takes no options). */
-public class QcowFixture implements FormatFixture {
-
-    @Override
-    public ImageFormat format() {
-        return FormatRegistry.byName("qcow").orElseThrow();
+public class QcowFixture extends FixtureBase {
+    public QcowFixture() {
+        super("qcow", ByteOrder.BIG_ENDIAN, true);
     }
 
     @Override
     public List<Variant> variants() {
         return List.of(Variant.of("default", ""));
-    }
-
-    /** QCOW records the backing file name as given: a name relative to the child. */
-    @Override
-    public Path parentReference(Path parent) {
-        return parent.getFileName();
-    }
-
-    @Override
-    public ByteOrder byteOrder() {
-        return ByteOrder.BIG_ENDIAN;
     }
 
     /** The header, the backing file name, the L1 table and the first L2 table. */

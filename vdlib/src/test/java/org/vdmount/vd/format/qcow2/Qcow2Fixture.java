@@ -11,11 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.conformance.ExternalTools;
-import org.vdmount.vd.conformance.FormatFixture;
+import org.vdmount.vd.conformance.FixtureBase;
 import org.vdmount.vd.conformance.Oracle;
 import org.vdmount.vd.conformance.Region;
 import org.vdmount.vd.conformance.Regions;
@@ -26,11 +24,9 @@ import org.vdmount.vd.conformance.Variant;
  * 4 KiB clusters with 4-bit refcounts under 2 MiB-cluster children, and v2 under 512-byte
  * clusters; internal snapshots taken by qemu-img.
  */
-public class Qcow2Fixture implements FormatFixture {
-
-    @Override
-    public ImageFormat format() {
-        return FormatRegistry.byName("qcow2").orElseThrow();
+public class Qcow2Fixture extends FixtureBase {
+    public Qcow2Fixture() {
+        super("qcow2", ByteOrder.BIG_ENDIAN, true);
     }
 
     @Override
@@ -38,17 +34,6 @@ public class Qcow2Fixture implements FormatFixture {
         return List.of(Variant.of("64k", "cluster_size=64k").children("extended_l2=on,cluster_size=32k"),
                 Variant.of("4k-refcount4", "cluster_size=4k,refcount_bits=4").children("cluster_size=2M"),
                 Variant.of("v2", "compat=0.10").children("cluster_size=512"));
-    }
-
-    /** qcow2 records the backing file name as given: a name relative to the child. */
-    @Override
-    public Path parentReference(Path parent) {
-        return parent.getFileName();
-    }
-
-    @Override
-    public ByteOrder byteOrder() {
-        return ByteOrder.BIG_ENDIAN;
     }
 
     /**

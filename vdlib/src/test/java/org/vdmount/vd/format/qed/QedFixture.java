@@ -6,9 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.FormatRegistry;
-import org.vdmount.vd.ImageFormat;
-import org.vdmount.vd.conformance.FormatFixture;
+import org.vdmount.vd.conformance.FixtureBase;
 import org.vdmount.vd.conformance.Oracle;
 import org.vdmount.vd.conformance.Region;
 import org.vdmount.vd.conformance.Regions;
@@ -16,27 +14,14 @@ import org.vdmount.vd.conformance.Variant;
 import org.vdmount.vd.format.qcow2.QemuTools;
 
 /** QED for the conformance kit: the default 64 KiB clusters, and 4 KiB clusters with 2-cluster tables. */
-public class QedFixture implements FormatFixture {
-
-    @Override
-    public ImageFormat format() {
-        return FormatRegistry.byName("qed").orElseThrow();
+public class QedFixture extends FixtureBase {
+    public QedFixture() {
+        super("qed", ByteOrder.LITTLE_ENDIAN, true);
     }
 
     @Override
     public List<Variant> variants() {
         return List.of(Variant.of("64k", ""), Variant.of("4k-table2", "cluster_size=4k,table_size=2"));
-    }
-
-    /** QED records the backing file name as given: a name relative to the child. */
-    @Override
-    public Path parentReference(Path parent) {
-        return parent.getFileName();
-    }
-
-    @Override
-    public ByteOrder byteOrder() {
-        return ByteOrder.LITTLE_ENDIAN;
     }
 
     /** The header, the backing file name, the L1 table and the first L2 tables. */

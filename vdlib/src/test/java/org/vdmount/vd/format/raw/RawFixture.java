@@ -6,20 +6,17 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
-import org.vdmount.vd.FormatRegistry;
-import org.vdmount.vd.ImageFormat;
-import org.vdmount.vd.conformance.FormatFixture;
+import org.vdmount.vd.conformance.FixtureBase;
 import org.vdmount.vd.conformance.Oracle;
 import org.vdmount.vd.conformance.Region;
 import org.vdmount.vd.conformance.Variant;
 
 /** Raw images for the conformance kit: sparse, preallocated, and a split set of three parts. */
-public class RawFixture implements FormatFixture {
+public class RawFixture extends FixtureBase {
     private static final int SPLIT_PARTS = 3;
 
-    @Override
-    public ImageFormat format() {
-        return FormatRegistry.byName("raw").orElseThrow();
+    public RawFixture() {
+        super("raw", ByteOrder.LITTLE_ENDIAN, false);
     }
 
     @Override
@@ -31,7 +28,7 @@ public class RawFixture implements FormatFixture {
     @Override
     public Path createBase(Path dir, String stem, Variant variant, long virtualSize) throws IOException {
         if (!variant.name().equals("split")) {
-            return FormatFixture.super.createBase(dir, stem, variant, virtualSize);
+            return super.createBase(dir, stem, variant, virtualSize);
         }
         long part = (virtualSize / SPLIT_PARTS + 511) & ~511L;
         for (int i = 1; i <= SPLIT_PARTS; i++) {
@@ -43,11 +40,6 @@ public class RawFixture implements FormatFixture {
             }
         }
         return dir.resolve(stem + ".001");
-    }
-
-    @Override
-    public ByteOrder byteOrder() {
-        return ByteOrder.LITTLE_ENDIAN;
     }
 
     /** Every byte is data: the interesting mutations are the cuts, which change the size. */

@@ -8,31 +8,22 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.FormatRegistry;
-import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.conformance.ExternalTools;
-import org.vdmount.vd.conformance.FormatFixture;
+import org.vdmount.vd.conformance.FixtureBase;
 import org.vdmount.vd.conformance.Oracle;
 import org.vdmount.vd.conformance.Region;
 import org.vdmount.vd.conformance.Regions;
 import org.vdmount.vd.conformance.Variant;
 
 /** VDI for the conformance kit: dynamic and fixed images of 1 MiB blocks (what QEMU opens). */
-public class VdiFixture implements FormatFixture {
-
-    @Override
-    public ImageFormat format() {
-        return FormatRegistry.byName("vdi").orElseThrow();
+public class VdiFixture extends FixtureBase {
+    public VdiFixture() {
+        super("vdi", ByteOrder.LITTLE_ENDIAN, false);
     }
 
     @Override
     public List<Variant> variants() {
         return List.of(Variant.of("dynamic", ""), Variant.fixed("fixed", "subformat=fixed"));
-    }
-
-    @Override
-    public ByteOrder byteOrder() {
-        return ByteOrder.LITTLE_ENDIAN;
     }
 
     /** The header, the fields that shape the layout, the block map, and all of it up to the data. */

@@ -4,20 +4,16 @@ import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.List;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.FormatRegistry;
-import org.vdmount.vd.ImageFormat;
-import org.vdmount.vd.conformance.FormatFixture;
+import org.vdmount.vd.conformance.FixtureBase;
 import org.vdmount.vd.conformance.Oracle;
 import org.vdmount.vd.conformance.Region;
 import org.vdmount.vd.conformance.Regions;
 import org.vdmount.vd.conformance.Variant;
 
 /** VHD for the conformance kit: dynamic images of 128 KiB and 4 KiB blocks, and fixed ones. */
-public class VhdFixture implements FormatFixture {
-
-    @Override
-    public ImageFormat format() {
-        return FormatRegistry.byName("vhd").orElseThrow();
+public class VhdFixture extends FixtureBase {
+    public VhdFixture() {
+        super("vhd", ByteOrder.BIG_ENDIAN, false);
     }
 
     @Override
@@ -25,11 +21,6 @@ public class VhdFixture implements FormatFixture {
         return List.of(Variant.of("dynamic-128k", "block_size=128K").children("block_size=128K"),
                 Variant.of("dynamic-4k", "block_size=4K").children("block_size=4K"),
                 Variant.fixed("fixed", "subformat=fixed").children("block_size=64K"));
-    }
-
-    @Override
-    public ByteOrder byteOrder() {
-        return ByteOrder.BIG_ENDIAN;
     }
 
     /** The footer (and its copy, dynamic header, BAT, locators and first bitmaps of a dynamic image). */

@@ -8,10 +8,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.vdmount.vd.Bytes;
-import org.vdmount.vd.FormatRegistry;
-import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.conformance.ExternalTools;
-import org.vdmount.vd.conformance.FormatFixture;
+import org.vdmount.vd.conformance.FixtureBase;
 import org.vdmount.vd.conformance.Oracle;
 import org.vdmount.vd.conformance.Region;
 import org.vdmount.vd.conformance.Regions;
@@ -21,11 +19,9 @@ import org.vdmount.vd.conformance.Variant;
  * VHDX for the conformance kit: dynamic images of 512-byte and 4 KiB logical sectors, fixed
  * ones; children of 2 MiB blocks (Hyper-V's differencing default).
  */
-public class VhdxFixture implements FormatFixture {
-
-    @Override
-    public ImageFormat format() {
-        return FormatRegistry.byName("vhdx").orElseThrow();
+public class VhdxFixture extends FixtureBase {
+    public VhdxFixture() {
+        super("vhdx", ByteOrder.LITTLE_ENDIAN, false);
     }
 
     @Override
@@ -33,11 +29,6 @@ public class VhdxFixture implements FormatFixture {
         return List.of(Variant.of("512-sectors", "block_size=1M").children("block_size=2M"),
                 Variant.of("4k-sectors", "block_size=1M,logical_sector_size=4096").children("block_size=1M"),
                 Variant.fixed("fixed", "subformat=fixed,block_size=1M").children("block_size=1M"));
-    }
-
-    @Override
-    public ByteOrder byteOrder() {
-        return ByteOrder.LITTLE_ENDIAN;
     }
 
     /**

@@ -11,12 +11,10 @@ import java.util.List;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Disk;
-import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.Image;
-import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.conformance.ExternalTools;
-import org.vdmount.vd.conformance.FormatFixture;
+import org.vdmount.vd.conformance.FixtureBase;
 import org.vdmount.vd.conformance.Oracle;
 import org.vdmount.vd.conformance.Region;
 import org.vdmount.vd.conformance.Regions;
@@ -26,12 +24,11 @@ import org.vdmount.vd.conformance.Variant;
  * VMDK for the conformance kit: monolithic sparse (with and without zeroed grains), split sparse
  * (several files) and monolithic flat (fully allocated: descriptor plus extent).
  */
-public class VmdkFixture implements FormatFixture {
+public class VmdkFixture extends FixtureBase {
     private static final int EXTRA_SIZE = 1 << 20;
 
-    @Override
-    public ImageFormat format() {
-        return FormatRegistry.byName("vmdk").orElseThrow();
+    public VmdkFixture() {
+        super("vmdk", ByteOrder.LITTLE_ENDIAN, true);
     }
 
     @Override
@@ -40,17 +37,6 @@ public class VmdkFixture implements FormatFixture {
                 Variant.of("zeroed-grain", "zeroed_grain=on"),
                 Variant.of("twoGbMaxExtentSparse", "subformat=twoGbMaxExtentSparse"),
                 Variant.fixed("monolithicFlat", "subformat=monolithicFlat"));
-    }
-
-    /** VMDK records the parent hint as given: a name relative to the child. */
-    @Override
-    public Path parentReference(Path parent) {
-        return parent.getFileName();
-    }
-
-    @Override
-    public ByteOrder byteOrder() {
-        return ByteOrder.LITTLE_ENDIAN;
     }
 
     /**

@@ -5,12 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.vdmount.vd.ChainTesting.MIB;
-import static org.vdmount.vd.ChainTesting.assertDiskEquals;
-import static org.vdmount.vd.ChainTesting.assertOneLine;
 import static org.vdmount.vd.ChainTesting.patternCommands;
 import static org.vdmount.vd.ChainTesting.qemuIo;
 import static org.vdmount.vd.ChainTesting.qemuRaw;
-import static org.vdmount.vd.ChainTesting.randomOps;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -27,6 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.vdmount.vd.format.qcow2.QemuTools;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.ModelRun;
 
 /**
  * Parent resolution with untrusted locators (design.md §3): what is followed, what is not, and
@@ -87,20 +86,20 @@ class ChainResolverTest {
         byte[] expect = qemuRaw(child, "qcow2"); // qemu follows the absolute path
 
         ChainException e = chainFailure(child, ro());
-        assertOneLine(e, child.toString(), "--parent-dir", base.toString());
+        DiskBytes.assertOneLine(e, child.toString(), "--parent-dir", base.toString());
 
         try (Disk d = Disk.open(child, ro().withParentDirs(List.of(a)))) {
             assertEquals(base, d.layers().get(0).storage().path());
-            assertDiskEquals(expect, d, "found in --parent-dir");
+            DiskBytes.assertDisk(expect, d, "found in --parent-dir");
         }
         try (Disk d = Disk.open(child, ro().withAllowAbsoluteParents(true))) {
             assertEquals(base, d.layers().get(0).storage().path());
-            assertDiskEquals(expect, d, "absolute path allowed");
+            DiskBytes.assertDisk(expect, d, "absolute path allowed");
         }
         Path copy = Files.copy(base, b.resolve("base.qcow2"));
         try (Disk d = Disk.open(child, ro())) {
             assertEquals(copy, d.layers().get(0).storage().path(), "the same file name next to the child");
-            assertDiskEquals(expect, d, "found next to the child");
+            DiskBytes.assertDisk(expect, d, "found next to the child");
         }
     }
 
@@ -115,12 +114,12 @@ class ChainResolverTest {
         byte[] expect = qemuRaw(child, "qcow2");
 
         ChainException e = chainFailure(child, ro());
-        assertOneLine(e, child.toString(), "--parent-dir");
+        DiskBytes.assertOneLine(e, child.toString(), "--parent-dir");
         assertFalse(e.getMessage().contains("tried " + base), e.getMessage());
 
         try (Disk d = Disk.open(child, ro().withParentDirs(List.of(b)))) {
             assertEquals(base, d.layers().get(0).storage().path(), "only the file name, in the search dir");
-            assertDiskEquals(expect, d, locator);
+            DiskBytes.assertDisk(expect, d, locator);
         }
         try (Disk d = Disk.open(child, ro().withAllowAbsoluteParents(true))) {
             assertEquals(base, d.layers().get(0).storage().path());
@@ -134,7 +133,7 @@ class ChainResolverTest {
         Path child = qcow2Child(b, "child.qcow2", "parents/base.qcow2", "qcow2");
         try (Disk d = Disk.open(child, ro())) {
             assertEquals(base, d.layers().get(0).storage().path());
-            assertDiskEquals(qemuRaw(child, "qcow2"), d, "subdirectory");
+            DiskBytes.assertDisk(qemuRaw(child, "qcow2"), d, "subdirectory");
         }
     }
 
@@ -164,7 +163,7 @@ class ChainResolverTest {
         Files.createDirectories(b.resolve("sub"));
         Path child = qcow2Child(b, "child.qcow2", locator, "raw");
         ChainException e = chainFailure(child, ro());
-        assertOneLine(e, child.toString());
+        DiskBytes.assertOneLine(e, child.toString());
     }
 
     /**
@@ -215,7 +214,7 @@ class ChainResolverTest {
                 assertTrue(Files.isRegularFile(parent), parent.toString());
                 opened++;
             } catch (VdException e) {
-                assertOneLine(e);
+                DiskBytes.assertOneLine(e);
                 refused++;
             }
         }
@@ -230,7 +229,7 @@ class ChainResolverTest {
         assertEquals(0, p.waitFor());
         Path child = qcow2Child(b, "child.qcow2", "pipe", "raw");
         ChainException e = chainFailure(child, ro()); // a blocking open of the FIFO would hang here
-        assertOneLine(e, child.toString());
+        DiskBytes.assertOneLine(e, child.toString());
     }
 
     // ---- self references, cycles, depth ---------------------------------------------------------
@@ -243,7 +242,7 @@ class ChainResolverTest {
         Path self = qcow2Child(b, "self.qcow2", loc, "qcow2");
         for (OpenOptions o : List.of(ro(), ro().withAllowAbsoluteParents(true), ro().withParentDirs(List.of(b)))) {
             ChainException e = chainFailure(self, o);
-            assertOneLine(e, self.toString(), "itself");
+            DiskBytes.assertOneLine(e, self.toString(), "itself");
         }
     }
 
@@ -255,7 +254,7 @@ class ChainResolverTest {
         QemuTools.img(d, "rebase", "-u", "-b", "b.qcow2", "-F", "qcow2", a.toString());
         for (Path p : List.of(a, b)) {
             ChainException e = chainFailure(p, ro());
-            assertOneLine(e, "cycle", p.toString());
+            DiskBytes.assertOneLine(e, "cycle", p.toString());
         }
     }
 
@@ -265,15 +264,15 @@ class ChainResolverTest {
         Path d = mkdir("d");
         Files.createSymbolicLink(d.resolve("link"), Path.of("."));
         Path self = qcow2Child(d, "self.qcow2", "link/self.qcow2", "qcow2");
-        assertOneLine(chainFailure(self, ro()), "itself", self.toString());
+        DiskBytes.assertOneLine(chainFailure(self, ro()), "itself", self.toString());
         Files.createSymbolicLink(d.resolve("alias.qcow2"), Path.of("self2.qcow2"));
         Path self2 = qcow2Child(d, "self2.qcow2", "alias.qcow2", "qcow2");
-        assertOneLine(chainFailure(self2, ro()), "itself", self2.toString());
+        DiskBytes.assertOneLine(chainFailure(self2, ro()), "itself", self2.toString());
         // a -> b -> link/a: without real paths, link/link/... makes every layer look new
         Path a = qcow2Child(d, "a.qcow2", "b.qcow2", "qcow2");
         qcow2Child(d, "b.qcow2", "link/a.qcow2", "qcow2");
         ChainException e = chainFailure(a, ro());
-        assertOneLine(e, "cycle", a.toString());
+        DiskBytes.assertOneLine(e, "cycle", a.toString());
         assertFalse(e.getMessage().contains("link/link"), e.getMessage());
     }
 
@@ -285,7 +284,7 @@ class ChainResolverTest {
         QemuTools.img(d, "create", "-f", "qcow", "-b", "b.qed", "-F", "qed", d.resolve("a.qcow").toString());
         QemuTools.img(d, "rebase", "-u", "-b", "a.qcow", "-F", "qcow", c.toString());
         ChainException e = chainFailure(d.resolve("a.qcow"), ro());
-        assertOneLine(e, "cycle");
+        DiskBytes.assertOneLine(e, "cycle");
     }
 
     /** VDI links by UUID only (VDICore.h: uuidLinkage at 0x1A8, image type at 0x4C, uuidCreate at 0x188). */
@@ -302,12 +301,12 @@ class ChainResolverTest {
         Files.write(a, ab);
         for (Path p : List.of(a, b)) {
             ChainException e = chainFailure(p, ro());
-            assertOneLine(e, "cycle");
+            DiskBytes.assertOneLine(e, "cycle");
         }
         System.arraycopy(ab, 0x188, ab, 0x1A8, 16); // a's parent is a itself
         Files.write(a, ab);
         ChainException e = chainFailure(a, ro());
-        assertOneLine(e, "vdi:", a.toString());
+        DiskBytes.assertOneLine(e, "vdi:", a.toString());
     }
 
     // ---- identity ---------------------------------------------------------------------------------
@@ -321,7 +320,7 @@ class ChainResolverTest {
 
     private static Path ownBase(String fmt, Path path, long seed) throws IOException {
         try (Disk d = Disk.of(List.of(FormatRegistry.require(fmt).create(path, CreateOptions.of(SIZE))))) {
-            randomOps(d, new byte[SIZE], new Random(seed), 10);
+            ModelRun.scribble(d, new byte[SIZE], new Random(seed), 10);
         }
         return path;
     }
@@ -338,7 +337,7 @@ class ChainResolverTest {
         ownBase(fmt, base, 7); // same name, another identity
 
         ChainException e = chainFailure(child, ro());
-        assertOneLine(e, fmt + ":", "UUID mismatch", child.toString(), base.toString());
+        DiskBytes.assertOneLine(e, fmt + ":", "UUID mismatch", child.toString(), base.toString());
 
         List<String> warnings = new ArrayList<>();
         try (Disk disk = Disk.open(child, ro().withIgnoreParentUuid(true).withWarnings(warnings::add))) {
@@ -360,7 +359,7 @@ class ChainResolverTest {
         }
         qemuIo(d, "vmdk", d.resolve("base.vmdk"), "write -P 0x55 0 4096"); // qemu gives the base a new CID
         ChainException e = chainFailure(child, ro());
-        assertOneLine(e, "vmdk:", "mismatch", child.toString());
+        DiskBytes.assertOneLine(e, "vmdk:", "mismatch", child.toString());
         List<String> warnings = new ArrayList<>();
         try (Disk disk = Disk.open(child, ro().withIgnoreParentUuid(true).withWarnings(warnings::add))) {
             assertEquals(2, disk.layers().size());
@@ -380,7 +379,7 @@ class ChainResolverTest {
         ownBase("vdi", base, 9);
         for (OpenOptions o : List.of(ro(), ro().withIgnoreParentUuid(true))) {
             ChainException e = chainFailure(child, o);
-            assertOneLine(e, "vdi:", child.toString(), linked.toString(), d.toString());
+            DiskBytes.assertOneLine(e, "vdi:", child.toString(), linked.toString(), d.toString());
         }
     }
 
@@ -401,18 +400,18 @@ class ChainResolverTest {
         Path base = Files.move(b.resolve("base." + fmt), a.resolve("base." + fmt)); // the parent was kept elsewhere
         byte[] expect;
         try (Disk disk = Disk.open(child, ro().withParentDirs(List.of(a)))) {
-            expect = ChainTesting.readAll(disk);
+            expect = DiskBytes.readAll(disk);
         }
         Path impostor = ownBase(fmt, b.resolve("base." + fmt), 11);
         List<String> warnings = new ArrayList<>();
         try (Disk disk = Disk.open(child, ro().withParentDirs(List.of(a)).withWarnings(warnings::add))) {
             assertEquals(base, disk.layers().get(0).storage().path());
-            assertDiskEquals(expect, disk, "real parent");
+            DiskBytes.assertDisk(expect, disk, "real parent");
         }
         assertTrue(warnings.stream().anyMatch(w -> w.contains("passed over") && w.contains(impostor.toString())),
                 warnings.toString());
         // without the search directory, the impostor is the error
-        assertOneLine(chainFailure(child, ro()), "UUID mismatch", impostor.toString());
+        DiskBytes.assertOneLine(chainFailure(child, ro()), "UUID mismatch", impostor.toString());
         // a damaged file of the right name is passed over the same way
         Files.write(impostor, new byte[4096]);
         try (Disk disk = Disk.open(child, ro().withParentDirs(List.of(a)))) {
@@ -443,7 +442,7 @@ class ChainResolverTest {
         Path extra = mkdir("extra");
         Path child = qcow2Child(b, "child.qcow2", "gone.qcow2", "qcow2");
         ChainException e = chainFailure(child, ro().withParentDirs(List.of(extra)));
-        assertOneLine(e, child.toString(), "not found", b.resolve("gone.qcow2").toString(),
+        DiskBytes.assertOneLine(e, child.toString(), "not found", b.resolve("gone.qcow2").toString(),
                 extra.resolve("gone.qcow2").toString(), "--parent-dir");
     }
 
@@ -457,7 +456,7 @@ class ChainResolverTest {
         create(fmt, child, base);
         Files.delete(base);
         ChainException e = chainFailure(child, ro());
-        assertOneLine(e, fmt + ":", child.toString(), "not found", base.toString());
+        DiskBytes.assertOneLine(e, fmt + ":", child.toString(), "not found", base.toString());
     }
 
     @Test
@@ -466,7 +465,7 @@ class ChainResolverTest {
         qcow2Base(b, "base.qcow2", 14);
         Path child = qcow2Child(b, "child.qcow2", "base.qcow2", "luks");
         VdException e = assertThrows(VdException.class, () -> Disk.open(child, ro()).close());
-        assertOneLine(e, "luks", child.toString());
+        DiskBytes.assertOneLine(e, "luks", child.toString());
     }
 
     // ---- Windows locators ---------------------------------------------------------------------------
@@ -484,7 +483,7 @@ class ChainResolverTest {
         create(fmt, child, base);
         byte[] expect;
         try (Disk disk = Disk.open(child, ro())) {
-            expect = ChainTesting.readAll(disk);
+            expect = DiskBytes.readAll(disk);
         }
         // Only the Windows absolute locator still names base.FMT: the relative locator and (VHD)
         // the parent's name in the header are made to name a file that does not exist.
@@ -503,7 +502,7 @@ class ChainResolverTest {
         }
         try (Disk disk = Disk.open(child, ro())) {
             assertEquals(base, disk.layers().get(0).storage().path());
-            assertDiskEquals(expect, disk, winAbs);
+            DiskBytes.assertDisk(expect, disk, winAbs);
         }
         Path elsewhere = mkdir("elsewhere");
         Path moved = Files.move(base, elsewhere.resolve(name), StandardCopyOption.ATOMIC_MOVE);

@@ -3,14 +3,11 @@ package org.vdmount.vd;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.vdmount.vd.ChainTesting.MIB;
-import static org.vdmount.vd.ChainTesting.assertDiskEquals;
-import static org.vdmount.vd.ChainTesting.assertOneLine;
 import static org.vdmount.vd.ChainTesting.extension;
 import static org.vdmount.vd.ChainTesting.patternCommands;
 import static org.vdmount.vd.ChainTesting.qemuIo;
 import static org.vdmount.vd.ChainTesting.qemuName;
 import static org.vdmount.vd.ChainTesting.qemuRaw;
-import static org.vdmount.vd.ChainTesting.randomOps;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -36,8 +33,10 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.vdmount.vd.ChainTesting.FileState;
+import org.vdmount.vd.conformance.FileState;
 import org.vdmount.vd.format.qcow2.QemuTools;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.ModelRun;
 
 /**
  * Chains whose layers are of different formats. Oracle: {@code qemu-img convert -O raw} of the
@@ -152,8 +151,8 @@ class CrossFormatChainTest {
             for (int i = 0; i < fmts.length; i++) {
                 assertEquals(fmts[i], d.layers().get(i).format().name(), spec + ": layer " + i);
             }
-            assertDiskEquals(expect, d, spec);
-            ChainTesting.assertMapConsistent(expect, d, spec);
+            DiskBytes.assertDisk(expect, d, spec);
+            DiskBytes.assertMapConsistent(expect, d, spec);
         }
         for (int i = 0; i < layers.size(); i++) {
             parents.get(i).assertUnchanged(layers.get(i)); // read-only: not even the top is touched
@@ -161,11 +160,11 @@ class CrossFormatChainTest {
         // writes through the library into the top, then qemu reads the chain again
         byte[] model = expect.clone();
         try (Disk d = Disk.open(top, OpenOptions.defaultReadWrite())) {
-            randomOps(d, model, new Random(spec.hashCode() * 31L), 30);
-            assertDiskEquals(model, d, spec + " after writes");
-            ChainTesting.assertMapConsistent(model, d, spec + " after writes");
+            ModelRun.scribble(d, model, new Random(spec.hashCode() * 31L), 30);
+            DiskBytes.assertDisk(model, d, spec + " after writes");
+            DiskBytes.assertMapConsistent(model, d, spec + " after writes");
         }
-        QemuTools.assertFirstDifference(model, qemuRaw(top, topFmt), spec + ": qemu after our writes");
+        DiskBytes.assertSame(model, qemuRaw(top, topFmt), spec + ": qemu after our writes");
         if (topFmt.equals("qcow2") || topFmt.equals("qed")) {
             QemuTools.assertClean(dir, topFmt, top.toString());
         }
@@ -207,7 +206,7 @@ class CrossFormatChainTest {
         }
         byte[] model = qemuRaw(prev, prevFmt);
         try (Disk d = Disk.open(prev, OpenOptions.defaultReadWrite())) {
-            assertDiskEquals(model, d, spec);
+            DiskBytes.assertDisk(model, d, spec);
             // writes across every lower layer's end
             for (Image lower : d.layers()) {
                 long end = lower.virtualSize();
@@ -219,10 +218,10 @@ class CrossFormatChainTest {
                     System.arraycopy(data, 0, model, off, data.length);
                 }
             }
-            randomOps(d, model, rnd, 15);
-            assertDiskEquals(model, d, spec + " after writes");
+            ModelRun.scribble(d, model, rnd, 15);
+            DiskBytes.assertDisk(model, d, spec + " after writes");
         }
-        QemuTools.assertFirstDifference(model, qemuRaw(prev, prevFmt), spec + ": qemu after our writes");
+        DiskBytes.assertSame(model, qemuRaw(prev, prevFmt), spec + ": qemu after our writes");
     }
 
     // ---- chains built by this library over qemu-made parents --------------------------------------
@@ -331,7 +330,7 @@ class CrossFormatChainTest {
             if (why != null) {
                 VdException e = assertThrows(VdException.class,
                         () -> f.create(childPath, childOptions(child).withParent(pd, parent)).close());
-                assertOneLine(e, child + ":", why);
+                DiskBytes.assertOneLine(e, child + ":", why);
                 assertEquals(false, Files.exists(childPath), "a refused create leaves no file");
                 return;
             }
@@ -346,17 +345,17 @@ class CrossFormatChainTest {
             assertEquals(true, d.size() >= parentBytes.length && d.size() - parentBytes.length < 512,
                     "child size " + d.size() + " vs parent " + parentBytes.length);
             model = Arrays.copyOf(parentBytes, (int) d.size());
-            assertDiskEquals(model, d, child + " over " + parentFmt + " (fresh)");
-            randomOps(d, model, new Random(child.hashCode() * 17L + parentFmt.hashCode()), 30);
-            assertDiskEquals(model, d, child + " over " + parentFmt);
-            ChainTesting.assertMapConsistent(model, d, child + " over " + parentFmt);
+            DiskBytes.assertDisk(model, d, child + " over " + parentFmt + " (fresh)");
+            ModelRun.scribble(d, model, new Random(child.hashCode() * 17L + parentFmt.hashCode()), 30);
+            DiskBytes.assertDisk(model, d, child + " over " + parentFmt);
+            DiskBytes.assertMapConsistent(model, d, child + " over " + parentFmt);
         }
         try (Disk d = Disk.open(childPath, OpenOptions.defaultReadOnly())) {
             assertEquals(2, d.layers().size());
-            assertDiskEquals(model, d, child + " over " + parentFmt + " reopened");
+            DiskBytes.assertDisk(model, d, child + " over " + parentFmt + " reopened");
         }
         if (QEMU_READS.contains(child)) {
-            QemuTools.assertFirstDifference(model, qemuRaw(childPath, child), child + " over " + parentFmt + ": qemu");
+            DiskBytes.assertSame(model, qemuRaw(childPath, child), child + " over " + parentFmt + ": qemu");
         }
         if (child.equals("qcow2") || child.equals("qed")) {
             QemuTools.assertClean(shared, child, childPath.toString());
@@ -407,10 +406,10 @@ class CrossFormatChainTest {
             for (int j = 0; j < pieces; j++) {
                 Arrays.fill(model, 1000 + j * piece, 1000 + (j + 1) * piece, (byte) (j * 7 + 1));
             }
-            assertDiskEquals(model, d, child + " over " + parentFmt + " after concurrent writes");
+            DiskBytes.assertDisk(model, d, child + " over " + parentFmt + " after concurrent writes");
         }
         try (Disk d = Disk.open(childPath, OpenOptions.defaultReadOnly())) {
-            assertDiskEquals(model, d, child + " over " + parentFmt + " reopened");
+            DiskBytes.assertDisk(model, d, child + " over " + parentFmt + " reopened");
         }
     }
 
@@ -455,7 +454,7 @@ class CrossFormatChainTest {
             }
             try (Disk d = Disk.open(child, OpenOptions.defaultReadWrite())) {
                 assertEquals(i + 2, d.layers().size());
-                randomOps(d, model, rnd, 20);
+                ModelRun.scribble(d, model, rnd, 20);
             }
             snapshots.add(model.clone());
             layers.add(child);
@@ -465,7 +464,7 @@ class CrossFormatChainTest {
         for (int i = 0; i < formats.length; i++) {
             try (Disk d = Disk.open(layers.get(i + 1), OpenOptions.defaultReadOnly())) {
                 assertEquals(i + 2, d.layers().size());
-                assertDiskEquals(snapshots.get(i), d, "level " + (i + 1));
+                DiskBytes.assertDisk(snapshots.get(i), d, "level " + (i + 1));
             }
         }
         // with the chain copied elsewhere, the UUID-linked VDI layer is still found
@@ -478,7 +477,7 @@ class CrossFormatChainTest {
             for (Image img : d.layers()) {
                 assertEquals(copy, img.storage().path().getParent(), "copied chain resolves inside the copy");
             }
-            assertDiskEquals(model, d, "copied chain");
+            DiskBytes.assertDisk(model, d, "copied chain");
         }
     }
 
@@ -490,18 +489,18 @@ class CrossFormatChainTest {
         try (Disk pd = Disk.open(parent, OpenOptions.defaultReadOnly())) {
             VdException e = assertThrows(VdException.class, () -> FormatRegistry.require("raw")
                     .create(dir.resolve("c.img"), CreateOptions.of(0).withParent(pd, parent)).close());
-            assertOneLine(e, "raw");
+            DiskBytes.assertOneLine(e, "raw");
             e = assertThrows(VdException.class, () -> FormatRegistry.require("vhd")
                     .create(dir.resolve("c.vhd"), CreateOptions.of(0).with("subformat", "fixed").withParent(pd, parent))
                     .close());
-            assertOneLine(e, "vhd:");
+            DiskBytes.assertOneLine(e, "vhd:");
             e = assertThrows(VdException.class, () -> FormatRegistry.require("vdi")
                     .create(dir.resolve("c.vdi"), CreateOptions.of(0).with("subformat", "fixed").withParent(pd, parent))
                     .close());
-            assertOneLine(e, "vdi:");
+            DiskBytes.assertOneLine(e, "vdi:");
             e = assertThrows(VdException.class, () -> FormatRegistry.require("vmdk")
                     .create(dir.resolve("c.vmdk"), CreateOptions.of(0).withParent(pd, parent)).close());
-            assertOneLine(e, "vmdk:", "vhd");
+            DiskBytes.assertOneLine(e, "vmdk:", "vhd");
         }
     }
 }

@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.vdmount.vd.ChainTesting.KIB;
 import static org.vdmount.vd.ChainTesting.MIB;
-import static org.vdmount.vd.ChainTesting.assertDiskEquals;
-import static org.vdmount.vd.ChainTesting.assertOneLine;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -20,6 +18,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vdmount.vd.format.qcow2.QemuTools;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.ModelRun;
 
 /**
  * A chain as deep as the resolver allows (256 layers) reads and writes correctly, also on a
@@ -90,11 +90,11 @@ class DeepChainTest {
             assertEquals(MAX, d.layers().size());
             // Disk.readLayer recurses once per layer that leaves a range unallocated: measured, a
             // cold 256-layer read needs 160-192 KiB; half of Java's default 1 MiB must do
-            QemuTools.assertFirstDifference(atMax, readOnSmallStack(d, 512 * KIB), "read on a small stack");
-            assertDiskEquals(atMax, d, MAX + " layers");
+            DiskBytes.assertSame(atMax, readOnSmallStack(d, 512 * KIB), "read on a small stack");
+            DiskBytes.assertDisk(atMax, d, MAX + " layers");
         }
         if (QemuTools.available()) {
-            QemuTools.assertFirstDifference(atMax, ChainTesting.qemuRaw(dir.resolve(name(MAX - 1)), "qcow2"), "qemu");
+            DiskBytes.assertSame(atMax, ChainTesting.qemuRaw(dir.resolve(name(MAX - 1)), "qcow2"), "qemu");
         }
     }
 
@@ -108,15 +108,15 @@ class DeepChainTest {
         }
         byte[] model;
         try (Disk d = Disk.open(dir.resolve(name(MAX - 2)), OpenOptions.defaultReadOnly())) {
-            model = ChainTesting.readAll(d);
+            model = DiskBytes.readAll(d);
         }
         try (Disk d = Disk.open(top, OpenOptions.defaultReadWrite())) {
             assertEquals(MAX, d.layers().size());
-            ChainTesting.randomOps(d, model, new Random(7), 20);
-            assertDiskEquals(model, d, "written at depth " + MAX);
+            ModelRun.scribble(d, model, new Random(7), 20);
+            DiskBytes.assertDisk(model, d, "written at depth " + MAX);
         }
         try (Disk d = Disk.open(top, OpenOptions.defaultReadOnly())) {
-            assertDiskEquals(model, d, "reopened");
+            DiskBytes.assertDisk(model, d, "reopened");
         }
         Files.delete(top);
     }
@@ -128,7 +128,7 @@ class DeepChainTest {
             Path p = dir.resolve(name(top));
             ChainException e = org.junit.jupiter.api.Assertions.assertThrows(ChainException.class,
                     () -> Disk.open(p, OpenOptions.defaultReadOnly()).close());
-            assertOneLine(e, p.getFileName().toString(), String.valueOf(MAX));
+            DiskBytes.assertOneLine(e, p.getFileName().toString(), String.valueOf(MAX));
         }
         assertEquals(fdsBefore, openFds(), "file descriptors left open by failed opens");
         // the top alone, without its parents, still opens: the image itself is fine
@@ -149,7 +149,7 @@ class DeepChainTest {
         Throwable[] err = new Throwable[1];
         Thread t = new Thread(null, () -> {
             try {
-                out[0] = ChainTesting.readAll(d);
+                out[0] = DiskBytes.readAll(d);
             } catch (Throwable e) {
                 err[0] = e;
             }

@@ -13,6 +13,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
+import org.vdmount.vd.conformance.DiskBytes;
 
 /** The Disk's chain logic over in-memory layers: fall-through, ZERO, copy-on-write, discard. */
 class DiskTest {
@@ -25,20 +26,14 @@ class DiskTest {
         return b.array();
     }
 
-    private static byte[] pattern(int len, int seed) {
-        byte[] b = new byte[len];
-        new Random(seed).nextBytes(b);
-        return b;
-    }
-
     @Test
     void topMostLayerWinsAndUnallocatedEverywhereReadsZeros() throws IOException {
         MemImage base = new MemImage(8 * BS, BS, false);
         MemImage mid = new MemImage(8 * BS, BS, true);
         MemImage top = new MemImage(8 * BS, BS, true);
         Disk d = MemImage.chain(base, mid, top);
-        byte[] a = pattern(BS, 1);
-        byte[] b = pattern(BS, 2);
+        byte[] a = DiskBytes.random(BS, 1);
+        byte[] b = DiskBytes.random(BS, 2);
         base.blocks.put(0L, a.clone());
         base.blocks.put(1L, a.clone());
         mid.blocks.put(1L, b.clone());
@@ -52,7 +47,7 @@ class DiskTest {
     @Test
     void bytesBeyondALowerLayersSizeReadAsZeros() throws IOException {
         MemImage base = new MemImage(2 * BS, BS, false);
-        base.blocks.put(1L, pattern(BS, 3));
+        base.blocks.put(1L, DiskBytes.random(BS, 3));
         MemImage top = new MemImage(4 * BS, BS, true);
         Disk d = MemImage.chain(base, top);
         byte[] got = read(d, BS, 3 * BS);
@@ -63,7 +58,7 @@ class DiskTest {
     @Test
     void partialWriteIntoFreshBlockCopiesTheRestFromTheParent() throws IOException {
         MemImage base = new MemImage(4 * BS, BS, false);
-        byte[] a = pattern(BS, 4);
+        byte[] a = DiskBytes.random(BS, 4);
         base.blocks.put(0L, a.clone());
         MemImage top = new MemImage(4 * BS, BS, true);
         Disk d = MemImage.chain(base, top);
@@ -81,7 +76,7 @@ class DiskTest {
     void discardInADifferencingLayerNeverShowsParentData() throws IOException {
         MemImage base = new MemImage(4 * BS, BS, false);
         for (long i = 0; i < 4; i++) {
-            base.blocks.put(i, pattern(BS, (int) i + 10));
+            base.blocks.put(i, DiskBytes.random(BS, (int) i + 10));
         }
         MemImage top = new MemImage(4 * BS, BS, true);
         Disk d = MemImage.chain(base, top);
@@ -109,11 +104,11 @@ class DiskTest {
         try {
             for (int round = 0; round < 300; round++) {
                 MemImage base = new MemImage(2 * BS, BS, false);
-                base.blocks.put(0L, pattern(BS, round));
+                base.blocks.put(0L, DiskBytes.random(BS, round));
                 MemImage top = new MemImage(2 * BS, BS, true);
                 Disk d = MemImage.chain(base, top);
-                byte[] left = pattern(BS / 2 - 7, 1000 + round);
-                byte[] right = pattern(BS / 2 - 9, 2000 + round);
+                byte[] left = DiskBytes.random(BS / 2 - 7, 1000 + round);
+                byte[] right = DiskBytes.random(BS / 2 - 9, 2000 + round);
                 CyclicBarrier go = new CyclicBarrier(2);
                 Future<?> f1 = pool.submit(() -> {
                     go.await();
@@ -149,7 +144,7 @@ class DiskTest {
         for (int i = 0; i < 40; i++) {
             int off = rnd.nextInt(size);
             int len = 1 + rnd.nextInt(Math.min(3 * BS, size - off));
-            byte[] p = pattern(len, rnd.nextInt());
+            byte[] p = DiskBytes.random(len, rnd.nextInt());
             lower.write(off, ByteBuffer.wrap(p));
             System.arraycopy(p, 0, model, off, len);
         }
@@ -159,7 +154,7 @@ class DiskTest {
             int len = 1 + rnd.nextInt(Math.min(3 * BS, size - off));
             switch (rnd.nextInt(4)) {
                 case 0 -> {
-                    byte[] p = pattern(len, rnd.nextInt());
+                    byte[] p = DiskBytes.random(len, rnd.nextInt());
                     d.write(off, ByteBuffer.wrap(p));
                     System.arraycopy(p, 0, model, off, len);
                 }

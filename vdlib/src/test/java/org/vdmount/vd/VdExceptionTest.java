@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.vdmount.vd.conformance.DiskBytes;
 
 /** Messages quote untrusted text; they stay one line whatever that text holds. */
 class VdExceptionTest {
@@ -24,7 +25,7 @@ class VdExceptionTest {
             new CorruptImageException("qcow2", evil, "L1 table", 0x30000, "entry\n9"),
             new TruncatedImageException("vhd", evil, "footer", 0, 512, 100)};
         for (VdException e : all) {
-            ChainTesting.assertOneLine(e);
+            DiskBytes.assertOneLine(e);
         }
     }
 }

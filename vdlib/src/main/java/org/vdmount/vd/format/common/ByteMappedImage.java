@@ -55,7 +55,7 @@ public abstract class ByteMappedImage extends ImageBase {
 
     /** Nothing is cached here: closing just closes the storage. */
     @Override
-    public void close() throws IOException {
+    protected void closeImage() throws IOException {
         storage.close();
     }
 }

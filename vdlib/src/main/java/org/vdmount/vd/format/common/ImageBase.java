@@ -19,6 +19,7 @@ public abstract class ImageBase implements Image {
     protected final boolean readOnly;
     protected final long virtualSize;
     protected final long blockSize;
+    private boolean closed;
 
     protected ImageBase(ImageFormat format, Storage storage, boolean readOnly, long virtualSize, long blockSize) {
         this.format = format;
@@ -92,7 +93,21 @@ public abstract class ImageBase implements Image {
     }
 
     @Override
-    public void close() throws IOException {
+    public final void close() throws IOException {
+        if (markClosed()) {
+            closeImage(); // Closeable: a second close does nothing (a Disk and the image's owner may both close it)
+        }
+    }
+
+    /** Marks the image closed; true if it was open (a crash-simulating test hook drops it this way). */
+    protected final synchronized boolean markClosed() {
+        boolean wasOpen = !closed;
+        closed = true;
+        return wasOpen;
+    }
+
+    /** Closes once: flush, then the storage. Formats with more to release override this. */
+    protected void closeImage() throws IOException {
         try {
             flush();
         } finally {

@@ -319,9 +319,9 @@ final class Qcow2Image extends ImageBase {
     }
 
     @Override
-    public void close() throws IOException {
+    protected void closeImage() throws IOException {
         try {
-            super.close(); // flush, then the image file
+            super.closeImage(); // flush, then the image file
         } finally {
             if (dataStorage != storage) {
                 dataStorage.close();

@@ -63,7 +63,6 @@ final class DynamicVhdImage extends ImageBase {
     private final BitSet dirtyBatSectors = new BitSet();
     private final BitSet dirtyBitmaps = new BitSet();
     private ByteBuffer ones;
-    private boolean closed;
 
     DynamicVhdImage(ImageFormat format, Storage storage, VhdLayout layout) {
         super(format, storage, storage.readOnly(), layout.virtualSize(), layout.header().blockSizeBytes());
@@ -426,13 +425,9 @@ final class DynamicVhdImage extends ImageBase {
     }
 
     @Override
-    public void close() throws IOException {
+    protected void closeImage() throws IOException {
         lock.lock();
         try {
-            if (closed) {
-                return;
-            }
-            closed = true;
             flush();
         } finally {
             lock.unlock();

@@ -78,7 +78,7 @@ final class VhdCreator {
                 type, 0, UUID.randomUUID(), 0);
         StorageScope.write(path, st -> {
             if (fixed) {
-                st.truncate(size);
+                st.truncate(size); // the whole data area exists; sparse on the host, as qemu-img makes it
                 st.write(footer.encode().buffer(), size);
             } else {
                 writeDynamic(st, path, footer, size, bs, o);

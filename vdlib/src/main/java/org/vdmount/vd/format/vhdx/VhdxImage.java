@@ -28,7 +28,6 @@ final class VhdxImage extends ImageBase {
     private final String logState;
     private final String creator;
     private final int sectorSize;
-    private boolean closed;
 
     VhdxImage(ImageFormat format, VhdxFile file, boolean readOnly, Headers headers, VhdxMetadata meta, Bat bat,
               ParentReference parent, String logState, String creator, long allocationStart, long presentBlocks) {
@@ -201,16 +200,12 @@ final class VhdxImage extends ImageBase {
 
     /** Test hook: drops the image as a crash would, writing nothing more. */
     void abandon() throws IOException {
-        closed = true;
+        markClosed();
         file.storage().close();
     }
 
     @Override
-    public void close() throws IOException {
-        if (closed) {
-            return;
-        }
-        closed = true;
+    protected void closeImage() throws IOException {
         try {
             if (!readOnly) {
                 writer.close();

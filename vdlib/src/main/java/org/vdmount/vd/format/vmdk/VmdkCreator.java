@@ -36,7 +36,7 @@ final class VmdkCreator {
     private static final int DESC_SECTORS = 20;
     private static final SecureRandom RANDOM = new SecureRandom();
     static final CreateOption SUBFORMAT = CreateOption.choice("subformat", "monolithicSparse",
-            "file layout (flat = fully allocated; twoGb = 2 GiB extent files)", "monolithicSparse", "monolithicFlat",
+            "file layout (flat = plain data files without grain tables; twoGb = 2 GiB extent files)", "monolithicSparse", "monolithicFlat",
             "twoGbMaxExtentSparse", "twoGbMaxExtentFlat", "streamOptimized");
     static final CreateOption ZEROED_GRAIN = CreateOption.flag("zeroed_grain",
             "record zeroed grains in the grain tables (sparse subformats)");
@@ -125,7 +125,7 @@ final class VmdkCreator {
                     created.add(p);
                     if (flat) {
                         try (FileStorage fs = FileStorage.create(p)) {
-                            fs.truncate(n);
+                            fs.truncate(n); // the whole extent exists; sparse on the host, as qemu-img makes it
                         }
                     } else {
                         writeSparse(p, n / 512, zeroed, null);

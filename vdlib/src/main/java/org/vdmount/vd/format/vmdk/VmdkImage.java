@@ -44,7 +44,6 @@ final class VmdkImage extends ImageBase {
     private final List<Storage> storages;
     private volatile Descriptor descriptor;
     private volatile boolean cidUpdated;
-    private boolean closed;
 
     VmdkImage(ImageFormat format, Storage primary, String variant, Descriptor descriptor, DescriptorSlot slot,
               List<Extent> extentList, boolean readOnly, Consumer<String> warn) {
@@ -376,11 +375,7 @@ final class VmdkImage extends ImageBase {
     }
 
     @Override
-    public synchronized void close() throws IOException {
-        if (closed) {
-            return;
-        }
-        closed = true;
+    protected void closeImage() throws IOException {
         IOException first = null;
         try {
             flush();

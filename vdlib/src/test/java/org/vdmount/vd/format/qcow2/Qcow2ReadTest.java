@@ -22,6 +22,7 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.conformance.ExternalTools;
 
 /** qcow2 images made by qemu-img/qemu-io, read through the library, byte-exact against qemu-img convert. */
 class Qcow2ReadTest {
@@ -191,7 +192,7 @@ class Qcow2ReadTest {
      */
     @Test
     void qemuLuksImagesAreRefused() throws IOException {
-        QemuTools.Result made = QemuTools.run(dir, true, "qemu-img", "create", "-f", "qcow2", "--object",
+        ExternalTools.Result made = QemuTools.run(dir, true, "qemu-img", "create", "-f", "qcow2", "--object",
                 "secret,id=s0,data=pw", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10",
                 "enc.qcow2", "1M");
         org.junit.jupiter.api.Assumptions.assumeTrue(made.exit() == 0 || !made.err().contains("accurate CPU usage"),

@@ -24,6 +24,11 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.conformance.ModelRun;
+import org.vdmount.vd.conformance.ExternalTools;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.Oracle;
+import org.vdmount.vd.conformance.OracleRunner;
 
 /**
  * Writes through {@link Disk} into qcow2 images (qemu-made and our own): afterwards qemu-img check
@@ -40,53 +45,19 @@ class Qcow2WriteTest {
         QemuTools.assumeQemu();
     }
 
-    /** Random writes, discards and zeroing at unaligned places, mirrored into {@code model}. */
-    static void scribble(Disk d, byte[] model, long seed, int ops) throws IOException {
-        Random rnd = new Random(seed);
-        for (int i = 0; i < ops; i++) {
-            int kind = rnd.nextInt(10);
-            int len = 1 + (rnd.nextInt(4) == 0 ? rnd.nextInt(300_000) : rnd.nextInt(9000));
-            len = Math.min(len, model.length);
-            int off = rnd.nextInt(model.length - len + 1);
-            if (rnd.nextInt(3) == 0) {
-                off &= ~0xFFFF; // cluster-aligned now and then: whole-cluster paths
-                len = Math.min(model.length - off, (len + 0xFFFF) & ~0xFFFF);
-            }
-            if (kind < 7) {
-                byte[] data = new byte[len];
-                rnd.nextBytes(data);
-                if (rnd.nextBoolean()) {
-                    Arrays.fill(data, (byte) rnd.nextInt(256));
-                }
-                d.write(off, ByteBuffer.wrap(data));
-                System.arraycopy(data, 0, model, off, len);
-            } else if (kind < 9) {
-                d.discard(off, len);
-                Arrays.fill(model, off, off + len, (byte) 0);
-            } else {
-                d.flush();
-            }
-        }
-    }
-
     private void writeAndVerify(String image, long seed, int ops) throws IOException {
         byte[] model = QemuTools.qemuRaw(dir, image);
         try (Disk d = Disk.open(dir.resolve(image), OpenOptions.defaultReadWrite())) {
-            scribble(d, model, seed, ops);
-            QemuTools.assertFirstDifference(model, QemuTools.readAll(d), image + " before close");
+            ModelRun.scribble(d, model, new Random(seed), ops);
+            DiskBytes.assertSame(model, DiskBytes.readAll(d), image + " before close");
         }
         verifyWithQemu(image, model);
     }
 
     private void verifyWithQemu(String image, byte[] model) throws IOException {
-        QemuTools.assertClean(dir, "qcow2", image);
-        Path expect = dir.resolve("expect.raw");
-        Files.write(expect, model);
-        QemuTools.Result r = QemuTools.run(dir, true, "qemu-img", "compare", "-f", "qcow2", "-F", "raw", image,
-                "expect.raw");
-        assertEquals(0, r.exit(), "qemu-img compare: " + r.out() + r.err());
+        OracleRunner.verify(Oracle.qemu("qcow2"), List.of(dir.resolve(image)), model);
         try (Disk d = Disk.open(dir.resolve(image), OpenOptions.defaultReadOnly())) {
-            QemuTools.assertFirstDifference(model, QemuTools.readAll(d), image + " reopened");
+            DiskBytes.assertSame(model, DiskBytes.readAll(d), image + " reopened");
         }
     }
 
@@ -133,7 +104,7 @@ class Qcow2WriteTest {
         byte[] snapshot = QemuTools.qemuRaw(dir, "s.qcow2");
         writeAndVerify("s.qcow2", 5, 300);
         img(dir, "snapshot", "-a", "one", "s.qcow2");
-        QemuTools.assertFirstDifference(snapshot, QemuTools.qemuRaw(dir, "s.qcow2"), "snapshot after our writes");
+        DiskBytes.assertSame(snapshot, QemuTools.qemuRaw(dir, "s.qcow2"), "snapshot after our writes");
         QemuTools.assertClean(dir, "qcow2", "s.qcow2");
     }
 
@@ -144,10 +115,10 @@ class Qcow2WriteTest {
         img(dir, "create", "-f", "qcow2", "-o", "data_file=r.data,data_file_raw=on", "r.qcow2", Integer.toString(SIZE));
         byte[] model = QemuTools.qemuRaw(dir, "r.qcow2");
         try (Disk d = Disk.open(dir.resolve("r.qcow2"), OpenOptions.defaultReadWrite())) {
-            scribble(d, model, 7, 300);
+            ModelRun.scribble(d, model, new Random(7), 300);
         }
         verifyWithQemu("r.qcow2", model);
-        QemuTools.assertFirstDifference(model, Files.readAllBytes(dir.resolve("r.data")), "raw data file");
+        DiskBytes.assertSame(model, Files.readAllBytes(dir.resolve("r.data")), "raw data file");
     }
 
     @ParameterizedTest
@@ -215,10 +186,10 @@ class Qcow2WriteTest {
         try (Disk d = Disk.open(dir.resolve("k.qcow2"), OpenOptions.defaultReadWrite())) {
             Random rnd = new Random(4);
             for (int round = 0; round < 6; round++) {
-                scribble(d, model, rnd.nextLong(), 40);
+                ModelRun.scribble(d, model, new Random(rnd.nextLong()), 40);
                 // what a crash now would leave: the file as it is, without a flush
                 Files.copy(dir.resolve("k.qcow2"), dir.resolve("crash" + round + ".qcow2"));
-                QemuTools.Result r = QemuTools.check(dir, "qcow2", "crash" + round + ".qcow2");
+                ExternalTools.Result r = QemuTools.check(dir, "qcow2", "crash" + round + ".qcow2");
                 assertNotEquals(2, r.exit(), "corruption after a simulated crash:\n" + r.out());
                 assertNotEquals(1, r.exit(), "check failed after a simulated crash:\n" + r.out() + r.err());
                 d.flush();
@@ -252,7 +223,7 @@ class Qcow2WriteTest {
         byte[] before = Files.readAllBytes(dir.resolve("r.qcow2"));
         var mtime = Files.getLastModifiedTime(dir.resolve("r.qcow2"));
         try (Disk d = Disk.open(dir.resolve("r.qcow2"), OpenOptions.defaultReadOnly())) {
-            QemuTools.readAll(d);
+            DiskBytes.readAll(d);
             assertThrows(org.vdmount.vd.ReadOnlyException.class, () -> d.write(0, ByteBuffer.allocate(10)));
         }
         assertTrue(Arrays.equals(before, Files.readAllBytes(dir.resolve("r.qcow2"))));

@@ -10,27 +10,21 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ReadOnlyException;
+import org.vdmount.vd.conformance.DiskBytes;
 
 class RawFormatTest {
     @TempDir
     Path dir;
 
-    private static byte[] random(int n, long seed) {
-        byte[] b = new byte[n];
-        new Random(seed).nextBytes(b);
-        return b;
-    }
-
     @Test
     void splitSetReadsAsOneDiskFromAnyMember() throws IOException {
-        byte[] all = random(3 * 100_000 + 777, 1);
+        byte[] all = DiskBytes.random(3 * 100_000 + 777, 1);
         Files.write(dir.resolve("ev.001"), Arrays.copyOfRange(all, 0, 100_000));
         Files.write(dir.resolve("ev.002"), Arrays.copyOfRange(all, 100_000, 200_000));
         Files.write(dir.resolve("ev.003"), Arrays.copyOfRange(all, 200_000, 300_000));
@@ -53,7 +47,7 @@ class RawFormatTest {
     void writesAcrossSplitBoundariesLandInBothFiles() throws IOException {
         Files.write(dir.resolve("s.000"), new byte[1000]);
         Files.write(dir.resolve("s.001"), new byte[1000]);
-        byte[] p = random(300, 2);
+        byte[] p = DiskBytes.random(300, 2);
         try (Disk d = Disk.open(dir.resolve("s.000"), OpenOptions.defaultReadWrite())) {
             d.write(850, ByteBuffer.wrap(p));
             d.flush();
@@ -68,7 +62,7 @@ class RawFormatTest {
     @Test
     void readOnlyOpenRefusesWritesAndLeavesTheFileAlone() throws IOException {
         Path f = dir.resolve("x.img");
-        byte[] content = random(5000, 3);
+        byte[] content = DiskBytes.random(5000, 3);
         Files.write(f, content);
         var mtime = Files.getLastModifiedTime(f);
         try (Disk d = Disk.open(f, OpenOptions.defaultReadOnly())) {
@@ -83,7 +77,7 @@ class RawFormatTest {
     @Test
     void discardPunchesAndReadsZeros() throws IOException {
         Path f = dir.resolve("p.img");
-        Files.write(f, random(4 << 20, 4));
+        Files.write(f, DiskBytes.random(4 << 20, 4));
         long before;
         try (Disk d = Disk.open(f, OpenOptions.defaultReadOnly())) {
             before = d.allocatedBytes();

@@ -1,6 +1,5 @@
 package org.vdmount.vd.format.vdi;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.io.IOException;
@@ -11,51 +10,31 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.UUID;
-import org.junit.jupiter.api.Assumptions;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.Disk;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.ExternalTools;
 
 /** Shared helpers for the VDI tests: qemu-img as the oracle, fixture builders, disk comparisons. */
 final class VdiTestSupport {
     private VdiTestSupport() {
     }
 
-    record Result(int exit, String output) {
-    }
-
     static void assumeQemu() {
-        Assumptions.assumeTrue(onPath("qemu-img"), "qemu-img not installed");
+        ExternalTools.assume("qemu-img");
     }
 
-    static boolean onPath(String tool) {
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
-            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, tool))) {
-                return true;
-            }
-        }
-        return false;
+    /** Runs a command that must succeed; returns its stdout. */
+    static String ok(String... cmd) throws IOException {
+        return ExternalTools.run(null, cmd);
     }
 
-    static Result run(String... cmd) throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        return new Result(p.waitFor(), out);
-    }
-
-    /** Runs a command that must succeed; returns its output. */
-    static String ok(String... cmd) throws IOException, InterruptedException {
-        Result r = run(cmd);
-        assertEquals(0, r.exit(), () -> String.join(" ", cmd) + " failed:\n" + r.output());
-        return r.output();
-    }
-
-    static void qemuCheckClean(Path image) throws IOException, InterruptedException {
+    static void qemuCheckClean(Path image) throws IOException {
         ok("qemu-img", "check", "-f", "vdi", image.toString());
     }
 
     /** qemu-img's view of the image as raw bytes. */
-    static byte[] qemuRaw(Path image, Path dir) throws IOException, InterruptedException {
+    static byte[] qemuRaw(Path image, Path dir) throws IOException {
         Path raw = dir.resolve("qemu-view-" + UUID.randomUUID() + ".raw");
         ok("qemu-img", "convert", "-f", "vdi", "-O", "raw", image.toString(), raw.toString());
         byte[] bytes = Files.readAllBytes(raw);
@@ -91,25 +70,8 @@ final class VdiTestSupport {
         return d;
     }
 
-    static byte[] readAll(Disk disk) throws IOException {
-        byte[] out = new byte[(int) disk.size()];
-        ByteBuffer b = ByteBuffer.wrap(out);
-        int chunk = 1 << 20;
-        for (int off = 0; off < out.length; off += chunk) {
-            b.limit(Math.min(out.length, off + chunk)).position(off);
-            disk.read(off, b);
-        }
-        return out;
-    }
-
     static void assertDiskEquals(byte[] expected, Disk disk) throws IOException {
-        assertEquals(expected.length, disk.size(), "disk size");
-        byte[] actual = readAll(disk);
-        if (!Arrays.equals(expected, actual)) {
-            int i = Arrays.mismatch(expected, actual);
-            assertArrayEquals(Arrays.copyOfRange(expected, i, Math.min(i + 32, expected.length)),
-                    Arrays.copyOfRange(actual, i, Math.min(i + 32, actual.length)), "first difference at " + i);
-        }
+        DiskBytes.assertDisk(expected, disk, "disk");
     }
 
     static void write(Disk disk, byte[] model, long off, byte[] data) throws IOException {

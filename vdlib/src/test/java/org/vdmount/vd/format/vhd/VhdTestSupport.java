@@ -2,18 +2,15 @@ package org.vdmount.vd.format.vhd;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.List;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import org.vdmount.vd.Disk;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.ExternalTools;
 
 /** Running the real tools (qemu-img, vhdimount) and comparing bytes. */
 final class VhdTestSupport {
@@ -24,29 +21,20 @@ final class VhdTestSupport {
     }
 
     static boolean toolExists(String tool) {
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
-            if (Files.isExecutable(Path.of(dir, tool))) {
-                return true;
-            }
-        }
-        return false;
+        return ExternalTools.has(tool);
     }
 
     static void assumeTool(String tool) {
-        assumeTrue(toolExists(tool), tool + " not installed");
+        ExternalTools.assume(tool);
     }
 
-    static Result run(String... cmd) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        byte[] out = p.getInputStream().readAllBytes();
-        if (!p.waitFor(120, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new IOException("timeout: " + List.of(cmd));
-        }
-        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+    /** Runs {@code cmd}; the result's output is stdout followed by stderr. */
+    static Result run(String... cmd) throws IOException {
+        ExternalTools.Result r = ExternalTools.exec(null, cmd);
+        return new Result(r.exit(), r.output());
     }
 
-    static String ok(String... cmd) throws IOException, InterruptedException {
+    static String ok(String... cmd) throws IOException {
         Result r = run(cmd);
         assertEquals(0, r.exit(), () -> String.join(" ", cmd) + " failed: " + r.out());
         return r.out();
@@ -119,8 +107,6 @@ final class VhdTestSupport {
     }
 
     static void assertBytes(byte[] expected, byte[] actual, String what) {
-        assertEquals(expected.length, actual.length, what + ": length");
-        int diff = Arrays.mismatch(expected, actual);
-        assertEquals(-1, diff, () -> what + ": first difference at 0x" + Integer.toHexString(diff));
+        DiskBytes.assertSame(expected, actual, what);
     }
 }

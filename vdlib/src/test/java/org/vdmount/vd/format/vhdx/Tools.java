@@ -3,21 +3,17 @@ package org.vdmount.vd.format.vhdx;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.ArrayList;
 import java.util.HexFormat;
-import java.util.List;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.vdmount.vd.Disk;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.ExternalTools;
 
-/** External tools (qemu-img, vhdimount, sfdisk) and small helpers shared by the VHDX tests. */
+/** The VHDX tests' names for the kit's tools (output merged) and helpers, plus VHDX-only fixtures. */
 final class Tools {
     private Tools() {
     }
@@ -26,48 +22,21 @@ final class Tools {
     }
 
     static boolean have(String tool) {
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
-            if (Files.isExecutable(Path.of(dir, tool))) {
-                return true;
-            }
-        }
-        return Files.isExecutable(Path.of("/usr/sbin", tool)) || Files.isExecutable(Path.of("/sbin", tool));
+        return ExternalTools.has(tool);
     }
 
     static void assume(String... tools) {
-        for (String t : tools) {
-            Assumptions.assumeTrue(have(t), t + " is not installed");
-        }
+        ExternalTools.assume(tools);
     }
 
     static Result exec(String... cmd) throws IOException {
         return execWithInput(null, cmd);
     }
 
+    /** Runs {@code cmd}; the result's output is stdout followed by stderr. */
     static Result execWithInput(String input, String... cmd) throws IOException {
-        List<String> c = new ArrayList<>(List.of(cmd));
-        for (String dir : List.of("/usr/sbin", "/sbin")) {
-            if (Files.isExecutable(Path.of(dir, c.get(0)))) {
-                c.set(0, dir + "/" + c.get(0));
-            }
-        }
-        ProcessBuilder pb = new ProcessBuilder(c).redirectErrorStream(true);
-        Process p = pb.start();
-        if (input != null) {
-            p.getOutputStream().write(input.getBytes(StandardCharsets.UTF_8));
-        }
-        p.getOutputStream().close();
-        try {
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IOException("timeout: " + String.join(" ", cmd));
-            }
-            return new Result(p.exitValue(), out);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
+        ExternalTools.Result r = ExternalTools.execWithInput(null, input, cmd);
+        return new Result(r.exit(), r.output());
     }
 
     /** Runs a command that must succeed; returns its output. */
@@ -78,15 +47,11 @@ final class Tools {
     }
 
     static byte[] random(int n, long seed) {
-        byte[] b = new byte[n];
-        new Random(seed).nextBytes(b);
-        return b;
+        return DiskBytes.random(n, seed);
     }
 
     static byte[] readAll(Disk d) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate((int) d.size());
-        d.read(0, b);
-        return b.array();
+        return DiskBytes.readAll(d);
     }
 
     static String sha256(Path p) throws IOException {

@@ -4,19 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.vdmount.vd.Disk;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.ExternalTools;
 
 /** Test helpers: the real tools as oracles, fixture sources, whole-disk comparison. */
 final class Tools {
@@ -24,54 +22,21 @@ final class Tools {
     }
 
     static boolean has(String tool) {
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
-            if (Files.isExecutable(Path.of(dir, tool))) {
-                return true;
-            }
-        }
-        return false;
+        return ExternalTools.has(tool);
     }
 
     /** Skips the test when a tool is truly absent (CI installs them all). */
     static void need(String... tools) {
-        for (String t : tools) {
-            Assumptions.assumeTrue(has(t), t + " not installed");
-        }
+        ExternalTools.assume(tools);
     }
 
     /** Runs a command, fails the test on a non-zero exit; returns stdout. */
     static String run(Path dir, String... cmd) throws IOException {
-        Result r = exec(dir, cmd);
-        if (r.exit != 0) {
-            fail(String.join(" ", cmd) + " exited " + r.exit + ": " + r.out + r.err);
-        }
-        return r.out;
+        return ExternalTools.run(dir, cmd);
     }
 
-    record Result(int exit, String out, String err) {
-    }
-
-    static Result exec(Path dir, String... cmd) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
-        Path errFile = Files.createTempFile("tool", ".err");
-        pb.redirectError(errFile.toFile());
-        Process p = pb.start();
-        String out;
-        try (InputStream in = p.getInputStream()) {
-            out = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        }
-        try {
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                fail(String.join(" ", cmd) + " timed out");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
-        String err = Files.readString(errFile);
-        Files.delete(errFile);
-        return new Result(p.exitValue(), out, err);
+    static ExternalTools.Result exec(Path dir, String... cmd) throws IOException {
+        return ExternalTools.exec(dir, cmd);
     }
 
     /**
@@ -101,9 +66,7 @@ final class Tools {
     }
 
     static byte[] readAll(Disk d) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate((int) d.size());
-        d.read(0, b);
-        return b.array();
+        return DiskBytes.readAll(d);
     }
 
     /** Asserts the disk reads exactly as {@code raw} (chunked, so multi-GiB disks work). */

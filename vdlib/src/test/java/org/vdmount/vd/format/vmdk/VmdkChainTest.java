@@ -23,6 +23,8 @@ import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.conformance.ModelRun;
+import java.util.Random;
 
 /** Snapshot chains: qemu-made ones read by us, ours read by qemu-img and libvmdk's vmdkmount. */
 class VmdkChainTest {
@@ -63,7 +65,11 @@ class VmdkChainTest {
         assertTrue(Files.exists(base));
     }
 
-    /** Our children of a qemu base and of our own child; checked by qemu-img and vmdkmount. */
+    /**
+     * Our children of a qemu base and of our own child; checked by qemu-img, and by vmdkmount up
+     * to the child without zeroed grains (libvmdk 20200926 reads a zeroed grain, entry 1, as the
+     * grain at sector 1: the descriptor's text).
+     */
     @Test
     void ourChildrenReadTheSameInQemuAndVmdkmount() throws IOException {
         Tools.need("qemu-img");
@@ -71,12 +77,13 @@ class VmdkChainTest {
         byte[] model = Files.readAllBytes(dir.resolve("base.raw"));
         createChild("base.vmdk", "c1.vmdk", CreateOptions.of(0));
         try (Disk d = Disk.open(dir.resolve("c1.vmdk"), OpenOptions.defaultReadWrite())) {
-            VmdkWriteTest.randomOps(d, model, 5, 300);
+            ModelRun.scribble(d, model, new Random(5), 300);
         }
+        byte[] c1Model = model.clone();
         createChild("c1.vmdk", "c2.vmdk", CreateOptions.of(0).with("zeroed_grain", "on"));
         try (Disk d = Disk.open(dir.resolve("c2.vmdk"), OpenOptions.defaultReadWrite())) {
             assertEquals(3, d.layers().size());
-            VmdkWriteTest.randomOps(d, model, 6, 300);
+            ModelRun.scribble(d, model, new Random(6), 300);
             assertArrayEquals(model, Tools.readAll(d));
         }
         for (String img : new String[] {"c1.vmdk", "c2.vmdk"}) {
@@ -85,7 +92,7 @@ class VmdkChainTest {
         Path modelRaw = dir.resolve("model.raw");
         Files.write(modelRaw, model);
         Tools.qemuCompare(modelRaw, dir.resolve("c2.vmdk"));
-        assertArrayEquals(model, vmdkmountTop(dir.resolve("c2.vmdk"), 3));
+        assertArrayEquals(c1Model, vmdkmountTop(dir.resolve("c2.vmdk"), 2), "vmdkmount's view of c1");
     }
 
     private void createChild(String parent, String child, CreateOptions opts) throws IOException {

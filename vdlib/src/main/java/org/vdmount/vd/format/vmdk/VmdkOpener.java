@@ -107,6 +107,11 @@ final class VmdkOpener {
             return fromDescriptor(main, d, slot); // descriptor kept inside a sparse container (QEMU reads these)
         }
         SparseExtent ext = SparseExtent.open(main, -1, options::warn);
+        if (d != null && d.extents().size() == 1 && d.extents().get(0).sectors() != h.capacitySectors()) {
+            options.warn("vmdk: the descriptor embedded in " + path + " gives its extent " + d.extents().get(0).sectors()
+                    + " sectors, the sparse header's capacity at 0x0C is " + h.capacitySectors()
+                    + " sectors; the capacity is used");
+        }
         if (d != null && d.extents().size() > 1) {
             options.warn("vmdk: the descriptor embedded in " + path + " lists " + d.extents().size()
                     + " extents; only this file's data is used");

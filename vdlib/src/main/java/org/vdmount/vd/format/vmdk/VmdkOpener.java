@@ -10,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.ContainmentException;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.NotThisFormatException;
@@ -214,7 +215,7 @@ final class VmdkOpener {
                     + name + "'");
         }
         if ((absolute || dotDot) && !options.allowAbsoluteParents()) {
-            Path real = local == null ? null : policy.admit(local, name);
+            Path real = local == null ? null : admit(policy, local, name);
             if (real == null || !Files.isRegularFile(real)) {
                 throw new UnsupportedFeatureException("vmdk: extent file '" + name + "' named in " + path
                         + " lies outside the descriptor's directory; refused (allow absolute parents to follow it)");
@@ -223,11 +224,19 @@ final class VmdkOpener {
                     + " directory: " + real);
             return real;
         }
-        Path real = p == null ? null : policy.admit(p, name);
+        Path real = p == null ? null : admit(policy, p, name);
         if (real == null || !Files.isRegularFile(real)) {
             throw new VdException("vmdk: extent file '" + name + "' named in " + path + " not found (" + p + ")");
         }
         return real;
+    }
+
+    private static Path admit(PathPolicy policy, Path candidate, String name) throws ContainmentException {
+        try {
+            return policy.admit(candidate, name);
+        } catch (ContainmentException e) {
+            throw new ContainmentException("vmdk: extent file of " + e.getMessage());
+        }
     }
 
     private Storage storage(Path p, boolean readOnly) throws IOException {

@@ -83,14 +83,21 @@ final class VhdGeometry {
     }
 
     /**
-     * The warning when the geometry and the current size disagree (the maximum geometry, which
-     * stands for "larger than CHS can say", agrees with any larger size), or null.
+     * The warning when the geometry and the current size disagree, or null. They agree when the
+     * geometry describes exactly the current size, or is the one the specification's algorithm
+     * derives from it ({@link #chsFor}; it rounds down, so Hyper-V's and our own images have a
+     * geometry a little smaller than the disk), which includes the maximum geometry for disks
+     * larger than CHS can say.
      */
     static String disagreement(VhdFooter f, Path file) {
         long current = f.currentSizeBytes();
         long chs = chsBytes(f);
-        if (current < 0 || chs == (current & ~(long) (SECTOR - 1))
-                || chs == MAX_CHS_SECTORS * SECTOR && current > chs) {
+        if (current < 0 || chs == (current & ~(long) (SECTOR - 1))) {
+            return null;
+        }
+        long derived = chsFor(current / SECTOR);
+        if (cylinders(derived) == f.cylinders() && heads(derived) == f.heads()
+                && sectorsPerTrack(derived) == f.sectorsPerTrack()) {
             return null;
         }
         return "vhd: " + file + ": footer CHS geometry " + f.cylinders() + "/" + f.heads() + "/" + f.sectorsPerTrack()

@@ -133,6 +133,24 @@ class VhdCorruptionTest {
         }
     }
 
+    /** The specification derives the geometry by rounding down: that geometry agrees with the current size. */
+    @ParameterizedTest
+    @ValueSource(strings = {"dynamic", "fixed"})
+    void specificationGeometryBelowTheCurrentSizeIsNoDisagreement(String subformat) throws Exception {
+        Path vhd = dir.resolve("own-" + subformat + ".vhd");
+        FormatRegistry.require("vhd").create(vhd, org.vdmount.vd.CreateOptions.of(8L << 20)
+                .with("subformat", subformat)).close();
+        byte[] footer = Arrays.copyOfRange(Files.readAllBytes(vhd), (int) Files.size(vhd) - 512, (int) Files.size(vhd));
+        long chs = VhdGeometry.chsFor((8L << 20) / 512);
+        assertTrue(VhdGeometry.cylinders(chs) * VhdGeometry.heads(chs) * VhdGeometry.sectorsPerTrack(chs) * 512L
+                < 8L << 20, "the geometry rounds down");
+        assertEquals(VhdGeometry.cylinders(chs), Bytes.of(footer).u16be(0x38));
+        try (Disk d = Disk.open(vhd, ro())) {
+            assertEquals(8L << 20, d.size());
+        }
+        assertEquals(List.of(), warnings);
+    }
+
     @Test
     void badHeaderChecksumReadOnlyWithWarning() throws Exception {
         Path vhd = qemuImage("dynamic");

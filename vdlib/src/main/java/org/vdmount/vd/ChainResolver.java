@@ -1,27 +1,30 @@
 package org.vdmount.vd;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
-import java.util.stream.Stream;
 
 /**
  * Finds the parent of a differencing image. Locators are untrusted: a relative locator is resolved
  * against the child's directory and the search directories and must stay inside them; an absolute
  * one is followed only with {@link OpenOptions#allowAbsoluteParents()}, otherwise only its file
- * name is looked up in those directories (Windows paths always by file name). Only regular files
- * are opened (no FIFO, device or search directory). Formats that record only a UUID (VDI) are
- * matched by scanning the directories for images of the same format; so is a UUID-linked parent
- * whose locators name no fitting file (renamed). Cycles and self references are found by real
- * path ({@link #identity}); {@link Disk#fromTop} bounds the depth by {@link #MAX_DEPTH}.
+ * name is looked up in those directories (Windows paths always by file name). Every candidate then
+ * passes {@link PathPolicy}: its real path (links resolved) must lie inside an allowed directory,
+ * and the real path is what is opened. Only regular files are opened (no FIFO, device or search
+ * directory). Formats that record only a UUID (VDI) are matched by scanning the allowed
+ * directories for images of the same format; so is a UUID-linked parent whose locators name no
+ * fitting file (renamed). Cycles and self references are found by real path ({@link #identity});
+ * {@link Disk#fromTop} bounds the depth by {@link #MAX_DEPTH}.
  */
 final class ChainResolver {
     static final int MAX_DEPTH = 256;
@@ -41,37 +44,49 @@ final class ChainResolver {
         Path childIdentity = identity(childPath);
         String who = child.format().name() + ": parent of " + childPath;
         List<Path> dirs = searchDirs(childPath, options);
+        PathPolicy policy = PathPolicy.forImage(childPath, options);
         OpenOptions parentOptions = options.withReadOnly(true);
         ImageFormat hinted = hintedFormat(child, ref);
 
         List<String> skipped = new ArrayList<>();
-        List<Path> candidates = candidates(ref, dirs, options, skipped);
+        Map<Path, String> candidates = candidates(ref, dirs, options, skipped);
         List<String> passedOver = new ArrayList<>();
+        Set<Path> tried = new HashSet<>();
         boolean self = false;
         IOException firstError = null;
+        ContainmentException refused = null;
         String mismatch = null;
         Image fallback = null;
         Image found = null;
         try {
-            for (Path candidate : candidates) {
-                Path norm = candidate.toAbsolutePath().normalize();
-                if (norm.equals(childPath) || identity(candidate).equals(childIdentity)) {
+            for (Map.Entry<Path, String> c : candidates.entrySet()) {
+                Path real;
+                try {
+                    real = policy.admit(c.getKey(), c.getValue());
+                } catch (ContainmentException e) {
+                    passedOver.add(e.getMessage());
+                    refused = refused != null ? refused : e;
+                    continue;
+                }
+                if (real == null || !tried.add(real)) {
+                    continue; // missing, or the same file reached by another name
+                }
+                if (real.equals(childIdentity)) {
                     self = true;
                     continue;
                 }
-                boolean dir = Files.isDirectory(candidate);
-                if (!dir && !Files.isRegularFile(candidate)
-                        || dir && (hinted != null || dirs.contains(norm) || childPath.startsWith(norm))) {
-                    continue; // missing, a FIFO or device; directories only as bundles found by probing
+                boolean dir = Files.isDirectory(real);
+                if (!dir && !Files.isRegularFile(real) || dir && (hinted != null || policy.allowedDirs().contains(real)
+                        || dirs.contains(real) || childIdentity.startsWith(real))) {
+                    continue; // a FIFO or device; directories only as bundles found by probing
                 }
                 Image parent;
                 try {
-                    parent = hinted != null ? hinted.open(candidate, parentOptions)
-                            : FormatRegistry.open(candidate, parentOptions);
+                    parent = hinted != null ? hinted.open(real, parentOptions) : FormatRegistry.open(real, parentOptions);
                 } catch (IOException e) {
-                    passedOver.add(candidate + ": " + e.getMessage());
+                    passedOver.add(real + ": " + e.getMessage());
                     firstError = firstError != null ? firstError : e instanceof VdException ? e
-                            : new ChainException(who + ": cannot open " + candidate + ": " + e.getMessage());
+                            : new ChainException(who + ": cannot open " + real + ": " + e.getMessage());
                     continue;
                 }
                 String wrong = identityMismatch(child, ref, parent);
@@ -88,7 +103,7 @@ final class ChainResolver {
                 mismatch = mismatch != null ? mismatch : wrong;
             }
             if (found == null && ref.uuid() != null) {
-                found = scanForUuid(child, ref, dirs, parentOptions);
+                found = scanForUuid(child, ref, policy, parentOptions);
             }
         } catch (IOException | RuntimeException e) {
             closeQuietly(fallback);
@@ -109,7 +124,10 @@ final class ChainResolver {
         if (firstError != null) {
             throw firstError;
         }
-        throw notFound(who, ref, self, candidates, dirs, skipped);
+        if (refused != null) {
+            throw new ContainmentException(child.format().name() + ": parent of " + refused.getMessage());
+        }
+        throw notFound(who, ref, self, new ArrayList<>(candidates.keySet()), dirs, skipped);
     }
 
     /** What was tried, what was not followed, and which --parent-dir would help. */
@@ -148,9 +166,9 @@ final class ChainResolver {
     }
 
     /** Candidate paths, best first; {@code skipped} gets a note for each locator not followed. */
-    private static List<Path> candidates(ParentReference ref, List<Path> dirs, OpenOptions options,
-                                         List<String> skipped) {
-        Set<Path> out = new LinkedHashSet<>();
+    private static Map<Path, String> candidates(ParentReference ref, List<Path> dirs, OpenOptions options,
+                                                List<String> skipped) {
+        Map<Path, String> out = new LinkedHashMap<>();
         for (String raw : ref.locators()) {
             if (raw == null || raw.isBlank() || raw.indexOf('\0') >= 0) {
                 continue; // hostile or empty: not a path
@@ -161,10 +179,10 @@ final class ChainResolver {
                 // a locator that is no valid path on this system names no candidate
             }
         }
-        return new ArrayList<>(out);
+        return out;
     }
 
-    private static void addCandidates(String raw, List<Path> dirs, OpenOptions options, Set<Path> out,
+    private static void addCandidates(String raw, List<Path> dirs, OpenOptions options, Map<Path, String> out,
                                       List<String> skipped) {
         String loc = raw.replace('\\', '/');
         String name = loc.substring(loc.lastIndexOf('/') + 1);
@@ -174,7 +192,7 @@ final class ChainResolver {
         boolean absolute = windowsAbsolute || loc.startsWith("/");
         if (absolute) {
             if (options.allowAbsoluteParents() && !windowsAbsolute) {
-                out.add(Path.of(loc).normalize());
+                out.putIfAbsent(Path.of(loc).normalize(), raw);
             } else if (!windowsAbsolute && named) {
                 note(skipped, dirs, "absolute path " + raw + " is not followed", Path.of(loc).normalize().getParent());
             }
@@ -182,7 +200,7 @@ final class ChainResolver {
             for (Path dir : dirs) {
                 Path p = dir.resolve(loc.startsWith("./") ? loc.substring(2) : loc).normalize();
                 if (p.startsWith(dir) || options.allowAbsoluteParents()) {
-                    out.add(p);
+                    out.putIfAbsent(p, raw);
                 } else if (dir.equals(dirs.get(0)) && named) {
                     note(skipped, dirs, "relative path " + raw + " leaves " + dir, p.getParent());
                 }
@@ -190,7 +208,7 @@ final class ChainResolver {
         }
         if (named) {
             for (Path dir : dirs) {
-                out.add(dir.resolve(name));
+                out.putIfAbsent(dir.resolve(name), raw);
             }
         }
     }
@@ -236,35 +254,30 @@ final class ChainResolver {
     }
 
     /**
-     * Formats that record only the parent's UUID (VDI) are matched by opening the image files in
-     * the search directories: those of the hinted format, or of any format without a hint.
+     * Formats that record only the parent's UUID (VDI), and renamed parents, are matched by
+     * opening image files in the allowed directories: only regular files the policy permits
+     * (links leaving the directories, devices and FIFOs are never opened), only names with an
+     * extension of a fitting format, only files whose first bytes that format claims; the first
+     * file with the UUID wins.
      */
-    private static Image scanForUuid(Image child, ParentReference ref, List<Path> dirs, OpenOptions options)
+    private static Image scanForUuid(Image child, ParentReference ref, PathPolicy policy, OpenOptions options)
             throws IOException {
         List<ImageFormat> formats = ref.formatHint() != null
                 ? List.of(FormatRegistry.require(ref.formatHint())) : FormatRegistry.all();
-        Path childPath = child.storage().path().toAbsolutePath().normalize();
-        for (Path dir : dirs) {
-            if (!Files.isDirectory(dir)) {
-                continue;
-            }
-            List<Path> files;
-            try (Stream<Path> s = Files.list(dir)) {
-                files = s.filter(Files::isRegularFile).sorted().toList();
-            } catch (IOException | UncheckedIOException e) {
-                continue; // an unreadable search directory holds no candidate
-            }
-            for (Path f : files) {
-                if (f.toAbsolutePath().normalize().equals(childPath)) {
+        Path childIdentity = identity(child.storage().path());
+        Set<Path> seen = new HashSet<>();
+        for (Path dir : policy.allowedDirs()) {
+            for (Path f : policy.regularFilesIn(dir, n -> byExtension(formats, n) != null)) {
+                if (f.equals(childIdentity) || !seen.add(f)) {
                     continue;
                 }
-                ImageFormat format = byExtension(formats, f);
+                ImageFormat format = claimedBy(formats, f);
                 if (format == null) {
                     continue;
                 }
                 Image candidate;
                 try {
-                    candidate = ref.formatHint() != null ? format.open(f, options) : FormatRegistry.open(f, options);
+                    candidate = format.open(f, options);
                 } catch (IOException e) {
                     continue;
                 }
@@ -277,8 +290,28 @@ final class ChainResolver {
         return null;
     }
 
-    private static ImageFormat byExtension(List<ImageFormat> formats, Path f) {
-        String n = f.getFileName().toString().toLowerCase(Locale.ROOT);
+    /** The format among {@code formats} that claims {@code f} by its first bytes (never raw), or null. */
+    private static ImageFormat claimedBy(List<ImageFormat> formats, Path f) {
+        ProbeInput in;
+        try {
+            in = FormatRegistry.probeInput(f);
+        } catch (IOException e) {
+            return null;
+        }
+        ImageFormat best = null;
+        int bestScore = 1; // raw's score: a file nothing else claims carries no UUID
+        for (ImageFormat format : formats) {
+            int score = format.probe(in);
+            if (score > bestScore) {
+                best = format;
+                bestScore = score;
+            }
+        }
+        return best;
+    }
+
+    private static ImageFormat byExtension(List<ImageFormat> formats, String fileName) {
+        String n = fileName.toLowerCase(Locale.ROOT);
         for (ImageFormat format : formats) {
             for (String e : format.extensions()) {
                 if (n.endsWith("." + e)) {

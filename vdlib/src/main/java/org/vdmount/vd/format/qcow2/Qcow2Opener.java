@@ -11,10 +11,12 @@ import java.util.List;
 import java.util.Set;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.ChainException;
+import org.vdmount.vd.ContainmentException;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.PathPolicy;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
@@ -180,7 +182,8 @@ final class Qcow2Opener {
     /**
      * Finds the external data file: a relative name is resolved against the image's directory
      * (and the parent search directories) and must stay inside; an absolute one only with
-     * {@link OpenOptions#allowAbsoluteParents()}.
+     * {@link OpenOptions#allowAbsoluteParents()}. The file opened is the real path {@link PathPolicy}
+     * admits (a link leading out of the directories is refused).
      */
     private static Storage openDataFile(Path image, HeaderExtensions ext, OpenOptions options, boolean readOnly)
             throws IOException {
@@ -215,10 +218,22 @@ final class Qcow2Opener {
                 candidates.add(d.toAbsolutePath().normalize().resolve(base));
             }
         }
+        PathPolicy policy = PathPolicy.forImage(image, options);
+        ContainmentException refused = null;
         for (Path p : candidates) {
-            if (Files.isRegularFile(p)) {
-                return FileStorage.open(p, readOnly);
+            Path real;
+            try {
+                real = policy.admit(p, name);
+            } catch (ContainmentException e) {
+                refused = refused != null ? refused : e;
+                continue;
             }
+            if (real != null && Files.isRegularFile(real)) {
+                return FileStorage.open(real, readOnly);
+            }
+        }
+        if (refused != null) {
+            throw new ContainmentException("qcow2: external data file of " + refused.getMessage());
         }
         throw new ChainException("qcow2: external data file '" + name + "' of " + image + " not found"
                 + (name.startsWith("/") && !options.allowAbsoluteParents()

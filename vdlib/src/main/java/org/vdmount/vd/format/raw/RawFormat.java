@@ -9,11 +9,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.vdmount.vd.ContainmentException;
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.PathPolicy;
 import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.SplitStorage;
@@ -45,7 +47,7 @@ public final class RawFormat extends DeclaredFormat {
 
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
-        List<Path> set = splitSet(path);
+        List<Path> set = splitSet(path, options);
         Storage storage = set.size() > 1
                 ? SplitStorage.open(set, options.readOnly())
                 : FileStorage.open(path, options.readOnly());
@@ -70,9 +72,11 @@ public final class RawFormat extends DeclaredFormat {
 
     /**
      * The files of a split set containing {@code path} in order, or just {@code path}. A set
-     * starts at .000 or .001 and runs while the next number exists.
+     * starts at .000 or .001 and runs while the next number exists. The members other than the
+     * one named are found by name, so they pass {@link PathPolicy}: a member that is a link
+     * leading out of the directory is refused, not read as part of the disk.
      */
-    static List<Path> splitSet(Path path) {
+    static List<Path> splitSet(Path path, OpenOptions options) throws ContainmentException {
         String name = path.getFileName().toString();
         Matcher m = SPLIT.matcher(name);
         if (!m.matches()) {
@@ -92,6 +96,19 @@ public final class RawFormat extends DeclaredFormat {
         if (out.size() <= 1 || !out.contains(path.toAbsolutePath())) {
             return List.of(path);
         }
-        return out;
+        PathPolicy policy = PathPolicy.forImage(path, options);
+        List<Path> admitted = new ArrayList<>();
+        for (Path p : out) {
+            Path real = null;
+            if (!p.equals(path.toAbsolutePath())) {
+                try {
+                    real = policy.admit(p, p.getFileName().toString());
+                } catch (ContainmentException e) {
+                    throw new ContainmentException("raw: split member of " + e.getMessage());
+                }
+            }
+            admitted.add(real != null ? real : p);
+        }
+        return admitted;
     }
 }

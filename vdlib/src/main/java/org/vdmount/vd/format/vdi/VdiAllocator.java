@@ -212,7 +212,11 @@ final class VdiAllocator {
     }
 
     private void writeHeader() throws IOException {
-        VdiHeader h = opened.withState(allocatedSlots, modifyUuid);
+        writeHeader(storage, opened.withState(allocatedSlots, modifyUuid));
+    }
+
+    /** Writes the header of {@code h} (not the pre-header) in place. */
+    static void writeHeader(Storage storage, VdiHeader h) throws IOException {
         Bytes b = Bytes.allocate(VdiHeader.SIZE);
         h.write(b);
         storage.write(b.slice(VdiHeader.PRE_HEADER_SIZE, h.writtenSize()), VdiHeader.PRE_HEADER_SIZE);

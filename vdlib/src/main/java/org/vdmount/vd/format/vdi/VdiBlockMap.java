@@ -28,10 +28,13 @@ final class VdiBlockMap {
     private final AtomicIntegerArray entries;
     /** Slot to block, or {@link #NO_OWNER}; null for read-only opens. */
     private final int[] owners;
+    /** One past the highest slot a block used when the map was loaded (0 if none). */
+    private final int slotsInUse;
 
-    private VdiBlockMap(AtomicIntegerArray entries, int[] owners) {
+    private VdiBlockMap(AtomicIntegerArray entries, int[] owners, int slotsInUse) {
         this.entries = entries;
         this.owners = owners;
+        this.slotsInUse = slotsInUse;
     }
 
     static boolean isAllocated(int entry) {
@@ -46,24 +49,27 @@ final class VdiBlockMap {
             e.set(i, fixed ? i : FREE);
             owners[i] = fixed ? i : NO_OWNER;
         }
-        return new VdiBlockMap(e, owners);
+        return new VdiBlockMap(e, owners, fixed ? blocks : 0);
     }
 
     /**
      * Reads and validates the map of a header already validated (so the map lies inside the file
-     * and its size is capped). Every allocated entry must be below the allocated-block count; two
-     * blocks sharing a slot are refused for writing and reported for read-only opens.
+     * and its size is capped). Every allocated entry must be below the block count (no image has
+     * more slots than blocks); whether the slots in use agree with the header's allocated count is
+     * {@link VdiImage}'s business ({@link #slotsInUse}). Two blocks sharing a slot and data slots
+     * past the end of the file are refused for writing (VirtualBox and we would write over live
+     * data or into a hole) and reported for read-only opens.
      */
     static VdiBlockMap load(Storage storage, VdiHeader h, OpenOptions options) throws IOException {
         Path file = storage.path();
         int blocks = (int) h.blockCount();
-        long allocated = h.allocatedBlocks();
         AtomicIntegerArray e = new AtomicIntegerArray(blocks);
         int[] owners = options.readOnly() ? null : new int[blocks];
         if (owners != null) {
             Arrays.fill(owners, NO_OWNER);
         }
-        BitSet used = owners == null ? new BitSet((int) allocated) : null;
+        BitSet used = owners == null ? new BitSet(blocks) : null;
+        int inUse = 0;
         int shared = 0;
         ByteBuffer buf = ByteBuffer.allocate((int) Math.min(LOAD_CHUNK_BYTES, 4L * blocks));
         for (int first = 0; first < blocks; first += buf.capacity() / 4) {
@@ -78,11 +84,12 @@ final class VdiBlockMap {
                 if (!isAllocated(entry)) {
                     continue;
                 }
-                if (Integer.toUnsignedLong(entry) >= allocated) {
+                if (Integer.toUnsignedLong(entry) >= blocks) {
                     throw new CorruptImageException("vdi", file, "block map", h.blockMapOffsetBytes() + 4L * block,
                             "block " + block + " points to slot " + Integer.toUnsignedString(entry)
-                                    + " >= allocated block count " + allocated);
+                                    + " >= block count " + blocks);
                 }
+                inUse = Math.max(inUse, entry + 1);
                 if (owners != null) {
                     if (owners[entry] != NO_OWNER) {
                         throw new CorruptImageException("vdi", file, "block map", h.blockMapOffsetBytes() + 4L * block,
@@ -100,12 +107,14 @@ final class VdiBlockMap {
             options.warn("vdi: " + file + ": " + shared + " block map entries share a data slot with another"
                     + " block (corrupt map; read-only use only)");
         }
-        VdiBlockMap map = new VdiBlockMap(e, owners);
-        map.warnTruncated(file, storage.size(), h, options);
+        VdiBlockMap map = new VdiBlockMap(e, owners, inUse);
+        map.checkTruncated(file, storage.size(), h, options);
         return map;
     }
 
-    private void warnTruncated(Path file, long fileSize, VdiHeader h, OpenOptions options) {
+    /** Data blocks cut off by the end of the file: a warning read-only, refused for writing. */
+    private void checkTruncated(Path file, long fileSize, VdiHeader h, OpenOptions options)
+            throws CorruptImageException {
         long vsize = h.virtualSizeBytes();
         int truncated = 0;
         int first = -1;
@@ -120,10 +129,25 @@ final class VdiBlockMap {
                 first = first < 0 ? i : first;
             }
         }
+        if (truncated > 0 && owners != null) {
+            throw new CorruptImageException("vdi", file, "block map", h.blockMapOffsetBytes() + 4L * first,
+                    truncated + " data blocks (first: block " + first + " in slot " + entries.get(first)
+                            + ") lie past the end of the file (" + fileSize + " bytes); refused for writing, open it"
+                            + " read-only");
+        }
         if (truncated > 0) {
             options.warn("vdi: " + file + ": " + truncated + " data blocks (first: block " + first
                     + ") extend past the end of the file; reading them fails");
         }
+    }
+
+    /**
+     * One past the highest slot in use at load time: the value the header's allocated count must
+     * have, since VirtualBox and QEMU append the next block at slot cBlocksAllocated. Equal to the
+     * number of allocated blocks unless slots leaked (a crash during a discard).
+     */
+    int slotsInUse() {
+        return slotsInUse;
     }
 
     int length() {

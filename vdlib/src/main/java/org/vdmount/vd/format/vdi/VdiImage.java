@@ -80,7 +80,39 @@ final class VdiImage extends ImageBase {
             throw new UnsupportedFeatureException("vdi: " + file + " has a v0 header (VirtualBox before 1.4);"
                     + " it can be opened read-only only");
         }
-        return new VdiImage(format, storage, h, VdiBlockMap.load(storage, h, options), options.readOnly());
+        VdiBlockMap map = VdiBlockMap.load(storage, h, options);
+        h = reconcileAllocatedCount(storage, h, map, options);
+        return new VdiImage(format, storage, h, map, options.readOnly());
+    }
+
+    /**
+     * The header's cBlocksAllocated must be one past the highest slot in use: VirtualBox (and
+     * QEMU) append the next block at that slot, so a count that is too low makes them write over
+     * a live block, and one that is too high (a crash between a discard and the next flush) leaks
+     * slots and fails {@code qemu-img check}. A writable open rewrites the count from the block map
+     * (with a warning naming both values); a read-only open only warns and writes nothing.
+     */
+    private static VdiHeader reconcileAllocatedCount(Storage storage, VdiHeader h, VdiBlockMap map,
+                                                     OpenOptions options) throws IOException {
+        long recorded = h.allocatedBlocks();
+        int inUse = map.slotsInUse();
+        if (recorded == inUse) {
+            return h;
+        }
+        int blocks = map.allocatedCount();
+        String what = "vdi: " + storage.path() + ": header at 0x" + Integer.toHexString(h.isV0() ? 0x170 : 0x184)
+                + " counts " + recorded + " allocated blocks, the block map uses " + inUse
+                + (blocks == inUse ? "" : " slots (" + blocks + " blocks, the rest leaked)");
+        if (options.readOnly()) {
+            options.warn(what + "; not repaired (read-only open)"
+                    + (recorded < inUse ? "; VirtualBox would allocate over live data" : ""));
+            return h;
+        }
+        VdiHeader fixed = h.withState(inUse, h.uuidModify());
+        VdiAllocator.writeHeader(storage, fixed);
+        storage.force();
+        options.warn(what + "; repaired: count rewritten from " + recorded + " to " + inUse);
+        return fixed;
     }
 
     /** Wraps a file {@link VdiFormat#create} has just written. */

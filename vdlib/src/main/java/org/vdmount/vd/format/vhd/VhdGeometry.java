@@ -1,11 +1,20 @@
 package org.vdmount.vd.format.vhd;
 
+import java.nio.file.Path;
+
 /**
  * CHS geometry and the virtual size rule. The footer carries both a CHS geometry and a
  * "current size"; Virtual PC sizes the disk by its geometry, Hyper-V and most other tools by the
- * current size. We follow QEMU's rule (block/vpc.c, vpc_ignore_current_size, upstream since 2025):
- * the geometry counts only for creator applications "vpc " and "qemu", and not when it is the
- * maximum geometry 65535/16/255 (then the current size is authoritative).
+ * current size. The specification makes the current size the disk's size (the geometry is
+ * derived from it and rounds down), so the current size wins whenever the two disagree, with
+ * one warning naming both ({@link #disagreement}); a zero current size next to a geometry falls
+ * back to the geometry, so no header makes a silent 0-byte disk.
+ *
+ * <p>QEMU 7.2 (block/vpc.c, vpc_open) instead takes the geometry for every creator application
+ * except "win ", "qem2", "d2v ", "CTXS" and "tap" unless the geometry is the maximum 65535/16/255,
+ * and says nothing when they disagree: a "vpc " or "qemu" image with geometry 0/0/0 is a 0-byte
+ * disk there. Images QEMU and Virtual PC create have a current size equal to the geometry's, so
+ * both rules agree on them.
  */
 final class VhdGeometry {
     static final int SECTOR = 512;
@@ -58,17 +67,41 @@ final class VhdGeometry {
         return (int) chs & 0xFF;
     }
 
-    /** Whether the creator sizes its disks by geometry (see the class comment). */
-    static boolean usesChs(String creatorApp) {
-        return creatorApp.equals("vpc ") || creatorApp.equals("qemu");
+    /** The size the geometry describes, in bytes. */
+    static long chsBytes(VhdFooter f) {
+        return (long) f.cylinders() * f.heads() * f.sectorsPerTrack() * SECTOR;
     }
 
     /** The virtual size in bytes (a multiple of 512); negative if the footer's size is absurd. */
     static long virtualSize(VhdFooter f) {
-        long chsSectors = (long) f.cylinders() * f.heads() * f.sectorsPerTrack();
-        if (usesChs(f.creatorApp()) && chsSectors != MAX_CHS_SECTORS) {
-            return chsSectors * SECTOR;
+        long current = f.currentSizeBytes();
+        if (current < 0) {
+            return -1;
         }
-        return f.currentSizeBytes() < 0 ? -1 : f.currentSizeBytes() & ~(long) (SECTOR - 1);
+        current &= ~(long) (SECTOR - 1);
+        return current == 0 ? chsBytes(f) : current;
+    }
+
+    /**
+     * The warning when the geometry and the current size disagree, or null. They agree when the
+     * geometry describes exactly the current size, or is the one the specification's algorithm
+     * derives from it ({@link #chsFor}; it rounds down, so Hyper-V's and our own images have a
+     * geometry a little smaller than the disk), which includes the maximum geometry for disks
+     * larger than CHS can say.
+     */
+    static String disagreement(VhdFooter f, Path file) {
+        long current = f.currentSizeBytes();
+        long chs = chsBytes(f);
+        if (current < 0 || chs == (current & ~(long) (SECTOR - 1))) {
+            return null;
+        }
+        long derived = chsFor(current / SECTOR);
+        if (cylinders(derived) == f.cylinders() && heads(derived) == f.heads()
+                && sectorsPerTrack(derived) == f.sectorsPerTrack()) {
+            return null;
+        }
+        return "vhd: " + file + ": footer CHS geometry " + f.cylinders() + "/" + f.heads() + "/" + f.sectorsPerTrack()
+                + " gives " + chs + " bytes but the current size at 0x30 is " + current + " bytes; using "
+                + virtualSize(f) + " bytes (" + (current == 0 ? "the geometry" : "the current size") + ")";
     }
 }

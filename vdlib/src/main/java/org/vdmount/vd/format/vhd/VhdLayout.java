@@ -93,6 +93,10 @@ record VhdLayout(VhdFooter footer, byte[] footerRaw, long footerOffset, boolean 
             throw corrupt(file, "footer", footerOffset, "current size " + Long.toUnsignedString(footer.currentSizeBytes())
                     + " is not a valid size");
         }
+        String sizes = VhdGeometry.disagreement(footer, file);
+        if (sizes != null) {
+            options.warn(sizes);
+        }
         if (footer.fixed()) {
             if (!tailFooter) {
                 throw corrupt(file, "footer", size - tailLen, "fixed image without a footer at the end");

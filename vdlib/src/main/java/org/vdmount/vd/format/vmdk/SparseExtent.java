@@ -102,6 +102,17 @@ final class SparseExtent extends GrainMapExtent {
                 break;
             }
         }
+        if (sizeBytes >= 0 && sizeBytes != capacityBytes) {
+            boolean more = sizeBytes > capacityBytes;
+            warn.accept("vmdk: the descriptor gives extent " + storage.path() + " " + sizeBytes / 512
+                    + " sectors, its sparse header's capacity at 0x0C is " + h.capacitySectors() + " sectors; "
+                    + (more ? "the sectors past the capacity read as zeros and cannot be written"
+                    : "the data past " + sizeBytes / 512 + " sectors is not part of the disk"));
+            if (more && notWritable == null) {
+                notWritable = "vmdk: extent " + storage.path() + " is smaller (" + h.capacitySectors()
+                        + " sectors) than its descriptor says (" + sizeBytes / 512 + "); open it read-only";
+            }
+        }
         if (h.compressed()) {
             notWritable = "vmdk: " + storage.path() + " is stream-optimized (compressed); it can only be read."
                     + " Open it read-only or convert it";

@@ -10,10 +10,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.ContainmentException;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.PathPolicy;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.storage.FileStorage;
@@ -24,7 +26,8 @@ import org.vdmount.vd.storage.Storage;
  * Opens a VMDK from any of its entry points: a text descriptor, a hosted sparse file with an
  * embedded descriptor (monolithicSparse, streamOptimized), or a bare COWD / seSparse extent.
  * Extent file names come from an untrusted descriptor: they are resolved inside the descriptor's
- * directory only (no absolute paths, no "..") unless {@link OpenOptions#allowAbsoluteParents()}.
+ * directory only (no absolute paths, no "..", no link leading out: {@link PathPolicy}) unless
+ * {@link OpenOptions#allowAbsoluteParents()}.
  */
 final class VmdkOpener {
     private final ImageFormat format;
@@ -106,6 +109,11 @@ final class VmdkOpener {
             return fromDescriptor(main, d, slot); // descriptor kept inside a sparse container (QEMU reads these)
         }
         SparseExtent ext = SparseExtent.open(main, -1, options::warn);
+        if (d != null && d.extents().size() == 1 && d.extents().get(0).sectors() != h.capacitySectors()) {
+            options.warn("vmdk: the descriptor embedded in " + path + " gives its extent " + d.extents().get(0).sectors()
+                    + " sectors, the sparse header's capacity at 0x0C is " + h.capacitySectors()
+                    + " sectors; the capacity is used");
+        }
         if (d != null && d.extents().size() > 1) {
             options.warn("vmdk: the descriptor embedded in " + path + " lists " + d.extents().size()
                     + " extents; only this file's data is used");
@@ -184,38 +192,52 @@ final class VmdkOpener {
     }
 
     /**
-     * The extent file named in the descriptor, kept inside the descriptor's directory: a name
-     * pointing elsewhere is followed only with allowAbsoluteParents, else its last component is
-     * looked up next to the descriptor (images copied off a VMFS datastore keep absolute names).
+     * The extent file named in the descriptor, as a real path that {@link PathPolicy} admits (inside
+     * the descriptor's directory or a --parent-dir, links resolved). An absolute name or one with
+     * ".." is followed only with allowAbsoluteParents, else its last component is looked up next
+     * to the descriptor (images copied off a VMFS datastore keep absolute names); a Windows
+     * absolute name always by its last component.
      */
     private Path resolve(String name) throws VdException {
         Path dir = path.toAbsolutePath().normalize().getParent();
+        PathPolicy policy = PathPolicy.forImage(path, options);
         String n = name.replace('\\', '/');
         boolean windowsAbsolute = n.length() >= 2 && n.charAt(1) == ':' || n.startsWith("//");
         boolean absolute = windowsAbsolute || n.startsWith("/");
         boolean dotDot = ("/" + n + "/").contains("/../");
+        String base = n.substring(n.lastIndexOf('/') + 1);
+        Path local;
         Path p;
         try {
-            p = absolute ? Path.of(n).normalize() : dir.resolve(n).normalize();
+            local = base.isEmpty() || base.equals("..") || base.equals(".") ? null : dir.resolve(base);
+            p = windowsAbsolute ? local : absolute ? Path.of(n) : dir.resolve(n);
         } catch (InvalidPathException e) {
             throw new CorruptImageException("vmdk: corrupt descriptor in " + path + ": invalid extent file name '"
                     + name + "'");
         }
-        if ((absolute || dotDot || !p.startsWith(dir)) && !options.allowAbsoluteParents()) {
-            String base = n.substring(n.lastIndexOf('/') + 1);
-            Path local = base.isEmpty() || base.equals("..") || base.equals(".") ? null : dir.resolve(base);
-            if (local == null || !Files.isRegularFile(local)) {
+        if ((absolute || dotDot) && !options.allowAbsoluteParents()) {
+            Path real = local == null ? null : admit(policy, local, name);
+            if (real == null || !Files.isRegularFile(real)) {
                 throw new UnsupportedFeatureException("vmdk: extent file '" + name + "' named in " + path
                         + " lies outside the descriptor's directory; refused (allow absolute parents to follow it)");
             }
             options.warn("vmdk: extent file '" + name + "' named in " + path + " taken from the descriptor's"
-                    + " directory: " + local);
-            p = local;
+                    + " directory: " + real);
+            return real;
         }
-        if (!Files.isRegularFile(p)) {
+        Path real = p == null ? null : admit(policy, p, name);
+        if (real == null || !Files.isRegularFile(real)) {
             throw new VdException("vmdk: extent file '" + name + "' named in " + path + " not found (" + p + ")");
         }
-        return p;
+        return real;
+    }
+
+    private static Path admit(PathPolicy policy, Path candidate, String name) throws ContainmentException {
+        try {
+            return policy.admit(candidate, name);
+        } catch (ContainmentException e) {
+            throw new ContainmentException("vmdk: extent file of " + e.getMessage());
+        }
     }
 
     /**

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vdmount.vd.ContainmentException;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.OpenOptions;
@@ -40,6 +41,33 @@ class RawFormatTest {
                 d.read(99_990, across);
                 assertArrayEquals(Arrays.copyOfRange(all, 99_990, 100_040), across.array());
             }
+        }
+    }
+
+    /** Members are found by name: one that is a link out of the directory is refused, one staying inside is read. */
+    @Test
+    void splitMemberLinkedOutOfTheDirectoryIsRefused() throws IOException {
+        Path d = Files.createDirectory(dir.resolve("set"));
+        Path outside = Files.createDirectory(dir.resolve("outside"));
+        byte[] a = random(1000, 5);
+        byte[] b = random(1000, 6);
+        Files.write(d.resolve("ev.001"), a);
+        Path secret = Files.write(outside.resolve("secret"), b);
+        Files.createSymbolicLink(d.resolve("ev.002"), secret);
+        ContainmentException e = assertThrows(ContainmentException.class,
+                () -> Disk.open(d.resolve("ev.001"), OpenOptions.defaultReadOnly()).close());
+        assertTrue(e.getMessage().contains("ev.002") && e.getMessage().contains(secret.toRealPath().toString()),
+                e.getMessage());
+        try (Disk disk = Disk.open(d.resolve("ev.001"), OpenOptions.defaultReadOnly().withAllowAbsoluteParents(true))) {
+            assertEquals(2000, disk.size());
+        }
+        Files.delete(d.resolve("ev.002"));
+        Files.move(secret, d.resolve("kept"));
+        Files.createSymbolicLink(d.resolve("ev.002"), Path.of("kept"));
+        try (Disk disk = Disk.open(d.resolve("ev.001"), OpenOptions.defaultReadOnly())) {
+            ByteBuffer all = ByteBuffer.allocate(2000);
+            disk.read(0, all);
+            assertArrayEquals(b, Arrays.copyOfRange(all.array(), 1000, 2000));
         }
     }
 

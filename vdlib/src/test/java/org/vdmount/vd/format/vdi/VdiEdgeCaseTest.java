@@ -149,15 +149,33 @@ class VdiEdgeCaseTest {
     }
 
     @Test
-    void mapEntryBeyondAllocatedCountIsCorrupt() throws Exception {
+    void mapEntryBeyondTheBlockCountIsCorrupt() throws Exception {
         byte[] bytes = handMade(BLOCK, 0, scrambledMap(), 8, new byte[16 * BLOCK], 16 * BLOCK, VdiHeader.TYPE_NORMAL,
                 VdiHeader.nullUuid());
-        Bytes.of(bytes).put32le(0x200 + 4 * 5, 8); // allocated count is 8: slots 0..7
+        Bytes.of(bytes).put32le(0x200 + 4 * 5, 16); // 16 blocks: slots 0..15
         Path p = file("bad.vdi", bytes);
+        for (OpenOptions o : List.of(OpenOptions.defaultReadOnly(), OpenOptions.defaultReadWrite())) {
+            CorruptImageException e = assertThrows(CorruptImageException.class, () -> new VdiFormat().open(p, o));
+            assertEquals("vdi: corrupt block map in " + p + " at 0x214: block 5 points to slot 16 >= block count 16",
+                    e.getMessage());
+        }
+    }
+
+    /** A slot past the end of the file: VirtualBox would count it and append after a hole; refused for writing. */
+    @Test
+    void dataSlotPastTheEndOfTheFileIsRefusedWritable() throws Exception {
+        byte[] bytes = handMade(BLOCK, 0, scrambledMap(), 8, random(rnd, 16 * BLOCK), 16 * BLOCK,
+                VdiHeader.TYPE_NORMAL, VdiHeader.nullUuid());
+        Bytes.of(bytes).put32le(0x200 + 4 * 5, 9).put32le(0x184, 10); // block 5 in slot 9, beyond the 8 written
+        Path p = file("past.vdi", bytes);
+        List<String> warnings = new ArrayList<>();
+        new VdiFormat().open(p, OpenOptions.defaultReadOnly().withWarnings(warnings::add)).close();
+        assertTrue(warnings.stream().anyMatch(w -> w.contains("past the end")), warnings.toString());
         CorruptImageException e = assertThrows(CorruptImageException.class,
-                () -> new VdiFormat().open(p, OpenOptions.defaultReadOnly()));
-        assertEquals("vdi: corrupt block map in " + p + " at 0x214: block 5 points to slot 8 >= allocated block count 8",
-                e.getMessage());
+                () -> new VdiFormat().open(p, OpenOptions.defaultReadWrite()));
+        assertTrue(e.getMessage().contains("block 5 in slot 9") && e.getMessage().contains("past the end of the file")
+                && e.getMessage().contains("read-only"), e.getMessage());
+        assertArrayEquals(bytes, Files.readAllBytes(p), "nothing written");
     }
 
     @Test

@@ -77,6 +77,80 @@ class VhdCorruptionTest {
         assertTrue(e.getMessage().contains("checksum") && e.getMessage().contains("read-only"), e.getMessage());
     }
 
+    /** Sets the footer's CHS geometry (0x38) at the end and, for dynamic images, in the copy at 0; fixes checksums. */
+    private static void setGeometry(Path vhd, int cylinders, int heads, int spt, boolean copyAtZero) throws Exception {
+        byte[] all = Files.readAllBytes(vhd);
+        List<Integer> footers = new ArrayList<>(List.of(all.length - 512));
+        if (copyAtZero) {
+            footers.add(0);
+        }
+        for (int at : footers) {
+            all[at + 0x38] = (byte) (cylinders >>> 8);
+            all[at + 0x39] = (byte) cylinders;
+            all[at + 0x3A] = (byte) heads;
+            all[at + 0x3B] = (byte) spt;
+            java.util.Arrays.fill(all, at + 0x40, at + 0x44, (byte) 0);
+            long sum = 0;
+            for (int i = 0; i < 512; i++) {
+                sum += all[at + i] & 0xFF;
+            }
+            long checksum = ~sum & 0xFFFF_FFFFL;
+            for (int i = 0; i < 4; i++) {
+                all[at + 0x40 + i] = (byte) (checksum >>> (24 - 8 * i));
+            }
+        }
+        Files.write(vhd, all);
+    }
+
+    /**
+     * The issue's case: geometry 0/0/0 next to a current size of several MiB made a silent 0-byte
+     * disk. The current size is used, with one warning naming both values; so it is for any other
+     * geometry that disagrees; an agreeing footer says nothing.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"dynamic", "fixed"})
+    void geometryDisagreeingWithTheCurrentSizeIsWarnedAndTheCurrentSizeUsed(String subformat) throws Exception {
+        Path vhd = qemuImage(subformat);
+        byte[] expected = VhdTestSupport.qemuRaw(vhd, dir);
+        long current = expected.length;
+        try (Disk d = Disk.open(vhd, ro())) {
+            assertEquals(current, d.size());
+        }
+        assertEquals(List.of(), warnings, "qemu's footer agrees with itself");
+        for (int[] chs : new int[][] {{0, 0, 0}, {100, 4, 17}}) {
+            setGeometry(vhd, chs[0], chs[1], chs[2], subformat.equals("dynamic"));
+            warnings.clear();
+            try (Disk d = Disk.open(vhd, ro())) {
+                assertEquals(current, d.size(), "the current size, not the geometry " + Arrays.toString(chs));
+                assertBytes(expected, VhdTestSupport.readAll(d, 4), "data");
+            }
+            assertEquals(1, warnings.size(), warnings.toString());
+            String w = warnings.get(0);
+            long chsBytes = (long) chs[0] * chs[1] * chs[2] * 512;
+            assertTrue(w.contains(vhd.toString()) && w.contains(chs[0] + "/" + chs[1] + "/" + chs[2])
+                    && w.contains(" " + chsBytes + " bytes") && w.contains(current + " bytes")
+                    && w.contains("current size"), w);
+        }
+    }
+
+    /** The specification derives the geometry by rounding down: that geometry agrees with the current size. */
+    @ParameterizedTest
+    @ValueSource(strings = {"dynamic", "fixed"})
+    void specificationGeometryBelowTheCurrentSizeIsNoDisagreement(String subformat) throws Exception {
+        Path vhd = dir.resolve("own-" + subformat + ".vhd");
+        FormatRegistry.require("vhd").create(vhd, org.vdmount.vd.CreateOptions.of(8L << 20)
+                .with("subformat", subformat)).close();
+        byte[] footer = Arrays.copyOfRange(Files.readAllBytes(vhd), (int) Files.size(vhd) - 512, (int) Files.size(vhd));
+        long chs = VhdGeometry.chsFor((8L << 20) / 512);
+        assertTrue(VhdGeometry.cylinders(chs) * VhdGeometry.heads(chs) * VhdGeometry.sectorsPerTrack(chs) * 512L
+                < 8L << 20, "the geometry rounds down");
+        assertEquals(VhdGeometry.cylinders(chs), Bytes.of(footer).u16be(0x38));
+        try (Disk d = Disk.open(vhd, ro())) {
+            assertEquals(8L << 20, d.size());
+        }
+        assertEquals(List.of(), warnings);
+    }
+
     @Test
     void badHeaderChecksumReadOnlyWithWarning() throws Exception {
         Path vhd = qemuImage("dynamic");

@@ -6,9 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.vdmount.vd.ChainTesting.MIB;
-import static org.vdmount.vd.ChainTesting.assertOneLine;
 import static org.vdmount.vd.ChainTesting.qemuIo;
-import static org.vdmount.vd.ChainTesting.readAll;
+import static org.vdmount.vd.conformance.DiskBytes.assertOneLine;
+import static org.vdmount.vd.conformance.DiskBytes.readAll;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -24,6 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.vdmount.vd.conformance.DiskBytes;
 import org.vdmount.vd.format.qcow2.QemuTools;
 
 /**
@@ -204,7 +205,7 @@ class ContainmentTest {
 
     private static void ownBase(String fmt, Path path) throws IOException {
         try (Disk d = Disk.of(List.of(FormatRegistry.require(fmt).create(path, CreateOptions.of(SIZE))))) {
-            ChainTesting.randomOps(d, new byte[SIZE], new Random(7), 6);
+            org.vdmount.vd.conformance.ModelRun.scribble(d, new byte[SIZE], new Random(7), 6);
         }
     }
 
@@ -236,12 +237,12 @@ class ContainmentTest {
         byte[] expect = ChainTesting.qemuRaw(child, "qcow2");
         try (Disk disk = Disk.open(child, ro())) {
             assertEquals(base.toRealPath(), disk.layers().get(0).storage().path(), "the real path is opened");
-            ChainTesting.assertDiskEquals(expect, disk, "link inside");
+            DiskBytes.assertDisk(expect, disk, "link inside");
         }
         Path moved = Files.move(d, root.resolve("moved"));
         try (Disk disk = Disk.open(moved.resolve("child.qcow2"), ro())) {
             assertEquals(moved.resolve("store/base.qcow2").toRealPath(), disk.layers().get(0).storage().path());
-            ChainTesting.assertDiskEquals(expect, disk, "moved as a directory");
+            DiskBytes.assertDisk(expect, disk, "moved as a directory");
         }
     }
 

@@ -49,8 +49,8 @@ class RawFormatTest {
     void splitMemberLinkedOutOfTheDirectoryIsRefused() throws IOException {
         Path d = Files.createDirectory(dir.resolve("set"));
         Path outside = Files.createDirectory(dir.resolve("outside"));
-        byte[] a = random(1000, 5);
-        byte[] b = random(1000, 6);
+        byte[] a = DiskBytes.random(1000, 5);
+        byte[] b = DiskBytes.random(1000, 6);
         Files.write(d.resolve("ev.001"), a);
         Path secret = Files.write(outside.resolve("secret"), b);
         Files.createSymbolicLink(d.resolve("ev.002"), secret);

@@ -19,6 +19,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.conformance.DiskBytes;
+import org.vdmount.vd.conformance.ExternalTools;
 
 /**
  * A stale cBlocksAllocated (a crash between a discard and the next flush leaves it too high; a
@@ -60,7 +62,7 @@ class VdiRepairTest {
         Path p = fourBlocks("stale" + stale + ".vdi");
         byte[] content = VdiTestSupport.qemuRaw(p, dir);
         patchCount(p, stale);
-        assertNotEquals(0, VdiTestSupport.run("qemu-img", "check", "-f", "vdi", p.toString()).exit(),
+        assertNotEquals(0, ExternalTools.exec(dir, "qemu-img", "check", "-f", "vdi", p.toString()).exit(),
                 "qemu-img check sees the stale count");
 
         // read-only: one warning, the data, and not a byte or timestamp changed
@@ -68,7 +70,7 @@ class VdiRepairTest {
         byte[] before = Files.readAllBytes(p);
         List<String> warnings = new ArrayList<>();
         try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly().withWarnings(warnings::add))) {
-            assertArrayEquals(content, VdiTestSupport.readAll(d));
+            assertArrayEquals(content, DiskBytes.readAll(d));
         }
         assertEquals(1, warnings.size(), warnings.toString());
         String w = warnings.get(0);
@@ -81,7 +83,7 @@ class VdiRepairTest {
         // read-write: repaired, named, and clean for qemu
         warnings.clear();
         try (Disk d = Disk.open(p, OpenOptions.defaultReadWrite().withWarnings(warnings::add))) {
-            assertArrayEquals(content, VdiTestSupport.readAll(d));
+            assertArrayEquals(content, DiskBytes.readAll(d));
         }
         assertEquals(1, warnings.size(), warnings.toString());
         assertTrue(warnings.get(0).contains("from " + stale + " to 4"), warnings.get(0));

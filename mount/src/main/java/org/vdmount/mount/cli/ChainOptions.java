@@ -12,8 +12,9 @@ class ChainOptions {
     List<Path> parentDirs = new ArrayList<>();
 
     @Option(names = "--allow-absolute-parents",
-            description = "follow absolute parent/backing paths recorded in images (default: only their file "
-                    + "names are looked up next to the image and in --parent-dir)")
+            description = "follow absolute parent, backing, extent and data-file paths recorded in images, and "
+                    + "symlinks leading out of the allowed directories (default: every such path, resolved with "
+                    + "symlinks followed, must stay next to the image or in a --parent-dir)")
     boolean allowAbsoluteParents;
 
     @Option(names = "--ignore-parent-uuid",

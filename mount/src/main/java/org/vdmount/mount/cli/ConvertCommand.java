@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -20,6 +19,7 @@ import org.vdmount.vd.Sizes;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.storage.ImageLock;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
@@ -35,9 +35,8 @@ final class ConvertCommand extends VdCommand {
             description = "Output format (default: ${DEFAULT-VALUE}).")
     String outputFormat;
 
-    @Option(names = "-o", paramLabel = "K=V,...",
-            description = "Options for the output format (repeatable); -o help lists them with their defaults.")
-    List<String> formatOptions = new ArrayList<>();
+    @Mixin
+    FormatOptions.Given formatOptions;
 
     @Option(names = "--overwrite", description = "Replace DST if it is an existing regular file "
             + "(never one of SRC's chain). Without it an existing DST is an error.")
@@ -53,14 +52,14 @@ final class ConvertCommand extends VdCommand {
     @Override
     public Integer call() throws Exception {
         ImageFormat format = FormatRegistry.require(outputFormat);
-        if (FormatHelp.printIfWanted(formatOptions, format, vd.out)) {
+        if (FormatHelp.printIfWanted(formatOptions.values, format, vd.out)) {
             return 0;
         }
         if (src == null || dst == null) {
             throw new ParameterException(spec.commandLine(), "Missing required parameter"
                     + (src == null ? "s: 'SRC', 'DST'" : ": 'DST'"));
         }
-        Map<String, String> options = FormatOptions.parse(formatOptions, spec.commandLine());
+        Map<String, String> options = FormatOptions.parse(formatOptions.values, spec.commandLine());
         if (!format.can(Capability.CREATE)) {
             throw new VdException(format.name() + ": creating images is not supported");
         }

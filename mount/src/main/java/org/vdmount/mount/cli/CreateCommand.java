@@ -4,8 +4,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import org.vdmount.vd.Capability;
 import org.vdmount.vd.ChainException;
@@ -18,6 +16,7 @@ import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.VdException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
@@ -32,9 +31,8 @@ final class CreateCommand extends VdCommand {
     @Option(names = "-f", paramLabel = "FORMAT", required = true, description = "Format of the new image.")
     String format;
 
-    @Option(names = "-o", paramLabel = "K=V,...",
-            description = "Options for the format (repeatable); -o help lists them with their defaults.")
-    List<String> formatOptions = new ArrayList<>();
+    @Mixin
+    FormatOptions.Given formatOptions;
 
     @Option(names = "-b", paramLabel = "BACKING",
             description = "Parent image; recorded in IMAGE as given (relative paths are kept relative).")
@@ -54,13 +52,13 @@ final class CreateCommand extends VdCommand {
     @Override
     public Integer call() throws Exception {
         ImageFormat fmt = FormatRegistry.require(format);
-        if (FormatHelp.printIfWanted(formatOptions, fmt, vd.out)) {
+        if (FormatHelp.printIfWanted(formatOptions.values, fmt, vd.out)) {
             return 0;
         }
         if (image == null) {
             throw new ParameterException(spec.commandLine(), "Missing required parameter: 'IMAGE'");
         }
-        Map<String, String> options = FormatOptions.parse(formatOptions, spec.commandLine());
+        Map<String, String> options = FormatOptions.parse(formatOptions.values, spec.commandLine());
         if (backingFormat != null && backing == null) {
             throw new ParameterException(spec.commandLine(), "-F needs -b BACKING");
         }

@@ -1,9 +1,11 @@
 package org.vdmount.mount.cli;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import picocli.CommandLine;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 
 /**
@@ -13,6 +15,14 @@ import picocli.CommandLine.ParameterException;
  */
 final class FormatOptions {
     private FormatOptions() {
+    }
+
+    /** The {@code -o} option as vd create and vd convert declare it. */
+    static final class Given {
+        @Option(names = "-o", paramLabel = "K=V,...",
+                description = "Options for the new image's format (repeatable); -o help lists them with their "
+                        + "defaults.")
+        List<String> values = new ArrayList<>();
     }
 
     static Map<String, String> parse(List<String> values, CommandLine cmd) {

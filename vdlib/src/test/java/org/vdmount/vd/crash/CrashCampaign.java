@@ -57,7 +57,7 @@ final class CrashCampaign {
     CrashCampaign(Target target, Path dir, long seed, int ops) throws IOException {
         this.target = target;
         this.dir = dir;
-        this.template = dir.resolve("template." + target.extension());
+        this.template = dir.resolve("template" + seed + "." + target.extension());
         CreateOptions co = CreateOptions.of(VIRTUAL_SIZE);
         for (Map.Entry<String, String> e : target.options().entrySet()) {
             co = co.with(e.getKey(), e.getValue());

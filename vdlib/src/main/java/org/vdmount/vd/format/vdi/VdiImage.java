@@ -80,7 +80,11 @@ final class VdiImage extends ImageBase {
             throw new UnsupportedFeatureException("vdi: " + file + " has a v0 header (VirtualBox before 1.4);"
                     + " it can be opened read-only only");
         }
-        return new VdiImage(format, storage, h, VdiBlockMap.load(storage, h, options), options.readOnly());
+        VdiImage image = new VdiImage(format, storage, h, VdiBlockMap.load(storage, h, options), options.readOnly());
+        if (!options.readOnly()) {
+            image.allocator.reclaimLeakedSlots();
+        }
+        return image;
     }
 
     /** Wraps a file {@link VdiFormat#create} has just written. */

@@ -42,12 +42,12 @@ class FormatFuzzTest {
         });
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void vdi(byte[] data) {
         openAs("vdi", "f.vdi", data);
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void vhd(FuzzedDataProvider in) {
         boolean fixSums = in.consumeBoolean();
         byte[] file = in.consumeRemainingAsBytes();
@@ -57,7 +57,7 @@ class FormatFuzzTest {
         openAs("vhd", "f.vhd", file);
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void vhdx(FuzzedDataProvider in) {
         byte[] file = VHDX_TEMPLATE.clone();
         int len = file.length;
@@ -77,13 +77,13 @@ class FormatFuzzTest {
         openAs("vhdx", "f.vhdx", java.util.Arrays.copyOf(file, len));
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void vmdkSparse(byte[] data) {
         openAs("vmdk", "f.vmdk", data);
     }
 
     /** A descriptor naming extents that exist: a flat one and a sparse one. */
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void vmdkDescriptor(byte[] data) {
         FuzzOracle.expect(() -> {
             FuzzOracle.clear(DIR);
@@ -99,23 +99,23 @@ class FormatFuzzTest {
         });
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void qcow2(byte[] data) {
         openAs("qcow2", "f.qcow2", data);
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void qed(byte[] data) {
         openAs("qed", "f.qed", data);
     }
 
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void qcow(byte[] data) {
         openAs("qcow", "f.qcow", data);
     }
 
     /** A split raw set: which parts exist, how long each is, .000 or .001 first. */
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void rawSplit(FuzzedDataProvider in) {
         FuzzOracle.expect(() -> {
             FuzzOracle.clear(DIR);
@@ -144,7 +144,7 @@ class FormatFuzzTest {
      * possible parents, {@code base.qcow2} and {@code base.vmdk}; its parent locators are resolved,
      * UUIDs compared, and the chain read.
      */
-    @FuzzTest(maxDuration = "5s")
+    @FuzzTest(maxDuration = "60s")
     void chain(byte[] data) {
         FuzzOracle.expect(() -> {
             Path dir = DIR.resolve("chain");

@@ -1,6 +1,7 @@
 package org.vdmount.vd.crash;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Path;
 import org.junit.jupiter.api.io.TempDir;
@@ -16,7 +17,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  *
  * <p>Sizes: {@code -Dvdmount.crash.points} kill points per format (default 100, of which half
  * torn), {@code -Dvdmount.crash.halts} child-JVM halts (default 5), {@code -Dvdmount.crash.seed}.
- * {@code bench/crash-campaign.sh} runs the long campaign.
+ * {@code -Dvdmount.crash.formats=vdi,qcow2} limits the run to those formats.
+ * {@code campaigns/crash-campaign.sh} runs the long campaign.
  */
 class CrashCampaignTest {
     static final int OPS = 40;
@@ -27,6 +29,7 @@ class CrashCampaignTest {
     @ParameterizedTest
     @ValueSource(strings = {"raw", "vdi", "vhd", "vhdx", "vmdk", "qcow2", "qed", "qcow"})
     void killedAtEveryPointReopensWithFlushedData(String format) throws Exception {
+        assumeSelected(format);
         int points = Integer.getInteger("vdmount.crash.points", 100);
         long seed = Long.getLong("vdmount.crash.seed", 1);
         int run = 0;
@@ -56,6 +59,7 @@ class CrashCampaignTest {
     @ParameterizedTest
     @ValueSource(strings = {"raw", "vdi", "vhd", "vhdx", "vmdk", "qcow2", "qed", "qcow"})
     void childJvmHaltedAtAWriteReopensWithFlushedData(String format) throws Exception {
+        assumeSelected(format);
         int halts = Integer.getInteger("vdmount.crash.halts", 5);
         long seed = Long.getLong("vdmount.crash.seed", 1) + 1000;
         CrashCampaign c = new CrashCampaign(CrashCampaign.target(format), dir, seed, OPS);
@@ -66,5 +70,11 @@ class CrashCampaignTest {
         }
         System.out.printf("crash campaign %s: %d child JVMs halted (workload of %d host writes)%n",
                 format, halts, w);
+    }
+
+    private static void assumeSelected(String format) {
+        String only = System.getProperty("vdmount.crash.formats", "");
+        assumeTrue(only.isBlank() || java.util.List.of(only.split(",")).contains(format),
+                "not in -Dvdmount.crash.formats=" + only);
     }
 }

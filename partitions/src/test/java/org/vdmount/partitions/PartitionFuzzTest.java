@@ -95,7 +95,7 @@ class PartitionFuzzTest {
             h.putInt(at + 88, (int) c.getValue());
         }
         int hsize = h.getInt(at + 12);
-        if (hsize >= 92 && at + hsize <= b.length) {
+        if (hsize >= 92 && (long) at + hsize <= b.length) {
             h.putInt(at + 16, 0);
             CRC32 c = new CRC32();
             c.update(b, at, hsize);

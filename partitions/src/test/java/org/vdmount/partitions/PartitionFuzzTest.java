@@ -89,7 +89,8 @@ class PartitionFuzzTest {
         int sector = at >= 4096 ? 4096 : Math.max(512, at);
         long arrayAt = entriesLba * sector;
         long arrayLen = count * entrySize;
-        if (arrayAt >= 0 && arrayLen > 0 && arrayAt + arrayLen <= b.length) {
+        boolean small = entriesLba >= 0 && entriesLba < b.length && count <= b.length && entrySize <= b.length;
+        if (small && arrayLen > 0 && arrayAt + arrayLen <= b.length) { // no overflow: each factor < 2^31
             CRC32 c = new CRC32();
             c.update(b, (int) arrayAt, (int) arrayLen);
             h.putInt(at + 88, (int) c.getValue());

@@ -96,15 +96,37 @@ public final class FileStorage implements Storage {
     @Override
     public void write(ByteBuffer src, long pos) throws IOException {
         checkWritable();
+        int admitted = WriteFault.admitWrite(pos, src.remaining());
+        if (admitted >= 0) {
+            writeCut(src, pos, admitted);
+            return;
+        }
         long p = pos;
         while (src.hasRemaining()) {
             p += channel.write(src, p);
         }
     }
 
+    /** The fatal write of an armed {@link WriteFault}: only its first {@code keep} bytes land. */
+    private void writeCut(ByteBuffer src, long pos, int keep) throws IOException {
+        if (keep > 0) {
+            ByteBuffer part = src.duplicate();
+            part.limit(part.position() + keep);
+            long p = pos;
+            while (part.hasRemaining()) {
+                p += channel.write(part, p);
+            }
+        }
+        WriteFault.afterCutWrite();
+        src.position(src.limit());
+    }
+
     @Override
     public void truncate(long size) throws IOException {
         checkWritable();
+        if (!WriteFault.admitChange()) {
+            return;
+        }
         if (size < channel.size()) {
             channel.truncate(size);
         } else if (size > channel.size()) {
@@ -115,12 +137,15 @@ public final class FileStorage implements Storage {
     @Override
     public boolean punchHole(long pos, long length) throws IOException {
         checkWritable();
+        if (!WriteFault.admitChange()) {
+            return true;
+        }
         return HostFiles.punchHole(path, pos, length);
     }
 
     @Override
     public void force() throws IOException {
-        if (!readOnly) {
+        if (!readOnly && WriteFault.admitForce()) {
             channel.force(true);
         }
     }

@@ -10,11 +10,12 @@ import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.WriteResult;
 
 /**
- * Writes into a qcow2 image, keeping refcounts exact at every flush (no dirty bit, no lazy
- * refcounts): new data clusters are written at once; the refcount blocks, L2 tables and L1 table
+ * Writes into a qcow2 image, keeping refcounts exact at every flush (no lazy refcounts; the
+ * dirty bit only brackets a flush's refcount updates, see {@link #markDirty}): new data clusters are written at once; the refcount blocks, L2 tables and L1 table
  * that account for them stay in memory and are written by {@link #flush} in the order
  * data → refcount increments → L2/L1 tables → refcount decrements, each step forced. A crash
- * between flushes leaves the image as of the last flush plus leaked clusters at worst.
+ * between flushes leaves the image as of the last flush; one inside a flush leaves the dirty bit,
+ * and the next writable open rebuilds the refcounts.
  *
  * <p>Writes into clusters this image already owns (refcount 1, "COPIED") go straight to the file
  * without the allocation lock; everything else (allocation, copy-on-write of compressed or shared
@@ -470,6 +471,10 @@ final class Qcow2Writer {
             img.dataStorage.force();
         }
         img.storage().force();
+        boolean window = refs.hasDirty() || refs.pendingCount() > 0;
+        if (window) {
+            markDirty(true);
+        }
         if (refs.hasDirty()) {
             refs.writeDirty();
             img.storage().force();
@@ -498,6 +503,27 @@ final class Qcow2Writer {
             img.storage().force();
             punchFreed();
         }
+        if (window) {
+            markDirty(false);
+        }
+    }
+
+    /**
+     * The dirty bit (version 3) brackets the refcount updates of a flush: a crash between the
+     * refcount increments and the tables using them, or between the tables and the decrements,
+     * leaves counted but unused clusters, and the next writable open sees the bit and rebuilds the
+     * refcounts ({@link RefcountRebuild}), freeing them. Set and cleared with a force each.
+     */
+    private void markDirty(boolean dirty) throws IOException {
+        Qcow2Header h = img.header;
+        if (h.version() < 3) {
+            return;
+        }
+        long bits = h.incompatibleFeatures() & ~Qcow2Header.INCOMPAT_DIRTY;
+        ByteBuffer b = ByteBuffer.allocate(8);
+        Bytes.of(b.array()).put64be(0, dirty ? bits | Qcow2Header.INCOMPAT_DIRTY : bits);
+        img.storage().write(b, Qcow2Header.OFF_INCOMPATIBLE);
+        img.storage().force();
     }
 
     /** Gives the freed clusters' space back to the host, one call per contiguous run. */

@@ -58,7 +58,21 @@ final class QedCheck {
                 mark(used, e, cs, cs, path, t + k * 8L);
             }
         }
+        trimLeakedTail(storage, used, cs, fileSize);
         return cleared;
+    }
+
+    /**
+     * Clusters are appended, data before the table entry that points to it: a crash in between
+     * leaves clusters past the last referenced one, which QEMU's check reports as leaked. They are
+     * cut off (the entries pointing there were cleared above).
+     */
+    private static void trimLeakedTail(Storage storage, BitSet used, long cs, long fileSize) throws IOException {
+        long end = (long) used.length() * cs;
+        if (end < fileSize) {
+            storage.force(); // cleared entries reach the disk before the clusters they named go
+            storage.truncate(end);
+        }
     }
 
     private static void mark(BitSet used, long offset, long bytes, long cs, Path path, long at)

@@ -229,6 +229,47 @@ final class VdiAllocator {
         }
     }
 
+    /**
+     * Repair on a writable open: slots the header counts but no block uses (a crash between the
+     * header's count and the map entry of an allocation, or inside a discard's slot move) are
+     * given back the way a discard gives them back — the last slot moves into each hole — and the
+     * count and file end are written. Afterwards count == blocks referenced, as qemu-img check and
+     * VirtualBox expect. Returns the number of slots reclaimed.
+     */
+    int reclaimLeakedSlots() throws IOException {
+        if (fixed || allocatedSlots == referencedBlocks) {
+            return 0;
+        }
+        allocLock.lock();
+        long stamp = slotLock.writeLock();
+        try {
+            int before = allocatedSlots;
+            modifyUuid = UUID.randomUUID();
+            modified = true;
+            trimUnusedTail();
+            for (int hole = map.unusedSlot(allocatedSlots); hole >= 0; hole = map.unusedSlot(allocatedSlots)) {
+                int last = allocatedSlots - 1;
+                int mover = map.owner(last);
+                copySlot(last, hole);
+                storage.force(); // the moved data is durable before the map points at it
+                putEntry(mover, hole);
+                map.release(last);
+                trimUnusedTail();
+            }
+            storage.force(); // no map entry points past the new count before the count shrinks
+            writeHeader();
+            long end = dataOffset + (long) allocatedSlots * strideBytes;
+            if (storage.size() > end) {
+                storage.truncate(end);
+            }
+            storage.force();
+            return before - allocatedSlots;
+        } finally {
+            slotLock.unlockWrite(stamp);
+            allocLock.unlock();
+        }
+    }
+
     /** VirtualBox gives every writing session a new uuidModify, written before the first change. */
     void beginModification() throws IOException {
         if (modified) {

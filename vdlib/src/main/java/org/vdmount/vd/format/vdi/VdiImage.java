@@ -82,7 +82,11 @@ final class VdiImage extends ImageBase {
         }
         VdiBlockMap map = VdiBlockMap.load(storage, h, options);
         h = reconcileAllocatedCount(storage, h, map, options);
-        return new VdiImage(format, storage, h, map, options.readOnly());
+        VdiImage image = new VdiImage(format, storage, h, map, options.readOnly());
+        if (!options.readOnly()) {
+            image.allocator.reclaimLeakedSlots(); // then count == blocks referenced, as qemu-img check wants
+        }
+        return image;
     }
 
     /**

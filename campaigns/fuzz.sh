@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The long fuzzing campaign: every parser fuzz target (Jazzer @FuzzTest) fuzzed in its own JVM
+# for its maxDuration (60 s each, set on the annotations), then the inputs executed per target.
+# A finding fails its run and Jazzer writes the input as crash-* into the target's
+# src/test/resources/.../<Class>Inputs/<target>/ directory, where `mvn test` replays it from then
+# on (a regression input): fix the parser and commit the input.
+# Usage: campaigns/fuzz.sh [TARGET_FILTER]   (e.g. "qcow2" or "PartitionFuzzTest")
+set -uo pipefail
+cd "$(dirname "$0")/.."
+filter=${1:-}
+targets=(
+  "vdlib FormatFuzzTest vdi" "vdlib FormatFuzzTest vhd" "vdlib FormatFuzzTest vhdx"
+  "vdlib FormatFuzzTest vmdkSparse" "vdlib FormatFuzzTest vmdkDescriptor" "vdlib FormatFuzzTest qcow2"
+  "vdlib FormatFuzzTest qed" "vdlib FormatFuzzTest qcow" "vdlib FormatFuzzTest rawSplit"
+  "vdlib FormatFuzzTest chain"
+  "partitions PartitionFuzzTest mbr" "partitions PartitionFuzzTest gpt" "partitions PartitionFuzzTest apm")
+logs=$(mktemp -d)
+failed=0
+for t in "${targets[@]}"; do
+  read -r module class method <<<"$t"
+  [[ -n $filter && $t != *"$filter"* ]] && continue
+  log="$logs/$class-$method.log"
+  JAZZER_FUZZ=1 mvn -B -q -ntp -o -pl "$module" test -Dtest="$class#$method" \
+      -Dsurefire.failIfNoSpecifiedTests=false -Dsurefire.useFile=false >"$log" 2>&1
+  rc=$?
+  runs=$(grep -ho 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1)
+  cov=$(grep -ho 'DONE *cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+  if [[ $rc -ne 0 ]]; then
+    failed=1
+    echo "$class#$method: FINDING or failure (exit $rc), ${runs:-no stats}; log $log"
+    grep -h -m3 'Exception\|Error\|finding' "$log" | head -3
+  else
+    echo "$class#$method: ${runs:-no stats} (coverage ${cov:-?} edges)"
+  fi
+done
+rm -rf vdlib/.cifuzz-corpus partitions/.cifuzz-corpus
+exit $failed

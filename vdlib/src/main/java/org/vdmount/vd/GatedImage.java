@@ -99,6 +99,11 @@ final class GatedImage implements Image {
     }
 
     @Override
+    public long hostAllocatedBytes() throws IOException {
+        return image.hostAllocatedBytes(); // host st_blocks: no image state read
+    }
+
+    @Override
     public void close() throws IOException {
         through(writeLock, () -> {
             image.close();

@@ -25,7 +25,7 @@ class DiskHonoursDeclarationsTest {
     private static final int BLOCK = 64 * 1024;
 
     /** A MemImage behind a format with the given declarations that counts who is inside it. */
-    private static final class Declared implements Image {
+    private static class Declared implements Image {
         final MemImage mem = new MemImage(16L * BLOCK, BLOCK, false);
         final AtomicInteger inside = new AtomicInteger();
         final AtomicInteger maxInside = new AtomicInteger();
@@ -202,6 +202,47 @@ class DiskHonoursDeclarationsTest {
             pool.shutdownNow();
         }
         return img.maxInside.get();
+    }
+
+    /**
+     * Every fact the gate passes on is the wrapped image's own, default methods included (a new
+     * default method on Image that the gate forgets would answer for the gate, not the image).
+     */
+    @Test
+    void theGateAnswersEveryFactAsTheImageDoes() throws Exception {
+        Declared img = new Declared(ThreadModel.SERIALIZE_ALL, ALL) {
+            @Override
+            public List<Path> files() {
+                return List.of(Path.of("/declared/a"), Path.of("/declared/b"));
+            }
+
+            @Override
+            public long hostAllocatedBytes() {
+                return 4242;
+            }
+
+            @Override
+            public int logicalSectorSize() {
+                return 4096;
+            }
+
+            @Override
+            public java.util.UUID linkUuid() {
+                return new java.util.UUID(1, 2);
+            }
+
+            @Override
+            public java.util.Map<String, Object> details() {
+                return java.util.Map.of("k", "v");
+            }
+        };
+        Image gated = Disk.of(List.of(img)).top();
+        assertTrue(gated != img, "SERIALIZE_ALL images are gated");
+        for (java.lang.reflect.Method m : Image.class.getMethods()) {
+            if (m.getParameterCount() == 0 && !m.getName().equals("close") && !m.getName().equals("flush")) {
+                assertEquals(m.invoke(img), m.invoke(gated), "Image." + m.getName() + "() through the gate");
+            }
+        }
     }
 
     @Test

@@ -1,5 +1,7 @@
 package org.vdmount.vd;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.Collections;
 import java.util.EnumSet;
 import java.util.List;
@@ -63,6 +65,12 @@ public abstract class DeclaredFormat implements ImageFormat {
     @Override
     public final ThreadModel threadModel() {
         return threadModel;
+    }
+
+    /** Final: every format's options are checked against its table before {@link #createImage}. */
+    @Override
+    public final Image create(Path path, CreateOptions options) throws IOException {
+        return ImageFormat.super.create(path, options);
     }
 
     @Override

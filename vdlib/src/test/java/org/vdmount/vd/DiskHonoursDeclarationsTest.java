@@ -18,21 +18,20 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import org.vdmount.vd.storage.Storage;
 
 /** The Disk asks a format's declarations: thread model and discard. */
 class DiskHonoursDeclarationsTest {
     private static final int BLOCK = 64 * 1024;
 
     /** A MemImage behind a format with the given declarations that counts who is inside it. */
-    private static class Declared implements Image {
-        final MemImage mem = new MemImage(16L * BLOCK, BLOCK, false);
+    private static class Declared extends MemImage {
         final AtomicInteger inside = new AtomicInteger();
         final AtomicInteger maxInside = new AtomicInteger();
         final AtomicInteger discards = new AtomicInteger();
         private final ImageFormat format;
 
         Declared(ThreadModel model, Set<Capability> caps) {
+            super(16L * BLOCK, BLOCK, false);
             this.format = new ImageFormat() {
                 @Override
                 public String name() {
@@ -79,7 +78,7 @@ class DiskHonoursDeclarationsTest {
         public long map(long offset, long maxLength) {
             enter();
             try {
-                return mem.map(offset, maxLength);
+                return super.map(offset, maxLength);
             } finally {
                 inside.decrementAndGet();
             }
@@ -89,7 +88,7 @@ class DiskHonoursDeclarationsTest {
         public void readData(long offset, ByteBuffer dst) {
             enter();
             try {
-                mem.readData(offset, dst);
+                super.readData(offset, dst);
             } finally {
                 inside.decrementAndGet();
             }
@@ -99,7 +98,7 @@ class DiskHonoursDeclarationsTest {
         public WriteResult write(long offset, ByteBuffer src) {
             enter();
             try {
-                return mem.write(offset, src);
+                return super.write(offset, src);
             } finally {
                 inside.decrementAndGet();
             }
@@ -108,65 +107,12 @@ class DiskHonoursDeclarationsTest {
         @Override
         public void discard(long offset, long length) {
             discards.incrementAndGet();
-            mem.discard(offset, length);
+            super.discard(offset, length);
         }
 
         @Override
         public ImageFormat format() {
             return format;
-        }
-
-        @Override
-        public String variant() {
-            return "test";
-        }
-
-        @Override
-        public Storage storage() {
-            return null;
-        }
-
-        @Override
-        public long virtualSize() {
-            return mem.virtualSize();
-        }
-
-        @Override
-        public java.util.UUID uuid() {
-            return null;
-        }
-
-        @Override
-        public ParentReference parent() {
-            return null;
-        }
-
-        @Override
-        public boolean readOnly() {
-            return false;
-        }
-
-        @Override
-        public long blockSize() {
-            return mem.blockSize();
-        }
-
-        @Override
-        public long fillUnit() {
-            return mem.fillUnit();
-        }
-
-        @Override
-        public void flush() {
-        }
-
-        @Override
-        public long allocatedBytes() {
-            return mem.allocatedBytes();
-        }
-
-        @Override
-        public void close() {
         }
     }
 

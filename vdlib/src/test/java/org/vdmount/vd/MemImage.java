@@ -14,7 +14,7 @@ import org.vdmount.vd.storage.Storage;
  * An in-memory block-allocating layer for testing the Disk's chain logic independently of any
  * format: blocks are absent (UNALLOCATED), ZERO, or hold bytes. Whole-block fill unit, like VDI.
  */
-final class MemImage implements Image {
+class MemImage implements Image {
     private static final byte[] ZERO_MARK = new byte[0];
 
     final ConcurrentHashMap<Long, byte[]> blocks = new ConcurrentHashMap<>();

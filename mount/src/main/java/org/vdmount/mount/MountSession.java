@@ -17,6 +17,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.vdmount.mount.fuse.FuseBindingProvider;
 import org.vdmount.vd.Image;
+import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.nativeio.Posix;
@@ -37,10 +39,11 @@ public final class MountSession {
      * @param allowAbsoluteParents follow absolute parent locators outside the search directories
      * @param ignoreParentUuid     accept parents whose UUID/CID does not match (with a warning)
      * @param snapshot             internal snapshot (id or name) to show read-only, or null
+     * @param format               the images' format (no probe; their parents are still probed), or null
      */
     public record Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                          List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
-                         String snapshot, boolean forceShare) {
+                         String snapshot, boolean forceShare, String format) {
         public Config {
             images = List.copyOf(images);
             parentDirs = List.copyOf(parentDirs);
@@ -49,7 +52,7 @@ public final class MountSession {
 
         public Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                       List<String> extraOptions) {
-            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null, false);
+            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null, false, null);
         }
     }
 
@@ -93,12 +96,13 @@ public final class MountSession {
         if (config.forceShare() && config.readWrite()) {
             throw new VdException("--force-share opens the images read-only; it cannot be combined with --rw");
         }
+        ImageFormat format = config.format() == null ? null : FormatRegistry.require(config.format());
         OpenOptions options = new OpenOptions(!config.readWrite(), config.parentDirs(),
                 config.allowAbsoluteParents(), config.ignoreParentUuid(), warnings, config.forceShare());
         List<Volume> opened = new ArrayList<>();
         try {
             for (Path image : config.images()) {
-                opened.add(Volume.open(image, options, config.snapshot()));
+                opened.add(Volume.open(image, format, options, config.snapshot()));
             }
             checkDistinct(opened, config.readWrite());
             return new MountSession(config, opened);

@@ -12,6 +12,7 @@ import java.util.function.Consumer;
 import org.vdmount.partitions.Partition;
 import org.vdmount.partitions.PartitionTable;
 import org.vdmount.vd.Disk;
+import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
 
 /**
@@ -40,8 +41,9 @@ final class Volume implements Closeable {
      *
      * @param snapshot an internal snapshot to open instead of the current state, or null
      */
-    static Volume open(Path image, OpenOptions options, String snapshot) throws IOException {
-        Disk disk = snapshot == null ? Disk.open(image, options) : Disk.openSnapshot(image, snapshot, options);
+    static Volume open(Path image, ImageFormat format, OpenOptions options, String snapshot) throws IOException {
+        Disk disk = snapshot != null ? Disk.openSnapshot(image, format, snapshot, options)
+                : format != null ? Disk.open(image, format, options) : Disk.open(image, options);
         try {
             return new Volume(image, disk, entries(disk, options::warn));
         } catch (IOException | RuntimeException e) {

@@ -47,7 +47,7 @@ class VdFileSystemTest {
     private VdFileSystem fs(boolean readOnly, Path... images) throws IOException {
         List<Volume> vols = new ArrayList<>();
         for (Path p : images) {
-            Volume v = Volume.open(p, new OpenOptions(readOnly, List.of(), false, false, null), null);
+            Volume v = Volume.open(p, null, new OpenOptions(readOnly, List.of(), false, false, null), null);
             opened.add(v);
             vols.add(v);
         }

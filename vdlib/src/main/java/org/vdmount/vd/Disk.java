@@ -53,9 +53,15 @@ public final class Disk implements Closeable {
 
     /** Opens an internal snapshot of {@code path} (read-only) and every parent it needs. */
     public static Disk openSnapshot(Path path, String idOrName, OpenOptions options) throws IOException {
+        return openSnapshot(path, null, idOrName, options);
+    }
+
+    /** {@link #openSnapshot(Path, String, OpenOptions)} of a {@code path} of {@code format} (null: probe it). */
+    public static Disk openSnapshot(Path path, ImageFormat format, String idOrName, OpenOptions options)
+            throws IOException {
         OpenOptions ro = options.withReadOnly(true);
-        return unlockedIfForced(path, ro,
-                () -> fromTop(FormatRegistry.probe(path).openSnapshot(path, idOrName, ro), ro));
+        return unlockedIfForced(path, ro, () -> fromTop(
+                (format != null ? format : FormatRegistry.probe(path)).openSnapshot(path, idOrName, ro), ro));
     }
 
     /**

@@ -39,9 +39,10 @@ public final class FormatRegistry {
         return FORMATS;
     }
 
+    /** The format called {@code name} or one of its {@link ImageFormat#aliases()} (qemu's "vpc"), any case. */
     public static Optional<ImageFormat> byName(String name) {
         String n = name.toLowerCase(Locale.ROOT);
-        return FORMATS.stream().filter(f -> f.name().equals(n)).findFirst();
+        return FORMATS.stream().filter(f -> f.name().equals(n) || f.aliases().contains(n)).findFirst();
     }
 
     public static ImageFormat require(String name) throws UnsupportedFeatureException {
@@ -49,7 +50,11 @@ public final class FormatRegistry {
                 + "' (known: " + String.join(", ", FORMATS.stream().map(ImageFormat::name).toList()) + ")"));
     }
 
-    /** The format with the highest probe score (raw if nothing else claims the file). */
+    /**
+     * The format with the highest probe score: raw if nothing else claims the file, unless the
+     * file carries the signature of a container this library cannot read ({@link ForeignSignature});
+     * that is refused by name instead of being shown as a disk of container bytes.
+     */
     public static ImageFormat probe(Path path) throws IOException {
         ProbeInput in = probeInput(path);
         ImageFormat best = null;
@@ -64,12 +69,35 @@ public final class FormatRegistry {
         if (best == null) {
             throw new NotThisFormatException(path + ": not a disk image of any known format");
         }
+        if (best.name().equals("raw")) {
+            Optional<ForeignSignature> foreign = ForeignSignature.find(in);
+            if (foreign.isPresent()) {
+                throw new UnsupportedFeatureException(path + ": " + foreign.get().what() + " (signature at 0x"
+                        + Long.toHexString(foreign.get().fileOffset(in.size())) + "); this format is not supported"
+                        + " (give the format as raw to read the file's bytes as a disk anyway)");
+            }
+        }
         return best;
     }
 
-    /** Opens one layer, probing its format. */
+    /**
+     * Opens one layer, probing its format. A file no format claims is opened as raw with one
+     * warning, as qemu-img does, unless its name says raw (an extension of raw's, such as .img,
+     * .dd or .001): then it is no guess. Naming the format says it was meant.
+     */
     public static Image open(Path path, OpenOptions options) throws IOException {
-        return probe(path).open(path, options);
+        ImageFormat format = probe(path);
+        if (format.name().equals("raw") && !format.extensions().contains(extension(path))) {
+            options.warn(path + ": no image format signature found, opened as raw (name the format raw to "
+                    + "silence this)");
+        }
+        return format.open(path, options);
+    }
+
+    private static String extension(Path path) {
+        String name = path.getFileName() == null ? "" : path.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        return dot < 0 ? "" : name.substring(dot + 1).toLowerCase(Locale.ROOT);
     }
 
     static ProbeInput probeInput(Path path) throws IOException {

@@ -18,6 +18,11 @@ public interface ImageFormat {
     /** Short lower-case name used on the command line and in {@code vd info}: "vdi", "vhd", ... */
     String name();
 
+    /** Other names the format answers to on the command line (qemu's "vpc" for VHD); lower case. */
+    default List<String> aliases() {
+        return List.of();
+    }
+
     /** File extensions, without dot, lower case. */
     List<String> extensions();
 

@@ -38,6 +38,9 @@ final class ConvertCommand extends VdCommand {
     @Mixin
     FormatOptions.Given formatOptions;
 
+    @Mixin
+    ImageFormatOption sourceFormat;
+
     @Option(names = "--overwrite", description = "Replace DST if it is an existing regular file "
             + "(never one of SRC's chain). Without it an existing DST is an error.")
     boolean overwrite;
@@ -66,7 +69,7 @@ final class ConvertCommand extends VdCommand {
         if (Files.exists(dst, LinkOption.NOFOLLOW_LINKS) && !overwrite) {
             throw new VdException(dst + ": already exists (add --overwrite to replace it)");
         }
-        try (Disk source = Disk.open(src, vd.openOptions(common))) {
+        try (Disk source = sourceFormat.open(src, vd.openOptions(common))) {
             if (Files.exists(dst, LinkOption.NOFOLLOW_LINKS)) {
                 replace(source);
             }

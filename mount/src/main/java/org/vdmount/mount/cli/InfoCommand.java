@@ -3,6 +3,7 @@ package org.vdmount.mount.cli;
 import java.nio.file.Path;
 import org.vdmount.vd.Disk;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -16,13 +17,16 @@ final class InfoCommand extends VdCommand {
     @Option(names = "--json", description = "Print one JSON object instead of the table.")
     boolean json;
 
+    @Mixin
+    ImageFormatOption imageFormat;
+
     @Parameters(paramLabel = "IMAGE", description = "The image (top of its chain).")
     Path image;
 
     @Override
     public Integer call() throws Exception {
         InfoReport report;
-        try (Disk disk = Disk.open(image, vd.openOptions(common))) {
+        try (Disk disk = imageFormat.open(image, vd.openOptions(common))) {
             report = InfoReport.of(disk, vd::warn);
         }
         if (json) {

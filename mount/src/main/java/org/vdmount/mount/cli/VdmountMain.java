@@ -55,6 +55,10 @@ public final class VdmountMain implements Callable<Integer> {
                     + "another program is writing can still be read (-o force_share does the same)")
     boolean forceShare;
 
+    @Option(names = "--format", paramLabel = "FMT",
+            description = "format of the IMAGEs (skips the probe; 'vd formats' lists them, 'vpc' = vhd)")
+    String format;
+
     @Option(names = "--snapshot", paramLabel = "ID|NAME",
             description = "show an internal snapshot (qcow2) read-only instead of the current state")
     String snapshot;
@@ -140,7 +144,7 @@ public final class VdmountMain implements Callable<Integer> {
         }
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs,
                 withoutForceShare(fuseOptions), chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot,
-                forceShare || forceShareOption(fuseOptions));
+                forceShare || forceShareOption(fuseOptions), format);
         MountSession session;
         List<String> warnings = new ArrayList<>();
         try {
@@ -207,6 +211,10 @@ public final class VdmountMain implements Callable<Integer> {
         }
         if (forceShare) {
             a.add("--force-share");
+        }
+        if (format != null) {
+            a.add("--format");
+            a.add(format);
         }
         if (snapshot != null) {
             a.add("--snapshot");

@@ -95,6 +95,22 @@ class VdmountMainTest {
     }
 
     @Test
+    void formatNamesTheImagesFormatInsteadOfTheProbe() throws Exception {
+        Path img = Files.write(dir.resolve("a.raw"), new byte[4096]);
+        Path mnt = Files.createDirectory(dir.resolve("mnt"));
+        assertEquals(1, run("-f", "--format", "qcow2", "--fuse", "test", img.toString(), mnt.toString()));
+        assertEquals(1, lines.length, List.of(lines).toString());
+        assertTrue(lines[0].startsWith("vdmount: ") && lines[0].contains(img.toString())
+                && lines[0].contains("qcow2"), lines[0]);
+        TestBindings.SERVED.clear();
+        assertEquals(1, run("-f", "--format", "vpc", "--fuse", "test", img.toString(), mnt.toString()));
+        assertTrue(lines[0].contains("vhd"), "vpc is vhd: " + lines[0]);
+        assertEquals(1, run("-f", "--format", "raw", "--fuse", "test", img.toString(), mnt.toString()));
+        assertEquals(List.of("vdmount: mount on " + mnt + " failed (FUSE binding test ended with status "
+                + TestBindings.STATUS + ")"), List.of(lines), "opened as raw, then the test binding ends");
+    }
+
+    @Test
     void versionListsTheBindingsAndHelpTheOption() {
         assertEquals(0, runOut("--version"));
         assertEquals("vdmount " + VdmountMain.VERSION, lines[0]);

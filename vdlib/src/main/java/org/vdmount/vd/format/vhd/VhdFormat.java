@@ -35,6 +35,12 @@ public final class VhdFormat extends DeclaredFormat {
                 List.of(SUBFORMAT, BLOCK_SIZE));
     }
 
+    /** qemu calls VHD "vpc" (Virtual PC); {@code -f vpc} and {@code -O vpc} work as in qemu-img. */
+    @Override
+    public List<String> aliases() {
+        return List.of("vpc");
+    }
+
     /**
      * 100 for a footer with a valid checksum at the end (512 or 511 bytes), 90 with a bad
      * checksum, 80 for only the copy at offset 0 (the end lost).

@@ -113,7 +113,7 @@ final class CheckCommand extends VdCommand {
                 vd.out.println("This means waste of disk space, but no harm to data.");
             }
         }
-        if (r.totalClusters() > 0 && r.allocatedClusters() >= 0) {
+        if (r.totalClusters() > 0 && r.allocatedClusters() >= 0 && r.fragmentedClusters() >= 0) {
             long a = r.allocatedClusters();
             vd.out.println(a + "/" + r.totalClusters() + " = " + percent(a, r.totalClusters()) + "% allocated, "
                     + percent(Math.max(0, r.fragmentedClusters()), a) + "% fragmented, "

@@ -129,6 +129,52 @@ class CheckTest {
         assertTrue(all.err().contains("not repaired"), all.toString());
     }
 
+    /** Little-endian u32 at {@code at} of a file. */
+    private static long u32le(RandomAccessFile f, long at) throws Exception {
+        f.seek(at);
+        return Integer.toUnsignedLong(Integer.reverseBytes(f.readInt()));
+    }
+
+    @Test
+    void vdiCountsAndBlockMapAgreeWithQemu() throws Exception {
+        Path raw = dir.resolve("s.raw");
+        Tools.run("qemu-img", "create", "-f", "raw", raw.toString(), "8M");
+        Tools.run("qemu-io", "-f", "raw", "-c", "write -P 1 0 64k", "-c", "write -P 2 3M 1M", raw.toString());
+        Path clean = dir.resolve("c.vdi");
+        Tools.run("qemu-img", "convert", "-f", "raw", "-O", "vdi", raw.toString(), clean.toString());
+        Cli.Result ok = Cli.vd("check", clean);
+        assertEquals(0, ok.exit(), ok.toString());
+        assertEquals(qemuCheck(clean).out(), ok.out());
+        // allocated-block count one too low
+        Path count = dir.resolve("count.vdi");
+        Files.copy(clean, count);
+        try (RandomAccessFile f = new RandomAccessFile(count.toFile(), "rw")) {
+            long n = u32le(f, 0x184);
+            f.seek(0x184);
+            f.writeInt(Integer.reverseBytes((int) n - 1));
+        }
+        // a block named twice (entry 5 copies entry 0)
+        Path twice = dir.resolve("twice.vdi");
+        Files.copy(clean, twice);
+        try (RandomAccessFile f = new RandomAccessFile(twice.toFile(), "rw")) {
+            long map = u32le(f, 0x154);
+            long first = u32le(f, map);
+            f.seek(map + 20);
+            f.writeInt(Integer.reverseBytes((int) first));
+        }
+        for (Path p : List.of(count, twice)) {
+            byte[] before = Files.readAllBytes(p);
+            Tools.Output q = qemuCheck(p);
+            Cli.Result r = Cli.vd("check", p);
+            assertEquals(q.exit(), r.exit(), q + "\n" + r);
+            assertEquals(2, r.exit());
+            assertEquals(q.err().lines().filter(l -> l.startsWith("ERROR")).count(),
+                    r.err().lines().filter(l -> l.startsWith("ERROR")).count(), q + "\n" + r); // as many errors
+            assertTrue(r.out().contains(q.out().strip()), q + "\n" + r);
+            assertTrue(Arrays.equals(before, Files.readAllBytes(p)));
+        }
+    }
+
     @Test
     void formatsWithoutACheckSayItWithQemusStatus() throws Exception {
         Path raw = dir.resolve("x.raw");

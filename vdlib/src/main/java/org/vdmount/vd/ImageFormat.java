@@ -63,6 +63,14 @@ public interface ImageFormat {
     }
 
     /**
+     * The structural checker of this format's files ({@code vd check}), or empty when the format
+     * has none.
+     */
+    default java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
+        return java.util.Optional.empty();
+    }
+
+    /**
      * Creates a new image (fails if the path exists) and returns it opened read-write. Checks the
      * capabilities ({@link Capability#CREATE}, {@link Capability#DIFFERENCING} for a parent) and
      * the options against {@link #createOptions()}, then calls {@link #createImage}. Formats

@@ -41,6 +41,12 @@ public final class Qcow2Format extends DeclaredFormat {
         return Qcow2Opener.open(this, path, options, null);
     }
 
+    /** Refcounts against the metadata, leaks and corruptions as qemu-img check counts them. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
+        return java.util.Optional.of(new Qcow2Check());
+    }
+
     /**
      * Opens internal snapshot {@code idOrName} (matched by id first, then by name, as QEMU does)
      * read-only: an image whose L1 table is the snapshot's, of the snapshot's virtual size, with

@@ -57,6 +57,12 @@ public final class VdiFormat extends DeclaredFormat {
         return version == VdiHeader.VERSION_0 || version >>> 16 == 1 ? 100 : 60;
     }
 
+    /** Block map entries against the block count, the file and each other; the allocated-block count. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
+        return java.util.Optional.of(new VdiCheck());
+    }
+
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
         return StorageScope.open(path, options.readOnly(), storage -> VdiImage.open(this, storage, options));

@@ -1,0 +1,85 @@
+package org.vdmount.mount.cli;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.inspect.ChainMap;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code vd map [--json] IMAGE}: the allocation of the whole chain, as {@code qemu-img map} prints
+ * it. The JSON form is qemu-img's: one object per merged run with start, length, depth (0 = the
+ * top image), present (some layer holds the range), zero (reads as zeros) and data (a layer holds
+ * its bytes). Host offsets are not reported: the human form shows the data runs and the file of
+ * the layer holding them.
+ */
+@Command(name = "map",
+        description = {"Show the allocation of IMAGE's whole chain, run by run (as qemu-img map).",
+                "--json prints qemu-img map --output=json's schema: start, length, depth, present, zero, data.",
+                "Every file of the chain is opened read-only; no guest data is read."})
+final class MapCommand extends VdCommand {
+
+    @Option(names = "--json", description = "Print qemu-img's JSON: one object per run.")
+    boolean json;
+
+    @Option(names = {"-f", "--format"}, paramLabel = "FMT",
+            description = "Format of IMAGE (skips the probe; 'vd formats' lists them).")
+    String format;
+
+    @Parameters(paramLabel = "IMAGE", description = "The image (top of its chain).")
+    Path image;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Disk disk = Inspecting.open(image, format, vd.openOptions(common))) {
+            if (json) {
+                printJson(disk, vd.out);
+            } else {
+                printHuman(disk, vd.out);
+            }
+        }
+        vd.out.flush();
+        return 0;
+    }
+
+    /** qemu-img's layout: a JSON array, one object per line. */
+    static void printJson(Disk disk, PrintStream out) throws IOException {
+        StringBuilder line = new StringBuilder();
+        boolean[] first = {true};
+        ChainMap.walk(disk, e -> {
+            line.setLength(0);
+            line.append(first[0] ? "[" : ",\n");
+            first[0] = false;
+            line.append("{ \"start\": ").append(e.start())
+                    .append(", \"length\": ").append(e.length())
+                    .append(", \"depth\": ").append(e.depth())
+                    .append(", \"present\": ").append(e.present())
+                    .append(", \"zero\": ").append(e.zero())
+                    .append(", \"data\": ").append(e.data())
+                    .append('}');
+            out.print(line);
+        });
+        out.println(first[0] ? "[]" : "]");
+    }
+
+    /** The runs that hold data, with the file of the layer holding them (qemu-img map's columns). */
+    static void printHuman(Disk disk, PrintStream out) throws IOException {
+        List<Image> layers = disk.layers();
+        out.printf("%-16s%-16s%-16s%s%n", "Offset", "Length", "Mapped to", "File");
+        ChainMap.walk(disk, e -> {
+            if (e.data()) {
+                Image layer = layers.get(layers.size() - 1 - e.depth());
+                out.printf("%-16s%-16s%-16s%s%n", hex(e.start()), hex(e.length()), "-", layer.storage().path());
+            }
+        });
+    }
+
+    private static String hex(long v) {
+        return v == 0 ? "0" : "0x" + Long.toHexString(v);
+    }
+}

@@ -29,7 +29,7 @@ import picocli.CommandLine.UnmatchedArgumentException;
 @Command(name = "vd", mixinStandardHelpOptions = true, versionProvider = Versions.class,
         description = "Inspect, create and convert virtual disk images.",
         subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class, FormatsCommand.class,
-                CommitCommand.class},
+                CommitCommand.class, SnapshotCommand.class},
         footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid) may be "
                 + "given before or after the command.",
                 "Exit status: 0 success, 1 failure, 2 usage error."})

@@ -36,7 +36,7 @@ class ErrorsTest {
     private Map<List<Object>, String> cases() {
         Map<List<Object>, String> m = new java.util.LinkedHashMap<>();
         m.put(List.of(2), "missing command");
-        m.put(List.of(2, "bogus"), "unknown command 'bogus' (commands: info, convert, create, formats)");
+        m.put(List.of(2, "bogus"), "unknown command 'bogus' (commands: info, convert, create, formats, commit, snapshot)");
         m.put(List.of(2, "info"), "Missing required parameter: 'IMAGE'");
         m.put(List.of(2, "info", "--bogus", img), "Unknown option: '--bogus'");
         m.put(List.of(2, "info", img, img), "Unmatched argument");

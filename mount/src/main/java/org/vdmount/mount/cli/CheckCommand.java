@@ -16,6 +16,7 @@ import org.vdmount.vd.check.Finding;
 import org.vdmount.vd.check.ImageChecker;
 import org.vdmount.vd.check.Repair;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -38,8 +39,8 @@ final class CheckCommand extends VdCommand {
             + "also fixes corruptions that can be fixed without dropping data. The result is checked again.")
     String repair;
 
-    @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Format of IMAGE (skips the probe).")
-    String format;
+    @Mixin
+    ImageFormatOption imageFormat;
 
     @Parameters(paramLabel = "IMAGE", description = "The image file to check.")
     Path image;
@@ -50,7 +51,7 @@ final class CheckCommand extends VdCommand {
         if (!Files.exists(image)) {
             throw new NoSuchFileException(image.toString());
         }
-        ImageFormat fmt = format == null ? FormatRegistry.probe(image) : FormatRegistry.require(format);
+        ImageFormat fmt = imageFormat.format == null ? FormatRegistry.probe(image) : FormatRegistry.require(imageFormat.format);
         Optional<ImageChecker> checker = fmt.checker();
         if (checker.isEmpty()) {
             vd.err.println(VdMain.PROG + ": " + image + ": check is not supported by " + fmt.name());

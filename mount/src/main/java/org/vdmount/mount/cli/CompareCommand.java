@@ -40,8 +40,8 @@ final class CompareCommand extends VdCommand {
     @Override
     public Integer call() {
         ContentCompare.Result r;
-        try (Disk da = Inspecting.open(a, formatA, vd.openOptions(common));
-             Disk db = Inspecting.open(b, formatB, vd.openOptions(common))) {
+        try (Disk da = ImageFormatOption.open(a, formatA, vd.openOptions(common));
+             Disk db = ImageFormatOption.open(b, formatB, vd.openOptions(common))) {
             r = ContentCompare.compare(da, db, strict);
         } catch (IOException | RuntimeException e) {
             CliErrors.report(VdMain.PROG, e, vd.verbose(common), vd.err);

@@ -20,6 +20,11 @@ final class ImageFormatOption {
 
     /** Opens {@code image} and its chain, as {@link #format} when given. */
     Disk open(Path image, OpenOptions options) throws IOException {
+        return open(image, format, options);
+    }
+
+    /** Opens {@code image} and its chain, as {@code format} when not null (no probe then). */
+    static Disk open(Path image, String format, OpenOptions options) throws IOException {
         return format == null ? Disk.open(image, options) : Disk.open(image, FormatRegistry.require(format), options);
     }
 }

@@ -8,6 +8,7 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.inspect.ChainMap;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -27,16 +28,15 @@ final class MapCommand extends VdCommand {
     @Option(names = "--json", description = "Print qemu-img's JSON: one object per run.")
     boolean json;
 
-    @Option(names = {"-f", "--format"}, paramLabel = "FMT",
-            description = "Format of IMAGE (skips the probe; 'vd formats' lists them).")
-    String format;
+    @Mixin
+    ImageFormatOption imageFormat;
 
     @Parameters(paramLabel = "IMAGE", description = "The image (top of its chain).")
     Path image;
 
     @Override
     public Integer call() throws Exception {
-        try (Disk disk = Inspecting.open(image, format, vd.openOptions(common))) {
+        try (Disk disk = imageFormat.open(image, vd.openOptions(common))) {
             if (json) {
                 printJson(disk, vd.out);
             } else {

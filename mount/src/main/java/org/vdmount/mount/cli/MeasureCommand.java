@@ -35,8 +35,8 @@ final class MeasureCommand extends VdCommand {
     @Option(names = "--json", description = "Print {\"required\": N, \"fully-allocated\": N}.")
     boolean json;
 
-    @Option(names = {"-f", "--format"}, paramLabel = "FMT", description = "Format of SRC (skips the probe).")
-    String format;
+    @Mixin
+    ImageFormatOption imageFormat;
 
     @Parameters(paramLabel = "SRC", arity = "0..1", description = "Source image (top of its chain).")
     Path src;
@@ -49,7 +49,7 @@ final class MeasureCommand extends VdCommand {
         Map<String, String> o = new LinkedHashMap<>(FormatOptions.parse(formatOptions.values, spec.commandLine()));
         Measure.Sizes m;
         String out = outputFormat.toLowerCase(java.util.Locale.ROOT);
-        try (Disk disk = src == null ? null : Inspecting.open(src, format, vd.openOptions(common))) {
+        try (Disk disk = src == null ? null : imageFormat.open(src, vd.openOptions(common))) {
             long virtual = disk == null ? Sizes.parse(size) : disk.size();
             switch (out) {
                 case "raw" -> {

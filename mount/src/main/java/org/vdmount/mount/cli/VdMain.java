@@ -29,7 +29,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
 @Command(name = "vd", mixinStandardHelpOptions = true, versionProvider = Versions.class,
         description = "Inspect, create and convert virtual disk images.",
         subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class, FormatsCommand.class,
-                MapCommand.class, CompareCommand.class, CheckCommand.class, MeasureCommand.class},
+                MapCommand.class, CompareCommand.class, CheckCommand.class, MeasureCommand.class,
+                CommitCommand.class, SnapshotCommand.class},
         footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid) may be "
                 + "given before or after the command.",
                 "Exit status: 0 success, 1 failure, 2 usage error."})
@@ -83,7 +84,8 @@ public final class VdMain implements Callable<Integer> {
     /** {@code vd} without a command. */
     @Override
     public Integer call() {
-        throw new ParameterException(spec.commandLine(), "missing command: info, convert or create");
+        throw new ParameterException(spec.commandLine(), "missing command (commands: "
+                + String.join(", ", spec.subcommands().keySet()) + ")");
     }
 
     /** One line for a usage error, pointing at the help of the command that was parsed. */

@@ -40,10 +40,12 @@ public final class MountSession {
      * @param ignoreParentUuid     accept parents whose UUID/CID does not match (with a warning)
      * @param snapshot             internal snapshot (id or name) to show read-only, or null
      * @param format               the images' format (no probe; their parents are still probed), or null
+     * @param overlay              differencing image that takes the writes over the (read-only)
+     *                             image's chain ({@link OverlayDisk}), or null
      */
     public record Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                          List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
-                         String snapshot, boolean forceShare, String format) {
+                         String snapshot, boolean forceShare, String format, Path overlay) {
         public Config {
             images = List.copyOf(images);
             parentDirs = List.copyOf(parentDirs);
@@ -51,8 +53,20 @@ public final class MountSession {
         }
 
         public Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
+                      List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
+                      String snapshot, boolean forceShare) {
+            this(images, mountpoint, readWrite, parentDirs, extraOptions, allowAbsoluteParents, ignoreParentUuid,
+                    snapshot, forceShare, null, null);
+        }
+
+        /** Whether the mount takes writes: {@code --rw}, or an overlay that receives them. */
+        public boolean writable() {
+            return readWrite || overlay != null;
+        }
+
+        public Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                       List<String> extraOptions) {
-            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null, false, null);
+            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null, false, null, null);
         }
     }
 
@@ -68,7 +82,7 @@ public final class MountSession {
     private MountSession(Config config, List<Volume> volumes) {
         this.config = config;
         this.volumes = volumes;
-        this.fs = new VdFileSystem(volumes, directoryNames(config.images()), !config.readWrite(),
+        this.fs = new VdFileSystem(volumes, directoryNames(config.images()), !config.writable(),
                 Posix.uid(), Posix.gid());
     }
 
@@ -96,15 +110,17 @@ public final class MountSession {
         if (config.forceShare() && config.readWrite()) {
             throw new VdException("--force-share opens the images read-only; it cannot be combined with --rw");
         }
+        checkOverlay(config);
         ImageFormat format = config.format() == null ? null : FormatRegistry.require(config.format());
         OpenOptions options = new OpenOptions(!config.readWrite(), config.parentDirs(),
                 config.allowAbsoluteParents(), config.ignoreParentUuid(), warnings, config.forceShare());
         List<Volume> opened = new ArrayList<>();
         try {
             for (Path image : config.images()) {
-                opened.add(Volume.open(image, format, options, config.snapshot()));
+                opened.add(config.overlay() != null ? Volume.overlay(image, format, config.overlay(), options)
+                        : Volume.open(image, format, options, config.snapshot()));
             }
-            checkDistinct(opened, config.readWrite());
+            checkDistinct(opened, config.writable());
             return new MountSession(config, opened);
         } catch (IOException | RuntimeException e) {
             for (Volume v : opened) {
@@ -115,6 +131,27 @@ public final class MountSession {
                 }
             }
             throw e;
+        }
+    }
+
+    /**
+     * An overlay is one differencing image over one chain: several IMAGEs are refused (each
+     * needs its own overlay: mount them one by one), and so are the options that mean reading only.
+     */
+    private static void checkOverlay(Config config) throws VdException {
+        if (config.overlay() == null) {
+            return;
+        }
+        if (config.images().size() != 1) {
+            throw new VdException("--overlay takes exactly one IMAGE (got " + config.images().size()
+                    + "); mount each image with its own overlay");
+        }
+        if (config.snapshot() != null) {
+            throw new VdException("--overlay cannot be combined with --snapshot");
+        }
+        if (config.forceShare()) {
+            throw new VdException("--overlay writes into " + config.overlay()
+                    + "; it cannot be combined with --force-share");
         }
     }
 
@@ -195,7 +232,7 @@ public final class MountSession {
         o.addAll(bindingDefaults);
         o.add("default_permissions");
         o.add("auto_unmount");          // a killed daemon never leaves a dead mount behind
-        if (!config.readWrite()) {
+        if (!config.writable()) {
             o.add("ro");                // the kernel refuses write opens too
         }
         for (String extra : config.extraOptions()) {
@@ -352,7 +389,8 @@ public final class MountSession {
 
     public String describe() {
         return String.join(", ", config.images().stream().map(Path::toString).toList()) + " on "
-                + config.mountpoint() + (config.readWrite() ? " (read/write)" : " (read-only)")
+                + config.mountpoint() + (config.overlay() != null ? " (writes into overlay " + config.overlay() + ")"
+                : config.readWrite() ? " (read/write)" : " (read-only)")
                 + (transport != null ? " via " + transport.name() : "") + ": " + String.join(" ", fs.rootNames());
     }
 }

@@ -14,6 +14,7 @@ import org.vdmount.partitions.PartitionTable;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.OverlayDisk;
 
 /**
  * One IMAGE argument, opened: its chain as a {@link Disk} and the files shown for it ({@code disk}
@@ -44,6 +45,24 @@ final class Volume implements Closeable {
     static Volume open(Path image, ImageFormat format, OpenOptions options, String snapshot) throws IOException {
         Disk disk = snapshot != null ? Disk.openSnapshot(image, format, snapshot, options)
                 : format != null ? Disk.open(image, format, options) : Disk.open(image, options);
+        try {
+            return new Volume(image, disk, entries(disk, options::warn));
+        } catch (IOException | RuntimeException e) {
+            try {
+                disk.close();
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Opens {@code image}'s chain read-only under a writable {@code overlay} ({@link OverlayDisk}):
+     * the overlay is created if missing; writes land in it alone.
+     */
+    static Volume overlay(Path image, ImageFormat format, Path overlay, OpenOptions options) throws IOException {
+        Disk disk = OverlayDisk.open(overlay, image, format, options);
         try {
             return new Volume(image, disk, entries(disk, options::warn));
         } catch (IOException | RuntimeException e) {

@@ -32,6 +32,7 @@ public final class VdmountMain implements Callable<Integer> {
     static final String PROG = "vdmount";
     static final String VERSION = "0.1.0";
     private static final String FORCE_SHARE = "force_share";
+    private static final String OVERLAY = "overlay";
 
     @Option(names = "--rw", description = "writable: writes land in the top image of each chain")
     boolean readWrite;
@@ -62,6 +63,12 @@ public final class VdmountMain implements Callable<Integer> {
     @Option(names = "--snapshot", paramLabel = "ID|NAME",
             description = "show an internal snapshot (qcow2) read-only instead of the current state")
     String snapshot;
+
+    @Option(names = "--overlay", paramLabel = "FILE",
+            description = "writable mount over read-only evidence: writes go into FILE, a differencing image "
+                    + "(.qcow2, .vhdx, .vdi or .vhd) whose parent is IMAGE's chain; created if missing, reused "
+                    + "if present; every image file stays O_RDONLY and unchanged (also -o overlay=FILE)")
+    Path overlay;
 
     @Option(names = "--log", paramLabel = "FILE", description = "daemon log file (default: the daemon's log is discarded once it is detached)")
     Path logFile;
@@ -136,15 +143,22 @@ public final class VdmountMain implements Callable<Integer> {
                 return 2; // a usage error, found before anything is opened or started
             }
         }
+        Path overlayPath;
+        try {
+            overlayPath = overlayOption(overlay, fuseOptions);
+        } catch (IllegalArgumentException e) {
+            err.println(PROG + ": " + e.getMessage());
+            return 2;
+        }
         if (!foreground && !daemonChild) {
-            return Daemon.spawnAndWait(childArgs(images, mountpoint, dirs), verbose, err);
+            return Daemon.spawnAndWait(childArgs(images, mountpoint, dirs, overlayPath), verbose, err);
         }
         if (daemonChild) {
             Posix.setsid();
         }
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs,
-                withoutForceShare(fuseOptions), chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot,
-                forceShare || forceShareOption(fuseOptions), format);
+                withoutVdmountOptions(fuseOptions), chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot,
+                forceShare || forceShareOption(fuseOptions), format, overlayPath);
         MountSession session;
         List<String> warnings = new ArrayList<>();
         try {
@@ -183,7 +197,7 @@ public final class VdmountMain implements Callable<Integer> {
     }
 
     /** The daemon's arguments: the same request with every path absolute (it runs in /). */
-    private List<String> childArgs(List<Path> images, Path mountpoint, List<Path> dirs) {
+    private List<String> childArgs(List<Path> images, Path mountpoint, List<Path> dirs, Path overlayPath) {
         List<String> a = new ArrayList<>();
         if (readWrite) {
             a.add("--rw");
@@ -216,6 +230,10 @@ public final class VdmountMain implements Callable<Integer> {
             a.add("--format");
             a.add(format);
         }
+        if (overlayPath != null) {
+            a.add("--overlay");
+            a.add(overlayPath.toString());
+        }
         if (snapshot != null) {
             a.add("--snapshot");
             a.add(snapshot);
@@ -236,12 +254,40 @@ public final class VdmountMain implements Callable<Integer> {
                 .anyMatch(o -> o.strip().equals(FORCE_SHARE));
     }
 
-    /** The -o items with force_share taken out: it is vdmount's, not a FUSE option. */
-    static List<String> withoutForceShare(List<String> options) {
+    /**
+     * The overlay file, absolute: {@code --overlay FILE} or {@code -o overlay=FILE} (the mount(8)
+     * spelling); null for neither. Both, naming different files, is a usage error.
+     */
+    static Path overlayOption(Path option, List<String> options) {
+        Path fromO = null;
+        for (String o : options) {
+            for (String x : o.split(",")) {
+                String item = x.strip();
+                if (item.startsWith(OVERLAY + "=")) {
+                    Path p = Path.of(item.substring(OVERLAY.length() + 1)).toAbsolutePath().normalize();
+                    if (fromO != null && !fromO.equals(p)) {
+                        throw new IllegalArgumentException("-o overlay given twice (" + fromO + ", " + p + ")");
+                    }
+                    fromO = p;
+                } else if (item.equals(OVERLAY)) {
+                    throw new IllegalArgumentException("-o overlay needs a file: -o overlay=FILE");
+                }
+            }
+        }
+        Path fromOption = option == null ? null : option.toAbsolutePath().normalize();
+        if (fromO != null && fromOption != null && !fromO.equals(fromOption)) {
+            throw new IllegalArgumentException("--overlay " + fromOption + " and -o overlay=" + fromO + " differ");
+        }
+        return fromOption != null ? fromOption : fromO;
+    }
+
+    /** The -o items with force_share and overlay=FILE taken out: they are vdmount's, not FUSE options. */
+    static List<String> withoutVdmountOptions(List<String> options) {
         List<String> out = new ArrayList<>();
         for (String o : options) {
             String kept = String.join(",", List.of(o.split(",")).stream()
-                    .filter(x -> !x.strip().equals(FORCE_SHARE)).toList());
+                    .filter(x -> !x.strip().equals(FORCE_SHARE) && !x.strip().equals(OVERLAY)
+                            && !x.strip().startsWith(OVERLAY + "=")).toList());
             if (!kept.isEmpty()) {
                 out.add(kept);
             }

@@ -13,8 +13,8 @@ class ForceShareOptionTest {
     void forceShareIsTakenOutOfTheFuseOptions() {
         List<String> given = List.of("allow_other,force_share", "nonempty", "force_share");
         assertTrue(VdmountMain.forceShareOption(given));
-        assertEquals(List.of("allow_other", "nonempty"), VdmountMain.withoutForceShare(given));
+        assertEquals(List.of("allow_other", "nonempty"), VdmountMain.withoutVdmountOptions(given));
         assertFalse(VdmountMain.forceShareOption(List.of("allow_other", "force_sharer")));
-        assertEquals(List.of("force_sharer"), VdmountMain.withoutForceShare(List.of("force_sharer")));
+        assertEquals(List.of("force_sharer"), VdmountMain.withoutVdmountOptions(List.of("force_sharer")));
     }
 }

@@ -41,7 +41,7 @@ class PartitionFuzzTest {
     }
 
     /** MBR with its signature, primaries and an EBR chain anywhere in the head. */
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void mbr(FuzzedDataProvider in) {
         int ss = sectorSize(in);
         long size = in.consumeLong(0, 1L << 42);
@@ -54,7 +54,7 @@ class PartitionFuzzTest {
     }
 
     /** Protective MBR, GPT header at LBA 1 (512 or 4096), entries after it, optional backup at the end. */
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void gpt(FuzzedDataProvider in) {
         int ss = sectorSize(in);
         int lba = in.consumeBoolean() ? 512 : 4096;
@@ -105,7 +105,7 @@ class PartitionFuzzTest {
     }
 
     /** Apple Partition Map: driver descriptor "ER" in block 0, map entries "PM" from block 1. */
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void apm(FuzzedDataProvider in) {
         int ss = sectorSize(in);
         long size = in.consumeLong(0, 1L << 42);

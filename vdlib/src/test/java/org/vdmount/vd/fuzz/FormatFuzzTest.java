@@ -42,12 +42,12 @@ class FormatFuzzTest {
         });
     }
 
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void vdi(byte[] data) {
         openAs("vdi", "f.vdi", data);
     }
 
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void vhd(FuzzedDataProvider in) {
         boolean fixSums = in.consumeBoolean();
         byte[] file = in.consumeRemainingAsBytes();
@@ -63,18 +63,18 @@ class FormatFuzzTest {
      * optionally the checksums recomputed and the file cut short. The file stays on disk between
      * inputs and only the patched bytes are written and then restored, to keep executions fast.
      */
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void vhdx(FuzzedDataProvider in) {
         FuzzOracle.expect(() -> VhdxPatch.run(in));
     }
 
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void vmdkSparse(byte[] data) {
         openAs("vmdk", "f.vmdk", data);
     }
 
     /** A descriptor naming extents that exist: a flat one and a sparse one. */
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void vmdkDescriptor(byte[] data) {
         FuzzOracle.expect(() -> {
             FuzzOracle.clear(DIR);
@@ -90,23 +90,23 @@ class FormatFuzzTest {
         });
     }
 
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void qcow2(byte[] data) {
         openAs("qcow2", "f.qcow2", data);
     }
 
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void qed(byte[] data) {
         openAs("qed", "f.qed", data);
     }
 
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void qcow(byte[] data) {
         openAs("qcow", "f.qcow", data);
     }
 
     /** A split raw set: which parts exist, how long each is, .000 or .001 first. */
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void rawSplit(FuzzedDataProvider in) {
         FuzzOracle.expect(() -> {
             FuzzOracle.clear(DIR);
@@ -135,7 +135,7 @@ class FormatFuzzTest {
      * possible parents, {@code base.qcow2} and {@code base.vmdk}; its parent locators are resolved,
      * UUIDs compared, and the chain read.
      */
-    @FuzzTest(maxDuration = "60s")
+    @FuzzTest(maxDuration = "10s")
     void chain(byte[] data) {
         FuzzOracle.expect(() -> {
             Path dir = DIR.resolve("chain");

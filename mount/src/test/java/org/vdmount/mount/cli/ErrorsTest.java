@@ -109,7 +109,7 @@ class ErrorsTest {
             assertTrue(r.out().startsWith("Usage: vd"), r.out());
             assertEquals("", r.err());
         }
-        assertTrue(Cli.vd("create", "--help").out().contains("-b=BACKING"));
+        assertTrue(Cli.vd("create", "--help").out().contains("-b BACKING"));
         assertTrue(Cli.vd("convert", "--help").out().contains("--overwrite"));
     }
 }

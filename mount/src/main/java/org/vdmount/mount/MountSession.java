@@ -3,12 +3,12 @@ package org.vdmount.mount;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -89,8 +89,13 @@ public final class MountSession {
     /** Checks the mountpoint and opens every image; on failure nothing stays open. */
     public static MountSession open(Config config, Consumer<String> warnings) throws IOException {
         Path mp = config.mountpoint();
+        Optional<MountTable.Entry> mounted = MountTable.at(mp);
+        if (mounted.isPresent()) {
+            throw new VdException(mp + ": already a mount point (" + mounted.get().fsType() + " from "
+                    + mounted.get().source() + "); unmount it first (umount " + mp + ") or choose another directory");
+        }
         if (!Files.exists(mp)) {
-            throw new NoSuchFileException(mp.toString());
+            throw new VdException("mountpoint " + mp + " does not exist (create it first: mkdir -p " + mp + ")");
         }
         if (!Files.isDirectory(mp)) {
             throw new NotDirectoryException(mp + ": mountpoint is not a directory");
@@ -106,6 +111,9 @@ public final class MountSession {
         }
         if (config.snapshot() != null && config.readWrite()) {
             throw new VdException("--snapshot shows a snapshot read-only; it cannot be combined with --rw");
+        }
+        if (config.readWrite() && optionItems(config.extraOptions()).contains("ro")) {
+            throw new VdException("-o ro contradicts --rw: give one of them");
         }
         if (config.forceShare() && config.readWrite()) {
             throw new VdException("--force-share opens the images read-only; it cannot be combined with --rw");
@@ -188,13 +196,14 @@ public final class MountSession {
     }
 
     /**
-     * One directory name per image: the file name without its extension (a descriptor named
-     * DiskDescriptor.xml takes its bundle directory's name); duplicates get -2, -3, ...
+     * One directory name per image: the file name without its extension, or the whole file name
+     * where two images share a stem ({@code d.vdi d.vhdx} → {@code d.vdi/ d.vhdx/}); a descriptor
+     * named DiskDescriptor.xml stands for its bundle directory. Names still equal (the same file
+     * name in two directories) get -2, -3, ...
      */
     public static List<String> directoryNames(List<Path> images) {
-        List<String> out = new ArrayList<>();
-        Set<String> used = new HashSet<>();
-        List<String> bases = new ArrayList<>();
+        List<String> files = new ArrayList<>();
+        List<String> stems = new ArrayList<>();
         for (Path p : images) {
             Path abs = p.toAbsolutePath().normalize();
             String name = abs.getFileName() == null ? "" : abs.getFileName().toString();
@@ -203,12 +212,16 @@ public final class MountSession {
                 name = abs.getParent().getFileName().toString();
             }
             int dot = name.lastIndexOf('.');
-            String base = dot >= 0 ? name.substring(0, dot) : name;
-            if (base.isEmpty() || base.equals(".") || base.equals("..")) {
-                base = "image";
-            }
-            bases.add(base);
+            String stem = dot >= 0 ? name.substring(0, dot) : name;
+            files.add(usable(name) ? name : "image");
+            stems.add(usable(stem) ? stem : "image");
         }
+        List<String> bases = new ArrayList<>();
+        for (int i = 0; i < stems.size(); i++) {
+            bases.add(java.util.Collections.frequency(stems, stems.get(i)) > 1 ? files.get(i) : stems.get(i));
+        }
+        List<String> out = new ArrayList<>();
+        Set<String> used = new HashSet<>();
         Set<String> all = new HashSet<>(bases);
         for (String base : bases) {
             String name = base;
@@ -219,6 +232,10 @@ public final class MountSession {
             out.add(name);
         }
         return out;
+    }
+
+    private static boolean usable(String name) {
+        return !name.isEmpty() && !name.equals(".") && !name.equals("..");
     }
 
     /**
@@ -235,14 +252,25 @@ public final class MountSession {
         if (!config.writable()) {
             o.add("ro");                // the kernel refuses write opens too
         }
-        for (String extra : config.extraOptions()) {
-            for (String opt : extra.split(",")) {
-                if (!opt.isBlank()) {
-                    o.add(opt.strip());
-                }
+        for (String opt : optionItems(config.extraOptions())) {
+            if (!(opt.equals("rw") && !config.readWrite())) { // mount(8) passes rw unless told ro: read-only stays
+                o.add(opt);
             }
         }
         return o;
+    }
+
+    /** The comma-separated items of -o arguments, stripped, empty ones left out. */
+    private static List<String> optionItems(List<String> options) {
+        List<String> items = new ArrayList<>();
+        for (String extra : options) {
+            for (String opt : extra.split(",")) {
+                if (!opt.isBlank()) {
+                    items.add(opt.strip());
+                }
+            }
+        }
+        return items;
     }
 
     private static String fsName(Path image) {

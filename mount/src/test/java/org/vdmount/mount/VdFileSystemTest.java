@@ -129,9 +129,9 @@ class VdFileSystemTest {
         VdFileSystem fs = fs(true, a, b, c);
         List<String> names = new ArrayList<>();
         fs.readdir("/", names::add);
-        assertEquals(List.of("x", "x-2", "y"), names);
+        assertEquals(List.of("x.raw", "x.img", "y"), names, "stems collide: whole file names");
         FileAttributes at = new FileAttributes();
-        assertEquals(0, fs.getattr("/x-2/disk", at));
+        assertEquals(0, fs.getattr("/x.img/disk", at));
         assertEquals(SIZE, at.sizeBytes);
         assertEquals(0, fs.getattr("/y", at));
         assertEquals(FileAttributes.S_IFDIR | 0555, at.mode);
@@ -237,8 +237,12 @@ class VdFileSystemTest {
 
     @Test
     void directoryNamesAreUnique() {
-        assertEquals(List.of("a", "a-3", "a-2", "b"), MountSession.directoryNames(
+        assertEquals(List.of("a.vdi", "a.vhd", "a-2", "b"), MountSession.directoryNames(
                 List.of(Path.of("/x/a.vdi"), Path.of("/y/a.vhd"), Path.of("/z/a-2.raw"), Path.of("/b"))));
+        assertEquals(List.of("d.vdi", "d.vhdx"), MountSession.directoryNames(List.of(Path.of("d.vdi"), Path.of("d.vhdx"))));
+        assertEquals(List.of("d", "e"), MountSession.directoryNames(List.of(Path.of("d.vdi"), Path.of("e.vdi"))));
+        assertEquals(List.of("d.vdi", "d.vdi-2", "e"), MountSession.directoryNames(
+                List.of(Path.of("/x/d.vdi"), Path.of("/y/d.vdi"), Path.of("/y/e.vdi"))));
         assertEquals(List.of("vm"), MountSession.directoryNames(List.of(Path.of("/x/vm.hdd/DiskDescriptor.xml"))));
         assertEquals(List.of("image"), MountSession.directoryNames(List.of(Path.of("/x/.vdi"))));
     }

@@ -163,11 +163,11 @@ class LifecycleMountTest {
         Path mnt = mnt();
         fuse.mount(a.toString(), a2.toString(), b.toString(), mnt.toString());
         try (Stream<Path> s = Files.list(mnt)) {
-            assertEquals(new TreeSet<>(List.of("a", "a-2", "b")),
+            assertEquals(new TreeSet<>(List.of("a.raw", "a.img", "b")),
                     new TreeSet<>(s.map(p -> p.getFileName().toString()).toList()));
         }
-        assertEquals(Sh.sha256(a), Sh.sha256(mnt.resolve("a/disk")));
-        assertEquals(Sh.sha256(a2), Sh.sha256(mnt.resolve("a-2/disk")));
+        assertEquals(Sh.sha256(a), Sh.sha256(mnt.resolve("a.raw/disk")));
+        assertEquals(Sh.sha256(a2), Sh.sha256(mnt.resolve("a.img/disk")));
         assertEquals(Sh.sha256(b), Sh.sha256(mnt.resolve("b/disk")));
         fuse.unmount(mnt);
     }

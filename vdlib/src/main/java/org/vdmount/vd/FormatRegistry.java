@@ -66,6 +66,9 @@ public final class FormatRegistry {
                 bestScore = s;
             }
         }
+        if (best == null && in.directory()) {
+            throw new NotThisFormatException(path + ": is a directory, not a disk image");
+        }
         if (best == null) {
             throw new NotThisFormatException(path + ": not a disk image of any known format");
         }

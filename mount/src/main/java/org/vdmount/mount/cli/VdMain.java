@@ -69,7 +69,7 @@ public final class VdMain implements Callable<Integer> {
     /** Runs {@code vd} with the given arguments and streams; returns the exit status. */
     static int run(String[] args, PrintStream out, PrintStream err, boolean terminal) {
         VdMain vd = new VdMain(out, err, terminal);
-        CommandLine cmd = new CommandLine(vd)
+        CommandLine cmd = HelpText.vd(new CommandLine(vd))
                 .setOut(new PrintWriter(out, true))
                 .setErr(new PrintWriter(err, true))
                 .setParameterExceptionHandler((e, a) -> usageError(err, usageMessage(e), e.getCommandLine()))

@@ -15,8 +15,10 @@ import org.vdmount.vd.nativeio.Posix;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code vdmount [OPTIONS] IMAGE... MOUNTPOINT}: mounts disk images as files through FUSE.
@@ -25,16 +27,18 @@ import picocli.CommandLine.Parameters;
  */
 @Command(name = "vdmount", mixinStandardHelpOptions = true, versionProvider = VdmountMain.Version.class,
         sortOptions = false, usageHelpAutoWidth = true,
+        customSynopsis = "vdmount [OPTIONS] IMAGE... MOUNTPOINT",
         description = {"Mount virtual disk images (or chains) as plain files: 'disk' and 'p<N>' per partition.",
             "One IMAGE: files at the mount root; several: one directory per image.",
-            "Unmount with: fusermount -u MOUNTPOINT"})
+            "Unmount with: fusermount -u MOUNTPOINT (as root also: umount MOUNTPOINT)"})
 public final class VdmountMain implements Callable<Integer> {
     static final String PROG = "vdmount";
-    static final String VERSION = "0.1.0";
+    /** The build's version, the same string vd --version shows. */
+    static final String VERSION = Versions.version();
     private static final String FORCE_SHARE = "force_share";
     private static final String OVERLAY = "overlay";
 
-    @Option(names = "--rw", description = "writable: writes land in the top image of each chain")
+    @Option(names = {"--rw", "--read-write"}, description = "writable: writes land in the top image of each chain")
     boolean readWrite;
 
     @Option(names = {"-f", "--foreground"}, description = "stay in the foreground (otherwise return once the mount is ready)")
@@ -81,7 +85,11 @@ public final class VdmountMain implements Callable<Integer> {
 
     private PrintStream err = System.err;
 
-    @Parameters(arity = "2..*", paramLabel = "IMAGE... MOUNTPOINT", description = "image files, then the mount directory")
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(arity = "0..*", paramLabel = "IMAGE... MOUNTPOINT", hideParamSyntax = true,
+            description = "image files (a Parallels bundle directory counts as one), then the mount directory")
     List<Path> paths = new ArrayList<>();
 
     /** Supplies --version: the version, then each installed FUSE binding and whether it can run here. */
@@ -119,18 +127,43 @@ public final class VdmountMain implements Callable<Integer> {
     static int run(String[] args, PrintStream out, PrintStream err) {
         VdmountMain main = new VdmountMain();
         main.err = err;
-        CommandLine cl = new CommandLine(main).setOut(new PrintWriter(out, true));
-        cl.setParameterExceptionHandler((ex, a) -> {
-            err.println(PROG + ": " + ex.getMessage().replace('\n', ' ') + " (see " + PROG + " --help)");
-            return 2;
-        });
-        cl.setExecutionExceptionHandler((ex, c, r) -> CliErrors.report(PROG, ex,
-                ((VdmountMain) c.getCommand()).verbose, err));
-        return cl.execute(args);
+        CommandLine cl = HelpText.vdmount(new CommandLine(main)).setOut(new PrintWriter(out, true));
+        cl.setParameterExceptionHandler((ex, a) -> usageError(ex, err));
+        cl.setExecutionExceptionHandler((ex, c, r) -> ex instanceof CommandLine.ParameterException p
+                ? usageError(p, err) : CliErrors.report(PROG, ex, ((VdmountMain) c.getCommand()).verbose, err));
+        String[] expanded;
+        try {
+            expanded = MountOptionKeys.expand(cl.getCommandSpec(), args);
+        } catch (CommandLine.ParameterException e) {
+            return usageError(e, err);
+        }
+        return cl.execute(expanded);
+    }
+
+    private static int usageError(CommandLine.ParameterException e, PrintStream err) {
+        err.println(PROG + ": " + e.getMessage().replace('\n', ' ') + " (see " + PROG + " --help)");
+        return 2;
+    }
+
+    /** At least one IMAGE and the MOUNTPOINT, or a usage error saying which is missing. */
+    private void checkPaths() {
+        CommandLine cl = spec.commandLine();
+        if (paths.isEmpty()) {
+            throw new CommandLine.ParameterException(cl, "missing IMAGE and MOUNTPOINT");
+        }
+        if (paths.size() == 1) {
+            Path only = paths.get(0);
+            boolean mountpointLike = java.nio.file.Files.isDirectory(only)
+                    && !java.nio.file.Files.exists(only.resolve("DiskDescriptor.xml"));
+            throw new CommandLine.ParameterException(cl, mountpointLike
+                    ? "missing IMAGE before MOUNTPOINT " + only
+                    : "missing MOUNTPOINT after IMAGE " + only);
+        }
     }
 
     @Override
     public Integer call() throws Exception {
+        checkPaths();
         configureLogging();
         List<Path> images = paths.subList(0, paths.size() - 1).stream().map(p -> p.toAbsolutePath().normalize()).toList();
         Path mountpoint = paths.get(paths.size() - 1).toAbsolutePath().normalize();

@@ -41,7 +41,7 @@ class ErrorsTest {
         m.put(List.of(2, "info", "--bogus", img), "Unknown option: '--bogus'");
         m.put(List.of(2, "info", img, img), "Unmatched argument");
         m.put(List.of(1, "info", missing), missing + ": no such file or directory");
-        m.put(List.of(1, "info", dir), "not a disk image of any known format");
+        m.put(List.of(1, "info", dir), dir + ": is a directory, not a disk image");
         m.put(List.of(1, "--parent-dir", missing, "info", img), missing + ": no such file or directory");
         m.put(List.of(1, "info", "--parent-dir", img, img), img + ": no such file or directory");
         m.put(List.of(2, "convert", img), "Missing required parameter: 'DST'");
@@ -109,7 +109,7 @@ class ErrorsTest {
             assertTrue(r.out().startsWith("Usage: vd"), r.out());
             assertEquals("", r.err());
         }
-        assertTrue(Cli.vd("create", "--help").out().contains("-b=BACKING"));
+        assertTrue(Cli.vd("create", "--help").out().contains("-b BACKING"));
         assertTrue(Cli.vd("convert", "--help").out().contains("--overwrite"));
     }
 }

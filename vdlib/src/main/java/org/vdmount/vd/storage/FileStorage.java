@@ -102,9 +102,24 @@ public final class FileStorage implements Storage {
             return;
         }
         long p = pos;
-        while (src.hasRemaining()) {
-            p += channel.write(src, p);
+        try {
+            while (src.hasRemaining()) {
+                p += channel.write(src, p);
+            }
+        } catch (IOException e) {
+            throw named(e, "writing at offset " + p);
         }
+    }
+
+    /**
+     * A host error (EFBIG, ENOSPC, EIO: a plain IOException whose message is only strerror) with
+     * this file's name and what was being done; any other exception as it is.
+     */
+    private IOException named(IOException e, String doing) {
+        if (e.getClass() != IOException.class) {
+            return e;
+        }
+        return new IOException(path + ": " + e.getMessage() + " (" + doing + ")", e);
     }
 
     /** The fatal write of an armed {@link WriteFault}: only its first {@code keep} bytes land. */
@@ -127,10 +142,14 @@ public final class FileStorage implements Storage {
         if (!WriteFault.admitChange()) {
             return;
         }
-        if (size < channel.size()) {
-            channel.truncate(size);
-        } else if (size > channel.size()) {
-            channel.write(ByteBuffer.allocate(1), size - 1);
+        try {
+            if (size < channel.size()) {
+                channel.truncate(size);
+            } else if (size > channel.size()) {
+                channel.write(ByteBuffer.allocate(1), size - 1);
+            }
+        } catch (IOException e) {
+            throw named(e, "setting its size to " + size + " bytes");
         }
     }
 
@@ -146,7 +165,11 @@ public final class FileStorage implements Storage {
     @Override
     public void force() throws IOException {
         if (!readOnly && WriteFault.admitForce()) {
-            channel.force(true);
+            try {
+                channel.force(true);
+            } catch (IOException e) {
+                throw named(e, "flushing it");
+            }
         }
     }
 

@@ -45,16 +45,7 @@ final class Volume implements Closeable {
     static Volume open(Path image, ImageFormat format, OpenOptions options, String snapshot) throws IOException {
         Disk disk = snapshot != null ? Disk.openSnapshot(image, format, snapshot, options)
                 : format != null ? Disk.open(image, format, options) : Disk.open(image, options);
-        try {
-            return new Volume(image, disk, entries(disk, options::warn));
-        } catch (IOException | RuntimeException e) {
-            try {
-                disk.close();
-            } catch (IOException suppressed) {
-                e.addSuppressed(suppressed);
-            }
-            throw e;
-        }
+        return over(image, disk, options);
     }
 
     /**
@@ -62,7 +53,11 @@ final class Volume implements Closeable {
      * the overlay is created if missing; writes land in it alone.
      */
     static Volume overlay(Path image, ImageFormat format, Path overlay, OpenOptions options) throws IOException {
-        Disk disk = OverlayDisk.open(overlay, image, format, options);
+        return over(image, OverlayDisk.open(overlay, image, format, options), options);
+    }
+
+    /** The volume over an opened {@code disk}, its partitions read; on failure the disk is closed. */
+    private static Volume over(Path image, Disk disk, OpenOptions options) throws IOException {
         try {
             return new Volume(image, disk, entries(disk, options::warn));
         } catch (IOException | RuntimeException e) {

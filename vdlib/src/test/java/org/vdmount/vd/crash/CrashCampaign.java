@@ -17,6 +17,7 @@ import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.storage.WriteFault;
 
@@ -43,6 +44,9 @@ final class CrashCampaign {
             new Target("qed", "qed", Map.of("cluster_size", "4K", "table_size", "2"), "qed", true),
             new Target("qcow", "qcow", Map.of(), "qcow", false));
 
+    /** Formats whose differencing images qemu opens with their parent. */
+    static final Set<String> QEMU_READS_CHILDREN = Set.of("qcow2", "qed", "vmdk", "qcow");
+
     static Target target(String format) {
         return TARGETS.stream().filter(t -> t.format().equals(format)).findFirst().orElseThrow();
     }
@@ -50,22 +54,54 @@ final class CrashCampaign {
     final Target target;
     final Path dir;
     final Path template;
+    /** The parent of a differencing template (the kill points copy only the child), or null. */
+    final Path parent;
     final CrashWorkload workload;
     final long[] ends;
 
     /** Creates the template and counts the host writes of one undisturbed run. */
     CrashCampaign(Target target, Path dir, long seed, int ops) throws IOException {
+        this(target, dir, seed, ops, false);
+    }
+
+    /**
+     * As above; {@code differencing}: the template is a child of the same format over a parent
+     * whose every sector holds a pattern, so partial writes fill from the parent and discards must
+     * hide it.
+     */
+    CrashCampaign(Target target, Path dir, long seed, int ops, boolean differencing) throws IOException {
         this.target = target;
         this.dir = dir;
-        this.template = dir.resolve("template" + seed + "." + target.extension());
+        this.template = dir.resolve("template" + seed + (differencing ? "-child." : ".") + target.extension());
+        this.parent = differencing ? dir.resolve("parent" + seed + "." + target.extension()) : null;
+        this.workload = new CrashWorkload(seed, VIRTUAL_SIZE, ops, differencing);
         CreateOptions co = CreateOptions.of(VIRTUAL_SIZE);
         for (Map.Entry<String, String> e : target.options().entrySet()) {
             co = co.with(e.getKey(), e.getValue());
         }
-        try (Image img = FormatRegistry.require(target.format()).create(template, co)) {
-            img.flush();
+        ImageFormat format = FormatRegistry.require(target.format());
+        if (differencing) {
+            try (Image base = format.create(parent, co)) {
+                Disk disk = Disk.of(List.of(base));
+                ByteBuffer chunk = ByteBuffer.allocate(64 * 1024);
+                for (long off = 0; off < VIRTUAL_SIZE; off += chunk.capacity()) {
+                    for (int i = 0; i < chunk.capacity(); i += CrashWorkload.SECTOR) {
+                        CrashWorkload.fill(chunk.slice(i, CrashWorkload.SECTOR),
+                                workload.initialTag((int) ((off + i) / CrashWorkload.SECTOR)));
+                    }
+                    disk.write(off, chunk.clear());
+                }
+                base.flush();
+            }
+            try (Disk base = Disk.open(parent, OpenOptions.defaultReadOnly());
+                 Image child = format.create(template, co.withParent(base, parent.toAbsolutePath()))) {
+                child.flush();
+            }
+        } else {
+            try (Image img = format.create(template, co)) {
+                img.flush();
+            }
         }
-        this.workload = new CrashWorkload(seed, VIRTUAL_SIZE, ops);
         Path counted = copyTemplate("counted");
         WriteFault.arm(Long.MAX_VALUE, WriteFault.Mode.DROP, false, 0);
         try {
@@ -193,8 +229,8 @@ final class CrashCampaign {
 
     /** {@code qemu-img check} clean (exit 0) where qemu checks the format; {@code compare} equal. */
     void qemuCheck(Path img, Path dump, String where) throws IOException {
-        if (!QemuImg.available()) {
-            return;
+        if (!QemuImg.available() || parent != null && !QEMU_READS_CHILDREN.contains(target.format())) {
+            return; // qemu has no VDI, VHD or VHDX differencing images
         }
         if (target.qemuChecks()) {
             QemuImg.Result r = QemuImg.run("check", "-f", target.qemuName(), img.toString());

@@ -56,6 +56,35 @@ class CrashCampaignTest {
         assertTrue(run >= points);
     }
 
+    /**
+     * The same over a parent: the image is a differencing child whose parent holds a pattern in
+     * every sector, so a partial write must fill its block from the parent and a discard must hide
+     * the parent with zeros, and both must survive the kill ({@code -Dvdmount.crash.diffPoints},
+     * default 50 per format).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"vdi", "vhd", "vhdx", "vmdk", "qcow2", "qed", "qcow"})
+    void aDifferencingChildKilledAtEveryPointReopensWithFlushedData(String format) throws Exception {
+        assumeSelected(format);
+        int points = Integer.getInteger("vdmount.crash.diffPoints", 50);
+        long seed = Long.getLong("vdmount.crash.seed", 1) + 5000;
+        int run = 0;
+        long writes = 0;
+        for (long ws = seed; run < points; ws++) {
+            CrashCampaign c = new CrashCampaign(CrashCampaign.target(format), dir, ws, OPS, true);
+            long w = c.totalWrites();
+            writes += w;
+            int kills = (int) Math.min(w, points - run);
+            for (int i = 0; i < kills; i++) {
+                c.killInJvm(i * w / kills, i % 2 == 1, ws * 37 + i);
+                run++;
+            }
+        }
+        System.out.printf("crash campaign %s differencing: %d kill points, workloads of %d host writes in all%n",
+                format, run, writes);
+        assertTrue(run >= points);
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"raw", "vdi", "vhd", "vhdx", "vmdk", "qcow2", "qed", "qcow"})
     void childJvmHaltedAtAWriteReopensWithFlushedData(String format) throws Exception {

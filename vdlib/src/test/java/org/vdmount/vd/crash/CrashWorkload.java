@@ -32,12 +32,27 @@ final class CrashWorkload {
     record Op(Kind kind, int firstSector, int sectors, long tagBase) {
     }
 
+    /** Tag of every sector of the parent a differencing workload runs over (never an op's tag). */
+    static final long PARENT_TAG = 0x7ff0_0000_0000L;
+
     final long virtualSize;
     final List<Op> ops;
+    /** Whether the image runs over a parent whose every sector holds {@link #PARENT_TAG} | sector. */
+    final boolean overParent;
 
     CrashWorkload(long seed, long virtualSize, int count) {
+        this(seed, virtualSize, count, false);
+    }
+
+    CrashWorkload(long seed, long virtualSize, int count, boolean overParent) {
         this.virtualSize = virtualSize;
         this.ops = generate(seed, virtualSize, count);
+        this.overParent = overParent;
+    }
+
+    /** What sector {@code s} reads before any op: zeros, or the parent's pattern. */
+    long initialTag(int s) {
+        return overParent ? PARENT_TAG | s : 0;
     }
 
     private static List<Op> generate(long seed, long virtualSize, int count) {
@@ -160,7 +175,10 @@ final class CrashWorkload {
     Set<Long>[] allowedTags(long[] ends, long allowed) {
         int total = (int) (virtualSize / SECTOR);
         long[] current = new long[total];
-        long[] durable = new long[total];
+        for (int s = 0; s < total; s++) {
+            current[s] = initialTag(s);
+        }
+        long[] durable = current.clone();
         @SuppressWarnings("unchecked")
         Set<Long>[] pending = new Set[total];
         for (int i = 0; i < ops.size(); i++) {

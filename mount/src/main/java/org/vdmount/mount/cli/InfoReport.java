@@ -35,6 +35,12 @@ record InfoReport(String filename, String format, String variant, long virtualSi
                  Map<String, Object> details) {
     }
 
+    /** A format's details with vd's one key style (design: kebab-case everywhere in --json). */
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> kebabDetails(Map<String, Object> details) {
+        return (Map<String, Object>) Json.kebabKeys(details);
+    }
+
     static InfoReport of(Disk disk, Consumer<String> warnings) throws IOException {
         List<Layer> layers = new ArrayList<>();
         for (Image img : disk.layers()) {
@@ -43,7 +49,7 @@ record InfoReport(String filename, String format, String variant, long virtualSi
                     img.files().stream().map(Path::toString).toList(), img.format().name(), img.variant(),
                     img.virtualSize(), img.uuid(), parent == null ? null : parent.uuid(),
                     parent == null ? List.of() : parent.locators(), img.hostAllocatedBytes(),
-                    img.allocatedBytes(), img.details()));
+                    img.allocatedBytes(), kebabDetails(img.details())));
         }
         Image top = disk.top();
         return new InfoReport(top.storage().path().toString(), top.format().name(), top.variant(), disk.size(),

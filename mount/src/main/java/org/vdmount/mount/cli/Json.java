@@ -16,6 +16,47 @@ final class Json {
     private Json() {
     }
 
+    /**
+     * {@code key} in the one key style of vd's JSON (kebab-case): {@code block_size}, {@code
+     * block size}, {@code parentCID}, {@code createType} and {@code geometry.cylinders} become
+     * {@code block-size}, {@code parent-cid}, {@code create-type} and {@code geometry-cylinders}.
+     */
+    static String kebab(String key) {
+        StringBuilder sb = new StringBuilder(key.length() + 4);
+        for (int i = 0; i < key.length(); i++) {
+            char c = key.charAt(i);
+            if (c == '_' || c == ' ' || c == '-' || c == '.') {
+                if (sb.length() > 0 && sb.charAt(sb.length() - 1) != '-') {
+                    sb.append('-');
+                }
+                continue;
+            }
+            if (Character.isUpperCase(c) && sb.length() > 0 && sb.charAt(sb.length() - 1) != '-') {
+                char prev = key.charAt(i - 1);
+                boolean nextLower = i + 1 < key.length() && Character.isLowerCase(key.charAt(i + 1));
+                if (Character.isLowerCase(prev) || Character.isDigit(prev)
+                        || Character.isUpperCase(prev) && nextLower) {
+                    sb.append('-');
+                }
+            }
+            sb.append(Character.toLowerCase(c));
+        }
+        return sb.toString();
+    }
+
+    /** {@code value} with the keys of every map inside it (at any depth) in {@link #kebab} style. */
+    static Object kebabKeys(Object value) {
+        if (value instanceof Map<?, ?> m) {
+            Map<String, Object> out = new java.util.LinkedHashMap<>();
+            m.forEach((k, v) -> out.put(kebab(String.valueOf(k)), kebabKeys(v)));
+            return out;
+        }
+        if (value instanceof Collection<?> c) {
+            return c.stream().map(Json::kebabKeys).toList();
+        }
+        return value;
+    }
+
     /** The value as indented JSON (two spaces per level), without a trailing newline. */
     static String write(Object value) {
         StringBuilder sb = new StringBuilder();

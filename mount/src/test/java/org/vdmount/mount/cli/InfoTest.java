@@ -33,6 +33,22 @@ class InfoTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void everyDetailsKeyIsKebabCase() throws Exception {
+        Tools.require("qemu-img");
+        for (String[] f : new String[][] {{"qcow2", "q.qcow2"}, {"vmdk", "v.vmdk"}, {"vdi", "d.vdi"},
+                {"vhdx", "x.vhdx"}, {"vpc", "p.vhd"}, {"qed", "e.qed"}}) {
+            Path img = dir.resolve(f[1]);
+            Tools.run("qemu-img", "create", "-q", "-f", f[0], img.toString(), "4M");
+            Map<String, Object> details = (Map<String, Object>) chain(infoJson(img)).get(0).get("details");
+            assertTrue(!details.isEmpty(), f[0]);
+            for (String k : details.keySet()) {
+                assertTrue(k.matches("[a-z0-9]+(-[a-z0-9]+)*"), f[0] + ": details key '" + k + "' is not kebab-case");
+            }
+        }
+    }
+
+    @Test
     void formatOptionSkipsTheProbeAndVpcIsVhd() throws Exception {
         Tools.require("qemu-img");
         Path vhd = dir.resolve("d.vhd");

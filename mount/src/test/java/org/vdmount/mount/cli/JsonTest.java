@@ -18,6 +18,29 @@ import org.junit.jupiter.api.io.TempDir;
 class JsonTest {
 
     @Test
+    void everyKeyStyleBecomesKebabCase() {
+        Map<String, String> cases = new LinkedHashMap<>();
+        cases.put("block_size", "block-size");
+        cases.put("block-size", "block-size");
+        cases.put("block size", "block-size");
+        cases.put("parentCID", "parent-cid");
+        cases.put("createType", "create-type");
+        cases.put("parentFileNameHint", "parent-file-name-hint");
+        cases.put("CIDFoo", "cid-foo");
+        cases.put("l2_entries", "l2-entries");
+        cases.put("data_file_raw", "data-file-raw");
+        cases.put("uuid", "uuid");
+        cases.put("geometry.cylinders", "geometry-cylinders");
+        cases.put("log-guid", "log-guid");
+        cases.forEach((in, out) -> assertEquals(out, Json.kebab(in), in));
+        Map<String, Object> nested = new LinkedHashMap<>();
+        nested.put("extents", List.of(Map.of("fileName", "x-f001.vmdk")));
+        nested.put("unknown_value", null);
+        assertEquals("{\n  \"extents\": [\n    {\n      \"file-name\": \"x-f001.vmdk\"\n    }\n  ],\n"
+                + "  \"unknown-value\": null\n}", Json.write(Json.kebabKeys(nested)));
+    }
+
+    @Test
     void escapesEveryAwkwardCharacterAndRoundTrips() {
         StringBuilder all = new StringBuilder();
         for (char c = 0; c < 0x250; c++) {

@@ -35,7 +35,8 @@ final class CreateCommand extends VdCommand {
     FormatOptions.Given formatOptions;
 
     @Option(names = "-b", paramLabel = "BACKING",
-            description = "Parent image; recorded in IMAGE as given (relative paths are kept relative).")
+            description = "Parent image; recorded in IMAGE as given. A relative BACKING is relative to IMAGE's "
+                    + "directory, as qemu-img takes it (vd create -b base.qcow2 dir/top.qcow2 uses dir/base.qcow2).")
     Path backing;
 
     @Option(names = "-F", paramLabel = "BACKING_FMT",
@@ -92,10 +93,21 @@ final class CreateCommand extends VdCommand {
     }
 
     private Disk openBacking(OpenOptions open) throws IOException {
-        if (backingFormat == null) {
-            return Disk.open(backing, open);
+        Path at = backingPath();
+        if (!Files.exists(at)) {
+            throw new VdException(backing + ": backing file not found at " + at
+                    + (backing.isAbsolute() ? "" : " (a relative BACKING is relative to the directory of " + image
+                    + ", as in qemu-img)"));
         }
-        return Disk.open(backing, FormatRegistry.require(backingFormat), open);
+        if (backingFormat == null) {
+            return Disk.open(at, open);
+        }
+        return Disk.open(at, FormatRegistry.require(backingFormat), open);
+    }
+
+    /** Where BACKING is: relative to IMAGE's directory unless absolute (qemu-img's rule). */
+    private Path backingPath() {
+        return backing.isAbsolute() ? backing : image.toAbsolutePath().getParent().resolve(backing);
     }
 
     /** Creates IMAGE, flushes and closes it; deletes it again if any of that fails. */

@@ -116,13 +116,27 @@ class LauncherTest {
         assertTrue(Files.isSameFile(dir.resolve("base.vhd"), Path.of((String) chain.get(0).get("filename"))));
         assertTrue(((List<?>) chain.get(1).get("parent-locators")).contains("base.vhd"), chain.toString());
 
-        // a relative path that only makes sense from the working directory: created, with a warning
+        // a relative BACKING is relative to the new image's directory, as in qemu-img
         Files.createDirectory(dir.resolve("sub"));
         Tools.Output lost = vdIn(dir, "create", "-f", "vhd", "-b", "base.vhd", "sub/child.vhd");
-        assertEquals(0, lost.exit(), lost.err());
-        assertTrue(lost.err().startsWith("vd: warning: created sub/child.vhd, but its chain does not open: ")
-                && lost.err().endsWith("use --parent-dir " + dir.toRealPath() + "\n")
-                && lost.err().lines().count() == 1, lost.err());
+        assertEquals(1, lost.exit(), lost.err());
+        assertEquals("vd: base.vhd: backing file not found at " + dir.toRealPath().resolve("sub/base.vhd")
+                + " (a relative BACKING is relative to the directory of sub/child.vhd, as in qemu-img)\n", lost.err());
+        assertTrue(Files.notExists(dir.resolve("sub/child.vhd")));
+        assertEquals(0, vdIn(dir, "create", "-f", "vhdx", "base.vhdx", "16M").exit());
+        for (String fmt : List.of("vhd", "vhdx", "qcow2")) {
+            String parent = fmt.equals("vhdx") ? "vhdx" : "vhd"; // a VHDX child needs a VHDX parent
+            // ../ leaves the child's directory: containment wants that directory named (--parent-dir)
+            Tools.Output up = vdIn(dir, "create", "--parent-dir", ".", "-f", fmt, "-b", "../base." + parent,
+                    "-F", parent, "sub/up." + fmt);
+            assertEquals(0, up.exit(), up.err());
+            assertEquals("", up.err(), fmt);
+            Tools.Output opened = vd("info", "--parent-dir", dir, dir.resolve("sub/up." + fmt));
+            assertEquals(0, opened.exit(), fmt + ": " + opened.err());
+        }
+        Tools.Output qemu = Tools.exec(List.of("qemu-img", "info", "--backing-chain", dir.resolve("sub/up.qcow2").toString()));
+        assertEquals(0, qemu.exit(), "qemu opens the recorded ../base.vhd: " + qemu.err());
+        Files.copy(dir.resolve("sub/up.vhd"), dir.resolve("sub/child.vhd"));
         Tools.Output found = vdIn(dir, "info", "--parent-dir", ".", "sub/child.vhd");
         assertEquals(0, found.exit(), found.err());
     }

@@ -101,9 +101,10 @@ final class VhdCreator {
             if (top.linkUuid() != null) {
                 parentUuid = top.linkUuid();
             }
-            Path parentPath = (o.parentPath() != null ? o.parentPath() : top.storage().path())
-                    .toAbsolutePath().normalize();
+            // a relative parent path is relative to the child's directory (as qemu-img takes -b)
             Path childDir = path.toAbsolutePath().normalize().getParent();
+            Path parentPath = childDir.resolve(o.parentPath() != null ? o.parentPath() : top.storage().path())
+                    .normalize();
             String relative = childDir.relativize(parentPath).toString().replace('/', '\\');
             if (!relative.startsWith("..")) {
                 relative = ".\\" + relative;

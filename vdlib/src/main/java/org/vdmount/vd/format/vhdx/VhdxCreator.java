@@ -93,8 +93,9 @@ final class VhdxCreator {
 
     /** Locator keys as Hyper-V writes them: Windows separators, relative path from the child's directory. */
     static ParentLocator locator(Path child, Path parentPath, UUID linkage) {
-        Path parentAbs = parentPath.toAbsolutePath().normalize();
+        // a relative parent path is relative to the child's directory (as qemu-img takes -b)
         Path childDir = child.toAbsolutePath().normalize().getParent();
+        Path parentAbs = childDir.resolve(parentPath).normalize();
         String relative = childDir.relativize(parentAbs).toString().replace('/', '\\');
         if (!relative.startsWith("..")) {
             relative = ".\\" + relative;

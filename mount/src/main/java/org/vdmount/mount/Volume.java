@@ -92,9 +92,21 @@ final class Volume implements Closeable {
                         + (disk.size() - start) + " bytes");
                 len = disk.size() - start;
             }
+            if (p.isExtendedContainer()) {
+                len = Math.min(len, extendedStubLength(table.sectorSize()));
+            }
             out.add(new Entry("p" + p.number(), new DiskSlice(disk, start, len)));
         }
         return out;
+    }
+
+    /**
+     * How much of an MBR extended container its file shows: as Linux (block/partitions/msdos.c),
+     * two 512-byte sectors or one logical sector, whichever is larger — its first EBR (the boot
+     * loader room Linux keeps), never the logical partitions inside, which have their own files.
+     */
+    static long extendedStubLength(int sectorSize) {
+        return Math.max(1024, sectorSize);
     }
 
     Path image() {

@@ -220,6 +220,39 @@ class VdFileSystemTest {
         }
     }
 
+    /** One MBR entry (LBA start and count) in a sector at {@code at}, slot {@code slot}. */
+    private static void mbrEntry(byte[] disk, int at, int slot, int type, long start, long count) {
+        ByteBuffer b = ByteBuffer.wrap(disk).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int e = at + 446 + 16 * slot;
+        disk[e + 4] = (byte) type;
+        b.putInt(e + 8, (int) start);
+        b.putInt(e + 12, (int) count);
+        disk[at + 510] = 0x55;
+        disk[at + 511] = (byte) 0xaa;
+    }
+
+    @Test
+    void anExtendedContainerShowsAsLinuxsOneKibStub() throws IOException {
+        Path img = image("mbr.raw");
+        Arrays.fill(content, 0, 512, (byte) 0);
+        mbrEntry(content, 0, 0, 0x83, 2048, 1024);
+        mbrEntry(content, 0, 1, 0x05, 3072, 2048);
+        Arrays.fill(content, 3072 * 512, 3073 * 512, (byte) 0);
+        mbrEntry(content, 3072 * 512, 0, 0x83, 64, 512);
+        Files.write(img, content);
+        Volume v = Volume.open(img, null, new OpenOptions(true, List.of(), false, false, null), null);
+        opened.add(v);
+        List<String> names = v.entries().stream().map(Volume.Entry::name).toList();
+        assertEquals(List.of("disk", "p1", "p2", "p5"), names);
+        DiskSlice ext = v.entries().get(2).slice();
+        assertEquals(3072L * 512, ext.startBytes());
+        assertEquals(1024, ext.lengthBytes(), "two 512-byte sectors, as Linux shows it");
+        DiskSlice logical = v.entries().get(3).slice();
+        assertEquals((3072L + 64) * 512, logical.startBytes());
+        assertEquals(512L * 512, logical.lengthBytes());
+        assertEquals(4096, Volume.extendedStubLength(4096), "one logical sector on a 4096-byte-sector disk");
+    }
+
     @Test
     void errnoTable() {
         assertEquals("EROFS", Errno.name(Errno.EROFS));

@@ -205,12 +205,11 @@ final class Images {
         for (Part p : all) {
             Path f = mnt.resolve("p" + p.number());
             if (p.extended()) {
-                if (shown.contains(f.getFileName().toString())) {
-                    want.add(f.getFileName().toString());
-                    long len = Files.size(f);
-                    assertTrue(len > 0 && len <= p.lengthBytes(), f + " size " + len);
-                    assertEquals(Sh.sha256(raw, p.startBytes(), len), Sh.sha256(f), f + " content");
-                }
+                // Linux's stub: two 512-byte sectors (this helper's disks use 512-byte sectors)
+                want.add(f.getFileName().toString());
+                long len = Math.min(1024, p.lengthBytes());
+                assertEquals(len, Files.size(f), f + " size (the extended container's stub)");
+                assertEquals(Sh.sha256(raw, p.startBytes(), len), Sh.sha256(f), f + " content");
                 continue;
             }
             want.add(f.getFileName().toString());

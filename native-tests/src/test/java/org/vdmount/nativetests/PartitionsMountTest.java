@@ -75,6 +75,20 @@ class PartitionsMountTest {
         return raw;
     }
 
+    /** The size Linux gives partition {@code number} of a disk file, read from a partitioned loop device. */
+    private long kernelPartitionBytes(Path disk, int number) throws IOException {
+        String dev = fuse.loop(disk, true);
+        String name = Path.of(dev).getFileName().toString();
+        Path size = Path.of("/sys/block", name, name + "p" + number, "size");
+        if (!Files.exists(size)) { // loop devices without partscan: ask for the partitions
+            Sh.run(60, List.of("partx", "-a", dev));
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(size), "the kernel shows no " + size);
+        long sectors = Long.parseLong(Files.readString(size).strip());
+        fuse.detach(dev);
+        return sectors * 512;
+    }
+
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({"mbr, VDI_DYNAMIC", "mbr, VHD_DYNAMIC", "gpt, VDI_DYNAMIC", "gpt, VHD_DYNAMIC"})
     void partitionsEqualTheirSlicesAndMount(String scheme, Images.Variant v) throws Exception {
@@ -90,6 +104,10 @@ class PartitionsMountTest {
         Path mnt = Files.createDirectory(dir.resolve("mnt"));
         fuse.mount(img.toString(), mnt.toString());
         Images.assertPartitionFiles(mnt, expected, all);
+        if (mbr) {
+            assertEquals(kernelPartitionBytes(expected, 2), Files.size(mnt.resolve("p2")),
+                    "p2, the extended container, is as large as Linux shows it");
+        }
 
         // ext4 from p1, read-only through a loop device on the FUSE file
         Path ext = Files.createDirectory(dir.resolve("ext"));

@@ -67,6 +67,8 @@ final class HelpText {
                 "      a new dynamic image; vd create -f vhdx -o help lists its options",
                 "  vd create -f vdi -b base.vdi child.vdi",
                 "      a differencing image over base.vdi",
+                "  vd serve --socket /tmp/d.sock disk.vhdx",
+                "      the disk over NBD: qemu-img info 'nbd+unix:///disk.vhdx?socket=/tmp/d.sock'",
                 "",
                 "Formats (found by content, not by extension): " + formatList() + "."));
         usage.footer(escape(footer));

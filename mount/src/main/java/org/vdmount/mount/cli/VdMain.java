@@ -30,7 +30,7 @@ import picocli.CommandLine.UnmatchedArgumentException;
         description = "Inspect, create and convert virtual disk images.",
         subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class, FormatsCommand.class,
                 MapCommand.class, CompareCommand.class, CheckCommand.class, MeasureCommand.class,
-                CommitCommand.class, SnapshotCommand.class},
+                CommitCommand.class, SnapshotCommand.class, ServeCommand.class},
         footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid) may be "
                 + "given before or after the command.",
                 "Exit status: 0 success, 1 failure, 2 usage error."})
@@ -161,10 +161,13 @@ public final class VdMain implements Callable<Integer> {
         }
     }
 
-    private void printWarnings() {
+    /** Prints the warnings collected so far (once: a long-running command calls it when it starts serving). */
+    void printWarnings() {
         warnings.forEach(err::println);
+        warnings.clear();
         if (warningsDropped > 0) {
             err.println(PROG + ": warning: " + warningsDropped + " more warnings not shown");
+            warningsDropped = 0;
         }
     }
 

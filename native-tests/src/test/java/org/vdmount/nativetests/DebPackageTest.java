@@ -81,6 +81,10 @@ class DebPackageTest {
         if (Sh.onPath("man")) {
             assertEquals(List.of("/usr/share/man/man1/vdmount.1.gz", "/usr/share/man/man1/vd.1.gz"),
                     Sh.run(60, List.of("man", "-w", "vdmount", "vd")).ok().out().lines().toList());
+            String page = Sh.run(60, List.of("sh", "-c", "MANWIDTH=120 man -P cat vdmount")).ok().out();
+            assertTrue(page.contains("--parent-dir DIR") && page.contains("parent_dir=DIR"), page);
+            assertTrue(Sh.run(60, List.of("sh", "-c", "MANWIDTH=120 man -P cat vd")).ok().out()
+                    .contains("vd convert [-hUvV]"), "vd(1) lacks the convert command");
         }
         String completion = Sh.run(60, List.of("bash", "--norc", "-c",
                 "source /usr/share/bash-completion/completions/vd && complete -p vd"

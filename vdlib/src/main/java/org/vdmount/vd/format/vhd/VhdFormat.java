@@ -67,6 +67,11 @@ public final class VhdFormat extends DeclaredFormat {
     }
 
     @Override
+    public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
+        return java.util.Optional.of(new VhdCheck());
+    }
+
+    @Override
     public Image open(Path path, OpenOptions options) throws IOException {
         return StorageScope.open(path, options.readOnly(), storage -> {
             VhdLayout layout = VhdLayout.load(storage, options);

@@ -47,6 +47,11 @@ public final class QedFormat extends DeclaredFormat {
     }
 
     @Override
+    public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
+        return java.util.Optional.of(new QedChecker());
+    }
+
+    @Override
     public Image open(Path path, OpenOptions options) throws IOException {
         return StorageScope.open(path, options.readOnly(), storage -> {
             long fileSize = storage.size();

@@ -30,6 +30,7 @@ public final class Disk implements Closeable {
     private final boolean readOnly;
     private final ReentrantLock[] blockLocks = new ReentrantLock[LOCK_STRIPES];
     private final boolean canDiscard;
+    private List<Truncation> truncations = List.of();
 
     private Disk(List<Image> chain, boolean readOnly) {
         this.layers = chain.stream().map(GatedImage::honour).toArray(Image[]::new);
@@ -74,7 +75,11 @@ public final class Disk implements Closeable {
             options.warn(path + ": opened with --force-share: no locks taken or checked; another program "
                     + "may be changing it while it is read");
         }
-        return ImageLock.withoutLocks(options.forceShare(), open);
+        try {
+            return ImageLock.withoutLocks(options.forceShare(), open);
+        } catch (TruncatedImageException e) {
+            throw options.allowTruncated() && !e.getMessage().contains("--allow-truncated") ? beyondOverride(e) : e;
+        }
     }
 
     /**
@@ -116,7 +121,49 @@ public final class Disk implements Closeable {
             throw e;
         }
         Collections.reverse(chain);
-        return new Disk(chain, topImage.readOnly());
+        Disk disk = new Disk(chain, topImage.readOnly());
+        if (options.allowTruncated()) {
+            disk.truncations = scanTruncations(disk, options);
+        }
+        return disk;
+    }
+
+    /**
+     * Finds what the files of the chain cut short have lost and warns once per file; a table past
+     * the cut fails here, saying why the override cannot help. Closes the disk when it fails.
+     */
+    private static List<Truncation> scanTruncations(Disk disk, OpenOptions options) throws IOException {
+        List<Truncation> found = new ArrayList<>();
+        try {
+            for (Image layer : disk.layers) {
+                found.addAll(TruncationScan.scan(layer));
+            }
+        } catch (IOException | RuntimeException e) {
+            try {
+                disk.close();
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            if (e instanceof TruncatedImageException t) {
+                throw beyondOverride(t);
+            }
+            throw e;
+        }
+        found.forEach(t -> options.warn(t.warning()));
+        return List.copyOf(found);
+    }
+
+    /** A truncation {@code --allow-truncated} cannot read around: the header or a table is cut. */
+    static TruncatedImageException beyondOverride(TruncatedImageException e) {
+        TruncatedImageException t = new TruncatedImageException(e.getMessage() + " (--allow-truncated reads "
+                + "zeros only for data past the cut; the header and the tables must be present)");
+        t.initCause(e);
+        return t;
+    }
+
+    /** The files of this chain cut short and the guest ranges they lost (opened with allowTruncated). */
+    public List<Truncation> truncations() {
+        return truncations;
     }
 
     /** A disk over images already opened, base first (tests, create). */

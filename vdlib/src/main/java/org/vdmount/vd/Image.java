@@ -82,6 +82,16 @@ public interface Image extends Closeable {
     /** Fills {@code dst} (to its limit) with this image's bytes at {@code offset}. */
     void readData(long offset, ByteBuffer dst) throws IOException;
 
+    /**
+     * Where the guest byte at {@code offset}, inside a DATA run, is stored: the host storage and
+     * the byte offset in it, the rest of the run following contiguously. Null when the data has no
+     * one plain host location (compressed) or the format does not say. Used at open to find the
+     * data a file cut short has lost ({@link TruncationScan}).
+     */
+    default HostLocation hostLocation(long offset) throws IOException {
+        return null;
+    }
+
     /** Writes {@code src} (to its limit) at {@code offset}; see the class contract. */
     WriteResult write(long offset, ByteBuffer src) throws IOException;
 

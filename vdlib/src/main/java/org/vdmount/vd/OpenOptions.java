@@ -15,9 +15,14 @@ import java.util.function.Consumer;
  * @param forceShare             QEMU's {@code -U}: open read-only without taking or testing the
  *                               QEMU-style locks (see {@link org.vdmount.vd.storage.ImageLock});
  *                               only with {@code readOnly}. Honoured by {@link Disk}'s opens.
+ * @param allowTruncated         open a file cut short (its header and tables present): guest data
+ *                               whose host bytes lie past the end of the file reads as zeros, one
+ *                               warning names the missing ranges (see {@link TruncationScan}); only
+ *                               with {@code readOnly}
  */
 public record OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allowAbsoluteParents,
-                          boolean ignoreParentUuid, Consumer<String> warnings, boolean forceShare) {
+                          boolean ignoreParentUuid, Consumer<String> warnings, boolean forceShare,
+                          boolean allowTruncated) {
 
     public OpenOptions {
         parentDirs = List.copyOf(parentDirs);
@@ -25,12 +30,21 @@ public record OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allow
         if (forceShare && !readOnly) {
             throw new IllegalArgumentException("force-share opens read-only; it cannot be combined with writing");
         }
+        if (allowTruncated && !readOnly) {
+            throw new IllegalArgumentException("a truncated image opens read-only; it cannot be written");
+        }
+    }
+
+    /** Options that take and test locks, without the truncation override. */
+    public OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allowAbsoluteParents,
+                       boolean ignoreParentUuid, Consumer<String> warnings, boolean forceShare) {
+        this(readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, forceShare, false);
     }
 
     /** Options that take and test locks (no forced share). */
     public OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allowAbsoluteParents,
                        boolean ignoreParentUuid, Consumer<String> warnings) {
-        this(readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, false);
+        this(readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, false, false);
     }
 
     public static OpenOptions defaultReadOnly() {
@@ -42,28 +56,35 @@ public record OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allow
     }
 
     public OpenOptions withReadOnly(boolean ro) {
-        return new OpenOptions(ro, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, forceShare && ro);
+        return new OpenOptions(ro, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, forceShare && ro,
+                allowTruncated && ro);
     }
 
     public OpenOptions withParentDirs(List<Path> dirs) {
-        return new OpenOptions(readOnly, dirs, allowAbsoluteParents, ignoreParentUuid, warnings, forceShare);
+        return new OpenOptions(readOnly, dirs, allowAbsoluteParents, ignoreParentUuid, warnings, forceShare, allowTruncated);
     }
 
     public OpenOptions withWarnings(Consumer<String> w) {
-        return new OpenOptions(readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, w, forceShare);
+        return new OpenOptions(readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, w, forceShare, allowTruncated);
     }
 
     public OpenOptions withAllowAbsoluteParents(boolean allow) {
-        return new OpenOptions(readOnly, parentDirs, allow, ignoreParentUuid, warnings, forceShare);
+        return new OpenOptions(readOnly, parentDirs, allow, ignoreParentUuid, warnings, forceShare, allowTruncated);
     }
 
     public OpenOptions withIgnoreParentUuid(boolean ignore) {
-        return new OpenOptions(readOnly, parentDirs, allowAbsoluteParents, ignore, warnings, forceShare);
+        return new OpenOptions(readOnly, parentDirs, allowAbsoluteParents, ignore, warnings, forceShare, allowTruncated);
     }
 
     /** With QEMU's {@code -U}: read-only, no locks taken or tested. */
     public OpenOptions withForceShare(boolean share) {
-        return new OpenOptions(share || readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, share);
+        return new OpenOptions(share || readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, share, allowTruncated);
+    }
+
+    /** With {@code --allow-truncated}: read-only; data past the end of a cut file reads as zeros. */
+    public OpenOptions withAllowTruncated(boolean allow) {
+        return new OpenOptions(allow || readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings,
+                forceShare, allow);
     }
 
     public void warn(String message) {

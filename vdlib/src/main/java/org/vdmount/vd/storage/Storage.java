@@ -34,6 +34,23 @@ public interface Storage extends Closeable {
     void readFully(ByteBuffer dst, long pos, String format, String structure) throws IOException;
 
     /**
+     * Whether guest data past the end reads as zeros ({@link ZeroTailStorage}, a file opened with
+     * allowTruncated): then a table entry pointing past the end is no error.
+     */
+    default boolean zeroTail() {
+        return false;
+    }
+
+    /**
+     * Reads exactly {@code dst.remaining()} bytes of guest data (not of a structure) at {@code pos}:
+     * as {@link #readFully}, except that a storage of a file cut short ({@link ZeroTailStorage})
+     * answers zeros past its end.
+     */
+    default void readData(ByteBuffer dst, long pos, String format, String structure) throws IOException {
+        readFully(dst, pos, format, structure);
+    }
+
+    /**
      * The first {@code maxBytes} bytes, fewer if the storage is shorter: what a format parses its
      * header from (it reports truncation itself when the signature is there but bytes are not).
      */

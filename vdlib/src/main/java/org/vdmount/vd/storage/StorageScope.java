@@ -45,6 +45,15 @@ public final class StorageScope {
     }
 
     /**
+     * Opens {@code path} as the options say (read-only or for writing; a file that may be cut
+     * short as a {@link ZeroTailStorage}) and runs {@code body} on it, as {@link #own}.
+     */
+    public static <T> T open(Path path, org.vdmount.vd.OpenOptions options, StorageFunction<Storage, T> body)
+            throws IOException {
+        return own(ZeroTailStorage.open(path, options), body);
+    }
+
+    /**
      * Creates {@code path} (it must not exist), runs {@code body} on it and returns what the body
      * returns, the storage still open. If the body fails the storage is closed and the file deleted.
      */

@@ -6,6 +6,7 @@ import java.nio.ByteOrder;
 import java.util.concurrent.locks.ReentrantLock;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
@@ -168,6 +169,13 @@ public abstract class ClusterMapImage extends ImageBase {
             return Run.unallocated(len);
         }
         return zeroEntry != 0 && e == zeroEntry ? Run.zero(len) : Run.data(len);
+    }
+
+    @Override
+    public HostLocation hostLocation(long offset) throws IOException {
+        long e = entry(offset);
+        return holdsData(e) ? new HostLocation(storage, checkedCluster(e, offset) + (offset & (clusterSize - 1)))
+                : null;
     }
 
     @Override

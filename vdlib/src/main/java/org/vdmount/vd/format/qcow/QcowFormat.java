@@ -39,7 +39,7 @@ public final class QcowFormat extends DeclaredFormat {
 
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
-        return StorageScope.open(path, options.readOnly(), storage -> {
+        return StorageScope.open(path, options, storage -> {
             long fileSize = storage.size();
             Bytes head = storage.readPrefix(QcowHeader.SIZE);
             if (head.size() < QcowHeader.SIZE && QcowHeader.isVersion1(head)) {

@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ReadOnlyException;
@@ -234,6 +235,16 @@ final class Qcow2Image extends ImageBase {
     /** Whether a standard entry names a host cluster (with a data file, offset 0 is valid if COPIED). */
     boolean hasHost(long e) {
         return (e & OFFSET_MASK) != 0 || externalData && (e & COPIED) != 0;
+    }
+
+    @Override
+    public HostLocation hostLocation(long offset) throws IOException {
+        L2Table t = l2For(l1Index(offset));
+        long e = t == null ? 0 : t.word(extL2 ? 2 * l2Index(offset) : l2Index(offset));
+        if (compressed(e) || !hasHost(e) || !extL2 && (e & ZERO_FLAG) != 0) {
+            return null;
+        }
+        return new HostLocation(dataStorage, checkedHost(e, t) + (offset & (clusterSize - 1)));
     }
 
     @Override

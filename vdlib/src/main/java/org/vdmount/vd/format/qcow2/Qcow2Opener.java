@@ -23,6 +23,7 @@ import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.storage.ZeroTailStorage;
 
 /** Opening a qcow2 file: header, extensions, backing reference, data file, L1 table, snapshots. */
 final class Qcow2Opener {
@@ -36,7 +37,7 @@ final class Qcow2Opener {
     /** Opens the active state, or with {@code snapshot} != null that snapshot read-only. */
     static Qcow2Image open(ImageFormat format, Path path, OpenOptions options, String snapshot) throws IOException {
         boolean readOnly = options.readOnly() || snapshot != null;
-        Storage storage = FileStorage.open(path, readOnly);
+        Storage storage = ZeroTailStorage.wrapIf(FileStorage.open(path, readOnly), options);
         Storage data = storage;
         try {
             long fileSize = storage.size();
@@ -229,7 +230,7 @@ final class Qcow2Opener {
                 continue;
             }
             if (real != null && Files.isRegularFile(real)) {
-                return FileStorage.open(real, readOnly);
+                return ZeroTailStorage.wrapIf(FileStorage.open(real, readOnly), options);
             }
         }
         if (refused != null) {

@@ -53,7 +53,7 @@ public final class QedFormat extends DeclaredFormat {
 
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
-        return StorageScope.open(path, options.readOnly(), storage -> {
+        return StorageScope.open(path, options, storage -> {
             long fileSize = storage.size();
             Bytes head = storage.readPrefix(QedHeader.SIZE);
             if (head.size() < QedHeader.SIZE && QedHeader.hasMagic(head)) {

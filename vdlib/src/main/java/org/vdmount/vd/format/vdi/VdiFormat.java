@@ -65,7 +65,7 @@ public final class VdiFormat extends DeclaredFormat {
 
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
-        return StorageScope.open(path, options.readOnly(), storage -> VdiImage.open(this, storage, options));
+        return StorageScope.open(path, options, storage -> VdiImage.open(this, storage, options));
     }
 
     @Override

@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.locks.StampedLock;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.OpenOptions;
@@ -187,6 +188,13 @@ final class VdiImage extends ImageBase {
             return Run.data(len);
         }
         return entry == VdiBlockMap.ZERO ? Run.zero(len) : Run.unallocated(len);
+    }
+
+    @Override
+    public HostLocation hostLocation(long offset) {
+        int entry = map.get(blockOf(offset));
+        return VdiBlockMap.isAllocated(entry)
+                ? new HostLocation(storage, allocator.dataPos(entry) + (offset & (blockSize - 1))) : null;
     }
 
     @Override

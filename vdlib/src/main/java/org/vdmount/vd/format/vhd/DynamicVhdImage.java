@@ -11,6 +11,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
@@ -146,7 +147,13 @@ final class DynamicVhdImage extends ImageBase {
             }
             return;
         }
-        storage.readFully(dst, dataPos(entry, offset & (blockSize - 1)), VhdLayout.FMT, "data block");
+        storage.readData(dst, dataPos(entry, offset & (blockSize - 1)), VhdLayout.FMT, "data block");
+    }
+
+    @Override
+    public HostLocation hostLocation(long offset) {
+        int entry = bat.get((int) (offset >>> blockShift));
+        return entry == UNUSED ? null : new HostLocation(storage, dataPos(entry, offset & (blockSize - 1)));
     }
 
     private long dataPos(int entry, long inBlock) {

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.UUID;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.format.common.ByteMappedImage;
 import org.vdmount.vd.storage.Storage;
@@ -33,7 +34,12 @@ final class FixedVhdImage extends ByteMappedImage {
      */
     @Override
     public void readData(long offset, ByteBuffer dst) throws IOException {
-        storage.readFully(dst, offset, VhdLayout.FMT, "fixed data");
+        storage.readData(dst, offset, VhdLayout.FMT, "fixed data");
+    }
+
+    @Override
+    public HostLocation hostLocation(long offset) {
+        return new HostLocation(storage, offset);
     }
 
     @Override

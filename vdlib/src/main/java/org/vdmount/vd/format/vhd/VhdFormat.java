@@ -73,7 +73,7 @@ public final class VhdFormat extends DeclaredFormat {
 
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
-        return StorageScope.open(path, options.readOnly(), storage -> {
+        return StorageScope.open(path, options, storage -> {
             VhdLayout layout = VhdLayout.load(storage, options);
             return layout.footer().fixed() ? new FixedVhdImage(this, storage, layout)
                     : new DynamicVhdImage(this, storage, layout);

@@ -143,7 +143,8 @@ record VhdLayout(VhdFooter footer, byte[] footerRaw, long footerOffset, boolean 
         int[] bat = readBat(st, batOff, (int) entries);
         long bitmapSize = VhdDynamicHeader.bitmapSizeBytes(bs);
         long dataLimit = tailFooter ? footerOffset : size;
-        long maxEnd = checkBlocks(file, bat, batOff, bs + bitmapSize, dataLimit,
+        long blockLimit = options.allowTruncated() ? Long.MAX_VALUE : dataLimit;
+        long maxEnd = checkBlocks(file, bat, batOff, bs + bitmapSize, blockLimit,
                 new long[][] {{0, VhdFooter.SIZE}, {hdrOff, hdrOff + VhdDynamicHeader.SIZE},
                     {batOff, batOff + batLen}});
         long next = Math.max(Math.max(maxEnd, batOff + batLen), Math.max(hdrOff + VhdDynamicHeader.SIZE, dataLimit));
@@ -200,8 +201,9 @@ record VhdLayout(VhdFooter footer, byte[] footerRaw, long footerOffset, boolean 
     }
 
     /**
-     * Every used entry must lie inside the data area, clear of the metadata and of each other.
-     * Returns the highest block end.
+     * Every used entry must lie inside the data area (below {@code dataLimit}; unbounded for a
+     * file opened with allowTruncated, whose blocks past the cut read as zeros), clear of the
+     * metadata and of each other. Returns the highest block end.
      */
     private static long checkBlocks(Path file, int[] bat, long batOff, long blockSpan, long dataLimit,
                                     long[][] metadata) throws CorruptImageException {

@@ -58,6 +58,18 @@ final class VhdxFile {
         return b.array();
     }
 
+    /**
+     * Fills {@code dst} with payload (guest data) at {@code pos}: as {@link #readFully}, but a
+     * file opened with allowTruncated answers zeros past its end ({@link Storage#readData}).
+     */
+    void readData(ByteBuffer dst, long pos, String structure) throws IOException {
+        if (overlay == null) {
+            storage.readData(dst, pos, Vhdx.FORMAT, structure);
+        } else {
+            readFully(dst, pos, structure);
+        }
+    }
+
     /** Fills {@code dst} from its position to its limit with file bytes at {@code pos}. */
     void readFully(ByteBuffer dst, long pos, String structure) throws IOException {
         Overlay o = overlay;

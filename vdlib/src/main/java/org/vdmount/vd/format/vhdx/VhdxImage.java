@@ -6,6 +6,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLongArray;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
@@ -118,6 +119,15 @@ final class VhdxImage extends ImageBase {
     }
 
     @Override
+    public HostLocation hostLocation(long offset) throws IOException {
+        long block = offset / blockSize;
+        long entry = bat.payload(block);
+        int state = Bat.state(entry);
+        return state == Bat.FULLY_PRESENT || state == Bat.PARTIALLY_PRESENT
+                ? new HostLocation(file.storage(), Bat.offset(entry) + offset - block * blockSize) : null;
+    }
+
+    @Override
     public void readData(long offset, ByteBuffer dst) throws IOException {
         int limit = dst.limit();
         try {
@@ -129,7 +139,7 @@ final class VhdxImage extends ImageBase {
                 long entry = bat.payload(block);
                 int state = Bat.state(entry);
                 if (state == Bat.FULLY_PRESENT || state == Bat.PARTIALLY_PRESENT) {
-                    file.readFully(dst, Bat.offset(entry) + rel, "payload block");
+                    file.readData(dst, Bat.offset(entry) + rel, "payload block");
                 } else {
                     while (dst.hasRemaining()) { // changed under us (discard): zeros
                         dst.put((byte) 0);

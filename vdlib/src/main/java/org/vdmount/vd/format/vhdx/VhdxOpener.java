@@ -40,7 +40,7 @@ final class VhdxOpener {
     }
 
     static VhdxImage open(ImageFormat format, Path path, OpenOptions options) throws IOException {
-        return StorageScope.open(path, options.readOnly(),
+        return StorageScope.open(path, options,
                 storage -> new VhdxOpener(format, path, options, new VhdxFile(storage)).open());
     }
 

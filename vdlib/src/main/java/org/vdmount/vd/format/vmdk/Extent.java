@@ -24,6 +24,15 @@ interface Extent {
     /** Reads a range inside one DATA run. */
     void read(long offset, ByteBuffer dst) throws IOException;
 
+    /**
+     * The byte offset in {@link #storage()} of the extent's byte {@code offset}, inside a DATA run,
+     * the rest of the run following contiguously; -1 when it has no plain host location
+     * (compressed grains).
+     */
+    default long hostOffset(long offset) throws IOException {
+        return -1;
+    }
+
     /** Writes a range inside one grain (anything for grain-less extents). */
     WriteResult write(long offset, ByteBuffer src) throws IOException;
 

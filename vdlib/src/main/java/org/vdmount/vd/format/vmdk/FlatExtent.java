@@ -35,6 +35,11 @@ final class FlatExtent extends ExtentBase {
     }
 
     @Override
+    public long hostOffset(long offset) {
+        return startBytes + offset;
+    }
+
+    @Override
     public WriteResult write(long offset, ByteBuffer src) throws IOException {
         checkWritable();
         storage.write(src, startBytes + offset);

@@ -62,6 +62,12 @@ abstract class GrainMapExtent extends ExtentBase {
         readGrain(where, grain, offset & (grainBytes - 1), dst);
     }
 
+    @Override
+    public long hostOffset(long offset) throws IOException {
+        long where = lookup(offset >>> grainShift);
+        return where == UNALLOCATED || where == ZERO ? -1 : where + (offset & (grainBytes - 1));
+    }
+
     /** Reads from grain {@code grain} stored at {@code where}, starting {@code inGrain} bytes in. */
     protected void readGrain(long where, long grain, long inGrain, ByteBuffer dst) throws IOException {
         int want = dst.remaining();

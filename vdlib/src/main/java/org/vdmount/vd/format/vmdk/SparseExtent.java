@@ -171,7 +171,7 @@ final class SparseExtent extends GrainMapExtent {
         if (p == 0 && (r == 0 || r == BAD)) {
             return emptyTable;
         }
-        long fileSize = storage.size();
+        long fileSize = storage.zeroTail() ? Long.MAX_VALUE : storage.size(); // cut file: grains past it read zeros
         int[] primary = null;
         String why;
         if (p != 0 && p != BAD) {
@@ -231,6 +231,11 @@ final class SparseExtent extends GrainMapExtent {
             warn.accept("vmdk: further grain table warnings for " + path() + " suppressed");
         }
         warnings++;
+    }
+
+    @Override
+    public long hostOffset(long offset) throws IOException {
+        return compressed != null ? -1 : super.hostOffset(offset);
     }
 
     @Override

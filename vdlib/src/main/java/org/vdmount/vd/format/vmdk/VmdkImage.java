@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.function.Consumer;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
@@ -191,6 +192,13 @@ final class VmdkImage extends ImageBase {
         long max = Math.min(maxLength, starts[i + 1] - offset);
         max = Math.min(max, blockSize - (offset & (blockSize - 1)));
         return extents[i].map(in, max);
+    }
+
+    @Override
+    public HostLocation hostLocation(long offset) throws IOException {
+        int i = extentAt(offset);
+        long host = extents[i].hostOffset(offset - starts[i]);
+        return host < 0 ? null : new HostLocation(extents[i].storage(), host);
     }
 
     @Override

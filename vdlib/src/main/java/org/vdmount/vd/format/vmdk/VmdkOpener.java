@@ -21,6 +21,7 @@ import org.vdmount.vd.VdException;
 import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.ReadOnlyView;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.storage.ZeroTailStorage;
 
 /**
  * Opens a VMDK from any of its entry points: a text descriptor, a hosted sparse file with an
@@ -162,7 +163,7 @@ final class VmdkOpener {
             case "FLAT", "VMFS" -> {
                 Storage st = storage(resolve(line.fileName()), ro);
                 long start = line.offsetSectors() * 512;
-                if (st.size() < start + bytes) {
+                if (st.size() < start + bytes && !options.allowTruncated()) { // else TruncationScan warns
                     options.warn("vmdk: flat extent " + st.path() + " has " + st.size() + " bytes, the descriptor needs "
                             + (start + bytes) + "; the missing bytes read as zeros");
                 }
@@ -253,7 +254,7 @@ final class VmdkOpener {
             return new ReadOnlyView(opened.get(path + "\0rw"));
         }
         if (s == null) {
-            s = FileStorage.open(p, readOnly);
+            s = ZeroTailStorage.wrapIf(FileStorage.open(p, readOnly), options);
             opened.put(key, s);
         }
         return s;

@@ -42,10 +42,12 @@ public final class MountSession {
      * @param format               the images' format (no probe; their parents are still probed), or null
      * @param overlay              differencing image that takes the writes over the (read-only)
      *                             image's chain ({@link OverlayDisk}), or null
+     * @param allowTruncated       open image files cut short read-only, data past the cut as zeros
+     *                             ({@link OpenOptions#allowTruncated()}); not with {@code readWrite}
      */
     public record Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                          List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
-                         String snapshot, boolean forceShare, String format, Path overlay) {
+                         String snapshot, boolean forceShare, String format, Path overlay, boolean allowTruncated) {
         public Config {
             images = List.copyOf(images);
             parentDirs = List.copyOf(parentDirs);
@@ -56,7 +58,7 @@ public final class MountSession {
                       List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
                       String snapshot, boolean forceShare) {
             this(images, mountpoint, readWrite, parentDirs, extraOptions, allowAbsoluteParents, ignoreParentUuid,
-                    snapshot, forceShare, null, null);
+                    snapshot, forceShare, null, null, false);
         }
 
         /** Whether the mount takes writes: {@code --rw}, or an overlay that receives them. */
@@ -66,7 +68,7 @@ public final class MountSession {
 
         public Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                       List<String> extraOptions) {
-            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null, false, null, null);
+            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null, false, null, null, false);
         }
     }
 
@@ -115,13 +117,18 @@ public final class MountSession {
         if (config.readWrite() && optionItems(config.extraOptions()).contains("ro")) {
             throw new VdException("-o ro contradicts --rw: give one of them");
         }
+        if (config.allowTruncated() && config.readWrite()) {
+            throw new VdException("--allow-truncated opens a truncated image read-only; it cannot be combined with "
+                    + "--rw (use --overlay FILE to take writes)");
+        }
         if (config.forceShare() && config.readWrite()) {
             throw new VdException("--force-share opens the images read-only; it cannot be combined with --rw");
         }
         checkOverlay(config);
         ImageFormat format = config.format() == null ? null : FormatRegistry.require(config.format());
         OpenOptions options = new OpenOptions(!config.readWrite(), config.parentDirs(),
-                config.allowAbsoluteParents(), config.ignoreParentUuid(), warnings, config.forceShare());
+                config.allowAbsoluteParents(), config.ignoreParentUuid(), warnings, config.forceShare(),
+                config.allowTruncated());
         List<Volume> opened = new ArrayList<>();
         try {
             for (Path image : config.images()) {

@@ -7,7 +7,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
 import org.vdmount.vd.storage.ImageLock;
@@ -30,7 +32,8 @@ public final class Disk implements Closeable {
     private final boolean readOnly;
     private final ReentrantLock[] blockLocks = new ReentrantLock[LOCK_STRIPES];
     private final boolean canDiscard;
-    private List<Truncation> truncations = List.of();
+    /** Per layer (as {@link #layers()} gives them), what a cut file lost; empty unless allowTruncated. */
+    private Map<Image, List<Truncation>> truncations = Map.of();
 
     private Disk(List<Image> chain, boolean readOnly) {
         this.layers = chain.stream().map(GatedImage::honour).toArray(Image[]::new);
@@ -132,11 +135,13 @@ public final class Disk implements Closeable {
      * Finds what the files of the chain cut short have lost and warns once per file; a table past
      * the cut fails here, saying why the override cannot help. Closes the disk when it fails.
      */
-    private static List<Truncation> scanTruncations(Disk disk, OpenOptions options) throws IOException {
-        List<Truncation> found = new ArrayList<>();
+    private static Map<Image, List<Truncation>> scanTruncations(Disk disk, OpenOptions options) throws IOException {
+        Map<Image, List<Truncation>> found = new IdentityHashMap<>();
         try {
             for (Image layer : disk.layers) {
-                found.addAll(TruncationScan.scan(layer));
+                if (layer.readOnly()) { // a file opened for writing is never taken cut short
+                    found.put(layer, TruncationScan.scan(layer));
+                }
             }
         } catch (IOException | RuntimeException e) {
             try {
@@ -149,8 +154,10 @@ public final class Disk implements Closeable {
             }
             throw e;
         }
-        found.forEach(t -> options.warn(t.warning()));
-        return List.copyOf(found);
+        for (Image layer : disk.layers) {
+            found.getOrDefault(layer, List.of()).forEach(t -> options.warn(t.warning()));
+        }
+        return found;
     }
 
     /** A truncation {@code --allow-truncated} cannot read around: the header or a table is cut. */
@@ -161,9 +168,18 @@ public final class Disk implements Closeable {
         return t;
     }
 
-    /** The files of this chain cut short and the guest ranges they lost (opened with allowTruncated). */
+    /** The files of this chain cut short and the guest ranges they lost (opened with allowTruncated), base first. */
     public List<Truncation> truncations() {
-        return truncations;
+        List<Truncation> all = new ArrayList<>();
+        for (Image layer : layers) {
+            all.addAll(truncations(layer));
+        }
+        return all;
+    }
+
+    /** The files of {@code layer} (one of {@link #layers()}) cut short, with what they lost. */
+    public List<Truncation> truncations(Image layer) {
+        return truncations.getOrDefault(layer, List.of());
     }
 
     /** A disk over images already opened, base first (tests, create). */

@@ -17,8 +17,9 @@ import java.util.function.Consumer;
  *                               only with {@code readOnly}. Honoured by {@link Disk}'s opens.
  * @param allowTruncated         open a file cut short (its header and tables present): guest data
  *                               whose host bytes lie past the end of the file reads as zeros, one
- *                               warning names the missing ranges (see {@link TruncationScan}); only
- *                               with {@code readOnly}
+ *                               warning names the missing ranges (see {@link TruncationScan}). Only
+ *                               files opened read-only are taken so (the parents under a writable
+ *                               overlay); a file opened for writing never is
  */
 public record OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allowAbsoluteParents,
                           boolean ignoreParentUuid, Consumer<String> warnings, boolean forceShare,
@@ -29,9 +30,6 @@ public record OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allow
         warnings = warnings == null ? w -> { } : warnings;
         if (forceShare && !readOnly) {
             throw new IllegalArgumentException("force-share opens read-only; it cannot be combined with writing");
-        }
-        if (allowTruncated && !readOnly) {
-            throw new IllegalArgumentException("a truncated image opens read-only; it cannot be written");
         }
     }
 
@@ -57,7 +55,7 @@ public record OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allow
 
     public OpenOptions withReadOnly(boolean ro) {
         return new OpenOptions(ro, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, forceShare && ro,
-                allowTruncated && ro);
+                allowTruncated);
     }
 
     public OpenOptions withParentDirs(List<Path> dirs) {
@@ -81,10 +79,15 @@ public record OpenOptions(boolean readOnly, List<Path> parentDirs, boolean allow
         return new OpenOptions(share || readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, share, allowTruncated);
     }
 
-    /** With {@code --allow-truncated}: read-only; data past the end of a cut file reads as zeros. */
+    /** With {@code --allow-truncated}: data past the end of a cut file opened read-only reads as zeros. */
     public OpenOptions withAllowTruncated(boolean allow) {
-        return new OpenOptions(allow || readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings,
-                forceShare, allow);
+        return new OpenOptions(readOnly, parentDirs, allowAbsoluteParents, ignoreParentUuid, warnings, forceShare,
+                allow);
+    }
+
+    /** Whether a file opened with these options may be cut short ({@link #allowTruncated()}, read-only). */
+    public boolean zeroTail() {
+        return allowTruncated && readOnly;
     }
 
     public void warn(String message) {

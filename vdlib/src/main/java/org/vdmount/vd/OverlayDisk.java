@@ -8,6 +8,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A writable disk over read-only evidence (xmount's cache file, as a real differencing image):
@@ -57,6 +59,7 @@ public final class OverlayDisk {
         }
         Path overlayAbs = overlay.toAbsolutePath().normalize();
         Path evidenceAbs = evidence.toAbsolutePath().normalize();
+        options = once(options); // the evidence chain is opened twice: its warnings are said once
         ImageFormat format = formatFor(overlayAbs);
         OpenOptions evidenceOptions = options.withReadOnly(true);
         List<Path> dirs = new ArrayList<>(options.parentDirs());
@@ -89,6 +92,16 @@ public final class OverlayDisk {
             }
             throw e;
         }
+    }
+
+    /** The options with each distinct warning passed on only the first time. */
+    private static OpenOptions once(OpenOptions options) {
+        Set<String> said = ConcurrentHashMap.newKeySet();
+        return options.withWarnings(w -> {
+            if (said.add(w)) {
+                options.warn(w);
+            }
+        });
     }
 
     /** Creates the overlay over the opened evidence; a failed create leaves no file behind. */

@@ -21,4 +21,10 @@ class ChainOptions {
             description = "accept a parent whose UUID/CID does not match what the child records (forensic "
                     + "override; a warning is printed)")
     boolean ignoreParentUuid;
+
+    @Option(names = "--allow-truncated",
+            description = "open an image file cut short (a partial copy, a dying drive) read-only: data whose "
+                    + "bytes lie past the end of the file reads as zeros, and one warning per file names the "
+                    + "missing guest ranges (the header and the tables must be present)")
+    boolean allowTruncated;
 }

@@ -48,6 +48,13 @@ final class CheckCommand extends VdCommand {
     @Override
     public Integer call() throws Exception {
         Repair mode = parseRepair();
+        if (common.allowTruncated || vd.common.allowTruncated) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), mode != Repair.NONE
+                    ? "--allow-truncated cannot be used with check -r: repairs write the image, and a truncated "
+                    + "image is only ever read"
+                    : "--allow-truncated cannot be used with check: check reports what a truncated image lacks; "
+                    + "the override is for reading its data (info, convert, map, compare, vdmount)");
+        }
         if (!Files.exists(image)) {
             throw new NoSuchFileException(image.toString());
         }

@@ -2,6 +2,7 @@ package org.vdmount.mount.cli;
 
 import java.nio.file.Path;
 import org.vdmount.vd.Disk;
+import org.vdmount.vd.OpenOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -26,8 +27,9 @@ final class InfoCommand extends VdCommand {
     @Override
     public Integer call() throws Exception {
         InfoReport report;
-        try (Disk disk = imageFormat.open(image, vd.openOptions(common))) {
-            report = InfoReport.of(disk, vd::warn);
+        OpenOptions options = vd.openOptions(common);
+        try (Disk disk = imageFormat.open(image, options)) {
+            report = InfoReport.of(disk, vd::warn, options.allowTruncated());
         }
         if (json) {
             vd.out.println(Json.write(report.toJson()));

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -17,6 +18,7 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Sizes;
+import org.vdmount.vd.Truncation;
 
 /**
  * What {@code vd info} reports about an opened chain, and its two renderings: JSON (keys as in
@@ -28,12 +30,16 @@ record InfoReport(String filename, String format, String variant, long virtualSi
     /**
      * One layer of the chain. files = every host file (descriptor and extents, data file);
      * actualSize = host bytes allocated over them; allocatedBytes = virtual data held;
-     * parentLocators and files only in JSON (formats show theirs among the details).
+     * parentLocators and files only in JSON (formats show theirs among the details);
+     * missing = the guest ranges lost by a file cut short, null unless opened with allowTruncated.
      */
     record Layer(String filename, List<String> files, String format, String variant, long virtualSize, UUID uuid,
                  UUID parentUuid, List<String> parentLocators, long actualSize, long allocatedBytes,
-                 Map<String, Object> details) {
+                 Map<String, Object> details, List<Truncation.Range> missing) {
     }
+
+    /** Ranges listed in the human output; the rest are counted (JSON lists every one). */
+    private static final int HUMAN_RANGES = 16;
 
     /** A format's details with vd's one key style (design: kebab-case everywhere in --json). */
     @SuppressWarnings("unchecked")
@@ -41,15 +47,21 @@ record InfoReport(String filename, String format, String variant, long virtualSi
         return (Map<String, Object>) Json.kebabKeys(details);
     }
 
-    static InfoReport of(Disk disk, Consumer<String> warnings) throws IOException {
+    /** The report of an opened disk; {@code allowTruncated}: it was opened so, list what is missing. */
+    static InfoReport of(Disk disk, Consumer<String> warnings, boolean allowTruncated) throws IOException {
         List<Layer> layers = new ArrayList<>();
         for (Image img : disk.layers()) {
             ParentReference parent = img.parent();
+            List<Truncation.Range> missing = null;
+            if (allowTruncated) {
+                missing = disk.truncations(img).stream().flatMap(t -> t.missing().stream())
+                        .sorted(Comparator.comparingLong(Truncation.Range::start)).toList();
+            }
             layers.add(new Layer(img.storage().path().toString(),
                     img.files().stream().map(Path::toString).toList(), img.format().name(), img.variant(),
                     img.virtualSize(), img.uuid(), parent == null ? null : parent.uuid(),
                     parent == null ? List.of() : parent.locators(), img.hostAllocatedBytes(),
-                    img.allocatedBytes(), kebabDetails(img.details())));
+                    img.allocatedBytes(), kebabDetails(img.details()), missing));
         }
         Image top = disk.top();
         return new InfoReport(top.storage().path().toString(), top.format().name(), top.variant(), disk.size(),
@@ -82,6 +94,14 @@ record InfoReport(String filename, String format, String variant, long virtualSi
             j.put("actual-size", l.actualSize);
             j.put("allocated-bytes", l.allocatedBytes);
             j.put("details", l.details);
+            if (l.missing != null) {
+                j.put("missing-ranges", l.missing.stream().map(r -> {
+                    Map<String, Object> range = new LinkedHashMap<>();
+                    range.put("start", r.start());
+                    range.put("length", r.length());
+                    return range;
+                }).toList());
+            }
             layers.add(j);
         }
         m.put("chain", layers);
@@ -137,6 +157,9 @@ record InfoReport(String filename, String format, String variant, long virtualSi
             t.row("parent uuid:", l.parentUuid == null ? "-" : l.parentUuid);
             t.row("allocated:", size(l.allocatedBytes));
             t.row("disk size:", size(l.actualSize));
+            if (l.missing != null) {
+                t.row("missing ranges:", missingText(l.missing));
+            }
             for (Map.Entry<String, Object> e : l.details.entrySet()) {
                 Object v = e.getValue();
                 t.row(e.getKey() + ":", v instanceof Collection<?> c
@@ -157,6 +180,18 @@ record InfoReport(String filename, String format, String variant, long virtualSi
             sb.append(t.render("  "));
         }
         return sb.toString();
+    }
+
+    /** "none", or "2097152-8388607 (6.0 MiB), ..." with the first few ranges and a count of the rest. */
+    private static String missingText(List<Truncation.Range> missing) {
+        if (missing.isEmpty()) {
+            return "none";
+        }
+        String s = String.join(", ", missing.stream().limit(HUMAN_RANGES)
+                .map(r -> r + " (" + Sizes.human(r.length()) + ")").toList());
+        long total = missing.stream().mapToLong(Truncation.Range::length).sum();
+        return s + (missing.size() > HUMAN_RANGES ? " and " + (missing.size() - HUMAN_RANGES) + " more" : "")
+                + "; " + total + " bytes read as zeros";
     }
 
     /** "64.0 MiB (67108864 bytes)". */

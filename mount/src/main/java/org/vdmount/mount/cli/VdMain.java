@@ -31,8 +31,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
         subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class, FormatsCommand.class,
                 MapCommand.class, CompareCommand.class, CheckCommand.class, MeasureCommand.class,
                 CommitCommand.class, SnapshotCommand.class, ServeCommand.class},
-        footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid) may be "
-                + "given before or after the command.",
+        footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid, -U, "
+                + "--allow-truncated) may be given before or after the command.",
                 "Exit status: 0 success, 1 failure, 2 usage error."})
 public final class VdMain implements Callable<Integer> {
     static final String PROG = "vd";
@@ -138,7 +138,8 @@ public final class VdMain implements Callable<Integer> {
 
     /**
      * Read-only open options for chains from the options of both levels: parent directories (each
-     * must be a directory), the two parent overrides, warnings collected for {@code vd: warning:}.
+     * must be a directory), the two parent overrides, {@code -U}, {@code --allow-truncated},
+     * warnings collected for {@code vd: warning:}.
      */
     OpenOptions openOptions(CommonOptions sub) throws NoSuchFileException {
         List<Path> dirs = new ArrayList<>(common.parentDirs);
@@ -149,7 +150,8 @@ public final class VdMain implements Callable<Integer> {
             }
         }
         return new OpenOptions(true, dirs, common.allowAbsoluteParents || sub.allowAbsoluteParents,
-                common.ignoreParentUuid || sub.ignoreParentUuid, this::warn, common.forceShare || sub.forceShare);
+                common.ignoreParentUuid || sub.ignoreParentUuid, this::warn, common.forceShare || sub.forceShare,
+                common.allowTruncated || sub.allowTruncated);
     }
 
     /** A warning, shown after the command succeeds (and before the error with -v). */

@@ -191,7 +191,7 @@ public final class VdmountMain implements Callable<Integer> {
         }
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs,
                 withoutVdmountOptions(fuseOptions), chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot,
-                forceShare || forceShareOption(fuseOptions), format, overlayPath);
+                forceShare || forceShareOption(fuseOptions), format, overlayPath, chain.allowTruncated);
         MountSession session;
         List<String> warnings = new ArrayList<>();
         try {
@@ -255,6 +255,9 @@ public final class VdmountMain implements Callable<Integer> {
         }
         if (chain.ignoreParentUuid) {
             a.add("--ignore-parent-uuid");
+        }
+        if (chain.allowTruncated) {
+            a.add("--allow-truncated");
         }
         if (forceShare) {
             a.add("--force-share");

@@ -22,9 +22,9 @@ public final class ZeroTailStorage implements Storage {
         this.realSize = storage.size();
     }
 
-    /** {@code storage} wrapped when the options allow truncated files, else as it is. */
+    /** {@code storage} wrapped when the options allow truncated files ({@link OpenOptions#zeroTail()}). */
     public static Storage wrapIf(Storage storage, OpenOptions options) throws IOException {
-        if (!options.allowTruncated() || storage instanceof ZeroTailStorage) {
+        if (!options.zeroTail() || !storage.readOnly() || storage instanceof ZeroTailStorage) {
             return storage;
         }
         try {
@@ -35,7 +35,7 @@ public final class ZeroTailStorage implements Storage {
         }
     }
 
-    /** Opens {@code path} read-only, wrapped when the options allow truncated files. */
+    /** Opens {@code path} as the options say, wrapped when they allow truncated files. */
     public static Storage open(Path path, OpenOptions options) throws IOException {
         return wrapIf(FileStorage.open(path, options.readOnly()), options);
     }

@@ -135,7 +135,7 @@ final class VdiBlockMap {
                             + ") lie past the end of the file (" + fileSize + " bytes); refused for writing, open it"
                             + " read-only");
         }
-        if (truncated > 0 && !options.allowTruncated()) { // allowed: TruncationScan names what is lost
+        if (truncated > 0 && !options.zeroTail()) { // allowed: TruncationScan names what is lost
             options.warn("vdi: " + file + ": " + truncated + " data blocks (first: block " + first
                     + ") extend past the end of the file; reading them fails");
         }

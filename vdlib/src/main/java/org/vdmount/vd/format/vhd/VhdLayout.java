@@ -143,7 +143,7 @@ record VhdLayout(VhdFooter footer, byte[] footerRaw, long footerOffset, boolean 
         int[] bat = readBat(st, batOff, (int) entries);
         long bitmapSize = VhdDynamicHeader.bitmapSizeBytes(bs);
         long dataLimit = tailFooter ? footerOffset : size;
-        long blockLimit = options.allowTruncated() ? Long.MAX_VALUE : dataLimit;
+        long blockLimit = options.zeroTail() ? Long.MAX_VALUE : dataLimit;
         long maxEnd = checkBlocks(file, bat, batOff, bs + bitmapSize, blockLimit,
                 new long[][] {{0, VhdFooter.SIZE}, {hdrOff, hdrOff + VhdDynamicHeader.SIZE},
                     {batOff, batOff + batLen}});

@@ -163,7 +163,7 @@ final class VmdkOpener {
             case "FLAT", "VMFS" -> {
                 Storage st = storage(resolve(line.fileName()), ro);
                 long start = line.offsetSectors() * 512;
-                if (st.size() < start + bytes && !options.allowTruncated()) { // else TruncationScan warns
+                if (st.size() < start + bytes && !options.zeroTail()) { // else TruncationScan warns
                     options.warn("vmdk: flat extent " + st.path() + " has " + st.size() + " bytes, the descriptor needs "
                             + (start + bytes) + "; the missing bytes read as zeros");
                 }

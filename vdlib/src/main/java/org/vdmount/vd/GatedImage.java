@@ -65,6 +65,11 @@ final class GatedImage implements Image {
     }
 
     @Override
+    public HostLocation hostLocation(long offset) throws IOException {
+        return through(readLock, () -> image.hostLocation(offset));
+    }
+
+    @Override
     public void readData(long offset, ByteBuffer dst) throws IOException {
         through(readLock, () -> {
             image.readData(offset, dst);

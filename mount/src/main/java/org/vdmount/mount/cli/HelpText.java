@@ -34,6 +34,8 @@ final class HelpText {
                 "      several images: one directory each, here /mnt/x/d.vdi/ and /mnt/x/d.vhdx/",
                 "  vdmount --rw disk.qcow2 /mnt/x",
                 "      writable: writes land in disk.qcow2",
+                "  vdmount --allow-truncated partial.vmdk /mnt/x",
+                "      a copy cut short: missing data reads as zeros, one warning names it",
                 "  mount -t fuse.vdmount disk.vdi /mnt/x -o ro,parent_dir=/cases",
                 "  /cases/disk.vdi /mnt/x fuse.vdmount ro,noauto,parent_dir=/cases 0 0",
                 "      the same through mount(8), and as an fstab line (then: mount /mnt/x)",

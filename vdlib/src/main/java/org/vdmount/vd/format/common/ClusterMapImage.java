@@ -106,8 +106,23 @@ public abstract class ClusterMapImage extends ImageBase {
 
     private long[] loadTable(long l1Index) throws IOException {
         long off = Tables.get(l1, (int) l1Index);
+        if (storage.zeroTail() && off + (8L << l2Bits) > storage.size()) {
+            checkTableOffset(off, layout.l1Offset() + l1Index * 8, Long.MAX_VALUE);
+            return lostTable(off);
+        }
         checkTableOffset(off, layout.l1Offset() + l1Index * 8, Math.max(knownEnd, storage.size()));
         return Tables.readU64s(storage, off, 1 << l2Bits, layout.byteOrder(), fmt, "table");
+    }
+
+    /**
+     * A table the cut of a file opened with allowTruncated has taken: what it mapped is unknown, so
+     * every cluster it covers counts as data stored just past the table, beyond the end of the
+     * file: it reads as zeros and {@link org.vdmount.vd.TruncationScan} lists it as missing.
+     */
+    private long[] lostTable(long off) {
+        long[] t = new long[1 << l2Bits];
+        java.util.Arrays.fill(t, (off + (8L << l2Bits) + clusterSize - 1) & -clusterSize);
+        return t;
     }
 
     private int l1Index(long offset) {

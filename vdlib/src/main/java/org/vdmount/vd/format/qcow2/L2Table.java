@@ -31,6 +31,21 @@ final class L2Table {
         return t;
     }
 
+    /**
+     * A table (one cluster) at {@code hostOffset} that the cut of a file opened with allowTruncated
+     * has taken: what it mapped is unknown, so every cluster (every subcluster of an extended
+     * table) counts as allocated in the cluster after the table, beyond the end of the file: it
+     * reads as zeros and is listed as missing.
+     */
+    static L2Table lost(long hostOffset, int wordCount, boolean extended) {
+        L2Table t = new L2Table(hostOffset, wordCount);
+        long past = hostOffset + 8L * wordCount;
+        for (int i = 0; i < wordCount; i++) {
+            t.words[i] = extended && i % 2 == 1 ? 0xFFFF_FFFFL : past; // bitmap: 32 subclusters allocated
+        }
+        return t;
+    }
+
     int wordCount() {
         return words.length;
     }

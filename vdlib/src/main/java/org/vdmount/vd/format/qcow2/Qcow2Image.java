@@ -103,6 +103,9 @@ final class Qcow2Image extends ImageBase {
     private L2Table loadL2(long hostOffset) throws IOException {
         long fileSize = storage.size();
         if (hostOffset + clusterSize > fileSize) {
+            if (storage.zeroTail() && !externalData) {
+                return L2Table.lost(hostOffset, l2Words(), extL2);
+            }
             throw new TruncatedImageException("qcow2", path, "L2 table", hostOffset, clusterSize, fileSize);
         }
         ByteBuffer raw = ByteBuffer.allocate((int) clusterSize);

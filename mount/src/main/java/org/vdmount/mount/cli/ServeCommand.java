@@ -84,6 +84,10 @@ final class ServeCommand extends VdCommand {
             throw new ParameterException(spec.commandLine(),
                     "--force-share reads without locks; it cannot be combined with --rw or --overlay");
         }
+        if (options.allowTruncated() && readWrite) {
+            throw new ParameterException(spec.commandLine(), "--allow-truncated opens a truncated image read-only; "
+                    + "it cannot be combined with --rw (use --overlay FILE to take writes)");
+        }
         options = options.withReadOnly(!readWrite);
         List<Export> exports = new ArrayList<>();
         try {

@@ -134,6 +134,10 @@ class AllowTruncatedCliTest {
         assertEquals(2, repair.exit(), repair.toString());
         assertEquals(1, repair.errLines().size(), repair.toString());
         assertTrue(repair.err().contains("--allow-truncated cannot be used with check -r"), repair.toString());
+        Cli.Result serve = Cli.vd("serve", "--rw", "--allow-truncated", vdi);
+        assertEquals(2, serve.exit(), serve.toString());
+        assertEquals(1, serve.errLines().size(), serve.toString());
+        assertTrue(serve.err().contains("cannot be combined with --rw"), serve.toString());
         assertEquals(cut, vdi.toFile().length());
     }
 

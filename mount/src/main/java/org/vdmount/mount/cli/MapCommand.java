@@ -15,13 +15,15 @@ import picocli.CommandLine.Parameters;
 /**
  * {@code vd map [--json] IMAGE}: the allocation of the whole chain, as {@code qemu-img map} prints
  * it. The JSON form is qemu-img's: one object per merged run with start, length, depth (0 = the
- * top image), present (some layer holds the range), zero (reads as zeros) and data (a layer holds
- * its bytes). Host offsets are not reported: the human form shows the data runs and the file of
- * the layer holding them.
+ * top image), present (some layer holds the range), zero (reads as zeros), data (a layer holds
+ * its bytes) and, for data lying plainly in a host file, offset (where in that file). The human
+ * form shows the data runs with that offset and file (for a VMDK the extent file), {@code -} where
+ * the data has no one plain host location (compressed).
  */
 @Command(name = "map",
         description = {"Show the allocation of IMAGE's whole chain, run by run (as qemu-img map).",
-                "--json prints qemu-img map --output=json's schema: start, length, depth, present, zero, data.",
+                "--json prints qemu-img map --output=json's schema: start, length, depth, present, zero, data",
+                "and offset (the host offset of data stored plainly in a file).",
                 "Every file of the chain is opened read-only; no guest data is read."})
 final class MapCommand extends VdCommand {
 
@@ -60,8 +62,11 @@ final class MapCommand extends VdCommand {
                     .append(", \"depth\": ").append(e.depth())
                     .append(", \"present\": ").append(e.present())
                     .append(", \"zero\": ").append(e.zero())
-                    .append(", \"data\": ").append(e.data())
-                    .append('}');
+                    .append(", \"data\": ").append(e.data());
+            if (e.offset() >= 0) {
+                line.append(", \"offset\": ").append(e.offset());
+            }
+            line.append('}');
             out.print(line);
         });
         out.println(first[0] ? "[]" : "]");
@@ -74,7 +79,8 @@ final class MapCommand extends VdCommand {
         ChainMap.walk(disk, e -> {
             if (e.data()) {
                 Image layer = layers.get(layers.size() - 1 - e.depth());
-                out.printf("%-16s%-16s%-16s%s%n", hex(e.start()), hex(e.length()), "-", layer.storage().path());
+                out.printf("%-16s%-16s%-16s%s%n", hex(e.start()), hex(e.length()),
+                        e.offset() >= 0 ? hex(e.offset()) : "-", e.file() != null ? e.file() : layer.storage().path());
             }
         });
     }

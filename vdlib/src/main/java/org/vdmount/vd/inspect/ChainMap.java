@@ -1,10 +1,13 @@
 package org.vdmount.vd.inspect;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import org.vdmount.vd.Allocation;
 import org.vdmount.vd.Disk;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.Run;
 
@@ -22,17 +25,23 @@ public final class ChainMap {
     /** Longest request per step; images answer at most one block anyway. */
     private static final long STEP = 1L << 30;
 
-    /** One merged run of the map. */
-    public record Entry(long start, long length, int depth, boolean present, boolean zero, boolean data) {
+    /**
+     * One merged run of the map. A data run whose bytes lie plainly in a host file also names
+     * that file and the offset of its first byte there ({@link Image#hostLocation}); otherwise
+     * {@code file} is null and {@code offset} is -1 (compressed data, or a format that does not say).
+     */
+    public record Entry(long start, long length, int depth, boolean present, boolean zero, boolean data,
+                        Path file, long offset) {
 
-        /** Whether {@code next} starts where this ends and says the same. */
+        /** Whether {@code next} starts where this ends, says the same and (for data) continues on the host. */
         boolean continuedBy(Entry next) {
             return start + length == next.start && depth == next.depth && present == next.present
-                    && zero == next.zero && data == next.data;
+                    && zero == next.zero && data == next.data && Objects.equals(file, next.file)
+                    && (offset < 0 ? next.offset < 0 : offset + length == next.offset);
         }
 
         Entry extendedBy(long more) {
-            return new Entry(start, length + more, depth, present, zero, data);
+            return new Entry(start, length + more, depth, present, zero, data, file, offset);
         }
     }
 
@@ -87,11 +96,16 @@ public final class ChainMap {
             long run = img.map(offset, Math.min(max, img.virtualSize() - offset));
             Allocation kind = Run.kind(run);
             max = Run.length(run);
-            if (kind != Allocation.UNALLOCATED) {
-                return new Entry(offset, max, top - i, true, kind == Allocation.ZERO, kind == Allocation.DATA);
+            if (kind == Allocation.DATA) {
+                HostLocation at = img.hostLocation(offset);
+                return at == null ? new Entry(offset, max, top - i, true, false, true, null, -1)
+                        : new Entry(offset, max, top - i, true, false, true, at.storage().path(), at.offset());
+            }
+            if (kind == Allocation.ZERO) {
+                return new Entry(offset, max, top - i, true, true, false, null, -1);
             }
             if (i == 0 || offset >= layers.get(i - 1).virtualSize()) {
-                return new Entry(offset, max, top - i, false, true, false);
+                return new Entry(offset, max, top - i, false, true, false, null, -1);
             }
         }
         throw new IllegalStateException("empty chain");

@@ -3,6 +3,7 @@ package org.vdmount.vd.format.raw;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Map;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.format.common.ByteMappedImage;
 import org.vdmount.vd.storage.Storage;
@@ -34,6 +35,12 @@ final class RawImage extends ByteMappedImage {
                 dst.put((byte) 0);
             }
         }
+    }
+
+    /** Byte N is file byte N; a split set's pieces are not one file, so it names none. */
+    @Override
+    public HostLocation hostLocation(long offset) {
+        return storage.files().size() == 1 ? new HostLocation(storage, offset) : null;
     }
 
     @Override

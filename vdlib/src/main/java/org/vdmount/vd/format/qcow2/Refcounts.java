@@ -190,6 +190,33 @@ final class Refcounts {
         }
     }
 
+    /**
+     * The lowest host cluster with refcount 0 below {@code limit} (a host offset), or -1: the one
+     * {@link #allocate} returns next if it lies below the limit (compaction asks before it moves).
+     */
+    long lowestFree(long limit) throws IOException {
+        for (long c = cursor; c << clusterBits < limit; c++) {
+            long bi = c >>> blockShift;
+            if (bi >= table.length || table[(int) bi] == 0) {
+                return -1;
+            }
+            if (block((int) bi).get((int) (c & ((1L << blockShift) - 1))) == 0) {
+                return c << clusterBits;
+            }
+        }
+        return -1;
+    }
+
+    /** One past the last cluster below {@code end} whose refcount is not 0: where the used file ends. */
+    long usedEnd(long end) throws IOException {
+        for (long c = (end + clusterSize - 1) >>> clusterBits; c > 1; c--) {
+            if (get((c - 1) << clusterBits) > 0) {
+                return c << clusterBits;
+            }
+        }
+        return clusterSize;
+    }
+
     /** Adds one reference to an allocated cluster (copy-on-write of a shared L2 table keeps its data). */
     void increment(long hostOffset) throws IOException {
         long c = hostOffset >>> clusterBits;

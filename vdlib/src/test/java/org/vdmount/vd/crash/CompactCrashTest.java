@@ -38,7 +38,7 @@ class CompactCrashTest {
     Path dir;
 
     @ParameterizedTest
-    @CsvSource({"vdi, false", "vdi, true"})
+    @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true"})
     void aCompactionKilledAtAnyWriteLeavesAnImageThatReadsTheSame(String format, boolean child) throws Exception {
         Path template = dir.resolve("template." + format);
         CompactFixture.base(template, format, OPTIONS.get(format), 3);
@@ -60,7 +60,7 @@ class CompactCrashTest {
                         + (torn ? " (torn)" : "") + " of " + writes + ": ";
                 assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
                 assertSame(expected, contents(p, OpenOptions.defaultReadWrite()), where + "writable open: ");
-                if (!child && QemuImg.available()) {
+                if ((!child || format.equals("qcow2")) && QemuImg.available()) {
                     QemuImg.Result q = QemuImg.run("check", "-f", format, p.toString());
                     assertEquals(0, q.exit(), where + "qemu-img check after the writable open: " + q.output());
                 }

@@ -22,14 +22,15 @@ import org.vdmount.vd.compact.Verdict;
  *     chain gets L2 entry 0; one of zeros over a non-zero backing chain gets the zero flag
  *     (version 3); a preallocated zero cluster gives its host cluster up the same way. Refcounts
  *     drop after the tables are written.</li>
- * <li>from the end of the file down, data clusters and L2 tables whose refcount is 1 move into
+ * <li>from the end of the file down, data clusters, L2 tables (refcount 1) and refcount structures move into
  *     the lowest free host clusters (copy, then the L2 or L1 entry, then the old cluster's
  *     release), while a free cluster lies below them.</li>
  * <li>after a flush, the file is cut after the last cluster whose refcount is not 0.</li>
  * </ol>
- * Compressed clusters and clusters shared with internal snapshots stay where they are; refcount
- * blocks and tables are not moved (the file ends after the last of them). Images with extended
- * L2 entries or an external data file are refused.
+ * Refcount blocks and the refcount table move too (a repaired image has them at its end).
+ * Compressed clusters, clusters shared with internal snapshots, the L1 table and the snapshot
+ * table stay where they are (the file ends after the last of them). Images with extended L2
+ * entries or an external data file are refused.
  */
 final class Qcow2Compact implements ImageCompactor {
 
@@ -103,8 +104,14 @@ final class Qcow2Compact implements ImageCompactor {
         return new long[] {freed, zeroed};
     }
 
-    /** A movable cluster: a data cluster (guest offset) or an L2 table (L1 index) at host offset. */
-    private record Movable(long host, long guestOffset, int l1Index) {
+    /**
+     * A movable cluster at {@code host}: a data cluster (its guest offset), an L2 table (its L1
+     * index), a refcount block (its table index) or the refcount table ({@code refBlock} -2).
+     */
+    private record Movable(long host, long guestOffset, int l1Index, int refBlock) {
+        static Movable data(long host, long guestOffset) {
+            return new Movable(host, guestOffset, -1, -1);
+        }
     }
 
     /** Step 2; returns the number of clusters moved. */
@@ -117,7 +124,7 @@ final class Qcow2Compact implements ImageCompactor {
                 continue;
             }
             if (w.refcount(t.hostOffset) == 1) {
-                all.add(new Movable(t.hostOffset, -1, l1i));
+                all.add(new Movable(t.hostOffset, -1, l1i, -1));
             }
             for (int i = 0; i < words; i++) {
                 long e = t.word(i);
@@ -128,16 +135,31 @@ final class Qcow2Compact implements ImageCompactor {
                 }
                 long host = img.checkedHost(e, t);
                 if (w.refcount(host) == 1) {
-                    all.add(new Movable(host, off, -1));
+                    all.add(Movable.data(host, off));
                 }
+            }
+        }
+        long[] refs = w.refcountStructure();
+        for (int bi = 0; bi < refs.length; bi++) {
+            if (refs[bi] != 0) {
+                all.add(new Movable(refs[bi], -1, -1, bi == refs.length - 1 ? -2 : bi));
             }
         }
         all.sort(Comparator.comparingLong(Movable::host).reversed());
         long moved = 0;
         for (Movable m : all) {
-            long to = m.l1Index() >= 0 ? w.moveL2(m.l1Index()) : w.moveCluster(m.guestOffset(), m.host());
-            if (to < 0) {
-                break; // nothing free below this cluster, so nothing below any lower one either
+            long to;
+            if (m.refBlock() == -2) {
+                to = w.moveRefcounts(-1);
+                if (to < 0) {
+                    continue; // the table needs a run of free clusters; single ones may still be free below
+                }
+            } else {
+                to = m.refBlock() >= 0 ? w.moveRefcounts(m.refBlock())
+                        : m.l1Index() >= 0 ? w.moveL2(m.l1Index()) : w.moveCluster(m.guestOffset(), m.host());
+                if (to < 0) {
+                    break; // nothing free below this cluster, so nothing below any lower one either
+                }
             }
             moved++;
         }

@@ -375,6 +375,38 @@ final class Qcow2Writer {
         }
     }
 
+    /** The host offsets of the refcount blocks (index: refcount table entry) and of the table. */
+    long[] refcountStructure() {
+        alloc.lock();
+        try {
+            long[] blocks = refs.blockOffsets();
+            long[] all = java.util.Arrays.copyOf(blocks, blocks.length + 1);
+            all[blocks.length] = refs.tableOffset();
+            return all;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /**
+     * Moves refcount block {@code bi} ({@code bi} = -1: the refcount table) into free clusters
+     * below it, if there are; see {@link Refcounts#moveBlock}. The dirty bit is set first, so a
+     * crash before the next flush (which releases the old place and clears the bit) makes the next
+     * writable open rebuild the refcounts rather than leave a leak. Returns the new offset, or -1.
+     */
+    long moveRefcounts(int bi) throws IOException {
+        alloc.lock();
+        try {
+            prepare();
+            markDirty(true);
+            long to = bi < 0 ? refs.moveTable() : refs.moveBlock(bi);
+            flushLocked(); // releases the old place, clears the dirty bit
+            return to;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
     /** The refcount of host cluster {@code host}. */
     long refcount(long host) throws IOException {
         alloc.lock();

@@ -34,15 +34,18 @@ import org.vdmount.vd.conformance.ExternalTools;
 class CompactTest {
     static final Map<String, Map<String, String>> OPTIONS = Map.of(
             "vdi", Map.of(),
-            "qcow2", Map.of("cluster_size", "64K"));
-    /** qemu's name for the format, where qemu-img reads it (VDI: base images only). */
-    static final Map<String, String> QEMU = Map.of("vdi", "vdi", "qcow2", "qcow2");
+            "qcow2", Map.of("cluster_size", "64K"),
+            "vhd", Map.of("block_size", "512K"));
+    /** qemu's name for the format, where qemu-img reads it (VDI, VHD: base images only). */
+    static final Map<String, String> QEMU = Map.of("vdi", "vdi", "qcow2", "qcow2", "vhd", "vpc");
+    /** Formats qemu-img check supports. */
+    static final java.util.Set<String> QEMU_CHECKS = java.util.Set.of("vdi", "qcow2");
 
     @TempDir
     Path dir;
 
     @ParameterizedTest
-    @ValueSource(strings = {"vdi", "qcow2"})
+    @ValueSource(strings = {"vdi", "qcow2", "vhd"})
     void aBaseImageGivesBackItsZeroBlocks(String format) throws Exception {
         ExternalTools.assume("qemu-img");
         Path img = dir.resolve("base." + format);
@@ -66,7 +69,9 @@ class CompactTest {
         assertReads(before, img);
         ExternalTools.run(null, "qemu-img", "compare", "-q", "-f", "raw", "-F", QEMU.get(format), raw.toString(),
                 img.toString());
-        ExternalTools.run(null, "qemu-img", "check", "-q", "-f", QEMU.get(format), img.toString());
+        if (QEMU_CHECKS.contains(format)) {
+            ExternalTools.run(null, "qemu-img", "check", "-q", "-f", QEMU.get(format), img.toString());
+        }
         assertClean(img, format);
         allocatedBlocks(img, CompactFixture.WRITTEN - zeroBlocks);
 
@@ -76,7 +81,7 @@ class CompactTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vdi", "qcow2"})
+    @ValueSource(strings = {"vdi", "qcow2", "vhd"})
     void aChildGivesBackBlocksEqualToItsParent(String format) throws Exception {
         Path base = dir.resolve("parent." + format);
         CompactFixture.base(base, format, OPTIONS.get(format), 11);
@@ -94,10 +99,11 @@ class CompactTest {
 
         CompactResult r = Compaction.compact(child, null, OpenOptions.defaultReadOnly(), v -> { });
 
-        // blocks 0, 2, 4, 6 repeat the parent; 12 and 14 are zeros over parent data
+        // blocks 0, 2, 4, 6 repeat the parent; 12 and 14 are zeros over parent data (VHD: no zero state)
+        boolean zeroState = !format.equals("vhd");
         assertEquals(4, r.blocksFreed(), r.toString());
-        assertEquals(2, r.blocksZeroed(), r.toString());
-        assertTrue(r.fileBytesBefore() - r.fileBytesAfter() >= 5 * bs, r.toString());
+        assertEquals(zeroState ? 2 : 0, r.blocksZeroed(), r.toString());
+        assertTrue(r.fileBytesBefore() - r.fileBytesAfter() >= (zeroState ? 5 : 4) * bs, r.toString());
         assertReads(before, child);
         assertReads(parentBefore, base);
         assertClean(child, format);
@@ -109,7 +115,7 @@ class CompactTest {
         try (Disk d = Disk.open(child, OpenOptions.defaultReadOnly())) {
             Image top = d.top();
             for (int b = 0; b < 16; b++) {
-                Allocation want = b == 12 || b == 14 ? Allocation.ZERO
+                Allocation want = b == 12 || b == 14 ? (zeroState ? Allocation.ZERO : Allocation.DATA)
                         : b >= 8 && b < 12 ? Allocation.DATA : Allocation.UNALLOCATED;
                 assertEquals(want, Run.kind(top.map(b * bs, bs)), "block " + b);
             }
@@ -118,13 +124,13 @@ class CompactTest {
 
     @Test
     void aFormatWithoutACompactorIsRefusedInOneLine() throws Exception {
-        Path img = dir.resolve("x.vhd");
-        try (Image i = FormatRegistry.require("vhd").create(img, org.vdmount.vd.CreateOptions.of(1 << 20))) {
+        Path img = dir.resolve("x.qed");
+        try (Image i = FormatRegistry.require("qed").create(img, org.vdmount.vd.CreateOptions.of(1 << 20))) {
             i.flush();
         }
         UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                 () -> Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { }));
-        assertTrue(e.getMessage().startsWith("compact is not supported by vhd (") && e.getMessage().contains("x.vhd"),
+        assertTrue(e.getMessage().startsWith("compact is not supported by qed (") && e.getMessage().contains("x.qed"),
                 e.getMessage());
     }
 
@@ -170,8 +176,16 @@ class CompactTest {
         assertEquals(-1, at, img + " differs at byte " + at);
     }
 
+    /** Our check where the format has one; else a read-write open and close must accept the file. */
     static void assertClean(Path img, String format) throws IOException {
-        CheckReport c = FormatRegistry.require(format).checker().orElseThrow().check(img, Repair.NONE);
-        assertEquals(0, c.exitStatus(), img + ": " + c);
+        var checker = FormatRegistry.require(format).checker();
+        if (checker.isPresent()) {
+            CheckReport c = checker.get().check(img, Repair.NONE);
+            assertEquals(0, c.exitStatus(), img + ": " + c);
+        } else {
+            try (Disk d = Disk.open(img, OpenOptions.defaultReadWrite())) {
+                d.flush();
+            }
+        }
     }
 }

@@ -32,13 +32,14 @@ import org.vdmount.vd.storage.WriteFault;
 class CompactCrashTest {
     private static final Map<String, Map<String, String>> OPTIONS = Map.of(
             "vdi", Map.of(),
-            "qcow2", Map.of("cluster_size", "64K"));
+            "qcow2", Map.of("cluster_size", "64K"),
+            "vhd", Map.of("block_size", "512K"));
 
     @TempDir
     Path dir;
 
     @ParameterizedTest
-    @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true"})
+    @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true", "vhd, false", "vhd, true"})
     void aCompactionKilledAtAnyWriteLeavesAnImageThatReadsTheSame(String format, boolean child) throws Exception {
         Path template = dir.resolve("template." + format);
         CompactFixture.base(template, format, OPTIONS.get(format), 3);
@@ -60,12 +61,15 @@ class CompactCrashTest {
                         + (torn ? " (torn)" : "") + " of " + writes + ": ";
                 assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
                 assertSame(expected, contents(p, OpenOptions.defaultReadWrite()), where + "writable open: ");
-                if ((!child || format.equals("qcow2")) && QemuImg.available()) {
+                if ((!child || format.equals("qcow2")) && !format.equals("vhd") && QemuImg.available()) {
                     QemuImg.Result q = QemuImg.run("check", "-f", format, p.toString());
                     assertEquals(0, q.exit(), where + "qemu-img check after the writable open: " + q.output());
                 }
-                CheckReport c = FormatRegistry.require(format).checker().orElseThrow().check(p, Repair.NONE);
-                assertEquals(0, c.exitStatus(), where + "vd check after the writable open: " + c);
+                var checker = FormatRegistry.require(format).checker();
+                if (checker.isPresent()) { // VHD has none: the writable open above is its check
+                    CheckReport c = checker.get().check(p, Repair.NONE);
+                    assertEquals(0, c.exitStatus(), where + "vd check after the writable open: " + c);
+                }
                 if (Files.size(p) > smallest) {
                     leaked++;
                 }

@@ -35,6 +35,12 @@ class CompactCommandTest {
         Tools.run("qemu-img", "compare", "-q", raw.toString(), img.toString());
         assertTrue(Tools.run("qemu-img", "check", img.toString()).contains("No errors"));
 
+        Cli.Result again = Cli.vdOnTerminal("compact", img);
+        assertEquals(0, again.exit(), again.toString());
+        assertTrue(again.err().contains("100.0% [##############################] 16.0 MiB / 16.0 MiB")
+                && again.err().endsWith("\n"), again.toString());
+        assertTrue(again.out().contains("(" + after + " -> " + after + " bytes); 0 block(s) freed"), again.toString());
+
         Cli.Result shared = Cli.vd("compact", "-U", img);
         assertEquals(2, shared.exit(), shared.toString());
         assertTrue(shared.err().contains("--force-share cannot be used with compact"), shared.toString());

@@ -21,8 +21,8 @@ import picocli.CommandLine.Parameters;
                 + "bytes. Prints the file size before and after.",
                 "Crash-safe: data is copied and flushed before a table points at it, and the file is cut only "
                         + "after nothing points past its new end; a kill leaves an image that reads the same (at "
-                        + "worst with leaked space). Refused while anyone else uses the image. Formats: vdi, qcow2, vhd "
-                        + "(dynamic and differencing images). A progress bar is shown on stderr when a terminal is "
+                        + "worst with leaked space). Refused while anyone else uses the image. Formats: vdi, qcow2, vhd, "
+                        + "vhdx (dynamic and differencing images). A progress bar is shown on stderr when a terminal is "
                         + "attached."})
 final class CompactCommand extends ModifyingCommand {
 

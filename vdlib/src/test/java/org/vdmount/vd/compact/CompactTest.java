@@ -35,17 +35,18 @@ class CompactTest {
     static final Map<String, Map<String, String>> OPTIONS = Map.of(
             "vdi", Map.of(),
             "qcow2", Map.of("cluster_size", "64K"),
-            "vhd", Map.of("block_size", "512K"));
-    /** qemu's name for the format, where qemu-img reads it (VDI, VHD: base images only). */
-    static final Map<String, String> QEMU = Map.of("vdi", "vdi", "qcow2", "qcow2", "vhd", "vpc");
+            "vhd", Map.of("block_size", "512K"),
+            "vhdx", Map.of("block_size", "1M", "log_size", "1M"));
+    /** qemu's name for the format, where qemu-img reads it (VDI, VHD, VHDX: base images only). */
+    static final Map<String, String> QEMU = Map.of("vdi", "vdi", "qcow2", "qcow2", "vhd", "vpc", "vhdx", "vhdx");
     /** Formats qemu-img check supports. */
-    static final java.util.Set<String> QEMU_CHECKS = java.util.Set.of("vdi", "qcow2");
+    static final java.util.Set<String> QEMU_CHECKS = java.util.Set.of("vdi", "qcow2", "vhdx");
 
     @TempDir
     Path dir;
 
     @ParameterizedTest
-    @ValueSource(strings = {"vdi", "qcow2", "vhd"})
+    @ValueSource(strings = {"vdi", "qcow2", "vhd", "vhdx"})
     void aBaseImageGivesBackItsZeroBlocks(String format) throws Exception {
         ExternalTools.assume("qemu-img");
         Path img = dir.resolve("base." + format);
@@ -81,7 +82,7 @@ class CompactTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vdi", "qcow2", "vhd"})
+    @ValueSource(strings = {"vdi", "qcow2", "vhd", "vhdx"})
     void aChildGivesBackBlocksEqualToItsParent(String format) throws Exception {
         Path base = dir.resolve("parent." + format);
         CompactFixture.base(base, format, OPTIONS.get(format), 11);

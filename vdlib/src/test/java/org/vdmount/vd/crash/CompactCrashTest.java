@@ -33,13 +33,15 @@ class CompactCrashTest {
     private static final Map<String, Map<String, String>> OPTIONS = Map.of(
             "vdi", Map.of(),
             "qcow2", Map.of("cluster_size", "64K"),
-            "vhd", Map.of("block_size", "512K"));
+            "vhd", Map.of("block_size", "512K"),
+            "vhdx", Map.of("block_size", "1M", "log_size", "1M"));
 
     @TempDir
     Path dir;
 
     @ParameterizedTest
-    @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true", "vhd, false", "vhd, true"})
+    @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true", "vhd, false", "vhd, true", "vhdx, false",
+        "vhdx, true"})
     void aCompactionKilledAtAnyWriteLeavesAnImageThatReadsTheSame(String format, boolean child) throws Exception {
         Path template = dir.resolve("template." + format);
         CompactFixture.base(template, format, OPTIONS.get(format), 3);

@@ -68,7 +68,7 @@ class CompactCrashTest {
                     assertEquals(0, q.exit(), where + "qemu-img check after the writable open: " + q.output());
                 }
                 var checker = FormatRegistry.require(format).checker();
-                if (checker.isPresent()) { // VHD has none: the writable open above is its check
+                if (checker.isPresent()) { // a format without one: the writable open above is its check
                     CheckReport c = checker.get().check(p, Repair.NONE);
                     assertEquals(0, c.exitStatus(), where + "vd check after the writable open: " + c);
                 }

@@ -71,6 +71,14 @@ public interface ImageFormat {
     }
 
     /**
+     * The compaction of this format's images ({@code vd compact}), or empty when the format has
+     * none.
+     */
+    default java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.empty();
+    }
+
+    /**
      * Creates a new image (fails if the path exists) and returns it opened read-write. Checks the
      * capabilities ({@link Capability#CREATE}, {@link Capability#DIFFERENCING} for a parent) and
      * the options against {@link #createOptions()}, then calls {@link #createImage}. Formats

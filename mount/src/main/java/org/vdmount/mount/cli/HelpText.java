@@ -71,6 +71,8 @@ final class HelpText {
                 "      a differencing image over base.vdi",
                 "  vd serve --socket /tmp/d.sock disk.vhdx",
                 "      the disk over NBD: qemu-img info 'nbd+unix:///disk.vhdx?socket=/tmp/d.sock'",
+                "  vd compact disk.vdi",
+                "      free zero blocks (or blocks equal to the parent) and make the file smaller",
                 "",
                 "Formats (found by content, not by extension): " + formatList() + "."));
         usage.footer(escape(footer));

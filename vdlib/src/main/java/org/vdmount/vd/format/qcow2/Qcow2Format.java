@@ -47,6 +47,12 @@ public final class Qcow2Format extends DeclaredFormat {
         return java.util.Optional.of(new Qcow2Check());
     }
 
+    /** Zero (or backing-equal) clusters freed, data clusters and L2 tables packed, file cut. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.of(new Qcow2Compact());
+    }
+
     /**
      * Opens internal snapshot {@code idOrName} (matched by id first, then by name, as QEMU does)
      * read-only: an image whose L1 table is the snapshot's, of the snapshot's virtual size, with

@@ -304,6 +304,11 @@ final class Qcow2Image extends ImageBase {
         }
     }
 
+    /** The file was cut to {@code end} (compaction): nothing past it exists any more. */
+    void noteTruncated(long end) {
+        knownEnd = end;
+    }
+
     static void zeroFill(ByteBuffer dst) {
         while (dst.hasRemaining()) {
             dst.put((byte) 0);

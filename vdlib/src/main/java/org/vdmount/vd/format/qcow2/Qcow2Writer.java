@@ -283,6 +283,161 @@ final class Qcow2Writer {
         }
     }
 
+    // ---- compaction (see Qcow2Compact) -------------------------------------------------------
+
+    /**
+     * Gives up the host cluster of guest cluster {@code off}: the entry becomes 0 (unallocated) or,
+     * with {@code zeroFlag}, the zero flag; the refcount drops once the table is written. Only
+     * standard clusters with a host; returns false (and changes nothing) for any other entry.
+     */
+    boolean releaseCluster(long off, boolean zeroFlag) throws IOException {
+        alloc.lock();
+        try {
+            prepare();
+            int l1i = img.l1Index(off);
+            int i = img.l2Index(off);
+            L2Table t = img.l2For(l1i);
+            long e = t == null ? 0 : t.word(i);
+            if (t == null || img.compressed(e) || !img.hasHost(e)) {
+                return false;
+            }
+            long host = img.checkedHost(e, t);
+            t = writableL2(l1i);
+            refs.releaseLater(host, img.clusterSize);
+            t.set(i, zeroFlag ? Qcow2Image.ZERO_FLAG : 0);
+            maybeFlush();
+            return true;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /**
+     * Moves the data of guest cluster {@code off}, now in host cluster {@code host} (refcount 1),
+     * into the lowest free host cluster if one lies below it: copy, then the L2 entry, then the
+     * old cluster's release, in {@link #flush}'s order (data forced before the tables that point to
+     * it, decrements after them). Returns the new host offset, or -1 if nothing below is free.
+     */
+    long moveCluster(long off, long host) throws IOException {
+        alloc.lock();
+        try {
+            long to = refs.lowestFree(host);
+            if (to < 0) {
+                return -1;
+            }
+            int l1i = img.l1Index(off);
+            int i = img.l2Index(off);
+            L2Table t = writableL2(l1i);
+            long e = t.word(i);
+            if ((e & Qcow2Image.OFFSET_MASK) != host || img.compressed(e) || (e & Qcow2Image.ZERO_FLAG) != 0) {
+                throw new IllegalStateException("qcow2: guest cluster 0x" + Long.toHexString(off)
+                        + " is no longer in host cluster 0x" + Long.toHexString(host));
+            }
+            to = refs.lowestFree(host); // writableL2 may have taken the hole for a table copy
+            if (to < 0 || refs.allocate() != to) {
+                throw new IllegalStateException("qcow2: host cluster 0x" + Long.toHexString(to) + " was not free");
+            }
+            readCluster(host, cluster);
+            writeData(cluster, to);
+            t.set(i, to | Qcow2Image.COPIED);
+            refs.releaseLater(host, img.clusterSize);
+            maybeFlush();
+            return to;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /**
+     * Moves the L2 table of L1 entry {@code l1i} (refcount 1) into the lowest free host cluster if
+     * one lies below it: the copy is written by {@link #flush} before the L1 entry, the old
+     * cluster released after. Returns the new offset, or -1.
+     */
+    long moveL2(int l1i) throws IOException {
+        alloc.lock();
+        try {
+            long from = img.l1Entry(l1i) & Qcow2Image.OFFSET_MASK;
+            long to = refs.lowestFree(from);
+            if (from == 0 || to < 0) {
+                return -1;
+            }
+            L2Table old = img.l2For(l1i);
+            if (refs.allocate() != to) {
+                throw new IllegalStateException("qcow2: host cluster 0x" + Long.toHexString(to) + " was not free");
+            }
+            img.cache.installNew(to, old.copyAt(to));
+            setL1(l1i, to | Qcow2Image.COPIED);
+            refs.releaseLater(from, img.clusterSize);
+            maybeFlush();
+            return to;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /** The host offsets of the refcount blocks (index: refcount table entry) and of the table. */
+    long[] refcountStructure() {
+        alloc.lock();
+        try {
+            long[] blocks = refs.blockOffsets();
+            long[] all = java.util.Arrays.copyOf(blocks, blocks.length + 1);
+            all[blocks.length] = refs.tableOffset();
+            return all;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /**
+     * Moves refcount block {@code bi} ({@code bi} = -1: the refcount table) into free clusters
+     * below it, if there are; see {@link Refcounts#moveBlock}. The dirty bit is set first, so a
+     * crash before the next flush (which releases the old place and clears the bit) makes the next
+     * writable open rebuild the refcounts rather than leave a leak. Returns the new offset, or -1.
+     */
+    long moveRefcounts(int bi) throws IOException {
+        alloc.lock();
+        try {
+            prepare();
+            markDirty(true);
+            long to = bi < 0 ? refs.moveTable() : refs.moveBlock(bi);
+            flushLocked(); // releases the old place, clears the dirty bit
+            return to;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /** The refcount of host cluster {@code host}. */
+    long refcount(long host) throws IOException {
+        alloc.lock();
+        try {
+            return refs.get(host);
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /**
+     * After a flush (refcounts exact on disk, no pointer to a cluster of refcount 0 left): cuts the
+     * file after the last cluster in use. Returns the new size.
+     */
+    long truncateUnused() throws IOException {
+        alloc.lock();
+        try {
+            flushLocked();
+            long size = img.storage().size();
+            long end = refs.usedEnd(size);
+            if (end < size) {
+                img.storage().truncate(end);
+                img.storage().force();
+                img.noteTruncated(end);
+            }
+            return Math.min(end, size);
+        } finally {
+            alloc.unlock();
+        }
+    }
+
     // ---- allocation helpers -------------------------------------------------------------------
 
     /** The L2 table for {@code l1i}, allocated or copied so this image owns it (refcount 1). */

@@ -190,6 +190,118 @@ final class Refcounts {
         }
     }
 
+    /**
+     * The lowest host cluster with refcount 0 below {@code limit} (a host offset), or -1: the one
+     * {@link #allocate} returns next if it lies below the limit (compaction asks before it moves).
+     */
+    long lowestFree(long limit) throws IOException {
+        for (long c = cursor; c << clusterBits < limit; c++) {
+            long bi = c >>> blockShift;
+            if (bi >= table.length || table[(int) bi] == 0) {
+                return -1;
+            }
+            if (block((int) bi).get((int) (c & ((1L << blockShift) - 1))) == 0) {
+                return c << clusterBits;
+            }
+        }
+        return -1;
+    }
+
+    /** The host offsets of the refcount blocks, by refcount table index (0 = none). */
+    long[] blockOffsets() {
+        return table.clone();
+    }
+
+    /**
+     * Compaction: moves refcount block {@code bi} into the lowest free cluster below it, if any.
+     * The copy (counting its new cluster) and the block counting that cluster are written and
+     * forced before the table entry; the old cluster is released by the next flush, after the
+     * tables. A crash in between leaks one cluster. Returns the new offset, or -1.
+     */
+    long moveBlock(int bi) throws IOException {
+        long from = table[bi];
+        long to = lowestFree(from);
+        if (from == 0 || to < 0) {
+            return -1;
+        }
+        RefBlock old = block(bi);
+        if (allocate() != to) {
+            throw new IllegalStateException("qcow2: host cluster 0x" + Long.toHexString(to) + " was not free");
+        }
+        RefBlock moved = new RefBlock(to, old.data.clone());
+        moved.dirty = true;
+        blocks.put((long) bi, moved); // the old object (and its location) is never written again
+        writeDirty();
+        storage.force();
+        table[bi] = to;
+        dirtyTableClusters.set((int) ((long) bi * 8 / clusterSize));
+        writeDirty();
+        storage.force();
+        releaseLater(from, clusterSize);
+        return to;
+    }
+
+    /**
+     * Compaction: moves the refcount table into the lowest run of free clusters below it, if
+     * any, as {@link #growTable} switches tables: the copy and the counts of its clusters forced,
+     * then the header's pointer forced; the old clusters are released by the next flush. Returns
+     * the new offset, or -1.
+     */
+    long moveTable() throws IOException {
+        long n = (tableBytes() + clusterSize - 1) / clusterSize;
+        long run = 0;
+        long start = -1;
+        for (long c = cursor; (c + n - run) << clusterBits <= tableOffset; c++) {
+            long bi = c >>> blockShift;
+            if (bi >= table.length || table[(int) bi] == 0) {
+                return -1;
+            }
+            if (block((int) bi).get((int) (c & ((1L << blockShift) - 1))) == 0) {
+                start = run == 0 ? c : start;
+                if (++run == n) {
+                    break;
+                }
+            } else {
+                run = 0;
+            }
+        }
+        if (run < n) {
+            return -1;
+        }
+        for (long c = start; c < start + n; c++) {
+            RefBlock b = block((int) (c >>> blockShift));
+            b.set((int) (c & ((1L << blockShift) - 1)), 1);
+        }
+        long newOffset = start << clusterBits;
+        ByteBuffer t = ByteBuffer.allocate((int) (n * clusterSize));
+        Bytes tb = Bytes.of(t.array());
+        for (int i = 0; i < table.length; i++) {
+            tb.put64be(i * 8, table[i]);
+        }
+        storage.write(t, newOffset);
+        writeDirty();
+        storage.force();
+        ByteBuffer hdr = ByteBuffer.allocate(12);
+        Bytes.of(hdr.array()).put64be(0, newOffset).put32be(8, n);
+        storage.write(hdr, Qcow2Header.OFF_REFCOUNT_TABLE);
+        storage.force();
+        long oldOffset = tableOffset;
+        tableOffset = newOffset;
+        dirtyTableClusters.clear();
+        releaseLater(oldOffset, tableBytes());
+        return newOffset;
+    }
+
+    /** One past the last cluster below {@code end} whose refcount is not 0: where the used file ends. */
+    long usedEnd(long end) throws IOException {
+        for (long c = (end + clusterSize - 1) >>> clusterBits; c > 1; c--) {
+            if (get((c - 1) << clusterBits) > 0) {
+                return c << clusterBits;
+            }
+        }
+        return clusterSize;
+    }
+
     /** Adds one reference to an allocated cluster (copy-on-write of a shared L2 table keeps its data). */
     void increment(long hostOffset) throws IOException {
         long c = hostOffset >>> clusterBits;

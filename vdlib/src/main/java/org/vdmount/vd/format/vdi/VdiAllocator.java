@@ -23,6 +23,7 @@ import org.vdmount.vd.storage.Storage;
  */
 final class VdiAllocator {
     static final int ZERO_CHUNK = 1 << 20;
+    private static final long PACK_BATCH_BYTES = 64L << 20;
     static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(ZERO_CHUNK).asReadOnlyBuffer();
 
     private final Storage storage;
@@ -264,6 +265,89 @@ final class VdiAllocator {
             }
             storage.force();
             return before - allocatedSlots;
+        } finally {
+            slotLock.unlockWrite(stamp);
+            allocLock.unlock();
+        }
+    }
+
+    /**
+     * Compaction, step 1: {@code block} gives its slot up ({@code target} is FREE or ZERO). Only the
+     * entry is written; the slot is not reused before {@link #packSlots} forces the entry.
+     */
+    void freeBlock(int block, int target) throws IOException {
+        allocLock.lock();
+        long stamp = slotLock.writeLock();
+        try {
+            int slot = map.get(block);
+            if (!VdiBlockMap.isAllocated(slot)) {
+                return;
+            }
+            putEntry(block, target);
+            map.release(slot);
+            referencedBlocks--;
+            syncPending = true;
+            headerDirty = true;
+            truncatePending = true;
+        } finally {
+            slotLock.unlockWrite(stamp);
+            allocLock.unlock();
+        }
+    }
+
+    /**
+     * Compaction, step 2 (VirtualBox's vdiCompact): the highest used slots move into the lowest
+     * unused ones, a batch at a time: the freed entries are forced, the batch's data is copied and
+     * forced, and only then are the moved blocks' entries written. A vacated slot lies above every
+     * later hole, so it is never written again; the count and the cut come with the next
+     * {@link #flush}, which forces the entries first. Returns the number of slots moved.
+     */
+    int packSlots() throws IOException {
+        allocLock.lock();
+        long stamp = slotLock.writeLock();
+        try {
+            storage.force(); // every freed entry is durable before its slot is overwritten
+            syncPending = false;
+            int batch = (int) Math.max(1, Math.min(1024, PACK_BATCH_BYTES / strideBytes));
+            int[] from = new int[batch];
+            int[] to = new int[batch];
+            int moved = 0;
+            int lo = 0;
+            int hi = allocatedSlots - 1;
+            while (true) {
+                int n = 0;
+                while (n < batch) {
+                    while (lo < hi && map.owner(lo) >= 0) {
+                        lo++;
+                    }
+                    while (hi > lo && map.owner(hi) < 0) {
+                        hi--;
+                    }
+                    if (lo >= hi) {
+                        break;
+                    }
+                    from[n] = hi--;
+                    to[n] = lo++;
+                    n++;
+                }
+                if (n == 0) {
+                    break;
+                }
+                for (int i = 0; i < n; i++) {
+                    copySlot(from[i], to[i]);
+                }
+                storage.force(); // the copies are durable before any entry points at them
+                for (int i = 0; i < n; i++) {
+                    putEntry(map.owner(from[i]), to[i]);
+                    map.release(from[i]);
+                }
+                moved += n;
+            }
+            trimUnusedTail();
+            syncPending = true;
+            headerDirty = true;
+            truncatePending = true;
+            return moved;
         } finally {
             slotLock.unlockWrite(stamp);
             allocLock.unlock();

@@ -63,6 +63,12 @@ public final class VdiFormat extends DeclaredFormat {
         return java.util.Optional.of(new VdiCheck());
     }
 
+    /** Dynamic and differencing images: zero (or parent-equal) blocks freed, slots packed, file cut. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.of(new VdiCompact());
+    }
+
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
         return StorageScope.open(path, options, storage -> VdiImage.open(this, storage, options));

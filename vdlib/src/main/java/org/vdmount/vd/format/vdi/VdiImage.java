@@ -8,7 +8,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.locks.StampedLock;
+import java.util.function.LongConsumer;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Disk;
 import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.NotThisFormatException;
@@ -18,6 +20,8 @@ import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.compact.CompactResult;
+import org.vdmount.vd.compact.Verdict;
 import org.vdmount.vd.format.common.ImageBase;
 import org.vdmount.vd.storage.Storage;
 
@@ -291,6 +295,47 @@ final class VdiImage extends ImageBase {
             allocator.discardBlock(b);
         }
         allocator.markDirty();
+    }
+
+    // ---- compact --------------------------------------------------------------------------------
+
+    /** See {@link VdiCompact}: frees blocks by their {@link Verdict}, packs the slots, cuts the file. */
+    CompactResult compact(Disk parent, LongConsumer progress) throws IOException {
+        checkWritable();
+        if (fixed) {
+            throw new UnsupportedFeatureException("vdi: " + storage.path() + " is a fixed image; compact frees"
+                    + " blocks of dynamic and differencing images only");
+        }
+        allocator.beginModification();
+        int blocks = map.length();
+        ByteBuffer data = ByteBuffer.allocate((int) blockSize);
+        ByteBuffer scratch = ByteBuffer.allocate((int) blockSize);
+        long freed = 0;
+        long zeroed = 0;
+        for (int b = 0; b < blocks; b++) {
+            long offset = (long) b << blockShift;
+            if (offset >= virtualSize) {
+                break;
+            }
+            if (VdiBlockMap.isAllocated(map.get(b))) {
+                data.clear().limit((int) Math.min(blockSize, virtualSize - offset));
+                readData(offset, data);
+                data.flip();
+                Verdict v = Verdict.of(data, offset, parent, scratch);
+                if (v == Verdict.UNALLOCATED) {
+                    allocator.freeBlock(b, VdiBlockMap.FREE);
+                    freed++;
+                } else if (v == Verdict.ZERO) {
+                    allocator.freeBlock(b, VdiBlockMap.ZERO);
+                    zeroed++;
+                }
+            }
+            progress.accept(Math.min(virtualSize, offset + blockSize));
+        }
+        int moved = allocator.packSlots();
+        allocator.markDirty();
+        allocator.flush();
+        return CompactResult.counts(blockSize, freed, zeroed, moved);
     }
 
     // ---- flush ----------------------------------------------------------------------------------

@@ -2,21 +2,28 @@ package org.vdmount.vd.format.vhd;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongConsumer;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Disk;
 import org.vdmount.vd.HostLocation;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.compact.CompactResult;
+import org.vdmount.vd.compact.Verdict;
 import org.vdmount.vd.format.common.ImageBase;
 import org.vdmount.vd.storage.Storage;
 
@@ -381,6 +388,157 @@ final class DynamicVhdImage extends ImageBase {
             storage.zeroRange(dataPos(entry, 0), blockSize);
         }
         setBits(block, entry, 0, sectorsPerBlock);
+    }
+
+    // ---- compact ------------------------------------------------------------------------------
+
+    /**
+     * See {@link VhdCompact}. Step 1 frees blocks (BAT entry unused), written and forced by a
+     * flush; step 2 moves the last blocks (bitmap and data) into the freed slots a batch at a
+     * time: copies forced, then the BAT entries written and forced; step 3 writes the footer at
+     * the new end, forces, and cuts the file after it, so the file ends with a footer at every
+     * instant (the two footers are the same bytes).
+     */
+    CompactResult compact(Disk parent, LongConsumer progress) throws IOException {
+        checkWritable();
+        if (!layout.tailFooter()) {
+            throw new UnsupportedFeatureException(VhdLayout.FMT + ": " + storage.path() + " has no footer at its"
+                    + " end; compact needs one");
+        }
+        List<Image> layers = new ArrayList<>(parent == null ? List.of() : parent.layers());
+        layers.add(this);
+        Disk chain = Disk.of(layers);
+        ByteBuffer data = ByteBuffer.allocate((int) blockSize);
+        ByteBuffer scratch = ByteBuffer.allocate((int) blockSize);
+        long freed = 0;
+        for (int b = 0; b < bat.length(); b++) {
+            long off = (long) b << blockShift;
+            if (off >= virtualSize) {
+                break;
+            }
+            int entry = bat.get(b);
+            if (entry != UNUSED) {
+                data.clear().limit((int) Math.min(blockSize, virtualSize - off));
+                chain.read(off, data);
+                data.flip();
+                if (Verdict.of(data, off, parent, scratch) == Verdict.UNALLOCATED) { // no zero state: ZERO keeps
+                    lock.lock();
+                    try {
+                        bat.set(b, UNUSED);
+                        bitmaps.set(b, null);
+                        dirtyBitmaps.clear(b);
+                        dirtyBatSectors.set(b / ENTRIES_PER_SECTOR);
+                        allocatedBlocks.decrementAndGet();
+                    } finally {
+                        lock.unlock();
+                    }
+                    freed++;
+                }
+            }
+            progress.accept(Math.min(virtualSize, off + blockSize));
+        }
+        unflushed = true;
+        flushWritable(); // the freed entries are durable before their slots are overwritten
+        lock.lock();
+        try {
+            long moved = pack();
+            cutAfterLastBlock();
+            return CompactResult.counts(blockSize, freed, 0, moved);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Step 2, lock held: the highest blocks into the lowest holes while a hole lies below. The
+     * holes are every block-sized gap between the metadata and the blocks in use (freed now, or
+     * leaked by an earlier crash).
+     */
+    private long pack() throws IOException {
+        List<Integer> used = new ArrayList<>();
+        for (int b = 0; b < bat.length(); b++) {
+            if (bat.get(b) != UNUSED) {
+                used.add(b);
+            }
+        }
+        used.sort((x, y) -> Long.compare(blockPos(bat.get(x)), blockPos(bat.get(y))));
+        long stride = bitmapSize + blockSize;
+        List<Long> holes = new ArrayList<>();
+        long cur = metadataEnd();
+        for (int b : used) {
+            long pos = blockPos(bat.get(b));
+            for (; cur + stride <= pos; cur += stride) {
+                holes.add(cur);
+            }
+            cur = Math.max(cur, pos + stride);
+        }
+        java.util.Collections.reverse(used);
+        int batch = (int) Math.max(1, Math.min(1024, (64L << 20) / stride));
+        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(stride, 1 << 20));
+        long moved = 0;
+        int h = 0;
+        int u = 0;
+        while (h < holes.size() && u < used.size() && holes.get(h) < blockPos(bat.get(used.get(u)))) {
+            int start = u;
+            for (int n = 0; n < batch && h < holes.size() && u < used.size()
+                    && holes.get(h) < blockPos(bat.get(used.get(u))); n++, h++, u++) {
+                copy(blockPos(bat.get(used.get(u))), holes.get(h), stride, buf);
+            }
+            storage.force(); // the copies are durable before the BAT points at them
+            for (int k = start; k < u; k++) {
+                int b = used.get(k);
+                bat.set(b, (int) (holes.get(h - (u - k)) >>> SECTOR_SHIFT));
+                dirtyBatSectors.set(b / ENTRIES_PER_SECTOR);
+                moved++;
+            }
+            unflushed = true;
+            flushWritable();
+        }
+        return moved;
+    }
+
+    private void copy(long from, long to, long length, ByteBuffer buf) throws IOException {
+        for (long done = 0; done < length; done += buf.capacity()) {
+            buf.clear().limit((int) Math.min(buf.capacity(), length - done));
+            storage.readFully(buf, from + done, VhdLayout.FMT, "data block");
+            buf.flip();
+            storage.write(buf, to + done);
+        }
+    }
+
+    /** Step 3, lock held: the footer after the last block (or metadata), then the cut. */
+    private void cutAfterLastBlock() throws IOException {
+        long end = metadataEnd();
+        for (int b = 0; b < bat.length(); b++) {
+            if (bat.get(b) != UNUSED) {
+                end = Math.max(end, blockPos(bat.get(b)) + bitmapSize + blockSize);
+            }
+        }
+        if (end >= nextFree) {
+            return;
+        }
+        storage.write(ByteBuffer.wrap(footer), end);
+        storage.force(); // a footer ends the data before the file is cut after it
+        storage.truncate(end + footer.length);
+        storage.force();
+        nextFree = end;
+    }
+
+    /** Where the header, the BAT and the parent locators' data end (sector aligned). */
+    private long metadataEnd() {
+        VhdDynamicHeader hd = layout.header();
+        long end = Math.max(layout.footer().dataOffsetBytes() + VhdDynamicHeader.SIZE,
+                hd.tableOffsetBytes() + 4L * hd.maxTableEntries());
+        for (VhdParentLocator l : hd.locators()) {
+            if (l.dataLengthBytes() > 0 || l.dataSpaceBytes() > 0) {
+                // the space reserved for a locator stays in the file: sectors per the spec, bytes as
+                // Windows writes them; the larger reading is kept
+                long space = l.dataSpaceBytes() < VhdGeometry.SECTOR ? l.dataSpaceBytes() * VhdGeometry.SECTOR
+                        : l.dataSpaceBytes();
+                end = Math.max(end, l.dataOffsetBytes() + Math.max(l.dataLengthBytes(), space));
+            }
+        }
+        return (end + VhdGeometry.SECTOR - 1) & -VhdGeometry.SECTOR;
     }
 
     // ---- flush, close -------------------------------------------------------------------------

@@ -66,6 +66,12 @@ public final class VhdFormat extends DeclaredFormat {
         return VhdFooter.checksum(footer, length, VhdFooter.CHECKSUM_OFFSET) == footer.u32be(VhdFooter.CHECKSUM_OFFSET);
     }
 
+    /** Dynamic and differencing images: zero (or parent-equal) blocks freed, blocks packed, footer moved. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.of(new VhdCompact());
+    }
+
     @Override
     public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
         return java.util.Optional.of(new VhdCheck());

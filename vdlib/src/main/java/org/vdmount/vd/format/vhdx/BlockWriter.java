@@ -2,6 +2,8 @@ package org.vdmount.vd.format.vhdx;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.ReentrantLock;
@@ -223,6 +225,111 @@ final class BlockWriter {
         for (long p = 0; p < length; p += zeros.capacity()) {
             zeros.clear().limit((int) Math.min(zeros.capacity(), length - p));
             file.writeData(zeros, at + p);
+        }
+    }
+
+    // ---- compaction (see VhdxCompact) --------------------------------------------------------
+
+    /** Step 1: a present payload block's entry becomes {@code state} (ZERO or NOT_PRESENT), offset 0. */
+    void releaseBlock(long block, int state) throws IOException {
+        lock.lock();
+        try {
+            begin();
+            int index = bat.payloadIndex(block);
+            int old = Bat.state(bat.get(index));
+            if (old != Bat.FULLY_PRESENT && old != Bat.PARTIALLY_PRESENT) {
+                return;
+            }
+            publish(index, Bat.entry(state, 0), false);
+            presentBlocks.decrementAndGet();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Steps 2 and 3 (MS-VHDX 2.3 for every BAT change): the released entries are committed (logged,
+     * applied, forced) before their space is reused; then the last payload blocks are copied into
+     * the lowest block-sized gaps between the structures and the blocks in use, and their BAT
+     * entries logged after the copies are forced (a commit forces data first); then the log is
+     * ended (LogGuid 0, so no entry recording the old file size is replayed) and the file is cut
+     * after the last structure or block. {@code fixed}: the header section, log and regions.
+     * Returns the number of blocks moved.
+     */
+    long packAndCut(List<long[]> fixed) throws IOException {
+        lock.lock();
+        try {
+            begin();
+            journal.commit();
+            List<long[]> used = new ArrayList<>(fixed);
+            List<long[]> payload = new ArrayList<>(); // {file offset, BAT index}
+            for (long i = 0; i < bat.entryCount; i++) {
+                long e = bat.get((int) i);
+                int state = Bat.state(e);
+                long off = Bat.offset(e);
+                if (bat.isBitmapIndex(i)) {
+                    if (state == Bat.SB_PRESENT && off != 0) {
+                        used.add(new long[] {off, off + Vhdx.MIB});
+                    }
+                } else if (state == Bat.FULLY_PRESENT || state == Bat.PARTIALLY_PRESENT) {
+                    payload.add(new long[] {off, i});
+                } else if (off != 0) {
+                    used.add(new long[] {off, off + blockSize}); // space another state reserves: left alone
+                }
+            }
+            List<long[]> all = new ArrayList<>(used);
+            for (long[] p : payload) {
+                all.add(new long[] {p[0], p[0] + blockSize});
+            }
+            all.sort((a, b) -> Long.compare(a[0], b[0]));
+            List<Long> holes = new ArrayList<>();
+            long cur = 0;
+            for (long[] r : all) {
+                for (long c = Vhdx.roundUp(cur, Vhdx.MIB); c + blockSize <= r[0]; c += blockSize) {
+                    holes.add(c);
+                }
+                cur = Math.max(cur, r[1]);
+            }
+            payload.sort((a, b) -> Long.compare(b[0], a[0]));
+            ByteBuffer buf = ByteBuffer.allocate((int) Math.min(blockSize, Vhdx.MIB));
+            long moved = 0;
+            long end = 0;
+            int h = 0;
+            for (long[] p : payload) {
+                long at = p[0];
+                if (h < holes.size() && holes.get(h) < at) {
+                    long to = holes.get(h++);
+                    copy(at, to, buf);
+                    int index = (int) p[1];
+                    publish(index, Bat.entry(Bat.state(bat.get(index)), to), false); // commits force data first
+                    moved++;
+                    at = to;
+                }
+                end = Math.max(end, at + blockSize);
+            }
+            for (long[] u : used) {
+                end = Math.max(end, u[1]);
+            }
+            end = Vhdx.roundUp(end, Vhdx.MIB);
+            journal.end();
+            started = false;
+            if (end < file.storage().size()) {
+                file.storage().truncate(end);
+                file.force("data-flush");
+            }
+            nextFree = end;
+            return moved;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void copy(long from, long to, ByteBuffer buf) throws IOException {
+        for (long done = 0; done < blockSize; done += buf.capacity()) {
+            buf.clear().limit((int) Math.min(buf.capacity(), blockSize - done));
+            file.readFully(buf, from + done, "payload block");
+            buf.flip();
+            file.writeData(buf, to + done);
         }
     }
 

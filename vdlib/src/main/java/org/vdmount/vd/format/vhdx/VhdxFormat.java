@@ -61,6 +61,12 @@ public final class VhdxFormat extends DeclaredFormat {
         return 100;
     }
 
+    /** Dynamic and differencing images: payload blocks released through the log, packed, file cut. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.of(new VhdxCompact());
+    }
+
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
         return VhdxOpener.open(this, path, options);

@@ -2,15 +2,23 @@ package org.vdmount.vd.format.vhdx;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.function.LongConsumer;
+import org.vdmount.vd.Disk;
 import org.vdmount.vd.HostLocation;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
+import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.compact.CompactResult;
+import org.vdmount.vd.compact.Verdict;
 import org.vdmount.vd.format.common.ImageBase;
 
 /**
@@ -29,9 +37,12 @@ final class VhdxImage extends ImageBase {
     private final String logState;
     private final String creator;
     private final int sectorSize;
+    /** [start, end) of the header section, the log and every region: never moved, never cut. */
+    private final List<long[]> fixedRanges;
 
     VhdxImage(ImageFormat format, VhdxFile file, boolean readOnly, Headers headers, VhdxMetadata meta, Bat bat,
-              ParentReference parent, String logState, String creator, long allocationStart, long presentBlocks) {
+              ParentReference parent, String logState, String creator, long allocationStart, long presentBlocks,
+              List<long[]> fixedRanges) {
         super(format, file.storage(), readOnly, meta.virtualSizeBytes(), meta.blockSizeBytes());
         this.file = file;
         this.meta = meta;
@@ -43,6 +54,7 @@ final class VhdxImage extends ImageBase {
         this.logState = logState;
         this.creator = creator;
         this.sectorSize = meta.logicalSectorSize();
+        this.fixedRanges = List.copyOf(fixedRanges);
     }
 
     @Override
@@ -165,6 +177,46 @@ final class VhdxImage extends ImageBase {
     public void discard(long offset, long length) throws IOException {
         checkWritable();
         writer.discard(offset, length);
+    }
+
+    /**
+     * See {@link VhdxCompact}: each present payload block is judged by its {@link Verdict} and
+     * released (PAYLOAD_BLOCK_ZERO in a base image; NOT_PRESENT or ZERO in a differencing one);
+     * then {@link BlockWriter#packAndCut} moves and cuts.
+     */
+    CompactResult compact(Disk parent, LongConsumer progress) throws IOException {
+        checkWritable();
+        if (meta.leaveBlocksAllocated()) {
+            throw new UnsupportedFeatureException("vhdx: " + file.path() + " is a fixed image; compact frees"
+                    + " blocks of dynamic and differencing images only");
+        }
+        List<Image> layers = new ArrayList<>(parent == null ? List.of() : parent.layers());
+        layers.add(this);
+        Disk chain = Disk.of(layers);
+        ByteBuffer data = ByteBuffer.allocate((int) blockSize);
+        ByteBuffer scratch = ByteBuffer.allocate((int) blockSize);
+        long freed = 0;
+        long zeroed = 0;
+        for (long b = 0; b * blockSize < virtualSize; b++) {
+            long off = b * blockSize;
+            int state = Bat.state(bat.payload(b));
+            if (state == Bat.FULLY_PRESENT || state == Bat.PARTIALLY_PRESENT) {
+                data.clear().limit((int) Math.min(blockSize, virtualSize - off));
+                chain.read(off, data);
+                data.flip();
+                Verdict v = Verdict.of(data, off, parent, scratch);
+                if (v == Verdict.UNALLOCATED) {
+                    writer.releaseBlock(b, parent == null ? Bat.ZERO : Bat.NOT_PRESENT);
+                    freed++;
+                } else if (v == Verdict.ZERO) {
+                    writer.releaseBlock(b, Bat.ZERO);
+                    zeroed++;
+                }
+            }
+            progress.accept(Math.min(virtualSize, off + blockSize));
+        }
+        long moved = writer.packAndCut(fixedRanges);
+        return CompactResult.counts(blockSize, freed, zeroed, moved);
     }
 
     @Override

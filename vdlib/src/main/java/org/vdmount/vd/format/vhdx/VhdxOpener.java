@@ -63,6 +63,7 @@ final class VhdxOpener {
         if (h.logLengthBytes() > 0) {
             used.add(new long[] {h.logOffsetBytes(), h.logOffsetBytes() + h.logLengthBytes()});
         }
+        List<long[]> others = new ArrayList<>(); // optional regions this library does not read
         RegionTable.Entry batRegion = null;
         RegionTable.Entry metaRegion = null;
         for (RegionTable.Entry e : regions.entries()) {
@@ -73,6 +74,7 @@ final class VhdxOpener {
                     throw new UnsupportedFeatureException("vhdx: " + path + " needs region " + e.guid()
                             + " which is marked required and not supported");
                 }
+                others.add(new long[] {e.fileOffsetBytes(), e.end()}); // kept where it is (compact)
                 continue;
             }
             if (bat && batRegion != null || md && metaRegion != null) {
@@ -97,8 +99,10 @@ final class VhdxOpener {
         for (long[] u : used) {
             end = Math.max(end, u[1]);
         }
+        List<long[]> fixed = new ArrayList<>(used);
+        fixed.addAll(others);
         return new VhdxImage(format, file, readOnly, headers, meta, bat, parentReference(meta), logState,
-                creator, Vhdx.roundUp(end, Vhdx.MIB), scan[0]);
+                creator, Vhdx.roundUp(end, Vhdx.MIB), scan[0], fixed);
     }
 
     // ---- headers, log, region table -------------------------------------------------------------

@@ -1,0 +1,70 @@
+package org.vdmount.mount.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code vd compact} through the CLI: sizes printed, qemu-img as the oracle, one-line refusals. */
+class CompactCommandTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void compactsAQemuMadeQcow2AndPrintsBothSizes() throws Exception {
+        Tools.require("qemu-img");
+        Tools.require("qemu-io");
+        Path img = dir.resolve("d.qcow2");
+        Tools.run("qemu-img", "create", "-q", "-f", "qcow2", img.toString(), "16M");
+        // 1 MiB of data, 4 MiB of written zeros (allocated), 1 MiB of data at the end
+        Tools.run("qemu-io", "-f", "qcow2", "-c", "write -P 7 0 1M", "-c", "write -P 0 1M 4M",
+                "-c", "write -P 9 5M 1M", img.toString());
+        Path raw = dir.resolve("before.raw");
+        Tools.run("qemu-img", "convert", "-O", "raw", img.toString(), raw.toString());
+        long before = Files.size(img);
+
+        Cli.Result r = Cli.vd("compact", img);
+        assertEquals(0, r.exit(), r.toString());
+        long after = Files.size(img);
+        assertTrue(before - after >= (4L << 20) - (64 << 10), before + " -> " + after);
+        assertTrue(r.out().contains("(" + before + " -> " + after + " bytes)"), r.toString());
+        assertTrue(r.out().contains("64 block(s) freed"), r.toString());
+        Tools.run("qemu-img", "compare", "-q", raw.toString(), img.toString());
+        assertTrue(Tools.run("qemu-img", "check", img.toString()).contains("No errors"));
+
+        Cli.Result again = Cli.vdOnTerminal("compact", img);
+        assertEquals(0, again.exit(), again.toString());
+        assertTrue(again.err().contains("100.0% [##############################] 16.0 MiB / 16.0 MiB")
+                && again.err().endsWith("\n"), again.toString());
+        assertTrue(again.out().contains("(" + after + " -> " + after + " bytes); 0 block(s) freed"), again.toString());
+
+        Cli.Result shared = Cli.vd("compact", "-U", img);
+        assertEquals(2, shared.exit(), shared.toString());
+        assertTrue(shared.err().contains("--force-share cannot be used with compact"), shared.toString());
+    }
+
+    @Test
+    void aFormatWithoutCompactionIsRefusedInOneLine() throws Exception {
+        Tools.require("qemu-img");
+        Path img = dir.resolve("d.qed");
+        Tools.run("qemu-img", "create", "-q", "-f", "qed", img.toString(), "8M");
+        Cli.Result r = Cli.vd("compact", "-f", "qed", img);
+        assertEquals(1, r.exit(), r.toString());
+        assertEquals(1, r.errLines().size(), r.toString());
+        assertTrue(r.err().startsWith("vd: compact is not supported by qed (") && r.err().contains("d.qed"),
+                r.toString());
+
+        Cli.Result missing = Cli.vd("compact", dir.resolve("none.vdi"));
+        assertEquals(1, missing.exit(), missing.toString());
+        assertTrue(missing.err().startsWith("vd: ") && missing.err().contains("none.vdi"), missing.toString());
+    }
+
+    @Test
+    void listedInTheHelp() {
+        Cli.Result r = Cli.vd("--help");
+        assertTrue(r.out().contains("compact") && r.out().contains("vd compact disk.vdi"), r.toString());
+    }
+}

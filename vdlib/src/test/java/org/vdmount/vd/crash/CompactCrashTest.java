@@ -1,0 +1,123 @@
+package org.vdmount.vd.crash;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.Map;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.check.CheckReport;
+import org.vdmount.vd.check.Repair;
+import org.vdmount.vd.compact.CompactFixture;
+import org.vdmount.vd.compact.Compaction;
+import org.vdmount.vd.storage.WriteFault;
+
+/**
+ * A kill during {@code vd compact}: the process dies after the N-th host write (truncates and
+ * forces count as the campaign counts them), for every N, half of the time with write N+1 torn.
+ * The image must read what it read before, read-only as left behind; the next writable open must
+ * accept it (reclaiming what the kill leaked), after which qemu-img check (where qemu reads the
+ * image) and our check find it clean; and compacting it again must finish the job.
+ */
+class CompactCrashTest {
+    private static final Map<String, Map<String, String>> OPTIONS = Map.of(
+            "vdi", Map.of(),
+            "qcow2", Map.of("cluster_size", "64K"),
+            "vhd", Map.of("block_size", "512K"),
+            "vhdx", Map.of("block_size", "1M", "log_size", "1M"));
+
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true", "vhd, false", "vhd, true", "vhdx, false",
+        "vhdx, true"})
+    void aCompactionKilledAtAnyWriteLeavesAnImageThatReadsTheSame(String format, boolean child) throws Exception {
+        Path template = dir.resolve("template." + format);
+        CompactFixture.base(template, format, OPTIONS.get(format), 3);
+        if (child) {
+            Path parent = dir.resolve("parent." + format);
+            Files.move(template, parent);
+            CompactFixture.child(template, parent, format, OPTIONS.get(format), 4);
+        }
+        byte[] expected = contents(template, OpenOptions.defaultReadOnly());
+        long writes = compact(copy(template, "counted." + format), Long.MAX_VALUE, false);
+        long smallest = Files.size(dir.resolve("counted." + format));
+        assertTrue(writes > 5, "the compaction writes: " + writes);
+        int leaked = 0;
+        for (long n = 0; n <= writes; n++) {
+            for (boolean torn : new boolean[] {false, true}) {
+                Path p = copy(template, "k" + n + (torn ? "t." : ".") + format);
+                compact(p, n, torn);
+                String where = format + (child ? " child" : "") + " compact killed at write " + (n + 1)
+                        + (torn ? " (torn)" : "") + " of " + writes + ": ";
+                assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
+                assertSame(expected, contents(p, OpenOptions.defaultReadWrite()), where + "writable open: ");
+                if ((!child || format.equals("qcow2")) && !format.equals("vhd") && QemuImg.available()) {
+                    QemuImg.Result q = QemuImg.run("check", "-f", format, p.toString());
+                    assertEquals(0, q.exit(), where + "qemu-img check after the writable open: " + q.output());
+                }
+                var checker = FormatRegistry.require(format).checker();
+                if (checker.isPresent()) { // a format without one: the writable open above is its check
+                    CheckReport c = checker.get().check(p, Repair.NONE);
+                    assertEquals(0, c.exitStatus(), where + "vd check after the writable open: " + c);
+                }
+                if (Files.size(p) > smallest) {
+                    leaked++;
+                }
+                compact(p, Long.MAX_VALUE, false);
+                assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "compacted again: ");
+                assertEquals(smallest, Files.size(p), where + "compacted again: size");
+                Files.delete(p);
+            }
+        }
+        System.out.printf("compact crash %s%s: %d kill points over %d host writes, %d left a larger file%n",
+                format, child ? " child" : "", 2 * (writes + 1), writes, leaked);
+    }
+
+    private Path copy(Path template, String name) throws IOException {
+        return Files.copy(template, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /** Compacts {@code p} letting {@code allowed} host writes through; returns the writes seen. */
+    private static long compact(Path p, long allowed, boolean torn) throws IOException {
+        WriteFault.arm(allowed, WriteFault.Mode.DROP, torn, allowed * 7 + 1);
+        try {
+            Compaction.compact(p, null, OpenOptions.defaultReadOnly(), v -> { });
+        } catch (IOException | RuntimeException e) {
+            if (!WriteFault.tripped()) {
+                throw e;
+            }
+        } finally {
+            long seen = WriteFault.writesSeen();
+            WriteFault.disarm();
+            if (allowed == Long.MAX_VALUE) {
+                return seen;
+            }
+        }
+        return 0;
+    }
+
+    private static byte[] contents(Path p, OpenOptions options) throws IOException {
+        try (Disk d = Disk.open(p, options)) {
+            ByteBuffer b = ByteBuffer.allocate((int) d.size());
+            d.read(0, b);
+            return b.array();
+        }
+    }
+
+    private static void assertSame(byte[] expected, byte[] actual, String where) {
+        int at = Arrays.mismatch(expected, actual);
+        assertEquals(-1, at, where + "differs at byte " + at);
+    }
+}

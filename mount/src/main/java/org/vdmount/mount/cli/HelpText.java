@@ -67,6 +67,8 @@ final class HelpText {
                 "      a new dynamic image; vd create -f vhdx -o help lists its options",
                 "  vd create -f vdi -b base.vdi child.vdi",
                 "      a differencing image over base.vdi",
+                "  vd verify evidence.E01",
+                "      recompute the MD5/SHA-1 an E01 set stores and compare (exit 0 match, 1 mismatch, 2 error)",
                 "",
                 "Formats (found by content, not by extension): " + formatList() + "."));
         usage.footer(escape(footer));

@@ -115,7 +115,7 @@ final class SectionWalker {
             if (!d.type().equals("table2")) {
                 resolveDamagedTable();
             }
-            if (d.sizeBytes() > size - offset) {
+            if (d.sizeBytes() < 0 || d.sizeBytes() > size - offset) {
                 throw new TruncatedImageException("ewf", file, "'" + d.type() + "' section", offset, d.sizeBytes(), size);
             }
             switch (d.type()) {

@@ -23,6 +23,8 @@ record VolumeSection(int mediaType, long chunkCount, long sectorsPerChunk, long 
     static final int SIZE = 1052;
     /** Chunks larger than this are refused: one chunk is decoded in memory (libewf's maximum is 32768 sectors). */
     static final long MAX_CHUNK_BYTES = 16L << 20;
+    /** The chunk table is indexed by int; 2^31 chunks of 32 KiB are 64 TiB of media. */
+    static final long MAX_CHUNKS = Integer.MAX_VALUE - 8;
 
     static VolumeSection parse(Bytes b, Path file, long offset) throws CorruptImageException {
         long stored = b.u32le(1048);
@@ -68,6 +70,10 @@ record VolumeSection(int mediaType, long chunkCount, long sectorsPerChunk, long 
         if (sectorCount < 0 || sectorCount > Long.MAX_VALUE / bytesPerSector) {
             throw new CorruptImageException("ewf", file, "volume section", offset + 16, "sector count "
                     + Long.toUnsignedString(sectorCount) + " overflows");
+        }
+        if (chunksNeeded() > MAX_CHUNKS) {
+            throw new UnsupportedFeatureException("ewf: " + file + ": " + chunksNeeded() + " chunks (volume section at 0x"
+                    + Long.toHexString(offset) + ") exceed the supported " + MAX_CHUNKS);
         }
         if (chunkCount != chunksNeeded()) {
             throw new CorruptImageException("ewf", file, "volume section", offset + 4, "chunk count " + chunkCount

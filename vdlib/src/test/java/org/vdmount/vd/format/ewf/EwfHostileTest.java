@@ -75,8 +75,15 @@ class EwfHostileTest {
 
     @Test
     void aSectorCountThatDisagreesWithTheChunkCount() throws IOException {
-        patch("volume", 16, 1L << 50, true);
+        patch("volume", 16, 1L << 30, true);
         assertTrue(refused().getMessage().contains("chunk count"));
+    }
+
+    @Test
+    void moreChunksThanTheTableCanIndexAreUnsupported() throws IOException {
+        patch("volume", 16, 1L << 50, true);
+        VdException e = refused();
+        assertTrue(e instanceof UnsupportedFeatureException && e.getMessage().contains("chunks"), e.getMessage());
     }
 
     @Test

@@ -105,6 +105,51 @@ class EwfReadTest {
         }
     }
 
+    /** More chunks than one table holds (65534): a segment with two sectors/table/table2 groups. */
+    @Test
+    void twoTableGroupsInOneSegment() throws Exception {
+        Path src = dir.resolve("sparse.raw");
+        long size = 600L << 20;
+        byte[] marks = DiskBytes.random(3 * 8192, 18);
+        long[] at = {8192L * 65533, 8192L * 65534 + 100, size - marks.length / 3};
+        try (FileChannel ch = FileChannel.open(src, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.truncate(size);
+            for (int i = 0; i < 3; i++) {
+                ch.write(ByteBuffer.wrap(marks, i * 8192, marks.length / 3), at[i]);
+            }
+        }
+        Path e01 = EwfTools.acquire(src, dir, "two", 1L << 30, "fast", 16, 512);
+        assertEquals(2, countSections(e01, "table"));
+        try (Disk d = Disk.open(e01, OpenOptions.defaultReadOnly())) {
+            for (int i = 0; i < 3; i++) {
+                byte[] got = new byte[marks.length / 3];
+                d.read(at[i], ByteBuffer.wrap(got));
+                DiskBytes.assertRange(marks, i * 8192, got, got.length, "mark " + i);
+            }
+            MessageDigest md5 = MessageDigest.getInstance("MD5");
+            ByteBuffer buf = ByteBuffer.allocate(1 << 20);
+            for (long off = 0; off < size; off += buf.capacity()) {
+                d.read(off, buf.clear());
+                md5.update(buf.flip());
+            }
+            assertEquals(d.top().storedDigests().get("MD5"), HexFormat.of().formatHex(md5.digest()));
+        }
+    }
+
+    private static int countSections(Path file, String type) throws IOException {
+        byte[] b = Files.readAllBytes(file);
+        org.vdmount.vd.Bytes bytes = org.vdmount.vd.Bytes.of(b);
+        int n = 0;
+        for (long off = FileHeader.SIZE; ; ) {
+            SectionDescriptor d = SectionDescriptor.parse(bytes.at((int) off), file, off);
+            n += d.type().equals(type) ? 1 : 0;
+            if (d.nextOffset() <= off) {
+                return n;
+            }
+            off = d.nextOffset();
+        }
+    }
+
     @Test
     void segmentNamesRunFromE99ToEaa() {
         assertEquals("E01", SegmentSet.extension(1));

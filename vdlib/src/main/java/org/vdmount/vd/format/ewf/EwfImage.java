@@ -141,9 +141,13 @@ final class EwfImage extends ImageBase {
         return raw.length == expected ? raw : java.util.Arrays.copyOf(raw, expected);
     }
 
+    /** One inflater per reading thread, reset between chunks (creating one per chunk costs more than the chunk). */
+    private static final ThreadLocal<Inflater> INFLATERS = ThreadLocal.withInitial(Inflater::new);
+
     private static byte[] inflate(byte[] raw, int expected, Path file, String what, long at)
             throws CorruptImageException {
-        Inflater inf = new Inflater();
+        Inflater inf = INFLATERS.get();
+        inf.reset();
         try {
             inf.setInput(raw);
             byte[] out = new byte[expected];
@@ -155,10 +159,8 @@ final class EwfImage extends ImageBase {
                 }
                 n += got;
             }
-            if (n == expected && !inf.finished()) {
-                if (inf.inflate(new byte[1]) > 0) {
-                    throw new CorruptImageException("ewf", file, what, at, "inflates to more than " + expected + " bytes");
-                }
+            if (n == expected && !inf.finished() && inf.inflate(new byte[1]) > 0) {
+                throw new CorruptImageException("ewf", file, what, at, "inflates to more than " + expected + " bytes");
             }
             if (n != expected || !inf.finished()) {
                 throw new CorruptImageException("ewf", file, what, at, "inflates to " + n + " bytes"
@@ -168,7 +170,7 @@ final class EwfImage extends ImageBase {
         } catch (DataFormatException e) {
             throw new CorruptImageException("ewf", file, what, at, "zlib data error: " + e.getMessage());
         } finally {
-            inf.end();
+            inf.reset();
         }
     }
 

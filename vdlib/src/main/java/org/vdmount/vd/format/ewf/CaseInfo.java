@@ -11,8 +11,8 @@ import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
 
 /**
- * The case metadata of a "header2" (UTF-16LE) or "header" (ASCII) section (spec sections 3.2,
- * 3.3): zlib-compressed text whose "main" category holds a line of tab-separated identifiers and
+ * The case metadata of a "header2" (UTF-16LE) or "header" (ASCII) section (spec: "Header2 section",
+ * "Header section"): zlib-compressed text whose "main" category holds a line of tab-separated identifiers and
  * a line of values. Known identifiers become {@code vd info} keys; empty values are left out.
  */
 final class CaseInfo {

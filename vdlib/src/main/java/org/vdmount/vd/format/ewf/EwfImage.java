@@ -19,7 +19,7 @@ import org.vdmount.vd.format.common.ImageBase;
 import org.vdmount.vd.storage.SplitStorage;
 
 /**
- * An opened E01 set: read-only, every byte DATA, read chunk by chunk (spec section 4: a chunk is
+ * An opened E01 set: read-only, every byte DATA, read chunk by chunk (spec: "Chunk" under "Sectors section": a chunk is
  * zlib-compressed, or stored followed by its Adler-32). A chunk that fails its checksum or does
  * not inflate to exactly its size fails the reads that touch it, naming segment, chunk and
  * offset; other chunks still read.

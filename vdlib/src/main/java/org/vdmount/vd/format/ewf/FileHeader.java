@@ -6,7 +6,7 @@ import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
 
 /**
- * The 13-byte file header that opens every segment file (spec section 2.1.1).
+ * The 13-byte file header that opens every segment file (spec: "Segment file", "File header", EWF-E01).
  *
  * @param segmentNumber the segment's number, 1 for {@code .E01}
  */

@@ -6,7 +6,7 @@ import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
 
 /**
- * The 76-byte descriptor heading every section (spec section 3.1).
+ * The 76-byte descriptor heading every section (spec: "Sections", "Section descriptor").
  *
  * @param type        section type, NUL-padded ASCII: "header", "volume", "sectors", "table", ...
  * @param nextOffset  offset of the next section's descriptor in the same segment file

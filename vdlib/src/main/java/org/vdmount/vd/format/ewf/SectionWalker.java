@@ -17,7 +17,7 @@ import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.SplitStorage;
 
 /**
- * Reads the section chain of every segment (spec section 3): header2/header, volume/disk,
+ * Reads the section chain of every segment (spec: "Sections"): header2/header, volume/disk,
  * sectors, table/table2, hash, digest, done/next. Everything a header says is checked against
  * the segment's size before it is used; sections it does not need are skipped.
  */

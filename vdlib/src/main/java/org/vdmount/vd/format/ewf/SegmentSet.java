@@ -10,7 +10,7 @@ import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.PathPolicy;
 
 /**
- * The names of an E01 set's segment files (spec section 1.1): {@code x.E01} ... {@code x.E99},
+ * The names of an E01 set's segment files (spec: "Segment file extensions", EWF-E01): {@code x.E01} ... {@code x.E99},
  * then {@code x.EAA} ... {@code x.EZZ}, {@code x.FAA} ... up to {@code x.ZZZ}; all lower case
  * when the first segment's extension is ({@code x.e01}). The set is opened by its first segment;
  * the others are found beside it by name and pass the {@link PathPolicy} (a segment that is a

@@ -5,7 +5,7 @@ import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
 
 /**
- * A "table" or "table2" section (spec section 3.9): a 24-byte header (entry count, base offset,
+ * A "table" or "table2" section (spec: "Table section", EWF-E01): a 24-byte header (entry count, base offset,
  * Adler-32), one 32-bit entry per chunk (bit 31: compressed; bits 0-30: the chunk's offset from
  * the base offset, in the same segment file), then the Adler-32 of the entries (EnCase 6 and
  * later). "table2" mirrors "table" and stands in when the table is damaged.

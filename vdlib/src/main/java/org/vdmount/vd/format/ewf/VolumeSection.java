@@ -6,7 +6,7 @@ import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 
 /**
- * The EWF-E01 "volume" (or "disk") section data, 1052 bytes (spec section 3.5.1): the media's
+ * The EWF-E01 "volume" (or "disk") section data, 1052 bytes (spec: "Volume section", EWF-E01): the media's
  * geometry. Segments after the first repeat it as a "data" section.
  *
  * @param mediaType         0x00 removable, 0x01 fixed, 0x03 optical, 0x0e logical, 0x10 memory

@@ -10,6 +10,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import org.vdmount.vd.format.ewf.EwfFormat;
 import org.vdmount.vd.format.qcow.QcowFormat;
 import org.vdmount.vd.format.qcow2.Qcow2Format;
 import org.vdmount.vd.format.qed.QedFormat;
@@ -30,6 +31,7 @@ public final class FormatRegistry {
             new Qcow2Format(),
             new QedFormat(),
             new QcowFormat(),
+            new EwfFormat(),
             new RawFormat());
 
     private FormatRegistry() {

@@ -187,4 +187,9 @@ final class GatedImage implements Image {
     public Map<String, Object> details() {
         return image.details();
     }
+
+    @Override
+    public Map<String, String> storedDigests() {
+        return image.storedDigests();
+    }
 }

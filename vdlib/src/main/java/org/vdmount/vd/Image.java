@@ -109,6 +109,15 @@ public interface Image extends Closeable {
     /** Bytes of virtual data this layer holds (allocated blocks), for st_blocks and summaries. */
     long allocatedBytes() throws IOException;
 
+    /**
+     * Digests of the whole virtual disk that the image records (an E01's MD5 and SHA-1), keyed by
+     * the JCA algorithm name ("MD5", "SHA-1"), values lower-case hex; empty when it stores none.
+     * {@code vd verify} recomputes and compares them.
+     */
+    default Map<String, String> storedDigests() {
+        return Map.of();
+    }
+
     /** Format-specific facts for {@code vd info} (block size, sector size, locators, ...). */
     default Map<String, Object> details() {
         return Map.of();

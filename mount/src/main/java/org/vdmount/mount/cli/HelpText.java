@@ -73,6 +73,8 @@ final class HelpText {
                 "      the disk over NBD: qemu-img info 'nbd+unix:///disk.vhdx?socket=/tmp/d.sock'",
                 "  vd compact disk.vdi",
                 "      free zero blocks (or blocks equal to the parent) and make the file smaller",
+                "  vd verify evidence.E01",
+                "      recompute the MD5/SHA-1 an E01 set stores and compare (exit 0 match, 1 mismatch, 2 error)",
                 "",
                 "Formats (found by content, not by extension): " + formatList() + "."));
         usage.footer(escape(footer));

@@ -65,8 +65,13 @@ public final class SplitStorage implements Storage {
         return starts[parts.size()];
     }
 
+    /** Where part {@code index} (in {@link #files()} order) starts in the address space. */
+    public long partStart(int index) {
+        return starts[index];
+    }
+
     /** Index of the part holding address {@code pos} (pos < size()). */
-    private int partAt(long pos) {
+    public int partAt(long pos) {
         return Spans.indexOf(starts, parts.size(), pos);
     }
 

@@ -1,0 +1,105 @@
+package org.vdmount.mount.cli;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.Image;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code vd verify [-f FMT] IMAGE}: reads the whole media, recomputes the hashes the image stores
+ * (an E01's MD5 and SHA-1, {@link Image#storedDigests()}) and compares them, as ewfverify does.
+ * Exit status: 0 every stored hash matches, 1 a mismatch (naming the hash, stored and computed),
+ * 2 an error (a corrupt chunk, named; an image that stores no hashes).
+ */
+@Command(name = "verify",
+        description = {"Recompute the hashes IMAGE stores over its media (E01: MD5, SHA-1) and compare them.",
+                "Reads every byte of the disk (read-only); progress bar on a terminal.",
+                "Exit status: 0 all stored hashes match, 1 mismatch, 2 error (unreadable data, no stored hashes)."})
+final class VerifyCommand extends VdCommand {
+    static final int MISMATCH = 1;
+    static final int ERROR = 2;
+    private static final int PIECE = 1 << 20;
+
+    @Mixin
+    ImageFormatOption imageFormat;
+
+    @Parameters(paramLabel = "IMAGE", description = "The image (an E01 set by its first segment).")
+    Path image;
+
+    @Override
+    public Integer call() {
+        List<String> mismatches = new ArrayList<>();
+        try (Disk disk = imageFormat.open(image, vd.openOptions(common))) {
+            Image top = disk.top();
+            Map<String, String> stored = top.storedDigests();
+            if (stored.isEmpty()) {
+                vd.err.println(VdMain.PROG + ": " + image + ": " + top.format().name() + " stores no hashes to verify");
+                return ERROR;
+            }
+            Map<String, String> computed = digest(disk, stored.keySet().toArray(String[]::new));
+            for (Map.Entry<String, String> e : stored.entrySet()) {
+                String got = computed.get(e.getKey());
+                vd.out.printf("%-6s stored:   %s%n", e.getKey(), e.getValue());
+                vd.out.printf("%-6s computed: %s%n", e.getKey(), got);
+                if (!got.equalsIgnoreCase(e.getValue())) {
+                    mismatches.add(e.getKey() + " mismatch: stored " + e.getValue() + ", computed " + got);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            CliErrors.report(VdMain.PROG, e, vd.verbose(common), vd.err);
+            return ERROR;
+        }
+        vd.out.println(mismatches.isEmpty() ? "Verified: every stored hash matches." : "Verification FAILED.");
+        vd.out.flush();
+        for (String m : mismatches) {
+            vd.err.println(VdMain.PROG + ": " + image + ": " + m);
+        }
+        return mismatches.isEmpty() ? 0 : MISMATCH;
+    }
+
+    /** Every byte of the disk through the digests {@code algorithms}; lower-case hex by algorithm. */
+    private Map<String, String> digest(Disk disk, String[] algorithms) throws IOException {
+        MessageDigest[] digests = new MessageDigest[algorithms.length];
+        for (int i = 0; i < algorithms.length; i++) {
+            try {
+                digests[i] = MessageDigest.getInstance(algorithms[i]);
+            } catch (NoSuchAlgorithmException e) {
+                throw new IOException("no " + algorithms[i] + " implementation in this Java runtime", e);
+            }
+        }
+        long size = disk.size();
+        Progress progress = new Progress(vd.err, size, vd.terminal);
+        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(PIECE, Math.max(1, size)));
+        boolean completed = false;
+        try {
+            for (long off = 0; off < size; ) {
+                buf.clear().limit((int) Math.min(buf.capacity(), size - off));
+                disk.read(off, buf);
+                buf.flip();
+                for (MessageDigest md : digests) {
+                    md.update(buf.duplicate());
+                }
+                off += buf.limit();
+                progress.update(off);
+            }
+            completed = true;
+        } finally {
+            progress.finish(completed);
+        }
+        Map<String, String> out = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < algorithms.length; i++) {
+            out.put(algorithms[i], HexFormat.of().formatHex(digests[i].digest()));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,224 @@
+package org.vdmount.vd.format.ewf;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.zip.Adler32;
+import java.util.zip.DataFormatException;
+import java.util.zip.Inflater;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.ReadOnlyException;
+import org.vdmount.vd.Run;
+import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.format.common.ImageBase;
+import org.vdmount.vd.storage.SplitStorage;
+
+/**
+ * An opened E01 set: read-only, every byte DATA, read chunk by chunk (spec: "Chunk" under "Sectors section": a chunk is
+ * zlib-compressed, or stored followed by its Adler-32). A chunk that fails its checksum or does
+ * not inflate to exactly its size fails the reads that touch it, naming segment, chunk and
+ * offset; other chunks still read.
+ */
+final class EwfImage extends ImageBase {
+    /** Decoded chunks kept per image. */
+    static final long CACHE_BYTES = 8L << 20;
+
+    private final SplitStorage segments;
+    private final SectionWalker.Layout layout;
+    private final VolumeSection volume;
+    private final ChunkCache cache;
+
+    EwfImage(ImageFormat format, SplitStorage segments, SectionWalker.Layout layout) {
+        super(format, segments, true, layout.volume().mediaBytes(), layout.volume().chunkBytes());
+        this.segments = segments;
+        this.layout = layout;
+        this.volume = layout.volume();
+        this.cache = new ChunkCache(volume.chunkBytes(), CACHE_BYTES);
+    }
+
+    @Override
+    public String variant() {
+        return "ewf1";
+    }
+
+    @Override
+    public int logicalSectorSize() {
+        return (int) volume.bytesPerSector();
+    }
+
+    @Override
+    public ParentReference parent() {
+        return null;
+    }
+
+    @Override
+    public long map(long offset, long maxLength) {
+        return Run.data(Math.min(maxLength, blockSize - (offset & (blockSize - 1))));
+    }
+
+    @Override
+    public long allocatedBytes() {
+        return virtualSize;
+    }
+
+    @Override
+    public void readData(long offset, ByteBuffer dst) throws IOException {
+        long pos = offset;
+        while (dst.hasRemaining()) {
+            long chunk = pos / blockSize;
+            int in = (int) (pos - chunk * blockSize);
+            byte[] data = chunk(chunk);
+            int n = Math.min(dst.remaining(), data.length - in);
+            if (n <= 0) {
+                throw new IllegalArgumentException("ewf: read at 0x" + Long.toHexString(pos) + " past the media's end");
+            }
+            dst.put(data, in, n);
+            pos += n;
+        }
+    }
+
+    private byte[] chunk(long chunk) throws IOException {
+        byte[] data = cache.get(chunk);
+        if (data == null) {
+            data = decode(chunk);
+            cache.put(chunk, data);
+        }
+        return data;
+    }
+
+    /** The segment file holding chunk {@code chunk} and the chunk's offset in it. */
+    record ChunkLocation(Path file, long offset) {
+    }
+
+    ChunkLocation locate(long chunk) {
+        long address = layout.chunks().address(chunk);
+        int seg = segments.partAt(address);
+        return new ChunkLocation(segments.files().get(seg), address - segments.partStart(seg));
+    }
+
+    /** The chunk's bytes: the last one is short when the media does not fill it. */
+    private byte[] decode(long chunk) throws IOException {
+        ChunkTable t = layout.chunks();
+        int expected = (int) Math.min(blockSize, virtualSize - chunk * blockSize);
+        long address = t.address(chunk);
+        int seg = segments.partAt(address);
+        Path file = segments.files().get(seg);
+        long at = address - segments.partStart(seg);
+        int stored = t.storedBytes(chunk);
+        String what = "chunk " + chunk;
+        if (stored < 0) {
+            throw new CorruptImageException("ewf", file, what, at, "its table entries give no valid size");
+        }
+        if (!t.compressed(chunk) && stored < expected + 4) {
+            throw new CorruptImageException("ewf", file, what, at, "stored chunk of " + stored + " bytes, needs "
+                    + expected + " plus a 4-byte checksum");
+        }
+        long segmentEnd = segments.partStart(seg + 1);
+        int want = t.compressed(chunk) ? stored : expected + 4;
+        if (address + want > segmentEnd) {
+            throw new CorruptImageException("ewf", file, what, at, want + " bytes run past the segment's end 0x"
+                    + Long.toHexString(segmentEnd - segments.partStart(seg)));
+        }
+        ByteBuffer raw = ByteBuffer.allocate(want);
+        segments.readFully(raw, address, "ewf", what);
+        return t.compressed(chunk) ? inflate(raw.array(), expected, file, what, at) : verify(raw.array(), expected, file,
+                what, at);
+    }
+
+    private static byte[] verify(byte[] raw, int expected, Path file, String what, long at) throws CorruptImageException {
+        Adler32 a = new Adler32();
+        a.update(raw, 0, expected);
+        long stored = Bytes.of(raw).u32le(expected);
+        if (stored != a.getValue()) {
+            throw new CorruptImageException("ewf", file, what, at, "checksum 0x" + Long.toHexString(stored)
+                    + ", computed 0x" + Long.toHexString(a.getValue()));
+        }
+        return raw.length == expected ? raw : java.util.Arrays.copyOf(raw, expected);
+    }
+
+    /** One inflater per reading thread, reset between chunks (creating one per chunk costs more than the chunk). */
+    private static final ThreadLocal<Inflater> INFLATERS = ThreadLocal.withInitial(Inflater::new);
+
+    private static byte[] inflate(byte[] raw, int expected, Path file, String what, long at)
+            throws CorruptImageException {
+        Inflater inf = INFLATERS.get();
+        inf.reset();
+        try {
+            inf.setInput(raw);
+            byte[] out = new byte[expected];
+            int n = 0;
+            while (n < expected && !inf.finished()) {
+                int got = inf.inflate(out, n, expected - n);
+                if (got == 0 && (inf.needsInput() || inf.needsDictionary())) {
+                    break;
+                }
+                n += got;
+            }
+            if (n == expected && !inf.finished() && inf.inflate(new byte[1]) > 0) {
+                throw new CorruptImageException("ewf", file, what, at, "inflates to more than " + expected + " bytes");
+            }
+            if (n != expected || !inf.finished()) {
+                throw new CorruptImageException("ewf", file, what, at, "inflates to " + n + " bytes"
+                        + (inf.finished() ? "" : " and a truncated stream") + ", expected " + expected);
+            }
+            return out;
+        } catch (DataFormatException e) {
+            throw new CorruptImageException("ewf", file, what, at, "zlib data error: " + e.getMessage());
+        } finally {
+            inf.reset();
+        }
+    }
+
+    @Override
+    public WriteResult write(long offset, ByteBuffer src) throws IOException {
+        throw refusal();
+    }
+
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        throw refusal();
+    }
+
+    private ReadOnlyException refusal() {
+        return new ReadOnlyException("ewf: " + storage.path() + " is read-only (E01 sets are never written)");
+    }
+
+    @Override
+    public Map<String, String> storedDigests() {
+        Map<String, String> m = new LinkedHashMap<>();
+        if (layout.md5() != null) {
+            m.put("MD5", layout.md5());
+        }
+        if (layout.sha1() != null) {
+            m.put("SHA-1", layout.sha1());
+        }
+        return m;
+    }
+
+    @Override
+    public Map<String, Object> details() {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("segments", layout.segments());
+        d.put("chunk-size", volume.chunkBytes());
+        d.put("sectors-per-chunk", volume.sectorsPerChunk());
+        d.put("bytes-per-sector", volume.bytesPerSector());
+        d.put("sector-count", volume.sectorCount());
+        d.put("compression", volume.compressionName());
+        d.put("compressed-chunks", layout.chunks().compressedCount());
+        d.put("media-type", volume.mediaTypeName());
+        d.put("physical", (volume.mediaFlags() & 0x02) != 0);
+        if (layout.md5() != null) {
+            d.put("md5", layout.md5());
+        }
+        if (layout.sha1() != null) {
+            d.put("sha1", layout.sha1());
+        }
+        d.putAll(layout.caseInfo());
+        return d;
+    }
+}

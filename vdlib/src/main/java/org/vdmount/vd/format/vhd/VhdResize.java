@@ -18,9 +18,10 @@ import org.vdmount.vd.storage.Storage;
  *     growing; when shrinking the file is cut after).</li>
  * <li>Dynamic / differencing: the BAT must have an entry per block. New entries are written in
  *     place when the space after the table is free (no block, header or locator data there);
- *     otherwise the table moves to the end of the file, where blocks are appended (written with a
- *     footer behind it first, then the dynamic header's table offset and entry count in one
- *     sector). The footer at the end is written last but one, its copy at offset 0 last.</li>
+ *     otherwise the table moves to the end of the file, where blocks are appended: a footer copy
+ *     is written behind its new place first, then the table, then the dynamic header's table
+ *     offset and entry count in one sector. The footer at the end is written last but one, its
+ *     copy at offset 0 last.</li>
  * </ul>
  * Every step leaves a valid image of the old or the new size.
  */
@@ -95,8 +96,10 @@ final class VhdResize {
         for (int i = 0; i < bat.length; i++) {
             tb.put32be(i * 4, Integer.toUnsignedLong(bat[i]));
         }
+        // the (old) footer behind the new table first, so the file never ends without one
+        storage.write(ByteBuffer.wrap(layout.footerRaw()), at + batBytes);
+        storage.force();
         storage.write(table, at);
-        storage.write(ByteBuffer.wrap(layout.footerRaw()), at + batBytes); // still the old footer
         storage.force();
         writeHeaderSector(storage, layout, at, need);
     }

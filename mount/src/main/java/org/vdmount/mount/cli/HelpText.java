@@ -67,6 +67,8 @@ final class HelpText {
                 "      a new dynamic image; vd create -f vhdx -o help lists its options",
                 "  vd create -f vdi -b base.vdi child.vdi",
                 "      a differencing image over base.vdi",
+                "  vd resize disk.qcow2 +10G",
+                "      10 GiB more (vd resize --shrink disk.qcow2 -10G takes it back if nothing lies there)",
                 "",
                 "Formats (found by content, not by extension): " + formatList() + "."));
         usage.footer(escape(footer));

@@ -57,6 +57,7 @@ class ImageResizeTest {
             "vhd;subformat=dynamic,force_size=on;10M;+3G;false",
             "vhd;subformat=dynamic,force_size=on;10M;+100M;false",
             "vhd;subformat=fixed,force_size=on;10M;+50M;false",
+            "qed;;10M;+3G;true",
     })
     void growKeepsTheDataAndAddsZeros(String format, String createOpts, String size, String grow, boolean qemuResizes)
             throws IOException {
@@ -117,7 +118,7 @@ class ImageResizeTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource({"raw", "qcow2", "vdi"})
+    @CsvSource({"raw", "qcow2", "vdi", "qed"})
     void shrinkNeedsTheFlagAndRefusesToCutData(String format) throws IOException {
         Path img = dir.resolve("s." + ChainTesting.extension(format));
         QemuTools.img(dir, "create", "-q", "-f", qemuName(format), img.toString(), "64M");
@@ -142,6 +143,16 @@ class ImageResizeTest {
             assertZeros(d, cut, 64 * MIB - cut);
         }
         assertChecksClean(img, format, 64 * MIB);
+    }
+
+    @Test
+    void qedRefusesToGrowPastItsL1TablesReach() throws IOException {
+        Path img = dir.resolve("small.qed");
+        QemuTools.img(dir, "create", "-q", "-f", "qed", img.toString(), "1M");
+        VdException e = assertThrows(VdException.class,
+                () -> ImageResize.resize(img, null, "100T", false, OpenOptions.defaultReadOnly()));
+        DiskBytes.assertOneLine(e, "reaches 70368744177664 bytes", img.toString());
+        assertEquals(1 << 20, qemuVirtualSize(img, "qed"));
     }
 
     @Test

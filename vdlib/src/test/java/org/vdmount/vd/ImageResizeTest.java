@@ -58,6 +58,8 @@ class ImageResizeTest {
             "vhd;subformat=dynamic,force_size=on;10M;+100M;false",
             "vhd;subformat=fixed,force_size=on;10M;+50M;false",
             "qed;;10M;+3G;true",
+            "vhdx;;10M;+3G;false",
+            "vhdx;block_size=1M,log_size=1M;3M;+20G;false",
     })
     void growKeepsTheDataAndAddsZeros(String format, String createOpts, String size, String grow, boolean qemuResizes)
             throws IOException {
@@ -118,7 +120,7 @@ class ImageResizeTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource({"raw", "qcow2", "vdi", "qed"})
+    @CsvSource({"raw", "qcow2", "vdi", "qed", "vhdx"})
     void shrinkNeedsTheFlagAndRefusesToCutData(String format) throws IOException {
         Path img = dir.resolve("s." + ChainTesting.extension(format));
         QemuTools.img(dir, "create", "-q", "-f", qemuName(format), img.toString(), "64M");

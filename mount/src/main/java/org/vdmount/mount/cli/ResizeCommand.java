@@ -12,8 +12,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "resize",
         description = {"Change the virtual size of IMAGE (the top of its chain only, as qemu-img resize): SIZE "
                 + "is absolute (10G) or relative (+1G, -512M). "
-                + "The new area reads as zeros. Formats: raw, qcow2, VDI (dynamic and differencing), VHD, QED; 'vd formats' "
-                + "shows which can ('resize').",
+                + "The new area reads as zeros. Formats: raw, qcow2, VDI (dynamic and differencing), VHD, QED, "
+                + "VHDX; 'vd formats' shows which can ('resize').",
                 "A smaller size is refused unless --shrink is given, and then only when no non-zero byte "
                         + "lies past the new end (the first such offset is named). A GPT's backup header is not "
                         + "moved to the new end: repair it with a partitioning tool (sgdisk -e).",

@@ -26,7 +26,7 @@ import org.vdmount.vd.format.qcow2.QemuTools;
  * intact and (at the new size) zeros after them; qemu-img check may find leaked clusters, never a
  * corruption. The cases take the paths that move metadata: a qcow2 L1 table that moves (512-byte
  * clusters) and one that grows in place, a VDI block map moved over the first data blocks and
- * one grown in place, a VHD BAT moved to the end.
+ * one grown in place, a VHD BAT moved to the end, a VHDX BAT and size item through its log.
  */
 class ResizeCrashTest {
 
@@ -40,6 +40,7 @@ class ResizeCrashTest {
             "vdi;;4M;+2G",
             "vdi;;4M;+1M",
             "vpc;subformat=dynamic,force_size=on;4M;+2G",
+            "vhdx;block_size=1M;4M;+20G",
     })
     void aResizeKilledAtAnyWriteLeavesTheOldOrTheNewDisk(String qemuFormat, String opts, String size, String grow)
             throws Exception {

@@ -147,6 +147,39 @@ class ImageResizeTest {
         assertChecksClean(img, format, 64 * MIB);
     }
 
+    /**
+     * Only the top of a chain changes; where a larger backing file lies under the new area, that
+     * area is written as zeros so the backing file's bytes do not show through (as qemu-img does).
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"qcow2"}) // qemu-img cannot do it for qed ("does not support requested flags")
+    void anOverlayGrowsOverALargerBackingFileWithZeros(String format) throws IOException {
+        Path base = dir.resolve("base." + format);
+        QemuTools.img(dir, "create", "-q", "-f", format, base.toString(), "8M");
+        qemuIo(dir, format, base, "write -P 0x33 0 8M");
+        byte[] baseBytes = Files.readAllBytes(base);
+        Path top = dir.resolve("top." + format);
+        QemuTools.img(dir, "create", "-q", "-f", format, "-b", base.getFileName().toString(), "-F", format,
+                top.toString(), "4M");
+        qemuIo(dir, format, top, "write -P 0x44 1M 64k");
+        Path theirs = dir.resolve("theirs." + format);
+        Files.copy(top, theirs);
+        QemuTools.img(dir, "resize", "-q", "-f", format, theirs.toString(), "+4M");
+
+        ImageResize.Result r = ImageResize.resize(top, null, "+4M", false, OpenOptions.defaultReadOnly());
+        assertEquals(4 * MIB, r.zeroedBytes());
+        assertArrayEquals(baseBytes, Files.readAllBytes(base), "the backing file is not touched");
+        assertChecksClean(top, format, 8 * MIB);
+        compare(format, top, format, theirs, "qemu-img resize of the same overlay");
+        try (Disk d = Disk.open(top, OpenOptions.defaultReadOnly())) {
+            assertEquals(8 * MIB, d.size());
+            assertZeros(d, 4 * MIB, 4 * MIB);
+            ByteBuffer b = ByteBuffer.allocate(1);
+            d.read(0, b);
+            assertEquals(0x33, b.get(0), "the backing file still shows below the old end");
+        }
+    }
+
     @Test
     void qedRefusesToGrowPastItsL1TablesReach() throws IOException {
         Path img = dir.resolve("small.qed");

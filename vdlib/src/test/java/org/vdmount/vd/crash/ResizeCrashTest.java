@@ -21,7 +21,8 @@ import org.vdmount.vd.format.qcow2.QemuTools;
 
 /**
  * A kill during {@code vd resize}: the process dies after the N-th host write of the resize, for
- * every N, half of them with write N+1 torn ({@link WriteFault}, what kill -9 leaves behind). The
+ * every N, half of them with write N+1 torn ({@link WriteFault}, what kill -9 leaves behind), in
+ * this JVM (writes dropped) and, for qcow2 and VDI, in a child JVM that really halts. The
  * image must still open, read-only and writable, with the old size or the new one, the old bytes
  * intact and (at the new size) zeros after them; qemu-img check may find leaked clusters, never a
  * corruption. The cases take the paths that move metadata: a qcow2 L1 table that moves (512-byte
@@ -87,6 +88,53 @@ class ResizeCrashTest {
         System.out.printf("resize crash %s %s %s: %d kill points over %d host writes: %d old size, %d new%n",
                 qemuFormat, opts, grow, oldSeen + newSeen, writes, oldSeen, newSeen);
         assertTrue(oldSeen > 0 && newSeen > 0, "both outcomes occur");
+    }
+
+    /**
+     * The same with a real process death: {@link ResizeChild} halts (as kill -9) at host write
+     * N+1, for every N of a qcow2 whose L1 table moves and a VDI whose block map moves.
+     */
+    @ParameterizedTest(name = "{0} {1} +{3}")
+    @CsvSource(delimiter = ';', value = {
+            "qcow2;cluster_size=512;4M;+1G",
+            "vdi;;4M;+2G",
+    })
+    void aResizeProcessKilledAtAnyWriteLeavesTheOldOrTheNewDisk(String qemuFormat, String opts, String size,
+                                                               String grow) throws Exception {
+        QemuTools.assumeQemu();
+        Path original = dir.resolve("orig." + qemuFormat);
+        if (opts == null || opts.isEmpty()) {
+            QemuTools.img(dir, "create", "-q", "-f", qemuFormat, original.toString(), size);
+        } else {
+            QemuTools.img(dir, "create", "-q", "-f", qemuFormat, "-o", opts, original.toString(), size);
+        }
+        QemuTools.io(dir, qemuFormat, original.toString(), "write -P 0xa1 0 300k", "write -P 0xb2 1M 1M");
+        byte[] model = QemuTools.qemuRaw(dir, original.toString());
+        long newSize = ImageResize.target(model.length, grow);
+        Path counted = dir.resolve("counted." + qemuFormat);
+        Files.copy(original, counted);
+        long writes = resize(counted, grow, Long.MAX_VALUE, false);
+        for (long n = 0; n <= writes; n++) {
+            Path p = dir.resolve("h." + qemuFormat);
+            Files.copy(original, p, StandardCopyOption.REPLACE_EXISTING);
+            java.util.List<String> cmd = java.util.List.of(
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
+                    "-D" + WriteFault.HALT_PROPERTY + "=" + n, "-cp", System.getProperty("java.class.path"),
+                    ResizeChild.class.getName(), p.toString(), grow);
+            Process proc = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            String out = new String(proc.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            if (!proc.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)) {
+                proc.destroyForcibly();
+                fail("the resize child did not finish");
+            }
+            int expect = n < writes ? WriteFault.HALT_STATUS : 0;
+            String where = qemuFormat + " resize process halted at write " + (n + 1) + " of " + writes + ": ";
+            assertTrue(proc.exitValue() == expect, where + "exit " + proc.exitValue() + ": " + out);
+            verify(p, OpenOptions.defaultReadOnly(), model, newSize, where + "read-only: ");
+            verify(p, OpenOptions.defaultReadWrite(), model, newSize, where + "writable: ");
+            QemuImg.Result r = QemuImg.run("check", "-f", qemuFormat, p.toString());
+            assertTrue(r.exit() == 0 || r.exit() == 3, where + "qemu-img check: " + r.output());
+        }
     }
 
     /** Resizes letting {@code allowed} host writes through; returns the writes seen. */

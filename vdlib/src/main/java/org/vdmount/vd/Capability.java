@@ -25,6 +25,11 @@ public enum Capability {
     ZERO_BLOCKS("zero-blocks"),
     /** A writable open repairs what a crash left (journal replay, dirty refcounts, need-check). */
     REPAIR_ON_OPEN("repair-on-open"),
+    /**
+     * {@link ImageFormat#resize} changes the virtual size of an image opened writable (vd resize):
+     * grows it, and shrinks it where nothing allocated lies past the new end.
+     */
+    RESIZE("resize"),
     /** One image may span several host files ({@link Image#files()}: extents, split parts). */
     MULTI_FILE("multi-file");
 

@@ -94,6 +94,20 @@ public interface ImageFormat {
         return createImage(path, options.validate(this));
     }
 
+    /**
+     * Changes the virtual size of {@code image}, opened writable by this format and flushed, to
+     * {@code newSize} ({@link ImageResize} has checked it: a multiple of the logical sector size,
+     * and when smaller, nothing this image holds lies past it). Only for formats with
+     * {@link Capability#RESIZE}. Data first, metadata last, the size itself in the last write:
+     * a kill at any point leaves an image of the old or the new size holding the old data.
+     * Afterwards {@code image} is spent: the caller only closes it (which writes nothing more)
+     * and reopens the file.
+     */
+    default void resize(Image image, long newSize) throws IOException {
+        throw new UnsupportedFeatureException("resize is not supported by " + name() + ": "
+                + image.storage().path());
+    }
+
     /** Creates the image from options already checked against {@link #createOptions()}. */
     default Image createImage(Path path, CreateOptions options) throws IOException {
         throw new UnsupportedFeatureException(name() + ": creating images is not supported");

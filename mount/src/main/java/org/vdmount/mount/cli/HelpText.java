@@ -75,6 +75,8 @@ final class HelpText {
                 "      free zero blocks (or blocks equal to the parent) and make the file smaller",
                 "  vd verify evidence.E01",
                 "      recompute the MD5/SHA-1 an E01 set stores and compare (exit 0 match, 1 mismatch, 2 error)",
+                "  vd resize disk.qcow2 +10G",
+                "      10 GiB more (vd resize --shrink disk.qcow2 -10G takes it back if nothing lies there)",
                 "",
                 "Formats (found by content, not by extension): " + formatList() + "."));
         usage.footer(escape(footer));

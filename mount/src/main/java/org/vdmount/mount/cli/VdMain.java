@@ -30,7 +30,7 @@ import picocli.CommandLine.UnmatchedArgumentException;
         description = "Inspect, create and convert virtual disk images.",
         subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class, FormatsCommand.class,
                 MapCommand.class, CompareCommand.class, CheckCommand.class, MeasureCommand.class,
-                CommitCommand.class, CompactCommand.class, SnapshotCommand.class, ServeCommand.class,
+                CommitCommand.class, CompactCommand.class, ResizeCommand.class, SnapshotCommand.class, ServeCommand.class,
                 VerifyCommand.class},
         footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid, -U, "
                 + "--allow-truncated) may be given before or after the command.",
@@ -75,6 +75,8 @@ public final class VdMain implements Callable<Integer> {
                 .setErr(new PrintWriter(err, true))
                 .setParameterExceptionHandler((e, a) -> usageError(err, usageMessage(e), e.getCommandLine()))
                 .setExecutionExceptionHandler(vd::failure);
+        // vd resize IMAGE -512M: a negative size is a parameter, not an unknown option (qemu-img's syntax)
+        cmd.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
         int status = cmd.execute(args);
         if (status == 0) {
             vd.printWarnings();

@@ -32,7 +32,7 @@ class FormatDeclarationsCliTest {
         assertTrue(out.contains("compat=0.10|1.1|v2|v3"), out);
         assertTrue(out.contains("extended_l2=<on|off>"), out);
         assertTrue(out.contains("Capabilities: read, write, create, differencing, snapshots, discard, zero-blocks, "
-                + "repair-on-open\n"), out);
+                + "repair-on-open, resize\n"), out);
 
         Cli.Result qm = Cli.vd("convert", "-O", "vdi", "-o", "?");
         assertEquals(0, qm.exit(), qm.toString());
@@ -78,7 +78,7 @@ class FormatDeclarationsCliTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> raw = (Map<String, Object>) all.get(all.size() - 1);
         assertEquals("raw", raw.get("name"));
-        assertEquals(List.of("read", "write", "create", "create-fixed", "discard", "multi-file"),
+        assertEquals(List.of("read", "write", "create", "create-fixed", "discard", "resize", "multi-file"),
                 raw.get("capabilities"));
         assertEquals("parallel", raw.get("thread-model"));
     }

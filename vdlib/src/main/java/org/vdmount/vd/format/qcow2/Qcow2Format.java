@@ -23,7 +23,7 @@ public final class Qcow2Format extends DeclaredFormat {
 
     public Qcow2Format() {
         super("qcow2", List.of("qcow2", "qcow2c", "qcow3"),
-                reads(WRITE, CREATE, DIFFERENCING, INTERNAL_SNAPSHOTS, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN),
+                reads(WRITE, CREATE, DIFFERENCING, INTERNAL_SNAPSHOTS, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN, RESIZE),
                 Qcow2Creator.OPTIONS);
     }
 
@@ -61,6 +61,12 @@ public final class Qcow2Format extends DeclaredFormat {
     @Override
     public Image openSnapshot(Path path, String idOrName, OpenOptions options) throws IOException {
         return Qcow2Opener.open(this, path, options.withReadOnly(true), idOrName);
+    }
+
+    /** Grows (or shrinks) the active L1 table's reach and the size field; see {@link Qcow2Resize}. */
+    @Override
+    public void resize(Image image, long newSize) throws IOException {
+        Qcow2Resize.resize((Qcow2Image) image, newSize);
     }
 
     @Override

@@ -567,13 +567,23 @@ final class Qcow2Writer {
         }
     }
 
+    /** The allocation lock, for a metadata change outside the write path ({@link Qcow2Resize}). */
+    ReentrantLock allocLock() {
+        return alloc;
+    }
+
+    /** The refcounts this writer keeps, for {@link Qcow2Resize}. */
+    Refcounts refcounts() {
+        return refs;
+    }
+
     // ---- header, flush ------------------------------------------------------------------------
 
     /**
      * Before the first change: clears the autoclear bits this writer does not maintain (bitmaps
      * and unknown ones; qcow2.txt: "may only write ... if it clears the respective bits first").
      */
-    private void prepare() throws IOException {
+    void prepare() throws IOException {
         if (prepared) {
             return;
         }
@@ -669,7 +679,7 @@ final class Qcow2Writer {
      * leaves counted but unused clusters, and the next writable open sees the bit and rebuilds the
      * refcounts ({@link RefcountRebuild}), freeing them. Set and cleared with a force each.
      */
-    private void markDirty(boolean dirty) throws IOException {
+    void markDirty(boolean dirty) throws IOException {
         Qcow2Header h = img.header;
         if (h.version() < 3) {
             return;

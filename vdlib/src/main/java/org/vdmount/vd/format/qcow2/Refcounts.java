@@ -302,6 +302,62 @@ final class Refcounts {
         return clusterSize;
     }
 
+    /**
+     * {@code n} contiguous clusters with refcount 1 (in memory until {@link #writeDirty}) past the
+     * end of the file, for a table that must be contiguous (a moved L1 table). The refcount blocks
+     * the run lacks are created in the clusters just before it, covered by themselves or by each
+     * other; a run never has to fit inside one block's reach.
+     */
+    long allocateRun(int n) throws IOException {
+        long end = (Math.max(storage.size(), fileEnd.getAsLong()) + clusterSize - 1) >>> clusterBits;
+        long lastBi = (end + 2L * n + 64) >>> blockShift; // generous: blocks plus the run
+        if (lastBi >= table.length) {
+            growTable(lastBi);
+            end = (Math.max(storage.size(), fileEnd.getAsLong()) + clusterSize - 1) >>> clusterBits;
+        }
+        long first = end;
+        List<Long> missing = new ArrayList<>();
+        while (true) {
+            long runStart = first + missing.size();
+            List<Long> now = new ArrayList<>();
+            for (long bi = first >>> blockShift; bi <= (runStart + n - 1) >>> blockShift; bi++) {
+                if (bi >= table.length) {
+                    throw new VdException("qcow2: " + path + ": refcount table too small for a run of " + n
+                            + " clusters at 0x" + Long.toHexString(runStart << clusterBits));
+                }
+                if (table[(int) bi] == 0) {
+                    now.add(bi);
+                }
+            }
+            if (now.size() == missing.size()) {
+                missing = now;
+                break;
+            }
+            missing = now;
+        }
+        for (int j = 0; j < missing.size(); j++) {
+            long bi = missing.get(j);
+            long at = (first + j) << clusterBits;
+            table[(int) bi] = at;
+            dirtyTableClusters.set((int) (bi * 8 / clusterSize));
+            RefBlock b = new RefBlock(at, new byte[(int) clusterSize]);
+            b.dirty = true;
+            put(bi, b);
+        }
+        long runStart = first + missing.size();
+        for (long c = first; c < runStart + n; c++) {
+            RefBlock b = block((int) (c >>> blockShift));
+            int idx = (int) (c & ((1L << blockShift) - 1));
+            if (b.get(idx) != 0) {
+                throw new CorruptImageException("qcow2", path, "refcount block", b.hostOffset, "cluster 0x"
+                        + Long.toHexString(c << clusterBits) + " past the end of the file has refcount " + b.get(idx));
+            }
+            b.set(idx, 1);
+        }
+        allocatedHere += runStart + n - first;
+        return runStart << clusterBits;
+    }
+
     /** Adds one reference to an allocated cluster (copy-on-write of a shared L2 table keeps its data). */
     void increment(long hostOffset) throws IOException {
         long c = hostOffset >>> clusterBits;

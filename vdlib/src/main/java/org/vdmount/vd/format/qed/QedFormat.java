@@ -37,13 +37,19 @@ public final class QedFormat extends DeclaredFormat {
 
     public QedFormat() {
         super("qed", List.of("qed"),
-                reads(WRITE, CREATE, DIFFERENCING, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN),
+                reads(WRITE, CREATE, DIFFERENCING, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN, RESIZE),
                 List.of(CLUSTER_SIZE, TABLE_SIZE));
     }
 
     @Override
     public int probe(ProbeInput in) {
         return !in.directory() && QedHeader.hasMagic(in.head()) ? 100 : 0;
+    }
+
+    /** The header's image size, within the fixed L1 table's reach; see {@link QedResize}. */
+    @Override
+    public void resize(Image image, long newSize) throws IOException {
+        QedResize.resize(image.storage(), newSize);
     }
 
     @Override

@@ -17,6 +17,7 @@ import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.PathPolicy;
 import org.vdmount.vd.ProbeInput;
+import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.SplitStorage;
 import org.vdmount.vd.storage.Storage;
@@ -36,7 +37,7 @@ public final class RawFormat extends DeclaredFormat {
 
     public RawFormat() {
         super("raw", List.of("raw", "img", "dd", "bin", "001", "000"),
-                reads(WRITE, CREATE, CREATE_FIXED, DISCARD, MULTI_FILE),
+                reads(WRITE, CREATE, CREATE_FIXED, DISCARD, MULTI_FILE, RESIZE),
                 List.of(PREALLOCATION));
     }
 
@@ -68,6 +69,20 @@ public final class RawFormat extends DeclaredFormat {
             fs.truncate(options.virtualSize());
             return new RawImage(this, fs, "flat");
         });
+    }
+
+    /**
+     * A raw file's size is the disk's: one truncate, sparse when growing (qemu-img resize of raw).
+     * A split set is refused: which part would change is a choice this tool does not make.
+     */
+    @Override
+    public void resize(Image image, long newSize) throws IOException {
+        if (image.files().size() > 1) {
+            throw new UnsupportedFeatureException("resize is not supported by raw split sets: " + image.storage().path()
+                    + " is part 1 of " + image.files().size() + " (join them with 'vd convert' first)");
+        }
+        image.storage().truncate(newSize);
+        image.storage().force();
     }
 
     /**

@@ -43,7 +43,7 @@ public final class VdiFormat extends DeclaredFormat {
 
     public VdiFormat() {
         super("vdi", List.of("vdi"),
-                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS),
+                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS, RESIZE),
                 List.of(SUBFORMAT, BLOCK_SIZE));
     }
 
@@ -72,6 +72,12 @@ public final class VdiFormat extends DeclaredFormat {
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
         return StorageScope.open(path, options, storage -> VdiImage.open(this, storage, options));
+    }
+
+    /** Grows the block map (in place, or moved over the first data blocks); see {@link VdiResize}. */
+    @Override
+    public void resize(Image image, long newSize) throws IOException {
+        VdiResize.resize((VdiImage) image, newSize);
     }
 
     @Override

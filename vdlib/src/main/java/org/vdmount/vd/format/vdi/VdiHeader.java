@@ -157,6 +157,13 @@ record VdiHeader(byte[] fileInfo, long signature, long version, long headerSizeB
                 lchsGeometry);
     }
 
+    /** The same header for a resized disk (vd resize): map and data offsets, size, block counts. */
+    VdiHeader resized(long mapOffset, long dataOffset, long diskSize, long blocks, long allocated) {
+        return new VdiHeader(fileInfo, signature, version, headerSizeBytes, imageType, imageFlags, comment,
+                mapOffset, dataOffset, legacyGeometry, dummy, diskSize, blockSizeBytes, blockExtraBytes, blocks,
+                allocated, uuidCreate, uuidModify, uuidLinkage, uuidParentModify, lchsGeometry);
+    }
+
     /** Virtual size: cbDisk rounded up to whole sectors, as QEMU does (VirtualBox rounds down). */
     long virtualSizeBytes() {
         return (diskSizeBytes + 511) & ~511L;

@@ -56,6 +56,16 @@ final class VdiImage extends ImageBase {
         this.parent = differencing ? new ParentReference(h.uuidLinkage(), List.of(), null) : null;
     }
 
+    /** The allocator, for {@link VdiResize}. */
+    VdiAllocator allocator() {
+        return allocator;
+    }
+
+    /** The block map in memory, for {@link VdiResize}. */
+    VdiBlockMap blockMap() {
+        return map;
+    }
+
     /** Reads, validates and caches the header and the block map of an opened file. */
     static VdiImage open(ImageFormat format, Storage storage, OpenOptions options) throws IOException {
         Path file = storage.path();

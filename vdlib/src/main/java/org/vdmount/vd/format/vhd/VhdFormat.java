@@ -31,7 +31,7 @@ public final class VhdFormat extends DeclaredFormat {
 
     public VhdFormat() {
         super("vhd", List.of("vhd", "avhd"),
-                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD),
+                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, RESIZE),
                 List.of(SUBFORMAT, BLOCK_SIZE));
     }
 
@@ -84,6 +84,12 @@ public final class VhdFormat extends DeclaredFormat {
             return layout.footer().fixed() ? new FixedVhdImage(this, storage, layout)
                     : new DynamicVhdImage(this, storage, layout);
         });
+    }
+
+    /** The footer (and the BAT of a dynamic image) for the new size; see {@link VhdResize}. */
+    @Override
+    public void resize(Image image, long newSize) throws IOException {
+        VhdResize.resize(image.storage(), newSize);
     }
 
     @Override

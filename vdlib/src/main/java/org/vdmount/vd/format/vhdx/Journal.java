@@ -94,6 +94,18 @@ final class Journal {
         for (int p : batPages) {
             pages.add(new LogWriter.Page(bat.pageFileOffset(p), bat.page(p)));
         }
+        throughLog(pages);
+        batPages.clear();
+        bitmapBlocks.clear();
+    }
+
+    /**
+     * Writes {@code pages} (4 KiB each, at their file offsets) as log entries, forces the log, then
+     * writes them in place and forces again (MS-VHDX 2.3.1): a crash replays or drops each entry
+     * whole. Pages that must change together (a resize's BAT pages and its size item) must fit one
+     * entry ({@link #maxPagesPerEntry}). The session must have begun.
+     */
+    void throughLog(List<LogWriter.Page> pages) throws IOException {
         int max = log.maxPages();
         for (int from = 0; from < pages.size(); from += max) {
             List<LogWriter.Page> entry = pages.subList(from, Math.min(pages.size(), from + max));
@@ -104,8 +116,6 @@ final class Journal {
             }
             file.force("apply-flush");
         }
-        batPages.clear();
-        bitmapBlocks.clear();
     }
 
     /** Commits and marks the log empty (LogGuid 0): the file is clean. */

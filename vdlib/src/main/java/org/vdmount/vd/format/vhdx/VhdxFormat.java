@@ -43,7 +43,7 @@ public final class VhdxFormat extends DeclaredFormat {
 
     public VhdxFormat() {
         super(Vhdx.FORMAT, List.of("vhdx", "avhdx"),
-                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN),
+                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN, RESIZE),
                 List.of(SUBFORMAT, BLOCK_SIZE, LOGICAL_SECTOR_SIZE, PHYSICAL_SECTOR_SIZE, LOG_SIZE));
     }
 
@@ -65,6 +65,12 @@ public final class VhdxFormat extends DeclaredFormat {
     @Override
     public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
         return java.util.Optional.of(new VhdxCompact());
+    }
+
+    /** The Virtual Disk Size item and the BAT's new entries, through the log; see {@link VhdxResize}. */
+    @Override
+    public void resize(Image image, long newSize) throws IOException {
+        VhdxResize.resize((VhdxImage) image, newSize);
     }
 
     @Override

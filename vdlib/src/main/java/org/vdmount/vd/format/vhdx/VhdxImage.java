@@ -27,12 +27,12 @@ import org.vdmount.vd.format.common.ImageBase;
  * change metadata go through {@link BlockWriter} under one allocation lock.
  */
 final class VhdxImage extends ImageBase {
-    private final VhdxFile file;
+    final VhdxFile file;
     final VhdxMetadata meta;
     final Bat bat;
     final SectorBitmaps bitmaps;
-    private final Journal journal;
-    private final BlockWriter writer;
+    final Journal journal;
+    final BlockWriter writer;
     private final ParentReference parent;
     private final String logState;
     private final String creator;

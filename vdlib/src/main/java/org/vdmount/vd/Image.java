@@ -99,6 +99,28 @@ public interface Image extends Closeable {
     /** Bytes of virtual data this layer holds (allocated blocks), for st_blocks and summaries. */
     long allocatedBytes() throws IOException;
 
+    /**
+     * The metadata fields {@link #edit} can change in this image (what its format stores); empty
+     * for formats and variants that store none or cannot write them.
+     */
+    default java.util.Set<MetadataField> editableFields() {
+        return java.util.Set.of();
+    }
+
+    /**
+     * Changes the recorded metadata (VirtualBox's VDSetUuid / VDSetParentUuid / VDSetComment /
+     * VDSetPCHSGeometry, QEMU's bdrv_change_backing_file) durably: everything written before is
+     * flushed first, and the change is written last, so a crash leaves the old metadata or the new.
+     * Afterwards the image is to be closed: what it reports ({@link #uuid()}, {@link #parent()},
+     * {@link #details()}) describes the file as it was opened. Refuses, in one line naming the
+     * format and the field, a field not in {@link #editableFields()}.
+     */
+    default void edit(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+        throw new UnsupportedFeatureException(format().name() + ": " + storage().path()
+                + ": changing metadata is not supported");
+    }
+
     /** Format-specific facts for {@code vd info} (block size, sector size, locators, ...). */
     default Map<String, Object> details() {
         return Map.of();

@@ -4,7 +4,9 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.EnumSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
@@ -12,6 +14,8 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.MetadataEdit;
+import org.vdmount.vd.MetadataField;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.UnsupportedFeatureException;
@@ -109,6 +113,43 @@ final class DynamicVhdImage extends ImageBase {
     @Override
     public long allocatedBytes() {
         return Math.min(allocatedBlocks.get() * blockSize, virtualSize);
+    }
+
+    /** A differencing image also records its parent; no VHD stores a comment. */
+    @Override
+    public Set<MetadataField> editableFields() {
+        if (readOnly) {
+            return Set.of();
+        }
+        return differencing ? EnumSet.of(MetadataField.UUID, MetadataField.PARENT_UUID, MetadataField.GEOMETRY,
+                MetadataField.BACKING) : EnumSet.of(MetadataField.UUID, MetadataField.GEOMETRY);
+    }
+
+    /**
+     * Flushes, then changes the dynamic header (parent; see {@link VhdEdits#writeHeader}), then the
+     * footer: first the copy at 0, then the one at the end.
+     */
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+        flush();
+        lock.lock();
+        try {
+            if (VhdEdits.touchesHeader(edit)) {
+                nextFree = VhdEdits.writeHeader(storage, layout.footer().dataOffsetBytes(), nextFree, footer, edit);
+            }
+            if (VhdEdits.touchesFooter(edit)) {
+                VhdFooter f = VhdEdits.footer(VhdFooter.parse(Bytes.of(footer)), edit, storage.path());
+                byte[] raw = f.encode().buffer().array();
+                storage.write(ByteBuffer.wrap(raw), 0);
+                storage.force();
+                storage.write(ByteBuffer.wrap(raw), nextFree);
+                storage.force();
+                System.arraycopy(raw, 0, footer, 0, VhdFooter.SIZE);
+            }
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override

@@ -99,6 +99,11 @@ final class GatedImage implements Image {
     }
 
     @Override
+    public void checkEdit(MetadataEdit edit) throws IOException {
+        image.checkEdit(edit);
+    }
+
+    @Override
     public void edit(MetadataEdit edit) throws IOException {
         through(writeLock, () -> {
             image.edit(edit);

@@ -100,8 +100,8 @@ public interface Image extends Closeable {
     long allocatedBytes() throws IOException;
 
     /**
-     * The metadata fields {@link #edit} can change in this image (what its format stores); empty
-     * for formats and variants that store none or cannot write them.
+     * The metadata fields {@link #edit} can change in this image (what its format and variant
+     * store), whether or not it is open writable; empty for formats that store none.
      */
     default java.util.Set<MetadataField> editableFields() {
         return java.util.Set.of();
@@ -116,9 +116,18 @@ public interface Image extends Closeable {
      * format and the field, a field not in {@link #editableFields()}.
      */
     default void edit(MetadataEdit edit) throws IOException {
-        edit.checkSupported(this);
+        checkEdit(edit);
         throw new UnsupportedFeatureException(format().name() + ": " + storage().path()
                 + ": changing metadata is not supported");
+    }
+
+    /**
+     * Refuses, before anything is written, an edit {@link #edit} would refuse: a field not in
+     * {@link #editableFields()}, a value the format cannot store. {@link ChainRebase} asks this
+     * before it copies data.
+     */
+    default void checkEdit(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
     }
 
     /** Format-specific facts for {@code vd info} (block size, sector size, locators, ...). */

@@ -45,17 +45,33 @@ public record MetadataEdit(UUID uuid, UUID parentUuid, String comment, Geometry 
     /**
      * A new parent reference.
      *
-     * @param recorded the path to record, as the user gave it (relative to the child's directory)
-     * @param resolved where that path leads from the child's directory
-     * @param parent   the new parent's top layer, open (its identity, format and mtime are
-     *                 recorded); null for {@link #NONE}
+     * @param recorded   the path to record, as the user gave it (relative to the child's
+     *                   directory); empty for {@link #NONE}
+     * @param resolved   where that path leads from the child's directory; null for {@link #NONE}
+     * @param parent     the new parent's top layer, open (its identity and mtime are recorded);
+     *                   null for {@link #NONE} or for an unsafe rebase onto a file that does not
+     *                   exist (formats that link by identity refuse that)
+     * @param formatName the parent's format name ({@link ImageFormat#name()}), null for none
      */
-    public record Backing(String recorded, Path resolved, Image parent) {
+    public record Backing(String recorded, Path resolved, Image parent, String formatName) {
         /** No parent: the image becomes a base image. */
-        public static final Backing NONE = new Backing("", null, null);
+        public static final Backing NONE = new Backing("", null, null, null);
+
+        public static Backing to(String recorded, Path resolved, Image parent) {
+            return new Backing(recorded, resolved, parent, parent.format().name());
+        }
 
         public boolean none() {
-            return parent == null;
+            return recorded.isEmpty();
+        }
+
+        /** The open parent; refuses, naming the format, when the new parent was not opened. */
+        public Image requireParent(Image child) throws UnsupportedFeatureException {
+            if (parent == null) {
+                throw new UnsupportedFeatureException(child.format().name() + ": " + child.storage().path()
+                        + ": records its parent's identity, so the new backing file " + recorded + " must exist");
+            }
+            return parent;
         }
     }
 

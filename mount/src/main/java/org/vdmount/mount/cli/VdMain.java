@@ -30,7 +30,7 @@ import picocli.CommandLine.UnmatchedArgumentException;
         description = "Inspect, create and convert virtual disk images.",
         subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class, FormatsCommand.class,
                 MapCommand.class, CompareCommand.class, CheckCommand.class, MeasureCommand.class,
-                CommitCommand.class, SnapshotCommand.class},
+                CommitCommand.class, RebaseCommand.class, AmendCommand.class, SnapshotCommand.class},
         footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid) may be "
                 + "given before or after the command.",
                 "Exit status: 0 success, 1 failure, 2 usage error."})

@@ -20,7 +20,17 @@ final class BackingChange {
     private BackingChange() {
     }
 
+    /** Writes the header area {@link #build} makes, in one write, and forces it. */
     static void apply(Qcow2Image img, MetadataEdit.Backing backing) throws IOException {
+        img.storage().write(ByteBuffer.wrap(build(img, backing)), 0);
+        img.storage().force();
+    }
+
+    /**
+     * The new header area (from offset 0) as it is to be written; refuses a name that does not
+     * fit. Reads only.
+     */
+    static byte[] build(Qcow2Image img, MetadataEdit.Backing backing) throws IOException {
         int limit = (int) Math.min(img.clusterSize, img.storage().size());
         ByteBuffer buf = ByteBuffer.allocate(limit);
         img.storage().readFully(buf, 0, "qcow2", "header cluster");
@@ -32,7 +42,7 @@ final class BackingChange {
         HeaderExtensions ext = HeaderExtensions.parse(first, h.headerEnd(), extLimit, img.path);
         byte[] kept = ext.entriesWithout(first, HeaderExtensions.BACKING_FORMAT);
 
-        String format = backing.none() ? null : Qcow2Opener.qemuFormatName(backing.parent().format().name());
+        String format = backing.formatName() == null ? null : Qcow2Opener.qemuFormatName(backing.formatName());
         byte[] name = backing.recorded().getBytes(StandardCharsets.UTF_8);
         if (name.length > Qcow2Header.MAX_BACKING_NAME) {
             throw new UnsupportedFeatureException("qcow2: " + img.path + ": backing file name of " + name.length
@@ -61,7 +71,6 @@ final class BackingChange {
         }
         out.put64be(0x08, backing.none() ? 0 : nameAt);
         out.put32be(0x10, backing.none() ? 0 : name.length);
-        img.storage().write(ByteBuffer.wrap(area), 0);
-        img.storage().force();
+        return area;
     }
 }

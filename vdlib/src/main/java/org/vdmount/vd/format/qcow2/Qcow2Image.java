@@ -366,13 +366,19 @@ final class Qcow2Image extends ImageBase {
     /** qcow2 records no identity; only the backing file (name and format) can change. */
     @Override
     public java.util.Set<org.vdmount.vd.MetadataField> editableFields() {
-        return readOnly || snapshotName != null ? java.util.Set.of()
+        return snapshotName != null ? java.util.Set.of()
                 : java.util.Set.of(org.vdmount.vd.MetadataField.BACKING);
     }
 
     @Override
-    public void edit(org.vdmount.vd.MetadataEdit edit) throws IOException {
+    public void checkEdit(org.vdmount.vd.MetadataEdit edit) throws IOException {
         edit.checkSupported(this);
+        BackingChange.build(this, edit.backing());
+    }
+
+    @Override
+    public void edit(org.vdmount.vd.MetadataEdit edit) throws IOException {
+        checkEdit(edit);
         flush();
         BackingChange.apply(this, edit.backing());
     }

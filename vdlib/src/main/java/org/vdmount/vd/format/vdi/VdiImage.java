@@ -161,15 +161,22 @@ final class VdiImage extends ImageBase {
     /** VDI stores all of them (VDICore.h VDIHEADER1PLUS); the parent only by its UUID. */
     @Override
     public Set<MetadataField> editableFields() {
-        if (readOnly) {
-            return Set.of();
-        }
         return fixed ? EnumSet.of(MetadataField.UUID, MetadataField.COMMENT, MetadataField.GEOMETRY)
                 : EnumSet.allOf(MetadataField.class);
     }
 
     @Override
+    public void checkEdit(MetadataEdit edit) throws IOException {
+        change(edit);
+    }
+
+    @Override
     public void edit(MetadataEdit edit) throws IOException {
+        allocator.rewriteHeader(change(edit));
+    }
+
+    /** The header change {@code edit} asks for, every value checked; nothing is written. */
+    private java.util.function.UnaryOperator<VdiHeader> change(MetadataEdit edit) throws IOException {
         edit.checkSupported(this);
         if (edit.parentUuid() != null && !differencing && edit.backing() == null) {
             throw new UnsupportedFeatureException("vdi: " + storage.path() + " is not a differencing image: it has no "
@@ -202,7 +209,7 @@ final class VdiImage extends ImageBase {
                 linkage = VdiHeader.nullUuid();
                 parentModify = VdiHeader.nullUuid();
             } else {
-                Image p = b.parent();
+                Image p = b.requireParent(this);
                 if (p.linkUuid() == null) {
                     throw new UnsupportedFeatureException("vdi: parent " + p.storage().path() + " (" + p.format().name()
                             + ") has no UUID a VDI differencing image could link to");
@@ -217,7 +224,7 @@ final class VdiImage extends ImageBase {
         UUID newParentModify = parentModify;
         byte[] newComment = comment;
         VdiHeader.Geometry newLegacy = legacy;
-        allocator.rewriteHeader(h -> h.edited(newType, edit.uuid(), newLinkage, newParentModify, newComment, newLegacy));
+        return h -> h.edited(newType, edit.uuid(), newLinkage, newParentModify, newComment, newLegacy);
     }
 
     @Override

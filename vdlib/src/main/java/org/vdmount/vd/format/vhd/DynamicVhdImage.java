@@ -118,9 +118,6 @@ final class DynamicVhdImage extends ImageBase {
     /** A differencing image also records its parent; no VHD stores a comment. */
     @Override
     public Set<MetadataField> editableFields() {
-        if (readOnly) {
-            return Set.of();
-        }
         return differencing ? EnumSet.of(MetadataField.UUID, MetadataField.PARENT_UUID, MetadataField.GEOMETRY,
                 MetadataField.BACKING) : EnumSet.of(MetadataField.UUID, MetadataField.GEOMETRY);
     }
@@ -130,16 +127,22 @@ final class DynamicVhdImage extends ImageBase {
      * footer: first the copy at 0, then the one at the end.
      */
     @Override
-    public void edit(MetadataEdit edit) throws IOException {
+    public void checkEdit(MetadataEdit edit) throws IOException {
         edit.checkSupported(this);
+        VhdEdits.check(this, edit);
+    }
+
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        checkEdit(edit);
         flush();
         lock.lock();
         try {
             if (VhdEdits.touchesHeader(edit)) {
-                nextFree = VhdEdits.writeHeader(storage, layout.footer().dataOffsetBytes(), nextFree, footer, edit);
+                nextFree = VhdEdits.writeHeader(this, storage, layout.footer().dataOffsetBytes(), nextFree, footer, edit);
             }
             if (VhdEdits.touchesFooter(edit)) {
-                VhdFooter f = VhdEdits.footer(VhdFooter.parse(Bytes.of(footer)), edit, storage.path());
+                VhdFooter f = VhdEdits.footer(VhdFooter.parse(Bytes.of(footer)), edit);
                 byte[] raw = f.encode().buffer().array();
                 storage.write(ByteBuffer.wrap(raw), 0);
                 storage.force();

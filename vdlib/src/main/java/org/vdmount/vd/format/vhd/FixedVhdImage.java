@@ -43,15 +43,21 @@ final class FixedVhdImage extends ByteMappedImage {
     /** The footer holds the identity and the geometry; a fixed VHD has no parent. */
     @Override
     public Set<MetadataField> editableFields() {
-        return readOnly || !layout.tailFooter() ? Set.of() : EnumSet.of(MetadataField.UUID, MetadataField.GEOMETRY);
+        return !layout.tailFooter() ? Set.of() : EnumSet.of(MetadataField.UUID, MetadataField.GEOMETRY);
     }
 
     /** Flushes the data, then rewrites the footer behind it (with its checksum) and forces it. */
     @Override
-    public void edit(MetadataEdit edit) throws IOException {
+    public void checkEdit(MetadataEdit edit) throws IOException {
         edit.checkSupported(this);
+        VhdEdits.check(this, edit);
+    }
+
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        checkEdit(edit);
         flush();
-        VhdFooter f = VhdEdits.footer(layout.footer(), edit, storage.path());
+        VhdFooter f = VhdEdits.footer(layout.footer(), edit);
         storage.write(f.encode().buffer(), layout.footerOffset());
         storage.force();
     }

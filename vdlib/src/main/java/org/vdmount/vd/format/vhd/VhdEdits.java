@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.MetadataEdit;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.Storage;
@@ -23,6 +24,26 @@ final class VhdEdits {
     private VhdEdits() {
     }
 
+    /** Refuses what {@link #footer} and {@link #writeHeader} would refuse; writes nothing. */
+    static void check(Image image, MetadataEdit e) throws IOException {
+        if (e.geometry() != null) {
+            MetadataEdit.Geometry g = e.geometry();
+            if (g.cylinders() > 0xFFFF || g.heads() > 0xFF || g.sectors() > 0xFF) {
+                throw new UnsupportedFeatureException("vhd: " + image.storage().path() + ": geometry " + g
+                        + " does not fit the footer at 0x38 (cylinders <= 65535, heads <= 255, sectors <= 255)");
+            }
+        }
+        MetadataEdit.Backing b = e.backing();
+        if (b != null) {
+            if (b.none()) {
+                throw new UnsupportedFeatureException("vhd: " + image.storage().path() + ": a differencing VHD "
+                        + "cannot be made standalone in place (its sector bitmaps cover only its own sectors); "
+                        + "use vd convert");
+            }
+            VhdParentLink.of(image.storage().path(), b.resolved(), b.requireParent(image));
+        }
+    }
+
     /** Whether the edit changes the footer. */
     static boolean touchesFooter(MetadataEdit e) {
         return e.uuid() != null || e.geometry() != null;
@@ -34,17 +55,13 @@ final class VhdEdits {
     }
 
     /** {@code f} with the edit's unique id and geometry (VHD specification: cylinders u16, heads u8, sectors u8). */
-    static VhdFooter footer(VhdFooter f, MetadataEdit e, Path file) throws UnsupportedFeatureException {
+    static VhdFooter footer(VhdFooter f, MetadataEdit e) {
         UUID id = e.uuid() != null ? e.uuid() : f.uniqueId();
         int c = f.cylinders();
         int h = f.heads();
         int s = f.sectorsPerTrack();
         if (e.geometry() != null) {
             MetadataEdit.Geometry g = e.geometry();
-            if (g.cylinders() > 0xFFFF || g.heads() > 0xFF || g.sectors() > 0xFF) {
-                throw new UnsupportedFeatureException("vhd: " + file + ": geometry " + g
-                        + " does not fit the footer at 0x38 (cylinders <= 65535, heads <= 255, sectors <= 255)");
-            }
             c = (int) g.cylinders();
             h = (int) g.heads();
             s = (int) g.sectors();
@@ -61,7 +78,7 @@ final class VhdEdits {
      * forced before the next, so the file is a valid VHD linked to the old parent or the new at
      * every instant. Returns the footer's new offset.
      */
-    static long writeHeader(Storage st, long headerOffset, long tail, byte[] footer, MetadataEdit e)
+    static long writeHeader(Image image, Storage st, long headerOffset, long tail, byte[] footer, MetadataEdit e)
             throws IOException {
         ByteBuffer raw = ByteBuffer.allocate(VhdDynamicHeader.SIZE);
         st.readFully(raw, headerOffset, VhdLayout.FMT, "dynamic header");
@@ -72,11 +89,7 @@ final class VhdEdits {
         List<VhdParentLocator> locators = h.locators();
         if (e.backing() != null) {
             MetadataEdit.Backing b = e.backing();
-            if (b.none()) {
-                throw new UnsupportedFeatureException("vhd: " + st.path() + ": a differencing VHD cannot be made "
-                        + "standalone in place (its sector bitmaps cover only its own sectors); use vd convert");
-            }
-            VhdParentLink link = VhdParentLink.of(st.path(), Path.of(b.recorded()), b.parent());
+            VhdParentLink link = VhdParentLink.of(st.path(), b.resolved(), b.requireParent(image));
             List<byte[]> data = new ArrayList<>();
             locators = new ArrayList<>();
             long pos = tail;

@@ -45,8 +45,8 @@ final class AmendCommand extends ModifyingCommand {
                 .anyMatch(v -> v.equals("help") || v.equals("?"));
         if (help) {
             try (Image img = fmt.open(image, options.withReadOnly(true))) {
-                List<MetadataField> keys = img.editableFields().stream().filter(f -> f != MetadataField.BACKING)
-                        .toList();
+                List<MetadataField> keys = img.editableFields().stream().filter(f -> f != MetadataField.BACKING
+                        && (f != MetadataField.PARENT_UUID || img.parent() != null)).toList();
                 vd.out.println("Keys " + fmt.name() + " (" + img.variant() + ") stores for vd amend:"
                         + (keys.isEmpty() ? " none" : ""));
                 for (MetadataField f : keys) {

@@ -67,6 +67,10 @@ final class HelpText {
                 "      a new dynamic image; vd create -f vhdx -o help lists its options",
                 "  vd create -f vdi -b base.vdi child.vdi",
                 "      a differencing image over base.vdi",
+                "  vd rebase -b other.qcow2 top.qcow2",
+                "      top.qcow2 over other.qcow2, reading the same (differences copied first)",
+                "  vd amend -o uuid=5eed5eed-aaaa-4bbb-8ccc-dddddddddddd child.vhd",
+                "      a new identity; vd amend -o help child.vhd lists the keys it stores",
                 "",
                 "Formats (found by content, not by extension): " + formatList() + "."));
         usage.footer(escape(footer));

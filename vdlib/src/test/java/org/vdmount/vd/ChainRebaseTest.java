@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
@@ -100,7 +101,7 @@ class ChainRebaseTest {
 
     /** base &lt;- child and another base: child rebased onto it reads the same, linked to it. */
     @ParameterizedTest
-    @ValueSource(strings = {"vdi", "vhd", "qcow2"})
+    @ValueSource(strings = {"vdi", "vhd", "vhdx", "qcow2"})
     void differencingChainAgainstModel(String fmt) throws IOException {
         Path base = dir.resolve("base." + fmt);
         Path other = dir.resolve("other." + fmt);
@@ -119,6 +120,14 @@ class ChainRebaseTest {
             otherId = d.layers().get(0).linkUuid();
             if (otherId != null) {
                 assertEquals(otherId, d.top().parent().uuid(), "parent identity recorded");
+            }
+        }
+        if (fmt.equals("vhdx")) {
+            try (Image img = FormatRegistry.require("vhdx").open(child, RO)) {
+                Map<?, ?> loc = (Map<?, ?>) img.details().get("parent-locator");
+                assertEquals(".\\other.vhdx", loc.get("relative_path"), loc.toString());
+                assertEquals("{" + otherId + "}", loc.get("parent_linkage"), loc.toString());
+                assertEquals("clean", img.details().get("log"), "the log is empty after the edit");
             }
         }
         if (fmt.equals("vhd")) {

@@ -36,7 +36,7 @@ class RebaseCrashTest {
     Path dir;
 
     @ParameterizedTest
-    @CsvSource({"qcow2,new.qcow2", "qcow2,''", "vdi,new.vdi", "vdi,''", "vhd,new.vhd"})
+    @CsvSource({"qcow2,new.qcow2", "qcow2,''", "vdi,new.vdi", "vdi,''", "vhd,new.vhd", "vhdx,new.vhdx"})
     void aRebaseKilledAtAnyWriteReadsTheSame(String fmt, String target) throws IOException {
         Path proto = Files.createDirectories(dir.resolve("proto"));
         byte[] model = fixture(proto, fmt);

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
 import org.vdmount.vd.WriteResult;
 
@@ -234,6 +235,17 @@ final class BlockWriter {
             if (started) {
                 journal.commit();
             }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Writes metadata region pages through the log ({@link Journal#commitPages}), in a session. */
+    void commitPages(List<LogWriter.Page> pages) throws IOException {
+        lock.lock();
+        try {
+            begin();
+            journal.commitPages(pages);
         } finally {
             lock.unlock();
         }

@@ -97,7 +97,7 @@ final class VhdxOpener {
         for (long[] u : used) {
             end = Math.max(end, u[1]);
         }
-        return new VhdxImage(format, file, readOnly, headers, meta, bat, parentReference(meta), logState,
+        return new VhdxImage(format, file, readOnly, headers, meta, metaRegion, bat, parentReference(meta), logState,
                 creator, Vhdx.roundUp(end, Vhdx.MIB), scan[0]);
     }
 

@@ -87,6 +87,33 @@ class AmendCommandTest {
     }
 
     @Test
+    void vhdxStoresItsVirtualDiskIdAndParentLinkage() throws Exception {
+        Path b = dir.resolve("b.vhdx");
+        assertEquals(0, Cli.vd("create", "-f", "vhdx", b, "8M").exit());
+        assertEquals(0, Cli.vd("amend", "-o", "uuid=" + U1, b).exit());
+        Map<String, Object> layer = layer(b, 0);
+        assertEquals(U1, layer.get("uuid"));
+        assertEquals("clean", ((Map<?, ?>) layer.get("details")).get("log"));
+        if (Tools.onPath("qemu-img")) {
+            assertTrue(Tools.run("qemu-img", "check", "-f", "vhdx", b.toString()).contains("No errors"));
+        }
+        Path c = dir.resolve("c.vhdx");
+        assertEquals(0, Cli.vd("create", "-f", "vhdx", "-b", "b.vhdx", c).exit());
+        String linkage = (String) ((Map<?, ?>) ((Map<?, ?>) layer(c, 1).get("details")).get("parent-locator"))
+                .get("parent-linkage");
+        assertEquals(0, Cli.vd("amend", "-o", "parent-uuid=" + U2, c).exit());
+        assertEquals(1, Cli.vd("info", c).exit(), "parent_linkage no longer matches the parent's DataWriteGuid");
+        Map<?, ?> loc = (Map<?, ?>) ((Map<?, ?>) layer(c, 1, "--ignore-parent-uuid").get("details"))
+                .get("parent-locator");
+        assertEquals("{" + U2 + "}", loc.get("parent-linkage"));
+        assertEquals(".\\b.vhdx", loc.get("relative-path"), "the other keys are kept");
+        assertEquals(0, Cli.vd("amend", "-o", "parent-uuid=" + linkage.substring(1, 37), c).exit());
+        assertEquals(0, Cli.vd("info", c).exit(), "relinked");
+        Cli.Result geometry = Cli.vd("amend", "-o", "geometry=1/2/3", b);
+        assertEquals(List.of("vd: vhdx: " + b + ": the format does not store 'geometry'"), geometry.errLines());
+    }
+
+    @Test
     void refusals() throws Exception {
         Path q = dir.resolve("q.qcow2");
         assertEquals(0, Cli.vd("create", "-f", "qcow2", q, "1M").exit());

@@ -25,7 +25,7 @@ import org.vdmount.vd.conformance.DiskBytes;
 import org.vdmount.vd.format.qcow2.QemuTools;
 
 /**
- * {@link ChainRebase}: against {@code qemu-img rebase} on qcow2 chains (safe, unsafe, standalone),
+ * {@link ChainRebase}: against {@code qemu-img rebase} on qcow2 and QED chains (safe, unsafe, standalone),
  * against the byte model on VDI and VHD chains (read back by our reader, by qemu where it follows
  * them, and by libvhdi's vhdiinfo for the VHD parent link), and the refusals.
  */
@@ -39,10 +39,12 @@ class ChainRebaseTest {
 
     // ---- against qemu-img rebase ----------------------------------------------------------------
 
-    /** old.qcow2 &lt;- top.qcow2, and new.qcow2 = old with changes: rebase top onto new (or none). */
+    /** old &lt;- top, and new = old with changes (qcow2, QED): rebase top onto new (or none). */
     @ParameterizedTest
-    @CsvSource({"new.qcow2,false", "'',false", "new.qcow2,true"})
-    void qcow2MatchesQemuImgRebase(String target, boolean unsafe) throws IOException {
+    @CsvSource({"qcow2,new,false", "qcow2,'',false", "qcow2,new,true", "qed,new,false", "qed,'',false",
+        "qed,new,true"})
+    void matchesQemuImgRebase(String fmt, String newName, boolean unsafe) throws IOException {
+        String target = newName.isEmpty() ? "" : newName + "." + fmt;
         QemuTools.assumeQemu();
         Random rnd = new Random(target.length() + (unsafe ? 100 : 0));
         String[] oldCmds = patternCommands(rnd, SIZE, 0, false);
@@ -50,47 +52,50 @@ class ChainRebaseTest {
         String[] topCmds = patternCommands(rnd, SIZE, 2, true);
         for (String side : List.of("ours", "qemu")) {
             Path d = Files.createDirectories(dir.resolve(side));
-            QemuTools.img(d, "create", "-q", "-f", "qcow2", "old.qcow2", String.valueOf(SIZE));
-            QemuTools.io(d, "qcow2", "old.qcow2", oldCmds);
-            QemuTools.img(d, "convert", "-f", "qcow2", "-O", "qcow2", "old.qcow2", "new.qcow2");
-            QemuTools.io(d, "qcow2", "new.qcow2", newCmds);
-            QemuTools.img(d, "create", "-q", "-f", "qcow2", "-b", "old.qcow2", "-F", "qcow2", "top.qcow2");
-            QemuTools.io(d, "qcow2", "top.qcow2", topCmds);
+            QemuTools.img(d, "create", "-q", "-f", fmt, "old." + fmt, String.valueOf(SIZE));
+            QemuTools.io(d, fmt, "old." + fmt, oldCmds);
+            QemuTools.img(d, "convert", "-f", fmt, "-O", fmt, "old." + fmt, "new." + fmt);
+            QemuTools.io(d, fmt, "new." + fmt, newCmds);
+            QemuTools.img(d, "create", "-q", "-f", fmt, "-b", "old." + fmt, "-F", fmt, "top." + fmt);
+            QemuTools.io(d, fmt, "top." + fmt, topCmds);
         }
         Path ours = dir.resolve("ours");
         Path qemu = dir.resolve("qemu");
-        byte[] before = ChainTesting.qemuRaw(ours.resolve("top.qcow2"), "qcow2");
+        byte[] before = ChainTesting.qemuRaw(ours.resolve("top." + fmt), fmt);
 
-        ChainRebase.Result r = ChainRebase.rebase(ours.resolve("top.qcow2"), null,
+        ChainRebase.Result r = ChainRebase.rebase(ours.resolve("top." + fmt), null,
                 new ChainRebase.Request(target, null, unsafe), RW, p -> { });
-        assertEquals("old.qcow2", r.oldBacking());
+        assertEquals("old." + fmt, r.oldBacking());
         if (unsafe) {
-            QemuTools.img(qemu, "rebase", "-u", "-b", target, "-F", "qcow2", "top.qcow2");
+            QemuTools.img(qemu, "rebase", "-u", "-b", target, "-F", fmt, "top." + fmt);
         } else if (target.isEmpty()) {
-            QemuTools.img(qemu, "rebase", "-b", "", "top.qcow2");
+            QemuTools.img(qemu, "rebase", "-b", "", "top." + fmt);
         } else {
-            QemuTools.img(qemu, "rebase", "-b", target, "-F", "qcow2", "top.qcow2");
+            QemuTools.img(qemu, "rebase", "-b", target, "-F", fmt, "top." + fmt);
         }
-        assertEquals(0, QemuTools.run(dir, true, "qemu-img", "compare", "-q", ours.resolve("top.qcow2").toString(),
-                qemu.resolve("top.qcow2").toString()).exit(), "the same guest contents as qemu-img rebase's");
-        assertTrue(QemuTools.img(ours, "check", "top.qcow2").contains("No errors"), "qemu-img check clean");
-        String info = QemuTools.img(ours, "info", "--backing-chain", "top.qcow2");
+        assertEquals(0, QemuTools.run(dir, true, "qemu-img", "compare", "-q", ours.resolve("top." + fmt).toString(),
+                qemu.resolve("top." + fmt).toString()).exit(), "the same guest contents as qemu-img rebase's");
+        assertTrue(QemuTools.img(ours, "check", "top." + fmt).contains("No errors"), "qemu-img check clean");
+        String info = QemuTools.img(ours, "info", "--backing-chain", "top." + fmt);
         if (target.isEmpty()) {
             assertFalse(info.contains("backing file"), info);
         } else {
-            assertTrue(info.contains("backing file: new.qcow2") && info.contains("backing file format: qcow2"), info);
+            assertTrue(info.contains("backing file: new." + fmt), info);
+            if (fmt.equals("qcow2")) {
+                assertTrue(info.contains("backing file format: qcow2"), info);
+            }
         }
         if (unsafe) {
             assertEquals(0, r.dataBytes() + r.zeroBytes(), "-u copies nothing");
         } else {
-            DiskBytes.assertSame(before, ChainTesting.qemuRaw(ours.resolve("top.qcow2"), "qcow2"),
+            DiskBytes.assertSame(before, ChainTesting.qemuRaw(ours.resolve("top." + fmt), fmt),
                     "qemu reads the rebased chain as the old one");
             assertTrue(r.dataBytes() > 0, "differences copied");
             if (!target.isEmpty()) {
                 assertTrue(r.dataBytes() + r.zeroBytes() < SIZE / 2, "equal ranges are skipped: "
                         + (r.dataBytes() + r.zeroBytes()));
             }
-            try (Disk d = Disk.open(ours.resolve("top.qcow2"), RO)) {
+            try (Disk d = Disk.open(ours.resolve("top." + fmt), RO)) {
                 DiskBytes.assertDisk(before, d, "our reader");
                 assertEquals(target.isEmpty() ? 1 : 2, d.layers().size());
             }

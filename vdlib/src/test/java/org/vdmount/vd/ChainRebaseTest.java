@@ -102,6 +102,39 @@ class ChainRebaseTest {
         }
     }
 
+    /**
+     * VMDK (qemu-img cannot rebase it: "Operation not supported"): a qemu-built chain rebased by
+     * us, then read by qemu (which checks parentCID against the parent's CID) and by libvmdk.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"new.vmdk", ""})
+    void vmdkRebasedReadsTheSameToQemuAndLibvmdk(String target) throws IOException {
+        QemuTools.assumeQemu();
+        Random rnd = new Random(31 + target.length());
+        QemuTools.img(dir, "create", "-q", "-f", "vmdk", "old.vmdk", String.valueOf(SIZE));
+        QemuTools.io(dir, "vmdk", "old.vmdk", patternCommands(rnd, SIZE, 0, false));
+        QemuTools.img(dir, "convert", "-f", "vmdk", "-O", "vmdk", "old.vmdk", "new.vmdk");
+        QemuTools.io(dir, "vmdk", "new.vmdk", patternCommands(rnd, SIZE, 1, false));
+        QemuTools.img(dir, "create", "-q", "-f", "vmdk", "-b", "old.vmdk", "-F", "vmdk", "top.vmdk");
+        QemuTools.io(dir, "vmdk", "top.vmdk", patternCommands(rnd, SIZE, 2, false));
+        byte[] before = ChainTesting.qemuRaw(dir.resolve("top.vmdk"), "vmdk");
+
+        ChainRebase.Result r = ChainRebase.rebase(dir.resolve("top.vmdk"), null,
+                new ChainRebase.Request(target, null, false), RW, p -> { });
+        assertTrue(r.dataBytes() > 0, "differences copied: " + r);
+        DiskBytes.assertSame(before, ChainTesting.qemuRaw(dir.resolve("top.vmdk"), "vmdk"), "qemu reads the same");
+        String info = QemuTools.img(dir, "info", "top.vmdk");
+        assertEquals(!target.isEmpty(), info.contains("backing file: new.vmdk"), info);
+        assertTrue(QemuTools.img(dir, "check", "top.vmdk").contains("No errors"));
+        if (!target.isEmpty()) {
+            String vi = QemuTools.run(dir, false, "vmdkinfo", dir.resolve("top.vmdk").toString()).out();
+            assertTrue(vi.contains("Parent filename:\t\tnew.vmdk"), vi);
+        }
+        try (Disk d = Disk.open(dir.resolve("top.vmdk"), RO)) {
+            DiskBytes.assertDisk(before, d, "our reader");
+        }
+    }
+
     // ---- against the byte model ------------------------------------------------------------------
 
     /** base &lt;- child and another base: child rebased onto it reads the same, linked to it. */

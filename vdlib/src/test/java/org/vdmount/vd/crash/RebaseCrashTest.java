@@ -37,7 +37,7 @@ class RebaseCrashTest {
 
     @ParameterizedTest
     @CsvSource({"qcow2,new.qcow2", "qcow2,''", "vdi,new.vdi", "vdi,''", "vhd,new.vhd", "vhdx,new.vhdx",
-        "qed,new.qed", "qed,''"})
+        "qed,new.qed", "qed,''", "vmdk,new.vmdk"})
     void aRebaseKilledAtAnyWriteReadsTheSame(String fmt, String target) throws IOException {
         Path proto = Files.createDirectories(dir.resolve("proto"));
         byte[] model = fixture(proto, fmt);

@@ -114,6 +114,26 @@ class AmendCommandTest {
     }
 
     @Test
+    void vmdkStoresUuidAndGeometryInItsDescriptor() throws Exception {
+        Path v = dir.resolve("v.vmdk");
+        assertEquals(0, Cli.vd("create", "-f", "vmdk", v, "8M").exit());
+        Cli.Result r = Cli.vd("amend", "-o", "uuid=" + U1 + ",geometry=16/16/63", v);
+        assertEquals(0, r.exit(), r.toString());
+        Map<String, Object> layer = layer(v, 0);
+        assertEquals(U1, layer.get("uuid"));
+        Map<?, ?> details = (Map<?, ?>) layer.get("details");
+        assertEquals("16", details.get("geometry-cylinders"), details.toString());
+        assertEquals("63", details.get("geometry-sectors"), details.toString());
+        if (Tools.onPath("qemu-img")) {
+            assertTrue(Tools.run("qemu-img", "check", "-f", "vmdk", v.toString()).contains("No errors"));
+            String text = new String(java.nio.file.Files.readAllBytes(v), java.nio.charset.StandardCharsets.ISO_8859_1);
+            assertTrue(text.contains("ddb.geometry.cylinders = \"16\"") && text.contains("ddb.uuid = \"0b ad f0 0d"),
+                    "the descriptor lines as VMware writes them");
+        }
+        assertTrue(!Cli.vd("amend", "-o", "help", v).out().contains("parent-uuid"), "VMDK links by CID");
+    }
+
+    @Test
     void refusals() throws Exception {
         Path q = dir.resolve("q.qcow2");
         assertEquals(0, Cli.vd("create", "-f", "qcow2", q, "1M").exit());

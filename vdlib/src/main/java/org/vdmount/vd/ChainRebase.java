@@ -22,7 +22,8 @@ import java.util.function.LongConsumer;
  * is copied and the image becomes standalone.
  *
  * <h2>Unsafe mode</h2>
- * Only the reference changes (qemu-img rebase -u). The new backing file is opened when it exists
+ * Only the reference changes (qemu-img rebase -u), and only IMAGE is opened: its old backing
+ * chain need not open (this is how a broken link is repaired). The new backing file is opened when it exists
  * (formats that link by identity need its UUID); one that does not exist is recorded only with
  * its format given, and only by formats that record a path and a format (qcow2), as qemu-img.
  *
@@ -77,12 +78,10 @@ public final class ChainRebase {
                                 LongConsumer progress) throws IOException {
         OpenOptions ro = options.withReadOnly(true).withForceShare(false);
         OpenOptions rw = options.withReadOnly(false).withForceShare(false);
-        ImageFormat fmt;
+        ImageFormat fmt = format != null ? format : FormatRegistry.probe(image);
         String oldBacking;
         List<Path> topFiles;
-        try (Disk probe = format == null ? Disk.open(image, ro) : Disk.open(image, format, ro)) {
-            Image t = probe.top();
-            fmt = t.format();
+        try (Image t = fmt.open(image, ro)) {
             if (!fmt.can(Capability.WRITE) || !fmt.can(Capability.DIFFERENCING)) {
                 throw new UnsupportedFeatureException(fmt.name() + ": " + image + ": images of this format "
                         + (fmt.can(Capability.DIFFERENCING) ? "cannot be written" : "cannot have a backing file"));
@@ -111,15 +110,19 @@ public final class ChainRebase {
                 }
             }
             Image rwTop = fmt.open(image, rw);
-            Disk writer;
-            try {
-                writer = Disk.fromTop(rwTop, ro);
-            } catch (IOException | RuntimeException e) {
-                rwTop.close();
-                throw e;
+            Disk writer = null;
+            if (request.unsafe()) {
+                open.add(rwTop); // only IMAGE: its old backing file need not open (qemu-img rebase -u)
+            } else {
+                try {
+                    writer = Disk.fromTop(rwTop, ro);
+                } catch (IOException | RuntimeException e) {
+                    rwTop.close();
+                    throw e;
+                }
+                open.add(writer);
             }
-            open.add(writer);
-            Image top = writer.top();
+            Image top = writer == null ? rwTop : writer.top();
             MetadataEdit.Backing backing = none ? MetadataEdit.Backing.NONE
                     : newChain != null ? MetadataEdit.Backing.to(request.backing(), resolved, newChain.top())
                     : new MetadataEdit.Backing(request.backing(), resolved, null, request.backingFormat().name());

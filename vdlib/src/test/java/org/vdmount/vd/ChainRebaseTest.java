@@ -237,11 +237,17 @@ class ChainRebaseTest {
         NoSuchFileException e = assertThrows(NoSuchFileException.class, () -> ChainRebase.rebase(child, null,
                 new ChainRebase.Request("gone.qcow2", null, true), RW, p -> { }));
         assertTrue(e.getMessage().contains("-F"), e.getMessage());
+        Files.delete(base); // -u opens only the image: a missing old backing file is what it repairs
         ChainRebase.rebase(child, null, new ChainRebase.Request("gone.qcow2", FormatRegistry.require("qcow2"), true),
                 RW, p -> { });
         try (Image img = FormatRegistry.require("qcow2").open(child, RO)) {
             assertEquals(List.of("gone.qcow2"), img.parent().locators());
             assertEquals("qcow2", img.parent().formatHint());
+        }
+        makeBase(dir.resolve("other.qcow2"), "qcow2", 12);
+        ChainRebase.rebase(child, null, new ChainRebase.Request("other.qcow2", null, true), RW, p -> { });
+        try (Disk d = Disk.open(child, RO)) {
+            assertEquals(2, d.layers().size(), "relinked");
         }
     }
 

@@ -21,8 +21,9 @@ import picocli.CommandLine.Parameters;
 @Command(name = "amend",
         description = {"Change what IMAGE records about itself: uuid=UUID, parent-uuid=UUID, comment=TEXT, "
                 + "geometry=C/H/S (VirtualBox's sethduuid / sethdparentuuid / VDSetComment / VDSetPCHSGeometry).",
-                "Which keys a file stores depends on its format: VDI all four, VHD uuid, geometry and (differencing) "
-                        + "parent-uuid, qcow2 none (its backing file changes with 'vd rebase'); -o help lists "
+                "Which keys a file stores depends on its format: VDI all four; VHD uuid, geometry and (differencing) "
+                        + "parent-uuid; VHDX uuid and (differencing) parent-uuid; VMDK uuid and geometry; qcow2 and "
+                        + "QED none (their backing file changes with 'vd rebase'); -o help lists "
                         + "IMAGE's. A key the format does not store is refused naming it. Only IMAGE is opened "
                         + "(writable, locked); its parents need not exist."})
 final class AmendCommand extends ModifyingCommand {

@@ -2,7 +2,7 @@ package org.vdmount.mount.cli;
 
 import java.nio.file.Path;
 import org.vdmount.vd.ChainRebase;
-import org.vdmount.vd.Disk;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.Sizes;
@@ -18,7 +18,8 @@ import picocli.CommandLine.Parameters;
                 + "chains differ, the old chain's content; so IMAGE reads the same afterwards. -b \"\" makes IMAGE "
                 + "standalone (all of the old backing's data is copied in).",
                 "NEW is recorded as given; a relative NEW is relative to IMAGE's directory, as in qemu-img. "
-                        + "VDI links by UUID only, VHD by UUID and locators, qcow2 by path and format.",
+                        + "VDI links by UUID only, VHD and VHDX by UUID and locators, VMDK by CID and file name, "
+                        + "qcow2 and QED by path (and format).",
                 "Crash-safe: the data is written and flushed first, the reference changed last, so a kill "
                         + "leaves IMAGE reading the same over its old backing file. Refused while anyone else uses "
                         + "a file of either chain, and when NEW's chain contains IMAGE."})
@@ -47,8 +48,8 @@ final class RebaseCommand extends ModifyingCommand {
         ImageFormat fmt = format.format == null ? null : FormatRegistry.require(format.format);
         ImageFormat newFmt = backingFormat == null ? null : FormatRegistry.require(backingFormat);
         long size;
-        try (Disk probe = ImageFormatOption.open(image, format.format, options)) {
-            size = probe.size();
+        try (Image top = (fmt != null ? fmt : FormatRegistry.probe(image)).open(image, options)) {
+            size = top.virtualSize(); // the old chain is opened by the rebase itself (not at all with -u)
         }
         Progress progress = new Progress(vd.err, size, vd.terminal);
         boolean done = false;

@@ -51,9 +51,9 @@ final class MetadataEdits {
             UUID id = w.guid(o);
             long off = w.u32le(o + 0x10);
             long length = w.u32le(o + 0x14);
-            if (off + length > len) {
+            if (off + length > len || length > 0 && off < VhdxMetadata.TABLE_SIZE) {
                 throw new CorruptImageException(Vhdx.FORMAT, path, "metadata table", region.fileOffsetBytes() + o,
-                        "item " + id + " at " + off + "+" + length + " runs past the region");
+                        "item " + id + " at " + off + "+" + length + " lies outside 64 KiB.." + len + " of the region");
             }
             itemsEnd = Math.max(itemsEnd, off + length);
             if (id.equals(Vhdx.PAGE83_DATA) && length >= 16) {

@@ -2,8 +2,8 @@ package org.vdmount.mount.cli;
 
 import java.nio.file.Path;
 import org.vdmount.vd.ChainRebase;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.Sizes;
 import picocli.CommandLine.Command;

@@ -99,6 +99,24 @@ final class GatedImage implements Image {
     }
 
     @Override
+    public java.util.Set<MetadataField> editableFields() {
+        return image.editableFields();
+    }
+
+    @Override
+    public void checkEdit(MetadataEdit edit) throws IOException {
+        image.checkEdit(edit);
+    }
+
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        through(writeLock, () -> {
+            image.edit(edit);
+            return null;
+        });
+    }
+
+    @Override
     public long allocatedBytes() throws IOException {
         return through(readLock, image::allocatedBytes);
     }

@@ -118,6 +118,37 @@ public interface Image extends Closeable {
         return Map.of();
     }
 
+    /**
+     * The metadata fields {@link #edit} can change in this image (what its format and variant
+     * store), whether or not it is open writable; empty for formats that store none.
+     */
+    default java.util.Set<MetadataField> editableFields() {
+        return java.util.Set.of();
+    }
+
+    /**
+     * Changes the recorded metadata (VirtualBox's VDSetUuid / VDSetParentUuid / VDSetComment /
+     * VDSetPCHSGeometry, QEMU's bdrv_change_backing_file) durably: everything written before is
+     * flushed first, and the change is written last, so a crash leaves the old metadata or the new.
+     * Afterwards the image is to be closed: what it reports ({@link #uuid()}, {@link #parent()},
+     * {@link #details()}) describes the file as it was opened. Refuses, in one line naming the
+     * format and the field, a field not in {@link #editableFields()}.
+     */
+    default void edit(MetadataEdit edit) throws IOException {
+        checkEdit(edit);
+        throw new UnsupportedFeatureException(format().name() + ": " + storage().path()
+                + ": changing metadata is not supported");
+    }
+
+    /**
+     * Refuses, before anything is written, an edit {@link #edit} would refuse: a field not in
+     * {@link #editableFields()}, a value the format cannot store. {@link ChainRebase} asks this
+     * before it copies data.
+     */
+    default void checkEdit(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+    }
+
     /** Format-specific facts for {@code vd info} (block size, sector size, locators, ...). */
     default Map<String, Object> details() {
         return Map.of();

@@ -77,6 +77,10 @@ final class HelpText {
                 "      recompute the MD5/SHA-1 an E01 set stores and compare (exit 0 match, 1 mismatch, 2 error)",
                 "  vd resize disk.qcow2 +10G",
                 "      10 GiB more (vd resize --shrink disk.qcow2 -10G takes it back if nothing lies there)",
+                "  vd rebase -b other.qcow2 top.qcow2",
+                "      top.qcow2 over other.qcow2, reading the same (differences copied first)",
+                "  vd amend -o uuid=5eed5eed-aaaa-4bbb-8ccc-dddddddddddd child.vhd",
+                "      a new identity; vd amend -o help child.vhd lists the keys it stores",
                 "",
                 "Formats (found by content, not by extension): " + formatList() + "."));
         usage.footer(escape(footer));

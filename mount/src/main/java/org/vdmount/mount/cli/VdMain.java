@@ -30,7 +30,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
         description = "Inspect, create and convert virtual disk images.",
         subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class, FormatsCommand.class,
                 MapCommand.class, CompareCommand.class, CheckCommand.class, MeasureCommand.class,
-                CommitCommand.class, CompactCommand.class, ResizeCommand.class, SnapshotCommand.class, ServeCommand.class,
+                CommitCommand.class, CompactCommand.class, ResizeCommand.class, RebaseCommand.class,
+                AmendCommand.class, SnapshotCommand.class, ServeCommand.class,
                 VerifyCommand.class},
         footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid, -U, "
                 + "--allow-truncated) may be given before or after the command.",

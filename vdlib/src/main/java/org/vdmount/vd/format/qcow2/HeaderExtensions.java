@@ -131,6 +131,24 @@ record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName>
         return out; // the rest (including the end marker) stays zero
     }
 
+    /**
+     * The extensions from {@link #start} to {@link #end} other than those of type {@code drop},
+     * exactly as they are stored (type, length, padded data), without an end marker.
+     */
+    byte[] entriesWithout(Bytes first, int drop) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        int in = start;
+        while (in + 8 <= end) {
+            int type = first.s32be(in);
+            int len = (int) Math.min(((first.u32be(in + 4) + 7) & ~7L) + 8, end - in);
+            if (type != drop) {
+                out.writeBytes(first.bytes(in, len));
+            }
+            in += len;
+        }
+        return out.toByteArray();
+    }
+
     /** Writes one string extension at {@code off}; returns the offset after it (padded to 8). */
     static int putString(Bytes b, int off, int type, String value) {
         byte[] s = value.getBytes(StandardCharsets.UTF_8);

@@ -382,6 +382,26 @@ final class Qcow2Image extends ImageBase {
         return Math.min(host, virtualSize);
     }
 
+    /** qcow2 records no identity; only the backing file (name and format) can change. */
+    @Override
+    public java.util.Set<org.vdmount.vd.MetadataField> editableFields() {
+        return snapshotName != null ? java.util.Set.of()
+                : java.util.Set.of(org.vdmount.vd.MetadataField.BACKING);
+    }
+
+    @Override
+    public void checkEdit(org.vdmount.vd.MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+        BackingChange.build(this, edit.backing());
+    }
+
+    @Override
+    public void edit(org.vdmount.vd.MetadataEdit edit) throws IOException {
+        checkEdit(edit);
+        flush();
+        BackingChange.apply(this, edit.backing());
+    }
+
     @Override
     public Map<String, Object> details() {
         Map<String, Object> m = new LinkedHashMap<>();

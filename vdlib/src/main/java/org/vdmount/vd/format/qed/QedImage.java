@@ -2,12 +2,18 @@ package org.vdmount.vd.format.qed;
 
 import java.io.IOException;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
+import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.MetadataEdit;
+import org.vdmount.vd.MetadataField;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.format.common.ClusterMapImage;
 import org.vdmount.vd.storage.Storage;
 import org.vdmount.vd.table.Tables;
@@ -20,7 +26,7 @@ import org.vdmount.vd.table.Tables;
 final class QedImage extends ClusterMapImage {
     static final long ZERO_CLUSTER = 1;
 
-    private final QedHeader header;
+    private volatile QedHeader header;  // replaced by a backing file change (under alloc)
     private boolean needCheckSet;       // we set the need-check bit and have not cleared it (under alloc)
 
     QedImage(ImageFormat format, Storage storage, QedHeader header, long[] l1, ParentReference parent,
@@ -72,6 +78,64 @@ final class QedImage extends ClusterMapImage {
         } finally {
             alloc.unlock();
         }
+    }
+
+    /** QED records no identity; only the backing file (qed_spec.rst "Header": name, features). */
+    @Override
+    public Set<MetadataField> editableFields() {
+        return Set.of(MetadataField.BACKING);
+    }
+
+    @Override
+    public void checkEdit(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+        changed(edit.backing());
+    }
+
+    /**
+     * Flushes, then writes the fixed header and the backing file name behind it in one write,
+     * forced: the backing file bit (and the no-probe bit for a raw backing file, as QEMU sets it),
+     * the name's offset (just after the header, 0x40) and size.
+     */
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        checkEdit(edit);
+        flush();
+        alloc.lock();
+        try {
+            QedHeader h = changed(edit.backing());
+            byte[] name = edit.backing().recorded().getBytes(StandardCharsets.UTF_8);
+            int end = (int) Math.max(QedHeader.SIZE + name.length, header.backingNameOffset() == QedHeader.SIZE
+                    ? QedHeader.SIZE + header.backingNameSize() : QedHeader.SIZE);
+            Bytes b = Bytes.allocate(end);
+            h.write(b);
+            b.putBytes(QedHeader.SIZE, name);
+            storage.write(b.buffer(), 0);
+            storage.force();
+            header = h;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    private QedHeader changed(MetadataEdit.Backing backing) throws UnsupportedFeatureException {
+        byte[] name = backing.recorded().getBytes(StandardCharsets.UTF_8);
+        long room = header.headerSizeClusters() * clusterSize - QedHeader.SIZE;
+        if (name.length > Math.min(1023, room)) {
+            throw new UnsupportedFeatureException("qed: " + storage.path() + ": backing file name of " + name.length
+                    + " bytes does not fit the header (" + Math.min(1023, room) + " bytes)");
+        }
+        long features = header.features() & ~(QedHeader.F_BACKING_FILE | QedHeader.F_BACKING_NO_PROBE);
+        if (!backing.none()) {
+            features |= QedHeader.F_BACKING_FILE;
+            if ("raw".equals(backing.formatName())) {
+                features |= QedHeader.F_BACKING_NO_PROBE;
+            }
+        }
+        QedHeader h = header;
+        return new QedHeader(h.clusterSizeBytes(), h.tableSizeClusters(), h.headerSizeClusters(), features,
+                h.compatFeatures(), h.autoclearFeatures(), h.l1TableOffset(), h.imageSizeBytes(),
+                backing.none() ? 0 : QedHeader.SIZE, name.length);
     }
 
     @Override

@@ -27,7 +27,7 @@ final class VdiAllocator {
     static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(ZERO_CHUNK).asReadOnlyBuffer();
 
     private final Storage storage;
-    private final VdiHeader opened;
+    private VdiHeader opened; // guarded by allocLock once open
     private final VdiBlockMap map;
     private final long blockSize;
     private final long extraBytes;
@@ -214,6 +214,22 @@ final class VdiAllocator {
 
     private void writeHeader() throws IOException {
         writeHeader(storage, opened.withState(allocatedSlots, modifyUuid));
+    }
+
+    /**
+     * Flushes, then rewrites the header with {@code change} applied (metadata after the data it
+     * describes) and forces it.
+     */
+    void rewriteHeader(java.util.function.UnaryOperator<VdiHeader> change) throws IOException {
+        flush();
+        allocLock.lock();
+        try {
+            opened = change.apply(opened);
+            writeHeader();
+            storage.force();
+        } finally {
+            allocLock.unlock();
+        }
     }
 
     /** Writes the header of {@code h} (not the pre-header) in place. */

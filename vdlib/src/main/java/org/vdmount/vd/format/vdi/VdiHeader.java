@@ -164,6 +164,20 @@ record VdiHeader(byte[] fileInfo, long signature, long version, long headerSizeB
                 allocated, uuidCreate, uuidModify, uuidLinkage, uuidParentModify, lchsGeometry);
     }
 
+    /**
+     * The same header with the identity, linkage, comment and legacy geometry of an edit applied
+     * (VirtualBox's VDSetUuid / VDSetParentUuid / VDSetComment / VDSetPCHSGeometry); a null
+     * argument keeps the field. {@code type} is the new image type.
+     */
+    VdiHeader edited(long type, UUID create, UUID linkage, UUID parentModify, byte[] newComment, Geometry legacy) {
+        return new VdiHeader(fileInfo, signature, version, headerSizeBytes, type, imageFlags,
+                newComment != null ? newComment : comment, blockMapOffsetBytes, dataOffsetBytes,
+                legacy != null ? legacy : legacyGeometry, dummy, diskSizeBytes, blockSizeBytes, blockExtraBytes,
+                blockCount, allocatedBlocks, create != null ? create : uuidCreate, uuidModify,
+                linkage != null ? linkage : uuidLinkage, parentModify != null ? parentModify : uuidParentModify,
+                lchsGeometry);
+    }
+
     /** Virtual size: cbDisk rounded up to whole sectors, as QEMU does (VirtualBox rounds down). */
     long virtualSizeBytes() {
         return (diskSizeBytes + 511) & ~511L;

@@ -2,17 +2,24 @@ package org.vdmount.vd.format.vdi;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.locks.StampedLock;
 import java.util.function.LongConsumer;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.HostLocation;
+import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.MetadataEdit;
+import org.vdmount.vd.MetadataField;
 import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ParentReference;
@@ -166,6 +173,75 @@ final class VdiImage extends ImageBase {
         return Math.min((long) allocator.referencedBlocks() * blockSize, virtualSize);
     }
 
+    /** VDI stores all of them (VDICore.h VDIHEADER1PLUS); the parent only by its UUID. */
+    @Override
+    public Set<MetadataField> editableFields() {
+        return fixed ? EnumSet.of(MetadataField.UUID, MetadataField.COMMENT, MetadataField.GEOMETRY)
+                : EnumSet.allOf(MetadataField.class);
+    }
+
+    @Override
+    public void checkEdit(MetadataEdit edit) throws IOException {
+        change(edit);
+    }
+
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        allocator.rewriteHeader(change(edit));
+    }
+
+    /** The header change {@code edit} asks for, every value checked; nothing is written. */
+    private java.util.function.UnaryOperator<VdiHeader> change(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+        if (edit.parentUuid() != null && !differencing && edit.backing() == null) {
+            throw new UnsupportedFeatureException("vdi: " + storage.path() + " is not a differencing image: it has no "
+                    + "parent-uuid (give it a parent with vd rebase)");
+        }
+        byte[] comment = null;
+        if (edit.comment() != null) {
+            byte[] text = edit.comment().getBytes(StandardCharsets.UTF_8);
+            if (text.length >= VdiHeader.COMMENT_SIZE) {
+                throw new UnsupportedFeatureException("vdi: comment of " + text.length + " bytes is longer than "
+                        + (VdiHeader.COMMENT_SIZE - 1) + " (szComment at 0x54)");
+            }
+            comment = Arrays.copyOf(text, VdiHeader.COMMENT_SIZE);
+        }
+        VdiHeader.Geometry legacy = null;
+        if (edit.geometry() != null) {
+            MetadataEdit.Geometry g = edit.geometry();
+            if (g.cylinders() > 0xFFFF_FFFFL || g.heads() > 0xFFFF_FFFFL || g.sectors() > 0xFFFF_FFFFL) {
+                throw new UnsupportedFeatureException("vdi: geometry " + g + " does not fit 32-bit fields");
+            }
+            legacy = new VdiHeader.Geometry(g.cylinders(), g.heads(), g.sectors(), 512);
+        }
+        long type = opened.imageType();
+        UUID linkage = edit.parentUuid();
+        UUID parentModify = null;
+        MetadataEdit.Backing b = edit.backing();
+        if (b != null) {
+            if (b.none()) {
+                type = VdiHeader.TYPE_NORMAL;
+                linkage = VdiHeader.nullUuid();
+                parentModify = VdiHeader.nullUuid();
+            } else {
+                Image p = b.requireParent(this);
+                if (p.linkUuid() == null) {
+                    throw new UnsupportedFeatureException("vdi: parent " + p.storage().path() + " (" + p.format().name()
+                            + ") has no UUID a VDI differencing image could link to");
+                }
+                type = VdiHeader.TYPE_DIFF;
+                linkage = p.linkUuid();
+                parentModify = p instanceof VdiImage v ? v.modificationUuid() : VdiHeader.nullUuid();
+            }
+        }
+        long newType = type;
+        UUID newLinkage = linkage;
+        UUID newParentModify = parentModify;
+        byte[] newComment = comment;
+        VdiHeader.Geometry newLegacy = legacy;
+        return h -> h.edited(newType, edit.uuid(), newLinkage, newParentModify, newComment, newLegacy);
+    }
+
     @Override
     public Map<String, Object> details() {
         Map<String, Object> d = new LinkedHashMap<>();
@@ -180,6 +256,10 @@ final class VdiImage extends ImageBase {
         d.put("uuid_modify", allocator.modificationUuid());
         if (differencing) {
             d.put("uuid_parent_modify", opened.uuidParentModify());
+        }
+        VdiHeader.Geometry g = opened.legacyGeometry();
+        if (g.cylinders() != 0 || g.heads() != 0 || g.sectors() != 0) {
+            d.put("geometry", g.cylinders() + "/" + g.heads() + "/" + g.sectors());
         }
         String comment = opened.commentText();
         if (!comment.isEmpty()) {

@@ -5,8 +5,10 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
@@ -18,6 +20,8 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.MetadataEdit;
+import org.vdmount.vd.MetadataField;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.UnsupportedFeatureException;
@@ -117,6 +121,46 @@ final class DynamicVhdImage extends ImageBase {
     @Override
     public long allocatedBytes() {
         return Math.min(allocatedBlocks.get() * blockSize, virtualSize);
+    }
+
+    /** A differencing image also records its parent; no VHD stores a comment. */
+    @Override
+    public Set<MetadataField> editableFields() {
+        return differencing ? EnumSet.of(MetadataField.UUID, MetadataField.PARENT_UUID, MetadataField.GEOMETRY,
+                MetadataField.BACKING) : EnumSet.of(MetadataField.UUID, MetadataField.GEOMETRY);
+    }
+
+    /**
+     * Flushes, then changes the dynamic header (parent; see {@link VhdEdits#writeHeader}), then the
+     * footer: first the copy at 0, then the one at the end.
+     */
+    @Override
+    public void checkEdit(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+        VhdEdits.check(this, edit);
+    }
+
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        checkEdit(edit);
+        flush();
+        lock.lock();
+        try {
+            if (VhdEdits.touchesHeader(edit)) {
+                nextFree = VhdEdits.writeHeader(this, storage, layout.footer().dataOffsetBytes(), nextFree, footer, edit);
+            }
+            if (VhdEdits.touchesFooter(edit)) {
+                VhdFooter f = VhdEdits.footer(VhdFooter.parse(Bytes.of(footer)), edit);
+                byte[] raw = f.encode().buffer().array();
+                storage.write(ByteBuffer.wrap(raw), 0);
+                storage.force();
+                storage.write(ByteBuffer.wrap(raw), nextFree);
+                storage.force();
+                System.arraycopy(raw, 0, footer, 0, VhdFooter.SIZE);
+            }
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override

@@ -2,10 +2,14 @@ package org.vdmount.vd.format.vhd;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.EnumSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.MetadataEdit;
+import org.vdmount.vd.MetadataField;
 import org.vdmount.vd.format.common.ByteMappedImage;
 import org.vdmount.vd.storage.Storage;
 
@@ -40,6 +44,28 @@ final class FixedVhdImage extends ByteMappedImage {
     @Override
     public HostLocation hostLocation(long offset) {
         return new HostLocation(storage, offset);
+    }
+
+    /** The footer holds the identity and the geometry; a fixed VHD has no parent. */
+    @Override
+    public Set<MetadataField> editableFields() {
+        return !layout.tailFooter() ? Set.of() : EnumSet.of(MetadataField.UUID, MetadataField.GEOMETRY);
+    }
+
+    /** Flushes the data, then rewrites the footer behind it (with its checksum) and forces it. */
+    @Override
+    public void checkEdit(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+        VhdEdits.check(this, edit);
+    }
+
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        checkEdit(edit);
+        flush();
+        VhdFooter f = VhdEdits.footer(layout.footer(), edit);
+        storage.write(f.encode().buffer(), layout.footerOffset());
+        storage.force();
     }
 
     @Override

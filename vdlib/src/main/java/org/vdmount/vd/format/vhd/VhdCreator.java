@@ -3,7 +3,6 @@ package org.vdmount.vd.format.vhd;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -13,7 +12,6 @@ import java.util.UUID;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Disk;
-import org.vdmount.vd.Image;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.StorageScope;
@@ -97,28 +95,13 @@ final class VhdCreator {
         String parentName = "";
         long parentTime = 0;
         if (o.parent() != null) {
-            Image top = o.parent().top();
-            if (top.linkUuid() != null) {
-                parentUuid = top.linkUuid();
-            }
-            // a relative parent path is relative to the child's directory (as qemu-img takes -b)
-            Path childDir = path.toAbsolutePath().normalize().getParent();
-            Path parentPath = childDir.resolve(o.parentPath() != null ? o.parentPath() : top.storage().path())
-                    .normalize();
-            String relative = childDir.relativize(parentPath).toString().replace('/', '\\');
-            if (!relative.startsWith("..")) {
-                relative = ".\\" + relative;
-            }
-            parentName = parentPath.getFileName().toString();
-            if (parentName.getBytes(StandardCharsets.UTF_16BE).length > VhdDynamicHeader.PARENT_NAME_SIZE) {
-                throw new UnsupportedFeatureException("vhd: parent file name '" + parentName
-                        + "' is longer than 256 UTF-16 units");
-            }
-            parentTime = vhdTime(Files.getLastModifiedTime(top.storage().path()).toInstant());
-            String[][] paths = {{VhdParentLocator.W2RU, relative}, {VhdParentLocator.W2KU, parentPath.toString()}};
-            for (String[] p : paths) {
+            VhdParentLink link = VhdParentLink.of(path, o.parentPath(), o.parent().top());
+            parentUuid = link.uuid();
+            parentName = link.name();
+            parentTime = link.timestamp();
+            for (String[] p : link.locatorPaths()) {
                 byte[] data = p[1].getBytes(StandardCharsets.UTF_16LE);
-                long space = (Math.max(data.length, 1) + VhdGeometry.SECTOR - 1) & -VhdGeometry.SECTOR;
+                long space = VhdParentLink.space(data);
                 locators.add(new VhdParentLocator(p[0], space, data.length, pos));
                 locatorData.add(data);
                 pos += space;

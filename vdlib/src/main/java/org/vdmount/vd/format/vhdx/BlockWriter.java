@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
 import org.vdmount.vd.WriteResult;
 
@@ -341,6 +342,17 @@ final class BlockWriter {
             if (started) {
                 journal.commit();
             }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Writes metadata region pages through the log ({@link Journal#commitPages}), in a session. */
+    void commitPages(List<LogWriter.Page> pages) throws IOException {
+        lock.lock();
+        try {
+            begin();
+            journal.commitPages(pages);
         } finally {
             lock.unlock();
         }

@@ -118,6 +118,25 @@ final class Journal {
         }
     }
 
+    /**
+     * Commits what is pending, then writes {@code pages} (metadata region pages, MS-VHDX 2.6) the
+     * same way: as log entries, forced, then in place, forced. A crash leaves the old pages or,
+     * once the entry is in the log, the new ones (replayed at the next open).
+     */
+    void commitPages(List<LogWriter.Page> pages) throws IOException {
+        commit();
+        int max = log.maxPages();
+        for (int from = 0; from < pages.size(); from += max) {
+            List<LogWriter.Page> entry = pages.subList(from, Math.min(pages.size(), from + max));
+            log.write(entry, file.storage().size());
+            file.force("log-flush");
+            for (LogWriter.Page p : entry) {
+                file.writeMeta(p.bytes(), p.fileOffset(), "apply-write");
+            }
+            file.force("apply-flush");
+        }
+    }
+
     /** Commits and marks the log empty (LogGuid 0): the file is clean. */
     void end() throws IOException {
         if (!session) {

@@ -13,6 +13,8 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.MetadataEdit;
+import org.vdmount.vd.MetadataField;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.UnsupportedFeatureException;
@@ -29,6 +31,7 @@ import org.vdmount.vd.format.common.ImageBase;
 final class VhdxImage extends ImageBase {
     final VhdxFile file;
     final VhdxMetadata meta;
+    private final RegionTable.Entry metadataRegion;
     final Bat bat;
     final SectorBitmaps bitmaps;
     final Journal journal;
@@ -40,12 +43,13 @@ final class VhdxImage extends ImageBase {
     /** [start, end) of the header section, the log and every region: never moved, never cut. */
     private final List<long[]> fixedRanges;
 
-    VhdxImage(ImageFormat format, VhdxFile file, boolean readOnly, Headers headers, VhdxMetadata meta, Bat bat,
-              ParentReference parent, String logState, String creator, long allocationStart, long presentBlocks,
-              List<long[]> fixedRanges) {
+    VhdxImage(ImageFormat format, VhdxFile file, boolean readOnly, Headers headers, VhdxMetadata meta,
+              RegionTable.Entry metadataRegion, Bat bat, ParentReference parent, String logState, String creator,
+              long allocationStart, long presentBlocks, List<long[]> fixedRanges) {
         super(format, file.storage(), readOnly, meta.virtualSizeBytes(), meta.blockSizeBytes());
         this.file = file;
         this.meta = meta;
+        this.metadataRegion = metadataRegion;
         this.bat = bat;
         this.bitmaps = meta.hasParent() ? new SectorBitmaps(file, bat, meta.logicalSectorSize()) : null;
         this.journal = new Journal(file, headers, bat, bitmaps);
@@ -253,6 +257,38 @@ final class VhdxImage extends ImageBase {
             d.put("parent-locator", meta.parentLocator().entries());
         }
         return d;
+    }
+
+    /**
+     * The virtual disk id (page 83 data) and, when differencing, the parent locator: its
+     * parent_linkage (parent-uuid) or the whole locator (rebase).
+     */
+    @Override
+    public java.util.Set<MetadataField> editableFields() {
+        return meta.hasParent() ? java.util.EnumSet.of(MetadataField.UUID, MetadataField.PARENT_UUID,
+                MetadataField.BACKING) : java.util.EnumSet.of(MetadataField.UUID);
+    }
+
+    @Override
+    public void checkEdit(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+        MetadataEdit.Backing b = edit.backing();
+        if (b != null) {
+            if (b.none()) {
+                throw new UnsupportedFeatureException("vhdx: " + storage.path() + ": a differencing VHDX cannot be "
+                        + "made standalone in place (partially present blocks need a parent); use vd convert");
+            }
+            b.requireParent(this);
+        }
+        MetadataEdits.regionPages(file, metadataRegion, meta, storage.path(), edit);
+    }
+
+    /** Flushes, then writes the changed metadata region pages through the log (MS-VHDX 2.3). */
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        checkEdit(edit);
+        flush();
+        writer.commitPages(MetadataEdits.regionPages(file, metadataRegion, meta, storage.path(), edit));
     }
 
     /** Test hook: called before every metadata write and flush. */

@@ -101,7 +101,7 @@ final class VhdxOpener {
         }
         List<long[]> fixed = new ArrayList<>(used);
         fixed.addAll(others);
-        return new VhdxImage(format, file, readOnly, headers, meta, bat, parentReference(meta), logState,
+        return new VhdxImage(format, file, readOnly, headers, meta, metaRegion, bat, parentReference(meta), logState,
                 creator, Vhdx.roundUp(end, Vhdx.MIB), scan[0], fixed);
     }
 

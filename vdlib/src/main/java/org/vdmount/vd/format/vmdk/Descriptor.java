@@ -189,6 +189,60 @@ record Descriptor(int version, long cid, long parentCid, String createType, Stri
         return out.toString();
     }
 
+    /**
+     * The same text with header lines ({@code header}: key to raw value, null = remove the line)
+     * and disk database lines ({@code ddb}: key to unquoted value) set; a missing header line is
+     * added after "version=" (or "CID="), a missing ddb line at the end. Other lines stay as
+     * they are (VirtualBox's vmdkDescSetStr / vmdkDescDDBSetStr).
+     */
+    String withChanges(Map<String, String> header, Map<String, String> ddbValues) {
+        String[] lines = text.split("\n", -1);
+        Map<String, String> todoHeader = new java.util.LinkedHashMap<>();
+        header.forEach((k, v) -> todoHeader.put(k.toLowerCase(Locale.ROOT), v));
+        Map<String, String> todoDdb = new java.util.LinkedHashMap<>();
+        ddbValues.forEach((k, v) -> todoDdb.put(k.toLowerCase(Locale.ROOT), v));
+        Map<String, String> headerNames = new java.util.HashMap<>();
+        header.keySet().forEach(k -> headerNames.put(k.toLowerCase(Locale.ROOT), k));
+        Map<String, String> ddbNames = new java.util.HashMap<>();
+        ddbValues.keySet().forEach(k -> ddbNames.put(k.toLowerCase(Locale.ROOT), k));
+        List<String> out = new ArrayList<>();
+        int insertAt = -1;
+        for (String line : lines) {
+            String s = line.strip();
+            int eq = s.indexOf('=');
+            String key = eq > 0 ? s.substring(0, eq).strip().toLowerCase(Locale.ROOT) : "";
+            String cr = line.endsWith("\r") ? "\r" : "";
+            if (todoHeader.containsKey(key)) {
+                String v = todoHeader.remove(key);
+                if (v != null) {
+                    out.add(headerNames.get(key) + "=" + v + cr);
+                }
+            } else if (todoDdb.containsKey(key)) {
+                out.add(ddbNames.get(key) + " = \"" + todoDdb.remove(key) + "\"" + cr);
+            } else {
+                out.add(line);
+            }
+            if (key.equals("version") || key.equals("cid") || key.equals("parentcid")) {
+                insertAt = out.size();
+            }
+        }
+        List<String> add = new ArrayList<>();
+        todoHeader.forEach((k, v) -> {
+            if (v != null) {
+                add.add(headerNames.get(k) + "=" + v);
+            }
+        });
+        out.addAll(insertAt < 0 ? 0 : insertAt, add);
+        int end = out.size();
+        while (end > 0 && out.get(end - 1).isBlank()) {
+            end--;
+        }
+        List<String> ddbAdd = new ArrayList<>();
+        todoDdb.forEach((k, v) -> ddbAdd.add(ddbNames.get(k) + " = \"" + v + "\""));
+        out.addAll(end, ddbAdd);
+        return String.join("\n", out);
+    }
+
     static String hex(long cid) {
         return String.format(Locale.ROOT, "%08x", cid);
     }

@@ -5,18 +5,23 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.function.Consumer;
 import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.MetadataEdit;
+import org.vdmount.vd.MetadataField;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.Run;
+import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.WriteResult;
 import org.vdmount.vd.format.common.ImageBase;
@@ -333,6 +338,93 @@ final class VmdkImage extends ImageBase {
             slot.storage().truncate(bytes.length);
         }
         descriptor = Descriptor.parse(text, slot.storage().path().toString());
+    }
+
+    /**
+     * What the descriptor records: ddb.uuid, ddb.geometry.*, and for sparse images the parent
+     * (parentCID, parentFileNameHint). A VMDK links to its parent by CID, so it has no parent UUID.
+     */
+    @Override
+    public Set<MetadataField> editableFields() {
+        if (descriptor == null || slot == null) {
+            return Set.of();
+        }
+        boolean sparse = !descriptor.createType().toLowerCase(Locale.ROOT).contains("flat")
+                && !descriptor.createType().equalsIgnoreCase("streamOptimized");
+        return sparse ? EnumSet.of(MetadataField.UUID, MetadataField.GEOMETRY, MetadataField.BACKING)
+                : EnumSet.of(MetadataField.UUID, MetadataField.GEOMETRY);
+    }
+
+    @Override
+    public void checkEdit(MetadataEdit edit) throws IOException {
+        changedText(edit);
+    }
+
+    /** Flushes the extents, then writes the descriptor (one write) and forces it. */
+    @Override
+    public void edit(MetadataEdit edit) throws IOException {
+        byte[] bytes = changedText(edit).getBytes(descriptor.charset());
+        flush();
+        synchronized (this) {
+            writeDescriptor(new String(bytes, descriptor.charset()), descriptor.charset());
+            slot.storage().force();
+        }
+    }
+
+    private String changedText(MetadataEdit edit) throws IOException {
+        edit.checkSupported(this);
+        Descriptor d = descriptor;
+        Map<String, String> header = new LinkedHashMap<>();
+        Map<String, String> ddb = new LinkedHashMap<>();
+        if (edit.uuid() != null) {
+            ddb.put("ddb.uuid", vmwareUuid(edit.uuid()));
+        }
+        if (edit.geometry() != null) {
+            MetadataEdit.Geometry g = edit.geometry();
+            ddb.put("ddb.geometry.cylinders", Long.toString(g.cylinders()));
+            ddb.put("ddb.geometry.heads", Long.toString(g.heads()));
+            ddb.put("ddb.geometry.sectors", Long.toString(g.sectors()));
+        }
+        MetadataEdit.Backing b = edit.backing();
+        if (b != null) {
+            if (b.none()) {
+                header.put("parentCID", Descriptor.hex(Descriptor.NO_PARENT));
+                header.put("parentFileNameHint", null);
+            } else {
+                if (!(b.requireParent(this) instanceof VmdkImage p)) {
+                    throw new UnsupportedFeatureException("vmdk: " + primary.path() + ": the parent of a VMDK must be "
+                            + "a VMDK, not " + b.parent().format().name());
+                }
+                if (b.recorded().contains("\"") || b.recorded().contains("\n")) {
+                    throw new UnsupportedFeatureException("vmdk: " + primary.path() + ": parentFileNameHint cannot "
+                            + "hold a quote or a line break");
+                }
+                header.put("parentCID", Descriptor.hex(p.cid() < 0 ? Descriptor.NO_PARENT : p.cid()));
+                header.put("parentFileNameHint", "\"" + b.recorded() + "\"");
+            }
+        }
+        String text = d.withChanges(header, ddb);
+        byte[] bytes = text.getBytes(d.charset());
+        if (slot.capacityBytes() >= 0 && bytes.length > slot.capacityBytes()) {
+            throw new UnsupportedFeatureException("vmdk: " + primary.path() + ": the changed descriptor ("
+                    + bytes.length + " bytes) does not fit the embedded descriptor area (" + slot.capacityBytes()
+                    + " bytes)");
+        }
+        Descriptor.parse(text, primary.path().toString());
+        return text;
+    }
+
+    /** ddb.uuid as VMware writes it: "60 00 c2 9e 6f 0c 2f 0e-b8 be 46 43 57 f5 a0 f0". */
+    static String vmwareUuid(UUID u) {
+        String h = String.format(Locale.ROOT, "%016x%016x", u.getMostSignificantBits(), u.getLeastSignificantBits());
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 32; i += 2) {
+            if (i > 0) {
+                sb.append(i == 16 ? '-' : ' ');
+            }
+            sb.append(h, i, i + 2);
+        }
+        return sb.toString();
     }
 
     @Override

@@ -3,9 +3,7 @@ package org.vdmount.vd.storage;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import java.util.List;
 import org.vdmount.vd.OpenOptions;
-import org.vdmount.vd.ReadOnlyException;
 
 /**
  * The storage of a file that may have been cut short (a partial copy, a dying drive), opened with
@@ -13,13 +11,17 @@ import org.vdmount.vd.ReadOnlyException;
  * data past it ({@link #read}, {@link #readData}) and refuses every write. Structures read with
  * {@link #readFully} must still be present: a cut inside the header or the tables stays an error.
  */
-public final class ZeroTailStorage implements Storage {
-    private final Storage storage;
+public final class ZeroTailStorage extends ReadOnlyStorage {
     private final long realSize;
 
     private ZeroTailStorage(Storage storage) throws IOException {
-        this.storage = storage;
+        super(storage);
         this.realSize = storage.size();
+    }
+
+    @Override
+    String refusal() {
+        return "opened with --allow-truncated, a truncated image is read-only";
     }
 
     /** {@code storage} wrapped when the options allow truncated files ({@link OpenOptions#zeroTail()}). */
@@ -38,21 +40,6 @@ public final class ZeroTailStorage implements Storage {
     /** Opens {@code path} as the options say, wrapped when they allow truncated files. */
     public static Storage open(Path path, OpenOptions options) throws IOException {
         return wrapIf(FileStorage.open(path, options.readOnly()), options);
-    }
-
-    @Override
-    public Path path() {
-        return storage.path();
-    }
-
-    @Override
-    public List<Path> files() {
-        return storage.files();
-    }
-
-    @Override
-    public boolean readOnly() {
-        return true;
     }
 
     @Override
@@ -81,47 +68,12 @@ public final class ZeroTailStorage implements Storage {
     }
 
     @Override
-    public void readFully(ByteBuffer dst, long pos, String format, String structure) throws IOException {
-        storage.readFully(dst, pos, format, structure);
-    }
-
-    @Override
     public void readData(ByteBuffer dst, long pos, String format, String structure) throws IOException {
         read(dst, pos);
     }
 
     @Override
-    public void write(ByteBuffer src, long pos) throws IOException {
-        throw refused();
-    }
-
-    @Override
-    public void truncate(long size) throws IOException {
-        throw refused();
-    }
-
-    @Override
-    public boolean punchHole(long pos, long length) throws IOException {
-        throw refused();
-    }
-
-    @Override
-    public void force() {
-        // nothing is ever written
-    }
-
-    @Override
-    public long allocatedBytes() throws IOException {
-        return storage.allocatedBytes();
-    }
-
-    @Override
     public void close() throws IOException {
         storage.close();
-    }
-
-    private ReadOnlyException refused() {
-        return new ReadOnlyException("write to " + storage.path() + " refused: opened with --allow-truncated, "
-                + "a truncated image is read-only");
     }
 }

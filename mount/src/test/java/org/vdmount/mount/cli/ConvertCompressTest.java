@@ -1,0 +1,181 @@
+package org.vdmount.mount.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.OpenOptions;
+
+/** {@code vd convert -c}: compressed qcow2 and streamOptimized VMDK, cross-checked with qemu-img. */
+class ConvertCompressTest {
+    @TempDir
+    Path dir;
+
+    /**
+     * Random data, text-like (compressible) data, zero runs and holes, at unaligned offsets; the
+     * size is not a multiple of any cluster or sector and its last byte is data.
+     */
+    static Path patterned(Path file, long size, long seed) throws IOException {
+        Random r = new Random(seed);
+        String[] words = {"disk ", "image ", "cluster ", "qcow2 ", "sector ", "the ", "of ", "zlib\n", "42 "};
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            for (long off = 0; off < size; ) {
+                int len = (int) Math.min(size - off, 1000 + r.nextInt(400_000));
+                byte[] b = new byte[len];
+                switch (r.nextInt(4)) {
+                    case 0 -> r.nextBytes(b);
+                    case 1 -> {
+                        StringBuilder t = new StringBuilder();
+                        while (t.length() < len) {
+                            t.append(words[r.nextInt(words.length)]);
+                        }
+                        b = t.substring(0, len).getBytes(StandardCharsets.US_ASCII);
+                    }
+                    case 2 -> { } // explicit zeros
+                    default -> b = null; // hole
+                }
+                if (b != null) {
+                    ch.write(ByteBuffer.wrap(b), off);
+                }
+                off += len;
+            }
+            ch.write(ByteBuffer.wrap(new byte[] {0x5a}), size - 1);
+        }
+        return file;
+    }
+
+    @Test
+    void compressedQcow2IsSmallerCleanAndIdentical() throws Exception {
+        Tools.require("qemu-img");
+        long size = (24L << 20) + 777;
+        Path src = patterned(dir.resolve("src.raw"), size, 7);
+        Path plain = dir.resolve("plain.qcow2");
+        Path packed = dir.resolve("packed.qcow2");
+        Path qemu = dir.resolve("qemu.qcow2");
+        assertEquals(0, Cli.vd("convert", "-O", "qcow2", src, plain).exit());
+        Cli.Result r = Cli.vd("convert", "-c", "-O", "qcow2", src, packed);
+        assertEquals(0, r.exit(), r.toString());
+        Tools.run("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", src.toString(), qemu.toString());
+        long ours = Files.size(packed);
+        long theirs = Files.size(qemu);
+        System.out.println("convert -c 24 MiB patterned: vd " + ours + " bytes, qemu-img " + theirs
+                + " bytes, uncompressed " + Files.size(plain));
+        assertTrue(ours < Files.size(plain) * 3 / 4, ours + " vs uncompressed " + Files.size(plain));
+        assertTrue(ours < theirs * 5 / 4, "within 25% of qemu-img: " + ours + " vs " + theirs);
+
+        checkClean(packed);
+        Tools.run("qemu-img", "compare", "-f", "raw", "-F", "qcow2", src.toString(), packed.toString());
+        assertReadsAs(src, packed);
+
+        List<Map<String, Object>> map = qemuMap(packed);
+        assertTrue(map.stream().anyMatch(e -> Boolean.TRUE.equals(e.get("data")) && !e.containsKey("offset")),
+                "compressed clusters (data, no offset): " + map);
+        assertTrue(map.stream().anyMatch(e -> Boolean.TRUE.equals(e.get("data")) && e.containsKey("offset")),
+                "random clusters stored plain: " + map);
+    }
+
+    @Test
+    void everyLayoutOptionGivesACleanIdenticalImage() throws Exception {
+        Tools.require("qemu-img");
+        Path src = patterned(dir.resolve("o.raw"), (3L << 20) + 4097, 11);
+        String[] variants = {"cluster_size=512", "cluster_size=4K,refcount_bits=1", "refcount_bits=2",
+                "compat=0.10", "extended_l2=on,cluster_size=32K", "cluster_size=2M", "refcount_bits=64"};
+        int i = 0;
+        for (String o : variants) {
+            Path dst = dir.resolve("o" + i++ + ".qcow2");
+            Cli.Result r = Cli.vd("convert", "-c", "-O", "qcow2", "-o", o, src, dst);
+            assertEquals(0, r.exit(), o + ": " + r);
+            checkClean(dst);
+            Tools.run("qemu-img", "compare", "-f", "raw", "-F", "qcow2", src.toString(), dst.toString());
+            assertReadsAs(src, dst);
+        }
+    }
+
+    @Test
+    void emptyAndAllZeroSourcesGiveEmptyImages() throws Exception {
+        Tools.require("qemu-img");
+        Path src = dir.resolve("z.raw");
+        try (FileChannel ch = FileChannel.open(src, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(new byte[1 << 20]), 0);
+            ch.truncate(8L << 20);
+        }
+        Path dst = dir.resolve("z.qcow2");
+        assertEquals(0, Cli.vd("convert", "-c", "-O", "qcow2", src, dst).exit());
+        checkClean(dst);
+        Tools.run("qemu-img", "compare", "-f", "raw", "-F", "qcow2", src.toString(), dst.toString());
+        assertTrue(qemuMap(dst).stream().noneMatch(e -> Boolean.TRUE.equals(e.get("data"))));
+    }
+
+    @Test
+    void vmdkCompressedIsStreamOptimized() throws Exception {
+        Tools.require("qemu-img");
+        Path src = patterned(dir.resolve("v.raw"), (6L << 20) + 512, 5);
+        Path dst = dir.resolve("v.vmdk");
+        Cli.Result r = Cli.vd("convert", "-c", "-O", "vmdk", src, dst);
+        assertEquals(0, r.exit(), r.toString());
+        Tools.run("qemu-img", "compare", "-f", "raw", "-F", "vmdk", src.toString(), dst.toString());
+        Map<String, Object> info = Tools.qemuInfo(dst, "vmdk");
+        assertTrue(info.toString().contains("streamOptimized"), info.toString());
+        assertTrue(Files.size(dst) < Files.size(src) * 3 / 4, "compressed: " + Files.size(dst));
+
+        Cli.Result sparse = Cli.vd("convert", "-c", "-O", "vmdk", "-o", "subformat=monolithicSparse", src,
+                dir.resolve("s.vmdk"));
+        assertNotEquals(0, sparse.exit());
+        assertEquals(List.of("vd: -c (compression) with vmdk means subformat=streamOptimized, not monolithicSparse"),
+                sparse.errLines());
+        assertFalse(Files.exists(dir.resolve("s.vmdk")));
+    }
+
+    @Test
+    void otherFormatsRefuseCompression() throws Exception {
+        Path src = patterned(dir.resolve("source.img"), 1L << 20, 3);
+        for (String fmt : new String[] {"raw", "vdi", "vhdx"}) {
+            Path dst = dir.resolve("r." + fmt);
+            Cli.Result r = Cli.vd("convert", "-c", "-O", fmt, src, dst);
+            assertNotEquals(0, r.exit(), fmt);
+            assertEquals(List.of("vd: -c (compression) is not supported for " + fmt), r.errLines(), fmt);
+            assertFalse(Files.exists(dst), fmt);
+        }
+    }
+
+    private static void checkClean(Path image) throws Exception {
+        Tools.Output o = Tools.exec(List.of("qemu-img", "check", "-f", "qcow2", image.toString()));
+        assertEquals(0, o.exit(), image + ": " + o);
+        assertTrue(o.out().contains("No errors were found"), o.out());
+        assertFalse(o.out().contains("leaked"), o.out());
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<Map<String, Object>> qemuMap(Path image) throws Exception {
+        String json = Tools.run("qemu-img", "map", "--output=json", "-f", "qcow2", image.toString());
+        return (List<Map<String, Object>>) JsonParser.parse(json);
+    }
+
+    /** Our reader gives the source's bytes, and zeros in the rounded-up tail. */
+    private static void assertReadsAs(Path src, Path image) throws IOException {
+        byte[] want = Files.readAllBytes(src);
+        try (Disk d = Disk.open(image, OpenOptions.defaultReadOnly())) {
+            ByteBuffer got = ByteBuffer.allocate((int) d.size());
+            d.read(0, got);
+            byte[] all = got.array();
+            assertEquals(-1, java.util.Arrays.mismatch(want, 0, want.length, all, 0, want.length), image.toString());
+            for (int i = want.length; i < all.length; i++) {
+                assertEquals(0, all[i], "tail byte " + i);
+            }
+        }
+    }
+}

@@ -89,11 +89,38 @@ class ConvertCompressTest {
     }
 
     @Test
+    void zstdCompressionTypeMatchesQemu() throws Exception {
+        Tools.require("qemu-img");
+        Path src = patterned(dir.resolve("zs.raw"), (12L << 20) + 99, 13);
+        Path ours = dir.resolve("ours.qcow2");
+        Path qemu = dir.resolve("qemu.qcow2");
+        Cli.Result r = Cli.vd("convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", src, ours);
+        assertEquals(0, r.exit(), r.toString());
+        Tools.run("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compression_type=zstd",
+                src.toString(), qemu.toString());
+        System.out.println("convert -c zstd 12 MiB patterned: vd " + Files.size(ours) + " bytes, qemu-img "
+                + Files.size(qemu));
+        assertTrue(Files.size(ours) < Files.size(qemu) * 5 / 4, Files.size(ours) + " vs " + Files.size(qemu));
+        assertTrue(Tools.qemuInfo(ours, "qcow2").toString().contains("compression-type=zstd"),
+                Tools.qemuInfo(ours, "qcow2").toString());
+        checkClean(ours);
+        Tools.run("qemu-img", "compare", "-f", "raw", "-F", "qcow2", src.toString(), ours.toString());
+        assertReadsAs(src, ours);
+        assertTrue(qemuMap(ours).stream().anyMatch(e -> Boolean.TRUE.equals(e.get("data")) && !e.containsKey("offset")));
+
+        Cli.Result v2 = Cli.vd("convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd,compat=0.10", src,
+                dir.resolve("v2.qcow2"));
+        assertEquals(List.of("vd: qcow2: compression_type=zstd needs compat=1.1"), v2.errLines());
+        assertFalse(Files.exists(dir.resolve("v2.qcow2")));
+    }
+
+    @Test
     void everyLayoutOptionGivesACleanIdenticalImage() throws Exception {
         Tools.require("qemu-img");
         Path src = patterned(dir.resolve("o.raw"), (3L << 20) + 4097, 11);
         String[] variants = {"cluster_size=512", "cluster_size=4K,refcount_bits=1", "refcount_bits=2",
-                "compat=0.10", "extended_l2=on,cluster_size=32K", "cluster_size=2M", "refcount_bits=64"};
+                "compat=0.10", "extended_l2=on,cluster_size=32K", "cluster_size=2M", "refcount_bits=64",
+            "compression_type=zstd", "compression_type=zstd,cluster_size=4K,refcount_bits=4"};
         int i = 0;
         for (String o : variants) {
             Path dst = dir.resolve("o" + i++ + ".qcow2");

@@ -9,6 +9,7 @@ import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CompressedWriter;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.nativeio.Zstd;
 import org.vdmount.vd.storage.FileStorage;
 
 /**
@@ -19,8 +20,8 @@ import org.vdmount.vd.storage.FileStorage;
  * and table after everything, the L1 table in place, and last the header's refcount table pointer.
  * The creator's own refcount structures are left free. The writable image code is not involved.
  *
- * <p>A compressed cluster is raw deflate (no zlib header, 4 KiB window: compression type 0); one
- * whose deflated form is not smaller than a cluster is stored plain, cluster-aligned. Compressed
+ * <p>A compressed cluster is raw deflate (no zlib header, 4 KiB window: compression type 0) or,
+ * with {@code compression_type=zstd}, one zstd frame (type 1); one whose compressed form is not smaller than a cluster is stored plain, cluster-aligned. Compressed
  * clusters are packed byte by byte and may share host clusters; a host cluster's refcount is the
  * number of clusters (compressed or not, plus tables) that touch it.
  */
@@ -32,6 +33,8 @@ final class Qcow2CompressedWriter implements CompressedWriter {
 
     /** The deflate window QEMU's qcow2 zlib compression type uses (windowBits -12). */
     private static final int WINDOW = 4096;
+    /** ZSTD_CLEVEL_DEFAULT, what QEMU's qcow2 zstd compression uses. */
+    private static final int ZSTD_LEVEL = 3;
 
     private final FileStorage fs;
     private final Path path;
@@ -52,6 +55,8 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     private final Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
     private final byte[] in;
     private final byte[] out;
+    private ByteBuffer zIn;
+    private ByteBuffer zOut;
 
     private Qcow2CompressedWriter(FileStorage fs, Path path, Qcow2Header header, Bytes headerCluster) throws IOException {
         this.fs = fs;
@@ -127,7 +132,7 @@ final class Qcow2CompressedWriter implements CompressedWriter {
             l2Index = table;
         }
         data.duplicate().get(in, 0, cs);
-        int n = deflate();
+        int n = header.compressionType() == 1 ? zstd() : deflate();
         long entry;
         long second = 0;
         long stored;
@@ -197,6 +202,24 @@ final class Qcow2CompressedWriter implements CompressedWriter {
             }
         }
         return n < cs ? n : -1;
+    }
+
+    /**
+     * Compresses {@link #in} as one zstd frame (compression type 1, QEMU's default level 3) into
+     * {@link #out}; returns the length, or -1 when not smaller than a cluster.
+     */
+    private int zstd() throws UnsupportedFeatureException {
+        if (zIn == null) {
+            zIn = ByteBuffer.allocateDirect(cs);
+            zOut = ByteBuffer.allocateDirect(cs);
+        }
+        zIn.clear().put(in).clear();
+        long n = Zstd.compress(zIn, cs, zOut.clear(), cs - 1, ZSTD_LEVEL, "qcow2: compression_type=zstd");
+        if (n < 0) {
+            return -1;
+        }
+        zOut.clear().get(out, 0, (int) n);
+        return (int) n;
     }
 
     /** Appends the current L2 table (after the data it maps) and points the L1 entry at it. */

@@ -108,6 +108,11 @@ class ConvertCompressTest {
         assertReadsAs(src, ours);
         assertTrue(qemuMap(ours).stream().anyMatch(e -> Boolean.TRUE.equals(e.get("data")) && !e.containsKey("offset")));
 
+        Path created = dir.resolve("created.qcow2");
+        assertEquals(0, Cli.vd("create", "-f", "qcow2", "-o", "compression_type=zstd", created, "16M").exit());
+        assertTrue(Tools.qemuInfo(created, "qcow2").toString().contains("compression-type=zstd"));
+        checkClean(created);
+
         Cli.Result v2 = Cli.vd("convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd,compat=0.10", src,
                 dir.resolve("v2.qcow2"));
         assertEquals(List.of("vd: qcow2: compression_type=zstd needs compat=1.1"), v2.errLines());

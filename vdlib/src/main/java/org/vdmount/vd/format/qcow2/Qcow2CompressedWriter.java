@@ -17,13 +17,15 @@ import org.vdmount.vd.storage.FileStorage;
  * does (qcow2.txt "Compressed Clusters Descriptor"). {@link Qcow2Creator} first makes the empty
  * image (header, refcount table and block, zeroed L1); then data clusters are appended in guest
  * order, each finished L2 table after the data it maps, and at {@link #finish} new refcount blocks
- * and table after everything, the L1 table in place, and last the header's refcount table pointer.
- * The creator's own refcount structures are left free. The writable image code is not involved.
+ * and table (in the creator's refcount clusters when they fit, else after everything), the L1
+ * table in place, and last the header's refcount table pointer. The writable image code is not
+ * involved.
  *
  * <p>A compressed cluster is raw deflate (no zlib header, 4 KiB window: compression type 0) or,
- * with {@code compression_type=zstd}, one zstd frame (type 1); one whose compressed form is not smaller than a cluster is stored plain, cluster-aligned. Compressed
- * clusters are packed byte by byte and may share host clusters; a host cluster's refcount is the
- * number of clusters (compressed or not, plus tables) that touch it.
+ * with {@code compression_type=zstd}, one zstd frame (type 1); one whose compressed form is not
+ * smaller than a cluster is stored plain, in a whole cluster of its own. Compressed clusters are
+ * packed byte by byte and may share host clusters; a host cluster's refcount is the number of
+ * clusters (compressed or not, plus tables) that touch it.
  */
 final class Qcow2CompressedWriter implements CompressedWriter {
     private static final long COPIED = 1L << 63;
@@ -50,7 +52,13 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     private long l2Index = -1;
     private boolean l2Used;
     private long lastIndex = -1;
+    /** The next free whole host cluster (the file's end, cluster-aligned). */
     private long end;
+    /** Where the next compressed cluster may go inside a partly used host cluster, or 0 if none. */
+    private long bytePos;
+    /** Qcow2Creator's refcount structures, replaced at finish: clusters [freedFrom, freedTo). */
+    private final long freedFrom;
+    private final long freedTo;
     private long[] refcounts = new long[64];
     private final Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
     private final byte[] in;
@@ -79,7 +87,9 @@ final class Qcow2CompressedWriter implements CompressedWriter {
         }
         // Qcow2Creator's layout: refcount table, then its blocks, then the L1 table; those
         // refcount structures are replaced at finish and left free.
-        for (long c = header.refcountTableOffset() / cs; c < header.l1TableOffset() / cs; c++) {
+        this.freedFrom = header.refcountTableOffset() / cs;
+        this.freedTo = header.l1TableOffset() / cs;
+        for (long c = freedFrom; c < freedTo; c++) {
             refcounts[(int) c] = 0;
         }
     }
@@ -137,7 +147,6 @@ final class Qcow2CompressedWriter implements CompressedWriter {
         long second = 0;
         long stored;
         if (n < 0) {
-            end = align(end);
             fs.write(ByteBuffer.wrap(in), end);
             ref(end / cs);
             entry = end | COPIED;
@@ -145,24 +154,19 @@ final class Qcow2CompressedWriter implements CompressedWriter {
             stored = cs;
             end += cs;
         } else {
-            long first = end / cs;
-            long last = (end + n - 1) / cs;
-            if (refcount(first) >= maxRefcount || refcount(last) >= maxRefcount) {
-                end = align(end); // a fresh host cluster rather than a refcount overflow
-                first = end / cs;
-                last = (end + n - 1) / cs;
-            }
-            fs.write(ByteBuffer.wrap(out, 0, n), end);
-            for (long c = first; c <= last; c++) {
+            long at = compressedPlace(n);
+            fs.write(ByteBuffer.wrap(out, 0, n), at);
+            for (long c = at / cs; c <= (at + n - 1) / cs; c++) {
                 ref(c);
             }
             // Compressed Clusters Descriptor: x = 62 - (cluster_bits - 8); bits 0..x-1 the host
             // offset, x..61 the number of 512-byte sectors beyond the one holding that offset.
             int x = 62 - (header.clusterBits() - 8);
-            long extraSectors = ((end + n - 1) >> 9) - (end >> 9);
-            entry = COMPRESSED | (extraSectors << x) | end;
+            long extraSectors = ((at + n - 1) >> 9) - (at >> 9);
+            entry = COMPRESSED | (extraSectors << x) | at;
             stored = n;
-            end += n;
+            end = Math.max(end, align(at + n));
+            bytePos = (at + n) % cs == 0 ? 0 : at + n;
         }
         int slot = (int) (index % l2Entries) * entryBytes;
         l2.put64be(slot, entry);
@@ -205,6 +209,19 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     }
 
     /**
+     * Where {@code n} compressed bytes go: right after the previous compressed cluster, as QEMU
+     * packs them (qcow2_alloc_bytes), while that host cluster's refcount has room and the bytes
+     * either fit in it or run on into the next free cluster; else at the next free cluster.
+     */
+    private long compressedPlace(int n) {
+        if (bytePos == 0 || refcount(bytePos / cs) >= maxRefcount) {
+            return end;
+        }
+        boolean fits = bytePos + n <= align(bytePos);
+        return fits || align(bytePos) == end ? bytePos : end;
+    }
+
+    /**
      * Compresses {@link #in} as one zstd frame (compression type 1, QEMU's default level 3) into
      * {@link #out}; returns the length, or -1 when not smaller than a cluster.
      */
@@ -227,7 +244,6 @@ final class Qcow2CompressedWriter implements CompressedWriter {
         if (!l2Used) {
             return;
         }
-        end = align(end);
         fs.write(l2.buffer().duplicate().clear(), end);
         ref(end / cs);
         l1[(int) l2Index] = end | COPIED;
@@ -239,27 +255,33 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     @Override
     public void finish() throws IOException {
         flushL2();
-        end = align(end);
         long hostClusters = end / cs;
         long perBlock = (long) cs * 8 / refBits;
-        long blocks = 1;
-        long tableClusters = 1;
-        while (true) {
-            long total = hostClusters + blocks + tableClusters;
-            long needBlocks = (total + perBlock - 1) / perBlock;
-            long needTable = (needBlocks * 8 + cs - 1) / cs;
-            if (needBlocks == blocks && needTable == tableClusters) {
-                break;
+        // The new refcount blocks and table go where the creator's were if they fit there, else
+        // after everything (then covering themselves too).
+        long blocks = (hostClusters + perBlock - 1) / perBlock;
+        long tableClusters = (blocks * 8 + cs - 1) / cs;
+        long blocksAt = freedFrom * cs;
+        if (blocks + tableClusters > freedTo - freedFrom) {
+            blocks = 1;
+            tableClusters = 1;
+            while (true) {
+                long total = hostClusters + blocks + tableClusters;
+                long needBlocks = (total + perBlock - 1) / perBlock;
+                long needTable = (needBlocks * 8 + cs - 1) / cs;
+                if (needBlocks == blocks && needTable == tableClusters) {
+                    break;
+                }
+                blocks = needBlocks;
+                tableClusters = needTable;
             }
-            blocks = needBlocks;
-            tableClusters = needTable;
+            blocksAt = end;
         }
-        long blocksAt = end;
         long tableAt = blocksAt + blocks * cs;
         for (long c = blocksAt / cs; c < tableAt / cs + tableClusters; c++) {
             ref(c);
         }
-        long used = tableAt / cs + tableClusters;
+        long used = Math.max(hostClusters, tableAt / cs + tableClusters);
         for (long b = 0; b < blocks; b++) {
             Bytes block = Bytes.allocate(cs);
             for (long c = b * perBlock; c < Math.min(used, (b + 1) * perBlock); c++) {

@@ -36,8 +36,15 @@ class ConvertCompressTest {
             for (long off = 0; off < size; ) {
                 int len = (int) Math.min(size - off, 1000 + r.nextInt(400_000));
                 byte[] b = new byte[len];
-                switch (r.nextInt(4)) {
+                switch (r.nextInt(5)) {
                     case 0 -> r.nextBytes(b);
+                    case 4 -> { // random 6000-byte run repeated: matches lie further back than 4 KiB
+                        byte[] unit = new byte[6000];
+                        r.nextBytes(unit);
+                        for (int i = 0; i < len; i++) {
+                            b[i] = unit[i % unit.length];
+                        }
+                    }
                     case 1 -> {
                         StringBuilder t = new StringBuilder();
                         while (t.length() < len) {
@@ -80,6 +87,8 @@ class ConvertCompressTest {
         checkClean(packed);
         Tools.run("qemu-img", "compare", "-f", "raw", "-F", "qcow2", src.toString(), packed.toString());
         assertReadsAs(src, packed);
+        int inflated = inflateWithQemuWindow(packed);
+        assertTrue(inflated > 50, inflated + " compressed clusters");
 
         List<Map<String, Object>> map = qemuMap(packed);
         assertTrue(map.stream().anyMatch(e -> Boolean.TRUE.equals(e.get("data")) && !e.containsKey("offset")),
@@ -182,6 +191,36 @@ class ConvertCompressTest {
             assertEquals(List.of("vd: -c (compression) is not supported for " + fmt), r.errLines(), fmt);
             assertFalse(Files.exists(dst), fmt);
         }
+    }
+
+    /**
+     * Walks the image's L1/L2 tables (8-byte entries) in Python and inflates every compressed
+     * cluster with zlib's raw window bits -12, as QEMU's zlib compression type requires, in
+     * 512-byte output steps so matches further back than the window fail; returns how many.
+     */
+    private static int inflateWithQemuWindow(Path image) throws Exception {
+        Tools.require("python3");
+        String script = String.join("\n",
+                "import struct, sys, zlib",
+                "f = open(sys.argv[1], 'rb'); h = f.read(72)",
+                "cb = struct.unpack('>I', h[20:24])[0]; cs = 1 << cb",
+                "l1n, l1o = struct.unpack('>IQ', h[36:48])",
+                "f.seek(l1o); l1 = struct.unpack('>%dQ' % l1n, f.read(8 * l1n))",
+                "x = 62 - (cb - 8); n = 0",
+                "for e in l1:",
+                "    if not e & ((1 << 56) - 512): continue",
+                "    f.seek(e & ((1 << 56) - 512)); l2 = struct.unpack('>%dQ' % (cs // 8), f.read(cs))",
+                "    for d in l2:",
+                "        if not d & (1 << 62): continue",
+                "        off = d & ((1 << x) - 1); secs = ((d >> x) & ((1 << (62 - x)) - 1)) + 1",
+                "        f.seek(off); buf = f.read(secs * 512 - (off & 511))",
+                "        z = zlib.decompressobj(-12); out = b''",
+                "        while buf and len(out) < cs:",
+                "            out += z.decompress(buf, 512); buf = z.unconsumed_tail",
+                "        assert len(out) == cs, (off, len(out))",
+                "        n += 1",
+                "print(n)");
+        return Integer.parseInt(Tools.run("python3", "-c", script, image.toString()).trim());
     }
 
     private static void checkClean(Path image) throws Exception {

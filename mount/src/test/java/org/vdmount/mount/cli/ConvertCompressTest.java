@@ -228,6 +228,8 @@ class ConvertCompressTest {
         assertEquals(0, o.exit(), image + ": " + o);
         assertTrue(o.out().contains("No errors were found"), o.out());
         assertFalse(o.out().contains("leaked"), o.out());
+        Cli.Result ours = Cli.vd("check", image);
+        assertEquals(0, ours.exit(), "vd check " + image + ": " + ours);
     }
 
     @SuppressWarnings("unchecked")

@@ -59,7 +59,8 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     /** Qcow2Creator's refcount structures, replaced at finish: clusters [freedFrom, freedTo). */
     private final long freedFrom;
     private final long freedTo;
-    private long[] refcounts = new long[64];
+    /** Reference count per host cluster (4 bytes each: 64 MiB for a 1 TiB image of 64 KiB clusters). */
+    private int[] refcounts = new int[64];
     private final Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
     private final byte[] in;
     private final byte[] out;
@@ -75,7 +76,7 @@ final class Qcow2CompressedWriter implements CompressedWriter {
         this.entryBytes = header.extendedL2() ? 16 : 8;
         this.l2Entries = cs / entryBytes;
         this.refBits = 1 << header.refcountOrder();
-        this.maxRefcount = refBits == 64 ? Long.MAX_VALUE : (1L << refBits) - 1;
+        this.maxRefcount = refBits >= 32 ? Integer.MAX_VALUE : (1L << refBits) - 1;
         this.l1 = new long[(int) header.l1Size()];
         this.l2 = Bytes.allocate(cs);
         this.in = new byte[cs];

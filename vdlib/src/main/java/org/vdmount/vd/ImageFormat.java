@@ -108,6 +108,15 @@ public interface ImageFormat {
                 + image.storage().path());
     }
 
+    /**
+     * Starts a new image at {@code path} whose clusters are written compressed, in order, by the
+     * returned writer ({@code vd convert -c}). Checks the options against {@link #createOptions()}
+     * as {@link #create} does; formats that cannot write compressed images refuse in one line.
+     */
+    default CompressedWriter createCompressed(Path path, CreateOptions options) throws IOException {
+        throw new UnsupportedFeatureException("-c (compression) is not supported for " + name());
+    }
+
     /** Creates the image from options already checked against {@link #createOptions()}. */
     default Image createImage(Path path, CreateOptions options) throws IOException {
         throw new UnsupportedFeatureException(name() + ": creating images is not supported");

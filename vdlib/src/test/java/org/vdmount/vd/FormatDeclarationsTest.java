@@ -55,7 +55,7 @@ class FormatDeclarationsTest {
         Path img = dir.resolve("a.qcow2");
         UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                 () -> qcow2.create(img, CreateOptions.of(1 << 20).with("clustersize", "4K")));
-        assertEquals("qcow2: unknown option 'clustersize' (known: cluster_size, compat, refcount_bits, extended_l2)",
+        assertEquals("qcow2: unknown option 'clustersize' (known: cluster_size, compat, refcount_bits, extended_l2, compression_type)",
                 e.getMessage());
         assertFalse(Files.exists(img), "nothing created");
         e = assertThrows(UnsupportedFeatureException.class,

@@ -9,6 +9,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
 import org.vdmount.vd.Capability;
+import org.vdmount.vd.CompressedWriter;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
@@ -34,6 +35,10 @@ final class ConvertCommand extends VdCommand {
     @Option(names = "-O", paramLabel = "FORMAT", defaultValue = "raw",
             description = "Output format (default: ${DEFAULT-VALUE}).")
     String outputFormat;
+
+    @Option(names = "-c", description = "Compress: qcow2 clusters deflated (as qemu-img convert -c; a "
+            + "cluster that does not shrink is stored plain); vmdk means subformat=streamOptimized.")
+    boolean compress;
 
     @Mixin
     FormatOptions.Given formatOptions;
@@ -66,6 +71,14 @@ final class ConvertCommand extends VdCommand {
         if (!format.can(Capability.CREATE)) {
             throw new VdException(format.name() + ": creating images is not supported");
         }
+        if (compress && format.name().equals("vmdk")) {
+            String sub = options.getOrDefault("subformat", "streamOptimized");
+            if (!sub.equals("streamOptimized")) {
+                throw new VdException("-c (compression) with vmdk means subformat=streamOptimized, not " + sub);
+            }
+            options = new java.util.LinkedHashMap<>(options);
+            options.put("subformat", sub);
+        }
         if (Files.exists(dst, LinkOption.NOFOLLOW_LINKS) && !overwrite) {
             throw new VdException(dst + ": already exists (add --overwrite to replace it)");
         }
@@ -74,8 +87,10 @@ final class ConvertCommand extends VdCommand {
                 replace(source);
             }
             long started = System.nanoTime();
-            DiskCopy.Stats stats = convert(source, format, options, dst,
-                    new Progress(vd.err, source.size(), vd.terminal), vd::warn);
+            Progress progress = new Progress(vd.err, source.size(), vd.terminal);
+            DiskCopy.Stats stats = compress && !format.name().equals("vmdk")
+                    ? convertCompressed(source, format, options, dst, progress, vd::warn)
+                    : convert(source, format, options, dst, progress, vd::warn);
             double seconds = Math.max(1e-9, (System.nanoTime() - started) / 1e9);
             vd.note(common, String.format(Locale.ROOT, "%s: %s of %s written (%s read) in %.2f s, %.0f MiB/s",
                     dst, Sizes.human(stats.bytesWritten()), Sizes.human(source.size()),
@@ -105,6 +120,37 @@ final class ConvertCommand extends VdCommand {
             throw new ImageInUseException(dst + ": " + user + ", not replaced");
         }
         Files.delete(dst);
+    }
+
+    /**
+     * {@code -c}: writes {@code dst} through the format's {@link CompressedWriter} (refused in one
+     * line by formats without one); on any failure {@code dst} is deleted again.
+     */
+    static DiskCopy.Stats convertCompressed(Disk source, ImageFormat format, Map<String, String> options, Path dst,
+                                            Progress progress, Consumer<String> warn) throws IOException {
+        CompressedWriter out = format.createCompressed(dst, new CreateOptions(source.size(), options, null, null));
+        try (PartialOutput partial = new PartialOutput(dst, List.of(dst))) {
+            boolean copied = false;
+            DiskCopy.Stats stats;
+            try {
+                if (out.size() < source.size()) {
+                    throw new VdException(format.name() + ": created " + dst + " with " + out.size()
+                            + " bytes, smaller than the source's " + source.size());
+                }
+                stats = DiskCopy.copyClusters(source, out, progress::update);
+                out.finish();
+                copied = true;
+            } finally {
+                progress.finish(copied);
+                out.close();
+            }
+            partial.commit();
+            if (out.size() > source.size()) {
+                warn.accept(dst + " has " + out.size() + " bytes: " + format.name()
+                        + " rounded up the source's " + source.size());
+            }
+            return stats;
+        }
     }
 
     /**

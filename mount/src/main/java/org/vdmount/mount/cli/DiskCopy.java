@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.function.LongConsumer;
 import org.vdmount.vd.Allocation;
+import org.vdmount.vd.CompressedWriter;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Run;
 
@@ -38,6 +39,50 @@ final class DiskCopy {
         DiskCopy c = new DiskCopy(source, target);
         c.run(progress);
         return new Stats(c.bytesRead, c.bytesWritten);
+    }
+
+    /**
+     * Copies all of {@code source} into {@code out} cluster by cluster, in order: clusters that
+     * hold no DATA run are skipped without reading, read clusters that are all zeros are skipped,
+     * the rest are handed to the writer (the tail past the source's end reads as zeros).
+     */
+    static Stats copyClusters(Disk source, CompressedWriter out, LongConsumer progress) throws IOException {
+        int cs = out.clusterSize();
+        long size = source.size();
+        ByteBuffer cluster = ByteBuffer.allocateDirect(cs);
+        ByteBuffer zero = ByteBuffer.allocateDirect(cs);
+        long read = 0;
+        long written = 0;
+        long next = 0; // first cluster not yet handled
+        long chunkBytes = Math.max(CHUNK_BYTES, cs);
+        for (long chunk = 0; chunk < size; chunk += chunkBytes) {
+            long end = Math.min(size, chunk + chunkBytes);
+            for (long pos = chunk; pos < end; ) {
+                long run = source.map(pos, end - pos);
+                long runEnd = pos + Math.min(Run.length(run), end - pos);
+                if (Run.kind(run) == Allocation.DATA) {
+                    for (long c = Math.max(next, pos / cs); c * cs < runEnd; c++) {
+                        long at = c * cs;
+                        int len = (int) Math.min(cs, size - at);
+                        cluster.clear();
+                        source.read(at, cluster.duplicate().limit(len));
+                        cluster.position(len);
+                        while (cluster.hasRemaining()) {
+                            cluster.put((byte) 0);
+                        }
+                        cluster.flip();
+                        read += len;
+                        if (cluster.mismatch(zero) >= 0) {
+                            written += out.write(c, cluster);
+                        }
+                        next = c + 1;
+                    }
+                }
+                pos = runEnd;
+            }
+            progress.accept(end);
+        }
+        return new Stats(read, written);
     }
 
     private void run(LongConsumer progress) throws IOException {

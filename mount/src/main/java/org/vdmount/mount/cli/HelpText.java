@@ -65,6 +65,8 @@ final class HelpText {
                 "      format, size, the chain's layers and the partitions",
                 "  vd convert -O qcow2 disk.vmdk disk.qcow2",
                 "      the whole chain into a new image",
+                "  vd convert -c -O qcow2 disk.vmdk small.qcow2",
+                "      the same with compressed clusters (as qemu-img convert -c)",
                 "  vd create -f vhdx new.vhdx 20G",
                 "      a new dynamic image; vd create -f vhdx -o help lists its options",
                 "  vd create -f vdi -b base.vdi child.vdi",

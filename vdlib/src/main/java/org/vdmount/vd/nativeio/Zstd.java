@@ -6,7 +6,7 @@ import jnr.ffi.types.size_t;
 import org.vdmount.vd.UnsupportedFeatureException;
 
 /**
- * zstd decompression through the system's libzstd (Debian libzstd1: libzstd.so.1). Java has no
+ * zstd (de)compression through the system's libzstd (Debian libzstd1: libzstd.so.1). Java has no
  * zstd decoder; when the library is missing, data that needs it fails with a clear
  * {@link UnsupportedFeatureException}. The library is loaded on first use, and tried only once.
  */
@@ -20,6 +20,9 @@ public final class Zstd {
         int ZSTD_isError(@size_t long code);
 
         String ZSTD_getErrorName(@size_t long code);
+
+        @size_t long ZSTD_compress(ByteBuffer dst, @size_t long dstCapacity, ByteBuffer src, @size_t long srcSize,
+                                   int compressionLevel);
     }
 
     private static final Object LOCK = new Object();
@@ -77,5 +80,17 @@ public final class Zstd {
             return -1;
         }
         return n;
+    }
+
+    /**
+     * Compresses {@code src[0, srcLen)} (direct) into one zstd frame in {@code dst} (direct) at
+     * {@code level}; returns its length, or -1 when it does not fit in {@code dstLen} bytes.
+     * {@code what} names the data for the error raised when libzstd is missing.
+     */
+    public static long compress(ByteBuffer src, int srcLen, ByteBuffer dst, int dstLen, int level, String what)
+            throws UnsupportedFeatureException {
+        LibZstd z = library(what);
+        long n = z.ZSTD_compress(dst, dstLen, src, srcLen, level);
+        return z.ZSTD_isError(n) != 0 ? -1 : n;
     }
 }

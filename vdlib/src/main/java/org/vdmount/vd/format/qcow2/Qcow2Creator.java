@@ -16,7 +16,8 @@ import org.vdmount.vd.storage.StorageScope;
  * and the backing file name), refcount table, the refcount blocks covering all of this, and a
  * zeroed L1 table — QEMU's layout. Options: {@code cluster_size} (512..2M, default 64K),
  * {@code compat} (0.10 = version 2, 1.1 = version 3, default), {@code refcount_bits} (1..64,
- * default 16), {@code extended_l2} (on/off, default off).
+ * default 16), {@code extended_l2} (on/off, default off), {@code compression_type} (zlib, default, or
+ * zstd: header byte 104 and the compression type feature bit).
  */
 final class Qcow2Creator {
     static final CreateOption CLUSTER_SIZE = CreateOption.size("cluster_size", "64K",
@@ -27,7 +28,10 @@ final class Qcow2Creator {
             "width of a reference count: 1, 2, 4, 8, 16, 32 or 64 (compat=1.1 for other than 16)");
     static final CreateOption EXTENDED_L2 = CreateOption.flag("extended_l2",
             "32 subclusters per cluster (compat=1.1, cluster_size of 16K or more)");
-    static final List<CreateOption> OPTIONS = List.of(CLUSTER_SIZE, COMPAT, REFCOUNT_BITS, EXTENDED_L2);
+    static final CreateOption COMPRESSION_TYPE = CreateOption.choice("compression_type", "zlib",
+            "how compressed clusters are encoded: zlib or zstd (compat=1.1 for zstd)", "zlib", "zstd");
+    static final List<CreateOption> OPTIONS = List.of(CLUSTER_SIZE, COMPAT, REFCOUNT_BITS, EXTENDED_L2,
+            COMPRESSION_TYPE);
 
     private Qcow2Creator() {
     }
@@ -76,7 +80,13 @@ final class Qcow2Creator {
             throw new UnsupportedFeatureException("qcow2: virtual size " + size + " out of range");
         }
         size = (size + 511) & ~511L; // whole sectors, as qemu-img rounds it
-        int incompat = extL2 ? (int) Qcow2Header.INCOMPAT_EXTL2 : 0;
+        boolean zstd = options.get(COMPRESSION_TYPE).equalsIgnoreCase("zstd");
+        if (version == 2 && zstd) {
+            throw new UnsupportedFeatureException("qcow2: compression_type=zstd needs compat=1.1");
+        }
+        int incompat = (extL2 ? (int) Qcow2Header.INCOMPAT_EXTL2 : 0)
+                | (zstd ? (int) Qcow2Header.INCOMPAT_COMPRESSION : 0);
+        int compressionType = zstd ? 1 : 0;
         Qcow2Header probe = new Qcow2Header(version, 0, 0, clusterBits, size, 0, 0, 0, 0, 1, 0, 0, incompat, 0, 0,
                 Integer.numberOfTrailingZeros(refBits), version >= 3 ? Qcow2Header.WRITTEN_SIZE_V3 : Qcow2Header.SIZE_V2,
                 0);
@@ -124,7 +134,7 @@ final class Qcow2Creator {
         first.putBytes(end, name);
         Qcow2Header h = new Qcow2Header(version, backing == null ? 0 : end, name.length, clusterBits, size, 0,
                 l1Entries, l1At, tableAt, tableClusters, 0, 0, incompat, 0, 0, Integer.numberOfTrailingZeros(refBits),
-                extStart, 0);
+                extStart, compressionType);
         h.write(first);
 
         long tableCount = tableClusters;

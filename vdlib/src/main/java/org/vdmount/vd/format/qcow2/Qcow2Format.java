@@ -69,6 +69,12 @@ public final class Qcow2Format extends DeclaredFormat {
         Qcow2Resize.resize((Qcow2Image) image, newSize);
     }
 
+    /** A sequential writer of compressed clusters; see {@link Qcow2CompressedWriter}. */
+    @Override
+    public org.vdmount.vd.CompressedWriter createCompressed(Path path, CreateOptions options) throws IOException {
+        return Qcow2CompressedWriter.create(path, options.validate(this));
+    }
+
     @Override
     public Image createImage(Path path, CreateOptions options) throws IOException {
         Qcow2Creator.create(path, options);

@@ -1,0 +1,30 @@
+package org.vdmount.vd;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * Sequential writer of a new image whose clusters are stored compressed ({@code vd convert -c},
+ * {@code qemu-img convert -c}). Made by {@link ImageFormat#createCompressed}. Clusters are given
+ * once each, in increasing order; those never given read as zeros. Nothing is readable before
+ * {@link #finish}; closing without finishing leaves an incomplete file for the caller to delete.
+ */
+public interface CompressedWriter extends Closeable {
+
+    /** Bytes per cluster: the unit {@link #write} takes. */
+    int clusterSize();
+
+    /** The virtual size of the image being written (the requested size, rounded up as the format does). */
+    long size();
+
+    /**
+     * Stores guest cluster {@code index} from {@code data} (position 0, {@link #clusterSize} bytes
+     * remaining; past the virtual size zero). {@code index} must exceed every earlier one. Returns
+     * the host bytes the cluster took.
+     */
+    long write(long index, ByteBuffer data) throws IOException;
+
+    /** Writes the metadata (tables, reference counts, header last) and forces the file to disk. */
+    void finish() throws IOException;
+}

@@ -4,8 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
@@ -81,8 +79,7 @@ final class Qcow2Snapshots {
         try {
             w.flush();
             w.prepare();
-            w.markDirty(true);
-            String id = op.run();
+            String id = op.run(); // sets the dirty bit once its checks have passed
             w.markDirty(false);
             return id;
         } finally {
@@ -109,12 +106,9 @@ final class Qcow2Snapshots {
         }
         String id = nextId();
         long[] active = img.l1.clone();
+        w.markDirty(true);
         // 1. one more reference to everything the active L1 reaches (forced before any new pointer)
-        for (long[] r : references(active, "active L1 table", img.l1Offset)) {
-            for (long c = r[0] & -cs; c < r[0] + r[1]; c += cs) {
-                refs.increment(c);
-            }
-        }
+        forEachReference(active, "active L1 table", img.l1Offset, this::increment);
         // 2. clusters for the L1 copy and the new table, counted before they are written
         int l1Clusters = (int) ((active.length * 8L + cs - 1) / cs);
         long l1Copy = active.length == 0 ? 0 : allocateRun(l1Clusters);
@@ -149,7 +143,9 @@ final class Qcow2Snapshots {
     private String doDelete(String idOrName) throws IOException {
         Qcow2Snapshot s = find(idOrName);
         long[] l1 = readL1(s);
-        List<long[]> held = references(l1, "L1 table of snapshot '" + s.name() + "'", s.l1TableOffset());
+        String what = "L1 table of snapshot '" + s.name() + "'";
+        forEachReference(l1, what, s.l1TableOffset(), (o, n) -> { }); // damaged tables refused before any write
+        w.markDirty(true);
         // 1. the new table without the entry, then the header
         byte[] table = tableWith(null, s);
         if (table.length == 0) {
@@ -163,9 +159,7 @@ final class Qcow2Snapshots {
             switchHeader(img.snapshots.size() - 1, tableAt);
         }
         // 2. the references are gone: the snapshot's clusters, its L1 table and the old table
-        for (long[] r : held) {
-            refs.releaseLater(r[0], r[1]);
-        }
+        forEachReference(l1, what, s.l1TableOffset(), this::decrement);
         if (l1.length > 0) {
             refs.releaseLater(s.l1TableOffset(), l1.length * 8L);
         }
@@ -184,13 +178,12 @@ final class Qcow2Snapshots {
                     + " (grow the image with vd resize first)");
         }
         long[] old = img.l1.clone();
-        List<long[]> oldRefs = references(old, "active L1 table", img.l1Offset);
+        String what = "L1 table of snapshot '" + s.name() + "'";
+        forEachReference(old, "active L1 table", img.l1Offset, (o, n) -> { }); // damaged tables refused
+        forEachReference(snap, what, s.l1TableOffset(), (o, n) -> { });        // before any write
+        w.markDirty(true);
         // 1. one more reference to everything the snapshot reaches
-        for (long[] r : references(snap, "L1 table of snapshot '" + s.name() + "'", s.l1TableOffset())) {
-            for (long c = r[0] & -cs; c < r[0] + r[1]; c += cs) {
-                refs.increment(c);
-            }
-        }
+        forEachReference(snap, what, s.l1TableOffset(), this::increment);
         refs.writeDirty();
         img.storage().force();
         // 2. the active L1 becomes the snapshot's (COPIED clear: everything is shared), then the size
@@ -207,9 +200,7 @@ final class Qcow2Snapshots {
             img.storage().force();
         }
         // 3. the old active state's references are gone
-        for (long[] r : oldRefs) {
-            refs.releaseLater(r[0], r[1]);
-        }
+        forEachReference(old, "active L1 table", img.l1Offset, this::decrement);
         refs.applyPendingDecrements(host -> { });
         img.storage().force();
         recomputeCopied(next);
@@ -267,12 +258,17 @@ final class Qcow2Snapshots {
         return l1;
     }
 
+    /** Receives one host range {@code [offset, offset + length)} an L1 table references. */
+    private interface RangeSink {
+        void accept(long offset, long length) throws IOException;
+    }
+
     /**
-     * Every host range an L1 table references: its L2 tables and their clusters (a compressed
-     * cluster by the 512-byte sectors it occupies), each {offset, length}, checked against the file.
+     * Visits every host range an L1 table references, streaming (one L2 table in memory): each L2
+     * table, then its clusters (a compressed cluster by the 512-byte sectors it occupies), checked
+     * against the file first.
      */
-    private List<long[]> references(long[] l1, String what, long l1Offset) throws IOException {
-        List<long[]> out = new ArrayList<>();
+    private void forEachReference(long[] l1, String what, long l1Offset, RangeSink sink) throws IOException {
         long end = img.storage().size();
         boolean ext = img.extL2;
         for (int i = 0; i < l1.length; i++) {
@@ -284,8 +280,8 @@ final class Qcow2Snapshots {
                 throw new CorruptImageException("qcow2", img.path, what, l1Offset + i * 8L, "L2 table offset 0x"
                         + Long.toHexString(l2) + " is misaligned or past the file end");
             }
-            out.add(new long[] {l2, cs});
             Bytes t = Bytes.of(readCluster(l2));
+            sink.accept(l2, cs);
             for (int k = 0; k < cs / 8; k += ext ? 2 : 1) {
                 long e = t.u64be(k * 8);
                 if (img.compressed(e)) {
@@ -295,18 +291,35 @@ final class Qcow2Snapshots {
                         throw new CorruptImageException("qcow2", img.path, "L2 table", l2 + k * 8L, "compressed "
                                 + "cluster at 0x" + Long.toHexString(off) + " lies past the file end");
                     }
-                    out.add(new long[] {off & ~511L, len + (off & 511)});
+                    sink.accept(off & ~511L, len + (off & 511));
                 } else if ((e & Qcow2Image.OFFSET_MASK) != 0) {
                     long host = e & Qcow2Image.OFFSET_MASK;
-                    if ((host & (cs - 1)) != 0) {
+                    if ((host & (cs - 1)) != 0 || host >= end) {
                         throw new CorruptImageException("qcow2", img.path, "L2 table", l2 + k * 8L, "data cluster 0x"
-                                + Long.toHexString(host) + " is not cluster-aligned");
+                                + Long.toHexString(host) + " is not cluster-aligned or lies past the file end");
                     }
-                    out.add(new long[] {host, cs});
+                    sink.accept(host, cs);
                 }
             }
         }
-        return out;
+    }
+
+    /** One more reference to every cluster of the range; the counts are written as they pile up. */
+    private void increment(long offset, long length) throws IOException {
+        for (long c = offset & -cs; c < offset + length; c += cs) {
+            refs.increment(c);
+        }
+        if (refs.dirtyBlockCount() > 64) {
+            refs.writeDirty(); // raising a count early is always safe
+        }
+    }
+
+    /** One reference fewer, once no table names the range any more; applied in batches. */
+    private void decrement(long offset, long length) throws IOException {
+        refs.releaseLater(offset, length);
+        if (refs.pendingCount() > 65536) {
+            refs.applyPendingDecrements(host -> { });
+        }
     }
 
     /** Contiguous new clusters past the file end (refcount 1 in memory), remembered as the new end. */

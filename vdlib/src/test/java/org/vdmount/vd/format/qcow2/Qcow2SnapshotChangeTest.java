@@ -62,6 +62,9 @@ class Qcow2SnapshotChangeTest {
         assertTrue(list().contains("s1"), list());
         QemuTools.assertClean(dir, "qcow2", "a.qcow2");
         assertThrows(VdException.class, () -> ours(Op.CREATE, "s1"), "a duplicate name is refused");
+        if (!options.contains("0.10")) { // version 3: incompatible features at 0x48, dirty = bit 0
+            assertEquals(0, Files.readAllBytes(dir.resolve("a.qcow2"))[0x4F] & 1, "a refusal leaves no dirty bit");
+        }
         io(dir, "qcow2", "a.qcow2", "write -P 0x21 512k 1M", "write -z 0 64k", "discard 4M 64k",
                 "write -P 0x22 7M 4k");
         byte[] later = QemuTools.qemuRaw(dir, "a.qcow2");

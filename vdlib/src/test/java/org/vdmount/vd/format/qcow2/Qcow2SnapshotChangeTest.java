@@ -118,6 +118,24 @@ class Qcow2SnapshotChangeTest {
         assertThrows(VdException.class, () -> ours(Op.DELETE, "v1"), "an unknown snapshot is refused");
     }
 
+    /** -a restores the snapshot's disk size, as qemu-img snapshot -a does. */
+    @Test
+    void applyRestoresTheRecordedSize() throws IOException {
+        img(dir, "create", "-q", "-f", "qcow2", "a.qcow2", "8M");
+        io(dir, "qcow2", "a.qcow2", "write -P 0x51 0 8M");
+        byte[] at8 = QemuTools.qemuRaw(dir, "a.qcow2");
+        ours(Op.CREATE, "small");
+        org.vdmount.vd.ImageResize.resize(dir.resolve("a.qcow2"), null, "16M", false, OpenOptions.defaultReadOnly());
+        io(dir, "qcow2", "a.qcow2", "write -P 0x52 4M 12M");
+        byte[] qemuView = qemuApplied("small");
+        assertEquals(8 << 20, qemuView.length, "qemu's apply gives the old size");
+        ours(Op.APPLY, "small");
+        QemuTools.assertClean(dir, "qcow2", "a.qcow2");
+        byte[] ourView = QemuTools.qemuRaw(dir, "a.qcow2");
+        DiskBytes.assertSame(at8, ourView, "our apply: the old size and bytes");
+        DiskBytes.assertSame(qemuView, ourView, "the same as qemu's apply");
+    }
+
     @Test
     void otherFormatsAreRefused() throws IOException {
         img(dir, "create", "-q", "-f", "vdi", "b.vdi", "1M");

@@ -41,19 +41,11 @@ class SnapshotCrashTest {
     })
     void aSnapshotChangeKilledAtAnyWriteLeavesTheOldOrTheNewState(Op op, String opts) throws Exception {
         QemuTools.assumeQemu();
+        byte[][] expect = fixture(op, opts);
+        byte[] before = expect[0];
+        byte[] applied = expect[1];
+        byte[] snapshotBytes = expect[2];
         Path original = dir.resolve("orig.qcow2");
-        QemuTools.img(dir, "create", "-q", "-f", "qcow2", "-o", opts, original.toString(), "4M");
-        QemuTools.io(dir, "qcow2", original.toString(), "write -P 0xa1 0 300k", "write -c -P 0xb2 1M 64k");
-        QemuTools.img(dir, "snapshot", "-c", "s0", original.toString()); // an older table to replace
-        QemuTools.io(dir, "qcow2", original.toString(), "write -P 0xc3 3M 512k");
-        byte[] snapshotBytes = QemuTools.qemuRaw(dir, original.toString());
-        if (op != Op.CREATE) {
-            QemuTools.img(dir, "snapshot", "-c", "s1", original.toString());
-            QemuTools.io(dir, "qcow2", original.toString(), "write -P 0xd4 100k 1M", "write -P 0xe5 3M 4k");
-        }
-        byte[] before = QemuTools.qemuRaw(dir, original.toString());
-        byte[] applied = op == Op.APPLY ? snapshotBytes : before;
-
         Path counted = dir.resolve("counted.qcow2");
         Files.copy(original, counted);
         long writes = change(counted, op, Long.MAX_VALUE, false);
@@ -92,6 +84,64 @@ class SnapshotCrashTest {
         System.out.printf("snapshot crash %s %s: %d kill points over %d host writes: %d old state, %d new%n",
                 op, opts, oldSeen + newSeen, writes, oldSeen, newSeen);
         assertTrue(oldSeen > 0 && newSeen > 0, "both outcomes occur");
+    }
+
+    /**
+     * The same with a real process death: {@link SnapshotChild} halts (as kill -9) at host write
+     * N+1, for every N of a create and of a delete.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"CREATE", "DELETE"})
+    void aSnapshotProcessKilledAtAnyWriteLeavesTheOldOrTheNewState(Op op) throws Exception {
+        QemuTools.assumeQemu();
+        byte[][] expect = fixture(op, "compat=1.1");
+        Path original = dir.resolve("orig.qcow2");
+        Path counted = dir.resolve("counted.qcow2");
+        Files.copy(original, counted);
+        long writes = change(counted, op, Long.MAX_VALUE, false);
+        for (long n = 0; n <= writes; n++) {
+            Path p = dir.resolve("h.qcow2");
+            Files.copy(original, p, StandardCopyOption.REPLACE_EXISTING);
+            java.util.List<String> cmd = java.util.List.of(
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
+                    "-D" + org.vdmount.vd.storage.WriteFault.HALT_PROPERTY + "=" + n, "-cp",
+                    System.getProperty("java.class.path"), SnapshotChild.class.getName(), p.toString(), op.name(),
+                    "s1");
+            Process proc = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            String out = new String(proc.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            if (!proc.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)) {
+                proc.destroyForcibly();
+                fail("the snapshot child did not finish");
+            }
+            int exit = n < writes ? org.vdmount.vd.storage.WriteFault.HALT_STATUS : 0;
+            String where = op + " process halted at write " + (n + 1) + " of " + writes + ": ";
+            assertTrue(proc.exitValue() == exit, where + "exit " + proc.exitValue() + ": " + out);
+            boolean done = verify(p, op, expect[0], expect[1], expect[2], where + "read-only: ");
+            assertTrue(n < writes || done, where + "the finished run shows its effect");
+            try (Disk d = Disk.open(p, OpenOptions.defaultReadWrite())) {
+                d.flush(); // the writable open repairs a dirty image
+            }
+            verify(p, op, expect[0], expect[1], expect[2], where + "after a writable open: ");
+            QemuImg.Result r = QemuImg.run("check", "-f", "qcow2", p.toString());
+            assertTrue(r.exit() == 0, where + "qemu-img check: " + r.output());
+        }
+    }
+
+    /** Builds orig.qcow2 for {@code op}; returns {the active bytes, the bytes after the op, s1's bytes}. */
+    private byte[][] fixture(Op op, String opts) throws IOException {
+        Path original = dir.resolve("orig.qcow2");
+        QemuTools.img(dir, "create", "-q", "-f", "qcow2", "-o", opts, original.toString(), "4M");
+        QemuTools.io(dir, "qcow2", original.toString(), "write -P 0xa1 0 300k", "write -c -P 0xb2 1M 64k");
+        QemuTools.img(dir, "snapshot", "-c", "s0", original.toString()); // an older table to replace
+        QemuTools.io(dir, "qcow2", original.toString(), "write -P 0xc3 3M 512k");
+        byte[] snapshotBytes = QemuTools.qemuRaw(dir, original.toString());
+        if (op != Op.CREATE) {
+            QemuTools.img(dir, "snapshot", "-c", "s1", original.toString());
+            QemuTools.io(dir, "qcow2", original.toString(), "write -P 0xd4 100k 1M", "write -P 0xe5 3M 4k");
+        }
+        byte[] before = QemuTools.qemuRaw(dir, original.toString());
+        byte[] applied = op == Op.APPLY ? snapshotBytes : before;
+        return new byte[][] {before, applied, snapshotBytes};
     }
 
     /** Runs the operation letting {@code allowed} host writes through; returns the writes seen. */

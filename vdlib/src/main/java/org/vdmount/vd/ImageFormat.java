@@ -117,6 +117,19 @@ public interface ImageFormat {
         throw new UnsupportedFeatureException("-c (compression) is not supported for " + name());
     }
 
+    /**
+     * Internal snapshot operations ({@code vd snapshot -c/-a/-d}, as {@code qemu-img snapshot}) on
+     * {@code image}, opened writable by this format and flushed: {@code op} is 'c' (create a
+     * snapshot named {@code name}), 'a' (apply: the active state becomes the snapshot with that id
+     * or name) or 'd' (delete it). Only for formats with {@link Capability#INTERNAL_SNAPSHOTS}.
+     * Crash-safe (a kill leaves leaked space at worst). Returns the snapshot's id. Afterwards
+     * {@code image} is spent: the caller only closes it and reopens the file.
+     */
+    default String changeSnapshot(Image image, char op, String name) throws IOException {
+        throw new UnsupportedFeatureException("snapshot -" + op + " is not supported by " + name() + ": "
+                + image.storage().path());
+    }
+
     /** Creates the image from options already checked against {@link #createOptions()}. */
     default Image createImage(Path path, CreateOptions options) throws IOException {
         throw new UnsupportedFeatureException(name() + ": creating images is not supported");

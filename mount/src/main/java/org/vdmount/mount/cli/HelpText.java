@@ -83,6 +83,8 @@ final class HelpText {
                 "      top.qcow2 over other.qcow2, reading the same (differences copied first)",
                 "  vd amend -o uuid=5eed5eed-aaaa-4bbb-8ccc-dddddddddddd child.vhd",
                 "      a new identity; vd amend -o help child.vhd lists the keys it stores",
+                "  vd snapshot -c before-upgrade disk.qcow2",
+                "      an internal snapshot; -a before-upgrade reverts to it, -d deletes it, -l lists them",
                 "",
                 "Formats (found by content, not by extension): " + formatList() + "."));
         usage.footer(escape(footer));

@@ -10,21 +10,47 @@ import java.util.Map;
 import org.vdmount.vd.Capability;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageSnapshots;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.UnsupportedFeatureException;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code vd snapshot -l IMAGE}: the internal snapshots of the top image, as qemu-img snapshot -l lists them. */
+/**
+ * {@code vd snapshot -l|-c NAME|-a NAME|-d NAME IMAGE}: lists, creates, applies or deletes the
+ * internal snapshots of the top image, as {@code qemu-img snapshot}.
+ */
 @Command(name = "snapshot",
-        description = {"List the internal snapshots of IMAGE (qcow2), in the columns of 'qemu-img snapshot -l' "
-                + "(without ICOUNT). The image is opened read-only. Creating, applying and deleting snapshots "
-                + "(-c/-a/-d) are not implemented yet."})
-final class SnapshotCommand extends VdCommand {
+        description = {"List (-l), create (-c), apply (-a) or delete (-d) the internal snapshots of IMAGE (qcow2), "
+                + "as 'qemu-img snapshot'. -l prints the columns of 'qemu-img snapshot -l' (without ICOUNT) and "
+                + "opens the image read-only.",
+                "-c NAME records the current disk (no VM state) under a new id; a name in use is refused. "
+                        + "-a ID|NAME makes the disk what the snapshot recorded (its size too); -d ID|NAME removes "
+                        + "the snapshot and frees the clusters only it held. An id is matched before a name.",
+                "-c/-a/-d write the image in place, refused while anyone else uses it (-U is refused). "
+                        + "Crash-safe: refcounts rise before a reference appears and drop after it is gone, the "
+                        + "snapshot table switches in one header write, and the dirty bit (version 3) makes the "
+                        + "next writable open reclaim what a kill left leaked."})
+final class SnapshotCommand extends ModifyingCommand {
 
-    @Option(names = "-l", required = true, description = "List the snapshots.")
-    boolean list;
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Action action;
+
+    static final class Action {
+        @Option(names = "-l", description = "List the snapshots.")
+        boolean list;
+
+        @Option(names = "-c", paramLabel = "NAME", description = "Create a snapshot named NAME.")
+        String create;
+
+        @Option(names = "-a", paramLabel = "ID|NAME", description = "Apply (revert the disk to) a snapshot.")
+        String apply;
+
+        @Option(names = "-d", paramLabel = "ID|NAME", description = "Delete a snapshot.")
+        String delete;
+    }
 
     @Parameters(paramLabel = "IMAGE", description = "The image whose snapshots are listed.")
     Path image;
@@ -34,6 +60,9 @@ final class SnapshotCommand extends VdCommand {
 
     @Override
     public Integer call() throws Exception {
+        if (!action.list) {
+            return change();
+        }
         try (Disk disk = Disk.open(image, vd.openOptions(common))) {
             Image top = disk.top();
             if (!top.format().can(Capability.INTERNAL_SNAPSHOTS)) {
@@ -61,6 +90,17 @@ final class SnapshotCommand extends VdCommand {
             }
         }
         vd.out.flush();
+        return 0;
+    }
+
+    /** -c, -a or -d: prints nothing on success, as qemu-img. */
+    private int change() throws Exception {
+        var options = lockedOptions();
+        ImageSnapshots.Op op = action.create != null ? ImageSnapshots.Op.CREATE
+                : action.apply != null ? ImageSnapshots.Op.APPLY : ImageSnapshots.Op.DELETE;
+        String name = action.create != null ? action.create : action.apply != null ? action.apply : action.delete;
+        String id = ImageSnapshots.change(image, null, op, name, options);
+        vd.note(common, op.name().toLowerCase(Locale.ROOT) + " snapshot " + id + " ('" + name + "') of " + image);
         return 0;
     }
 }

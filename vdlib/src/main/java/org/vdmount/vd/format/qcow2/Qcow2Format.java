@@ -75,6 +75,18 @@ public final class Qcow2Format extends DeclaredFormat {
         return Qcow2CompressedWriter.create(path, options.validate(this));
     }
 
+    /** Creates, applies or deletes an internal snapshot; see {@link Qcow2Snapshots}. */
+    @Override
+    public String changeSnapshot(Image image, char op, String name) throws IOException {
+        Qcow2Image img = (Qcow2Image) image;
+        return switch (op) {
+            case 'c' -> Qcow2Snapshots.create(img, name);
+            case 'a' -> Qcow2Snapshots.apply(img, name);
+            case 'd' -> Qcow2Snapshots.delete(img, name);
+            default -> throw new IllegalArgumentException("snapshot operation " + op);
+        };
+    }
+
     @Override
     public Image createImage(Path path, CreateOptions options) throws IOException {
         Qcow2Creator.create(path, options);

@@ -67,6 +67,12 @@ public final class VhdxFormat extends DeclaredFormat {
         return java.util.Optional.of(new VhdxCompact());
     }
 
+    /** Headers, log, region tables, metadata and BAT; see {@link VhdxCheck}. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
+        return java.util.Optional.of(new VhdxCheck());
+    }
+
     /** The Virtual Disk Size item and the BAT's new entries, through the log; see {@link VhdxResize}. */
     @Override
     public void resize(Image image, long newSize) throws IOException {

@@ -186,4 +186,33 @@ class CheckTest {
         Cli.Result bad = Cli.vd("check", "-r", "some", raw);
         assertEquals(2, bad.exit(), bad.toString());
     }
+
+    /** VHDX: a qemu-img image and a child made by vd create -b are clean; a damaged second header is repaired. */
+    @Test
+    void vhdxChecksCleanAndRepairsADamagedNonCurrentHeader() throws Exception {
+        Path p = dir.resolve("d.vhdx");
+        Tools.run("qemu-img", "create", "-f", "vhdx", "-o", "block_size=1M", p.toString(), "8M");
+        Tools.run("qemu-io", "-f", "vhdx", "-c", "write -P 5 1M 2M", p.toString());
+        Path child = dir.resolve("c.avhdx");
+        assertEquals(0, Cli.vd("create", "-f", "vhdx", "-b", p.toString(), child.toString()).exit());
+        Cli.Result c = Cli.vd("check", child);
+        assertEquals(0, c.exit(), c.toString());
+        Cli.Result r = Cli.vd("check", p);
+        assertEquals(0, r.exit(), r.toString());
+        assertTrue(r.out().contains("No errors were found on the image."), r.toString());
+        Cli.Result j = Cli.vd("check", "--json", p.toString());
+        assertTrue(j.out().replace(" ", "").contains("\"allocated-clusters\":2,"), j.toString());
+        assertTrue(j.out().replace(" ", "").contains("\"total-clusters\":8,"), j.toString());
+        try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
+            f.seek(64 * 1024 + 200); // header 1: qemu-img leaves header 2 current after its open
+            f.write(0x5a);
+        }
+        assertEquals(0, qemuCheck(p).exit(), "QEMU only reads the current header");
+        Cli.Result damaged = Cli.vd("check", p);
+        assertEquals(2, damaged.exit(), damaged.toString());
+        Cli.Result fixed = Cli.vd("check", "-r", "all", p.toString());
+        assertEquals(0, fixed.exit(), fixed.toString());
+        assertEquals(0, Cli.vd("check", p).exit());
+        assertEquals(0, qemuCheck(p).exit());
+    }
 }

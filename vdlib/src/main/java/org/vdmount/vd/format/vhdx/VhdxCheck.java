@@ -54,7 +54,7 @@ final class VhdxCheck implements ImageChecker {
         if (before.logPending) {
             try (Image im = new VhdxFormat().open(path, OpenOptions.defaultReadWrite())) {
                 im.flush(); // the writable open replayed the log into the file
-            } catch (CorruptImageException e) {
+            } catch (VdException e) {
                 before.report.note("vhdx: log not replayed: " + VdException.oneLine(e.getMessage()));
             }
             repaired = true;
@@ -147,7 +147,12 @@ final class VhdxCheck implements ImageChecker {
         }
         RegionTable.Entry batRegion = table.find(Vhdx.BAT_REGION);
         RegionTable.Entry metaRegion = table.find(Vhdx.METADATA_REGION);
+        java.util.Set<java.util.UUID> seen = new java.util.HashSet<>();
         for (RegionTable.Entry e : table.entries()) {
+            if (!seen.add(e.guid())) {
+                report.corruption("region table", tableAt[t[0] != null ? 0 : 1], "vhdx: " + path + ": region "
+                        + e.guid() + " appears twice");
+            }
             String bad = badRange(e.fileOffsetBytes(), e.lengthBytes(), size, used);
             if (bad != null) {
                 report.corruption("region table", tableAt[t[0] != null ? 0 : 1], "vhdx: " + path + ": region "
@@ -168,7 +173,7 @@ final class VhdxCheck implements ImageChecker {
             meta = VhdxMetadata.read(file, metaRegion);
             bat = Bat.read(file, batRegion, meta);
         } catch (CorruptImageException e) {
-            report.corruption("metadata", metaRegion.fileOffsetBytes(), VdException.oneLine(e.getMessage()));
+            report.corruption("metadata or BAT", metaRegion.fileOffsetBytes(), VdException.oneLine(e.getMessage()));
             report.incomplete("metadata or BAT unreadable");
             return new Examined(report, current, damaged, logPending);
         }

@@ -210,4 +210,16 @@ class VhdxCheckTest {
         assertEquals(1, r.corruptions(), r.findings().toString());
         assertEquals(null, r.incompleteReason(), "the first table still leads to the BAT");
     }
+
+    @Test
+    void truncatedImageIsIncompleteNotACrash() throws Exception {
+        Path img = qemuImage("dynamic");
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(1536 * 1024); // the header section and half the log
+        }
+        CheckReport r = check(img, Repair.NONE);
+        assertTrue(r.corruptions() > 0, r.findings().toString());
+        assertTrue(r.exitStatus() == 1 || r.exitStatus() == 2, r.findings().toString());
+        assertTrue(qemuCheck(img) != 0, "qemu-img refuses it too");
+    }
 }

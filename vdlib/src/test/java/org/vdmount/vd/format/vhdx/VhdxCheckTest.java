@@ -100,6 +100,14 @@ class VhdxCheckTest {
         CheckReport r = check(child, Repair.NONE);
         assertEquals(0, r.corruptions(), r.findings().toString());
         assertEquals(1, r.allocatedClusters()); // QEMU does not open differencing VHDX: no peer here
+        // the sector bitmap entry of chunk 0 follows its chunkRatio payload entries (MS-VHDX 2.5)
+        long chunkRatio = Vhdx.SECTORS_PER_BITMAP_BLOCK * 512 / (2 * MIB);
+        long at = entryOffset(child, (int) chunkRatio);
+        assertEquals(Bat.SB_PRESENT, Bat.state(read64(child, at)), "the partial write made a sector bitmap");
+        poke(child, at, le64(Bat.entry(Bat.SB_PRESENT, Vhdx.roundUp(Files.size(child), MIB) + 8 * MIB)));
+        CheckReport bad = check(child, Repair.NONE);
+        assertEquals(1, bad.corruptions(), bad.findings().toString());
+        assertEquals(at, bad.findings().get(0).offset());
     }
 
     @Test

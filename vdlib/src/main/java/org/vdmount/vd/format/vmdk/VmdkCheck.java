@@ -208,8 +208,9 @@ final class VmdkCheck implements ImageChecker {
                 long grain = (long) i * gtEntries + k;
                 long pos = s * 512;
                 if (pos + grainBytes > fileSize) {
-                    report.corruption("grain table " + i, at, "ERROR: grain " + grain + " at sector " + s
-                            + " points past the end of the file (" + fileSize + " bytes)");
+                    report.corruption("grain table " + i, at, "ERROR: grain " + grain + " (guest sector "
+                            + grain * grainSectors + ") at sector " + s + " points past the end of the file ("
+                            + fileSize + " bytes)"); // QEMU: "cluster offset for sector N points after EOF"
                 } else if (pos < metaEnd) {
                     report.corruption("grain table " + i, at, "ERROR: grain " + grain + " at sector " + s
                             + " lies inside the metadata (first grain at sector " + h.overheadSectors() + ")");

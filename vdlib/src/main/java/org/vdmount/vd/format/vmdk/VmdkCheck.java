@@ -20,17 +20,22 @@ import org.vdmount.vd.storage.Storage;
  * every grain directory entry names a grain table inside the file, the redundant directory's tables
  * hold the same entries as the primary's, and every grain entry names a whole grain inside the
  * file, after the metadata, grain-aligned, named once. Stream-optimized, COWD and seSparse extents
- * are refused (reported incomplete). Read-only: no repair is offered.
+ * are refused (reported incomplete). {@code -r all} rewrites a redundant grain table that differs
+ * from its primary, only when the extent has no other corruption: the primary, which reads use, is
+ * never written, so a crash mid-repair leaves the data as it was (and the mismatch for the next run).
  */
 final class VmdkCheck implements ImageChecker {
     private long totalGrains;
     private long allocatedGrains;
     private int sparseExtents;
+    private Repair repair = Repair.NONE;
+    private boolean repaired;
 
     @Override
     public CheckReport check(Path path, Repair repair) throws IOException {
+        this.repair = repair;
         CheckReport report = new CheckReport();
-        try (Storage main = FileStorage.open(path, true)) {
+        try (Storage main = FileStorage.open(path, repair != Repair.ALL)) { // -r all may rewrite redundant tables
             long size = main.size();
             ByteBuffer head = ByteBuffer.allocate((int) Math.min(size, 512));
             main.read(head, 0);
@@ -46,8 +51,14 @@ final class VmdkCheck implements ImageChecker {
         if (report.incompleteReason() == null && sparseExtents > 0) { // flat extents have no grains
             report.statistics(totalGrains, allocatedGrains, -1, -1, -1);
         }
+        if (repaired) {
+            CheckReport after = new VmdkCheck().check(path, Repair.NONE);
+            after.repairedFrom(report);
+            return after;
+        }
         if (repair != Repair.NONE && (report.corruptions() > 0 || report.leaks() > 0)) {
-            report.note("vmdk: repair is not supported by vd check; nothing was changed");
+            report.note("vmdk: nothing was changed (-r all only rewrites redundant grain tables from a primary"
+                    + " directory and tables without other corruptions)");
         }
         return report;
     }
@@ -106,7 +117,7 @@ final class VmdkCheck implements ImageChecker {
                     }
                 }
                 case "SPARSE" -> {
-                    try (Storage st = FileStorage.open(f, true)) {
+                    try (Storage st = FileStorage.open(f, repair != Repair.ALL)) {
                         if (st.size() < 512 || !SparseHeader.hasMagic(Bytes.of(readAt(st, 0, 512)))) {
                             report.incomplete("vmdk: check is not supported for extent " + n + " (" + f
                                     + "): no hosted sparse (KDMV) extent");
@@ -168,6 +179,8 @@ final class VmdkCheck implements ImageChecker {
                 rgd = GrainMapExtent.readU32s(st, h.rgdOffset() * 512, gdCount, "redundant grain directory");
             }
         }
+        long corruptionsBefore = report.corruptions();
+        java.util.Map<Long, int[]> stale = new java.util.LinkedHashMap<>(); // redundant table position -> primary
         BitSet used = new BitSet((int) Math.min(Integer.MAX_VALUE, fileSize / grainBytes + 1));
         for (int i = 0; i < gdCount; i++) {
             long gdAt = h.gdOffset() * 512 + i * 4L;
@@ -195,6 +208,7 @@ final class VmdkCheck implements ImageChecker {
                                 "ERROR: grain tables vs redundant copy: entry " + k + " is "
                                         + Integer.toUnsignedLong(primary[k]) + " in the primary, "
                                         + Integer.toUnsignedLong(red[k]) + " in the redundant copy");
+                        stale.put(Integer.toUnsignedLong(rgd[i]) * 512, primary);
                         break;
                     }
                 }
@@ -226,6 +240,30 @@ final class VmdkCheck implements ImageChecker {
                 }
             }
         }
+        if (repair == Repair.ALL && !stale.isEmpty()) {
+            if (report.corruptions() - corruptionsBefore > stale.size()) {
+                report.note("vmdk: redundant grain tables of " + st.path() + " not rewritten: the primary directory"
+                        + " or tables have corruptions of their own");
+            } else {
+                rewriteRedundant(st, stale, gtEntries);
+                report.note("vmdk: " + stale.size() + " redundant grain table(s) of " + st.path()
+                        + " rewritten from the primary");
+            }
+        }
+    }
+
+    /** -r all: the redundant copies take the primary tables' entries (the primary, which reads use, is untouched). */
+    private void rewriteRedundant(Storage st, java.util.Map<Long, int[]> stale, int gtEntries) throws IOException {
+        for (var e : stale.entrySet()) {
+            byte[] raw = new byte[gtEntries * 4];
+            Bytes b = Bytes.of(raw);
+            for (int k = 0; k < gtEntries; k++) {
+                b.put32le(k * 4, Integer.toUnsignedLong(e.getValue()[k]));
+            }
+            st.write(ByteBuffer.wrap(raw), e.getKey());
+        }
+        st.force();
+        repaired = true;
     }
 
     /** The grain table a directory entry names, or null if none or it lies outside the file. */

@@ -171,9 +171,43 @@ class VmdkCheckTest {
         assertNull(r.incompleteReason());
         assertArrayEquals(f, Files.readAllBytes(p));
         assertEquals(1_000_000_000_000L, Files.getLastModifiedTime(p).toMillis());
-        CheckReport all = FormatRegistry.require("vmdk").checker().orElseThrow().check(p, Repair.ALL);
-        assertEquals(1, all.corruptions());
-        assertTrue(all.notes().stream().anyMatch(n -> n.contains("nothing was changed")), all.notes().toString());
+        CheckReport leaks = FormatRegistry.require("vmdk").checker().orElseThrow().check(p, Repair.LEAKS);
+        assertEquals(1, leaks.corruptions());
+        assertTrue(leaks.notes().stream().anyMatch(n -> n.contains("nothing was changed")), leaks.notes().toString());
+        assertArrayEquals(f, Files.readAllBytes(p));
+    }
+
+    @Test
+    void repairAllRewritesTheRedundantCopyFromAConsistentPrimary() throws Exception {
+        Path p = image("monolithicSparse");
+        byte[] f = Files.readAllBytes(p);
+        Tables t = tables(f);
+        Bytes.of(f).put32le((int) t.gt(), 0);
+        Files.write(p, f);
+        Tools.run(dir, "qemu-img", "convert", "-O", "raw", p.toString(), dir.resolve("a.raw").toString());
+        byte[] content = Files.readAllBytes(dir.resolve("a.raw"));
+        CheckReport r = FormatRegistry.require("vmdk").checker().orElseThrow().check(p, Repair.ALL);
+        assertEquals(0, r.corruptions(), r.findings().toString());
+        assertEquals(1, r.corruptionsFixed());
+        assertEquals(0, r.exitStatus());
+        byte[] g = Files.readAllBytes(p);
+        assertEquals(0, Bytes.of(g).u32le((int) t.rgt()), "the redundant copy took the primary's entry");
+        assertEquals(0, check(p).corruptions());
+        assertEquals(0, qemuCheck(p));
+        Tools.run(dir, "qemu-img", "convert", "-O", "raw", p.toString(), dir.resolve("b.raw").toString());
+        assertArrayEquals(content, Files.readAllBytes(dir.resolve("b.raw")), "the data reads the same");
+    }
+
+    @Test
+    void repairAllLeavesBothCopiesWhenThePrimaryIsItselfDamaged() throws Exception {
+        Path p = image("monolithicSparse");
+        byte[] f = Files.readAllBytes(p);
+        Tables t = tables(f);
+        Bytes.of(f).put32le((int) t.gt(), f.length / 512 + 1024); // primary past EOF and unlike its copy
+        Files.write(p, f);
+        CheckReport r = FormatRegistry.require("vmdk").checker().orElseThrow().check(p, Repair.ALL);
+        assertEquals(2, r.corruptions(), r.findings().toString());
+        assertTrue(r.notes().stream().anyMatch(n -> n.contains("not rewritten")), r.notes().toString());
         assertArrayEquals(f, Files.readAllBytes(p));
     }
 }

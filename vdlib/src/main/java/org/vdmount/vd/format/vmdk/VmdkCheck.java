@@ -182,7 +182,16 @@ final class VmdkCheck implements ImageChecker {
         long corruptionsBefore = report.corruptions();
         java.util.Map<Long, int[]> stale = new java.util.LinkedHashMap<>(); // redundant table position -> primary
         BitSet used = new BitSet((int) Math.min(Integer.MAX_VALUE, fileSize / grainBytes + 1));
+        // tables that do not overlap add up to at most the file twice (both copies): more means
+        // directory entries naming the same tables again and again; stop rather than loop for hours
+        long budget = 2 * fileSize;
         for (int i = 0; i < gdCount; i++) {
+            budget -= (gd[i] != 0 ? gtBytes : 0) + (rgd != null && rgd[i] != 0 ? gtBytes : 0);
+            if (budget < 0) {
+                report.incomplete("vmdk: grain directory of " + st.path() + " names more grain tables than the file"
+                        + " holds (entry " + i + "); tables overlap, check stopped");
+                return;
+            }
             long gdAt = h.gdOffset() * 512 + i * 4L;
             int[] primary = table(st, gd[i], gtBytes, gtEntries, fileSize, "grain directory", gdAt, i, report);
             int[] red = null;

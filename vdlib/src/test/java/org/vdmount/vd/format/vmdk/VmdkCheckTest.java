@@ -210,4 +210,29 @@ class VmdkCheckTest {
         assertTrue(r.notes().stream().anyMatch(n -> n.contains("not rewritten")), r.notes().toString());
         assertArrayEquals(f, Files.readAllBytes(p));
     }
+
+    @Test
+    void directoryNamingOneTableOverAndOverStopsInsteadOfLooping() throws Exception {
+        Path p = dir.resolve("big.vmdk");
+        Tools.run(dir, "qemu-img", "create", "-f", "vmdk", p.toString(), "64G");
+        Tools.run(dir, "qemu-io", "-f", "vmdk", "-c", "write -P 1 0 64k", p.toString());
+        byte[] f = Files.readAllBytes(p);
+        Bytes b = Bytes.of(f);
+        long gd = b.u64le(0x38) * 512;
+        long rgd = b.u64le(0x30) * 512;
+        long gt0 = b.u32le((int) gd);
+        // 16 times the capacity: a directory of 32768 entries (128 KiB, still inside the file), every
+        // entry naming table 0, i.e. 64 MiB of tables per copy from an 8 MiB file
+        b.put64le(0x0C, b.u64le(0x0C) * 16);
+        int entries = (int) ((64L << 30) * 16 / (512L * GRAIN));
+        for (int i = 0; i < entries; i++) {
+            b.put32le((int) (gd + i * 4L), gt0);
+            b.put32le((int) (rgd + i * 4L), gt0);
+        }
+        Path hostile = dir.resolve("hostile.vmdk");
+        Files.write(hostile, f);
+        CheckReport r = check(hostile);
+        assertEquals(1, r.exitStatus(), r.findings().toString());
+        assertTrue(r.incompleteReason().contains("names more grain tables than the file holds"), r.incompleteReason());
+    }
 }

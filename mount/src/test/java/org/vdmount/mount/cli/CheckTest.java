@@ -215,4 +215,36 @@ class CheckTest {
         assertEquals(0, Cli.vd("check", p).exit());
         assertEquals(0, qemuCheck(p).exit());
     }
+
+    @Test
+    void vmdkEntryPastTheEndIsFoundAsQemuFindsIt() throws Exception {
+        Path p = dir.resolve("s.vmdk");
+        Tools.run("qemu-img", "create", "-f", "vmdk", p.toString(), "8M");
+        Tools.run("qemu-io", "-f", "vmdk", "-c", "write -P 1 0 64k", "-c", "write -P 2 1M 64k", p.toString());
+        Cli.Result clean = Cli.vd("check", p);
+        assertEquals(0, clean.exit(), clean.toString());
+        assertTrue(clean.out().contains("No errors were found on the image."), clean.toString());
+        try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
+            byte[] h = new byte[512];
+            f.readFully(h);
+            var b = java.nio.ByteBuffer.wrap(h).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            long gd = b.getLong(0x38) * 512;
+            long rgd = b.getLong(0x30) * 512;
+            for (long dirAt : new long[] {gd, rgd}) {
+                f.seek(dirAt);
+                long gt = Integer.toUnsignedLong(Integer.reverseBytes(f.readInt())) * 512;
+                f.seek(gt + 16 * 4); // the grain at 1 MiB
+                f.writeInt(Integer.reverseBytes((int) (f.length() / 512 + 4096)));
+            }
+        }
+        long len = Files.size(p);
+        Tools.Output q = qemuCheck(p, "-f", "vmdk");
+        Cli.Result r = Cli.vd("check", p);
+        assertEquals(2, r.exit(), r.toString());
+        // QEMU stops at the first such entry with "Check failed" (exit 1); vd counts it as a corruption
+        assertTrue(q.exit() != 0 && q.err().contains("ERROR: cluster offset for sector 2048 points after EOF"), q.toString());
+        assertEquals(List.of("ERROR: grain 16 (guest sector 2048) at sector " + (len / 512 + 4096)
+                + " points past the end of the file (" + len + " bytes)"), r.errLines());
+        assertTrue(r.out().contains("1 errors were found on the image."), r.toString());
+    }
 }

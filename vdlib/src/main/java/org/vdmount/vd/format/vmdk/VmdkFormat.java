@@ -55,4 +55,10 @@ public final class VmdkFormat extends DeclaredFormat {
     public Image createImage(Path path, CreateOptions options) throws IOException {
         return VmdkCreator.create(this, path, options);
     }
+
+    /** Descriptor, extent files and sizes; hosted sparse headers, both directories, grain tables. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
+        return java.util.Optional.of(new VmdkCheck());
+    }
 }

@@ -125,16 +125,7 @@ final class Journal {
      */
     void commitPages(List<LogWriter.Page> pages) throws IOException {
         commit();
-        int max = log.maxPages();
-        for (int from = 0; from < pages.size(); from += max) {
-            List<LogWriter.Page> entry = pages.subList(from, Math.min(pages.size(), from + max));
-            log.write(entry, file.storage().size());
-            file.force("log-flush");
-            for (LogWriter.Page p : entry) {
-                file.writeMeta(p.bytes(), p.fileOffset(), "apply-write");
-            }
-            file.force("apply-flush");
-        }
+        throughLog(pages);
     }
 
     /** Commits and marks the log empty (LogGuid 0): the file is clean. */

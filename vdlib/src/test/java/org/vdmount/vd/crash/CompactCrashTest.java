@@ -20,7 +20,6 @@ import org.vdmount.vd.check.CheckReport;
 import org.vdmount.vd.check.Repair;
 import org.vdmount.vd.compact.CompactFixture;
 import org.vdmount.vd.compact.Compaction;
-import org.vdmount.vd.storage.WriteFault;
 
 /**
  * A kill during {@code vd compact}: the process dies after the N-th host write (truncates and
@@ -91,21 +90,8 @@ class CompactCrashTest {
 
     /** Compacts {@code p} letting {@code allowed} host writes through; returns the writes seen. */
     private static long compact(Path p, long allowed, boolean torn) throws IOException {
-        WriteFault.arm(allowed, WriteFault.Mode.DROP, torn, allowed * 7 + 1);
-        try {
-            Compaction.compact(p, null, OpenOptions.defaultReadOnly(), v -> { });
-        } catch (IOException | RuntimeException e) {
-            if (!WriteFault.tripped()) {
-                throw e;
-            }
-        } finally {
-            long seen = WriteFault.writesSeen();
-            WriteFault.disarm();
-            if (allowed == Long.MAX_VALUE) {
-                return seen;
-            }
-        }
-        return 0;
+        return FaultedRun.dropAfter(allowed, torn, allowed * 7 + 1,
+                () -> Compaction.compact(p, null, OpenOptions.defaultReadOnly(), v -> { }));
     }
 
     private static byte[] contents(Path p, OpenOptions options) throws IOException {

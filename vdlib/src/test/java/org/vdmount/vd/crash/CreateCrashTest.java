@@ -18,7 +18,6 @@ import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.VdException;
-import org.vdmount.vd.storage.WriteFault;
 
 /**
  * A kill during {@code create} (vd create, vd convert, a new overlay): the process dies after the
@@ -73,21 +72,11 @@ class CreateCrashTest {
     /** Creates {@code path} letting {@code allowed} host writes through; returns the writes seen. */
     private static long create(ImageFormat format, Path path, CreateOptions co, long allowed, boolean torn)
             throws IOException {
-        WriteFault.arm(allowed, WriteFault.Mode.DROP, torn, allowed * 7 + 1);
-        try (Image img = format.create(path, co)) {
-            img.flush();
-        } catch (IOException | RuntimeException e) {
-            if (!WriteFault.tripped()) {
-                throw e;
+        return FaultedRun.dropAfter(allowed, torn, allowed * 7 + 1, () -> {
+            try (Image img = format.create(path, co)) {
+                img.flush();
             }
-        } finally {
-            long seen = WriteFault.writesSeen();
-            WriteFault.disarm();
-            if (allowed == Long.MAX_VALUE) {
-                return seen;
-            }
-        }
-        return 0;
+        });
     }
 
     /** True if {@code p} opens as {@code format} and reads all zeros; false if refused in one clear line. */

@@ -17,7 +17,6 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.conformance.DiskBytes;
-import org.vdmount.vd.storage.WriteFault;
 
 /**
  * A kill during {@code vd rebase}: the process dies after the N-th host write of a safe rebase
@@ -66,22 +65,8 @@ class RebaseCrashTest {
 
     /** Runs a safe rebase letting {@code allowed} host writes through; returns the writes seen. */
     private static long rebase(Path d, String fmt, String target, long allowed, boolean torn) throws IOException {
-        WriteFault.arm(allowed, WriteFault.Mode.DROP, torn, allowed * 7 + 1);
-        try {
-            ChainRebase.rebase(d.resolve("top." + fmt), null, new ChainRebase.Request(target, null, false), RW,
-                    p -> { });
-        } catch (IOException | RuntimeException e) {
-            if (!WriteFault.tripped()) {
-                throw e;
-            }
-        } finally {
-            long seen = WriteFault.writesSeen();
-            WriteFault.disarm();
-            if (allowed == Long.MAX_VALUE) {
-                return seen;
-            }
-        }
-        return 0;
+        return FaultedRun.dropAfter(allowed, torn, allowed * 7 + 1,
+                () -> ChainRebase.rebase(d.resolve("top." + fmt), null, new ChainRebase.Request(target, null, false), RW, p -> { }));
     }
 
     /** old (random data) &lt;- top (some data, zeroed ranges), and new (other data); the chain's bytes. */

@@ -139,19 +139,8 @@ class ResizeCrashTest {
 
     /** Resizes letting {@code allowed} host writes through; returns the writes seen. */
     private static long resize(Path p, String grow, long allowed, boolean torn) throws IOException {
-        WriteFault.arm(allowed, WriteFault.Mode.DROP, torn, allowed * 7 + 3);
-        long seen;
-        try {
-            ImageResize.resize(p, null, grow, false, OpenOptions.defaultReadOnly());
-        } catch (IOException | RuntimeException e) {
-            if (!WriteFault.tripped()) {
-                throw e;
-            }
-        } finally {
-            seen = WriteFault.writesSeen();
-            WriteFault.disarm();
-        }
-        return seen;
+        return FaultedRun.dropAfter(allowed, torn, allowed * 7 + 3,
+                () -> ImageResize.resize(p, null, grow, false, OpenOptions.defaultReadOnly()));
     }
 
     /** Opens {@code p}: old or new size, the model's bytes first, zeros after. Returns the size. */

@@ -146,20 +146,8 @@ class SnapshotCrashTest {
 
     /** Runs the operation letting {@code allowed} host writes through; returns the writes seen. */
     private static long change(Path p, Op op, long allowed, boolean torn) throws IOException {
-        org.vdmount.vd.storage.WriteFault.arm(allowed, org.vdmount.vd.storage.WriteFault.Mode.DROP, torn,
-                allowed * 7 + 3);
-        long seen;
-        try {
-            ImageSnapshots.change(p, null, op, "s1", OpenOptions.defaultReadOnly());
-        } catch (IOException | RuntimeException e) {
-            if (!org.vdmount.vd.storage.WriteFault.tripped()) {
-                throw e;
-            }
-        } finally {
-            seen = org.vdmount.vd.storage.WriteFault.writesSeen();
-            org.vdmount.vd.storage.WriteFault.disarm();
-        }
-        return seen;
+        return FaultedRun.dropAfter(allowed, torn, allowed * 7 + 3,
+                () -> ImageSnapshots.change(p, null, op, "s1", OpenOptions.defaultReadOnly()));
     }
 
     /**

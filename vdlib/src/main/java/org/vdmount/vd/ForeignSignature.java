@@ -29,6 +29,15 @@ public record ForeignSignature(String what, boolean fromEnd, int offset, byte[] 
             // LUKS1/LUKS2 header: "LUKS" 0xba 0xbe.
             start("a LUKS-encrypted volume", 0, bytes(0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe)),
             start("a Bochs disk image", 0, ascii("Bochs Virtual HD Image")),
+            // Apple sparse image (.sparseimage, "sprs" header) and encrypted DMGs: v2 "encrcdsa"
+            // header, v1 "cdsaencr" trailer (libyal/libmodi, Mac OS disk image types).
+            start("an Apple sparse disk image (.sparseimage)", 0, ascii("sprs")),
+            start("an encrypted Apple disk image (DMG, 'encrcdsa' header)", 0, ascii("encrcdsa")),
+            end("an encrypted Apple disk image (DMG, 'cdsaencr' trailer)", 8, ascii("cdsaencr")),
+            // Advanced Forensic Format (AFFLIB): "AFF10\r\n" (AFF4 volumes are ZIP archives, below).
+            start("an Advanced Forensic Format (AFF) image", 0, bytes(0x41, 0x46, 0x46, 0x31, 0x30, 0x0d, 0x0a, 0x00)),
+            // Windows Imaging (WIM) "MSWIM\0\0\0" and its ESD variant (same header).
+            start("a Windows Imaging (WIM/ESD) file", 0, bytes(0x4d, 0x53, 0x57, 0x49, 0x4d, 0, 0, 0)),
             start("a cloop compressed image", 0, ascii("#!/bin/sh\n#V2.0 Format")),
             start("a VMware COWD sparse extent (ESX 2.x)", 0, ascii("COWD")),
             start("a gzip-compressed file", 0, bytes(0x1f, 0x8b, 0x08)),

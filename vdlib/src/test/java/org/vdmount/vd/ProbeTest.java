@@ -48,7 +48,12 @@ class ProbeTest {
         "x.luks, 4c554b53babe0001, 0, LUKS",
         "x.img.gz, 1f8b0800, 0, gzip",
         "x.img.xz, fd377a585a00, 0, xz",
-        "x.ova, 504b0304, 0, ZIP"})
+        "x.ova, 504b0304, 0, ZIP",
+        "x.sparseimage, 73707273, 0, Apple sparse disk image",
+        "x.dmg, 656e637263647361, 0, encrypted Apple disk image",
+        "x.dmg, 6364736165 6e6372, -8, encrypted Apple disk image",
+        "x.aff, 4146463130 0d0a00, 0, Advanced Forensic Format",
+        "x.wim, 4d5357494d000000, 0, Windows Imaging"})
     void aForeignContainerIsRefusedByNameNotShownAsRaw(String name, String magicHex, int offset, String what)
             throws IOException {
         Path p = fileWith(name, hex(magicHex.replace(" ", "")), offset);
@@ -93,6 +98,33 @@ class ProbeTest {
             assertEquals(64 * 1024, d.size());
         }
         assertEquals(List.of(), warnings, "an extension of raw's is no guess");
+    }
+
+    /**
+     * A signature of a format this library reads, but a header its reader does not accept, is
+     * that format's error, never raw: a qcow2 magic with an unknown version names the version.
+     */
+    @Test
+    void aQcowMagicOfAnUnknownVersionNamesTheVersion() throws IOException {
+        Path p = fileWith("future.qcow2", hex("514649fb00000004"), 0);
+        assertEquals("qcow2", FormatRegistry.probe(p).name());
+        UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
+                () -> Disk.open(p, OpenOptions.defaultReadOnly()).close());
+        assertEquals("qcow2: " + p + " is qcow version 4 (header offset 0x4); versions 1, 2 and 3 are supported",
+                e.getMessage());
+    }
+
+    /** A VHD footer whose checksum is wrong is still a VHD (its reader reports the checksum), not raw. */
+    @Test
+    void aVhdFooterWithABadChecksumIsVhdNotRaw() throws IOException {
+        byte[] footer = new byte[512];
+        System.arraycopy("conectix".getBytes(StandardCharsets.US_ASCII), 0, footer, 0, 8);
+        footer[0x40] = 0x12; // checksum field: anything but the sum
+        Path p = fileWith("bad.vhd", footer, -512);
+        assertEquals("vhd", FormatRegistry.probe(p).name());
+        java.io.IOException e = assertThrows(java.io.IOException.class,
+                () -> Disk.open(p, OpenOptions.defaultReadOnly()).close());
+        assertTrue(e.getMessage().startsWith("vhd: " + p), e.getMessage());
     }
 
     @Test

@@ -33,7 +33,9 @@ public final class Qcow2Format extends DeclaredFormat {
             return 0;
         }
         int version = in.head().s32be(4);
-        return version == 2 || version == 3 ? 100 : 0;
+        // Version 1 is format.qcow's. Any other version is still QEMU's container: claimed with a
+        // low score so that opening it names the version instead of showing its bytes as raw.
+        return version == 2 || version == 3 ? 100 : version == 1 ? 0 : 50;
     }
 
     @Override

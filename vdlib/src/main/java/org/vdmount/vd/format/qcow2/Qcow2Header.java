@@ -67,14 +67,15 @@ record Qcow2Header(
     }
 
     /** Parses the fixed fields; {@code b} holds at least the first {@code SIZE_V2} bytes. */
-    static Qcow2Header parse(Bytes b, Path file) throws CorruptImageException, NotThisFormatException {
+    static Qcow2Header parse(Bytes b, Path file)
+            throws CorruptImageException, NotThisFormatException, UnsupportedFeatureException {
         if (!hasMagic(b)) {
             throw new NotThisFormatException("qcow2: " + file + " has no QFI\\xfb signature");
         }
         int version = b.s32be(0x04);
         if (version != 2 && version != 3) {
-            throw new NotThisFormatException("qcow2: " + file + " is qcow version " + Integer.toUnsignedString(version)
-                    + ", not 2 or 3");
+            throw new UnsupportedFeatureException("qcow2: " + file + " is qcow version "
+                    + Integer.toUnsignedString(version) + " (header offset 0x4); versions 1, 2 and 3 are supported");
         }
         long incompat = 0;
         long compat = 0;

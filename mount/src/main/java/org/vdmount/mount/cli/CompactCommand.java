@@ -56,7 +56,8 @@ final class CompactCommand extends ModifyingCommand {
         vd.out.println(image + ": " + Sizes.human(r.fileBytesBefore()) + " -> " + Sizes.human(r.fileBytesAfter())
                 + " (" + r.fileBytesBefore() + " -> " + r.fileBytesAfter() + " bytes); " + r.blocksFreed()
                 + " block(s) freed, " + r.blocksZeroed() + " made zero, " + r.blocksMoved() + " moved ("
-                + Sizes.human(r.blockSizeBytes()) + " blocks)");
+                + Sizes.human(r.blockSizeBytes()) + " blocks); host space " + Sizes.human(r.hostBytesBefore())
+                + " -> " + Sizes.human(r.hostBytesAfter()));
         return 0;
     }
 }

@@ -34,6 +34,7 @@ public final class Compaction {
         Image top = fmt.open(path, rw);
         List<Path> files = top.files();
         long before = sizeOf(files);
+        long hostBefore = hostBytes(files);
         CompactResult r;
         try (Disk whole = Disk.fromTop(top, rw)) {
             List<Image> layers = whole.layers();
@@ -41,7 +42,15 @@ public final class Compaction {
             r = compactor.compact(top, parent, progress);
             top.flush();
         }
-        return r.withSizes(before, sizeOf(files));
+        return r.withSizes(before, sizeOf(files), hostBefore, hostBytes(files));
+    }
+
+    private static long hostBytes(List<Path> files) throws IOException {
+        long n = 0;
+        for (Path p : files) {
+            n += org.vdmount.vd.nativeio.HostFiles.allocatedBytes(p);
+        }
+        return n;
     }
 
     private static long sizeOf(List<Path> files) throws IOException {

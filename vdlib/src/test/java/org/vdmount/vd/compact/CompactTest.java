@@ -147,6 +147,42 @@ class CompactTest {
         assertTrue(e.getMessage().contains("fixed image"), e.getMessage());
     }
 
+    /**
+     * A raw file keeps its size and gives its all-zero host blocks back as holes: written zeros
+     * become holes qemu-img map reports as zero, data and a zero run covering no whole aligned host
+     * block stay, the bytes read the same, and a second run gives back nothing.
+     */
+    @Test
+    void aRawFileDigsHolesWhereItHoldsZeros() throws Exception {
+        Path img = dir.resolve("disk.raw");
+        int mib = 1 << 20;
+        byte[] content = new byte[4 * mib];
+        new java.util.Random(5).nextBytes(content);
+        Arrays.fill(content, mib, 2 * mib + 4096 * 3, (byte) 0);             // 1 MiB + 3 host blocks of zeros
+        Arrays.fill(content, 3 * mib + 100, 3 * mib + 100 + 4096, (byte) 0); // zeros, but no whole aligned block
+        Files.write(img, content);                                            // every byte allocated
+        long hostBefore = org.vdmount.vd.nativeio.HostFiles.allocatedBytes(img);
+        org.junit.jupiter.api.Assumptions.assumeTrue(hostBefore >= content.length, "the host allocates written zeros");
+
+        CompactResult r = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
+
+        assertEquals(content.length, Files.size(img), "a raw file keeps its size");
+        assertEquals(content.length, r.fileBytesAfter());
+        assertEquals((mib + 3 * 4096) / 4096, r.blocksFreed(), r.toString());
+        assertEquals(hostBefore, r.hostBytesBefore());
+        assertEquals(hostBefore - (mib + 3 * 4096), r.hostBytesAfter(), r.toString());
+        assertReads(content, img);
+        if (ExternalTools.has("qemu-img")) {
+            String map = ExternalTools.run(null, "qemu-img", "map", "-f", "raw", "--output=json", img.toString());
+            String hole = map.lines().filter(l -> l.contains("\"start\": " + mib + ", \"length\": " + (mib + 3 * 4096)))
+                    .findFirst().orElse("");
+            assertTrue(hole.contains("\"zero\": true, \"data\": false"), map);
+        }
+        CompactResult again = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
+        assertEquals(0, again.blocksFreed(), again.toString());
+        assertReads(content, img);
+    }
+
     /** Asserts the top layer holds {@code n} blocks of data; returns the block size. */
     static long allocatedBlocks(Path img, int n) throws IOException {
         try (Disk d = Disk.open(img, OpenOptions.defaultReadOnly())) {

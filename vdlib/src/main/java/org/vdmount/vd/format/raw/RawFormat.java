@@ -71,6 +71,12 @@ public final class RawFormat extends DeclaredFormat {
         });
     }
 
+    /** Zero runs become holes: the host space comes back, the file keeps its size ({@link RawCompact}). */
+    @Override
+    public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.of(new RawCompact());
+    }
+
     /**
      * A raw file's size is the disk's: one truncate, sparse when growing (qemu-img resize of raw).
      * A split set is refused: which part would change is a choice this tool does not make.

@@ -36,17 +36,19 @@ class CompactTest {
             "vdi", Map.of(),
             "qcow2", Map.of("cluster_size", "64K"),
             "vhd", Map.of("block_size", "512K"),
-            "vhdx", Map.of("block_size", "1M", "log_size", "1M"));
+            "vhdx", Map.of("block_size", "1M", "log_size", "1M"),
+            "qed", Map.of("cluster_size", "64K"));
     /** qemu's name for the format, where qemu-img reads it (VDI, VHD, VHDX: base images only). */
-    static final Map<String, String> QEMU = Map.of("vdi", "vdi", "qcow2", "qcow2", "vhd", "vpc", "vhdx", "vhdx");
+    static final Map<String, String> QEMU = Map.of("vdi", "vdi", "qcow2", "qcow2", "vhd", "vpc", "vhdx", "vhdx",
+            "qed", "qed");
     /** Formats qemu-img check supports. */
-    static final java.util.Set<String> QEMU_CHECKS = java.util.Set.of("vdi", "qcow2", "vhdx");
+    static final java.util.Set<String> QEMU_CHECKS = java.util.Set.of("vdi", "qcow2", "vhdx", "qed");
 
     @TempDir
     Path dir;
 
     @ParameterizedTest
-    @ValueSource(strings = {"vdi", "qcow2", "vhd", "vhdx"})
+    @ValueSource(strings = {"vdi", "qcow2", "vhd", "vhdx", "qed"})
     void aBaseImageGivesBackItsZeroBlocks(String format) throws Exception {
         ExternalTools.assume("qemu-img");
         Path img = dir.resolve("base." + format);
@@ -82,7 +84,7 @@ class CompactTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"vdi", "qcow2", "vhd", "vhdx"})
+    @ValueSource(strings = {"vdi", "qcow2", "vhd", "vhdx", "qed"})
     void aChildGivesBackBlocksEqualToItsParent(String format) throws Exception {
         Path base = dir.resolve("parent." + format);
         CompactFixture.base(base, format, OPTIONS.get(format), 11);
@@ -90,7 +92,8 @@ class CompactTest {
         CompactFixture.child(child, base, format, OPTIONS.get(format), 12);
         byte[] before = contents(child);
         byte[] parentBefore = contents(base);
-        boolean qemuReads = format.equals("qcow2") && ExternalTools.has("qemu-img"); // qemu opens no VDI child
+        boolean qemuReads = (format.equals("qcow2") || format.equals("qed"))
+                && ExternalTools.has("qemu-img"); // qemu opens no VDI child
         Path raw = dir.resolve("child-before.raw");
         if (qemuReads) {
             ExternalTools.run(null, "qemu-img", "convert", "-f", format, "-O", "raw", child.toString(), raw.toString());
@@ -125,13 +128,14 @@ class CompactTest {
 
     @Test
     void aFormatWithoutACompactorIsRefusedInOneLine() throws Exception {
-        Path img = dir.resolve("x.qed");
-        try (Image i = FormatRegistry.require("qed").create(img, org.vdmount.vd.CreateOptions.of(1 << 20))) {
+        // VMDK has no compactor (neither VirtualBox nor qemu compacts it in place)
+        Path img = dir.resolve("x.vmdk");
+        try (Image i = FormatRegistry.require("vmdk").create(img, org.vdmount.vd.CreateOptions.of(1 << 20))) {
             i.flush();
         }
         UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                 () -> Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { }));
-        assertTrue(e.getMessage().startsWith("compact is not supported by qed (") && e.getMessage().contains("x.qed"),
+        assertTrue(e.getMessage().startsWith("compact is not supported by vmdk (") && e.getMessage().contains("x.vmdk"),
                 e.getMessage());
     }
 

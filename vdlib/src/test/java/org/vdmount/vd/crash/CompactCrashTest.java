@@ -33,14 +33,15 @@ class CompactCrashTest {
             "vdi", Map.of(),
             "qcow2", Map.of("cluster_size", "64K"),
             "vhd", Map.of("block_size", "512K"),
-            "vhdx", Map.of("block_size", "1M", "log_size", "1M"));
+            "vhdx", Map.of("block_size", "1M", "log_size", "1M"),
+            "qed", Map.of("cluster_size", "64K"));
 
     @TempDir
     Path dir;
 
     @ParameterizedTest
     @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true", "vhd, false", "vhd, true", "vhdx, false",
-        "vhdx, true"})
+        "vhdx, true", "qed, false", "qed, true"})
     void aCompactionKilledAtAnyWriteLeavesAnImageThatReadsTheSame(String format, boolean child) throws Exception {
         Path template = dir.resolve("template." + format);
         CompactFixture.base(template, format, OPTIONS.get(format), 3);
@@ -54,6 +55,10 @@ class CompactCrashTest {
         long smallest = Files.size(dir.resolve("counted." + format));
         assertTrue(writes > 5, "the compaction writes: " + writes);
         int leaked = 0;
+        // QED has no free-space map: clusters a kill leaves unreferenced before the last one in use
+        // are leaks (qemu-img check's exit 3, no corruption) until the next compaction reuses them,
+        // which the "compacted again" checks below prove.
+        boolean leaksAllowed = format.equals("qed");
         for (long n = 0; n <= writes; n++) {
             for (boolean torn : new boolean[] {false, true}) {
                 Path p = copy(template, "k" + n + (torn ? "t." : ".") + format);
@@ -62,14 +67,16 @@ class CompactCrashTest {
                         + (torn ? " (torn)" : "") + " of " + writes + ": ";
                 assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
                 assertSame(expected, contents(p, OpenOptions.defaultReadWrite()), where + "writable open: ");
-                if ((!child || format.equals("qcow2")) && !format.equals("vhd") && QemuImg.available()) {
+                if ((!child || format.equals("qcow2") || format.equals("qed")) && !format.equals("vhd") && QemuImg.available()) {
                     QemuImg.Result q = QemuImg.run("check", "-f", format, p.toString());
-                    assertEquals(0, q.exit(), where + "qemu-img check after the writable open: " + q.output());
+                    assertTrue(q.exit() == 0 || leaksAllowed && q.exit() == 3,
+                            where + "qemu-img check after the writable open: " + q.output());
                 }
                 var checker = FormatRegistry.require(format).checker();
                 if (checker.isPresent()) { // a format without one: the writable open above is its check
                     CheckReport c = checker.get().check(p, Repair.NONE);
-                    assertEquals(0, c.exitStatus(), where + "vd check after the writable open: " + c);
+                    assertTrue(c.exitStatus() == 0 || leaksAllowed && c.exitStatus() == 3,
+                            where + "vd check after the writable open: " + c);
                 }
                 if (Files.size(p) > smallest) {
                     leaked++;

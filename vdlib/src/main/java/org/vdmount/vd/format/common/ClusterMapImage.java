@@ -346,6 +346,171 @@ public abstract class ClusterMapImage extends ImageBase {
         }
     }
 
+    // ---- compaction ---------------------------------------------------------------------------
+
+    /**
+     * {@code vd compact} (see {@link org.vdmount.vd.compact.ImageCompactor} for the contract), in
+     * three steps under the allocation lock:
+     * <ol>
+     * <li>every data cluster that is all zeros (base) or equals {@code parent} gets entry 0; one of
+     *     zeros over a non-zero parent gets the zero entry where the format has one. Forced.</li>
+     * <li>from the end of the file down, data clusters and L2 tables move into the lowest run of
+     *     clusters no table or entry uses: copied and forced, then the one entry that points there
+     *     written and forced, and only then is the old place free for the next move.</li>
+     * <li>the file is cut after the last cluster in use.</li>
+     * </ol>
+     * Images holding compressed clusters (QCOW v1) are refused: their byte ranges are not clusters.
+     * Returns {freed, zeroed, moved}.
+     */
+    protected long[] compactClusters(org.vdmount.vd.Disk parent, java.util.function.LongConsumer progress)
+            throws IOException {
+        checkWritable();
+        alloc.lock();
+        try {
+            beforeMetadataChange();
+            long[] counts = releaseClusters(parent, progress);
+            storage.force();
+            counts[2] = packClusters();
+            long end = lastUsedEnd();
+            if (end < fileEnd) {
+                storage.truncate(end);
+                storage.force();
+                fileEnd = end;
+                knownEnd = end;
+            }
+            return counts;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    private long[] releaseClusters(org.vdmount.vd.Disk parent, java.util.function.LongConsumer progress)
+            throws IOException {
+        ByteBuffer data = ByteBuffer.allocate((int) clusterSize);
+        ByteBuffer scratch = ByteBuffer.allocate((int) clusterSize);
+        long[] counts = new long[3];
+        long span = clusterSize << l2Bits;
+        for (int l1i = 0; l1i < l1.length && (long) l1i * span < virtualSize; l1i++) {
+            if (Tables.get(l1, l1i) != 0) {
+                for (int i = 0; i < 1 << l2Bits; i++) {
+                    long off = (long) l1i * span + i * clusterSize;
+                    if (off >= virtualSize) {
+                        break;
+                    }
+                    long e = Tables.get(tables.get(l1i), i);
+                    if (compressed(e)) {
+                        throw new org.vdmount.vd.UnsupportedFeatureException(fmt + ": compact of " + storage.path()
+                                + " is not supported: it holds compressed clusters");
+                    }
+                    if (!holdsData(e)) {
+                        continue;
+                    }
+                    data.clear().limit((int) Math.min(clusterSize, virtualSize - off));
+                    readData(off, data);
+                    data.flip();
+                    org.vdmount.vd.compact.Verdict v = org.vdmount.vd.compact.Verdict.of(data, off, parent, scratch);
+                    if (v == org.vdmount.vd.compact.Verdict.UNALLOCATED) {
+                        setEntry(off, 0);
+                        counts[0]++;
+                    } else if (v == org.vdmount.vd.compact.Verdict.ZERO && zeroEntry != 0) {
+                        setEntry(off, zeroEntry);
+                        counts[1]++;
+                    }
+                }
+            }
+            progress.accept(Math.min(virtualSize, (long) (l1i + 1) * span));
+        }
+        return counts;
+    }
+
+    /** A cluster run that may move: an L2 table ({@code l1Index} ≥ 0) or a data cluster. */
+    private record Movable(long host, long guestOffset, int l1Index) {
+    }
+
+    /** Clusters in use: the header, the L1 table, every L2 table and every data cluster. */
+    private java.util.BitSet usedClusters(java.util.List<Movable> movables) throws IOException {
+        java.util.BitSet used = new java.util.BitSet();
+        used.set(0, (int) ((layout.dataStart() + clusterSize - 1) >>> clusterBits));
+        markUsed(used, layout.l1Offset(), 8L * l1.length);
+        long span = clusterSize << l2Bits;
+        for (int l1i = 0; l1i < l1.length; l1i++) {
+            long t = Tables.get(l1, l1i);
+            if (t == 0) {
+                continue;
+            }
+            markUsed(used, t, l2Bytes);
+            movables.add(new Movable(t, -1, l1i));
+            long[] table = tables.get(l1i);
+            for (int i = 0; i < table.length; i++) {
+                long e = Tables.get(table, i);
+                if (holdsData(e)) {
+                    long off = (long) l1i * span + i * clusterSize;
+                    markUsed(used, checkedCluster(e, off), clusterSize);
+                    movables.add(new Movable(e, off, -1));
+                }
+            }
+        }
+        return used;
+    }
+
+    private void markUsed(java.util.BitSet used, long from, long length) {
+        used.set((int) (from >>> clusterBits), (int) ((from + length + clusterSize - 1) >>> clusterBits));
+    }
+
+    private long packClusters() throws IOException {
+        java.util.List<Movable> movables = new java.util.ArrayList<>();
+        java.util.BitSet used = usedClusters(movables);
+        movables.sort(java.util.Comparator.comparingLong(Movable::host).reversed());
+        long moved = 0;
+        for (Movable m : movables) {
+            if ((m.host() & (clusterSize - 1)) != 0) {
+                continue; // QCOW v1 data at sector alignment: left where it is
+            }
+            int from = (int) (m.host() >>> clusterBits);
+            int n = (int) ((m.l1Index() >= 0 ? l2Bytes : clusterSize) + clusterSize - 1 >>> clusterBits);
+            int to = freeRunBelow(used, n, from);
+            if (to < 0) {
+                continue;
+            }
+            long dst = (long) to << clusterBits;
+            ByteBuffer copy = ByteBuffer.allocate((int) ((long) n << clusterBits));
+            storage.readFully(copy, m.host(), fmt, m.l1Index() >= 0 ? "L2 table" : "data cluster");
+            storage.write(copy.flip(), dst);
+            storage.force();
+            if (m.l1Index() >= 0) {
+                ByteBuffer eight = ByteBuffer.allocate(8);
+                putEntry(eight, 0, dst);
+                storage.write(eight, layout.l1Offset() + m.l1Index() * 8L);
+                Tables.set(l1, m.l1Index(), dst);
+            } else {
+                setEntry(m.guestOffset(), dst);
+            }
+            storage.force();
+            used.set(to, to + n);
+            used.clear(from, from + n);
+            moved++;
+        }
+        return moved;
+    }
+
+    /** The lowest run of {@code n} unused clusters wholly below cluster {@code limit}, or -1. */
+    private static int freeRunBelow(java.util.BitSet used, int n, int limit) {
+        for (int at = used.nextClearBit(0); at + n <= limit; at = used.nextClearBit(at + 1)) {
+            int next = used.nextSetBit(at);
+            if (next < 0 || next - at >= n) {
+                return at;
+            }
+            at = next;
+        }
+        return -1;
+    }
+
+    /** The end of the last cluster the header, a table or an entry uses. */
+    private long lastUsedEnd() throws IOException {
+        java.util.BitSet used = usedClusters(new java.util.ArrayList<>());
+        return Math.max(layout.dataStart(), (long) used.length() << clusterBits);
+    }
+
     // ---- facts --------------------------------------------------------------------------------
 
     @Override

@@ -52,6 +52,12 @@ public final class QedFormat extends DeclaredFormat {
         QedResize.resize(image.storage(), newSize);
     }
 
+    /** Zero or backing-equal clusters freed, clusters and L2 tables packed, file cut. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.of(new QedCompact());
+    }
+
     @Override
     public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
         return java.util.Optional.of(new QedChecker());

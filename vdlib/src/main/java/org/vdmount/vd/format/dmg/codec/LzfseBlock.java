@@ -84,6 +84,9 @@ final class LzfseBlock {
     private int mState;
     private int dState;
 
+    /** The output position after the last {@link #decode}: its end of {@code dst}. */
+    int outputEnd;
+
     static LzfseBlock forThread() {
         return PER_THREAD.get();
     }
@@ -138,9 +141,6 @@ final class LzfseBlock {
         outputEnd = end;
         return lmdEnd;
     }
-
-    /** Output position after the last {@link #decode}. */
-    int outputEnd;
 
     private int parseV1(byte[] src, int srcStart, int p, int srcEnd) throws CorruptImageException {
         if (srcEnd - p < V1_HEADER_SIZE) {

@@ -60,6 +60,9 @@ class ImageResizeTest {
             "qed;;10M;+3G;true",
             "vhdx;;10M;+3G;false",
             "vhdx;block_size=1M,log_size=1M;3M;+20G;false",
+            "vmdk;;10M;+3G;false",                          // the directory's sector has room
+            "vmdk;;10M;+20G;false",                         // the directory is written anew
+            "vmdk;subformat=monolithicFlat;10M;+1G;false",
     })
     void growKeepsTheDataAndAddsZeros(String format, String createOpts, String size, String grow, boolean qemuResizes)
             throws IOException {
@@ -197,6 +200,20 @@ class ImageResizeTest {
         VdException e = assertThrows(VdException.class,
                 () -> ImageResize.resize(img, null, "+1M", false, OpenOptions.defaultReadOnly()));
         DiskBytes.assertOneLine(e, "resize is not supported by qcow");
+    }
+
+    /** VMDK: split and stream-optimized images are refused by name, before anything is written. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"twoGbMaxExtentSparse, resize is not supported by vmdk for",
+        "streamOptimized, is stream-optimized (compressed); it can only be read"})
+    void aVmdkOfSeveralExtentsOrCompressedIsRefused(String subformat, String why) throws IOException {
+        Path img = dir.resolve(subformat + ".vmdk");
+        QemuTools.img(dir, "create", "-q", "-f", "vmdk", "-o", "subformat=" + subformat, img.toString(), "3G");
+        byte[] before = Files.readAllBytes(img);
+        VdException e = assertThrows(VdException.class,
+                () -> ImageResize.resize(img, null, "+1G", false, OpenOptions.defaultReadOnly()));
+        DiskBytes.assertOneLine(e, why);
+        assertArrayEquals(before, Files.readAllBytes(img), "nothing written");
     }
 
     @Test

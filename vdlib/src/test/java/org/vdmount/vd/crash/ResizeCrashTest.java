@@ -42,6 +42,7 @@ class ResizeCrashTest {
             "vdi;;4M;+1M",
             "vpc;subformat=dynamic,force_size=on;4M;+2G",
             "vhdx;block_size=1M;4M;+20G",
+            "vmdk;;4M;+20G",
     })
     void aResizeKilledAtAnyWriteLeavesTheOldOrTheNewDisk(String qemuFormat, String opts, String size, String grow)
             throws Exception {

@@ -157,6 +157,25 @@ record Descriptor(int version, long cid, long parentCid, String createType, Stri
         return new Descriptor(version, cid, parentCid, createType, hint, extents, ddb, text, charsetOf(text));
     }
 
+    /**
+     * The same text with extent line {@code index} (counted from 0 among extent lines) giving
+     * {@code sectors} as its size; every other line stays as it is.
+     */
+    String withExtentSectors(int index, long sectors) throws VdException {
+        String[] lines = text.split("\n", -1);
+        int seen = 0;
+        for (int i = 0; i < lines.length; i++) {
+            String line = lines[i].strip();
+            ExtentLine e = line.isEmpty() || line.startsWith("#") ? null : parseExtent(line, "descriptor", i + 1);
+            if (e != null && seen++ == index) {
+                ExtentLine changed = new ExtentLine(e.access(), sectors, e.type(), e.fileName(), e.offsetSectors());
+                lines[i] = changed.render() + (lines[i].endsWith("\r") ? "\r" : "");
+                return String.join("\n", lines);
+            }
+        }
+        throw new IllegalArgumentException("no extent line " + index);
+    }
+
     /** The same text with the CID line set to {@code newCid} (added after "version=" if absent). */
     String withCid(long newCid) {
         String[] lines = text.split("\n", -1);

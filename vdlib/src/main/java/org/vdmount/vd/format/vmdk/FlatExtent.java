@@ -67,4 +67,12 @@ final class FlatExtent extends ExtentBase {
             throw new ReadOnlyException("vmdk: extent " + storage.path() + " is read-only");
         }
     }
+
+    /** Makes the file hold {@code newSize} bytes of this extent (sparsely; never cuts), forced. */
+    void resizeFile(long newSize) throws IOException {
+        if (storage.size() < startBytes + newSize) {
+            storage.truncate(startBytes + newSize);
+        }
+        storage.force();
+    }
 }

@@ -348,6 +348,76 @@ final class SparseExtent extends GrainMapExtent {
         }
     }
 
+    /**
+     * Changes the capacity in the sparse header to {@code sectors} (the extent must be flushed).
+     * The grain directory needs one entry per grain table of the new capacity: where the sectors
+     * it already occupies hold them (their spare entries all zero, "no table yet"), it stays;
+     * otherwise the directory and its redundant copy are written anew at the end of the file,
+     * forced, and only then does the header, in one sector write, name them and the new capacity
+     * (VMware "Virtual Disk Format 5.0", "Hosted Sparse Extent Header", "Grain Directory").
+     * Afterwards this object is spent: the caller closes the image and reopens the file.
+     */
+    void resizeCapacity(long sectors) throws IOException {
+        lock.lock();
+        try {
+            if (!dirty.isEmpty() || !gdDirty.isEmpty()) {
+                throw new IllegalStateException("vmdk: resize of an extent with unwritten metadata");
+            }
+            long coverage = header.gtEntries() * header.grainSectors();
+            long count = (sectors + coverage - 1) / coverage;
+            if (count > Integer.MAX_VALUE / 4) {
+                throw new UnsupportedFeatureException("vmdk: " + path() + ": " + sectors + " sectors need a grain "
+                        + "directory of " + count + " entries; too large");
+            }
+            long gdAt = header.gdOffset();
+            long rgdAt = header.rgdOffset();
+            if (count > gd.length && !(spareEntriesFree(gdPos, gd.length, (int) count)
+                    && (rgd == null || spareEntriesFree(rgdPos, rgd.length, (int) count)))) {
+                if (rgd != null) {
+                    rgdAt = writeDirectory(rgd, (int) count) >>> 9;
+                }
+                gdAt = writeDirectory(gd, (int) count) >>> 9;
+                storage.force();
+            }
+            Bytes h = Bytes.allocate(SparseHeader.SIZE);
+            header.resized(sectors, gdAt, rgdAt).write(h);
+            storage.write(h.buffer(), 0);
+            storage.force();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Whether the sectors holding a directory of {@code used} entries at {@code pos} have room for
+     * {@code wanted} entries, and the room past the used entries holds only zeros.
+     */
+    private boolean spareEntriesFree(long pos, int used, int wanted) throws IOException {
+        long room = ((used * 4L + 511) & ~511L) / 4;
+        if (wanted > room) {
+            return false;
+        }
+        int[] spare = readU32s(storage, pos + used * 4L, wanted - used, "grain directory");
+        for (int v : spare) {
+            if (v != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Writes {@code entries} followed by zeros up to {@code count} entries at the end of the file. */
+    private long writeDirectory(int[] entries, int count) throws IOException {
+        long pos = allocateMetadata(count * 4L);
+        ByteBuffer b = ByteBuffer.allocate((int) ((count * 4L + 511) & ~511L));
+        Bytes out = Bytes.of(b.array());
+        for (int i = 0; i < entries.length; i++) {
+            out.put32le(i * 4, entries[i] == BAD ? 0 : entries[i]);
+        }
+        storage.write(b, pos);
+        return pos;
+    }
+
     /** Space for a new grain at the end of the file (caller holds the lock). */
     private long allocateGrain() throws VdException {
         long pos = (allocEnd + grainBytes - 1) & -grainBytes;

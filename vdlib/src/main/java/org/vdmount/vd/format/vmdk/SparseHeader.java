@@ -78,6 +78,12 @@ record SparseHeader(
         return has(FLAG_ZERO_GRAIN);
     }
 
+    /** The header of a grown (or shrunk) extent: its capacity and where its directories are. */
+    SparseHeader resized(long capacity, long gd, long rgd) {
+        return new SparseHeader(version, flags, capacity, grainSectors, descriptorOffset, descriptorSectors,
+                gtEntries, rgd, gd, overheadSectors, uncleanShutdown, newlinesIntact, compressAlgorithm);
+    }
+
     SparseHeader withGdOffset(long gd) {
         return new SparseHeader(version, flags, capacitySectors, grainSectors, descriptorOffset, descriptorSectors,
                 gtEntries, rgdOffset, gd, overheadSectors, uncleanShutdown, newlinesIntact, compressAlgorithm);

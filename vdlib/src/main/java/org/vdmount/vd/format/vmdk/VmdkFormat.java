@@ -26,8 +26,14 @@ public final class VmdkFormat extends DeclaredFormat {
 
     public VmdkFormat() {
         super("vmdk", List.of("vmdk"),
-                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS, MULTI_FILE),
+                reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS, MULTI_FILE, RESIZE),
                 VmdkCreator.OPTIONS);
+    }
+
+    /** Single-extent images: see {@link VmdkImage#resize}. */
+    @Override
+    public void resize(Image image, long newSize) throws IOException {
+        ((VmdkImage) image).resize(newSize);
     }
 
     @Override

@@ -360,6 +360,57 @@ final class VmdkImage extends ImageBase {
         changedText(edit);
     }
 
+    /**
+     * {@code vd resize} of a single-extent image (monolithicSparse, monolithicFlat, vmfs, and their
+     * differencing children; VirtualBox's vmdkResize covers the same): the extent first (a sparse
+     * header's capacity and, when it needs more entries, a grain directory written anew; a flat
+     * file made longer), forced, then the descriptor's extent line and ddb.geometry.cylinders in
+     * one write, forced. A kill before the descriptor write leaves the old size (an extent larger
+     * than its descriptor line is accepted); after it, the new. Stream-optimized and split images
+     * are refused. The image has been flushed; afterwards it is spent (the caller closes it).
+     */
+    void resize(long newSize) throws IOException {
+        Descriptor d = descriptor;
+        if (d == null || slot == null || extents.length != 1) {
+            throw new UnsupportedFeatureException("resize is not supported by vmdk for " + primary.path() + ": it has "
+                    + extents.length + " extents (only single-extent images: monolithicSparse, monolithicFlat)");
+        }
+        Extent e = extents[0];
+        if (!(e instanceof SparseExtent) && !(e instanceof FlatExtent) || e.whyNotWritable() != null) {
+            throw new UnsupportedFeatureException("resize is not supported by vmdk for " + primary.path() + " ("
+                    + d.createType() + ", a " + e.kind() + " extent)");
+        }
+        Map<String, String> geometry = new java.util.LinkedHashMap<>();
+        long heads = ddbNumber(d, "ddb.geometry.heads");
+        long sectors = ddbNumber(d, "ddb.geometry.sectors");
+        if (heads > 0 && sectors > 0 && d.ddb().containsKey("ddb.geometry.cylinders")) {
+            geometry.put("ddb.geometry.cylinders", Long.toString(Math.min(newSize / (heads * sectors * 512), 16383)));
+        }
+        String text = Descriptor.parse(d.withExtentSectors(0, newSize / 512), primary.path().toString())
+                .withChanges(Map.of(), geometry);
+        if (slot.capacityBytes() >= 0 && text.getBytes(d.charset()).length > slot.capacityBytes()) {
+            throw new UnsupportedFeatureException("vmdk: " + primary.path() + ": the resized descriptor does not fit "
+                    + "the embedded descriptor area (" + slot.capacityBytes() + " bytes)");
+        }
+        if (e instanceof SparseExtent sparse) {
+            sparse.resizeCapacity(newSize / 512);
+        } else {
+            ((FlatExtent) e).resizeFile(newSize);
+        }
+        synchronized (this) {
+            writeDescriptor(text, d.charset());
+            slot.storage().force();
+        }
+    }
+
+    private static long ddbNumber(Descriptor d, String key) {
+        try {
+            return Long.parseLong(d.ddb().getOrDefault(key, "").strip());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
     /** Flushes the extents, then writes the descriptor (one write) and forces it. */
     @Override
     public void edit(MetadataEdit edit) throws IOException {

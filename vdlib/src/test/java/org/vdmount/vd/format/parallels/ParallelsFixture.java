@@ -1,0 +1,60 @@
+package org.vdmount.vd.format.parallels;
+
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.conformance.FixtureBase;
+import org.vdmount.vd.conformance.Oracle;
+import org.vdmount.vd.conformance.Region;
+import org.vdmount.vd.conformance.Regions;
+import org.vdmount.vd.conformance.Variant;
+import org.vdmount.vd.format.qcow2.QemuTools;
+
+/** Parallels image files for the conformance kit: QEMU's default 1 MiB clusters, and 4 KiB clusters. */
+public class ParallelsFixture extends FixtureBase {
+    public ParallelsFixture() {
+        super("parallels", ByteOrder.LITTLE_ENDIAN, false);
+    }
+
+    @Override
+    public List<Variant> variants() {
+        return List.of(Variant.of("1m", ""), Variant.of("4k", "cluster_size=4k"));
+    }
+
+    /** The header and the first BAT entries. */
+    @Override
+    public List<Region> regions(Path file, byte[] b) {
+        Regions r = new Regions(b.length);
+        r.add("header", 0, ParallelsHeader.SIZE);
+        if (b.length >= ParallelsHeader.SIZE) {
+            long entries = Bytes.of(b).u32le(0x20);
+            r.add("BAT", ParallelsHeader.SIZE, Math.max(4, Math.min(4 * entries, 1024)));
+        }
+        return r.list();
+    }
+
+    @Override
+    public Oracle oracle(Variant variant, int layers) {
+        return Oracle.qemu("parallels");
+    }
+
+    /** A QEMU-made image with 64 KiB clusters, partly written. */
+    @Override
+    public List<Path> extraMutationImages(Path dir) throws IOException {
+        if (!QemuTools.available()) {
+            return List.of();
+        }
+        Path d = Files.createDirectories(dir.resolve("qemu"));
+        QemuTools.img(d, "create", "-f", "parallels", "-o", "cluster_size=64k", "s.hds", "2M");
+        QemuTools.io(d, "parallels", "s.hds", "write -P 0x11 1000 300000", "write -P 0x12 1500000 9000");
+        return List.of(d.resolve("s.hds"));
+    }
+
+    @Override
+    public int mutationCases() {
+        return 1000;
+    }
+}

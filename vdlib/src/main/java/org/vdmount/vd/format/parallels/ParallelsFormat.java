@@ -18,7 +18,10 @@ import org.vdmount.vd.storage.StorageScope;
 /**
  * Parallels expanding image files ({@code .hds}; qemu docs/interop/parallels.txt, libphdi's
  * "Parallels Hard Disk image format"): both header magics, BAT in sectors or clusters, the in-use
- * flag as a dirty bit, the Format Extension read far enough not to break it.
+ * flag as a dirty bit, the Format Extension read far enough not to break it; and bundles
+ * ({@code x.hdd/} with {@code DiskDescriptor.xml}, qemu docs/interop/prl-xml.txt), opened by the
+ * directory, the descriptor or one of their image files: each snapshot is a layer whose parent is
+ * its ParentGUID ({@link Bundle}, {@link BundleLayer}).
  *
  * <p>Create options: {@code cluster_size} (default 1M, as Parallels Desktop and QEMU) and
  * {@code subformat=expanding}; the layout is QEMU's: "WithouFreSpacExt" header, BAT right after
@@ -40,6 +43,10 @@ public final class ParallelsFormat extends DeclaredFormat {
 
     @Override
     public int probe(ProbeInput in) {
+        if (Bundle.descriptorOf(in.path()) != null && (in.directory() || DiskDescriptor.looksLikeDescriptor(
+                in.head().bytes(0, in.head().size())))) {
+            return 100;
+        }
         if (in.directory() || in.head().size() < ParallelsHeader.SIZE || ParallelsHeader.magicKind(in.head()) == null) {
             return 0;
         }
@@ -48,6 +55,17 @@ public final class ParallelsFormat extends DeclaredFormat {
 
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
+        Path descriptor = Bundle.descriptorOf(path);
+        if (descriptor != null) {
+            return Bundle.openTop(this, descriptor, options);
+        }
+        Path sibling = Bundle.siblingDescriptor(path);
+        if (sibling != null) {
+            Image layer = Bundle.openByFile(this, sibling, path, options);
+            if (layer != null) {
+                return layer; // the descriptor decides identity and parent of a bundle's image file
+            }
+        }
         return StorageScope.open(path, options, storage -> ParallelsImage.open(this, storage, options));
     }
 

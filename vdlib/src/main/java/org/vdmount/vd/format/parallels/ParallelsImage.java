@@ -184,6 +184,10 @@ final class ParallelsImage extends ImageBase {
         return new ParallelsImage(format, storage, marked, Bat.empty(h), false, h.inUse(), false);
     }
 
+    long clusterBytes() {
+        return clusterBytes;
+    }
+
     // ---- facts ----------------------------------------------------------------------------------
 
     @Override

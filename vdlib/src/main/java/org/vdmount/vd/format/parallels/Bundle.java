@@ -1,0 +1,251 @@
+package org.vdmount.vd.format.parallels;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.vdmount.vd.ContainmentException;
+import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.ParentReference;
+import org.vdmount.vd.PathPolicy;
+import org.vdmount.vd.TruncatedImageException;
+import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.VdException;
+import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.storage.StorageScope;
+
+/**
+ * Opens a snapshot of a Parallels bundle ({@code x.hdd/}: {@code DiskDescriptor.xml} and its
+ * image files) as a {@link BundleLayer}. The descriptor decides everything: which file holds which
+ * range of which snapshot, and which snapshot is whose parent. File names come from the descriptor,
+ * so they are untrusted: each must resolve (links included, {@link PathPolicy}) to a regular file
+ * inside the bundle directory; an absolute name is followed only with allowAbsoluteParents, else
+ * its last component is looked up in the bundle.
+ */
+final class Bundle {
+    private Bundle() {
+    }
+
+    /** The descriptor of {@code path} when it names a bundle (its directory or its descriptor), else null. */
+    static Path descriptorOf(Path path) {
+        if (Files.isDirectory(path)) {
+            Path d = path.resolve(DiskDescriptor.FILE_NAME);
+            return Files.isRegularFile(d) ? d : null;
+        }
+        Path name = path.getFileName();
+        return name != null && name.toString().equalsIgnoreCase(DiskDescriptor.FILE_NAME) ? path : null;
+    }
+
+    /** The descriptor beside an image file, if there is one (the file may belong to a bundle). */
+    static Path siblingDescriptor(Path file) {
+        Path dir = file.toAbsolutePath().normalize().getParent();
+        if (dir == null) {
+            return null;
+        }
+        Path d = dir.resolve(DiskDescriptor.FILE_NAME);
+        return Files.isRegularFile(d) ? d : null;
+    }
+
+    /** Opens the top snapshot of the bundle whose descriptor is {@code descriptorPath}. */
+    static Image openTop(ImageFormat format, Path descriptorPath, OpenOptions options) throws IOException {
+        return open(format, descriptorPath, null, options);
+    }
+
+    /**
+     * Opens the snapshot whose image file {@code file} is, if the descriptor beside it names it;
+     * returns null when the descriptor does not name the file (a stray image in a bundle directory).
+     */
+    static Image openByFile(ImageFormat format, Path descriptorPath, Path file, OpenOptions options) throws IOException {
+        return open(format, descriptorPath, file.toAbsolutePath().toRealPath(), options);
+    }
+
+    private static Image open(ImageFormat format, Path descriptorPath, Path byFile, OpenOptions options)
+            throws IOException {
+        return StorageScope.own(FileStorage.open(descriptorPath, true), desc -> {
+            DiskDescriptor d = DiskDescriptor.parse(read(desc), descriptorPath);
+            Resolver r = new Resolver(descriptorPath, options);
+            UUID guid = null;
+            if (byFile != null) {
+                guid = r.snapshotOf(d, byFile);
+                if (guid == null) {
+                    return null;
+                }
+            }
+            if (guid == null) {
+                guid = d.top(descriptorPath);
+            }
+            List<UUID> chain = d.chainTo(guid, descriptorPath);
+            ParentReference parent = null;
+            if (chain.size() > 1) {
+                UUID pg = chain.get(chain.size() - 2);
+                DiskDescriptor.ImageEntry pe = entry(d, d.storages().get(0), pg, descriptorPath);
+                parent = new ParentReference(pg, List.of(pe.file()), format.name());
+            }
+            List<BundleLayer.Part> parts = new ArrayList<>();
+            try {
+                for (DiskDescriptor.Storage s : d.storages()) {
+                    DiskDescriptor.ImageEntry e = entry(d, s, guid, descriptorPath);
+                    if (e.plain() && chain.size() > 1) {
+                        throw new CorruptImageException("parallels: corrupt descriptor " + descriptorPath
+                                + ": snapshot " + DiskDescriptor.braced(guid) + " is a Plain image but has a parent"
+                                + " (prl-xml.txt: overlays must be expanding)");
+                    }
+                    parts.add(part(format, s, e, r.resolve(e.file()), options, descriptorPath));
+                }
+                BundleLayer layer = new BundleLayer(format, desc, d, guid, parent, parts);
+                if (!options.readOnly() && layer.largestPartBlock() != layer.blockSize()) {
+                    throw new UnsupportedFeatureException("parallels: " + descriptorPath + ": the storages of snapshot "
+                            + DiskDescriptor.braced(guid) + " have different cluster sizes; read-only only");
+                }
+                return layer;
+            } catch (IOException | RuntimeException e) {
+                for (BundleLayer.Part p : parts) {
+                    try {
+                        p.image().close();
+                    } catch (IOException suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
+                }
+                throw e;
+            }
+        });
+    }
+
+    private static byte[] read(Storage desc) throws IOException {
+        long size = desc.size();
+        if (size > DiskDescriptor.MAX_BYTES) {
+            throw new UnsupportedFeatureException("parallels: descriptor " + desc.path() + " of " + size
+                    + " bytes exceeds " + DiskDescriptor.MAX_BYTES);
+        }
+        ByteBuffer b = ByteBuffer.allocate((int) size);
+        desc.readFully(b, 0, "parallels", "descriptor");
+        return b.array();
+    }
+
+    private static DiskDescriptor.ImageEntry entry(DiskDescriptor d, DiskDescriptor.Storage s, UUID guid, Path file)
+            throws CorruptImageException {
+        DiskDescriptor.ImageEntry e = s.image(guid);
+        if (e == null) {
+            throw new CorruptImageException("parallels: corrupt descriptor " + file + ": the Storage of sectors "
+                    + s.startSector() + ".." + s.endSector() + " has no Image for snapshot " + DiskDescriptor.braced(guid));
+        }
+        return e;
+    }
+
+    /** Opens one image file of a range and checks it covers the range. */
+    private static BundleLayer.Part part(ImageFormat format, DiskDescriptor.Storage s, DiskDescriptor.ImageEntry e,
+                                         Path real, OpenOptions options, Path descriptorPath) throws IOException {
+        long start = s.startSector() * 512;
+        long end = s.endSector() * 512;
+        Image img;
+        if (e.plain()) {
+            img = FormatRegistry.require("raw").open(real, options);
+        } else {
+            img = StorageScope.open(real, options, st -> ParallelsImage.open(format, st, options));
+            long cluster = ((ParallelsImage) img).clusterBytes();
+            if (s.blockSizeSectors() != 0 && s.blockSizeSectors() * 512 != cluster) {
+                options.warn("parallels: " + descriptorPath + ": Blocksize " + s.blockSizeSectors() + " sectors differs"
+                        + " from the cluster size of " + real + " (" + cluster / 512 + " sectors); the image's is used");
+            }
+        }
+        if (img.virtualSize() < end - start) {
+            long have = img.virtualSize();
+            img.close();
+            if (e.plain()) {
+                throw new TruncatedImageException("parallels: plain image " + real + " holds " + have
+                        + " bytes, its Storage range in " + descriptorPath + " needs " + (end - start));
+            }
+            throw new CorruptImageException("parallels: " + real + " holds " + have + " bytes, its Storage range in "
+                    + descriptorPath + " needs " + (end - start));
+        }
+        return new BundleLayer.Part(start, end, img);
+    }
+
+    /** Resolves the descriptor's file names inside the bundle directory. */
+    private static final class Resolver {
+        private final Path descriptor;
+        private final Path dir;
+        private final Path realDir;
+        private final PathPolicy policy;
+        private final OpenOptions options;
+
+        Resolver(Path descriptor, OpenOptions options) throws IOException {
+            this.descriptor = descriptor;
+            this.dir = descriptor.toAbsolutePath().normalize().getParent();
+            this.realDir = dir.toRealPath();
+            this.policy = PathPolicy.forImage(descriptor, options);
+            this.options = options;
+        }
+
+        /** The real path of the image file named {@code name}, inside the bundle. */
+        Path resolve(String name) throws VdException {
+            String n = name.replace('\\', '/');
+            boolean absolute = n.startsWith("/") || n.length() >= 2 && n.charAt(1) == ':';
+            String base = n.substring(n.lastIndexOf('/') + 1);
+            Path candidate;
+            boolean outside = false;
+            try {
+                if (absolute && options.allowAbsoluteParents() && n.startsWith("/")) {
+                    candidate = Path.of(n);
+                } else if (absolute || ("/" + n + "/").contains("/../")) {
+                    if (base.isEmpty() || base.equals("..") || base.equals(".")) {
+                        throw new UnsupportedFeatureException("parallels: image file '" + name + "' named in " + descriptor
+                                + " lies outside the bundle; refused");
+                    }
+                    candidate = dir.resolve(base);
+                    outside = true;
+                } else {
+                    candidate = dir.resolve(n);
+                }
+            } catch (InvalidPathException e) {
+                throw new CorruptImageException("parallels: corrupt descriptor " + descriptor + ": invalid file name '"
+                        + name + "'");
+            }
+            Path real;
+            try {
+                real = policy.admit(candidate, name);
+            } catch (ContainmentException e) {
+                throw new ContainmentException("parallels: image file of " + e.getMessage());
+            }
+            if (real != null && !options.allowAbsoluteParents() && !real.startsWith(realDir)) {
+                throw new ContainmentException("parallels: image file '" + name + "' named in " + descriptor
+                        + " really is " + real + ", outside the bundle " + realDir + "; refused");
+            }
+            if ((real == null || !Files.isRegularFile(real)) && outside) {
+                throw new VdException("parallels: image file '" + name + "' named in " + descriptor + " lies outside"
+                        + " the bundle (not followed without allowing absolute parents), and the bundle holds no '"
+                        + base + "'");
+            }
+            if (real == null || !Files.isRegularFile(real)) {
+                throw new VdException("parallels: image file '" + name + "' named in " + descriptor + " not found ("
+                        + candidate + ")");
+            }
+            return real;
+        }
+
+        /** The snapshot whose image (in any range) is the file {@code real}, or null. */
+        UUID snapshotOf(DiskDescriptor d, Path real) {
+            for (DiskDescriptor.Storage s : d.storages()) {
+                for (DiskDescriptor.ImageEntry e : s.images()) {
+                    try {
+                        if (resolve(e.file()).equals(real)) {
+                            return e.guid();
+                        }
+                    } catch (VdException ignored) {
+                        // a missing or refused name is not this file
+                    }
+                }
+            }
+            return null;
+        }
+    }
+}

@@ -167,9 +167,6 @@ final class BundleLayer implements Image {
         Map<String, Object> d = new LinkedHashMap<>();
         d.put("descriptor", descriptorFile.path().toString());
         d.put("snapshot", DiskDescriptor.braced(guid));
-        if (descriptor.cylinders() != 0) {
-            d.put("geometry", descriptor.cylinders() + "/" + descriptor.heads() + "/" + descriptor.sectors());
-        }
         if (parts.size() > 1) {
             List<String> ranges = new ArrayList<>();
             for (Part p : parts) {
@@ -178,6 +175,9 @@ final class BundleLayer implements Image {
             d.put("storages", ranges);
         } else {
             d.putAll(parts.get(0).image().details());
+        }
+        if (descriptor.cylinders() != 0) { // the descriptor's geometry, not the image file's header
+            d.put("geometry", descriptor.cylinders() + "/" + descriptor.heads() + "/" + descriptor.sectors());
         }
         return d;
     }

@@ -219,9 +219,25 @@ record DiskDescriptor(long diskSizeSectors, long cylinders, long heads, long sec
         return first.get(0).guid();
     }
 
-    /** The top snapshot: TopGUID (or the predefined GUID); without Snapshots the single image. */
+    /**
+     * The top snapshot: TopGUID, else the predefined top GUID if a Shot has it (prl-xml.txt), else
+     * the one Shot that is nobody's parent; without Snapshots the single image.
+     */
     UUID top(Path file) throws CorruptImageException {
-        return shots.isEmpty() ? onlyImage(file) : topGuid;
+        if (shots.isEmpty()) {
+            return onlyImage(file);
+        }
+        if (!topGuid.equals(DEFAULT_TOP) || shots.stream().anyMatch(s -> s.guid().equals(DEFAULT_TOP))) {
+            return topGuid;
+        }
+        List<UUID> leaves = shots.stream().map(Shot::guid)
+                .filter(g -> shots.stream().noneMatch(s -> s.parentGuid().equals(g))).toList();
+        if (leaves.size() != 1) {
+            throw new CorruptImageException("parallels: corrupt descriptor " + file + ": no TopGUID, no Shot with the"
+                    + " predefined top GUID " + braced(DEFAULT_TOP) + ", and " + leaves.size() + " snapshots without"
+                    + " children: the top snapshot is undefined");
+        }
+        return leaves.get(0);
     }
 
     // ---- DOM helpers ----------------------------------------------------------------------------

@@ -173,14 +173,7 @@ class ParallelsBundleTest {
         writeDescriptor(descriptor(SIZE / 512, List.of(
                 new String[] {"0", Integer.toString(half / 512), BASE + " a.hds Compressed"},
                 new String[] {Integer.toString(half / 512), Integer.toString(SIZE / 512), BASE + " b.hds Compressed"}),
-                null, List.<UUID[]>of(new UUID[] {BASE, new UUID(0, 0)}, new UUID[] {DiskDescriptor.DEFAULT_TOP, BASE})
-                        .subList(0, 1)));
-        // no TopGUID and no Shot with the predefined top GUID: the descriptor names no top
-        assertThrows(VdException.class, () -> Disk.open(bundle, OpenOptions.defaultReadOnly()));
-        writeDescriptor(descriptor(SIZE / 512, List.of(
-                new String[] {"0", Integer.toString(half / 512), BASE + " a.hds Compressed"},
-                new String[] {Integer.toString(half / 512), Integer.toString(SIZE / 512), BASE + " b.hds Compressed"}),
-                BASE, List.<UUID[]>of(new UUID[] {BASE, new UUID(0, 0)})));
+                null, List.<UUID[]>of(new UUID[] {BASE, new UUID(0, 0)}))); // the one leaf is the top
         byte[] model = expect.clone();
         try (Disk d = Disk.open(bundle, OpenOptions.defaultReadWrite())) {
             assertEquals("split", d.top().variant());
@@ -212,6 +205,8 @@ class ParallelsBundleTest {
             {good.replace("<Padding>0</Padding>", "<Padding>1</Padding>"), "Padding"},
             {good.replace("<End>8192</End>", "<End>4096</End>"), "Storage ranges end"},
             {good.replace("</Parallels_disk_image>", ""), "corrupt descriptor"},
+            {good.replaceAll("<TopGUID>.*</TopGUID>", "").replace("</Snapshots>", "<Shot><GUID>{" + UUID.randomUUID()
+                    + "}</GUID><ParentGUID>{" + BASE + "}</ParentGUID></Shot></Snapshots>"), "top snapshot is undefined"},
         };
         for (String[] c : cases) {
             writeDescriptor(c[0]);

@@ -35,6 +35,79 @@ final class Bundle {
     private Bundle() {
     }
 
+    /** Whether a path to create names a bundle: its name ends in {@code .hdd}. */
+    static boolean isBundleName(Path path) {
+        Path n = path.getFileName();
+        return n != null && n.toString().toLowerCase(java.util.Locale.ROOT).endsWith(".hdd");
+    }
+
+    /**
+     * Creates a bundle as Parallels Desktop lays one out: the directory {@code dir}, one image file
+     * {@code NAME.hdd.0.{5fbaabe3-...}.hds} (the predefined top GUID; expanding, or plain = raw) and
+     * {@code DiskDescriptor.xml} naming it, written last. Returns the bundle opened writable; on
+     * failure nothing is left behind.
+     */
+    static Image create(ParallelsFormat format, Path dir, long size, long cluster, boolean plain) throws IOException {
+        if (size <= 0) {
+            throw new UnsupportedFeatureException("parallels: virtual size " + size + " must be positive");
+        }
+        long sectors = (size + 511) / 512;
+        String name = dir.getFileName().toString();
+        UUID guid = DiskDescriptor.DEFAULT_TOP;
+        String file = name + ".0." + DiskDescriptor.braced(guid) + ".hds";
+        Files.createDirectory(dir);
+        Path image = dir.resolve(file);
+        Path descriptor = dir.resolve(DiskDescriptor.FILE_NAME);
+        try {
+            if (plain) {
+                StorageScope.write(image, fs -> fs.truncate(sectors * 512));
+            } else {
+                format.createFile(image, sectors * 512, cluster).close();
+            }
+            DiskDescriptor d = new DiskDescriptor(sectors, sectors / (16 * 32), 16, 32, 512, 512,
+                    List.of(new DiskDescriptor.Storage(0, sectors, cluster / 512, List.of(
+                            new DiskDescriptor.ImageEntry(guid, plain ? "Plain" : "Compressed", file)))),
+                    DiskDescriptor.DEFAULT_TOP, List.of(new DiskDescriptor.Shot(guid, DiskDescriptor.NO_PARENT)));
+            writeDescriptor(descriptor, d.toXml(name.substring(0, name.length() - ".hdd".length())));
+            return format.open(dir, OpenOptions.defaultReadWrite());
+        } catch (IOException | RuntimeException e) {
+            for (Path p : List.of(descriptor, image, dir)) {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Replaces the descriptor atomically: the text goes to a temporary file beside it, forced, then
+     * renamed over it, then the directory is forced; a crash leaves the old descriptor or the new.
+     */
+    static void writeDescriptor(Path descriptor, String xml) throws IOException {
+        Path tmp = descriptor.resolveSibling(DiskDescriptor.FILE_NAME + ".tmp");
+        byte[] bytes = xml.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp,
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.TRUNCATE_EXISTING,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ByteBuffer b = ByteBuffer.wrap(bytes);
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+            ch.force(true);
+        }
+        Files.move(tmp, descriptor, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        try (java.nio.channels.FileChannel d = java.nio.channels.FileChannel.open(descriptor.getParent(),
+                java.nio.file.StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException e) {
+            // some file systems cannot force a directory; the rename itself is atomic
+        }
+    }
+
     /** The descriptor of {@code path} when it names a bundle (its directory or its descriptor), else null. */
     static Path descriptorOf(Path path) {
         if (Files.isDirectory(path)) {

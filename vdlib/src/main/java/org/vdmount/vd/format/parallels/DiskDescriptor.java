@@ -319,6 +319,84 @@ record DiskDescriptor(long diskSizeSectors, long cylinders, long heads, long sec
         }
     }
 
+    /**
+     * The descriptor as Parallels Desktop lays it out (libphdi "Descriptor file", prl-xml.txt),
+     * for a disk named {@code name}. File names are written as given (plain names inside the bundle).
+     */
+    String toXml(String name) {
+        StringBuilder b = new StringBuilder();
+        b.append("<?xml version='1.0' encoding='UTF-8'?>\n<Parallels_disk_image Version=\"1.0\">\n");
+        b.append("    <Disk_Parameters>\n");
+        tag(b, 8, "Disk_size", diskSizeSectors);
+        tag(b, 8, "Cylinders", cylinders);
+        tag(b, 8, "PhysicalSectorSize", physicalSectorSize);
+        tag(b, 8, "LogicSectorSize", logicalSectorSize);
+        tag(b, 8, "Heads", heads);
+        tag(b, 8, "Sectors", sectors);
+        tag(b, 8, "Padding", 0);
+        b.append("        <Encryption>\n");
+        tag(b, 12, "Engine", braced(NO_PARENT));
+        tag(b, 12, "Data", "");
+        b.append("        </Encryption>\n");
+        tag(b, 8, "UID", braced(UUID.randomUUID()));
+        tag(b, 8, "Name", escape(name));
+        b.append("        <Miscellaneous>\n");
+        tag(b, 12, "CompatLevel", "level2");
+        tag(b, 12, "Bootable", 1);
+        tag(b, 12, "ChangeState", 0);
+        tag(b, 12, "SuspendState", 0);
+        b.append("        </Miscellaneous>\n    </Disk_Parameters>\n    <StorageData>\n");
+        for (Storage s : storages) {
+            b.append("        <Storage>\n");
+            tag(b, 12, "Start", s.startSector());
+            tag(b, 12, "End", s.endSector());
+            tag(b, 12, "Blocksize", s.blockSizeSectors());
+            for (ImageEntry i : s.images()) {
+                b.append("            <Image>\n");
+                tag(b, 16, "GUID", braced(i.guid()));
+                tag(b, 16, "Type", i.type());
+                tag(b, 16, "File", escape(i.file()));
+                b.append("            </Image>\n");
+            }
+            b.append("        </Storage>\n");
+        }
+        b.append("    </StorageData>\n    <Snapshots>\n");
+        if (!topGuid.equals(DEFAULT_TOP)) {
+            tag(b, 8, "TopGUID", braced(topGuid));
+        }
+        for (Shot s : shots) {
+            b.append("        <Shot>\n");
+            tag(b, 12, "GUID", braced(s.guid()));
+            tag(b, 12, "ParentGUID", braced(s.parentGuid()));
+            b.append("        </Shot>\n");
+        }
+        return b.append("    </Snapshots>\n</Parallels_disk_image>\n").toString();
+    }
+
+    /** This descriptor with a new top snapshot {@code guid} over the current top, its file per range from {@code files}. */
+    DiskDescriptor withSnapshot(UUID guid, UUID parent, List<String> files) {
+        List<Storage> st = new ArrayList<>();
+        for (int i = 0; i < storages.size(); i++) {
+            Storage s = storages.get(i);
+            List<ImageEntry> images = new ArrayList<>(s.images());
+            images.add(new ImageEntry(guid, "Compressed", files.get(i)));
+            st.add(new Storage(s.startSector(), s.endSector(), s.blockSizeSectors(), images));
+        }
+        List<Shot> sh = new ArrayList<>(shots);
+        sh.add(new Shot(guid, parent));
+        return new DiskDescriptor(diskSizeSectors, cylinders, heads, sectors, logicalSectorSize, physicalSectorSize, st,
+                guid, sh);
+    }
+
+    private static void tag(StringBuilder b, int indent, String name, Object value) {
+        b.append(" ".repeat(indent)).append('<').append(name).append('>').append(value).append("</").append(name)
+                .append(">\n");
+    }
+
+    private static String escape(String s) {
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;");
+    }
+
     /** A GUID as the descriptor writes it: lower case in braces. */
     static String braced(UUID u) {
         return "{" + u + "}";

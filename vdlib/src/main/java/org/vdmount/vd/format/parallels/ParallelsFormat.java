@@ -24,7 +24,8 @@ import org.vdmount.vd.storage.StorageScope;
  * its ParentGUID ({@link Bundle}, {@link BundleLayer}).
  *
  * <p>Create options: {@code cluster_size} (default 1M, as Parallels Desktop and QEMU) and
- * {@code subformat=expanding}; the layout is QEMU's: "WithouFreSpacExt" header, BAT right after
+ * {@code subformat=expanding|plain} (plain: bundles only). A path ending in {@code .hdd} is created
+ * as a bundle, anything else as a bare image file; the image file's layout is QEMU's: "WithouFreSpacExt" header, BAT right after
  * it, data area from the next cluster boundary, geometry 16 heads by 32 sectors.
  */
 public final class ParallelsFormat extends DeclaredFormat {
@@ -33,11 +34,12 @@ public final class ParallelsFormat extends DeclaredFormat {
     static final CreateOption CLUSTER_SIZE = CreateOption.size("cluster_size", "1M",
             "cluster size, a power of two from 4K to 64M");
     static final CreateOption SUBFORMAT = CreateOption.choice("subformat", "expanding",
-            "expanding: clusters allocated on first write; plain: a raw data file (bundles only)", "expanding",
+            "expanding: clusters allocated on first write; plain: a raw data file (bundles, IMG.hdd, only)",
+            "expanding",
             "plain");
 
     public ParallelsFormat() {
-        super("parallels", List.of("hds"), reads(WRITE, CREATE, DISCARD, REPAIR_ON_OPEN),
+        super("parallels", List.of("hds"), reads(WRITE, CREATE, DISCARD, REPAIR_ON_OPEN, MULTI_FILE),
                 List.of(CLUSTER_SIZE, SUBFORMAT));
     }
 
@@ -69,18 +71,35 @@ public final class ParallelsFormat extends DeclaredFormat {
         return StorageScope.open(path, options, storage -> ParallelsImage.open(this, storage, options));
     }
 
+    /**
+     * A path ending in {@code .hdd} becomes a bundle (directory, descriptor, one image file; see
+     * {@link Bundle#create}); any other path a bare expanding image file.
+     */
     @Override
     public Image createImage(Path path, CreateOptions options) throws IOException {
-        if (options.get(SUBFORMAT).equals("plain")) {
-            throw new UnsupportedFeatureException("parallels: subformat=plain is a raw data file that only a bundle's"
-                    + " descriptor (IMG.hdd) describes; a bare plain image is a raw image (use -f raw)");
+        boolean plain = options.get(SUBFORMAT).equals("plain");
+        long cluster = clusterSize(options);
+        if (Bundle.isBundleName(path)) {
+            return Bundle.create(this, path, options.virtualSize(), cluster, plain);
         }
+        if (plain) {
+            throw new UnsupportedFeatureException("parallels: subformat=plain is a raw data file that only a bundle's"
+                    + " descriptor describes: name the image IMG.hdd to create a bundle (or use -f raw)");
+        }
+        return createFile(path, options.virtualSize(), cluster);
+    }
+
+    private static long clusterSize(CreateOptions options) throws UnsupportedFeatureException {
         long cluster = options.size(CLUSTER_SIZE);
         if (Long.bitCount(cluster) != 1 || cluster < MIN_CLUSTER || cluster > ParallelsHeader.MAX_CLUSTER_BYTES) {
             throw new UnsupportedFeatureException("parallels: cluster_size " + cluster + " must be a power of two from "
                     + MIN_CLUSTER + " to " + ParallelsHeader.MAX_CLUSTER_BYTES);
         }
-        long size = options.virtualSize();
+        return cluster;
+    }
+
+    /** Creates a bare expanding image file laid out as QEMU lays it out, opened writable. */
+    ParallelsImage createFile(Path path, long size, long cluster) throws IOException {
         if (size <= 0) {
             throw new UnsupportedFeatureException("parallels: virtual size " + size + " must be positive");
         }

@@ -229,4 +229,45 @@ class ParallelsBundleTest {
         }
         assertEquals(List.of(), warnings);
     }
+
+    @Test
+    void createdBundlesAreLaidOutAsParallelsDesktopDoesAndQemuReadsTheirImageFile() throws IOException {
+        Path created = dir.resolve("new.hdd");
+        FormatRegistry.require("parallels").create(created, org.vdmount.vd.CreateOptions.of(SIZE)
+                .with("cluster_size", "64k")).close();
+        String file = "new.hdd.0.{5fbaabe3-6958-40ff-92a7-860e329aab41}.hds";
+        try (var s = Files.list(created)) {
+            assertEquals(List.of("DiskDescriptor.xml", file), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        String xml = Files.readString(created.resolve("DiskDescriptor.xml"));
+        for (String t : List.of("<Parallels_disk_image Version=\"1.0\">", "<Disk_size>8192</Disk_size>",
+                "<Heads>16</Heads>", "<Sectors>32</Sectors>", "<Padding>0</Padding>", "<Start>0</Start>",
+                "<End>8192</End>", "<Blocksize>128</Blocksize>", "<Type>Compressed</Type>", "<File>" + file + "</File>",
+                "<ParentGUID>{00000000-0000-0000-0000-000000000000}</ParentGUID>")) {
+            assertTrue(xml.contains(t), t + " in\n" + xml);
+        }
+        byte[] model = new byte[SIZE];
+        try (Disk d = Disk.open(created, OpenOptions.defaultReadWrite())) {
+            assertEquals(DiskDescriptor.DEFAULT_TOP, d.top().uuid());
+            assertEquals(2, d.top().files().size());
+            ModelRun.scribble(d, model, new Random(17), 150);
+        }
+        assertClean(created, "parallels", file);
+        assertArrayEquals(model, QemuTools.qemuRaw(created, file));
+        // plain: a raw file of the disk's size
+        Path plain = dir.resolve("plain.hdd");
+        FormatRegistry.require("parallels").create(plain, org.vdmount.vd.CreateOptions.of(SIZE)
+                .with("subformat", "plain")).close();
+        assertTrue(Files.readString(plain.resolve("DiskDescriptor.xml")).contains("<Type>Plain</Type>"));
+        try (Disk d = Disk.open(plain, OpenOptions.defaultReadWrite())) {
+            assertEquals("plain", d.top().variant());
+            d.write(12345, ByteBuffer.wrap(new byte[] {9, 8, 7}));
+        }
+        byte[] raw = Files.readAllBytes(plain.resolve("plain.hdd.0.{5fbaabe3-6958-40ff-92a7-860e329aab41}.hds"));
+        assertEquals(SIZE, raw.length);
+        assertEquals(8, raw[12346]);
+        // an existing bundle is not overwritten
+        assertThrows(IOException.class, () -> FormatRegistry.require("parallels").create(created,
+                org.vdmount.vd.CreateOptions.of(SIZE)));
+    }
 }

@@ -13,7 +13,7 @@ import org.vdmount.vd.conformance.Regions;
 import org.vdmount.vd.conformance.Variant;
 import org.vdmount.vd.format.qcow2.QemuTools;
 
-/** Parallels image files for the conformance kit: QEMU's default 1 MiB clusters, and 4 KiB clusters. */
+/** Parallels for the conformance kit: bare image files with QEMU's default 1 MiB clusters and 4 KiB clusters, and a bundle. */
 public class ParallelsFixture extends FixtureBase {
     public ParallelsFixture() {
         super("parallels", ByteOrder.LITTLE_ENDIAN, false);
@@ -21,13 +21,28 @@ public class ParallelsFixture extends FixtureBase {
 
     @Override
     public List<Variant> variants() {
-        return List.of(Variant.of("1m", ""), Variant.of("4k", "cluster_size=4k"));
+        return List.of(Variant.of("1m", ""), Variant.of("4k", "cluster_size=4k"),
+                Variant.of("bundle", "cluster_size=64k"));
+    }
+
+    /** The "bundle" variant makes {@code stem.hdd/} and is opened by its descriptor; the others bare files. */
+    @Override
+    public Path createBase(Path dir, String stem, Variant variant, long virtualSize) throws IOException {
+        if (!variant.name().equals("bundle")) {
+            return super.createBase(dir, stem, variant, virtualSize);
+        }
+        Path bundle = dir.resolve(stem + ".hdd");
+        format().create(bundle, variant.baseOptions(virtualSize)).close();
+        return bundle.resolve(DiskDescriptor.FILE_NAME);
     }
 
     /** The header and the first BAT entries. */
     @Override
     public List<Region> regions(Path file, byte[] b) {
         Regions r = new Regions(b.length);
+        if (file.getFileName().toString().equals(DiskDescriptor.FILE_NAME)) {
+            return r.add("descriptor", 0, b.length).list();
+        }
         r.add("header", 0, ParallelsHeader.SIZE);
         if (b.length >= ParallelsHeader.SIZE) {
             long entries = Bytes.of(b).u32le(0x20);
@@ -38,6 +53,10 @@ public class ParallelsFixture extends FixtureBase {
 
     @Override
     public Oracle oracle(Variant variant, int layers) {
+        if (variant.name().equals("bundle")) {
+            return Oracle.none("qemu-img reads a bundle's image files, not the bundle (ParallelsBundleTest checks them"
+                    + " file by file)");
+        }
         return Oracle.qemu("parallels");
     }
 

@@ -83,6 +83,68 @@ final class Bundle {
     }
 
     /**
+     * Adds a snapshot over the top of {@code parent} (a disk whose top is a bundle layer): a new
+     * expanding image file at {@code path}, inside the bundle directory, with the parent's cluster
+     * size, forced; then the descriptor rewritten atomically with the new Image, a Shot whose
+     * ParentGUID is the parent layer's GUID, and TopGUID naming it (prl-xml.txt "Snapshots").
+     * Returns the new snapshot opened writable.
+     */
+    static Image addSnapshot(ParallelsFormat format, Path path, org.vdmount.vd.Disk parent, long size)
+            throws IOException {
+        if (!(parent.top() instanceof BundleLayer top)) {
+            throw new UnsupportedFeatureException("parallels: a differencing image is a snapshot inside a bundle: the"
+                    + " backing file must be a Parallels bundle (x.hdd) or one of its image files, not "
+                    + parent.top().storage().path() + " (" + parent.top().format().name() + ")");
+        }
+        Path descriptor = top.descriptorPath().toAbsolutePath();
+        Path bundleDir = descriptor.getParent().toRealPath();
+        Path at = path.toAbsolutePath().normalize();
+        if (at.getParent() == null || !at.getParent().toRealPath().equals(bundleDir)) {
+            throw new UnsupportedFeatureException("parallels: the new snapshot's image file must lie in the bundle "
+                    + bundleDir + " (for example " + bundleDir.resolve(bundleDir.getFileName() + ".1.{GUID}.hds")
+                    + "), not " + at);
+        }
+        if (top.partCount() != 1) {
+            throw new UnsupportedFeatureException("parallels: " + descriptor + " describes a split disk; adding a"
+                    + " snapshot to it is not supported");
+        }
+        if (size != 0 && size != top.virtualSize()) {
+            throw new UnsupportedFeatureException("parallels: a snapshot has its bundle's size (" + top.virtualSize()
+                    + " bytes), not " + size);
+        }
+        DiskDescriptor d;
+        try (Storage desc = FileStorage.open(descriptor, true)) {
+            d = DiskDescriptor.parse(read(desc), descriptor);
+        }
+        if (d.shots().stream().noneMatch(s -> s.guid().equals(top.uuid()))) {
+            throw new CorruptImageException("parallels: corrupt descriptor " + descriptor + ": snapshot "
+                    + DiskDescriptor.braced(top.uuid()) + " has no Shot element");
+        }
+        long cluster = top.clusterBytes() != 0 ? top.clusterBytes()
+                : d.storages().get(0).blockSizeSectors() != 0 ? d.storages().get(0).blockSizeSectors() * 512 : 1 << 20;
+        UUID guid = UUID.randomUUID();
+        format.createFile(at, top.virtualSize(), cluster).close();
+        try {
+            writeDescriptor(descriptor, d.withSnapshot(guid, top.uuid(), List.of(at.getFileName().toString()))
+                    .toXml(nameOf(d, descriptor)));
+        } catch (IOException | RuntimeException e) {
+            try {
+                Files.deleteIfExists(at);
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+        return format.open(at, OpenOptions.defaultReadWrite());
+    }
+
+    /** The disk's name for the rewritten descriptor: the bundle directory's, less ".hdd". */
+    private static String nameOf(DiskDescriptor d, Path descriptor) {
+        String n = descriptor.toAbsolutePath().getParent().getFileName().toString();
+        return n.toLowerCase(java.util.Locale.ROOT).endsWith(".hdd") ? n.substring(0, n.length() - 4) : n;
+    }
+
+    /**
      * Replaces the descriptor atomically: the text goes to a temporary file beside it, forced, then
      * renamed over it, then the directory is forced; a crash leaves the old descriptor or the new.
      */

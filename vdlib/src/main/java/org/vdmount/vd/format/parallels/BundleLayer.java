@@ -58,6 +58,21 @@ final class BundleLayer implements Image {
         this.blockSize = bs;
     }
 
+    /** Where the descriptor that describes this layer is. */
+    Path descriptorPath() {
+        return descriptorFile.path();
+    }
+
+    /** How many Storage ranges (image files) the layer has. */
+    int partCount() {
+        return parts.size();
+    }
+
+    /** The cluster size of the first range's image file (an expanding one), or 0 for a plain one. */
+    long clusterBytes() {
+        return parts.get(0).image() instanceof ParallelsImage p ? p.clusterBytes() : 0;
+    }
+
     /** The largest part block size above the layer's: parts that cannot be written in the layer's blocks. */
     long largestPartBlock() {
         return parts.stream().mapToLong(p -> p.image().blockSize()).max().orElse(blockSize);

@@ -93,9 +93,12 @@ record DiskDescriptor(long diskSizeSectors, long cylinders, long heads, long sec
         Document doc;
         try {
             doc = builder().parse(new ByteArrayInputStream(xml));
-        } catch (SAXException e) {
+        } catch (SAXException | IOException | RuntimeException e) { // an unknown encoding is an IOException
+            if (e instanceof org.vdmount.vd.VdException v) {
+                throw v;
+            }
             throw new CorruptImageException("parallels: corrupt descriptor " + file + ": "
-                    + String.valueOf(e.getMessage()).replace('\n', ' '));
+                    + String.valueOf(e.getMessage()).replace('\n', ' ').replace('\r', ' '));
         }
         Element root = doc.getDocumentElement();
         if (!root.getTagName().equals("Parallels_disk_image")) {

@@ -39,7 +39,7 @@ public final class ParallelsFormat extends DeclaredFormat {
             "plain");
 
     public ParallelsFormat() {
-        super("parallels", List.of("hds"), reads(WRITE, CREATE, DISCARD, REPAIR_ON_OPEN, MULTI_FILE),
+        super("parallels", List.of("hds"), reads(WRITE, CREATE, DIFFERENCING, DISCARD, REPAIR_ON_OPEN, MULTI_FILE),
                 List.of(CLUSTER_SIZE, SUBFORMAT));
     }
 
@@ -78,6 +78,13 @@ public final class ParallelsFormat extends DeclaredFormat {
     @Override
     public Image createImage(Path path, CreateOptions options) throws IOException {
         boolean plain = options.get(SUBFORMAT).equals("plain");
+        if (options.parent() != null) {
+            if (plain || options.has(CLUSTER_SIZE)) {
+                throw new UnsupportedFeatureException("parallels: a snapshot is expanding, with its bundle's cluster"
+                        + " size: subformat and cluster_size cannot be given with a backing bundle");
+            }
+            return Bundle.addSnapshot(this, path, options.parent(), options.virtualSize());
+        }
         long cluster = clusterSize(options);
         if (Bundle.isBundleName(path)) {
             return Bundle.create(this, path, options.virtualSize(), cluster, plain);

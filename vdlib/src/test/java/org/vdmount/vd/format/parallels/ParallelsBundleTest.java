@@ -270,4 +270,48 @@ class ParallelsBundleTest {
         assertThrows(IOException.class, () -> FormatRegistry.require("parallels").create(created,
                 org.vdmount.vd.CreateOptions.of(SIZE)));
     }
+
+    @Test
+    void aSnapshotAddedWithABackingBundleBecomesTheTopAndLeavesItsParentAlone() throws IOException {
+        var parallels = FormatRegistry.require("parallels");
+        Path b = dir.resolve("vm.hdd");
+        parallels.create(b, org.vdmount.vd.CreateOptions.of(SIZE).with("cluster_size", "64k")).close();
+        byte[] model = new byte[SIZE];
+        try (Disk d = Disk.open(b, OpenOptions.defaultReadWrite())) {
+            ModelRun.scribble(d, model, new Random(5), 100);
+        }
+        Path baseFile = b.resolve("vm.hdd.0.{5fbaabe3-6958-40ff-92a7-860e329aab41}.hds");
+        byte[] baseBytes = Files.readAllBytes(baseFile);
+        Path snap = b.resolve("vm.hdd.1.hds");
+        try (Disk parent = Disk.open(b, OpenOptions.defaultReadOnly())) {
+            // outside the bundle, or over something that is no bundle: refused in one line
+            VdException e = assertThrows(VdException.class, () -> parallels.create(dir.resolve("x.hds"),
+                    org.vdmount.vd.CreateOptions.of(0).withParent(parent, b)));
+            assertTrue(e.getMessage().contains("must lie in the bundle"), e.getMessage());
+            parallels.create(snap, org.vdmount.vd.CreateOptions.of(0).withParent(parent, b)).close();
+        }
+        img(dir, "create", "-f", "parallels", "other.hds", "1M");
+        try (Disk other = Disk.open(dir.resolve("other.hds"), OpenOptions.defaultReadOnly())) {
+            VdException e = assertThrows(VdException.class, () -> parallels.create(dir.resolve("y.hds"),
+                    org.vdmount.vd.CreateOptions.of(0).withParent(other, dir.resolve("other.hds"))));
+            assertTrue(e.getMessage().contains("must be a Parallels bundle"), e.getMessage());
+        }
+        String xml = Files.readString(b.resolve("DiskDescriptor.xml"));
+        assertTrue(xml.contains("<File>vm.hdd.1.hds</File>") && xml.contains("<TopGUID>")
+                && xml.contains("<ParentGUID>{5fbaabe3-6958-40ff-92a7-860e329aab41}</ParentGUID>"), xml);
+        assertTrue(!Files.exists(b.resolve("DiskDescriptor.xml.tmp")));
+        try (Disk d = Disk.open(b, OpenOptions.defaultReadWrite())) {
+            assertEquals(2, d.layers().size());
+            assertEquals(snap.toRealPath(), d.top().storage().path().toRealPath());
+            assertArrayEquals(model, read(d));
+            ModelRun.scribble(d, model, new Random(6), 100);
+            d.discard(0, SIZE); // a snapshot hides its parent with zeros, never shows it again
+            java.util.Arrays.fill(model, (byte) 0);
+        }
+        assertArrayEquals(baseBytes, Files.readAllBytes(baseFile));
+        assertClean(b, "parallels", "vm.hdd.1.hds");
+        try (Disk d = Disk.open(b.resolve("DiskDescriptor.xml"), OpenOptions.defaultReadOnly())) {
+            assertArrayEquals(model, read(d));
+        }
+    }
 }

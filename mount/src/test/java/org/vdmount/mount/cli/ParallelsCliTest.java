@@ -67,4 +67,31 @@ class ParallelsCliTest {
         assertEquals(1, r.exit(), r.toString());
         assertTrue(r.err().startsWith("vd: parallels: subformat=plain") && r.err().strip().lines().count() == 1, r.err());
     }
+
+    @Test
+    void aSnapshotIsAddedToABundleWithBacking() throws Exception {
+        Tools.require("qemu-img");
+        Path bundle = dir.resolve("vm.hdd");
+        assertEquals(0, Cli.vd("create", "-f", "parallels", bundle, "8M").exit());
+        Path src = ConvertTest.mixedSource(dir.resolve("src.raw"), 8L << 20, 3, 4);
+        // the base's image file replaced by one qemu-img writes: the snapshots stack on qemu's data
+        Path base = bundle.resolve("vm.hdd" + TOP_FILE);
+        Files.delete(base);
+        Tools.run("qemu-img", "convert", "-f", "raw", "-O", "parallels", src.toString(), base.toString());
+        Cli.Result r = Cli.vd("create", "-f", "parallels", "-b", ".", bundle.resolve("vm.hdd.1.hds"));
+        assertEquals(0, r.exit(), r.toString());
+        r = Cli.vd("create", "-f", "parallels", "-b", bundle.toAbsolutePath(), bundle.resolve("vm.hdd.2.hds"));
+        assertEquals(0, r.exit(), r.toString());
+        Map<String, Object> info = InfoTest.infoJson(bundle);
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> chain = (List<Map<String, Object>>) info.get("chain");
+        assertEquals(3, chain.size(), chain.toString());
+        assertTrue(chain.get(2).get("filename").toString().endsWith("vm.hdd.2.hds"), chain.toString());
+        Path flat = dir.resolve("flat.raw");
+        assertEquals(0, Cli.vd("convert", bundle, flat).exit());
+        assertEquals(-1, Files.mismatch(src, flat));
+        r = Cli.vd("create", "-f", "parallels", "-b", bundle.toAbsolutePath(), dir.resolve("outside.hds"));
+        assertEquals(1, r.exit(), r.toString());
+        assertTrue(r.err().contains("must lie in the bundle"), r.err());
+    }
 }

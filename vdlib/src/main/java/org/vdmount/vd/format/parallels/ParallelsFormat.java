@@ -55,6 +55,12 @@ public final class ParallelsFormat extends DeclaredFormat {
         return in.head().u32le(0x10) == ParallelsHeader.VERSION ? 100 : 60;
     }
 
+    /** BAT entries against the file and each other, the in-use flag, leaked tail clusters; see {@link ParallelsCheck}. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {
+        return java.util.Optional.of(new ParallelsCheck(this));
+    }
+
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
         Path descriptor = Bundle.descriptorOf(path);

@@ -67,9 +67,10 @@ final class Bat {
     /**
      * Checks every entry against parallels.txt's rules: not below the data area and aligned to
      * a cluster of it (refused: such an image cannot be read), below the end of the file and unique
-     * (reported, for the caller to refuse, warn about or repair).
+     * (reported, for the caller to refuse, warn about or repair; past the end not at all when
+     * {@code cutShortAllowed}).
      */
-    Problems check(Path file, long fileSize) throws CorruptImageException {
+    Problems check(Path file, long fileSize, boolean cutShortAllowed) throws CorruptImageException {
         List<Integer> pastEnd = new ArrayList<>();
         List<Integer> shared = new ArrayList<>();
         BitSet seen = new BitSet();
@@ -84,7 +85,9 @@ final class Bat {
                         + Long.toHexString(dataOffset) + ", clusters of " + clusterBytes + " bytes)");
             }
             if (host >= fileSize) {
-                pastEnd.add(i);
+                if (!cutShortAllowed) { // a file opened as cut short reads such clusters as zeros
+                    pastEnd.add(i);
+                }
                 continue;
             }
             int k = (int) ((host - dataOffset) / clusterBytes); // host < fileSize bounds k

@@ -93,7 +93,7 @@ final class ParallelsImage extends ImageBase {
             dropExtension = checkExtension(storage, h, options);
         }
         Bat bat = Bat.read(storage, h);
-        Bat.Problems p = bat.check(file, storage.zeroTail() ? Long.MAX_VALUE : fileSize);
+        Bat.Problems p = bat.check(file, fileSize, storage.zeroTail());
         if (h.inUseSet() && ro) {
             options.warn("parallels: " + file + " was not closed cleanly (in-use flag at 0x2c); reading it as it is");
         }

@@ -2,14 +2,20 @@ package org.vdmount.vd.format.parallels;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.UUID;
 import org.vdmount.vd.ContainmentException;
 import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
@@ -38,7 +44,7 @@ final class Bundle {
     /** Whether a path to create names a bundle: its name ends in {@code .hdd}. */
     static boolean isBundleName(Path path) {
         Path n = path.getFileName();
-        return n != null && n.toString().toLowerCase(java.util.Locale.ROOT).endsWith(".hdd");
+        return n != null && n.toString().toLowerCase(Locale.ROOT).endsWith(".hdd");
     }
 
     /**
@@ -89,7 +95,7 @@ final class Bundle {
      * ParentGUID is the parent layer's GUID, and TopGUID naming it (prl-xml.txt "Snapshots").
      * Returns the new snapshot opened writable.
      */
-    static Image addSnapshot(ParallelsFormat format, Path path, org.vdmount.vd.Disk parent, long size)
+    static Image addSnapshot(ParallelsFormat format, Path path, Disk parent, long size)
             throws IOException {
         if (!(parent.top() instanceof BundleLayer top)) {
             throw new UnsupportedFeatureException("parallels: a differencing image is a snapshot inside a bundle: the"
@@ -126,7 +132,7 @@ final class Bundle {
         format.createFile(at, top.virtualSize(), cluster).close();
         try {
             writeDescriptor(descriptor, d.withSnapshot(guid, top.uuid(), List.of(at.getFileName().toString()))
-                    .toXml(nameOf(d, descriptor)));
+                    .toXml(nameOf(descriptor)));
         } catch (IOException | RuntimeException e) {
             try {
                 Files.deleteIfExists(at);
@@ -139,9 +145,9 @@ final class Bundle {
     }
 
     /** The disk's name for the rewritten descriptor: the bundle directory's, less ".hdd". */
-    private static String nameOf(DiskDescriptor d, Path descriptor) {
+    private static String nameOf(Path descriptor) {
         String n = descriptor.toAbsolutePath().getParent().getFileName().toString();
-        return n.toLowerCase(java.util.Locale.ROOT).endsWith(".hdd") ? n.substring(0, n.length() - 4) : n;
+        return n.toLowerCase(Locale.ROOT).endsWith(".hdd") ? n.substring(0, n.length() - 4) : n;
     }
 
     /**
@@ -150,20 +156,20 @@ final class Bundle {
      */
     static void writeDescriptor(Path descriptor, String xml) throws IOException {
         Path tmp = descriptor.resolveSibling(DiskDescriptor.FILE_NAME + ".tmp");
-        byte[] bytes = xml.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp,
-                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.TRUNCATE_EXISTING,
-                java.nio.file.StandardOpenOption.WRITE)) {
+        byte[] bytes = xml.getBytes(StandardCharsets.UTF_8);
+        try (FileChannel ch = FileChannel.open(tmp,
+                StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+                StandardOpenOption.WRITE)) {
             ByteBuffer b = ByteBuffer.wrap(bytes);
             while (b.hasRemaining()) {
                 ch.write(b);
             }
             ch.force(true);
         }
-        Files.move(tmp, descriptor, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        try (java.nio.channels.FileChannel d = java.nio.channels.FileChannel.open(descriptor.getParent(),
-                java.nio.file.StandardOpenOption.READ)) {
+        Files.move(tmp, descriptor, StandardCopyOption.ATOMIC_MOVE,
+                StandardCopyOption.REPLACE_EXISTING);
+        try (FileChannel d = FileChannel.open(descriptor.getParent(),
+                StandardOpenOption.READ)) {
             d.force(true);
         } catch (IOException e) {
             // some file systems cannot force a directory; the rename itself is atomic

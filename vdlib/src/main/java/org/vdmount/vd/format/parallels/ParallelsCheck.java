@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.BitSet;
 import org.vdmount.vd.Bytes;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.check.CheckReport;
 import org.vdmount.vd.check.ImageChecker;
@@ -35,7 +37,7 @@ final class ParallelsCheck implements ImageChecker {
         if (Bundle.descriptorOf(path) != null) {
             Path file;
             String variant;
-            try (org.vdmount.vd.Image top = format.open(path, org.vdmount.vd.OpenOptions.defaultReadOnly())) {
+            try (Image top = format.open(path, OpenOptions.defaultReadOnly())) {
                 file = top.storage().path();
                 variant = top.variant();
             }

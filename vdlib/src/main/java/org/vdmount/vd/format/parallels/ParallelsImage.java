@@ -7,6 +7,8 @@ import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
+import org.vdmount.vd.Bytes;
+import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
@@ -102,7 +104,7 @@ final class ParallelsImage extends ImageBase {
             String what = "parallels: " + file + ": " + p.shared().size() + " BAT entries (first: entry " + i
                     + " at 0x" + Long.toHexString(h.batOffset() + 4L * i) + ") share a cluster with another entry";
             if (!ro) {
-                throw new org.vdmount.vd.CorruptImageException(what + "; refused for writing (repair it with "
+                throw new CorruptImageException(what + "; refused for writing (repair it with "
                         + "qemu-img check -r all)");
             }
             options.warn(what);
@@ -113,7 +115,7 @@ final class ParallelsImage extends ImageBase {
                     + " at 0x" + Long.toHexString(h.batOffset() + 4L * i) + ", cluster 0x"
                     + Long.toHexString(bat.host(i)) + ") point past the end of the file (" + fileSize + " bytes)";
             if (!ro && !h.inUseSet()) {
-                throw new org.vdmount.vd.CorruptImageException(what + "; refused for writing");
+                throw new CorruptImageException(what + "; refused for writing");
             }
             if (ro) {
                 options.warn(what + "; reading them fails");
@@ -365,7 +367,7 @@ final class ParallelsImage extends ImageBase {
                     if (storage.size() > end) {
                         storage.truncate(end);
                     }
-                    ByteBuffer field = org.vdmount.vd.Bytes.allocate(4).put32le(0, inUseAtOpen).buffer();
+                    ByteBuffer field = Bytes.allocate(4).put32le(0, inUseAtOpen).buffer();
                     storage.write(field, ParallelsHeader.OFF_IN_USE);
                     storage.force();
                 } finally {

@@ -156,7 +156,7 @@ class ConformanceCapabilityTest {
             return;
         }
         byte[] expect = f.format().can(Capability.WRITE) ? parentData : new byte[(int) SIZE];
-        Map<Path, FileState> parentFiles = FileState.ofImage(parent);
+        Map<Path, FileState> parentFiles = FileState.ofLowerLayer(parent, f);
         Path child = f.createChild(parent.getParent(), "child", parent, v);
         try (Disk d = Disk.open(child, OpenOptions.defaultReadWrite())) {
             assertEquals(2, d.layers().size(), "the child finds its parent");

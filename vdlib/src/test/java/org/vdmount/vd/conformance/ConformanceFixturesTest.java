@@ -22,7 +22,7 @@ class ConformanceFixturesTest {
 
     @Test
     void everyRegisteredFormatHasAFixture() {
-        List<FormatFixture> fixtures = Fixtures.all();
+        List<FormatFixture> fixtures = Fixtures.of(FormatRegistry.all()); // never narrowed by vdmount.conformance.formats
         assertEquals(FormatRegistry.all().size(), fixtures.size());
         for (int i = 0; i < fixtures.size(); i++) {
             FormatFixture f = fixtures.get(i);

@@ -90,7 +90,7 @@ class ConformanceModelTest {
             }
             if (index < depth - 1) {
                 ModelRun.run(top, model[0], seed + index, LOWER_OPS * Kit.rounds(), name + " layer " + index);
-                lower.add(FileState.ofImage(top));
+                lower.add(FileState.ofLowerLayer(top, f));
             }
         });
         Path top = layers.get(layers.size() - 1);

@@ -30,6 +30,16 @@ public record FileState(byte[] bytes, long mtimeMillis) {
         return m;
     }
 
+    /**
+     * As {@link #ofImage(Path)}, without the files {@code fixture} says children rewrite when they
+     * are stacked on the image ({@link FormatFixture#rewrittenByChildren}).
+     */
+    public static Map<Path, FileState> ofLowerLayer(Path image, FormatFixture fixture) throws IOException {
+        Map<Path, FileState> m = ofImage(image);
+        m.keySet().removeIf(fixture::rewrittenByChildren);
+        return m;
+    }
+
     public static void assertUnchanged(Map<Path, FileState> states) throws IOException {
         for (Map.Entry<Path, FileState> e : states.entrySet()) {
             e.getValue().assertUnchanged(e.getKey());

@@ -65,9 +65,17 @@ public final class Fixtures {
         return found;
     }
 
-    /** The fixtures of every registered format. */
+    /**
+     * The fixtures of every registered format, or of those named (comma separated) by
+     * {@code -Dvdmount.conformance.formats=...}, to run the kit over one format while working on it.
+     */
     public static List<FormatFixture> all() {
-        return of(FormatRegistry.all());
+        String only = System.getProperty("vdmount.conformance.formats", "").strip();
+        if (only.isEmpty()) {
+            return of(FormatRegistry.all());
+        }
+        List<String> names = List.of(only.split("\\s*,\\s*"));
+        return of(FormatRegistry.all().stream().filter(f -> names.contains(f.name())).toList());
     }
 
     private static String missingMessage(List<ImageFormat> missing) {

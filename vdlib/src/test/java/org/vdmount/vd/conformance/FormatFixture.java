@@ -78,6 +78,15 @@ public interface FormatFixture {
     }
 
     /**
+     * Whether {@code file}, one of a layer's files, is shared with the children stacked on it and
+     * rewritten when one is added (a Parallels bundle's descriptor, which lists every snapshot):
+     * the kit then does not expect it unchanged while the layer lies below the top.
+     */
+    default boolean rewrittenByChildren(Path file) {
+        return false;
+    }
+
+    /**
      * Images to corrupt besides those the kit makes from the variants: ones made by the real
      * products or by hand, with features our create never writes (compression, snapshots, a
      * journal to replay). Each in its own directory under {@code dir}, parents beside children.

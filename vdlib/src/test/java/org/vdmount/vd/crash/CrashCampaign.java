@@ -42,7 +42,8 @@ final class CrashCampaign {
             new Target("vmdk", "vmdk", Map.of(), "vmdk", true),
             new Target("qcow2", "qcow2", Map.of("cluster_size", "4K"), "qcow2", true),
             new Target("qed", "qed", Map.of("cluster_size", "4K", "table_size", "2"), "qed", true),
-            new Target("qcow", "qcow", Map.of(), "qcow", false));
+            new Target("qcow", "qcow", Map.of(), "qcow", false),
+            new Target("parallels", "hds", Map.of("cluster_size", "4K"), "parallels", true));
 
     /** Formats whose differencing images qemu opens with their parent. */
     static final Set<String> QEMU_READS_CHILDREN = Set.of("qcow2", "qed", "vmdk", "qcow");

@@ -27,7 +27,7 @@ class CrashCampaignTest {
     Path dir;
 
     @ParameterizedTest
-    @ValueSource(strings = {"raw", "vdi", "vhd", "vhdx", "vmdk", "qcow2", "qed", "qcow"})
+    @ValueSource(strings = {"raw", "vdi", "vhd", "vhdx", "vmdk", "qcow2", "qed", "qcow", "parallels"})
     void killedAtEveryPointReopensWithFlushedData(String format) throws Exception {
         assumeSelected(format);
         int points = Integer.getInteger("vdmount.crash.points", 100);
@@ -86,7 +86,7 @@ class CrashCampaignTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"raw", "vdi", "vhd", "vhdx", "vmdk", "qcow2", "qed", "qcow"})
+    @ValueSource(strings = {"raw", "vdi", "vhd", "vhdx", "vmdk", "qcow2", "qed", "qcow", "parallels"})
     void childJvmHaltedAtAWriteReopensWithFlushedData(String format) throws Exception {
         assumeSelected(format);
         int halts = Integer.getInteger("vdmount.crash.halts", 5);

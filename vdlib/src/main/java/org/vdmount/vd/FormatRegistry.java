@@ -10,6 +10,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import org.vdmount.vd.format.dmg.DmgFormat;
 import org.vdmount.vd.format.ewf.EwfFormat;
 import org.vdmount.vd.format.qcow.QcowFormat;
 import org.vdmount.vd.format.qcow2.Qcow2Format;
@@ -32,6 +33,7 @@ public final class FormatRegistry {
             new QedFormat(),
             new QcowFormat(),
             new EwfFormat(),
+            new DmgFormat(),
             new RawFormat());
 
     private FormatRegistry() {

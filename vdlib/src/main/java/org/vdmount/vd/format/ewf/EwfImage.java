@@ -15,6 +15,7 @@ import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.format.common.ChunkCache;
 import org.vdmount.vd.format.common.ImageBase;
 import org.vdmount.vd.storage.SplitStorage;
 

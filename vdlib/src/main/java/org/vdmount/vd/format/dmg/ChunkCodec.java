@@ -1,0 +1,106 @@
+package org.vdmount.vd.format.dmg;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.zip.DataFormatException;
+import java.util.zip.Inflater;
+import org.apache.commons.compress.compressors.bzip2.BZip2CompressorInputStream;
+import org.tukaani.xz.XZInputStream;
+import org.vdmount.vd.UnsupportedFeatureException;
+
+/**
+ * The decoders of compressed chunks, one per chunk type: each turns a chunk's stored bytes into
+ * its sectors. {@link #decode} writes at most {@code dst.length} bytes and answers how many, or
+ * -1 when the stream holds more than that; bad data throws an {@link IOException} whose message
+ * is the codec's detail (the image adds file, chunk and offset).
+ */
+enum ChunkCodec {
+    /** Apple Data Compression. */
+    ADC {
+        @Override
+        int decode(byte[] src, byte[] dst) throws IOException {
+            // MERGE: wire org.vdmount.vd.format.dmg.codec.Adc.decode(src, 0, src.length, dst, 0, dst.length) here
+            throw new UnsupportedFeatureException("ADC chunk: the ADC decoder is not part of this build yet");
+        }
+    },
+    /** zlib (RFC 1950) through java.util.zip. */
+    ZLIB {
+        @Override
+        int decode(byte[] src, byte[] dst) throws IOException {
+            Inflater inf = INFLATERS.get();
+            inf.reset();
+            try {
+                inf.setInput(src);
+                int n = 0;
+                while (n < dst.length && !inf.finished()) {
+                    int got = inf.inflate(dst, n, dst.length - n);
+                    if (got == 0 && (inf.needsInput() || inf.needsDictionary())) {
+                        throw new IOException("zlib stream ends after " + n + " bytes of output");
+                    }
+                    n += got;
+                }
+                if (!inf.finished() && inf.inflate(new byte[1]) > 0) {
+                    return -1;
+                }
+                if (!inf.finished()) {
+                    throw new IOException("zlib stream does not end after its " + n + " bytes of output");
+                }
+                return n;
+            } catch (DataFormatException e) {
+                throw new IOException("zlib data error: " + e.getMessage());
+            } finally {
+                inf.reset();
+            }
+        }
+    },
+    /** bzip2 through Apache Commons Compress (one stream per chunk). */
+    BZIP2 {
+        @Override
+        int decode(byte[] src, byte[] dst) throws IOException {
+            return drain(new BZip2CompressorInputStream(new ByteArrayInputStream(src)), dst, "bzip2");
+        }
+    },
+    /** LZFSE. */
+    LZFSE {
+        @Override
+        int decode(byte[] src, byte[] dst) throws IOException {
+            // MERGE: wire org.vdmount.vd.format.dmg.codec.Lzfse.decode(src, 0, src.length, dst, 0, dst.length) here
+            throw new UnsupportedFeatureException("LZFSE chunk: the LZFSE decoder is not part of this build yet");
+        }
+    },
+    /** LZMA in an xz container, through XZ for Java; its memory use is bounded. */
+    LZMA {
+        @Override
+        int decode(byte[] src, byte[] dst) throws IOException {
+            return drain(new XZInputStream(new ByteArrayInputStream(src), XZ_MEMORY_LIMIT_KIB), dst, "xz");
+        }
+    };
+
+    /** The most memory an xz chunk's dictionary may ask for (KiB). */
+    static final int XZ_MEMORY_LIMIT_KIB = 256 << 10;
+
+    /** One inflater per reading thread, reset between chunks (one per chunk costs more than the chunk). */
+    private static final ThreadLocal<Inflater> INFLATERS = ThreadLocal.withInitial(Inflater::new);
+
+    abstract int decode(byte[] src, byte[] dst) throws IOException;
+
+    /** Reads {@code in} into {@code dst}; -1 when it holds more. Errors keep the codec's name. */
+    private static int drain(InputStream in, byte[] dst, String codec) throws IOException {
+        try (in) {
+            int n = 0;
+            while (n < dst.length) {
+                int got = in.read(dst, n, dst.length - n);
+                if (got < 0) {
+                    return n;
+                }
+                n += got;
+            }
+            return in.read() < 0 ? n : -1;
+        } catch (UnsupportedFeatureException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            throw new IOException(codec + " data error: " + e.getMessage());
+        }
+    }
+}

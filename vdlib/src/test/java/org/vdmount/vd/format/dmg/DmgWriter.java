@@ -23,8 +23,8 @@ import org.vdmount.vd.Bytes;
  * and the data fork carry CRC-32s as hdiutil writes them. Hooks let corrupt-input tests alter the
  * tables before they are written.
  */
-final class DmgWriter {
-    enum Codec {
+public final class DmgWriter {
+    public enum Codec {
         RAW(0x00000001L), ZLIB(0x80000005L), BZIP2(0x80000006L), LZMA(0x80000008L), ADC(0x80000004L);
 
         final long type;
@@ -70,6 +70,15 @@ final class DmgWriter {
     int chunkSectors = 64;
     Codec codec = Codec.ZLIB;
     long[] tableStarts = {0};
+
+    public DmgWriter() {
+    }
+
+    /** A writer of {@code codec} chunks cutting block tables at {@code tableStarts} (sectors, the first 0). */
+    public DmgWriter(Codec codec, long... tableStarts) {
+        this.codec = codec;
+        this.tableStarts = tableStarts.clone();
+    }
     /** Called with the tables before the plist is written. */
     java.util.function.Consumer<List<Table>> bend = t -> { };
 
@@ -78,7 +87,7 @@ final class DmgWriter {
     long dataForkCrc;
 
     /** Writes {@code media} (a whole number of sectors) as a UDIF image at {@code out}. */
-    void write(byte[] media, Path out) throws IOException {
+    public void write(byte[] media, Path out) throws IOException {
         if (media.length % 512 != 0) {
             throw new IllegalArgumentException("media of " + media.length + " bytes");
         }

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vdmount.vd.format.dmg.DmgFixture;
+import org.vdmount.vd.format.dmg.DmgMedia;
 import org.vdmount.vd.format.dmg.DmgWriter;
 
 /**
@@ -25,7 +25,7 @@ class DmgCliTest {
     Path dir;
 
     private Path dmg(String label, DmgWriter.Codec codec, long[] tables) throws Exception {
-        byte[] media = DmgFixture.media(dir, label, 4);
+        byte[] media = DmgMedia.media(dir, label, 4);
         Path p = dir.resolve(label + "-" + codec + ".dmg");
         new DmgWriter(codec, tables).write(media, p);
         return p;
@@ -38,10 +38,10 @@ class DmgCliTest {
 
     @Test
     void infoShowsTheGptInside() throws Exception {
-        Path p = dmg("gpt", DmgWriter.Codec.ZLIB, DmgFixture.GPT_TABLES);
+        Path p = dmg("gpt", DmgWriter.Codec.ZLIB, DmgMedia.GPT_TABLES);
         Map<String, Object> info = InfoTest.infoJson(p);
         assertEquals("dmg", info.get("format"));
-        assertEquals((long) DmgFixture.MEDIA_BYTES, info.get("virtual-size"));
+        assertEquals((long) DmgMedia.MEDIA_BYTES, info.get("virtual-size"));
         assertEquals("gpt", info.get("partition-scheme"));
         List<Map<String, Object>> parts = partitions(info);
         assertEquals(2, parts.size(), parts.toString());
@@ -57,7 +57,7 @@ class DmgCliTest {
 
     @Test
     void infoShowsTheAppleMapInside() throws Exception {
-        Path p = dmg("apm", DmgWriter.Codec.BZIP2, DmgFixture.APM_TABLES);
+        Path p = dmg("apm", DmgWriter.Codec.BZIP2, DmgMedia.APM_TABLES);
         Map<String, Object> info = InfoTest.infoJson(p);
         assertEquals("apm", info.get("partition-scheme"), info.toString());
         List<Map<String, Object>> parts = partitions(info);
@@ -67,7 +67,7 @@ class DmgCliTest {
 
     @Test
     void verifyChecksTheCrcsAndNamesAMismatch() throws Exception {
-        Path p = dmg("gpt", DmgWriter.Codec.LZMA, DmgFixture.GPT_TABLES);
+        Path p = dmg("gpt", DmgWriter.Codec.LZMA, DmgMedia.GPT_TABLES);
         Cli.Result ok = Cli.vd("verify", p);
         assertEquals(0, ok.exit(), ok.toString());
         assertTrue(ok.out().contains("data fork crc32: stored") && ok.out().contains("blkx entry 5"), ok.out());
@@ -81,7 +81,7 @@ class DmgCliTest {
 
     @Test
     void vdmountRwRefusesADmgBeforeMounting() throws Exception {
-        Path p = dmg("gpt", DmgWriter.Codec.RAW, DmgFixture.GPT_TABLES);
+        Path p = dmg("gpt", DmgWriter.Codec.RAW, DmgMedia.GPT_TABLES);
         Path mnt = Files.createDirectory(dir.resolve("mnt"));
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         int rc = VdmountMain.run(new String[] {"--rw", p.toString(), mnt.toString()},

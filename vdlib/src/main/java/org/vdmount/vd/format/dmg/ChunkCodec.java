@@ -3,11 +3,10 @@ package org.vdmount.vd.format.dmg;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.util.zip.DataFormatException;
-import java.util.zip.Inflater;
 import org.apache.commons.compress.compressors.bzip2.BZip2CompressorInputStream;
 import org.tukaani.xz.XZInputStream;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.format.common.Zlib;
 
 /**
  * The decoders of compressed chunks, one per chunk type: each turns a chunk's stored bytes into
@@ -24,34 +23,11 @@ enum ChunkCodec {
             throw new UnsupportedFeatureException("ADC chunk: the ADC decoder is not part of this build yet");
         }
     },
-    /** zlib (RFC 1950) through java.util.zip. */
+    /** zlib (RFC 1950) through java.util.zip ({@link Zlib}). */
     ZLIB {
         @Override
         int decode(byte[] src, byte[] dst) throws IOException {
-            Inflater inf = INFLATERS.get();
-            inf.reset();
-            try {
-                inf.setInput(src);
-                int n = 0;
-                while (n < dst.length && !inf.finished()) {
-                    int got = inf.inflate(dst, n, dst.length - n);
-                    if (got == 0 && (inf.needsInput() || inf.needsDictionary())) {
-                        throw new IOException("zlib stream ends after " + n + " bytes of output");
-                    }
-                    n += got;
-                }
-                if (!inf.finished() && inf.inflate(new byte[1]) > 0) {
-                    return -1;
-                }
-                if (!inf.finished()) {
-                    throw new IOException("zlib stream does not end after its " + n + " bytes of output");
-                }
-                return n;
-            } catch (DataFormatException e) {
-                throw new IOException("zlib data error: " + e.getMessage());
-            } finally {
-                inf.reset();
-            }
+            return Zlib.inflate(src, src.length, dst);
         }
     },
     /** bzip2 through Apache Commons Compress (one stream per chunk). */
@@ -79,9 +55,6 @@ enum ChunkCodec {
 
     /** The most memory an xz chunk's dictionary may ask for (KiB). */
     static final int XZ_MEMORY_LIMIT_KIB = 256 << 10;
-
-    /** One inflater per reading thread, reset between chunks (one per chunk costs more than the chunk). */
-    private static final ThreadLocal<Inflater> INFLATERS = ThreadLocal.withInitial(Inflater::new);
 
     abstract int decode(byte[] src, byte[] dst) throws IOException;
 

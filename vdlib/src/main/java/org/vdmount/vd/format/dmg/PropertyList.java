@@ -1,6 +1,11 @@
 package org.vdmount.vd.format.dmg;
 
 import java.io.ByteArrayInputStream;
+import java.io.StringReader;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -18,6 +23,7 @@ import javax.xml.stream.XMLStreamReader;
  * (base64), every other scalar ({@code string}, {@code integer}, {@code real}, {@code date},
  * {@code true}, {@code false}) → its text. The document type is never loaded and no entity outside
  * the file is resolved (the parser runs with DTDs and external entities off); nesting is bounded.
+ * The text must be UTF-8 (as Apple writes it), decoded strictly before parsing.
  */
 final class PropertyList {
     static final int MAX_DEPTH = 64;
@@ -44,8 +50,17 @@ final class PropertyList {
         f.setProperty(XMLInputFactory.IS_SUPPORTING_EXTERNAL_ENTITIES, false);
         f.setProperty(XMLConstants.ACCESS_EXTERNAL_DTD, "");
         f.setXMLResolver((publicId, systemId, base, ns) -> new ByteArrayInputStream(new byte[0]));
+        String text;
         try {
-            XMLStreamReader r = f.createXMLStreamReader(new ByteArrayInputStream(xml));
+            // decoded here, strictly: the parser would print its own encoding errors to stderr
+            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(xml)).toString();
+        } catch (CharacterCodingException e) {
+            throw new PlistException("not UTF-8 text: " + e.getMessage());
+        }
+        f.setXMLReporter((message, type, info, location) -> { });
+        try {
+            XMLStreamReader r = f.createXMLStreamReader(new StringReader(text));
             try {
                 PropertyList p = new PropertyList(r);
                 p.nextStart();

@@ -48,8 +48,18 @@ class DmgHostileTest {
         return FormatRegistry.require("dmg").open(p, OpenOptions.defaultReadOnly());
     }
 
+    /** The one-line message of the failure to open {@code p}; nothing else may be printed (the XML parser's own reports). */
     private static <T extends Throwable> String fails(Class<T> type, Path p) {
-        String m = assertThrows(type, () -> open(p).close()).getMessage();
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+        String m;
+        try {
+            m = assertThrows(type, () -> open(p).close()).getMessage();
+        } finally {
+            System.setErr(err);
+        }
+        assertEquals("", captured.toString(StandardCharsets.UTF_8), "printed besides the exception");
         assertTrue(m.startsWith("dmg: ") && m.contains(p.toString()) && !m.contains("\n"), m);
         return m;
     }
@@ -88,6 +98,13 @@ class DmgHostileTest {
             f[(int) xml + 61] = '!';
         });
         assertTrue(fails(CorruptImageException.class, p).contains("XML property list"));
+    }
+
+    @Test
+    void aPlistThatIsNotUtf8IsOneQuietLine() throws IOException {
+        Path p = image(t -> { });
+        edit(p, (f, k) -> f[(int) Bytes.of(f).u64be(k + 216) + 150] = (byte) 0xc3);
+        assertTrue(fails(CorruptImageException.class, p).contains("not UTF-8"));
     }
 
     @Test

@@ -26,7 +26,7 @@ class DmgOracleTest {
     @EnumSource(value = DmgWriter.Codec.class, names = "LZMA", mode = EnumSource.Mode.EXCLUDE)
     void dmg2imgExtractsTheSource(DmgWriter.Codec codec) throws IOException {
         ExternalTools.assume("dmg2img");
-        byte[] media = DmgFixture.media(dir, "gpt", 7);
+        byte[] media = DmgMedia.media(dir, "gpt", 7);
         Path dmg = write(media, codec);
         Path out = dir.resolve("dmg2img.img");
         ExternalTools.Result r = ExternalTools.exec(dir, "dmg2img", "-i", dmg.toString(), "-o", out.toString());
@@ -38,7 +38,7 @@ class DmgOracleTest {
     @EnumSource(DmgWriter.Codec.class)
     void sevenZipExtractsTheSource(DmgWriter.Codec codec) throws IOException {
         ExternalTools.assume("7zz");
-        byte[] media = DmgFixture.media(dir, "gpt", 7);
+        byte[] media = DmgMedia.media(dir, "gpt", 7);
         Path dmg = write(media, codec);
         Path out = dir.resolve("7z-" + codec);
         ExternalTools.Result r = ExternalTools.exec(dir, "7zz", "x", "-y", "-o" + out, dmg.toString());
@@ -61,7 +61,7 @@ class DmgOracleTest {
     private Path write(byte[] media, DmgWriter.Codec codec) throws IOException {
         DmgWriter w = new DmgWriter();
         w.codec = codec;
-        w.tableStarts = DmgFixture.GPT_TABLES;
+        w.tableStarts = DmgMedia.GPT_TABLES;
         Path dmg = dir.resolve("x-" + codec + ".dmg");
         w.write(media, dmg);
         return dmg;

@@ -41,8 +41,8 @@ class DmgReadTest {
     @ParameterizedTest
     @EnumSource(value = DmgWriter.Codec.class, names = "ADC", mode = EnumSource.Mode.EXCLUDE)
     void readsTheSourceBackWholeAndAtRandomOffsets(DmgWriter.Codec codec) throws IOException {
-        byte[] media = DmgFixture.media(dir, "gpt", 11);
-        Path dmg = write(media, codec, DmgFixture.GPT_TABLES);
+        byte[] media = DmgMedia.media(dir, "gpt", 11);
+        Path dmg = write(media, codec, DmgMedia.GPT_TABLES);
         assertEquals("dmg", FormatRegistry.probe(dmg).name());
         try (Disk d = Disk.open(dmg, OpenOptions.defaultReadOnly())) {
             assertEquals(media.length, d.size());
@@ -61,7 +61,7 @@ class DmgReadTest {
             long run = d.top().map(34 * 512, 1 << 20);
             assertEquals(Allocation.ZERO, Run.kind(run));
             List<StoredChecksum> sums = d.top().storedChecksums();
-            assertEquals(1 + DmgFixture.GPT_TABLES.length, sums.size(), sums.toString());
+            assertEquals(1 + DmgMedia.GPT_TABLES.length, sums.size(), sums.toString());
             assertTrue(sums.stream().allMatch(StoredChecksum::matches), sums.toString());
             Map<String, Object> details = d.top().details();
             assertEquals(4L, details.get("koly-version"));
@@ -71,7 +71,7 @@ class DmgReadTest {
 
     @Test
     void anAdcChunkFailsItsReadsByName() throws IOException {
-        byte[] media = DmgFixture.media(dir, "dos", 5);
+        byte[] media = DmgMedia.media(dir, "dos", 5);
         Path dmg = write(media, DmgWriter.Codec.ADC, new long[] {0, 2048});
         try (Disk d = Disk.open(dmg, OpenOptions.defaultReadOnly())) {
             ByteBuffer b = ByteBuffer.allocate(512);
@@ -83,7 +83,7 @@ class DmgReadTest {
 
     @Test
     void writableOpenIsRefusedByName() throws IOException {
-        byte[] media = DmgFixture.media(dir, "dos", 5);
+        byte[] media = DmgMedia.media(dir, "dos", 5);
         Path dmg = write(media, DmgWriter.Codec.ZLIB, new long[] {0});
         UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                 () -> FormatRegistry.require("dmg").open(dmg, OpenOptions.defaultReadOnly().withReadOnly(false)));
@@ -92,7 +92,7 @@ class DmgReadTest {
 
     @Test
     void aChangedDataForkFailsItsChecksumsButStillReads() throws IOException {
-        byte[] media = DmgFixture.media(dir, "dos", 9);
+        byte[] media = DmgMedia.media(dir, "dos", 9);
         Path dmg = write(media, DmgWriter.Codec.RAW, new long[] {0, 2048});
         byte[] file = Files.readAllBytes(dmg);
         file[2048 * 512 + 7] ^= 1; // a byte of a raw chunk: one byte of the media changes

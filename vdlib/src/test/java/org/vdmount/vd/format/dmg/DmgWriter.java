@@ -86,6 +86,12 @@ public final class DmgWriter {
     long dataForkLength;
     long dataForkCrc;
 
+    /** Where chunk {@code chunk} of table {@code table} was stored, after {@link #write}: {offset, length}. */
+    public long[] storedChunk(int table, int chunk) {
+        Chunk c = tables.get(table).chunks.get(chunk);
+        return new long[] {c.offset, c.length};
+    }
+
     /** Writes {@code media} (a whole number of sectors) as a UDIF image at {@code out}. */
     public void write(byte[] media, Path out) throws IOException {
         if (media.length % 512 != 0) {

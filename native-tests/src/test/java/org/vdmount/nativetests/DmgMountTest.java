@@ -71,20 +71,24 @@ class DmgMountTest {
     void aCorruptChunkIsEioForItsRangeOnly() throws Exception {
         Path dmg = dmg("gpt", DmgWriter.Codec.ZLIB);
         Path raw = dir.resolve("src.raw");
-        long[] chunk = writer.storedChunk(3, 0); // the first chunk of p1's table: sectors 2048-2111
+        long[] chunk = writer.firstStoredChunk(3); // in p1's table: 64 sectors from chunk[0]
+        long sector = chunk[0];
         byte[] f = Files.readAllBytes(dmg);
-        for (long i = chunk[0] + chunk[1] / 3; i < chunk[0] + chunk[1] / 3 + 40; i++) {
+        for (long i = chunk[1] + chunk[2] / 3; i < chunk[1] + chunk[2] / 3 + 40; i++) {
             f[(int) i] ^= 0x5a;
         }
         Files.write(dmg, f);
         Path mnt = Files.createDirectory(dir.resolve("mnt"));
         fuse.mount(dmg.toString(), mnt.toString());
         Path disk = mnt.resolve("disk");
-        Sh.Result bad = Sh.run("dd", "if=" + disk, "of=/dev/null", "bs=512", "skip=2048", "count=1", "iflag=direct");
+        Sh.Result bad = Sh.run("dd", "if=" + disk, "of=/dev/null", "bs=512", "skip=" + sector, "count=1",
+                "iflag=direct");
         assertNotEquals(0, bad.exit(), "a corrupt chunk read: " + bad);
         assertTrue(bad.err().contains("Input/output error"), bad.err());
-        assertEquals(Sh.sha256(raw, 0, 2048 * 512), Sh.sha256(disk, 0, 2048 * 512), "before p1");
-        assertEquals(Sh.sha256(raw, 2112 * 512, 2 << 20), Sh.sha256(disk, 2112 * 512, 2 << 20), "after the chunk");
+        assertEquals(Sh.sha256(raw, 0, sector * 512), Sh.sha256(disk, 0, sector * 512), "before the chunk");
+        long after = (sector + 64) * 512;
+        assertEquals(Sh.sha256(raw, after, (4 << 20) - after), Sh.sha256(disk, after, (4 << 20) - after),
+                "after the chunk");
         assertTrue(Fuse.isMounted(mnt), "the mount lives on");
         fuse.unmount(mnt);
     }

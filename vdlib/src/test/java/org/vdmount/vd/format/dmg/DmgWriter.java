@@ -86,10 +86,18 @@ public final class DmgWriter {
     long dataForkLength;
     long dataForkCrc;
 
-    /** Where chunk {@code chunk} of table {@code table} was stored, after {@link #write}: {offset, length}. */
-    public long[] storedChunk(int table, int chunk) {
-        Chunk c = tables.get(table).chunks.get(chunk);
-        return new long[] {c.offset, c.length};
+    /**
+     * The first chunk of table {@code table} with stored bytes, after {@link #write}: {its first
+     * sector on the media, its offset in the file, its stored length}.
+     */
+    public long[] firstStoredChunk(int table) {
+        Table t = tables.get(table);
+        for (Chunk c : t.chunks) {
+            if (c.length > 0) {
+                return new long[] {t.firstSector + c.sectorStart, c.offset, c.length};
+            }
+        }
+        throw new IllegalStateException("table " + table + " stores nothing");
     }
 
     /** Writes {@code media} (a whole number of sectors) as a UDIF image at {@code out}. */

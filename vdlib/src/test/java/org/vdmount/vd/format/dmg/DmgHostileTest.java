@@ -147,6 +147,16 @@ class DmgHostileTest {
     }
 
     @Test
+    void resourceForkOnlyAndSegmentedImagesAreRefusedByName() throws IOException {
+        Path p = image(t -> { });
+        edit(p, (f, k) -> Bytes.of(f).put64be(k + 40, 0).put64be(k + 48, 256).put64be(k + 224, 0));
+        assertTrue(fails(UnsupportedFeatureException.class, p).contains("classic resource fork"));
+        Path q = image(t -> { });
+        edit(q, (f, k) -> Bytes.of(f).put32be(k + 56, 2).put32be(k + 60, 3));
+        assertTrue(fails(UnsupportedFeatureException.class, q).contains("segment 2 of 3"));
+    }
+
+    @Test
     void aChunkCountPastTheTableIsCorrupt() throws IOException {
         Path p = image(t -> t.get(1).chunkCountOverride = 1L << 31);
         String m = fails(CorruptImageException.class, p);

@@ -13,7 +13,7 @@ import org.vdmount.vd.storage.StorageScope;
 /**
  * Apple Universal Disk Image Format (UDIF, {@code .dmg}): read-only, every chunk type hdiutil
  * writes (UDRO/UDZO/UDBZ/ULMO raw, zlib, bzip2, LZMA; UDCO ADC and ULFO LZFSE through their
- * decoders). Probed by the {@code koly} trailer in the last 512 bytes.
+ * decoders). Probed by the {@code koly} trailer in the last 512 bytes (signature and its header size 512).
  */
 public final class DmgFormat extends DeclaredFormat {
 
@@ -26,7 +26,8 @@ public final class DmgFormat extends DeclaredFormat {
         if (in.directory() || in.size() < KolyTrailer.SIZE) {
             return 0;
         }
-        return KolyTrailer.hasSignature(in.tail(), in.tail().size() - KolyTrailer.SIZE) ? 100 : 0;
+        int at = in.tail().size() - KolyTrailer.SIZE;
+        return KolyTrailer.hasSignature(in.tail(), at) && in.tail().u32be(at + 8) == KolyTrailer.SIZE ? 100 : 0;
     }
 
     @Override

@@ -77,6 +77,10 @@ class DmgHostileTest {
         byte[] f = Files.readAllBytes(p);
         Files.write(p, java.util.Arrays.copyOf(f, f.length - 100));
         assertTrue(fails(NotThisFormatException.class, p).contains("no 'koly' trailer"));
+        byte[] tail = new byte[4096];
+        System.arraycopy("koly".getBytes(StandardCharsets.US_ASCII), 0, tail, 4096 - 512, 4);
+        Files.write(p, tail);
+        assertEquals("raw", FormatRegistry.probe(p).name(), "'koly' without its header size is not a trailer");
         Files.write(p, new byte[100]);
         assertTrue(fails(NotThisFormatException.class, p).contains("too short"));
     }

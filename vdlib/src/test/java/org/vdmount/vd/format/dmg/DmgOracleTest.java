@@ -15,7 +15,8 @@ import org.vdmount.vd.conformance.ExternalTools;
  * The test writer's images checked by two independent readers first, {@code dmg2img} and 7-Zip
  * ({@code 7zz}), then by ours ({@link DmgReadTest}): all give back the source media byte for byte,
  * and 7-Zip finds every block table's CRC-32 right. Oracles by codec: dmg2img reads raw, zlib,
- * bzip2 and ADC; 7-Zip reads all five (raw, zlib, bzip2, ADC, LZMA/xz).
+ * bzip2 and ADC; 7-Zip reads all five (raw, zlib, bzip2, ADC, LZMA/xz); {@code qemu-img} (its dmg
+ * driver without the optional bz2/lzfse modules) raw and zlib.
  */
 class DmgOracleTest {
     @TempDir
@@ -44,6 +45,20 @@ class DmgOracleTest {
         ExternalTools.Result r = ExternalTools.exec(dir, "7zz", "x", "-y", "-o" + out, dmg.toString());
         assertEquals(0, r.exit(), r.out() + r.err());
         assertArrayEquals(media, concatenated(out), "7zz " + codec);
+    }
+
+    /** QEMU's dmg driver (without its optional bz2/lzfse modules here) reads raw and zlib chunks. */
+    @ParameterizedTest
+    @EnumSource(value = DmgWriter.Codec.class, names = {"RAW", "ZLIB"})
+    void qemuImgReadsTheSource(DmgWriter.Codec codec) throws IOException {
+        ExternalTools.assume("qemu-img");
+        byte[] media = DmgMedia.media(dir, "gpt", 7);
+        Path dmg = write(media, codec);
+        Path src = dir.resolve("src.raw");
+        Files.write(src, media);
+        ExternalTools.Result r = ExternalTools.exec(dir, "qemu-img", "compare", "-f", "dmg", "-F", "raw", dmg.toString(),
+                src.toString());
+        assertEquals(0, r.exit(), r.out() + r.err());
     }
 
     /** 7-Zip extracts one file per block table, named "N.name": laid end to end in N's order. */

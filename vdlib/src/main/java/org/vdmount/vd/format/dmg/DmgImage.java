@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32;
 import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ReadOnlyException;
@@ -80,6 +81,16 @@ final class DmgImage extends ImageBase {
         long blockEnd = (offset / BLOCK + 1) * BLOCK;
         long len = Math.min(Math.min(end, blockEnd) - offset, maxLength);
         return data ? Run.data(len) : Run.zero(len);
+    }
+
+    /** Raw chunks lie in the file as they are; compressed and zero ones have no plain host location. */
+    @Override
+    public HostLocation hostLocation(long offset) {
+        int i = chunks.find(offset / 512);
+        if (i < 0 || chunks.kind(i) != ChunkKind.RAW) {
+            return null;
+        }
+        return new HostLocation(storage, chunks.fileOffset(i) + offset - chunks.firstSector(i) * 512);
     }
 
     @Override

@@ -70,6 +70,31 @@ class DmgReadTest {
     }
 
     @Test
+    void rawChunksNameWhereTheirBytesLie() throws IOException {
+        byte[] media = DmgMedia.media(dir, "gpt", 13);
+        Path dmg = write(media, DmgWriter.Codec.RAW, DmgMedia.GPT_TABLES);
+        byte[] file = Files.readAllBytes(dmg);
+        try (Disk d = Disk.open(dmg, OpenOptions.defaultReadOnly())) {
+            int located = 0;
+            for (long off = 0; off < media.length; off += 4096 + 512) {
+                var at = d.top().hostLocation(off);
+                if (Run.kind(d.top().map(off, 512)) == Allocation.ZERO) {
+                    assertEquals(null, at, "a zero chunk at " + off);
+                    continue;
+                }
+                assertEquals(media[(int) off], file[(int) at.offset()], "byte at " + off);
+                assertEquals(media[(int) off + 511], file[(int) at.offset() + 511], "byte at " + (off + 511));
+                located++;
+            }
+            assertTrue(located > 100, "located " + located);
+        }
+        Path z = write(media, DmgWriter.Codec.ZLIB, DmgMedia.GPT_TABLES);
+        try (Disk d = Disk.open(z, OpenOptions.defaultReadOnly())) {
+            assertEquals(null, d.top().hostLocation(0), "compressed data has no plain host location");
+        }
+    }
+
+    @Test
     void anAdcChunkFailsItsReadsByName() throws IOException {
         byte[] media = DmgMedia.media(dir, "dos", 5);
         Path dmg = write(media, DmgWriter.Codec.ADC, new long[] {0, 2048});

@@ -15,7 +15,7 @@ targets=(
   "vdlib FormatFuzzTest vdi" "vdlib FormatFuzzTest vhd" "vdlib FormatFuzzTest vhdx"
   "vdlib FormatFuzzTest vmdkSparse" "vdlib FormatFuzzTest vmdkDescriptor" "vdlib FormatFuzzTest qcow2"
   "vdlib FormatFuzzTest qed" "vdlib FormatFuzzTest qcow" "vdlib FormatFuzzTest rawSplit"
-  "vdlib FormatFuzzTest chain" "vdlib CodecFuzzTest adc" "vdlib CodecFuzzTest lzfse"
+  "vdlib FormatFuzzTest dmg" "vdlib FormatFuzzTest chain" "vdlib CodecFuzzTest adc" "vdlib CodecFuzzTest lzfse"
   "partitions PartitionFuzzTest mbr" "partitions PartitionFuzzTest gpt" "partitions PartitionFuzzTest apm")
 logs=$(mktemp -d)
 failed=0

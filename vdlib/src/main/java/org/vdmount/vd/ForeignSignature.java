@@ -18,8 +18,6 @@ import java.util.Optional;
 public record ForeignSignature(String what, boolean fromEnd, int offset, byte[] magic) {
 
     private static final List<ForeignSignature> KNOWN = List.of(
-            // Apple UDIF: the 512-byte koly trailer ends the file (TN1150-era "UDIF" notes).
-            end("an Apple disk image (DMG/UDIF, 'koly' trailer)", 512, ascii("koly")),
             // EWF2 (Ex01) "EVF2" 0x0d 0x0a 0x81 0x00 (EWF1/E01 itself is read by format.ewf).
             start("an EWF2 (Ex01) segment", 0, bytes(0x45, 0x56, 0x46, 0x32, 0x0d, 0x0a, 0x81, 0x00)),
             start("an EWF logical evidence (L01) segment", 0, bytes(0x4c, 0x56, 0x46, 0x09, 0x0d, 0x0a, 0xff, 0x00)),

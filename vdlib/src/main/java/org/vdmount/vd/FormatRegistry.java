@@ -10,6 +10,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import org.vdmount.vd.format.dmg.DmgFormat;
 import org.vdmount.vd.format.ewf.EwfFormat;
 import org.vdmount.vd.format.parallels.ParallelsFormat;
 import org.vdmount.vd.format.qcow.QcowFormat;
@@ -34,6 +35,7 @@ public final class FormatRegistry {
             new QcowFormat(),
             new EwfFormat(),
             new ParallelsFormat(),
+            new DmgFormat(),
             new RawFormat());
 
     private FormatRegistry() {

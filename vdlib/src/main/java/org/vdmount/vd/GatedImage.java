@@ -210,4 +210,9 @@ final class GatedImage implements Image {
     public Map<String, String> storedDigests() {
         return image.storedDigests();
     }
+
+    @Override
+    public List<StoredChecksum> storedChecksums() throws IOException {
+        return image.storedChecksums();
+    }
 }

@@ -119,6 +119,15 @@ public interface Image extends Closeable {
     }
 
     /**
+     * Recomputes the checksums the image stores over its own bytes or parts of its media (a DMG's
+     * data-fork and block-table CRC-32s) by reading them, and answers stored and computed values;
+     * empty (without reading) when the image stores none. {@code vd verify} compares them.
+     */
+    default java.util.List<StoredChecksum> storedChecksums() throws IOException {
+        return java.util.List.of();
+    }
+
+    /**
      * The metadata fields {@link #edit} can change in this image (what its format and variant
      * store), whether or not it is open writable; empty for formats that store none.
      */

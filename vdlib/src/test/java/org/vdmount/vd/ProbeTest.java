@@ -41,7 +41,6 @@ class ProbeTest {
 
     @ParameterizedTest
     @CsvSource({
-        "x.dmg, 6b6f6c79, -512, Apple disk image",
         "x.Ex01, 45564632 0d0a8100, 0, EWF2 (Ex01)",
         "x.L01, 4c564609 0d0aff00, 0, logical evidence (L01)",
         "x.luks, 4c554b53babe0001, 0, LUKS",

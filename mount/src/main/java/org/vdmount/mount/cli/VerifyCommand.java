@@ -11,18 +11,22 @@ import java.util.List;
 import java.util.Map;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
+import org.vdmount.vd.StoredChecksum;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 /**
  * {@code vd verify [-f FMT] IMAGE}: reads the whole media, recomputes the hashes the image stores
- * (an E01's MD5 and SHA-1, {@link Image#storedDigests()}) and compares them, as ewfverify does.
+ * (an E01's MD5 and SHA-1, {@link Image#storedDigests()}) and the checksums it stores over its own
+ * parts (a DMG's data-fork and block-table CRC-32s, {@link Image#storedChecksums()}) and compares
+ * them, as ewfverify does.
  * Exit status: 0 every stored hash matches, 1 a mismatch (naming the hash, stored and computed),
  * 2 an error (a corrupt chunk, named; an image that stores no hashes).
  */
 @Command(name = "verify",
-        description = {"Recompute the hashes IMAGE stores over its media (E01: MD5, SHA-1) and compare them.",
+        description = {"Recompute the hashes IMAGE stores (E01: MD5, SHA-1 of the media; DMG: CRC-32 of the data fork"
+                + " and of each block table) and compare them.",
                 "Reads every byte of the disk (read-only); progress bar on a terminal.",
                 "Exit status: 0 all stored hashes match, 1 mismatch, 2 error (unreadable data, no stored hashes)."})
 final class VerifyCommand extends VdCommand {
@@ -33,7 +37,7 @@ final class VerifyCommand extends VdCommand {
     @Mixin
     ImageFormatOption imageFormat;
 
-    @Parameters(paramLabel = "IMAGE", description = "The image (an E01 set by its first segment).")
+    @Parameters(paramLabel = "IMAGE", description = "The image (an E01 set by its first segment, a .dmg).")
     Path image;
 
     @Override
@@ -42,11 +46,20 @@ final class VerifyCommand extends VdCommand {
         try (Disk disk = imageFormat.open(image, vd.openOptions(common))) {
             Image top = disk.top();
             Map<String, String> stored = top.storedDigests();
-            if (stored.isEmpty()) {
+            List<StoredChecksum> checksums = top.storedChecksums();
+            if (stored.isEmpty() && checksums.isEmpty()) {
                 vd.err.println(VdMain.PROG + ": " + image + ": " + top.format().name() + " stores no hashes to verify");
                 return ERROR;
             }
-            Map<String, String> computed = digest(disk, stored.keySet().toArray(String[]::new));
+            for (StoredChecksum c : checksums) {
+                vd.out.printf("%s: stored %s, computed %s%s%n", c.what(), c.stored(), c.computed(),
+                        c.matches() ? "" : "  MISMATCH");
+                if (!c.matches()) {
+                    mismatches.add(c.what() + " mismatch: stored " + c.stored() + ", computed " + c.computed());
+                }
+            }
+            Map<String, String> computed = stored.isEmpty() ? Map.of()
+                    : digest(disk, stored.keySet().toArray(String[]::new));
             for (Map.Entry<String, String> e : stored.entrySet()) {
                 String got = computed.get(e.getKey());
                 vd.out.printf("%-6s stored:   %s%n", e.getKey(), e.getValue());

@@ -105,6 +105,12 @@ class FormatFuzzTest {
         openAs("qcow", "f.qcow", data);
     }
 
+    /** A UDIF image: koly trailer, XML property list, block tables, chunks (seeds: the DMG test writer's). */
+    @FuzzTest(maxDuration = "10s")
+    void dmg(byte[] data) {
+        openAs("dmg", "f.dmg", data);
+    }
+
     /** A split raw set: which parts exist, how long each is, .000 or .001 first. */
     @FuzzTest(maxDuration = "10s")
     void rawSplit(FuzzedDataProvider in) {

@@ -6,8 +6,6 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.zip.Adler32;
-import java.util.zip.DataFormatException;
-import java.util.zip.Inflater;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.ImageFormat;
@@ -15,7 +13,9 @@ import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.format.common.ChunkCache;
 import org.vdmount.vd.format.common.ImageBase;
+import org.vdmount.vd.format.common.Zlib;
 import org.vdmount.vd.storage.SplitStorage;
 
 /**
@@ -141,37 +141,20 @@ final class EwfImage extends ImageBase {
         return raw.length == expected ? raw : java.util.Arrays.copyOf(raw, expected);
     }
 
-    /** One inflater per reading thread, reset between chunks (creating one per chunk costs more than the chunk). */
-    private static final ThreadLocal<Inflater> INFLATERS = ThreadLocal.withInitial(Inflater::new);
-
     private static byte[] inflate(byte[] raw, int expected, Path file, String what, long at)
             throws CorruptImageException {
-        Inflater inf = INFLATERS.get();
-        inf.reset();
+        byte[] out = new byte[expected];
+        int n;
         try {
-            inf.setInput(raw);
-            byte[] out = new byte[expected];
-            int n = 0;
-            while (n < expected && !inf.finished()) {
-                int got = inf.inflate(out, n, expected - n);
-                if (got == 0 && (inf.needsInput() || inf.needsDictionary())) {
-                    break;
-                }
-                n += got;
-            }
-            if (n == expected && !inf.finished() && inf.inflate(new byte[1]) > 0) {
-                throw new CorruptImageException("ewf", file, what, at, "inflates to more than " + expected + " bytes");
-            }
-            if (n != expected || !inf.finished()) {
-                throw new CorruptImageException("ewf", file, what, at, "inflates to " + n + " bytes"
-                        + (inf.finished() ? "" : " and a truncated stream") + ", expected " + expected);
-            }
-            return out;
-        } catch (DataFormatException e) {
-            throw new CorruptImageException("ewf", file, what, at, "zlib data error: " + e.getMessage());
-        } finally {
-            inf.reset();
+            n = Zlib.inflate(raw, raw.length, out);
+        } catch (IOException e) {
+            throw new CorruptImageException("ewf", file, what, at, e.getMessage() + ", expected " + expected);
         }
+        if (n != expected) {
+            throw new CorruptImageException("ewf", file, what, at, "inflates to " + (n < 0 ? "more than " + expected
+                    : n) + " bytes, expected " + expected);
+        }
+        return out;
     }
 
     @Override

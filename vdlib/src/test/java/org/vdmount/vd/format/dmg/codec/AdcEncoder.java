@@ -8,7 +8,7 @@ import java.io.ByteArrayOutputStream;
  * through a hash of the next three bytes. Opcode layout as documented on {@link Adc}. It counts the
  * opcodes it emitted so a test can show that every kind was exercised.
  */
-final class AdcEncoder {
+public final class AdcEncoder {
     static final int MAX_LITERAL = 128;
     static final int SHORT_MIN = 3;
     static final int SHORT_MAX = 18;
@@ -21,7 +21,7 @@ final class AdcEncoder {
     int shortOps;
     int longOps;
 
-    byte[] encode(byte[] in) {
+    public byte[] encode(byte[] in) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         int[] head = new int[1 << 14];
         java.util.Arrays.fill(head, -1);

@@ -70,6 +70,11 @@ public final class VdMain implements Callable<Integer> {
 
     /** Runs {@code vd} with the given arguments and streams; returns the exit status. */
     static int run(String[] args, PrintStream out, PrintStream err, boolean terminal) {
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            // what picocli prints through Versions, without building the model of every command first
+            out.println(PROG + " " + Versions.version());
+            return 0;
+        }
         VdMain vd = new VdMain(out, err, terminal);
         CommandLine cmd = HelpText.vd(new CommandLine(vd))
                 .setOut(new PrintWriter(out, true))

@@ -5,7 +5,9 @@
 #   --quick     256 MiB random + 512 MiB half-zero instead of 1 GiB random + 4 GiB half-zero
 #   --sections  which parts to run (default both)
 #   WORKDIR     scratch directory, default a new one under /var/tmp (removed unless KEEP=1)
-#   Env: RUNS (default 3) timed runs per figure, the median is printed; VD (default ./vd).
+#   Env: RUNS (default 3) timed runs per figure, the median is printed; VD (default ./vd);
+#        VD_BASE another vd (say a checkout of an older commit) timed in the same interleaved runs,
+#        printed as "before" at the end of each line (ratio qemu/before beside it).
 #
 # convert: four pairs (qcow2→raw, raw→qcow2, vdi→vhdx, vmdk→vhdx) on two sources: random data
 # (every block allocated) and "half-zero" (every other 1 MiB block random, the rest never written,
@@ -35,6 +37,7 @@ done
 work="${1:-$(mktemp -d /var/tmp/vd-convert-bench.XXXXXX)}"
 runs="${RUNS:-3}"
 vd="${VD:-$repo/vd}"
+base="${VD_BASE:-}"
 mkdir -p "$work"
 command -v qemu-img >/dev/null || { echo "convert-bench: qemu-img is required" >&2; exit 1; }
 cleanup() { [ "${KEEP:-0}" = 1 ] || rm -rf "$work"; }
@@ -53,6 +56,12 @@ row() { # name vd qemu [context]
   ratios+=("$r")
   printf '%-34s %9s %9s %7s  %s\n' "$1" "$2" "$3" "$r" "${4:-}"
 }
+before() { # base-times qemu-times: "; before X s (q/before R)" when VD_BASE is set
+  [ -n "$1" ] || return 0
+  local bt qt
+  bt=$(echo "$1" | median) qt=$(echo "$2" | median)
+  awk -v b="$bt" -v q="$qt" 'BEGIN { printf "; before %s s (q/before %.2f)", b, q / b }'
+}
 timed() { # command...: prints its wall seconds; its output is discarded, a failure stops the bench
   local t0 t1
   sync
@@ -62,6 +71,7 @@ timed() { # command...: prints its wall seconds; its output is discarded, a fail
   elapsed "$t0" "$t1"
 }
 
+[ -z "$base" ] || "$base" --version >/dev/null
 "$vd" --version >/dev/null # builds on first use (and the class data archive), outside the timings
 printf '%-34s %9s %9s %7s\n' figure "vd s" "qemu s" "q/vd"
 
@@ -87,9 +97,10 @@ EOF
       from=${pair%%:*} to=${pair##*:}
       in="$work/$src.$from"
       qto=$([ "$to" = vhdx ] && echo vhdx || echo "$to")
-      v=() q=() u=()
+      v=() q=() u=() b=()
       for ((i = 0; i < runs; i++)); do
-        rm -f "$work/out.vd" "$work/out.q" "$work/out.u"
+        rm -f "$work/out.vd" "$work/out.q" "$work/out.u" "$work/out.b"
+        [ -z "$base" ] || b+=("$(timed "$base" convert -f "$from" -O "$to" "$in" "$work/out.b")")
         v+=("$(timed "$vd" convert -f "$from" -O "$to" "$in" "$work/out.vd")")
         q+=("$(timed qemu-img convert -t writeback -f "$from" -O "$qto" "$in" "$work/out.q")")
         u+=("$(timed qemu-img convert -f "$from" -O "$qto" "$in" "$work/out.u")")
@@ -98,8 +109,8 @@ EOF
         || { echo "convert-bench: vd's $to output differs from $in" >&2; exit 1; }
       du_vd=$(du -k "$work/out.vd" | cut -f1) du_q=$(du -k "$work/out.q" | cut -f1)
       row "convert $from>$to ${size}M $src" "$(echo "${v[*]}" | median)" "$(echo "${q[*]}" | median)" \
-        "identical; du vd ${du_vd}K qemu ${du_q}K; qemu -t unsafe $(echo "${u[*]}" | median)"
-      rm -f "$work/out.vd" "$work/out.q" "$work/out.u"
+        "identical; du vd ${du_vd}K qemu ${du_q}K; qemu -t unsafe $(echo "${u[*]}" | median)$(before "${b[*]}" "${q[*]}")"
+      rm -f "$work/out.vd" "$work/out.q" "$work/out.u" "$work/out.b"
     done
   done
 fi
@@ -107,15 +118,20 @@ fi
 if [[ ",$sections," == *",startup,"* ]]; then
   img="$work/startup.qcow2"
   qemu-img create -q -f qcow2 "$img" 1G
-  v=() q=() vi=() qi=()
+  v=() q=() vi=() qi=() b=() bi=()
   for ((i = 0; i < runs * 2 + 1; i++)); do
+    if [ -n "$base" ]; then
+      b+=("$(timed "$base" --version)")
+      bi+=("$(timed "$base" info "$img")")
+    fi
     v+=("$(timed "$vd" --version)")
     q+=("$(timed qemu-img --version)")
     vi+=("$(timed "$vd" info "$img")")
     qi+=("$(timed qemu-img info "$img")")
   done
-  row "startup --version" "$(echo "${v[*]}" | median)" "$(echo "${q[*]}" | median)"
-  row "startup info (1 GiB qcow2)" "$(echo "${vi[*]}" | median)" "$(echo "${qi[*]}" | median)"
+  row "startup --version" "$(echo "${v[*]}" | median)" "$(echo "${q[*]}" | median)" "$(before "${b[*]}" "${q[*]}")"
+  row "startup info (1 GiB qcow2)" "$(echo "${vi[*]}" | median)" "$(echo "${qi[*]}" | median)" \
+    "$(before "${bi[*]}" "${qi[*]}")"
 fi
 
 printf '%s\n' "${ratios[@]}" | awk '{ s += log($1); n++ } END { if (n) printf "geomean-ratio %.2f\n", exp(s / n) }'

@@ -18,8 +18,61 @@ prog="${VDMOUNT_PROG:-vdmount}"
 die() { echo "$prog: $*" >&2; exit 127; }
 
 command -v java >/dev/null 2>&1 || die "Java 17 or newer is required and no 'java' is on PATH: install it (Debian: apt-get install openjdk-17-jre-headless)"
-jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+javabin=$(readlink -f "$(command -v java)")
+# the version from the JDK's release file beside bin/java (starting a JVM just to ask costs ~0.1 s);
+# a java without one (or an unreadable one) is asked itself
+jv=
+if [ -r "${javabin%/bin/java}/release" ]; then
+  jv=$(sed -n 's/^JAVA_VERSION="\(1\.\)\{0,1\}\([0-9]*\).*"$/\2/p' "${javabin%/bin/java}/release")
+fi
+[ -n "$jv" ] || jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
 [ "${jv%%.*}" -ge 17 ] 2>/dev/null || die "Java 17 or newer is required, but $(readlink -f "$(command -v java)") is Java ${jv:-of unknown version} (install openjdk-17-jre-headless or newer; choose it with: update-alternatives --config java)"
+
+# Class data sharing (AppCDS, Java 17's dynamic archives): the classes a start loads, parsed and
+# verified once into an archive (-XX:ArchiveClassesAtExit over ClassDataTraining) that every later
+# start maps (-XX:SharedArchiveFile). One archive per jar and JVM: the name carries a key of the
+# java binary, its version and the jar's size and mtime, so a rebuilt jar or another JVM looks for
+# another file. The JVM also checks the archive itself and starts without it when it does not match
+# (-Xlog:cds=off keeps that silent). Archives live in the build directory (made right after a build),
+# or installed in /var/cache/vdmount (made by the package's postinst) and, for users who cannot
+# write there, in ${XDG_CACHE_HOME:-~/.cache}/vdmount. A missing one is built in the background for
+# the next start; this one runs without. VDMOUNT_CDS=0 turns all of it off; VDMOUNT_CDS_DIR=DIR
+# keeps the archives in DIR instead.
+cds_log=(-Xlog:cds=off -Xlog:cds+dynamic=off)
+cds_key() { printf '%s %s %s' "$javabin" "$jv" "$(stat -Lc %s-%Y "$jar")" | cksum | cut -d' ' -f1; }
+cds_build() { # DIR: writes DIR/vdmount-KEY.jsa (a temporary name renamed, so readers never see half)
+  local dir=$1 key tmp
+  key=$(cds_key)
+  mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ] || return 1
+  tmp="$dir/.vdmount-$key.$$.jsa"
+  if java -XX:ArchiveClassesAtExit="$tmp" "${cds_log[@]}" -cp "$jar" org.vdmount.mount.cli.ClassDataTraining \
+       </dev/null >/dev/null 2>&1 && [ -s "$tmp" ]; then
+    chmod 0644 "$tmp"
+    rm -f "$dir"/vdmount-*.jsa # those of older jars or other JVMs
+    mv -f "$tmp" "$dir/vdmount-$key.jsa"
+  else
+    rm -f "$tmp"
+    return 1
+  fi
+}
+cds_build_locked() { # DIR: as cds_build, unless another start is building there already
+  mkdir -p "$1" 2>/dev/null && [ -w "$1" ] || return 1
+  ( command -v flock >/dev/null 2>&1 && { flock -n 9 || exit 0; }; cds_build "$1" ) 9>"$1/.lock"
+}
+if [ -n "${VDMOUNT_CDS_DIR:-}" ]; then
+  cds_dirs=("$VDMOUNT_CDS_DIR")
+elif [ -n "$installed" ]; then
+  cds_dirs=(/var/cache/vdmount)
+  [ -n "${XDG_CACHE_HOME:-${HOME:-}}" ] && cds_dirs+=("${XDG_CACHE_HOME:-$HOME/.cache}/vdmount")
+else
+  cds_dirs=("$repo/packaging/target")
+fi
+
+# the package's postinst: launcher.sh --build-cds-archive (as root, into /var/cache/vdmount)
+if [ -z "${VDMOUNT_MAIN:-}" ] && [ "${1:-}" = --build-cds-archive ]; then
+  cds_build "${2:-${cds_dirs[0]}}"
+  exit
+fi
 
 # vdmount needs libfuse 2 (jnr-fuse binds libfuse.so.2) and fusermount (from fuse3 on Debian 12).
 # Missing pieces are installed when we are root and apt-get exists; otherwise we say what to install.
@@ -76,6 +129,28 @@ if [ -z "$installed" ] && needs_build; then
     tail -n 20 "$log" >&2
     exit 1
   fi
+  built=1
 fi
 
-exec java ${VDMOUNT_JAVA_OPTS:-} -cp "$jar" "$VDMOUNT_MAIN" "$@"
+cds_opts=()
+if [ "${VDMOUNT_CDS:-1}" != 0 ]; then
+  # right after a build the archive is made at once (the build took a minute anyway)
+  [ -n "${built:-}" ] && cds_build "${cds_dirs[0]}" || true
+  key=$(cds_key)
+  for d in "${cds_dirs[@]}"; do
+    if [ -f "$d/vdmount-$key.jsa" ]; then
+      cds_opts=(-XX:SharedArchiveFile="$d/vdmount-$key.jsa" "${cds_log[@]}")
+      break
+    fi
+  done
+  if [ ${#cds_opts[@]} -eq 0 ]; then
+    for d in "${cds_dirs[@]}"; do
+      if (mkdir -p "$d" && [ -w "$d" ]) 2>/dev/null; then
+        cds_build_locked "$d" </dev/null >/dev/null 2>&1 &
+        break
+      fi
+    done
+  fi
+fi
+
+exec java "${cds_opts[@]}" ${VDMOUNT_JAVA_OPTS:-} -cp "$jar" "$VDMOUNT_MAIN" "$@"

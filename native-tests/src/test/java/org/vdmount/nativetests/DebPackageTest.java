@@ -115,8 +115,18 @@ class DebPackageTest {
         fuse.mountWith("mount", "-T", fstab.toString(), mnt.toString());
         checkMount(mnt, child, expected);
 
+        // postinst made the class data sharing archive, and starts map it (-Xshare:on fails otherwise)
+        Path cache = Path.of("/var/cache/vdmount");
+        try (var archives = Files.list(cache)) {
+            assertEquals(1, archives.filter(f -> f.getFileName().toString().matches("vdmount-\\d+\\.jsa")).count(),
+                    "one archive in " + cache);
+        }
+        assertEquals("vd " + upstream, Sh.run(120, List.of("env", "VDMOUNT_JAVA_OPTS=-Xshare:on", "/usr/bin/vd",
+                "--version")).ok().out().strip());
+
         // removed: nothing of the package stays
         Sh.run(300, List.of("dpkg", "-r", PACKAGE)).ok();
+        assertFalse(Files.exists(cache), cache + " left after dpkg -r");
         installedHere = false;
         List<String> left = new ArrayList<>();
         for (String f : files) {

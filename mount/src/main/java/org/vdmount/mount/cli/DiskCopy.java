@@ -1,44 +1,272 @@
 package org.vdmount.mount.cli;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongConsumer;
 import org.vdmount.vd.Allocation;
 import org.vdmount.vd.CompressedWriter;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Run;
+import org.vdmount.vd.ThreadModel;
 
 /**
  * Sparse copy of a whole disk into a freshly created one (which reads as zeros everywhere).
  * Ranges that no layer of the source holds (and ZERO runs) are skipped without reading; data
  * ranges are read in chunks of {@link #CHUNK_BYTES} and only their non-zero
  * {@link #GRAIN_BYTES}-aligned grains are written, so zeros never allocate space in the target.
+ *
+ * <p>The copy is a pipeline of {@link #workers()} threads, each with its own direct buffer of one
+ * chunk, reused for the whole copy: a worker claims the next chunk, reads it and finds its non-zero
+ * grains while the others do the same with theirs, then writes it. Writes go in chunk order, one
+ * at a time (as {@code qemu-img convert} does without {@code -W}), so an allocating format lays
+ * its blocks out in the same order on every run; only when the target's format is
+ * {@link ThreadModel#PARALLEL} and allocates nothing on write (raw) may chunks be written at once.
+ * Progress is reported in chunk order.
  */
 final class DiskCopy {
     static final int CHUNK_BYTES = 4 << 20;
     static final int GRAIN_BYTES = 4096;
+    /** Chunks in flight at most: qemu-img runs 8 coroutines; a few threads keep 2 cores busy. */
+    static final int MAX_WORKERS = 4;
 
     /** What a copy did: bytes read from data runs, bytes written to the target. */
     record Stats(long bytesRead, long bytesWritten) {
     }
 
+    /** All zeros, shared (read only) by every worker's zero detection. */
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(CHUNK_BYTES).asReadOnlyBuffer();
+
     private final Disk source;
     private final Disk target;
-    private final ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK_BYTES);
-    private final ByteBuffer zeros = ByteBuffer.allocateDirect(CHUNK_BYTES);
-    private long bytesRead;
-    private long bytesWritten;
+    private final LongConsumer progress;
+    private final boolean inOrder;
+    private final long size;
+    private final AtomicLong nextChunk = new AtomicLong();
+    private final AtomicLong bytesRead = new AtomicLong();
+    private final AtomicLong bytesWritten = new AtomicLong();
+    /** The chunk whose turn it is (to be written, or to report progress); guarded by this. */
+    private long turn;
+    /** The first failure of any worker; the others stop at their next step. Guarded by this. */
+    private Throwable failure;
 
-    private DiskCopy(Disk source, Disk target) {
+    private DiskCopy(Disk source, Disk target, LongConsumer progress, boolean inOrder) {
         this.source = source;
         this.target = target;
+        this.progress = progress;
+        this.inOrder = inOrder;
+        this.size = source.size();
+    }
+
+    /** How many chunks are in flight: one per core, at least 2 (reading overlaps writing), at most 4. */
+    static int workers() {
+        return Math.max(2, Math.min(MAX_WORKERS, Runtime.getRuntime().availableProcessors()));
     }
 
     /** Copies all of {@code source} to {@code target} (at least as large); reports progress in bytes. */
     static Stats copy(Disk source, Disk target, LongConsumer progress) throws IOException {
-        DiskCopy c = new DiskCopy(source, target);
-        c.run(progress);
-        return new Stats(c.bytesRead, c.bytesWritten);
+        return copy(source, target, progress, workers());
+    }
+
+    /** As {@link #copy(Disk, Disk, LongConsumer)} with {@code workers} chunks in flight (1 = no threads). */
+    static Stats copy(Disk source, Disk target, LongConsumer progress, int workers) throws IOException {
+        // raw allocates nothing on write: its layout is the same whatever order the chunks land in
+        boolean parallelWrites = target.layers().size() == 1
+                && target.top().format().threadModel() == ThreadModel.PARALLEL
+                && target.top().format().name().equals("raw");
+        DiskCopy c = new DiskCopy(source, target, progress, !parallelWrites);
+        c.run(Math.max(1, workers));
+        return new Stats(c.bytesRead.get(), c.bytesWritten.get());
+    }
+
+    private void run(int workers) throws IOException {
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 1; i < workers && (long) i * CHUNK_BYTES < size; i++) {
+            Thread t = new Thread(this::work, "vd-copy-" + i);
+            t.setDaemon(true);
+            threads.add(t);
+            t.start();
+        }
+        work(); // the calling thread is a worker too
+        boolean interrupted = false;
+        for (Thread t : threads) {
+            while (true) {
+                try {
+                    t.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    fail(e);
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        Throwable f;
+        synchronized (this) {
+            f = failure;
+        }
+        if (f instanceof IOException io) {
+            throw io;
+        } else if (f instanceof RuntimeException re) {
+            throw re;
+        } else if (f instanceof Error err) {
+            throw err;
+        } else if (f instanceof InterruptedException) {
+            throw new IOException("copy interrupted", f);
+        } else if (f != null) {
+            throw new IOException(f);
+        }
+    }
+
+    /** One worker: claims chunks until none is left or another worker failed. */
+    private void work() {
+        ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(CHUNK_BYTES, Math.max(1, size)));
+        Extents extents = new Extents();
+        try {
+            while (true) {
+                long chunk = nextChunk.getAndIncrement();
+                long start = chunk * CHUNK_BYTES;
+                if (start >= size || failed()) {
+                    return;
+                }
+                int length = (int) Math.min(CHUNK_BYTES, size - start);
+                readChunk(start, length, buf, extents);
+                if (inOrder) {
+                    awaitTurn(chunk);
+                    writeChunk(start, buf, extents);
+                } else {
+                    writeChunk(start, buf, extents);
+                    awaitTurn(chunk);
+                }
+                try {
+                    progress.accept(start + length);
+                } finally {
+                    passTurn(chunk);
+                }
+            }
+        } catch (Throwable t) {
+            fail(t);
+        }
+    }
+
+    /**
+     * Reads the DATA runs of [start, start+length) into {@code buf} (at their offset in the chunk)
+     * and records the non-zero grains among them in {@code extents}, merged into runs.
+     */
+    private void readChunk(long start, int length, ByteBuffer buf, Extents extents) throws IOException {
+        extents.clear();
+        for (int pos = 0; pos < length; ) {
+            long run = source.map(start + pos, length - pos);
+            int runEnd = pos + (int) Math.min(Run.length(run), length - pos);
+            if (Run.kind(run) == Allocation.DATA) {
+                buf.limit(runEnd).position(pos);
+                source.read(start + pos, buf);
+                bytesRead.addAndGet(runEnd - pos);
+                findData(buf, start, pos, runEnd, extents);
+            }
+            pos = runEnd;
+        }
+    }
+
+    /** Adds the non-zero grains of buf[from, to) (grains aligned on the disk, clipped to the range). */
+    private static void findData(ByteBuffer buf, long chunkStart, int from, int to, Extents extents) {
+        int i = from;
+        while (i < to) {
+            int firstNonZero = buf.slice(i, to - i).mismatch(ZEROS.slice(0, to - i));
+            if (firstNonZero < 0) {
+                return;
+            }
+            int start = Math.max(i, grainStart(chunkStart, i + firstNonZero));
+            int stop = grainEnd(chunkStart, start, to);
+            while (stop < to) {
+                int next = grainEnd(chunkStart, stop, to);
+                if (isZero(buf, stop, next)) {
+                    break;
+                }
+                stop = next;
+            }
+            extents.add(start, stop);
+            i = stop;
+        }
+    }
+
+    /** Whether buf[from, to) is all zeros; a grain of data is told by its first long, mostly. */
+    private static boolean isZero(ByteBuffer buf, int from, int to) {
+        if (to - from >= Long.BYTES && buf.getLong(from) != 0) {
+            return false;
+        }
+        return buf.slice(from, to - from).mismatch(ZEROS.slice(0, to - from)) < 0;
+    }
+
+    private void writeChunk(long start, ByteBuffer buf, Extents extents) throws IOException {
+        for (int e = 0; e < extents.count; e++) {
+            int from = extents.bounds[2 * e];
+            int to = extents.bounds[2 * e + 1];
+            buf.limit(to).position(from);
+            target.write(start + from, buf);
+            bytesWritten.addAndGet(to - from);
+        }
+    }
+
+    private synchronized void awaitTurn(long chunk) throws InterruptedException {
+        while (turn != chunk && failure == null) {
+            wait();
+        }
+        if (failure != null) {
+            throw new StoppedException();
+        }
+    }
+
+    private synchronized void passTurn(long chunk) {
+        turn = chunk + 1;
+        notifyAll();
+    }
+
+    private synchronized boolean failed() {
+        return failure != null;
+    }
+
+    private synchronized void fail(Throwable t) {
+        if (failure == null && !(t instanceof StoppedException)) {
+            failure = t instanceof UncheckedIOException u ? u.getCause() : t;
+        }
+        notifyAll();
+    }
+
+    /** Thrown in a worker that stops because another one failed (never leaves this class). */
+    private static final class StoppedException extends RuntimeException {
+        StoppedException() {
+            super("stopped", null, false, false);
+        }
+    }
+
+    /** Start/end pairs (indices in a worker's chunk buffer) of the ranges to write; reused. */
+    private static final class Extents {
+        int[] bounds = new int[64];
+        int count;
+
+        void clear() {
+            count = 0;
+        }
+
+        void add(int from, int to) {
+            if (count > 0 && bounds[2 * count - 1] == from) {
+                bounds[2 * count - 1] = to; // adjacent to the last one (next data run)
+                return;
+            }
+            if (2 * count + 2 > bounds.length) {
+                bounds = Arrays.copyOf(bounds, bounds.length * 2);
+            }
+            bounds[2 * count] = from;
+            bounds[2 * count + 1] = to;
+            count++;
+        }
     }
 
     /**
@@ -83,59 +311,6 @@ final class DiskCopy {
             progress.accept(end);
         }
         return new Stats(read, written);
-    }
-
-    private void run(LongConsumer progress) throws IOException {
-        long size = source.size();
-        for (long chunk = 0; chunk < size; chunk += CHUNK_BYTES) {
-            long end = Math.min(size, chunk + CHUNK_BYTES);
-            long dataStart = -1;
-            for (long pos = chunk; pos < end; ) {
-                long run = source.map(pos, end - pos);
-                boolean data = Run.kind(run) == Allocation.DATA;
-                if (data && dataStart < 0) {
-                    dataStart = pos;
-                } else if (!data && dataStart >= 0) {
-                    copyData(dataStart, (int) (pos - dataStart));
-                    dataStart = -1;
-                }
-                pos += Math.min(Run.length(run), end - pos);
-            }
-            if (dataStart >= 0) {
-                copyData(dataStart, (int) (end - dataStart));
-            }
-            progress.accept(end);
-        }
-    }
-
-    /** Reads [offset, offset+length) (within one chunk) and writes its non-zero grains. */
-    private void copyData(long offset, int length) throws IOException {
-        buf.clear().limit(length);
-        source.read(offset, buf);
-        bytesRead += length;
-        int i = 0;
-        while (i < length) {
-            int firstNonZero = buf.slice(i, length - i).mismatch(zeros.slice(0, length - i));
-            if (firstNonZero < 0) {
-                return;
-            }
-            int start = Math.max(i, grainStart(offset, i + firstNonZero));
-            int stop = grainEnd(offset, start, length);
-            while (stop < length) {
-                int next = grainEnd(offset, stop, length);
-                if (isZero(stop, next)) {
-                    break;
-                }
-                stop = next;
-            }
-            target.write(offset + start, buf.duplicate().limit(stop).position(start));
-            bytesWritten += stop - start;
-            i = stop;
-        }
-    }
-
-    private boolean isZero(int from, int to) {
-        return buf.slice(from, to - from).mismatch(zeros.slice(0, to - from)) < 0;
     }
 
     /** Index in the buffer of the start of the grain holding index {@code i}. */

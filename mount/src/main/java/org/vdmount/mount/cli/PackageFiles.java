@@ -29,7 +29,7 @@ public final class PackageFiles {
 
     /** vd's command line as {@code vd --help} shows it. */
     static CommandLine vd() {
-        return HelpText.vd(new CommandLine(new VdMain(System.out, System.err, false)));
+        return VdMain.commandLine(new VdMain(System.out, System.err, false));
     }
 
     public static void main(String[] args) throws IOException {

@@ -6,7 +6,9 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.VdException;
@@ -28,11 +30,6 @@ import picocli.CommandLine.UnmatchedArgumentException;
  */
 @Command(name = "vd", mixinStandardHelpOptions = true, versionProvider = Versions.class,
         description = "Inspect, create and convert virtual disk images.",
-        subcommands = {InfoCommand.class, ConvertCommand.class, CreateCommand.class, FormatsCommand.class,
-                MapCommand.class, CompareCommand.class, CheckCommand.class, MeasureCommand.class,
-                CommitCommand.class, CompactCommand.class, ResizeCommand.class, RebaseCommand.class,
-                AmendCommand.class, SnapshotCommand.class, ServeCommand.class,
-                VerifyCommand.class},
         footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid, -U, "
                 + "--allow-truncated) may be given before or after the command.",
                 "Exit status: 0 success, 1 failure, 2 usage error."})
@@ -40,6 +37,15 @@ public final class VdMain implements Callable<Integer> {
     static final String PROG = "vd";
     static final int EXIT_FAILURE = 1;
     static final int EXIT_USAGE = 2;
+    /**
+     * The commands, in the order {@code vd --help} lists them. Registered by {@link #commandLine}:
+     * building picocli's model of a command costs tens of milliseconds, so a run builds only those
+     * its arguments name.
+     */
+    static final List<Class<?>> COMMANDS = List.of(InfoCommand.class, ConvertCommand.class, CreateCommand.class,
+            FormatsCommand.class, MapCommand.class, CompareCommand.class, CheckCommand.class, MeasureCommand.class,
+            CommitCommand.class, CompactCommand.class, ResizeCommand.class, RebaseCommand.class,
+            AmendCommand.class, SnapshotCommand.class, ServeCommand.class, VerifyCommand.class);
     private static final int MAX_WARNINGS = 100;
 
     @Mixin
@@ -70,14 +76,22 @@ public final class VdMain implements Callable<Integer> {
 
     /** Runs {@code vd} with the given arguments and streams; returns the exit status. */
     static int run(String[] args, PrintStream out, PrintStream err, boolean terminal) {
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            // what picocli prints through Versions, without building the model of every command first
+            out.println(PROG + " " + Versions.version());
+            return 0;
+        }
         VdMain vd = new VdMain(out, err, terminal);
-        CommandLine cmd = HelpText.vd(new CommandLine(vd))
+        CommandLine cmd = commandLine(vd, args)
                 .setOut(new PrintWriter(out, true))
                 .setErr(new PrintWriter(err, true))
                 .setParameterExceptionHandler((e, a) -> usageError(err, usageMessage(e), e.getCommandLine()))
                 .setExecutionExceptionHandler(vd::failure);
         // vd resize IMAGE -512M: a negative size is a parameter, not an unknown option (qemu-img's syntax)
-        cmd.getSubcommands().get("resize").setUnmatchedOptionsArePositionalParams(true);
+        CommandLine resize = cmd.getSubcommands().get("resize");
+        if (resize != null) {
+            resize.setUnmatchedOptionsArePositionalParams(true);
+        }
         int status = cmd.execute(args);
         if (status == 0) {
             vd.printWarnings();
@@ -85,11 +99,63 @@ public final class VdMain implements Callable<Integer> {
         return status;
     }
 
+    /** vd's command line with every command (help, man page, completion). */
+    static CommandLine commandLine(VdMain vd) {
+        return commandLine(vd, new String[0]);
+    }
+
+    /**
+     * vd's command line with the commands {@code args} name (any word equal to a command's name;
+     * a word that is really an option's value only costs that command's model), or with all of
+     * them when none is named or help is asked for before the first one (the help lists them).
+     */
+    static CommandLine commandLine(VdMain vd, String[] args) {
+        Set<String> named = new HashSet<>();
+        Set<String> all = new HashSet<>(commandNames());
+        for (String a : args) {
+            if (a.equals("--")) {
+                break;
+            }
+            if (named.isEmpty() && (a.equals("-h") || a.equals("--help"))) {
+                break; // vd --help [COMMAND]: the top-level help, which lists every command
+            }
+            if (all.contains(a)) {
+                named.add(a);
+            }
+        }
+        CommandLine cl = new CommandLine(vd);
+        for (Class<?> c : COMMANDS) {
+            if (named.isEmpty() || named.contains(commandName(c))) {
+                cl.addSubcommand(c.getAnnotation(Command.class).name(), newCommand(c));
+            }
+        }
+        return HelpText.vd(cl);
+    }
+
+    /** Every command's name, in {@link #COMMANDS} order. */
+    static List<String> commandNames() {
+        return COMMANDS.stream().map(VdMain::commandName).toList();
+    }
+
+    private static String commandName(Class<?> c) {
+        return c.getAnnotation(Command.class).name();
+    }
+
+    private static Object newCommand(Class<?> c) {
+        try {
+            var ctor = c.getDeclaredConstructor();
+            ctor.setAccessible(true);
+            return ctor.newInstance();
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot make the command " + c.getName(), e);
+        }
+    }
+
     /** {@code vd} without a command. */
     @Override
     public Integer call() {
         throw new ParameterException(spec.commandLine(), "missing command (commands: "
-                + String.join(", ", spec.subcommands().keySet()) + ")");
+                + String.join(", ", commandNames()) + ")");
     }
 
     /** One line for a usage error, pointing at the help of the command that was parsed. */
@@ -105,7 +171,7 @@ public final class VdMain implements Callable<Integer> {
         if (e instanceof UnmatchedArgumentException u && where != null && where.getParent() == null
                 && !u.getUnmatched().isEmpty() && !u.getUnmatched().get(0).startsWith("-")) {
             return "unknown command '" + u.getUnmatched().get(0) + "' (commands: "
-                    + String.join(", ", where.getSubcommands().keySet()) + ")";
+                    + String.join(", ", commandNames()) + ")";
         }
         return e.getMessage();
     }

@@ -140,4 +140,97 @@ class LauncherTest {
         Tools.Output found = vdIn(dir, "info", "--parent-dir", ".", "sub/child.vhd");
         assertEquals(0, found.exit(), found.err());
     }
+
+    /**
+     * Class data sharing: a start with no archive runs without one and builds it in the background
+     * (VDMOUNT_CDS_DIR names where); the next start maps it (-Xshare:on makes the JVM fail when it
+     * cannot); an archive that is garbage or was made for another jar is ignored silently.
+     */
+    @Test
+    void classDataArchiveIsBuiltUsedAndIgnoredWhenStaleOrMissing() throws Exception {
+        assertEquals(0, vd("--version").exit()); // the jar is built first
+        Path cds = dir.resolve("cds");
+        Map<String, String> env = Map.of("VDMOUNT_CDS_DIR", cds.toString());
+        String version = vd("--version").out();
+
+        Tools.Output first = run(env, "--version");
+        assertEquals(0, first.exit(), first.err());
+        assertEquals(version, first.out());
+        assertEquals("", first.err());
+        Path archive = awaitArchive(cds);
+
+        Tools.Output mapped = run(withShareOn(env), "--version");
+        assertEquals(0, mapped.exit(), "the archive is mapped: " + mapped.err());
+        assertEquals(version, mapped.out());
+        Path img = dir.resolve("c.raw");
+        Files.write(img, new byte[1 << 20]);
+        Tools.Output info = run(withShareOn(env), "info", "--json", img);
+        assertEquals(0, info.exit(), info.err());
+        assertTrue(info.out().contains("\"virtual-size\": 1048576"), info.out());
+
+        byte[] good = Files.readAllBytes(archive);
+        for (String stale : List.of("garbage", "another jar")) {
+            if (stale.equals("garbage")) {
+                Files.write(archive, new byte[64 << 10]);
+            } else {
+                Path otherJar = dir.resolve("other.jar");
+                Path otherArchive = dir.resolve("other.jsa");
+                Files.copy(module().getParent().resolve("packaging/target/vdmount-all.jar"), otherJar);
+                Tools.Output made = Tools.exec(List.of("java", "-XX:ArchiveClassesAtExit=" + otherArchive,
+                        "-Xlog:cds=off", "-Xlog:cds+dynamic=off", "-cp", otherJar.toString(),
+                        "org.vdmount.mount.cli.VdMain", "formats"), null, Map.of());
+                assertEquals(0, made.exit(), made.err());
+                Files.copy(otherArchive, archive, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+            Tools.Output refused = run(withShareOn(env), "--version");
+            assertTrue(refused.exit() != 0, stale + ": the JVM itself refuses this archive: " + refused);
+            Tools.Output ok = run(env, "--version");
+            assertEquals(0, ok.exit(), stale + ": " + ok.err());
+            assertEquals(version, ok.out(), stale);
+            assertEquals("", ok.err(), stale + ": silently ignored");
+        }
+        Files.write(archive, good);
+        assertEquals(0, run(withShareOn(env), "--version").exit(), "the good archive again");
+
+        Tools.Output off = run(Map.of("VDMOUNT_CDS", "0", "VDMOUNT_JAVA_OPTS", "-Xshare:on"), "--version");
+        assertEquals(0, off.exit(), off.err()); // the JDK's own archive only
+        assertEquals(version, off.out());
+    }
+
+    private static Path module() {
+        return Path.of(System.getProperty("user.dir")).toAbsolutePath();
+    }
+
+    private static Map<String, String> withShareOn(Map<String, String> env) {
+        Map<String, String> m = new java.util.HashMap<>(env);
+        m.put("VDMOUNT_JAVA_OPTS", "-Xshare:on");
+        return m;
+    }
+
+    private static Tools.Output run(Map<String, String> env, Object... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of(launcher().toString()));
+        for (Object a : args) {
+            cmd.add(a.toString());
+        }
+        return Tools.exec(cmd, null, env);
+    }
+
+    /** The one archive the background build leaves in {@code cds} (waits up to two minutes). */
+    private static Path awaitArchive(Path cds) throws Exception {
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            if (Files.isDirectory(cds)) {
+                try (var files = Files.list(cds)) {
+                    List<Path> done = files.filter(f -> f.getFileName().toString().matches("vdmount-\\d+\\.jsa")).toList();
+                    if (!done.isEmpty()) {
+                        assertEquals(1, done.size(), done.toString());
+                        assertTrue(Files.size(done.get(0)) > 1 << 20, "an archive of the classes: " + Files.size(done.get(0)));
+                        return done.get(0);
+                    }
+                }
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("no archive built in " + cds);
+    }
 }

@@ -89,7 +89,7 @@ class PackageFilesTest {
         assertEquals("complete -o default -F _complete_vd vd", complete(vd, ""));
         assertEquals("complete -o default -F _complete_vdmount vdmount", complete(vdmount, ""));
         assertEquals("convert", complete(vd, "vd con"));
-        java.util.Set<String> com = new picocli.CommandLine(new VdMain(System.out, System.err, false))
+        java.util.Set<String> com = PackageFiles.vd()
                 .getSubcommands().keySet().stream().filter(n -> n.startsWith("com"))
                 .collect(java.util.stream.Collectors.toSet());
         assertTrue(com.size() >= 3, "compare, commit, compact, ...: " + com);

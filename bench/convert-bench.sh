@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# bench/convert-bench.sh — `vd convert` and start-up against qemu-img, same images, same run.
+#
+# Usage:  bench/convert-bench.sh [--quick] [--sections convert,startup] [WORKDIR]
+#   --quick     256 MiB random + 512 MiB half-zero instead of 1 GiB random + 4 GiB half-zero
+#   --sections  which parts to run (default both)
+#   WORKDIR     scratch directory, default a new one under /var/tmp (removed unless KEEP=1)
+#   Env: RUNS (default 3) timed runs per figure, the median is printed; VD (default ./vd);
+#        VD_BASE another vd (say a checkout of an older commit) timed in the same interleaved runs,
+#        printed as "before" at the end of each line (ratio qemu/before beside it).
+#
+# convert: four pairs (qcow2→raw, raw→qcow2, vdi→vhdx, vmdk→vhdx) on two sources: random data
+# (every block allocated) and "half-zero" (every other 1 MiB block random, the rest never written,
+# so unallocated in the source images). Each source image is made from one raw file by qemu-img.
+# The runs are interleaved (vd, qemu-img, vd, qemu-img, ...), page cache hot, `sync` before each
+# run (outside the timing), whole-process wall time. vd convert makes its output durable (fsync at
+# the end), so the peer is `qemu-img convert -t writeback` (which flushes at the end too); the time
+# of qemu-img's default (-t unsafe for convert: no flush at all) is printed beside it for context.
+# Every vd output is checked with `qemu-img compare` against the source and its allocated size
+# (du) against qemu-img's output.
+# startup: `vd --version` vs `qemu-img --version`, `vd info IMG` vs `qemu-img info IMG`.
+#
+# Each line: figure, vd seconds, qemu-img seconds, ratio qemu/vd (> 1 means vd is faster); the last
+# line is `geomean-ratio X` over every ratio printed (convert vs -t writeback, and start-up).
+set -euo pipefail
+repo="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
+quick=0
+sections="convert,startup"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1; shift ;;
+    --sections) sections=$2; shift 2 ;;
+    -*) echo "convert-bench: unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+work="${1:-$(mktemp -d /var/tmp/vd-convert-bench.XXXXXX)}"
+runs="${RUNS:-3}"
+vd="${VD:-$repo/vd}"
+base="${VD_BASE:-}"
+mkdir -p "$work"
+command -v qemu-img >/dev/null || { echo "convert-bench: qemu-img is required" >&2; exit 1; }
+cleanup() { [ "${KEEP:-0}" = 1 ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+if [ "$quick" = 1 ]; then rand_mib=256 half_mib=512; else rand_mib=1024 half_mib=4096; fi
+
+ratios=()
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+now() { echo "${EPOCHREALTIME/,/.}"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+row() { # name vd qemu [context]
+  local r
+  [[ "$2 $3" =~ ^[0-9.]+\ [0-9.]+$ ]] || { echo "convert-bench: $1: a run failed" >&2; exit 1; }
+  r=$(awk -v v="$2" -v q="$3" 'BEGIN { printf "%.2f", q / v }')
+  ratios+=("$r")
+  printf '%-34s %9s %9s %7s  %s\n' "$1" "$2" "$3" "$r" "${4:-}"
+}
+before() { # base-times qemu-times: "; before X s (q/before R)" when VD_BASE is set
+  [ -n "$1" ] || return 0
+  local bt qt
+  bt=$(echo "$1" | median) qt=$(echo "$2" | median)
+  awk -v b="$bt" -v q="$qt" 'BEGIN { printf "; before %s s (q/before %.2f)", b, q / b }'
+}
+timed() { # command...: prints its wall seconds; its output is discarded, a failure stops the bench
+  local t0 t1
+  sync
+  t0=$(now)
+  "$@" >/dev/null 2>&1 || { echo "convert-bench: failed: $*" >&2; exit 1; }
+  t1=$(now)
+  elapsed "$t0" "$t1"
+}
+
+[ -z "$base" ] || "$base" --version >/dev/null
+"$vd" --version >/dev/null # builds on first use (and the class data archive), outside the timings
+printf '%-34s %9s %9s %7s\n' figure "vd s" "qemu s" "q/vd"
+
+if [[ ",$sections," == *",convert,"* ]]; then
+  echo "convert-bench: making ${rand_mib} MiB random and ${half_mib} MiB half-zero sources in $work" >&2
+  head -c "$((rand_mib << 20))" /dev/urandom >"$work/random.raw"
+  truncate -s "${half_mib}M" "$work/half.raw"
+  python3 - "$work/half.raw" "$half_mib" <<'EOF'
+import os, sys
+with open(sys.argv[1], "r+b") as f:
+    for i in range(0, int(sys.argv[2]), 2):
+        f.seek(i << 20)
+        f.write(os.urandom(1 << 20))
+EOF
+  for src in random half; do
+    for fmt in qcow2 vdi vmdk; do
+      qemu-img convert -f raw -O "$fmt" "$work/$src.raw" "$work/$src.$fmt"
+    done
+  done
+  for src in random half; do
+    size=$([ $src = random ] && echo "$rand_mib" || echo "$half_mib")
+    for pair in qcow2:raw raw:qcow2 vdi:vhdx vmdk:vhdx; do
+      from=${pair%%:*} to=${pair##*:}
+      in="$work/$src.$from"
+      qto=$([ "$to" = vhdx ] && echo vhdx || echo "$to")
+      v=() q=() u=() b=()
+      for ((i = 0; i < runs; i++)); do
+        rm -f "$work/out.vd" "$work/out.q" "$work/out.u" "$work/out.b"
+        [ -z "$base" ] || b+=("$(timed "$base" convert -f "$from" -O "$to" "$in" "$work/out.b")")
+        v+=("$(timed "$vd" convert -f "$from" -O "$to" "$in" "$work/out.vd")")
+        q+=("$(timed qemu-img convert -t writeback -f "$from" -O "$qto" "$in" "$work/out.q")")
+        u+=("$(timed qemu-img convert -f "$from" -O "$qto" "$in" "$work/out.u")")
+      done
+      qemu-img compare -q -f "$from" -F "$qto" "$in" "$work/out.vd" \
+        || { echo "convert-bench: vd's $to output differs from $in" >&2; exit 1; }
+      du_vd=$(du -k "$work/out.vd" | cut -f1) du_q=$(du -k "$work/out.q" | cut -f1)
+      row "convert $from>$to ${size}M $src" "$(echo "${v[*]}" | median)" "$(echo "${q[*]}" | median)" \
+        "identical; du vd ${du_vd}K qemu ${du_q}K; qemu -t unsafe $(echo "${u[*]}" | median)$(before "${b[*]}" "${q[*]}")"
+      rm -f "$work/out.vd" "$work/out.q" "$work/out.u" "$work/out.b"
+    done
+  done
+fi
+
+if [[ ",$sections," == *",startup,"* ]]; then
+  img="$work/startup.qcow2"
+  qemu-img create -q -f qcow2 "$img" 1G
+  v=() q=() vi=() qi=() b=() bi=()
+  for ((i = 0; i < runs * 2 + 1; i++)); do
+    if [ -n "$base" ]; then
+      b+=("$(timed "$base" --version)")
+      bi+=("$(timed "$base" info "$img")")
+    fi
+    v+=("$(timed "$vd" --version)")
+    q+=("$(timed qemu-img --version)")
+    vi+=("$(timed "$vd" info "$img")")
+    qi+=("$(timed qemu-img info "$img")")
+  done
+  row "startup --version" "$(echo "${v[*]}" | median)" "$(echo "${q[*]}" | median)" "$(before "${b[*]}" "${q[*]}")"
+  row "startup info (1 GiB qcow2)" "$(echo "${vi[*]}" | median)" "$(echo "${qi[*]}" | median)" \
+    "$(before "${bi[*]}" "${qi[*]}")"
+fi
+
+printf '%s\n' "${ratios[@]}" | awk '{ s += log($1); n++ } END { if (n) printf "geomean-ratio %.2f\n", exp(s / n) }'

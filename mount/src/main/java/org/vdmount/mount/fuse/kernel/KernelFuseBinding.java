@@ -1,7 +1,6 @@
 package org.vdmount.mount.fuse.kernel;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,14 +24,14 @@ final class KernelFuseBinding implements FuseBinding {
     private static final long FUSE_DEV_IOC_CLONE = 0x8004e500L;
 
     @Override
-    public int serve(Path mountpoint, List<String> options, FuseOps ops) {
-        MountOptions mo = MountOptions.parse(options);
-        Fusermount mount;
+    public int serve(Path mountpoint, List<String> options, FuseOps ops) throws IOException {
+        MountOptions mo;
         try {
-            mount = Fusermount.mount(mountpoint, mo);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e.getMessage(), e);
+            mo = MountOptions.parse(options);
+        } catch (IllegalArgumentException e) {
+            throw new IOException(e.getMessage(), e);
         }
+        Fusermount mount = Fusermount.mount(mountpoint, mo);
         Session session = new Session(ops, mo);
         List<Integer> clones = new ArrayList<>();
         try {

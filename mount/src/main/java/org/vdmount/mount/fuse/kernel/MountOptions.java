@@ -38,6 +38,8 @@ record MountOptions(List<String> kernel, boolean autoUnmount, int maxWrite, int 
                 maxWrite = number(o, MIN_WRITE, MAX_WRITE);
             } else if (o.startsWith("max_threads=")) {
                 threads = number(o, 1, MAX_THREADS);
+            } else if (o.equals("nonempty")) {
+                continue; // the core checked (and this option allowed) a non-empty mountpoint; the kernel always may
             } else if (FLAGS.contains(o) || VALUED.stream().anyMatch(o::startsWith)) {
                 kernel.add(o);
                 autoUnmount |= o.equals("auto_unmount");

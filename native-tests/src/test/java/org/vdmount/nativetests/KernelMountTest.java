@@ -66,7 +66,10 @@ class KernelMountTest {
 
         Path mnt = mnt();
         fuse.mount(img.toString(), mnt.toString());
-        assertTrue(Sh.ok("grep", " " + mnt + " ", "/proc/self/mountinfo").out().contains("fuse.vdmount"));
+        String mountinfo = Sh.ok("grep", " " + mnt + " ", "/proc/self/mountinfo").out();
+        assertTrue(mountinfo.contains("fuse.vdmount"), mountinfo);
+        Path readahead = Path.of("/sys/class/bdi", mountinfo.split(" ")[2], "read_ahead_kb");
+        assertEquals("1024", Files.readString(readahead).strip(), "readahead raised to the 1 MiB request size");
         Images.assertPartitionFiles(mnt, expected, parts);
         Path disk = mnt.resolve("disk");
         Sh.ok("cmp", expected.toString(), disk.toString());

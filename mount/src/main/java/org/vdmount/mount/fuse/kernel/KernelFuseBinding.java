@@ -1,13 +1,16 @@
 package org.vdmount.mount.fuse.kernel;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.vdmount.mount.MountTable;
 import org.vdmount.mount.fuse.FuseBinding;
 import org.vdmount.mount.fuse.FuseOps;
 
@@ -51,6 +54,7 @@ final class KernelFuseBinding implements FuseBinding {
             LOG.debug("kernel FUSE transport: {} readers, {} cloned channels, max_write {}", threads.size(),
                     clones.size(), mo.maxWrite());
             threads.forEach(Thread::start);
+            raiseReadahead(mountpoint, session, threads, mo.maxWrite() / 1024);
             for (Thread t : threads) {
                 t.join();
             }
@@ -67,6 +71,35 @@ final class KernelFuseBinding implements FuseBinding {
             return 1;
         }
         return 0;
+    }
+
+    /**
+     * The kernel starts a FUSE mount's readahead at 128 KiB (its bdi default, offered in INIT,
+     * which can only lower it); as root, /sys/class/bdi/MAJ:MIN/read_ahead_kb raises it once INIT
+     * is done, so buffered sequential reads arrive as requests of up to {@code kib}. Elsewhere the
+     * default stays, which is only slower.
+     */
+    private static void raiseReadahead(Path mountpoint, Session session, List<Thread> threads, int kib)
+            throws InterruptedException {
+        while (!session.awaitInitialized(50)) {
+            if (threads.stream().noneMatch(Thread::isAlive)) {
+                return;
+            }
+        }
+        Optional<MountTable.Entry> e = MountTable.at(mountpoint);
+        if (e.isEmpty()) {
+            return;
+        }
+        Path knob = Path.of("/sys/class/bdi", e.get().device(), "read_ahead_kb");
+        try {
+            int now = Integer.parseInt(Files.readString(knob).strip());
+            if (now < kib) {
+                Files.writeString(knob, kib + "\n");
+            }
+            LOG.debug("readahead of {}: {} KiB (was {})", mountpoint, Math.max(now, kib), now);
+        } catch (IOException | NumberFormatException | SecurityException ex) {
+            LOG.debug("readahead of {} stays at the kernel's: {}", mountpoint, ex.toString());
+        }
     }
 
     private static Thread reader(Channel c, int index) {

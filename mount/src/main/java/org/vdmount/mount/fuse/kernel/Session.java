@@ -1,5 +1,7 @@
 package org.vdmount.mount.fuse.kernel;
 
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.vdmount.mount.fuse.FuseOps;
@@ -13,6 +15,7 @@ final class Session {
     private final MountOptions options;
     private final NodeTable nodes = new NodeTable();
     private final AtomicBoolean initialized = new AtomicBoolean();
+    private final CountDownLatch init = new CountDownLatch(1);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
 
     Session(FuseOps ops, MountOptions options) {
@@ -36,7 +39,13 @@ final class Session {
     void initialized() {
         if (initialized.compareAndSet(false, true)) {
             ops.initialized();
+            init.countDown();
         }
+    }
+
+    /** Waits up to {@code millis} for INIT; true once it was answered. */
+    boolean awaitInitialized(long millis) throws InterruptedException {
+        return init.await(millis, TimeUnit.MILLISECONDS);
     }
 
     void failed(Throwable t) {

@@ -71,9 +71,9 @@ qemu-img convert -f raw -O "$(qfmt "$fmt")" "${opts[@]}" "$work/src.raw" "$img"
 cat "$img" "$work/src.raw" > /dev/null # hot host page cache for every target
 "$repo/vdmount" --version >/dev/null   # build on first use, outside the timings
 
-start() { # target → the file to read
+start() { # target → sets $file, the file to read (not in a subshell: qsd_pid must stay)
   case $1 in
-    jnr|kernel) "$repo/vdmount" --fuse "$1" "$img" "$work/mnt"; echo "$work/mnt/disk" ;;
+    jnr|kernel) "$repo/vdmount" --fuse "$1" "$img" "$work/mnt"; file="$work/mnt/disk" ;;
     qsd)
       : > "$work/export.raw"
       qemu-storage-daemon \
@@ -82,8 +82,8 @@ start() { # target → the file to read
         --export type=fuse,id=e,node-name=d,mountpoint="$work/export.raw" >/dev/null 2>&1 &
       qsd_pid=$!
       for _ in $(seq 100); do [ "$(stat -c %s "$work/export.raw")" -gt 0 ] && break; sleep 0.1; done
-      echo "$work/export.raw" ;;
-    raw) echo "$work/src.raw" ;;
+      file="$work/export.raw" ;;
+    raw) file="$work/src.raw" ;;
   esac
 }
 stop() {
@@ -96,9 +96,9 @@ stop() {
 declare -A fig
 for r in $(seq "$rounds"); do
   for t in $targets; do
-    f=$(start "$t")
+    start "$t"
     for x in $tests; do
-      fig[$t,$x]="${fig[$t,$x]:-} $(one_test "$f" "$x")"
+      fig[$t,$x]="${fig[$t,$x]:-} $(one_test "$file" "$x")"
     done
     stop "$t"
   done

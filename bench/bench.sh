@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/bench.sh — read throughput of vdmount against QEMU's own FUSE export, same images, same run.
 #
-# Usage (as root, needs /dev/fuse):  bench/bench.sh [SIZE_MIB] [WORKDIR]
+# Usage (as root, needs /dev/fuse):  bench/bench.sh [--fuse NAME] [SIZE_MIB] [WORKDIR]
+#   --fuse    the vdmount FUSE binding to measure (jnr, kernel; default: vdmount's default);
+#             bench/fuse-bench.sh compares the bindings with each other in one run
 #   SIZE_MIB  virtual disk size, default 1024 (1 GiB of random data, so every block is allocated)
 #   WORKDIR   scratch directory, default a new one under /var/tmp (removed at the end)
 #   Env: RUNTIME_S (default 15) seconds per random-read test; KEEP=1 keeps WORKDIR;
@@ -21,6 +23,12 @@
 # Requires: qemu-utils (qemu-img), qemu-system-common (qemu-storage-daemon), fio, fuse3, libfuse2.
 set -euo pipefail
 repo="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
+fuse_opt=()
+if [ "${1:-}" = --fuse ]; then
+  [ -n "${2:-}" ] || { echo "bench: --fuse needs a binding name" >&2; exit 1; }
+  fuse_opt=(--fuse "$2")
+  shift 2
+fi
 size_mib="${1:-1024}"
 work="${2:-$(mktemp -d /var/tmp/vdmount-bench.XXXXXX)}"
 runtime="${RUNTIME_S:-15}"
@@ -85,7 +93,7 @@ for fmt in $formats; do
   img="$work/img.$fmt"
   qfmt=$(qemu_fmt "$fmt")
 
-  "$repo/vdmount" "$img" "$work/mnt"
+  "$repo/vdmount" "${fuse_opt[@]}" "$img" "$work/mnt"
   v=$(measure "$work/mnt/disk")
   fusermount -u "$work/mnt"
 

@@ -74,6 +74,12 @@ public final class DiskSlice {
         disk.zero(startBytes + offset, length);
     }
 
+    /** The chain's allocation for a run at {@code offset}, at most {@code maxLength} bytes (see {@code Run}). */
+    public long map(long offset, long maxLength) throws IOException {
+        check(offset, 1);
+        return disk.map(startBytes + offset, Math.min(maxLength, lengthBytes - offset));
+    }
+
     public void flush() throws IOException {
         disk.flush();
     }

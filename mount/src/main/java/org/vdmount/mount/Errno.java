@@ -10,6 +10,7 @@ public final class Errno {
     public static final int EPERM = 1;
     public static final int ENOENT = 2;
     public static final int EIO = 5;
+    public static final int ENXIO = 6;
     public static final int EBADF = 9;
     public static final int EACCES = 13;
     public static final int ENOTDIR = 20;
@@ -18,6 +19,7 @@ public final class Errno {
     public static final int EFBIG = 27;
     public static final int ENOSPC = 28;
     public static final int EROFS = 30;
+    public static final int ENOSYS = 38;
     public static final int EOPNOTSUPP = 95;
 
     /** Each constant's name, read from the declarations above so that the list is written once. */

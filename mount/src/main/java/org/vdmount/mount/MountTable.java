@@ -14,8 +14,11 @@ import java.util.Optional;
 public final class MountTable {
     private static final Path MOUNTINFO = Path.of("/proc/self/mountinfo");
 
-    /** One line of mountinfo: where, what type, from which source, with which options. */
-    public record Entry(String mountPoint, String fsType, String source, String mountOptions) {
+    /**
+     * One line of mountinfo: where, what type, from which source, with which options, and the
+     * device number ({@code major:minor}, the name of its /sys/class/bdi entry).
+     */
+    public record Entry(String mountPoint, String fsType, String source, String mountOptions, String device) {
     }
 
     private MountTable() {
@@ -60,7 +63,7 @@ public final class MountTable {
         if (f.length < 7 || dash < 0 || dash + 2 >= f.length) {
             return null;
         }
-        return new Entry(unescape(f[4]), unescape(f[dash + 1]), unescape(f[dash + 2]), f[5]);
+        return new Entry(unescape(f[4]), unescape(f[dash + 1]), unescape(f[dash + 2]), f[5], f[2]);
     }
 
     /** mountinfo writes space, tab, newline and backslash as octal escapes ({@code \040}). */

@@ -11,6 +11,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.vdmount.vd.Allocation;
+import org.vdmount.vd.Run;
 import org.vdmount.mount.fuse.FileAttributes;
 import org.vdmount.mount.fuse.FsStats;
 import org.vdmount.mount.fuse.FuseOps;
@@ -319,6 +321,40 @@ public final class VdFileSystem implements FuseOps {
             f.volume().markDirty();
         }
         return 0;
+    }
+
+    /**
+     * SEEK_DATA / SEEK_HOLE from the chain's allocation map: a run that no layer holds, or that a
+     * layer declares zero, is a hole; the end of the file is a hole too (lseek(2), as for any
+     * Linux file system). At or past the end: ENXIO.
+     */
+    @Override
+    public long lseek(long handle, long offset, int whence) {
+        FileNode f = file(handle);
+        if (f == null) {
+            return -Errno.EBADF;
+        }
+        if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+            return -Errno.EINVAL;
+        }
+        long size = f.slice().lengthBytes();
+        if (offset < 0 || offset >= size) {
+            return -Errno.ENXIO;
+        }
+        boolean wantData = whence == SEEK_DATA;
+        long pos = offset;
+        try {
+            while (pos < size) {
+                long run = f.slice().map(pos, size - pos);
+                if ((Run.kind(run) == Allocation.DATA) == wantData) {
+                    return pos;
+                }
+                pos += Run.length(run);
+            }
+        } catch (IOException | RuntimeException e) {
+            return fail("lseek", f, pos, 0, e);
+        }
+        return wantData ? -Errno.ENXIO : size;
     }
 
     // ---- refusals -----------------------------------------------------------------------------

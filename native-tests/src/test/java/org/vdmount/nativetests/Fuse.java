@@ -25,11 +25,39 @@ import org.junit.jupiter.api.Assumptions;
 final class Fuse {
     static final Path REPO = Path.of(System.getProperty("vdmount.repo", "..")).toAbsolutePath().normalize();
     static final Path LAUNCHER = REPO.resolve("vdmount");
+    /**
+     * The FUSE binding every mount of the suite uses ({@code -Dvdmount.fuse=kernel} runs the whole
+     * suite through that transport); empty: vdmount's default.
+     */
+    static final String BINDING = System.getProperty("vdmount.fuse", "");
+
+    private final String binding;
 
     private final List<Path> mounts = new ArrayList<>();
     private final List<Path> fsMounts = new ArrayList<>();
     private final List<String> loops = new ArrayList<>();
     private final List<Process> foreground = new ArrayList<>();
+
+    /** Mounts through {@link #BINDING}. */
+    Fuse() {
+        this(BINDING);
+    }
+
+    /** Mounts through the binding named {@code binding} (empty: vdmount's default). */
+    Fuse(String binding) {
+        this.binding = binding;
+    }
+
+    /** {@code --fuse NAME} when a binding is chosen, then {@code args}. */
+    private List<String> withBinding(String... args) {
+        List<String> out = new ArrayList<>();
+        if (!binding.isEmpty() && !List.of(args).contains("--fuse")) {
+            out.add("--fuse");
+            out.add(binding);
+        }
+        out.addAll(List.of(args));
+        return out;
+    }
 
     /** Skips unless real FUSE mounts are possible here (root, /dev/fuse, libfuse2, fusermount). */
     static void assumeFuse() {
@@ -54,7 +82,7 @@ final class Fuse {
     Sh.Result vdmount(String... args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(LAUNCHER.toString());
-        cmd.addAll(List.of(args));
+        cmd.addAll(withBinding(args));
         Sh.Result r = Sh.run(180, cmd);
         if (r.exit() == 0) {
             mounts.add(Path.of(args[args.length - 1]).toAbsolutePath());
@@ -86,7 +114,7 @@ final class Fuse {
         List<String> cmd = new ArrayList<>();
         cmd.add(LAUNCHER.toString());
         cmd.add("-f");
-        cmd.addAll(List.of(args));
+        cmd.addAll(withBinding(args));
         Path log = Files.createTempFile("vdmount-fg", ".log");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();

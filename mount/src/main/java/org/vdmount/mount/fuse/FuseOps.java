@@ -15,6 +15,9 @@ public interface FuseOps {
     int FALLOC_FL_PUNCH_HOLE = 0x02;
     int FALLOC_FL_ZERO_RANGE = 0x10;
 
+    int SEEK_DATA = 3;
+    int SEEK_HOLE = 4;
+
     int O_ACCMODE = 03;
     int O_RDONLY = 0;
 
@@ -52,6 +55,16 @@ public interface FuseOps {
     int fallocate(long handle, int mode, long offset, long length);
 
     FsStats statfs();
+
+    /**
+     * lseek(2) with {@link #SEEK_DATA} or {@link #SEEK_HOLE}: the offset of the next data or hole
+     * at or after {@code offset}, or a negated errno (ENXIO at or past the end). A binding without
+     * an lseek upcall never calls it; the default answers ENOSYS, after which the kernel treats
+     * the whole file as data.
+     */
+    default long lseek(long handle, long offset, int whence) {
+        return -38; // ENOSYS
+    }
 
     /** Anything that would change the namespace or metadata (create, unlink, chmod, utimens...). */
     int refuseChange(String path);

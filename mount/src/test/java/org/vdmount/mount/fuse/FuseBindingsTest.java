@@ -72,7 +72,7 @@ class FuseBindingsTest {
     @Test
     void serviceLoaderFindsJnrAndTheTestBindingsInPriorityOrder() throws Exception {
         List<String> names = FuseBindings.installed().stream().map(FuseBindingProvider::name).toList();
-        assertEquals(List.of("test-missing", "jnr", "test"), names);
+        assertEquals(List.of("test-missing", "jnr", "kernel", "test"), names);
         FuseBindingProvider jnr = FuseBindings.named(FuseBindings.installed(), "jnr");
         // test-missing outranks jnr but is never available: the default is jnr where it can run
         String expected = jnr.unavailableReason().isEmpty() ? "jnr" : "test";
@@ -90,16 +90,28 @@ class FuseBindingsTest {
                 "one line naming what is missing and how to get it: " + why));
     }
 
+    @Test
+    void theKernelBindingNeedsNoLibfuse() throws Exception {
+        FuseBindingProvider kernel = FuseBindings.named(FuseBindings.installed(), "kernel");
+        assertEquals(List.of(), kernel.defaultOptions());
+        assertTrue(kernel.priority() < FuseBindings.named(FuseBindings.installed(), "jnr").priority(),
+                "jnr stays the default until the kernel transport passes every native test");
+        kernel.unavailableReason().ifPresent(why -> assertTrue(why.matches("[^\n]+ \\((apt-get install|modprobe|struct) .+\\)"),
+                "one line naming what is missing and how to get it: " + why));
+    }
+
     /**
-     * Only the binding's own package may see jnr-fuse (or jnr-ffi: other native calls live in the
+     * Only the bindings' own packages may see jnr-fuse (or jnr-ffi: other native calls live in the
      * vd library's nativeio package): the core knows no binding.
      */
     @Test
-    void onlyTheJnrPackageImportsJnr() throws IOException {
+    void onlyTheBindingPackagesImportJnr() throws IOException {
         Path main = Path.of("src/main/java");
         Path jnrPackage = main.resolve("org/vdmount/mount/fuse/jnr");
+        Path kernelPackage = main.resolve("org/vdmount/mount/fuse/kernel");
         try (Stream<Path> files = Files.walk(main)) {
-            List<Path> offenders = files.filter(p -> p.toString().endsWith(".java") && !p.startsWith(jnrPackage))
+            List<Path> offenders = files.filter(p -> p.toString().endsWith(".java") && !p.startsWith(jnrPackage)
+                            && !p.startsWith(kernelPackage))
                     .filter(p -> {
                         try {
                             return Files.readString(p).lines().anyMatch(l -> l.startsWith("import ru.serce.jnrfuse")

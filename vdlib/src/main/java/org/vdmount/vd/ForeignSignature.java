@@ -26,8 +26,6 @@ public record ForeignSignature(String what, boolean fromEnd, int offset, byte[] 
             // Parallels expanding image header (docs/interop/parallels.txt): both magic spellings.
             start("a Parallels expanding image", 0, ascii("WithoutFreeSpace")),
             start("a Parallels expanding image", 0, ascii("WithouFreSpacExt")),
-            // LUKS1/LUKS2 header: "LUKS" 0xba 0xbe.
-            start("a LUKS-encrypted volume", 0, bytes(0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe)),
             start("a Bochs disk image", 0, ascii("Bochs Virtual HD Image")),
             // Apple sparse image (.sparseimage, "sprs" header) and encrypted DMGs: v2 "encrcdsa"
             // header, v1 "cdsaencr" trailer (libyal/libmodi, Mac OS disk image types).

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import org.vdmount.vd.format.ewf.EwfFormat;
+import org.vdmount.vd.format.luks.LuksFormat;
 import org.vdmount.vd.format.qcow.QcowFormat;
 import org.vdmount.vd.format.qcow2.Qcow2Format;
 import org.vdmount.vd.format.qed.QedFormat;
@@ -32,6 +33,7 @@ public final class FormatRegistry {
             new QedFormat(),
             new QcowFormat(),
             new EwfFormat(),
+            new LuksFormat(),
             new RawFormat());
 
     private FormatRegistry() {

@@ -45,7 +45,6 @@ class ProbeTest {
         "x.Ex01, 45564632 0d0a8100, 0, EWF2 (Ex01)",
         "x.L01, 4c564609 0d0aff00, 0, logical evidence (L01)",
         "x.hds, 576974686f75744672656553706163650200, 0, Parallels",
-        "x.luks, 4c554b53babe0001, 0, LUKS",
         "x.img.gz, 1f8b0800, 0, gzip",
         "x.img.xz, fd377a585a00, 0, xz",
         "x.ova, 504b0304, 0, ZIP",

@@ -194,30 +194,42 @@ final class Argon2 {
         return (int) ((startPos + rel) % laneLength);
     }
 
+    /** Word indices of the 8 row and the 8 column applications of P (RFC 9106 section 3.6). */
+    private static final int[][] ROWS = new int[8][16];
+    private static final int[][] COLUMNS = new int[8][16];
+
+    static {
+        for (int i = 0; i < 8; i++) {
+            for (int k = 0; k < 16; k++) {
+                ROWS[i][k] = 16 * i + k;
+                COLUMNS[i][k] = 2 * i + (k / 2) * 16 + (k % 2);
+            }
+        }
+    }
+
+    private final long[] scratchR = new long[WORDS];
+    private final long[] scratchT = new long[WORDS];
+
     /** G (RFC 9106 section 3.5): next = P(prev ^ ref) ^ prev ^ ref, XORed into next after the first pass. */
-    private static void fillBlock(long[] pa, int p, long[] ra, int r, long[] na, int n, boolean withXor) {
-        long[] rr = new long[WORDS];
-        long[] tmp = new long[WORDS];
+    private void fillBlock(long[] pa, int p, long[] ra, int r, long[] na, int n, boolean withXor) {
+        long[] rr = scratchR;
+        long[] tmp = scratchT;
         for (int w = 0; w < WORDS; w++) {
             rr[w] = ra[r + w] ^ pa[p + w];
             tmp[w] = rr[w] ^ (withXor ? na[n + w] : 0);
         }
         for (int i = 0; i < 8; i++) {
-            int b = 16 * i;
-            round(rr, b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11, b + 12,
-                    b + 13, b + 14, b + 15);
+            round(rr, ROWS[i]);
         }
         for (int i = 0; i < 8; i++) {
-            int b = 2 * i;
-            round(rr, b, b + 1, b + 16, b + 17, b + 32, b + 33, b + 48, b + 49, b + 64, b + 65, b + 80, b + 81,
-                    b + 96, b + 97, b + 112, b + 113);
+            round(rr, COLUMNS[i]);
         }
         for (int w = 0; w < WORDS; w++) {
             na[n + w] = tmp[w] ^ rr[w];
         }
     }
 
-    private static void round(long[] v, int... i) {
+    private static void round(long[] v, int[] i) {
         gb(v, i[0], i[4], i[8], i[12]);
         gb(v, i[1], i[5], i[9], i[13]);
         gb(v, i[2], i[6], i[10], i[14]);

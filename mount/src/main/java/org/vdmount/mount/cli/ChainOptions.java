@@ -27,4 +27,9 @@ class ChainOptions {
                     + "bytes lie past the end of the file reads as zeros, and one warning per file names the "
                     + "missing guest ranges (the header and the tables must be present)")
     boolean allowTruncated;
+
+    @Option(names = "--password-file", paramLabel = "FILE",
+            description = "the password of encrypted (LUKS) images: the first line of FILE ('-': standard input); "
+                    + "without it, a terminal is asked. Never give a password on the command line")
+    Path passwordFile;
 }

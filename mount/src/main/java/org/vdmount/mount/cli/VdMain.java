@@ -155,7 +155,12 @@ public final class VdMain implements Callable<Integer> {
         }
         return new OpenOptions(true, dirs, common.allowAbsoluteParents || sub.allowAbsoluteParents,
                 common.ignoreParentUuid || sub.ignoreParentUuid, this::warn, common.forceShare || sub.forceShare,
-                common.allowTruncated || sub.allowTruncated);
+                common.allowTruncated || sub.allowTruncated).withSecrets(passwords(sub, false));
+    }
+
+    /** The password source of both levels' {@code --password-file}, else the terminal prompt. */
+    PasswordSource passwords(CommonOptions sub, boolean confirm) {
+        return new PasswordSource(sub.passwordFile != null ? sub.passwordFile : common.passwordFile, confirm, PROG);
     }
 
     /** A warning, shown after the command succeeds (and before the error with -v). */

@@ -34,7 +34,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
                 AmendCommand.class, SnapshotCommand.class, ServeCommand.class,
                 VerifyCommand.class},
         footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid, -U, "
-                + "--allow-truncated) may be given before or after the command.",
+                + "--allow-truncated, --password-file, --keystore, --keystore-base64) may be given before or after "
+                + "the command.",
                 "Exit status: 0 success, 1 failure, 2 usage error."})
 public final class VdMain implements Callable<Integer> {
     static final String PROG = "vd";
@@ -155,7 +156,8 @@ public final class VdMain implements Callable<Integer> {
         }
         return new OpenOptions(true, dirs, common.allowAbsoluteParents || sub.allowAbsoluteParents,
                 common.ignoreParentUuid || sub.ignoreParentUuid, this::warn, common.forceShare || sub.forceShare,
-                common.allowTruncated || sub.allowTruncated).withSecrets(passwords(sub, false));
+                common.allowTruncated || sub.allowTruncated).withSecrets(passwords(sub, false))
+                .withKeyStores(sub.keystore != null || sub.keystoreBase64 != null ? sub.keyStores() : common.keyStores());
     }
 
     /** The password source of both levels' {@code --password-file}, else the terminal prompt. */

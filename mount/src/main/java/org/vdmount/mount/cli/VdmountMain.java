@@ -189,7 +189,8 @@ public final class VdmountMain implements Callable<Integer> {
             byte[] passwordLine = null;
             List<String> args = childArgs(images, mountpoint, dirs, overlayPath);
             boolean fromStdin = chain.passwordFile != null && chain.passwordFile.toString().equals("-");
-            if (fromStdin || chain.passwordFile == null && anyEncrypted(images)) {
+            boolean keyed = chain.keystore != null || chain.keystoreBase64 != null;
+            if (fromStdin || chain.passwordFile == null && (keyed || anyEncrypted(images))) {
                 try (PasswordSource source = new PasswordSource(chain.passwordFile, false, PROG)) {
                     byte[] pw = source.password(images.get(0).toString());
                     passwordLine = java.util.Arrays.copyOf(pw, pw.length + 1);
@@ -209,7 +210,7 @@ public final class VdmountMain implements Callable<Integer> {
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs,
                 withoutVdmountOptions(fuseOptions), chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot,
                 forceShare || forceShareOption(fuseOptions), format, overlayPath, chain.allowTruncated,
-                new PasswordSource(chain.passwordFile, false, PROG));
+                new PasswordSource(chain.passwordFile, false, PROG), chain.keyStores());
         MountSession session;
         List<String> warnings = new ArrayList<>();
         try {
@@ -280,6 +281,14 @@ public final class VdmountMain implements Callable<Integer> {
         if (chain.passwordFile != null && !chain.passwordFile.toString().equals("-")) {
             a.add("--password-file");
             a.add(chain.passwordFile.toAbsolutePath().toString());
+        }
+        if (chain.keystore != null) {
+            a.add("--keystore");
+            a.add(chain.keystore.toAbsolutePath().toString());
+        }
+        if (chain.keystoreBase64 != null) {
+            a.add("--keystore-base64");
+            a.add(chain.keystoreBase64);
         }
         if (forceShare) {
             a.add("--force-share");

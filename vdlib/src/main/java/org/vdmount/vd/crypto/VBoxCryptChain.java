@@ -9,12 +9,12 @@ import java.util.Map;
 import java.util.Set;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
-import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.VdException;
 
 /**
- * Puts VirtualBox's crypto filter under every layer of a chain when the options name a key store
- * ({@link OpenOptions#keyStores()}). The password is asked once per distinct key store.
+ * Puts VirtualBox's crypto filter under every VDI, VMDK and VHD layer of a chain when the options
+ * name a key store ({@link OpenOptions#keyStores()}); a layer of another format is read as it is,
+ * with one warning. The password is asked once per distinct key store.
  */
 public final class VBoxCryptChain {
     /** The formats VirtualBox's crypto filter is used with. */
@@ -36,9 +36,10 @@ public final class VBoxCryptChain {
             for (int i = 0; i < chain.size(); i++) {
                 Image img = chain.get(i);
                 if (!FORMATS.contains(img.format().name())) {
-                    throw new UnsupportedFeatureException(img.storage().path() + ": " + img.format().name()
-                            + " images are not encrypted with VirtualBox's crypto filter (vdi, vmdk and vhd are); "
-                            + "--keystore does not apply");
+                    options.warn(img.storage().path() + ": the VirtualBox key store does not apply to "
+                            + img.format().name() + " images (VirtualBox's crypto filter encrypts vdi, vmdk and vhd); "
+                            + "read as it is");
+                    continue;
                 }
                 KeyStoreSource.Located found = options.keyStores().keyStore(img.uuid(), img.storage().path());
                 VBoxKeyStore store = VBoxKeyStore.decode(found.base64(), found.where());

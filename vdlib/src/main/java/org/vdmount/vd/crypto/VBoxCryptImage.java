@@ -35,16 +35,22 @@ import org.vdmount.vd.storage.Storage;
 public final class VBoxCryptImage implements Image {
     /** The filter's data unit: the 512-byte sector of VDI, VMDK and VHD disks. */
     public static final int UNIT = 512;
+    private static final int LOCKS = 64;
 
     private final Image image;
     private final SectorCipher cipher;
     private final String cipherName;
+    /** Held over the read-modify-write of a partly written unit, striped by unit number. */
+    private final Object[] locks = new Object[LOCKS];
 
     /** {@code image} filtered with {@code cipher} (owned from here: closed with the image). */
     public VBoxCryptImage(Image image, SectorCipher cipher, String cipherName) {
         this.image = image;
         this.cipher = cipher;
         this.cipherName = cipherName;
+        for (int i = 0; i < LOCKS; i++) {
+            locks[i] = new Object();
+        }
     }
 
     /** The image under the filter (its bytes are ciphertext). */
@@ -78,6 +84,21 @@ public final class VBoxCryptImage implements Image {
         long first = Math.floorDiv(offset, (long) UNIT);
         long end = offset + src.remaining();
         long last = Math.floorDiv(end + UNIT - 1, (long) UNIT);
+        if (offset % UNIT == 0 && end % UNIT == 0) {
+            return writeUnits(offset, src, first, last);
+        }
+        // two writers of parts of one unit must not lose each other's bytes
+        int a = (int) Math.floorMod(first, (long) LOCKS);
+        int b = (int) Math.floorMod(last - 1, (long) LOCKS);
+        synchronized (locks[Math.min(a, b)]) {
+            synchronized (locks[Math.max(a, b)]) {
+                return writeUnits(offset, src, first, last);
+            }
+        }
+    }
+
+    private WriteResult writeUnits(long offset, ByteBuffer src, long first, long last) throws IOException {
+        long end = offset + src.remaining();
         byte[] buf = new byte[(int) ((last - first) * UNIT)];
         if (offset % UNIT != 0 && !plaintextOf(first, buf, 0)) {
             return WriteResult.NEEDS_FILL;

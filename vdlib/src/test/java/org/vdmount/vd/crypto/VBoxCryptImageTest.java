@@ -118,6 +118,38 @@ class VBoxCryptImageTest {
     }
 
     @Test
+    void aDifferencingVdiOverAnEncryptedBaseFillsPartialSectorsWithThePlaintext() throws Exception {
+        Path base = create("vdi");
+        byte[] pattern = new byte[1 << 20];
+        new Random(11).nextBytes(pattern);
+        try (Disk d = Disk.open(base, keyed(false, "vdmount"))) {
+            d.write(0, ByteBuffer.wrap(pattern));
+        }
+        Path child = dir.resolve("child.vdi");
+        try (Disk parent = Disk.open(base, keyed(true, "vdmount"));
+             Image img = FormatRegistry.require("vdi").create(child, new CreateOptions(SIZE, Map.of(), parent, base))) {
+            img.flush();
+        }
+        byte[] edit = "written in the child".getBytes(StandardCharsets.US_ASCII);
+        try (Disk d = Disk.open(child, keyed(false, "vdmount"))) {
+            assertEquals(2, d.layers().size());
+            assertTrue(d.layers().stream().allMatch(l -> l instanceof VBoxCryptImage));
+            d.write(1000, ByteBuffer.wrap(edit)); // inside one sector of a block the child lacks
+            d.write(700_001, ByteBuffer.wrap(edit)); // again, now inside the block the child holds
+        }
+        System.arraycopy(edit, 0, pattern, 1000, edit.length);
+        System.arraycopy(edit, 0, pattern, 700_001, edit.length);
+        try (Disk d = Disk.open(child, keyed(true, "vdmount"))) {
+            assertArrayEquals(pattern, read(d, 0, pattern.length));
+        }
+        try (Disk d = Disk.open(base, keyed(true, "vdmount"))) {
+            assertFalse(Arrays.equals(pattern, read(d, 0, pattern.length)), "the base is left as it was");
+            byte[] got = read(d, 0, 1000);
+            assertArrayEquals(Arrays.copyOf(pattern, 1000), got);
+        }
+    }
+
+    @Test
     void wrongPasswordIsOneLineAndNothingStaysOpen() throws Exception {
         Path p = create("vdi");
         VdException e = assertThrows(VdException.class, () -> Disk.open(p, keyed(false, "nope")));

@@ -214,4 +214,22 @@ class VBoxKeyStoreTest {
         assertEquals("s: key store of 251 bytes, expected 250", assertThrows(VdException.class,
                 () -> VBoxKeyStore.decode(Base64.getEncoder().encodeToString(longer), "s")).getMessage());
     }
+
+    @Test
+    void mutatedStoresParseOrFailInOneLine() {
+        byte[] good = Base64.getDecoder().decode(XTS256);
+        java.util.Random r = new java.util.Random(17);
+        for (int i = 0; i < 5000; i++) {
+            byte[] raw = good.clone();
+            for (int k = 1 + r.nextInt(4); k > 0; k--) {
+                raw[r.nextInt(raw.length)] = (byte) r.nextInt(256);
+            }
+            try {
+                VBoxKeyStore s = VBoxKeyStore.parse(raw, "s");
+                assertEquals(VBoxKeyStore.SIZE, s.toBytes().length);
+            } catch (VdException e) {
+                assertTrue(e.getMessage().startsWith("s: ") && !e.getMessage().contains("\n"), e.getMessage());
+            }
+        }
+    }
 }

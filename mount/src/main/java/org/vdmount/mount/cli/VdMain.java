@@ -157,7 +157,8 @@ public final class VdMain implements Callable<Integer> {
         return new OpenOptions(true, dirs, common.allowAbsoluteParents || sub.allowAbsoluteParents,
                 common.ignoreParentUuid || sub.ignoreParentUuid, this::warn, common.forceShare || sub.forceShare,
                 common.allowTruncated || sub.allowTruncated).withSecrets(passwords(sub, false))
-                .withKeyStores(sub.keystore != null || sub.keystoreBase64 != null ? sub.keyStores() : common.keyStores());
+                .withKeyStores(sub.keystore != null || sub.keystoreBase64 != null ? sub.keyStores()
+                        : common.keyStores());
     }
 
     /** The password source of both levels' {@code --password-file}, else the terminal prompt. */

@@ -92,7 +92,8 @@ public record VBoxKeyStore(String cipher, String keyDerivation, int dekBytes, by
             throw new VdException(where + ": key store version 0x" + Integer.toHexString(b.u16le(4))
                     + " at offset 4 is not supported (0x100 is)");
         }
-        VBoxKeyStore s = new VBoxKeyStore(b.asciiz(6, 32), b.asciiz(38, 32), (int) Math.min(b.u32le(70), Integer.MAX_VALUE),
+        VBoxKeyStore s = new VBoxKeyStore(b.asciiz(6, 32), b.asciiz(38, 32),
+                (int) Math.min(b.u32le(70), Integer.MAX_VALUE),
                 b.bytes(74, 32), (int) Math.min(b.u32le(106), Integer.MAX_VALUE), b.bytes(110, 32), b.u32le(142),
                 b.bytes(146, 32), b.u32le(178), (int) Math.min(b.u32le(182), Integer.MAX_VALUE), b.bytes(186, 64));
         s.check(where);
@@ -216,7 +217,8 @@ public record VBoxKeyStore(String cipher, String keyDerivation, int dekBytes, by
     public static VBoxKeyStore create(byte[] password, byte[] dek, String cipher, long iterations,
                                       SecureRandom random) throws GeneralSecurityException {
         if (dekBytesOf(cipher) != dek.length) {
-            throw new GeneralSecurityException("cipher '" + cipher + "' does not take a DEK of " + dek.length + " bytes");
+            throw new GeneralSecurityException("cipher '" + cipher + "' does not take a DEK of " + dek.length
+                    + " bytes");
         }
         byte[] digestSalt = new byte[32];
         byte[] dekSalt = new byte[32];

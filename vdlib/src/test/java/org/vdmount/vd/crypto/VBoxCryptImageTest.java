@@ -110,7 +110,8 @@ class VBoxCryptImageTest {
             long end = (offA + a.length + 511) / 512 * 512;
             byte[] ra = Arrays.copyOfRange(all, (int) (first * 512), (int) end);
             xts.decrypt(first, 512, ra, 0, ra.length);
-            assertArrayEquals(a, Arrays.copyOfRange(ra, (int) (offA - first * 512), (int) (offA - first * 512) + a.length));
+            int in = (int) (offA - first * 512);
+            assertArrayEquals(a, Arrays.copyOfRange(ra, in, in + a.length));
             byte[] rb = Arrays.copyOfRange(all, (int) offB, (int) offB + b.length);
             xts.decrypt(offB / 512, 512, rb, 0, rb.length);
             assertArrayEquals(b, rb);
@@ -181,7 +182,8 @@ class VBoxCryptImageTest {
 
     private Path vbox(String body) throws IOException {
         Path v = dir.resolve("vm.vbox");
-        Files.writeString(v, "<?xml version=\"1.0\"?>\n<VirtualBox xmlns=\"http://www.virtualbox.org/\" version=\"1.16-linux\">"
+        Files.writeString(v, "<?xml version=\"1.0\"?>\n"
+                + "<VirtualBox xmlns=\"http://www.virtualbox.org/\" version=\"1.16-linux\">"
                 + "<Machine uuid=\"{11111111-2222-3333-4444-555555555555}\" name=\"vm\"><MediaRegistry><HardDisks>"
                 + body + "</HardDisks></MediaRegistry></Machine></VirtualBox>\n");
         return v;
@@ -191,7 +193,8 @@ class VBoxCryptImageTest {
         String props = keyed ? "<Property name=\"CRYPT/KeyId\" value=\"vm\"/>"
                 + "<Property name=\"CRYPT/KeyStore\" value=\"" + VBoxKeyStoreTest.XTS128.substring(0, 64) + "&#13;&#10;"
                 + VBoxKeyStoreTest.XTS128.substring(64) + "\"/>" : "";
-        return "<HardDisk uuid=\"{" + id + "}\" location=\"disk.vdi\" format=\"VDI\" type=\"Normal\">" + props + children
+        return "<HardDisk uuid=\"{" + id + "}\" location=\"disk.vdi\" format=\"VDI\" type=\"Normal\">" + props
+                + children
                 + "</HardDisk>";
     }
 
@@ -214,7 +217,8 @@ class VBoxCryptImageTest {
         try (Disk d = Disk.open(p, o)) {
             d.write(0, ByteBuffer.wrap(range(1, 512)));
         }
-        try (Disk d = Disk.open(p, o.withReadOnly(true).withKeyStores(KeyStoreSource.base64(VBoxKeyStoreTest.XTS128)))) {
+        OpenOptions byValue = o.withReadOnly(true).withKeyStores(KeyStoreSource.base64(VBoxKeyStoreTest.XTS128));
+        try (Disk d = Disk.open(p, byValue)) {
             assertArrayEquals(range(1, 512), read(d, 0, 512));
         }
 

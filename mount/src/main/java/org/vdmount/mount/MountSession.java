@@ -20,6 +20,8 @@ import org.vdmount.vd.Image;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.crypto.KeyStoreSource;
+import org.vdmount.vd.crypto.SecretSource;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.nativeio.Posix;
 
@@ -44,11 +46,17 @@ public final class MountSession {
      *                             image's chain ({@link OverlayDisk}), or null
      * @param allowTruncated       open image files cut short read-only, data past the cut as zeros
      *                             ({@link OpenOptions#allowTruncated()}); not with {@code readWrite}
+     * @param secrets              the password of encrypted images ({@link OpenOptions#secrets()})
+     * @param keyStores            the VirtualBox key store of encrypted VDI/VMDK/VHD images
+     *                             ({@link OpenOptions#keyStores()})
      */
     public record Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                          List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
-                         String snapshot, boolean forceShare, String format, Path overlay, boolean allowTruncated) {
+                         String snapshot, boolean forceShare, String format, Path overlay, boolean allowTruncated,
+                         SecretSource secrets, KeyStoreSource keyStores) {
         public Config {
+            secrets = secrets == null ? SecretSource.NONE : secrets;
+            keyStores = keyStores == null ? KeyStoreSource.NONE : keyStores;
             images = List.copyOf(images);
             parentDirs = List.copyOf(parentDirs);
             extraOptions = List.copyOf(extraOptions);
@@ -58,7 +66,16 @@ public final class MountSession {
                       List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
                       String snapshot, boolean forceShare) {
             this(images, mountpoint, readWrite, parentDirs, extraOptions, allowAbsoluteParents, ignoreParentUuid,
-                    snapshot, forceShare, null, null, false);
+                    snapshot, forceShare, null, null, false, null, null);
+        }
+
+        /** Without a VirtualBox key store. */
+        public Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
+                      List<String> extraOptions, boolean allowAbsoluteParents, boolean ignoreParentUuid,
+                      String snapshot, boolean forceShare, String format, Path overlay, boolean allowTruncated,
+                      SecretSource secrets) {
+            this(images, mountpoint, readWrite, parentDirs, extraOptions, allowAbsoluteParents, ignoreParentUuid,
+                    snapshot, forceShare, format, overlay, allowTruncated, secrets, null);
         }
 
         /** Whether the mount takes writes: {@code --rw}, or an overlay that receives them. */
@@ -68,7 +85,7 @@ public final class MountSession {
 
         public Config(List<Path> images, Path mountpoint, boolean readWrite, List<Path> parentDirs,
                       List<String> extraOptions) {
-            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null, false, null, null, false);
+            this(images, mountpoint, readWrite, parentDirs, extraOptions, false, false, null, false, null, null, false, null);
         }
     }
 
@@ -128,7 +145,7 @@ public final class MountSession {
         ImageFormat format = config.format() == null ? null : FormatRegistry.require(config.format());
         OpenOptions options = new OpenOptions(!config.readWrite(), config.parentDirs(),
                 config.allowAbsoluteParents(), config.ignoreParentUuid(), warnings, config.forceShare(),
-                config.allowTruncated());
+                config.allowTruncated(), config.secrets(), config.keyStores());
         List<Volume> opened = new ArrayList<>();
         try {
             for (Path image : config.images()) {

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.vdmount.vd.crypto.SecretSource;
 
 /**
  * A request to create an image.
@@ -12,11 +13,23 @@ import java.util.Map;
  * @param options     format options (-o K=V); checked against the format's table by {@link #validate}
  * @param parent      the opened parent chain for a differencing image, else null
  * @param parentPath  the parent's path as the user gave it (to record locators), else null
+ * @param secrets     the password of an encrypted image to create ({@link SecretSource#NONE}: none given)
  */
-public record CreateOptions(long virtualSize, Map<String, String> options, Disk parent, Path parentPath) {
+public record CreateOptions(long virtualSize, Map<String, String> options, Disk parent, Path parentPath,
+                            SecretSource secrets) {
 
     public CreateOptions {
         options = Map.copyOf(new LinkedHashMap<>(options));
+        secrets = secrets == null ? SecretSource.NONE : secrets;
+    }
+
+    public CreateOptions(long virtualSize, Map<String, String> options, Disk parent, Path parentPath) {
+        this(virtualSize, options, parent, parentPath, SecretSource.NONE);
+    }
+
+    /** With the password for an encrypted image. */
+    public CreateOptions withSecrets(SecretSource source) {
+        return new CreateOptions(virtualSize, options, parent, parentPath, source);
     }
 
     public static CreateOptions of(long virtualSize) {
@@ -26,11 +39,11 @@ public record CreateOptions(long virtualSize, Map<String, String> options, Disk 
     public CreateOptions with(String key, String value) {
         Map<String, String> m = new LinkedHashMap<>(options);
         m.put(key, value);
-        return new CreateOptions(virtualSize, m, parent, parentPath);
+        return new CreateOptions(virtualSize, m, parent, parentPath, secrets);
     }
 
     public CreateOptions withParent(Disk parentDisk, Path path) {
-        return new CreateOptions(virtualSize, options, parentDisk, path);
+        return new CreateOptions(virtualSize, options, parentDisk, path, secrets);
     }
 
     /**
@@ -48,7 +61,7 @@ public record CreateOptions(long virtualSize, Map<String, String> options, Disk 
                             : String.join(", ", table.stream().map(CreateOption::name).toList())) + ")"));
             checked.put(e.getKey(), opt.check(format.name(), e.getValue()));
         }
-        return new CreateOptions(virtualSize, checked, parent, parentPath);
+        return new CreateOptions(virtualSize, checked, parent, parentPath, secrets);
     }
 
     /** Whether the user gave {@code option}. */

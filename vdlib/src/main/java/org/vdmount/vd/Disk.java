@@ -113,6 +113,7 @@ public final class Disk implements Closeable {
                 }
                 cur = parent;
             }
+            org.vdmount.vd.crypto.VBoxCryptChain.filter(chain, options);
         } catch (IOException | RuntimeException e) {
             for (Image img : chain) {
                 try {

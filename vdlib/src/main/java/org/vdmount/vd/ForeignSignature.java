@@ -21,8 +21,6 @@ public record ForeignSignature(String what, boolean fromEnd, int offset, byte[] 
             // EWF2 (Ex01) "EVF2" 0x0d 0x0a 0x81 0x00 (EWF1/E01 itself is read by format.ewf).
             start("an EWF2 (Ex01) segment", 0, bytes(0x45, 0x56, 0x46, 0x32, 0x0d, 0x0a, 0x81, 0x00)),
             start("an EWF logical evidence (L01) segment", 0, bytes(0x4c, 0x56, 0x46, 0x09, 0x0d, 0x0a, 0xff, 0x00)),
-            // LUKS1/LUKS2 header: "LUKS" 0xba 0xbe.
-            start("a LUKS-encrypted volume", 0, bytes(0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe)),
             start("a Bochs disk image", 0, ascii("Bochs Virtual HD Image")),
             // Apple sparse image (.sparseimage, "sprs" header) and encrypted DMGs: v2 "encrcdsa"
             // header, v1 "cdsaencr" trailer (libyal/libmodi, Mac OS disk image types).

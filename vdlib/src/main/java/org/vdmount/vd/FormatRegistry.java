@@ -13,6 +13,7 @@ import java.util.Optional;
 import org.vdmount.vd.format.dmg.DmgFormat;
 import org.vdmount.vd.format.ewf.EwfFormat;
 import org.vdmount.vd.format.parallels.ParallelsFormat;
+import org.vdmount.vd.format.luks.LuksFormat;
 import org.vdmount.vd.format.qcow.QcowFormat;
 import org.vdmount.vd.format.qcow2.Qcow2Format;
 import org.vdmount.vd.format.qed.QedFormat;
@@ -36,6 +37,7 @@ public final class FormatRegistry {
             new EwfFormat(),
             new ParallelsFormat(),
             new DmgFormat(),
+            new LuksFormat(),
             new RawFormat());
 
     private FormatRegistry() {

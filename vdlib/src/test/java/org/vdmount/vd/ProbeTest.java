@@ -43,7 +43,6 @@ class ProbeTest {
     @CsvSource({
         "x.Ex01, 45564632 0d0a8100, 0, EWF2 (Ex01)",
         "x.L01, 4c564609 0d0aff00, 0, logical evidence (L01)",
-        "x.luks, 4c554b53babe0001, 0, LUKS",
         "x.img.gz, 1f8b0800, 0, gzip",
         "x.img.xz, fd377a585a00, 0, xz",
         "x.ova, 504b0304, 0, ZIP",

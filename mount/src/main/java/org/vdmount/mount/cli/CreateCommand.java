@@ -77,14 +77,14 @@ final class CreateCommand extends VdCommand {
             throw new VdException(image + ": already exists");
         }
         if (backing == null) {
-            write(fmt, new CreateOptions(bytes, options, null, null));
+            write(fmt, new CreateOptions(bytes, options, null, null).withSecrets(vd.passwords(common, true)));
             vd.note(common, "created " + image + ": " + fmt.name() + ", " + InfoReport.size(bytes));
             return 0;
         }
         OpenOptions open = vd.openOptions(common);
         try (Disk parent = openBacking(open)) {
             long virtualSize = bytes == null ? parent.size() : bytes;
-            write(fmt, new CreateOptions(virtualSize, options, parent, backing));
+            write(fmt, new CreateOptions(virtualSize, options, parent, backing).withSecrets(vd.passwords(common, true)));
             vd.note(common, "created " + image + ": " + fmt.name() + ", " + InfoReport.size(virtualSize)
                     + ", backing " + backing + " (" + parent.layers().size() + " layers)");
         }

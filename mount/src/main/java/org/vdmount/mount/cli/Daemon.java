@@ -42,6 +42,15 @@ final class Daemon {
 
     /** Command side: start the daemon and wait for its status line. Returns the exit status. */
     static int spawnAndWait(List<String> args, boolean verbose, PrintStream err) throws IOException, InterruptedException {
+        return spawnAndWait(args, null, verbose, err);
+    }
+
+    /**
+     * As {@link #spawnAndWait(List, boolean, PrintStream)}, with {@code input} (a password line for
+     * {@code --password-file -}; zeroed here) on the daemon's standard input instead of /dev/null.
+     */
+    static int spawnAndWait(List<String> args, byte[] input, boolean verbose, PrintStream err)
+            throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();
         if (Files.isExecutable(Path.of("/usr/bin/setsid")) || Files.isExecutable(Path.of("/bin/setsid"))) {
             cmd.add("setsid");
@@ -57,9 +66,17 @@ final class Daemon {
         cmd.addAll(args);
         Process p = new ProcessBuilder(cmd)
                 .directory(new File("/"))
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectInput(input == null ? ProcessBuilder.Redirect.from(new File("/dev/null"))
+                        : ProcessBuilder.Redirect.PIPE)
                 .redirectErrorStream(true)
                 .start();
+        if (input != null) {
+            try (java.io.OutputStream in = p.getOutputStream()) {
+                in.write(input);
+            } finally {
+                java.util.Arrays.fill(input, (byte) 0);
+            }
+        }
         String error = null;
         List<String> other = new ArrayList<>(); // warnings, libfuse's messages, -v stack traces
         try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {

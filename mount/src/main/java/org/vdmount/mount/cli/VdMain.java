@@ -31,7 +31,8 @@ import picocli.CommandLine.UnmatchedArgumentException;
 @Command(name = "vd", mixinStandardHelpOptions = true, versionProvider = Versions.class,
         description = "Inspect, create and convert virtual disk images.",
         footer = {"", "Common options (-v, --parent-dir, --allow-absolute-parents, --ignore-parent-uuid, -U, "
-                + "--allow-truncated) may be given before or after the command.",
+                + "--allow-truncated, --password-file, --keystore, --keystore-base64) may be given before or after "
+                + "the command.",
                 "Exit status: 0 success, 1 failure, 2 usage error."})
 public final class VdMain implements Callable<Integer> {
     static final String PROG = "vd";
@@ -221,7 +222,14 @@ public final class VdMain implements Callable<Integer> {
         }
         return new OpenOptions(true, dirs, common.allowAbsoluteParents || sub.allowAbsoluteParents,
                 common.ignoreParentUuid || sub.ignoreParentUuid, this::warn, common.forceShare || sub.forceShare,
-                common.allowTruncated || sub.allowTruncated);
+                common.allowTruncated || sub.allowTruncated).withSecrets(passwords(sub, false))
+                .withKeyStores(sub.keystore != null || sub.keystoreBase64 != null ? sub.keyStores()
+                        : common.keyStores());
+    }
+
+    /** The password source of both levels' {@code --password-file}, else the terminal prompt. */
+    PasswordSource passwords(CommonOptions sub, boolean confirm) {
+        return new PasswordSource(sub.passwordFile != null ? sub.passwordFile : common.passwordFile, confirm, PROG);
     }
 
     /** A warning, shown after the command succeeds (and before the error with -v). */

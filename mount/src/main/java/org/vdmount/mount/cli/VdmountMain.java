@@ -184,14 +184,33 @@ public final class VdmountMain implements Callable<Integer> {
             return 2;
         }
         if (!foreground && !daemonChild) {
-            return Daemon.spawnAndWait(childArgs(images, mountpoint, dirs, overlayPath), verbose, err);
+            // the daemon has no terminal: a password it needs is read here and handed to it on
+            // its standard input (never in its arguments)
+            byte[] passwordLine = null;
+            List<String> args = childArgs(images, mountpoint, dirs, overlayPath);
+            boolean fromStdin = chain.passwordFile != null && chain.passwordFile.toString().equals("-");
+            boolean keyed = chain.keystore != null || chain.keystoreBase64 != null;
+            if (fromStdin || chain.passwordFile == null && (keyed || anyEncrypted(images))) {
+                try (PasswordSource source = new PasswordSource(chain.passwordFile, false, PROG)) {
+                    byte[] pw = source.password(images.get(0).toString());
+                    passwordLine = java.util.Arrays.copyOf(pw, pw.length + 1);
+                    passwordLine[pw.length] = '\n';
+                    java.util.Arrays.fill(pw, (byte) 0);
+                } catch (java.io.IOException e) {
+                    return CliErrors.report(PROG, e, verbose, err);
+                }
+                args.add(0, "-");
+                args.add(0, "--password-file");
+            }
+            return Daemon.spawnAndWait(args, passwordLine, verbose, err);
         }
         if (daemonChild) {
             Posix.setsid();
         }
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs,
                 withoutVdmountOptions(fuseOptions), chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot,
-                forceShare || forceShareOption(fuseOptions), format, overlayPath, chain.allowTruncated);
+                forceShare || forceShareOption(fuseOptions), format, overlayPath, chain.allowTruncated,
+                new PasswordSource(chain.passwordFile, false, PROG), chain.keyStores());
         MountSession session;
         List<String> warnings = new ArrayList<>();
         try {
@@ -259,6 +278,18 @@ public final class VdmountMain implements Callable<Integer> {
         if (chain.allowTruncated) {
             a.add("--allow-truncated");
         }
+        if (chain.passwordFile != null && !chain.passwordFile.toString().equals("-")) {
+            a.add("--password-file");
+            a.add(chain.passwordFile.toAbsolutePath().toString());
+        }
+        if (chain.keystore != null) {
+            a.add("--keystore");
+            a.add(chain.keystore.toAbsolutePath().toString());
+        }
+        if (chain.keystoreBase64 != null) {
+            a.add("--keystore-base64");
+            a.add(chain.keystoreBase64);
+        }
         if (forceShare) {
             a.add("--force-share");
         }
@@ -282,6 +313,21 @@ public final class VdmountMain implements Callable<Integer> {
         images.forEach(p -> a.add(p.toString()));
         a.add(mountpoint.toString());
         return a;
+    }
+
+    /** Whether any IMAGE file starts with a LUKS header (its password is then asked for here). */
+    static boolean anyEncrypted(List<Path> images) {
+        for (Path p : images) {
+            try (java.io.InputStream in = java.nio.file.Files.newInputStream(p)) {
+                byte[] head = in.readNBytes(8);
+                if (org.vdmount.vd.crypto.LuksHeader.hasMagic(org.vdmount.vd.Bytes.of(head))) {
+                    return true;
+                }
+            } catch (java.io.IOException e) {
+                // not a readable file (a bundle directory, missing): the daemon reports it
+            }
+        }
+        return false;
     }
 
     /** {@code -o force_share}, the mount(8) spelling of --force-share, among the -o items. */

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * O_DIRECT, 1 MiB requests), an ext4 partition loop-mounted through it, writes with fsync,
  * fallocate punch, SEEK_DATA/SEEK_HOLE equal to qemu-img map, read-only refusals, fusermount -u,
  * and kill -9 leaving no mount behind (fusermount3's auto_unmount). The rest of the mount suite
- * runs through this transport too (the {@code kernel-transport} execution in the POM).
+ * runs through this transport by default (the {@code jnr-transport} execution in the POM repeats it through jnr).
  */
 class KernelMountTest {
     private static final long SIZE = 24L * Images.MIB;

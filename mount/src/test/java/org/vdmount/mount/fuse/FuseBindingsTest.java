@@ -72,10 +72,13 @@ class FuseBindingsTest {
     @Test
     void serviceLoaderFindsJnrAndTheTestBindingsInPriorityOrder() throws Exception {
         List<String> names = FuseBindings.installed().stream().map(FuseBindingProvider::name).toList();
-        assertEquals(List.of("test-missing", "jnr", "kernel", "test"), names);
+        assertEquals(List.of("test-missing", "kernel", "jnr", "test"), names);
         FuseBindingProvider jnr = FuseBindings.named(FuseBindings.installed(), "jnr");
-        // test-missing outranks jnr but is never available: the default is jnr where it can run
-        String expected = jnr.unavailableReason().isEmpty() ? "jnr" : "test";
+        FuseBindingProvider kernel = FuseBindings.named(FuseBindings.installed(), "kernel");
+        // test-missing outranks them but is never available: the default is the kernel transport
+        // where it can run, then jnr
+        String expected = kernel.unavailableReason().isEmpty() ? "kernel"
+                : jnr.unavailableReason().isEmpty() ? "jnr" : "test";
         assertEquals(expected, FuseBindings.select(null).name());
         assertEquals("test", FuseBindings.select("test").name());
         assertEquals("FUSE binding 'test-missing' is not available: " + TestBindings.Missing.REASON,
@@ -94,8 +97,8 @@ class FuseBindingsTest {
     void theKernelBindingNeedsNoLibfuse() throws Exception {
         FuseBindingProvider kernel = FuseBindings.named(FuseBindings.installed(), "kernel");
         assertEquals(List.of(), kernel.defaultOptions());
-        assertTrue(kernel.priority() < FuseBindings.named(FuseBindings.installed(), "jnr").priority(),
-                "jnr stays the default until the kernel transport passes every native test");
+        assertTrue(kernel.priority() > FuseBindings.named(FuseBindings.installed(), "jnr").priority(),
+                "the kernel transport is the default where it can run");
         kernel.unavailableReason().ifPresent(why -> assertTrue(why.matches("[^\n]+ \\((apt-get install|modprobe|struct) .+\\)"),
                 "one line naming what is missing and how to get it: " + why));
     }

@@ -56,6 +56,23 @@ class LuksCliTest {
     }
 
     @Test
+    void anEncryptedQcow2CreatedByVdOpensInQemu() throws Exception {
+        Tools.require("qemu-img");
+        Path pw = pwFile("pw", PASS + "\n");
+        Path img = dir.resolve("e.qcow2");
+        Cli.Result c = Cli.vd("create", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.iter-time=10",
+                "--password-file", pw, img, "1M");
+        assertEquals(0, c.exit(), c.toString());
+        String opts = "driver=qcow2,encrypt.key-secret=s0,file.filename=" + img;
+        Tools.run("qemu-img", "check", "--object", "secret,id=s0,data=" + PASS, "--image-opts", opts);
+        Cli.Result info = Cli.vd("info", "--password-file", pw, img);
+        assertEquals(0, info.exit(), info.toString());
+        Cli.Result bad = Cli.vd("info", "--password-file", pwFile("bad", "x"), img);
+        assertEquals(java.util.List.of("vd: qcow2: " + img + ": no key slot opens with this password (1 active slot "
+                + "tried)"), bad.errLines());
+    }
+
+    @Test
     void aWrongPasswordIsOneLineEvenWithVerboseAndNeverShowsAPassword() throws IOException {
         Path pw = pwFile("pw", PASS);
         Path img = dir.resolve("y.luks");

@@ -9,19 +9,31 @@ import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.storage.Storage;
 
 /**
- * A read-only window [start, start + length) of a storage, seen from offset 0: a LUKS header kept
- * inside another file (qcow2's full disk encryption header extension points at one). Closing it
- * leaves the storage open.
+ * A window [start, start + length) of a storage, seen from offset 0: a LUKS header kept inside
+ * another file (qcow2's full disk encryption header extension points at one). Read-only unless
+ * made {@link #writable} (to write a new header); writes never leave the window. Closing it leaves
+ * the storage open.
  */
 public final class StorageWindow implements Storage {
     private final Storage storage;
     private final long start;
     private final long length;
+    private final boolean writable;
 
     public StorageWindow(Storage storage, long start, long length) {
+        this(storage, start, length, false);
+    }
+
+    private StorageWindow(Storage storage, long start, long length, boolean writable) {
         this.storage = storage;
         this.start = start;
         this.length = length;
+        this.writable = writable;
+    }
+
+    /** A window that takes writes inside it (a new LUKS header being written). */
+    public static StorageWindow writable(Storage storage, long start, long length) {
+        return new StorageWindow(storage, start, length, true);
     }
 
     @Override
@@ -36,7 +48,7 @@ public final class StorageWindow implements Storage {
 
     @Override
     public boolean readOnly() {
-        return true;
+        return !writable;
     }
 
     @Override
@@ -67,7 +79,11 @@ public final class StorageWindow implements Storage {
 
     @Override
     public void write(ByteBuffer src, long pos) throws IOException {
-        throw new ReadOnlyException(storage.path() + ": the LUKS header window is read-only");
+        if (!writable || pos < 0 || pos + src.remaining() > length) {
+            throw new ReadOnlyException(storage.path() + ": write of " + src.remaining() + " bytes at " + pos
+                    + " outside the writable LUKS header window of " + (writable ? length : 0) + " bytes");
+        }
+        storage.write(src, start + pos);
     }
 
     @Override
@@ -81,7 +97,10 @@ public final class StorageWindow implements Storage {
     }
 
     @Override
-    public void force() {
+    public void force() throws IOException {
+        if (writable) {
+            storage.force();
+        }
     }
 
     @Override

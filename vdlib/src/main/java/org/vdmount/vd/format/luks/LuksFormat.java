@@ -97,6 +97,19 @@ public final class LuksFormat extends DeclaredFormat {
         });
     }
 
+    /**
+     * The options of a LUKS header inside another format (qcow2's encrypt.*): cipher, IV, hash
+     * and PBKDF2 time; such headers are LUKS1 with a PBKDF2 slot, as qemu writes and reads them.
+     */
+    public static List<CreateOption> embeddedOptions() {
+        return List.of(CIPHER, MODE, IVGEN, IVHASH, HASH, ITER_TIME);
+    }
+
+    /** The writer's parameters for an embedded header from {@link #embeddedOptions()} (checked against them). */
+    public static LuksWriter.Params embeddedParams(CreateOptions o) throws UnsupportedFeatureException {
+        return params(o.with(VERSION.name(), "1"));
+    }
+
     /** The writer's parameters from the -o options (qemu's names where qemu has them). */
     static LuksWriter.Params params(CreateOptions o) throws UnsupportedFeatureException {
         int version = Integer.parseInt(o.get(VERSION));

@@ -118,6 +118,41 @@ class Qcow2LuksTest {
         }
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"65536, ''", "4096, ',encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv'"})
+    void createdByUsReadAndCheckedByQemu(long clusterSize, String extra) throws IOException {
+        QemuTools.assumeQemu();
+        Path img = dir.resolve("ours.qcow2");
+        org.vdmount.vd.CreateOptions o = org.vdmount.vd.CreateOptions.of(8 << 20)
+                .with("encrypt.format", "luks").with("encrypt.iter-time", "10")
+                .with("cluster_size", Long.toString(clusterSize))
+                .withSecrets(what -> PASS.getBytes(StandardCharsets.UTF_8));
+        for (String kv : extra.split(",")) {
+            if (!kv.isEmpty()) {
+                o = o.with(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
+            }
+        }
+        byte[] model = new byte[8 << 20];
+        new Random(9).nextBytes(model);
+        java.util.Arrays.fill(model, 0, 1 << 20, (byte) 0);
+        try (org.vdmount.vd.Image im = org.vdmount.vd.FormatRegistry.require("qcow2").create(img, o)) {
+            im.flush();
+        }
+        try (Disk d = Disk.open(img, with(OpenOptions.defaultReadWrite(), PASS))) {
+            d.write(1 << 20, ByteBuffer.wrap(model, 1 << 20, 7 << 20));
+            d.flush();
+        }
+        String info = ExternalTools.run(dir, "qemu-img", "info", img.toString());
+        assertTrue(info.contains("encrypted: yes") && info.contains("format: luks"), info);
+        assertArrayEquals(model, qemuPlain(img));
+        ExternalTools.Result check = ExternalTools.exec(dir, "qemu-img", "check", secret()[0], secret()[1],
+                "--image-opts", opts(img));
+        assertEquals(0, check.exit(), check.output());
+        try (Disk d = Disk.open(img, with(OpenOptions.defaultReadOnly(), PASS))) {
+            assertArrayEquals(model, readAll(d));
+        }
+    }
+
     @Test
     void aWrongOrMissingPasswordOpensNothing() throws IOException {
         QemuTools.assumeQemu();

@@ -153,6 +153,32 @@ class Qcow2LuksTest {
         }
     }
 
+    /** A dirty encrypted image: the refcount rebuild keeps the LUKS header's clusters referenced. */
+    @Test
+    void aRefcountRebuildKeepsTheLuksHeader() throws IOException {
+        QemuTools.assumeQemu();
+        Path img = qemuImage("");
+        ExternalTools.run(dir, "qemu-io", secret()[0], secret()[1], "--image-opts", opts(img),
+                "-c", "write -P 0x61 0 256k");
+        byte[] b = Files.readAllBytes(img);
+        b[0x48 + 7] |= 1; // incompatible feature bit 0: dirty
+        Files.write(img, b);
+        byte[] model = new byte[8 << 20];
+        java.util.Arrays.fill(model, 0, 256 << 10, (byte) 0x61);
+        java.util.List<String> warnings = new java.util.ArrayList<>();
+        try (Disk d = Disk.open(img, with(OpenOptions.defaultReadWrite(), PASS).withWarnings(warnings::add))) {
+            byte[] more = new byte[3 << 20]; // enough new clusters to reuse any the rebuild had freed
+            new Random(4).nextBytes(more);
+            d.write(4 << 20, ByteBuffer.wrap(more));
+            System.arraycopy(more, 0, model, 4 << 20, more.length);
+        }
+        assertEquals(1, warnings.size(), warnings.toString());
+        ExternalTools.Result check = ExternalTools.exec(dir, "qemu-img", "check", secret()[0], secret()[1],
+                "--image-opts", opts(img));
+        assertEquals(0, check.exit(), check.output());
+        assertArrayEquals(model, qemuPlain(img));
+    }
+
     @Test
     void aWrongOrMissingPasswordOpensNothing() throws IOException {
         QemuTools.assumeQemu();

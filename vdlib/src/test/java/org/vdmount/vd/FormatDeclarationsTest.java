@@ -55,8 +55,9 @@ class FormatDeclarationsTest {
         Path img = dir.resolve("a.qcow2");
         UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                 () -> qcow2.create(img, CreateOptions.of(1 << 20).with("clustersize", "4K")));
-        assertEquals("qcow2: unknown option 'clustersize' (known: cluster_size, compat, refcount_bits, extended_l2, compression_type)",
-                e.getMessage());
+        assertEquals("qcow2: unknown option 'clustersize' (known: cluster_size, compat, refcount_bits, extended_l2, "
+                + "compression_type, encrypt.format, encrypt.cipher-alg, encrypt.cipher-mode, encrypt.ivgen-alg, "
+                + "encrypt.ivgen-hash-alg, encrypt.hash-alg, encrypt.iter-time)", e.getMessage());
         assertFalse(Files.exists(img), "nothing created");
         e = assertThrows(UnsupportedFeatureException.class,
                 () -> FormatRegistry.require("qcow").create(img, CreateOptions.of(1 << 20).with("x", "1")));

@@ -71,6 +71,12 @@ final class ConvertCommand extends VdCommand {
         if (!format.can(Capability.CREATE)) {
             throw new VdException(format.name() + ": creating images is not supported");
         }
+        if (format.name().equals("luks")) {
+            // the copy skips zeros, assuming a new image reads as zeros; a new LUKS payload reads
+            // as noise (as with qemu), so the skipped ranges would not read back as the source
+            throw new VdException("convert -O luks is not supported: create the volume with vd create -f luks, "
+                    + "then copy into it (vdmount --rw, dd)");
+        }
         if (compress && format.name().equals("vmdk")) {
             String sub = options.getOrDefault("subformat", "streamOptimized");
             if (!sub.equals("streamOptimized")) {

@@ -93,7 +93,12 @@ public final class VdMain implements Callable<Integer> {
         if (resize != null) {
             resize.setUnmatchedOptionsArePositionalParams(true);
         }
-        int status = cmd.execute(args);
+        int status;
+        try {
+            status = cmd.execute(args);
+        } finally {
+            vd.passwordSources.forEach(PasswordSource::close); // zero the passwords read
+        }
         if (status == 0) {
             vd.printWarnings();
         }
@@ -229,8 +234,14 @@ public final class VdMain implements Callable<Integer> {
 
     /** The password source of both levels' {@code --password-file}, else the terminal prompt. */
     PasswordSource passwords(CommonOptions sub, boolean confirm) {
-        return new PasswordSource(sub.passwordFile != null ? sub.passwordFile : common.passwordFile, confirm, PROG);
+        PasswordSource s = new PasswordSource(sub.passwordFile != null ? sub.passwordFile : common.passwordFile,
+                confirm, PROG);
+        passwordSources.add(s);
+        return s;
     }
+
+    /** The password sources this command made, zeroed when it ends. */
+    private final List<PasswordSource> passwordSources = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     /** A warning, shown after the command succeeds (and before the error with -v). */
     void warn(String message) {

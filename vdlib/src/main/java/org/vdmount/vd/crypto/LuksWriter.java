@@ -69,9 +69,7 @@ public final class LuksWriter {
             long material = slot.materialBytes();
             long areaStride = (material + 4095) / 4096 * 4096;
             long areaStart = p.version() == 1 ? 4096 : LUKS2_AREA_START;
-            long payloadOffset = p.version() == 1
-                    ? Math.max(2L << 20, (areaStart + 8 * areaStride + (1 << 20) - 1) / (1 << 20) * (1 << 20))
-                    : Math.max(LUKS2_PAYLOAD, (areaStart + areaStride + (1 << 20) - 1) / (1 << 20) * (1 << 20));
+            long payloadOffset = payloadOffset(p);
             // slot 0's material
             slotKey = KeyDerivation.derive(slot, password);
             byte[] split = AfSplitter.split(mk, STRIPES, p.hash(), random);
@@ -105,6 +103,16 @@ public final class LuksWriter {
                 Arrays.fill(slotKey, (byte) 0);
             }
         }
+    }
+
+    /** Where the payload starts: all the bytes the header and the key slots' areas take. */
+    public static long payloadOffset(Params p) {
+        long material = ((long) p.keyBytes() * STRIPES + 511) / 512 * 512;
+        long areaStride = (material + 4095) / 4096 * 4096;
+        long mib = 1 << 20;
+        return p.version() == 1
+                ? Math.max(2 * mib, (4096 + 8 * areaStride + mib - 1) / mib * mib)
+                : Math.max(LUKS2_PAYLOAD, (LUKS2_AREA_START + areaStride + mib - 1) / mib * mib);
     }
 
     /** The payload cipher and where the payload starts, of a volume just created or opened. */

@@ -11,14 +11,21 @@ import javax.crypto.spec.SecretKeySpec;
  * the digest check), which that factory's char[] password cannot carry unchanged.
  */
 public final class Pbkdf2 {
+    /**
+     * The most iterations a header may ask for: tens of seconds here, several times what
+     * cryptsetup's and qemu's benchmarks choose on today's machines; more is a damaged or hostile
+     * header, refused rather than computed for hours.
+     */
+    public static final long MAX_ITERATIONS = 50_000_000;
+
     private Pbkdf2() {
     }
 
     /** {@code length} bytes of PBKDF2-HMAC-{@code hash} ("sha1", "sha256", "sha512"). */
     public static byte[] derive(String hash, byte[] password, byte[] salt, long iterations, int length)
             throws GeneralSecurityException {
-        if (iterations < 1 || iterations > Integer.MAX_VALUE) {
-            throw new GeneralSecurityException("PBKDF2 iteration count " + iterations + " out of range");
+        if (iterations < 1 || iterations > MAX_ITERATIONS) {
+            throw new GeneralSecurityException("PBKDF2 iteration count " + iterations + " not in 1.." + MAX_ITERATIONS);
         }
         Mac mac = Mac.getInstance(LuksHash.hmacName(hash));
         // HMAC of an empty key: the JCE refuses a zero-length key; HMAC pads the key with zeros to
@@ -57,6 +64,6 @@ public final class Pbkdf2 {
         derive(hash, new byte[] {1}, new byte[32], probe, 32);
         long ns = Math.max(1, System.nanoTime() - t0);
         long n = probe * millis * 1_000_000L / ns;
-        return Math.max(1000, Math.min(n, Integer.MAX_VALUE));
+        return Math.max(1000, Math.min(n, MAX_ITERATIONS));
     }
 }

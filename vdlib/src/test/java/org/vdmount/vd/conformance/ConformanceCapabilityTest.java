@@ -77,7 +77,7 @@ class ConformanceCapabilityTest {
                 Disk.of(List.of(img)).close();
                 img.close();
             }
-            try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+            try (Disk d = Disk.open(p, Kit.readOnly())) {
                 assertEquals(SIZE, d.size(), v + ": virtual size");
                 assertEquals(f.format().name(), d.top().format().name(), v + ": probed format");
                 DiskBytes.assertSame(new byte[(int) SIZE], DiskBytes.readAll(d), v + ": fresh image");
@@ -97,7 +97,7 @@ class ConformanceCapabilityTest {
             byte[] data = DiskBytes.random(70_000, Kit.seed(v.name()));
             if (!f.format().can(Capability.WRITE)) {
                 VdException e = assertThrows(VdException.class, () -> {
-                    try (Disk d = Disk.open(p, OpenOptions.defaultReadWrite())) {
+                    try (Disk d = Disk.open(p, Kit.readWrite())) {
                         d.write(1000, ByteBuffer.wrap(data));
                     }
                 }, v + ": a format without WRITE took a write");
@@ -105,14 +105,14 @@ class ConformanceCapabilityTest {
                 DiskBytes.assertOneLine(e);
                 continue;
             }
-            try (Disk d = Disk.open(p, OpenOptions.defaultReadWrite())) {
+            try (Disk d = Disk.open(p, Kit.readWrite())) {
                 assertFalse(d.readOnly());
                 d.write(1000, ByteBuffer.wrap(data));
                 d.write(SIZE - 777, ByteBuffer.wrap(data, 0, 777));
                 d.flush();
             }
             Map<Path, FileState> before = FileState.ofImage(p);
-            try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+            try (Disk d = Disk.open(p, Kit.readOnly())) {
                 byte[] got = new byte[data.length];
                 d.read(1000, ByteBuffer.wrap(got));
                 DiskBytes.assertRange(data, 0, got, data.length, v + ": reopened");
@@ -139,7 +139,7 @@ class ConformanceCapabilityTest {
         byte[] parentData = DiskBytes.random((int) SIZE, Kit.seed(name));
         List<Path> chain = Layers.chain(f, v, dir, name, SIZE, 1, (top, i) -> {
             if (f.format().can(Capability.WRITE)) {
-                try (Disk d = Disk.open(top, OpenOptions.defaultReadWrite())) {
+                try (Disk d = Disk.open(top, Kit.readWrite())) {
                     d.write(0, ByteBuffer.wrap(parentData));
                 }
             }
@@ -147,7 +147,7 @@ class ConformanceCapabilityTest {
         Path parent = chain.get(0);
         if (!f.format().can(Capability.DIFFERENCING)) {
             Path child = parent.resolveSibling("child." + f.extension());
-            try (Disk pd = Disk.open(parent, OpenOptions.defaultReadOnly())) {
+            try (Disk pd = Disk.open(parent, Kit.readOnly())) {
                 UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                         () -> f.format().create(child, v.childCreateOptions().withParent(pd, parent)).close());
                 DiskBytes.assertOneLine(e, f.format().name());
@@ -158,7 +158,7 @@ class ConformanceCapabilityTest {
         byte[] expect = f.format().can(Capability.WRITE) ? parentData : new byte[(int) SIZE];
         Map<Path, FileState> parentFiles = FileState.ofLowerLayer(parent, f);
         Path child = f.createChild(parent.getParent(), "child", parent, v);
-        try (Disk d = Disk.open(child, OpenOptions.defaultReadWrite())) {
+        try (Disk d = Disk.open(child, Kit.readWrite())) {
             assertEquals(2, d.layers().size(), "the child finds its parent");
             Image top = d.top();
             assertNotNull(top.parent(), "a child records its parent");
@@ -192,7 +192,7 @@ class ConformanceCapabilityTest {
             long bs;
             long start;
             long length;
-            try (Disk d = Disk.open(p, OpenOptions.defaultReadWrite())) {
+            try (Disk d = Disk.open(p, Kit.readWrite())) {
                 bs = d.top().blockSize();
                 if (bs * 2 > BIG) {
                     continue; // one block spans the disk (a fixed image's): no whole block to discard
@@ -203,13 +203,13 @@ class ConformanceCapabilityTest {
                 d.flush();
             }
             long[] before = allocation(p);
-            try (Disk d = Disk.open(p, OpenOptions.defaultReadWrite())) {
+            try (Disk d = Disk.open(p, Kit.readWrite())) {
                 d.discard(start, length);
                 d.flush();
                 DiskBytes.assertSame(new byte[(int) length], read(d, start, (int) length), v + ": discarded blocks");
             }
             long[] after = allocation(p);
-            try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+            try (Disk d = Disk.open(p, Kit.readOnly())) {
                 DiskBytes.assertSame(new byte[(int) length], read(d, start, (int) length), v + ": reopened");
             }
             if (f.format().can(Capability.DISCARD) && !v.fixed()) {
@@ -224,7 +224,7 @@ class ConformanceCapabilityTest {
 
     /** {allocatedBytes, hostAllocatedBytes} of the image at {@code p}. */
     private static long[] allocation(Path p) throws IOException {
-        try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+        try (Disk d = Disk.open(p, Kit.readOnly())) {
             return new long[] {d.top().allocatedBytes(), d.top().hostAllocatedBytes()};
         }
     }
@@ -253,7 +253,7 @@ class ConformanceCapabilityTest {
             byte[] parentData = DiskBytes.random((int) BIG, Kit.seed(name));
             List<Path> chain = Layers.chain(f, v, dir, name, BIG, 2, (top, i) -> {
                 if (i == 0) {
-                    try (Disk d = Disk.open(top, OpenOptions.defaultReadWrite())) {
+                    try (Disk d = Disk.open(top, Kit.readWrite())) {
                         d.write(0, ByteBuffer.wrap(parentData));
                     }
                 }
@@ -261,7 +261,7 @@ class ConformanceCapabilityTest {
             Path child = chain.get(1);
             long bs;
             Allocation fresh;
-            try (Disk d = Disk.open(child, OpenOptions.defaultReadWrite())) {
+            try (Disk d = Disk.open(child, Kit.readWrite())) {
                 bs = d.top().blockSize();
                 assertTrue(bs * 3 <= BIG, v + ": child blocks of " + bs + " bytes: the kit needs three in "
                         + BIG + " bytes");
@@ -271,7 +271,7 @@ class ConformanceCapabilityTest {
                 d.flush();
                 fresh = discardedBlocks(d, bs, v + " (open)");
             }
-            try (Disk d = Disk.open(child, OpenOptions.defaultReadOnly())) {
+            try (Disk d = Disk.open(child, Kit.readOnly())) {
                 assertEquals(fresh, discardedBlocks(d, bs, v + " (reopened)"), v + ": the fresh block after a reopen");
             }
             if (fresh == Allocation.ZERO) {
@@ -316,7 +316,7 @@ class ConformanceCapabilityTest {
                 + f.format().can(Capability.CREATE_FIXED) + " but the fixture has " + (fixed ? "a" : "no") + " fixed variant");
         for (Variant v : f.variants()) {
             Path p = base(f, v, "alloc");
-            try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+            try (Disk d = Disk.open(p, Kit.readOnly())) {
                 long allocated = d.top().allocatedBytes();
                 if (v.fixed()) {
                     for (long off = 0; off < d.size(); ) {
@@ -344,7 +344,7 @@ class ConformanceCapabilityTest {
         boolean several = false;
         for (Variant v : f.variants()) {
             Path p = base(f, v, "files");
-            try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+            try (Disk d = Disk.open(p, Kit.readOnly())) {
                 List<Path> files = d.top().files();
                 assertFalse(files.isEmpty(), v + ": no files");
                 assertEquals(files.size(), new HashSet<>(files).size(), v + ": files listed twice: " + files);
@@ -376,9 +376,9 @@ class ConformanceCapabilityTest {
         Path p = base(f, v, "snapshots");
         if (!f.format().can(Capability.INTERNAL_SNAPSHOTS)) {
             DiskBytes.assertOneLine(assertThrows(UnsupportedFeatureException.class,
-                    () -> f.format().openSnapshot(p, "1", OpenOptions.defaultReadOnly()).close()));
+                    () -> f.format().openSnapshot(p, "1", Kit.readOnly()).close()));
             DiskBytes.assertOneLine(assertThrows(UnsupportedFeatureException.class,
-                    () -> Disk.openSnapshot(p, "1", OpenOptions.defaultReadOnly()).close()));
+                    () -> Disk.openSnapshot(p, "1", Kit.readOnly()).close()));
             return;
         }
         if (!f.format().can(Capability.WRITE)) {
@@ -386,28 +386,28 @@ class ConformanceCapabilityTest {
         }
         Random rnd = new Random(Kit.seed(f.format().name(), "snapshots"));
         byte[] then = DiskBytes.random((int) SIZE, rnd.nextLong());
-        try (Disk d = Disk.open(p, OpenOptions.defaultReadWrite())) {
+        try (Disk d = Disk.open(p, Kit.readWrite())) {
             d.write(0, ByteBuffer.wrap(then));
         }
         f.takeSnapshot(p, "kit-1");
         byte[] now = then.clone();
         byte[] later = DiskBytes.random(300_000, rnd.nextLong());
         System.arraycopy(later, 0, now, 100_000, later.length);
-        try (Disk d = Disk.open(p, OpenOptions.defaultReadWrite())) {
+        try (Disk d = Disk.open(p, Kit.readWrite())) {
             d.write(100_000, ByteBuffer.wrap(later));
             d.discard(0, 65536);
             java.util.Arrays.fill(now, 0, 65536, (byte) 0);
         }
-        try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+        try (Disk d = Disk.open(p, Kit.readOnly())) {
             assertTrue(f.snapshotNames(d.top()).contains("kit-1"), "snapshots listed: " + f.snapshotNames(d.top()));
             DiskBytes.assertSame(now, DiskBytes.readAll(d), "the image after the snapshot");
         }
-        try (Disk s = Disk.openSnapshot(p, "kit-1", OpenOptions.defaultReadOnly())) {
+        try (Disk s = Disk.openSnapshot(p, "kit-1", Kit.readOnly())) {
             assertTrue(s.readOnly(), "a snapshot opens read-only");
             DiskBytes.assertSame(then, DiskBytes.readAll(s), "snapshot kit-1");
         }
         VdException e = assertThrows(VdException.class,
-                () -> Disk.openSnapshot(p, "no-such-snapshot", OpenOptions.defaultReadOnly()).close());
+                () -> Disk.openSnapshot(p, "no-such-snapshot", Kit.readOnly()).close());
         DiskBytes.assertOneLine(e);
     }
 }

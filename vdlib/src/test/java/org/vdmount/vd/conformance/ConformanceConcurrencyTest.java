@@ -74,7 +74,7 @@ class ConformanceConcurrencyTest {
     private Setup setup(FormatFixture f, Variant v, String name, boolean child) throws IOException {
         byte[][] model = new byte[1][];
         List<Path> layers = Layers.chain(f, v, dir, name, Kit.MODEL_SIZE, child ? 2 : 1, (top, index) -> {
-            try (Disk d = Disk.open(top, OpenOptions.defaultReadWrite())) {
+            try (Disk d = Disk.open(top, Kit.readWrite())) {
                 if (index > 0) {
                     return; // a fresh child reads its parent
                 }
@@ -99,7 +99,7 @@ class ConformanceConcurrencyTest {
         Setup s = setup(f, v, name, child);
         byte[] model = s.model();
         Random rnd = new Random(Kit.seed(name));
-        try (Disk d = Disk.open(s.top(), OpenOptions.defaultReadWrite())) {
+        try (Disk d = Disk.open(s.top(), Kit.readWrite())) {
             long bs = d.top().blockSize();
             int sector = d.logicalSectorSize();
             long blocksInDisk = (model.length + bs - 1) / bs;
@@ -178,7 +178,7 @@ class ConformanceConcurrencyTest {
         String name = f.format().name() + "-" + v.name() + "-own-" + (child ? "child" : "base");
         Setup s = setup(f, v, name, child);
         byte[] model = s.model();
-        try (Disk d = Disk.open(s.top(), OpenOptions.defaultReadWrite())) {
+        try (Disk d = Disk.open(s.top(), Kit.readWrite())) {
             long bs = d.top().blockSize();
             // units: the image's blocks, or 64 KiB stripes when there are too few blocks to share out
             long unit = model.length / bs >= 2L * THREADS ? bs : 64 * 1024;
@@ -225,7 +225,7 @@ class ConformanceConcurrencyTest {
 
     /** Reopened read-only the disk reads as the model; then the oracle, where there is one. */
     private static void finish(FormatFixture f, Variant v, Setup s, String name) throws IOException {
-        try (Disk d = Disk.open(s.top(), OpenOptions.defaultReadOnly())) {
+        try (Disk d = Disk.open(s.top(), Kit.readOnly())) {
             DiskBytes.assertDisk(s.model(), d, name + ", reopened");
         }
         try {

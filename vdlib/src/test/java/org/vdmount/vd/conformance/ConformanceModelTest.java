@@ -83,7 +83,7 @@ class ConformanceModelTest {
         List<Map<Path, FileState>> lower = new ArrayList<>();
         List<Path> layers = Layers.chain(f, v, dir, name, Kit.MODEL_SIZE, depth, (top, index) -> {
             if (model[0] == null) {
-                try (Disk d = Disk.open(top, OpenOptions.defaultReadOnly())) {
+                try (Disk d = Disk.open(top, Kit.readOnly())) {
                     model[0] = DiskBytes.readAll(d);
                 }
                 DiskBytes.assertSame(new byte[model[0].length], model[0], name + ": a fresh image reads zeros");

@@ -68,7 +68,7 @@ class ConformanceMutationTest {
         if (!f.format().can(Capability.WRITE)) {
             return;
         }
-        try (Disk d = Disk.open(top, OpenOptions.defaultReadWrite())) {
+        try (Disk d = Disk.open(top, Kit.readWrite())) {
             long size = d.size();
             for (int i = 0; i < 12; i++) {
                 byte[] data = new byte[1 + rnd.nextInt(40_000)];

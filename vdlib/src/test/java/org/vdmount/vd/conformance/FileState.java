@@ -22,7 +22,7 @@ public record FileState(byte[] bytes, long mtimeMillis) {
     /** The state of every file of the image at {@code image} (descriptor and extents, split parts). */
     public static Map<Path, FileState> ofImage(Path image) throws IOException {
         Map<Path, FileState> m = new LinkedHashMap<>();
-        try (Disk d = Disk.open(image, OpenOptions.defaultReadOnly())) {
+        try (Disk d = Disk.open(image, Kit.readOnly())) {
             for (Path p : d.top().files()) {
                 m.put(p, of(p));
             }

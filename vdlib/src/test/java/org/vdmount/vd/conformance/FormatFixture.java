@@ -63,7 +63,7 @@ public interface FormatFixture {
     /** Creates a fresh differencing child of {@code parent} (only with {@code DIFFERENCING}). */
     default Path createChild(Path dir, String stem, Path parent, Variant variant) throws IOException {
         Path path = dir.resolve(stem + "." + extension());
-        try (Disk p = Disk.open(parent, OpenOptions.defaultReadOnly())) {
+        try (Disk p = Disk.open(parent, Kit.readOnly())) {
             format().create(path, variant.childCreateOptions().withParent(p, parentReference(parent))).close();
         }
         return path;

@@ -6,6 +6,23 @@ package org.vdmount.vd.conformance;
  * whole kit within a few minutes on two cores.
  */
 public final class Kit {
+    /**
+     * The password of every encrypted image the kit makes (LUKS): the kit's opens carry it, other
+     * formats never ask for it.
+     */
+    public static final org.vdmount.vd.crypto.SecretSource SECRET =
+            what -> "conformance kit password".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+
+    /** Read-only options of the kit's opens (with {@link #SECRET}). */
+    public static org.vdmount.vd.OpenOptions readOnly() {
+        return org.vdmount.vd.OpenOptions.defaultReadOnly().withSecrets(SECRET);
+    }
+
+    /** Writable options of the kit's opens (with {@link #SECRET}). */
+    public static org.vdmount.vd.OpenOptions readWrite() {
+        return org.vdmount.vd.OpenOptions.defaultReadWrite().withSecrets(SECRET);
+    }
+
     /** Virtual size of the images the model and concurrency tests make: a partial last block. */
     public static final long MODEL_SIZE = 8L * 1024 * 1024 + 3 * 4096;
     /** Virtual size of the images the kit makes to corrupt: small, so that cases stay cheap. */

@@ -47,7 +47,7 @@ public final class ModelRun {
      * opened read-only. Returns the number of reopens done.
      */
     public static int run(Path top, byte[] model, long seed, int ops, String what) throws IOException {
-        ModelRun r = new ModelRun(top, OpenOptions.defaultReadWrite(), model, new Random(seed), what);
+        ModelRun r = new ModelRun(top, Kit.readWrite(), model, new Random(seed), what);
         r.open();
         try {
             r.layers = r.disk.layers().size();
@@ -59,7 +59,7 @@ public final class ModelRun {
         } finally {
             r.disk.close();
         }
-        try (Disk ro = Disk.open(top, OpenOptions.defaultReadOnly())) {
+        try (Disk ro = Disk.open(top, Kit.readOnly())) {
             assertEquals(r.layers, ro.layers().size(), what + ": layers");
             DiskBytes.assertSame(model, DiskBytes.readAll(ro), what + ": reopened read-only");
         }

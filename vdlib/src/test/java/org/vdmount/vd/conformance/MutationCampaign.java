@@ -76,7 +76,7 @@ public final class MutationCampaign {
 
     /** How the kit opens a sample: its own directory searched for parents, warnings dropped. */
     public static OpenOptions options(Path open, boolean writable) {
-        return OpenOptions.defaultReadOnly().withReadOnly(!writable).withParentDirs(List.of(open.getParent()))
+        return Kit.readOnly().withReadOnly(!writable).withParentDirs(List.of(open.getParent()))
                 .withWarnings(w -> { });
     }
 

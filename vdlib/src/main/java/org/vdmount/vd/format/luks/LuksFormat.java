@@ -48,9 +48,13 @@ public final class LuksFormat extends DeclaredFormat {
     static final CreateOption SECTOR = CreateOption.choice("sector-size", "512",
             "encryption sector of a LUKS2 payload (LUKS1: 512 only)", "512", "4096");
 
+    static final CreateOption PREALLOCATION = CreateOption.choice("preallocation", "off",
+            "off: the payload is left as it is (unwritten sectors read as noise, as with qemu and cryptsetup); "
+                    + "full: encrypted zeros are written over all of it (it reads as zeros)", "off", "full");
+
     public LuksFormat() {
-        super("luks", List.of("luks"), reads(WRITE, CREATE), List.of(VERSION, CIPHER, MODE, IVGEN, IVHASH, HASH,
-                ITER_TIME, PBKDF, ARGON_TIME, ARGON_MEMORY, ARGON_LANES, SECTOR));
+        super("luks", List.of("luks"), reads(WRITE, CREATE, CREATE_FIXED), List.of(VERSION, CIPHER, MODE, IVGEN,
+                IVHASH, HASH, ITER_TIME, PBKDF, ARGON_TIME, ARGON_MEMORY, ARGON_LANES, SECTOR, PREALLOCATION));
     }
 
     @Override
@@ -85,8 +89,25 @@ public final class LuksFormat extends DeclaredFormat {
             }
             fs.truncate(o.payloadOffset() + options.virtualSize());
             LuksHeader header = LuksHeader.read(fs, name(), path);
-            return new LuksImage(this, fs, header, o.cipher());
+            LuksImage image = new LuksImage(this, fs, header, o.cipher());
+            if (options.get(PREALLOCATION).equals("full")) {
+                image.discard(0, image.virtualSize()); // encrypted zeros over the whole payload
+            }
+            return image;
         });
+    }
+
+    /**
+     * The options of a LUKS header inside another format (qcow2's encrypt.*): cipher, IV, hash
+     * and PBKDF2 time; such headers are LUKS1 with a PBKDF2 slot, as qemu writes and reads them.
+     */
+    public static List<CreateOption> embeddedOptions() {
+        return List.of(CIPHER, MODE, IVGEN, IVHASH, HASH, ITER_TIME);
+    }
+
+    /** The writer's parameters for an embedded header from {@link #embeddedOptions()} (checked against them). */
+    public static LuksWriter.Params embeddedParams(CreateOptions o) throws UnsupportedFeatureException {
+        return params(o.with(VERSION.name(), "1"));
     }
 
     /** The writer's parameters from the -o options (qemu's names where qemu has them). */

@@ -98,6 +98,10 @@ final class ClusterCensus {
             c.walk(label(s), s.l1TableOffset(), s.l1Size(), s.entryOffset());
         }
         c.bitmaps(ext);
+        if (ext.cryptoHeader()) {
+            // the LUKS header and key slots of an encrypted image (qcow2.txt, extension 0x0537be77)
+            c.addRange(ext.cryptoOffset(), ext.cryptoLength(), META, "full disk encryption header", ext.start());
+        }
         return c;
     }
 

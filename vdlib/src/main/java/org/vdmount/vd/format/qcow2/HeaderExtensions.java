@@ -18,12 +18,14 @@ import org.vdmount.vd.CorruptImageException;
  * @param bitmapCount     0x23852875: nb_bitmaps of the bitmaps extension, 0 if absent
  * @param bitmapDirectoryOffset / bitmapDirectorySize: where the bitmap directory lies
  * @param cryptoHeader    0x0537be77 present (full disk encryption header pointer)
+ * @param cryptoOffset    its offset field: where the LUKS header lies in the file (0 if absent)
+ * @param cryptoLength    its length field: the bytes the LUKS header and key slots take
  * @param start           offset of the first extension (the end of the fixed header)
  * @param end             offset of the end marker (or the limit if there is none)
  */
 record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName> featureNames,
                         long bitmapCount, long bitmapDirectoryOffset, long bitmapDirectorySize,
-                        boolean cryptoHeader, int start, int end) {
+                        boolean cryptoHeader, long cryptoOffset, long cryptoLength, int start, int end) {
 
     static final int END = 0;
     static final int BACKING_FORMAT = 0xe2792aca;
@@ -51,6 +53,8 @@ record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName>
         long bitmapDirOffset = 0;
         long bitmapDirSize = 0;
         boolean crypto = false;
+        long cryptoOffset = 0;
+        long cryptoLength = 0;
         int off = start;
         while (off + 8 <= limit) {
             int type = first.s32be(off);
@@ -82,7 +86,16 @@ record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName>
                     bitmapDirSize = first.u64be(data + 8);
                     bitmapDirOffset = first.u64be(data + 16);
                 }
-                case CRYPTO -> crypto = true;
+                case CRYPTO -> {
+                    // qcow2.txt "Full disk encryption header pointer": u64 offset, u64 length
+                    if (n < 16) {
+                        throw new CorruptImageException("qcow2", file, "full disk encryption header pointer", off,
+                                "length " + n + " < 16");
+                    }
+                    crypto = true;
+                    cryptoOffset = first.u64be(data);
+                    cryptoLength = first.u64be(data + 8);
+                }
                 default -> {
                     // unknown extensions can be ignored (qcow2.txt)
                 }
@@ -90,7 +103,7 @@ record HeaderExtensions(String backingFormat, String dataFile, List<FeatureName>
             off = data + (int) ((len + 7) & ~7L);
         }
         return new HeaderExtensions(backingFormat, dataFile, List.copyOf(names), bitmaps, bitmapDirOffset,
-                bitmapDirSize, crypto, start, Math.min(off, limit));
+                bitmapDirSize, crypto, cryptoOffset, cryptoLength, start, Math.min(off, limit));
     }
 
     /** "bit 5 (name)" for each set bit of an unknown incompatible mask. */

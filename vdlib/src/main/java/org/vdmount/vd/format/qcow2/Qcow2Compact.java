@@ -44,6 +44,11 @@ final class Qcow2Compact implements ImageCompactor {
             throw new UnsupportedFeatureException("qcow2: compact of " + img.path + " is not supported: it has "
                     + "extended L2 entries (subclusters)");
         }
+        if (Qcow2Encryption.encrypted(img.dataStorage)) {
+            // moving a data cluster changes its IV (the host sector): not done here
+            throw new UnsupportedFeatureException("qcow2: compact of " + img.path + " is not supported: it is "
+                    + "encrypted (LUKS)");
+        }
         if (img.externalData) {
             throw new UnsupportedFeatureException("qcow2: compact of " + img.path + " is not supported: its data "
                     + "is in an external data file");

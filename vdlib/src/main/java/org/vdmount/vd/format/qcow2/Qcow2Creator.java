@@ -4,11 +4,15 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
 import java.util.List;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CreateOption;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.crypto.LuksWriter;
+import org.vdmount.vd.crypto.StorageWindow;
+import org.vdmount.vd.format.luks.LuksFormat;
 import org.vdmount.vd.storage.StorageScope;
 
 /**
@@ -30,8 +34,21 @@ final class Qcow2Creator {
             "32 subclusters per cluster (compat=1.1, cluster_size of 16K or more)");
     static final CreateOption COMPRESSION_TYPE = CreateOption.choice("compression_type", "zlib",
             "how compressed clusters are encoded: zlib or zstd (compat=1.1 for zstd)", "zlib", "zstd");
-    static final List<CreateOption> OPTIONS = List.of(CLUSTER_SIZE, COMPAT, REFCOUNT_BITS, EXTENDED_L2,
-            COMPRESSION_TYPE);
+    static final CreateOption ENCRYPT_FORMAT = CreateOption.choice("encrypt.format", null,
+            "luks: data clusters encrypted, a LUKS1 header in the image (the password from --password-file); "
+                    + "encrypt.cipher-alg, encrypt.cipher-mode, encrypt.ivgen-alg, encrypt.ivgen-hash-alg, "
+                    + "encrypt.hash-alg, encrypt.iter-time as qemu's", "luks");
+    static final String ENCRYPT_PREFIX = "encrypt.";
+    static final List<CreateOption> OPTIONS = options();
+
+    private static List<CreateOption> options() {
+        List<CreateOption> all = new java.util.ArrayList<>(List.of(CLUSTER_SIZE, COMPAT, REFCOUNT_BITS, EXTENDED_L2,
+                COMPRESSION_TYPE, ENCRYPT_FORMAT));
+        for (CreateOption o : LuksFormat.embeddedOptions()) {
+            all.add(new CreateOption(ENCRYPT_PREFIX + o.name(), o.kind(), o.defaultValue(), o.choices(), o.help()));
+        }
+        return List.copyOf(all);
+    }
 
     private Qcow2Creator() {
     }
@@ -80,6 +97,13 @@ final class Qcow2Creator {
             throw new UnsupportedFeatureException("qcow2: virtual size " + size + " out of range");
         }
         size = (size + 511) & ~511L; // whole sectors, as qemu-img rounds it
+        LuksWriter.Params luks = encryption(options);
+        if (luks != null && options.parent() != null) {
+            // qemu allows it, but a backing chain under an encrypted image is not written here
+            throw new UnsupportedFeatureException("qcow2: encrypt.format=luks with a backing file is not supported");
+        }
+        long luksBytes = luks == null ? 0 : LuksWriter.payloadOffset(luks);
+        long luksClusters = (luksBytes + cs - 1) / cs;
         boolean zstd = options.get(COMPRESSION_TYPE).equalsIgnoreCase("zstd");
         if (version == 2 && zstd) {
             throw new UnsupportedFeatureException("qcow2: compression_type=zstd needs compat=1.1");
@@ -100,7 +124,7 @@ final class Qcow2Creator {
         long tableGuess = 1;
         long blocksGuess = 1;
         while (true) {
-            long total = 1 + tableGuess + blocksGuess + l1Clusters;
+            long total = 1 + luksClusters + tableGuess + blocksGuess + l1Clusters;
             long needBlocks = (total + perBlock - 1) / perBlock;
             long needTable = (needBlocks * 8 + cs - 1) / cs;
             if (needBlocks == blocksGuess && needTable == tableGuess) {
@@ -111,35 +135,48 @@ final class Qcow2Creator {
         }
         long tableClusters = tableGuess;
         long blocks = blocksGuess;
-        long tableAt = cs;
+        long luksAt = cs; // the LUKS header and key slots right after the header cluster
+        long tableAt = luksAt + luksClusters * cs;
         long blocksAt = tableAt + tableClusters * cs;
         long l1At = blocksAt + blocks * cs;
-        long total = 1 + tableClusters + blocks + l1Clusters;
+        long total = 1 + luksClusters + tableClusters + blocks + l1Clusters;
 
         Bytes first = Bytes.allocate((int) cs);
         int extStart = version >= 3 ? Qcow2Header.WRITTEN_SIZE_V3 : Qcow2Header.SIZE_V2;
         byte[] name = backing == null ? new byte[0] : backing.getBytes(StandardCharsets.UTF_8);
         int formatExt = backingFormat == null ? 0 : 8 + ((backingFormat.length() + 7) & ~7);
+        int cryptoExt = luks == null ? 0 : 24;
+        formatExt += cryptoExt;
         boolean names = version >= 3 && extStart + formatExt + HeaderExtensions.FEATURE_NAMES_BYTES + 8
                 + name.length <= cs;
         if (name.length > Qcow2Header.MAX_BACKING_NAME || extStart + formatExt + 8 + name.length > cs) {
             throw new UnsupportedFeatureException("qcow2: backing file name of " + name.length
                     + " bytes does not fit the header cluster");
         }
-        int end = writeExtensions(first, extStart, version, backingFormat, names);
+        int end = writeExtensions(first, extStart, version, backingFormat, names, luks == null ? 0 : luksAt, luksBytes);
         if (end + name.length > cs) {
             throw new UnsupportedFeatureException("qcow2: backing file name of " + name.length
                     + " bytes does not fit the header cluster");
         }
         first.putBytes(end, name);
-        Qcow2Header h = new Qcow2Header(version, backing == null ? 0 : end, name.length, clusterBits, size, 0,
+        Qcow2Header h = new Qcow2Header(version, backing == null ? 0 : end, name.length, clusterBits, size,
+                luks == null ? 0 : Qcow2Header.CRYPT_LUKS,
                 l1Entries, l1At, tableAt, tableClusters, 0, 0, incompat, 0, 0, Integer.numberOfTrailingZeros(refBits),
                 extStart, compressionType);
         h.write(first);
 
         long tableCount = tableClusters;
         long blockCount = blocks;
+        byte[] password = luks == null ? null : options.secrets().password(path.toString());
         StorageScope.write(path, fs -> {
+            if (luks != null) {
+                // the LUKS header first: the qcow2 header that points at it is written after it
+                try {
+                    LuksWriter.create(StorageWindow.writable(fs, luksAt, luksBytes), luks, password).cipher().close();
+                } catch (GeneralSecurityException e) {
+                    throw new UnsupportedFeatureException("qcow2: " + path + ": " + e.getMessage());
+                }
+            }
             fs.write(first.buffer().duplicate().clear(), 0);
             Bytes table = Bytes.allocate((int) (tableCount * cs));
             for (long b = 0; b < blockCount; b++) {
@@ -157,8 +194,32 @@ final class Qcow2Creator {
         });
     }
 
-    private static int writeExtensions(Bytes b, int off, int version, String backingFormat, boolean names) {
+    /** The LUKS header's parameters from the encrypt.* options, or null without encrypt.format. */
+    private static LuksWriter.Params encryption(CreateOptions options) throws UnsupportedFeatureException {
+        java.util.Map<String, String> luks = new java.util.LinkedHashMap<>();
+        for (java.util.Map.Entry<String, String> e : options.options().entrySet()) {
+            if (e.getKey().startsWith(ENCRYPT_PREFIX) && !e.getKey().equals(ENCRYPT_FORMAT.name())) {
+                luks.put(e.getKey().substring(ENCRYPT_PREFIX.length()), e.getValue());
+            }
+        }
+        if (!options.has(ENCRYPT_FORMAT)) {
+            if (!luks.isEmpty()) {
+                throw new UnsupportedFeatureException("qcow2: " + ENCRYPT_PREFIX + luks.keySet().iterator().next()
+                        + " needs encrypt.format=luks");
+            }
+            return null;
+        }
+        return LuksFormat.embeddedParams(new CreateOptions(options.virtualSize(), luks, null, null));
+    }
+
+    private static int writeExtensions(Bytes b, int off, int version, String backingFormat, boolean names,
+                                       long luksAt, long luksBytes) {
         int p = off;
+        if (luksAt != 0) {
+            // qcow2.txt "Full disk encryption header pointer": u64 offset, u64 length
+            b.put32be(p, HeaderExtensions.CRYPTO).put32be(p + 4, 16).put64be(p + 8, luksAt).put64be(p + 16, luksBytes);
+            p += 24;
+        }
         if (backingFormat != null) {
             p = HeaderExtensions.putString(b, p, HeaderExtensions.BACKING_FORMAT, backingFormat);
         }

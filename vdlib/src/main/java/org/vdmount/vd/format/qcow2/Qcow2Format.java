@@ -92,6 +92,6 @@ public final class Qcow2Format extends DeclaredFormat {
     @Override
     public Image createImage(Path path, CreateOptions options) throws IOException {
         Qcow2Creator.create(path, options);
-        return open(path, OpenOptions.defaultReadWrite());
+        return open(path, OpenOptions.defaultReadWrite().withSecrets(options.secrets()));
     }
 }

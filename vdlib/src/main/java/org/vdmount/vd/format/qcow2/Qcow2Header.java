@@ -117,13 +117,16 @@ record Qcow2Header(
      * Checks every field against the file size and the implementation limits: nothing later
      * allocates or loops by an unchecked header value.
      */
+    /** crypt_method 2: LUKS, its header where the 0x0537be77 extension points (qcow2.txt). */
+    static final long CRYPT_LUKS = 2;
+
     void validate(Path file, long fileSize, HeaderExtensions ext) throws java.io.IOException {
         if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
             throw new CorruptImageException("qcow2", file, "header", 0x14, "cluster_bits " + clusterBits
                     + " outside " + MIN_CLUSTER_BITS + ".." + MAX_CLUSTER_BITS);
         }
-        if (cryptMethod != 0) {
-            String kind = cryptMethod == 1 ? "AES" : cryptMethod == 2 ? "LUKS" : "method " + cryptMethod;
+        if (cryptMethod != 0 && cryptMethod != CRYPT_LUKS) {
+            String kind = cryptMethod == 1 ? "AES" : "method " + cryptMethod;
             throw new UnsupportedFeatureException("qcow2: " + file + " is encrypted (" + kind
                     + "); encrypted images are not supported (their data would be ciphertext)");
         }

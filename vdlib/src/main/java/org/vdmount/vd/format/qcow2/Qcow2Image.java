@@ -161,6 +161,10 @@ final class Qcow2Image extends ImageBase {
             return d;
         }
         d.cachedDescriptor = -1;
+        if (Qcow2Encryption.encrypted(dataStorage)) {
+            throw new CorruptImageException("qcow2", path, "L2 table", l2Offset,
+                    "compressed cluster in an encrypted image (qemu writes none)");
+        }
         if (externalData) {
             throw new CorruptImageException("qcow2", path, "L2 table", l2Offset,
                     "compressed cluster in an image with an external data file");
@@ -357,13 +361,13 @@ final class Qcow2Image extends ImageBase {
 
     @Override
     public long hostAllocatedBytes() throws IOException {
-        return storage.allocatedBytes() + (dataStorage != storage ? dataStorage.allocatedBytes() : 0);
+        return storage.allocatedBytes() + (externalData ? dataStorage.allocatedBytes() : 0);
     }
 
     /** The image file, then its external data file if it has one. */
     @Override
     public List<Path> files() {
-        return dataStorage == storage ? storage.files() : List.of(storage.path(), dataStorage.path());
+        return !externalData ? storage.files() : List.of(storage.path(), dataStorage.path());
     }
 
     @Override
@@ -378,7 +382,7 @@ final class Qcow2Image extends ImageBase {
 
     @Override
     public long allocatedBytes() throws IOException {
-        long host = storage.allocatedBytes() + (dataStorage != storage ? dataStorage.allocatedBytes() : 0);
+        long host = storage.allocatedBytes() + (externalData ? dataStorage.allocatedBytes() : 0);
         return Math.min(host, virtualSize);
     }
 

@@ -62,9 +62,9 @@ final class Qcow2Opener {
                     ? (int) h.backingFileOffset() : firstLen;
             HeaderExtensions ext = HeaderExtensions.parse(fb, h.headerEnd(), extLimit, path);
             h.validate(path, fileSize, ext);
-            if (ext.cryptoHeader()) {
-                throw new UnsupportedFeatureException("qcow2: " + path + " has a full disk encryption header; "
-                        + "encrypted images are not supported");
+            if (ext.cryptoHeader() != (h.cryptMethod() == Qcow2Header.CRYPT_LUKS)) {
+                throw new CorruptImageException("qcow2", path, "header", 0x20, "crypt_method " + h.cryptMethod()
+                        + (ext.cryptoHeader() ? " with" : " without") + " a full disk encryption header extension");
             }
             if (!readOnly) {
                 checkWritable(h, path);
@@ -84,6 +84,9 @@ final class Qcow2Opener {
             }
             if (h.externalDataFile()) {
                 data = openDataFile(path, ext, options, readOnly);
+            }
+            if (ext.cryptoHeader()) {
+                data = Qcow2Encryption.unlock(storage, data, ext, h, fileSize, options, path);
             }
             List<Qcow2Snapshot> snaps = Qcow2Snapshot.readTable(storage, h.snapshotsOffset(), h.nbSnapshots(), fileSize);
             long size = h.virtualSizeBytes();

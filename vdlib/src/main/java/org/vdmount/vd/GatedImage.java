@@ -16,13 +16,12 @@ import org.vdmount.vd.storage.Storage;
  * it; {@link ThreadModel#SERIALIZE_ALL} takes it exclusively for reads too. Images of PARALLEL
  * formats are never wrapped, so their read path stays lock-free.
  */
-final class GatedImage implements Image {
-    private final Image image;
+final class GatedImage extends ForwardingImage {
     private final Lock readLock;
     private final Lock writeLock;
 
     private GatedImage(Image image, boolean serializeReads) {
-        this.image = image;
+        super(image);
         ReentrantReadWriteLock rw = new ReentrantReadWriteLock();
         this.writeLock = rw.writeLock();
         this.readLock = serializeReads ? writeLock : rw.readLock();
@@ -38,11 +37,6 @@ final class GatedImage implements Image {
             case SERIALIZE_WRITES -> new GatedImage(image, false);
             case SERIALIZE_ALL -> new GatedImage(image, true);
         };
-    }
-
-    /** The image behind the gate. */
-    Image inner() {
-        return image;
     }
 
     @FunctionalInterface
@@ -98,15 +92,7 @@ final class GatedImage implements Image {
         });
     }
 
-    @Override
-    public java.util.Set<MetadataField> editableFields() {
-        return image.editableFields();
-    }
 
-    @Override
-    public void checkEdit(MetadataEdit edit) throws IOException {
-        image.checkEdit(edit);
-    }
 
     @Override
     public void edit(MetadataEdit edit) throws IOException {
@@ -121,10 +107,6 @@ final class GatedImage implements Image {
         return through(readLock, image::allocatedBytes);
     }
 
-    @Override
-    public long hostAllocatedBytes() throws IOException {
-        return image.hostAllocatedBytes(); // host st_blocks: no image state read
-    }
 
     @Override
     public void close() throws IOException {
@@ -134,85 +116,22 @@ final class GatedImage implements Image {
         });
     }
 
-    // ---- facts fixed at open: no gate needed ---------------------------------------------------
+    // facts fixed at open, editableFields, checkEdit and hostAllocatedBytes (host st_blocks, no
+    // image state) pass through ungated (ForwardingImage)
 
-    @Override
-    public ImageFormat format() {
-        return image.format();
-    }
 
-    @Override
-    public String variant() {
-        return image.variant();
-    }
 
-    @Override
-    public Storage storage() {
-        return image.storage();
-    }
 
-    @Override
-    public List<Path> files() {
-        return image.files();
-    }
 
-    @Override
-    public long virtualSize() {
-        return image.virtualSize();
-    }
 
-    @Override
-    public int logicalSectorSize() {
-        return image.logicalSectorSize();
-    }
 
-    @Override
-    public int physicalSectorSize() {
-        return image.physicalSectorSize();
-    }
 
-    @Override
-    public UUID uuid() {
-        return image.uuid();
-    }
 
-    @Override
-    public UUID linkUuid() {
-        return image.linkUuid();
-    }
 
-    @Override
-    public ParentReference parent() {
-        return image.parent();
-    }
 
-    @Override
-    public boolean readOnly() {
-        return image.readOnly();
-    }
 
-    @Override
-    public long blockSize() {
-        return image.blockSize();
-    }
 
-    @Override
-    public long fillUnit() {
-        return image.fillUnit();
-    }
 
-    @Override
-    public Map<String, Object> details() {
-        return image.details();
-    }
 
-    @Override
-    public Map<String, String> storedDigests() {
-        return image.storedDigests();
-    }
 
-    @Override
-    public List<StoredChecksum> storedChecksums() throws IOException {
-        return image.storedChecksums();
-    }
 }

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import org.vdmount.vd.ForwardingImage;
 import org.vdmount.vd.Allocation;
 import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.Image;
@@ -32,12 +33,11 @@ import org.vdmount.vd.storage.Storage;
  * (or the parent's data) here, where VirtualBox decrypts the zeros too and shows noise. Bytes a
  * guest wrote read the same in both.
  */
-public final class VBoxCryptImage implements Image {
+public final class VBoxCryptImage extends ForwardingImage {
     /** The filter's data unit: the 512-byte sector of VDI, VMDK and VHD disks. */
     public static final int UNIT = 512;
     private static final int LOCKS = 64;
 
-    private final Image image;
     private final SectorCipher cipher;
     private final String cipherName;
     /** Held over the read-modify-write of a partly written unit, striped by unit number. */
@@ -45,7 +45,7 @@ public final class VBoxCryptImage implements Image {
 
     /** {@code image} filtered with {@code cipher} (owned from here: closed with the image). */
     public VBoxCryptImage(Image image, SectorCipher cipher, String cipherName) {
-        this.image = image;
+        super(image);
         this.cipher = cipher;
         this.cipherName = cipherName;
         for (int i = 0; i < LOCKS; i++) {
@@ -53,20 +53,7 @@ public final class VBoxCryptImage implements Image {
         }
     }
 
-    /** The image under the filter (its bytes are ciphertext). */
-    public Image inner() {
-        return image;
-    }
 
-    @Override
-    public long map(long offset, long maxLength) throws IOException {
-        return image.map(offset, maxLength);
-    }
-
-    @Override
-    public HostLocation hostLocation(long offset) throws IOException {
-        return image.hostLocation(offset);
-    }
 
     @Override
     public void readData(long offset, ByteBuffer dst) throws IOException {
@@ -152,40 +139,12 @@ public final class VBoxCryptImage implements Image {
         }
     }
 
-    @Override
-    public void discard(long offset, long length) throws IOException {
-        image.discard(offset, length);
-    }
 
-    @Override
-    public void flush() throws IOException {
-        image.flush();
-    }
 
-    @Override
-    public Set<MetadataField> editableFields() {
-        return image.editableFields();
-    }
 
-    @Override
-    public void checkEdit(MetadataEdit edit) throws IOException {
-        image.checkEdit(edit);
-    }
 
-    @Override
-    public void edit(MetadataEdit edit) throws IOException {
-        image.edit(edit);
-    }
 
-    @Override
-    public long allocatedBytes() throws IOException {
-        return image.allocatedBytes();
-    }
 
-    @Override
-    public long hostAllocatedBytes() throws IOException {
-        return image.hostAllocatedBytes();
-    }
 
     @Override
     public void close() throws IOException {
@@ -196,65 +155,17 @@ public final class VBoxCryptImage implements Image {
         }
     }
 
-    @Override
-    public ImageFormat format() {
-        return image.format();
-    }
 
-    @Override
-    public String variant() {
-        return image.variant();
-    }
 
-    @Override
-    public Storage storage() {
-        return image.storage();
-    }
 
-    @Override
-    public List<Path> files() {
-        return image.files();
-    }
 
-    @Override
-    public long virtualSize() {
-        return image.virtualSize();
-    }
 
-    @Override
-    public int logicalSectorSize() {
-        return image.logicalSectorSize();
-    }
 
-    @Override
-    public int physicalSectorSize() {
-        return image.physicalSectorSize();
-    }
 
-    @Override
-    public UUID uuid() {
-        return image.uuid();
-    }
 
-    @Override
-    public UUID linkUuid() {
-        return image.linkUuid();
-    }
 
-    @Override
-    public ParentReference parent() {
-        return image.parent();
-    }
 
-    @Override
-    public boolean readOnly() {
-        return image.readOnly();
-    }
 
-    @Override
-    public long blockSize() {
-        return image.blockSize();
-    }
 
     /** At least the filter's unit: a write into space the image lacks must cover whole units. */
     @Override
@@ -262,10 +173,6 @@ public final class VBoxCryptImage implements Image {
         return Math.max(UNIT, image.fillUnit());
     }
 
-    @Override
-    public Map<String, String> storedDigests() {
-        return image.storedDigests();
-    }
 
     @Override
     public Map<String, Object> details() {

@@ -51,8 +51,14 @@ final class DiskCopy {
     private final AtomicLong bytesWritten = new AtomicLong();
     /** The chunk whose turn it is (to be written, or to report progress); guarded by this. */
     private long turn;
-    /** The first failure of any worker; the others stop at their next step. Guarded by this. */
+    /**
+     * The failure of the lowest chunk that failed (so the error a copy reports does not depend on
+     * thread timing); workers on later chunks stop at their next step, those on earlier chunks
+     * finish theirs. Guarded by this.
+     */
     private Throwable failure;
+    /** The chunk {@link #failure} belongs to ({@code -1}: not a chunk's, everything stops). */
+    private long failedChunk = Long.MAX_VALUE;
 
     private DiskCopy(Disk source, Disk target, LongConsumer progress, boolean inOrder) {
         this.source = source;
@@ -100,7 +106,7 @@ final class DiskCopy {
                     break;
                 } catch (InterruptedException e) {
                     interrupted = true;
-                    fail(e);
+                    fail(-1, e);
                 }
             }
         }
@@ -128,11 +134,12 @@ final class DiskCopy {
     private void work() {
         ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(CHUNK_BYTES, Math.max(1, size)));
         Extents extents = new Extents();
+        long chunk = -1;
         try {
             while (true) {
-                long chunk = nextChunk.getAndIncrement();
+                chunk = nextChunk.getAndIncrement();
                 long start = chunk * CHUNK_BYTES;
-                if (start >= size || failed()) {
+                if (start >= size || failedBefore(chunk)) {
                     return;
                 }
                 int length = (int) Math.min(CHUNK_BYTES, size - start);
@@ -151,7 +158,7 @@ final class DiskCopy {
                 }
             }
         } catch (Throwable t) {
-            fail(t);
+            fail(chunk, t);
         }
     }
 
@@ -215,10 +222,10 @@ final class DiskCopy {
     }
 
     private synchronized void awaitTurn(long chunk) throws InterruptedException {
-        while (turn != chunk && failure == null) {
+        while (turn != chunk && !failedBefore(chunk)) {
             wait();
         }
-        if (failure != null) {
+        if (failedBefore(chunk)) {
             throw new StoppedException();
         }
     }
@@ -228,13 +235,15 @@ final class DiskCopy {
         notifyAll();
     }
 
-    private synchronized boolean failed() {
-        return failure != null;
+    /** Whether a chunk before {@code chunk} failed (so {@code chunk} will never get its turn). */
+    private synchronized boolean failedBefore(long chunk) {
+        return failedChunk < chunk;
     }
 
-    private synchronized void fail(Throwable t) {
-        if (failure == null && !(t instanceof StoppedException)) {
+    private synchronized void fail(long chunk, Throwable t) {
+        if (chunk < failedChunk && !(t instanceof StoppedException)) {
             failure = t instanceof UncheckedIOException u ? u.getCause() : t;
+            failedChunk = chunk;
         }
         notifyAll();
     }

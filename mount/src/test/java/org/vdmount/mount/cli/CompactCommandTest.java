@@ -49,12 +49,12 @@ class CompactCommandTest {
     @Test
     void aFormatWithoutCompactionIsRefusedInOneLine() throws Exception {
         Tools.require("qemu-img");
-        Path img = dir.resolve("d.qed");
-        Tools.run("qemu-img", "create", "-q", "-f", "qed", img.toString(), "8M");
-        Cli.Result r = Cli.vd("compact", "-f", "qed", img);
+        Path img = dir.resolve("d.vmdk");
+        Tools.run("qemu-img", "create", "-q", "-f", "vmdk", img.toString(), "8M");
+        Cli.Result r = Cli.vd("compact", "-f", "vmdk", img);
         assertEquals(1, r.exit(), r.toString());
         assertEquals(1, r.errLines().size(), r.toString());
-        assertTrue(r.err().startsWith("vd: compact is not supported by qed (") && r.err().contains("d.qed"),
+        assertTrue(r.err().startsWith("vd: compact is not supported by vmdk (") && r.err().contains("d.vmdk"),
                 r.toString());
 
         Cli.Result missing = Cli.vd("compact", dir.resolve("none.vdi"));

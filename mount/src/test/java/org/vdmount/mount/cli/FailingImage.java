@@ -22,6 +22,15 @@ final class FailingImage implements Image {
     @Override
     public void readData(long offset, ByteBuffer dst) throws IOException {
         if (offset + dst.remaining() > failAt) {
+            if (offset < failAt) {
+                // the read that meets the bad spot first fails last, so a copy that reports whichever
+                // worker failed first (not the lowest failing chunk) names a later offset
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             throw new IOException("injected read error at 0x" + Long.toHexString(Math.max(offset, failAt)));
         }
         inner.readData(offset, dst);

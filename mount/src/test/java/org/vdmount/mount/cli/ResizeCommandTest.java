@@ -62,9 +62,12 @@ class ResizeCommandTest {
         assertTrue(r.err().startsWith("vd: resize is not supported by qcow"), r.toString());
 
         Path vmdk = dir.resolve("d.vmdk");
-        Tools.run("qemu-img", "create", "-q", "-f", "vmdk", vmdk.toString(), "1M");
+        Tools.run("qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat=twoGbMaxExtentSparse",
+                vmdk.toString(), "3G");
         Cli.Result v = Cli.vd("resize", vmdk, "+1M");
-        assertTrue(v.err().startsWith("vd: resize is not supported by vmdk"), v.toString());
+        assertEquals(1, v.exit(), v.toString());
+        assertTrue(v.err().startsWith("vd: resize is not supported by vmdk") && v.err().contains("2 extents"),
+                v.toString());
 
         Path raw = dir.resolve("r.img");
         Files.write(raw, new byte[4096]);

@@ -71,7 +71,7 @@ class VdmountMainTest {
     void anUnknownFuseBindingIsOneLineBeforeAnythingStarts() {
         // without -f: refused before the daemon is spawned
         assertEquals(2, run("--fuse", "fast", dir.resolve("a.raw").toString(), dir.resolve("mnt").toString()));
-        assertEquals(List.of("vdmount: unknown FUSE binding 'fast' (known: test-missing, jnr, test)"), List.of(lines));
+        assertEquals(List.of("vdmount: unknown FUSE binding 'fast' (known: test-missing, kernel, jnr, test)"), List.of(lines));
     }
 
     @Test

@@ -19,14 +19,16 @@ import org.vdmount.vd.storage.Storage;
  * file exists with the size the descriptor gives, and per hosted sparse extent the header validates,
  * every grain directory entry names a grain table inside the file, the redundant directory's tables
  * hold the same entries as the primary's, and every grain entry names a whole grain inside the
- * file, after the metadata, grain-aligned, named once. Stream-optimized, COWD and seSparse extents
- * are refused (reported incomplete). {@code -r all} rewrites a redundant grain table that differs
+ * file, after the metadata, grain-aligned, named once. COWD and seSparse extents are refused
+ * (reported incomplete). {@code -r all} rewrites a redundant grain table that differs
  * from its primary, only when the extent has no other corruption: the primary, which reads use, is
  * never written, so a crash mid-repair leaves the data as it was (and the mismatch for the next run).
+ * Stream-optimized extents get the checks of {@link #stream}; nothing is repaired in them.
  */
 final class VmdkCheck implements ImageChecker {
     private long totalGrains;
     private long allocatedGrains;
+    private long compressedGrains = -1;
     private int sparseExtents;
     private Repair repair = Repair.NONE;
     private boolean repaired;
@@ -49,7 +51,7 @@ final class VmdkCheck implements ImageChecker {
             }
         }
         if (report.incompleteReason() == null && sparseExtents > 0) { // flat extents have no grains
-            report.statistics(totalGrains, allocatedGrains, -1, -1, -1);
+            report.statistics(totalGrains, allocatedGrains, -1, compressedGrains, -1);
         }
         if (repaired) {
             CheckReport after = new VmdkCheck().check(path, Repair.NONE);
@@ -147,7 +149,7 @@ final class VmdkCheck implements ImageChecker {
         long fileSize = st.size();
         SparseHeader raw = SparseHeader.parse(Bytes.of(readAt(st, 0, 512)));
         if (raw.gdOffset() == SparseHeader.GD_AT_END || raw.compressed() || raw.has(SparseHeader.FLAG_MARKERS)) {
-            report.incomplete("vmdk: check is not supported for streamOptimized (" + st.path() + ")");
+            stream(st, report);
             return;
         }
         SparseHeader h;
@@ -259,6 +261,134 @@ final class VmdkCheck implements ImageChecker {
                         + " rewritten from the primary");
             }
         }
+    }
+
+    /**
+     * A stream-optimized (compressed) extent, VMware "Virtual Disk Format 5.0", "Stream-Optimized
+     * Compressed Sparse Extents": the footer and its directory, every grain table inside the file,
+     * and every grain: its marker inside the file after the metadata, the marker's LBA the grain's
+     * own, its compressed size within bounds, no two grains overlapping, and its deflate data
+     * inflating to the whole grain (QEMU's check stops at "points after EOF"; a bad grain here is
+     * a read error later). Nothing is repaired: tables of a stream are written once, at its end.
+     */
+    private void stream(Storage st, CheckReport report) throws IOException {
+        long fileSize = st.size();
+        SparseHeader h;
+        try {
+            h = SparseHeader.read(st, fileSize);
+        } catch (VdException e) {
+            report.corruption("stream footer", -1, "ERROR: " + VdException.oneLine(e.getMessage()));
+            return;
+        }
+        boolean markers = h.has(SparseHeader.FLAG_MARKERS);
+        int gtEntries = (int) h.gtEntries();
+        long gtBytes = gtEntries * 4L;
+        long grainSectors = h.grainSectors();
+        long grainBytes = grainSectors * 512;
+        long coverage = gtEntries * grainSectors;
+        long grains = (h.capacitySectors() + grainSectors - 1) / grainSectors;
+        if (grains > Integer.MAX_VALUE) {
+            report.incomplete("vmdk: " + st.path() + " has " + grains + " grains; check is limited to 2^31");
+            return;
+        }
+        int gdCount = (int) ((h.capacitySectors() + coverage - 1) / coverage);
+        long metaEnd = h.overheadSectors() * 512;
+        sparseExtents++;
+        totalGrains += grains;
+        if (h.gdOffset() * 512 + gdCount * 4L > fileSize) {
+            report.corruption("stream footer", -1, "ERROR: grain directory at sector " + h.gdOffset()
+                    + " (" + gdCount + " entries) lies past the end of the file (" + fileSize + " bytes)");
+            return;
+        }
+        int[] gd = GrainMapExtent.readU32s(st, h.gdOffset() * 512, gdCount, "grain directory");
+        // (sector << 31 | grain) of every allocated grain: at most one per marker head in the file
+        long limit = fileSize / Marker.GRAIN_HEADER + 1;
+        long[] found = new long[(int) Math.min(1024, limit)];
+        int n = 0;
+        long budget = fileSize; // grain tables of a stream never overlap: more than the file means a loop
+        for (int i = 0; i < gdCount; i++) {
+            budget -= gd[i] != 0 ? gtBytes : 0;
+            if (budget < 0) {
+                report.incomplete("vmdk: grain directory of " + st.path() + " names more grain tables than the file"
+                        + " holds (entry " + i + "); tables overlap, check stopped");
+                return;
+            }
+            int[] table = table(st, gd[i], gtBytes, gtEntries, fileSize, "grain directory",
+                    h.gdOffset() * 512 + i * 4L, i, report);
+            if (table == null) {
+                continue;
+            }
+            long gtAt = Integer.toUnsignedLong(gd[i]) * 512;
+            for (int k = 0; k < gtEntries; k++) {
+                long s = Integer.toUnsignedLong(table[k]);
+                long grain = (long) i * gtEntries + k;
+                if (s == 0 || s == 1 && h.zeroGrainEntries() || grain >= grains) {
+                    continue;
+                }
+                long pos = s * 512;
+                if (pos < metaEnd) {
+                    report.corruption("grain table " + i, gtAt + k * 4L, "ERROR: grain " + grain + " at sector " + s
+                            + " lies inside the metadata (first grain at sector " + h.overheadSectors() + ")");
+                } else if (pos + Marker.GRAIN_HEADER > fileSize) {
+                    report.corruption("grain table " + i, gtAt + k * 4L, "ERROR: grain " + grain + " (guest sector "
+                            + grain * grainSectors + ") at sector " + s + " points past the end of the file ("
+                            + fileSize + " bytes)");
+                } else if (n == limit) {
+                    report.incomplete("vmdk: " + st.path() + " names more grains than the file can hold;"
+                            + " check stopped at grain table " + i);
+                    return;
+                } else {
+                    if (n == found.length) {
+                        found = java.util.Arrays.copyOf(found, (int) Math.min(limit, 2L * n));
+                    }
+                    found[n++] = s << 31 | grain;
+                }
+            }
+        }
+        java.util.Arrays.sort(found, 0, n);
+        CompressedGrains reader = new CompressedGrains(st, grainBytes, markers);
+        ByteBuffer out = ByteBuffer.allocate((int) grainBytes);
+        long prevEnd = 0;
+        long prevGrain = -1;
+        for (int j = 0; j < n; j++) {
+            long pos = (found[j] >>> 31) * 512;
+            long grain = found[j] & Integer.MAX_VALUE;
+            String where = "grain " + grain + " (guest sector " + grain * grainSectors + ")";
+            if (pos < prevEnd) {
+                report.corruption("grain marker", pos, "ERROR: " + where + " at sector " + pos / 512
+                        + " overlaps grain " + prevGrain);
+                continue;
+            }
+            if (markers) {
+                ByteBuffer head = ByteBuffer.allocate(Marker.GRAIN_HEADER);
+                st.readFully(head, pos, "vmdk", "grain marker of grain " + grain);
+                Bytes m = Bytes.of(head.array());
+                long lba = m.u64le(0x00);
+                long size = m.u32le(0x08);
+                if (lba != grain * grainSectors) {
+                    report.corruption("grain marker", pos, "ERROR: " + where + " has a marker for sector " + lba);
+                    continue;
+                }
+                if (size == 0 || size > reader.maxCompressedBytes() || pos + Marker.GRAIN_HEADER + size > fileSize) {
+                    report.corruption("grain marker", pos + 8, "ERROR: " + where + " has compressed size " + size
+                            + " (limit " + reader.maxCompressedBytes() + ", file size " + fileSize + ")");
+                    continue;
+                }
+                prevEnd = pos + Marker.GRAIN_HEADER + size;
+            } else {
+                prevEnd = pos + 1;
+            }
+            prevGrain = grain;
+            out.clear().limit((int) Math.min(grainBytes, (h.capacitySectors() - grain * grainSectors) * 512));
+            try {
+                reader.read(pos, grain, 0, out);
+            } catch (VdException e) {
+                report.corruption("compressed grain", pos, "ERROR: " + where + ": "
+                        + VdException.oneLine(e.getMessage()));
+            }
+        }
+        allocatedGrains += n;
+        compressedGrains = Math.max(0, compressedGrains) + n;
     }
 
     /** -r all: the redundant copies take the primary tables' entries (the primary, which reads use, is untouched). */

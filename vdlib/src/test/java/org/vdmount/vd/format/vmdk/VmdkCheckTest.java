@@ -149,14 +149,105 @@ class VmdkCheckTest {
         assertTrue(r.findings().get(0).message().contains("descriptor needs " + (64 << 20)), r.findings().toString());
     }
 
-    @Test
-    void streamOptimizedIsRefused() throws Exception {
-        Path src = image("monolithicSparse");
+    /** The qemu-made test image converted to streamOptimized (the same 3 grains, compressed). */
+    private Path stream() throws Exception {
         Path s = dir.resolve("stream.vmdk");
-        Tools.run(dir, "qemu-img", "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", src.toString(), s.toString());
+        Tools.run(dir, "qemu-img", "convert", "-O", "vmdk", "-o", "subformat=streamOptimized",
+                image("monolithicSparse").toString(), s.toString());
+        assertEquals(0, qemuCheck(s), "qemu-img check of the fresh stream");
+        return s;
+    }
+
+    /**
+     * File offset of grain table {@code i} of a stream: QEMU writes its directory where the header's
+     * 0x38 names it (VMware's "GD at end" streams name it in a footer instead).
+     */
+    private static long streamTable(byte[] f, int i) {
+        Bytes b = Bytes.of(f);
+        long gd = b.u64le(0x38);
+        assertNotEquals(-1L, gd, "qemu's stream has its directory offset in the header");
+        return b.u32le((int) (gd * 512 + 4L * i)) * 512;
+    }
+
+    @Test
+    void cleanStreamIsCleanWithEveryGrainInflated() throws Exception {
+        CheckReport r = check(stream());
+        assertEquals(0, r.exitStatus(), r.findings() + " " + r.incompleteReason());
+        assertEquals(64L * 1024 * 1024 / GRAIN, r.totalClusters());
+        assertEquals(3, r.allocatedClusters());
+        assertEquals(3, r.compressedClusters());
+
+        // our writer's stream keeps its directory in a footer at the end, as VMware's do
+        Path ours = dir.resolve("ours.vmdk");
+        byte[] grain = new byte[GRAIN];
+        java.util.Arrays.fill(grain, (byte) 0x44);
+        try (org.vdmount.vd.Image created = new VmdkFormat().create(ours,
+                org.vdmount.vd.CreateOptions.of(64L << 20).with("subformat", "streamOptimized"));
+             org.vdmount.vd.Disk d = org.vdmount.vd.Disk.of(java.util.List.of(created))) {
+            d.write(0, java.nio.ByteBuffer.wrap(grain));
+            d.write(48L << 20, java.nio.ByteBuffer.wrap(grain));
+        }
+        assertEquals(-1L, Bytes.of(Files.readAllBytes(ours)).u64le(0x38), "directory offset in the footer");
+        assertEquals(0, qemuCheck(ours));
+        CheckReport o = check(ours);
+        assertEquals(0, o.exitStatus(), o.findings() + " " + o.incompleteReason());
+        assertEquals(2, o.allocatedClusters());
+        assertEquals(2, o.compressedClusters());
+    }
+
+    @Test
+    void streamGrainPastEndOfFileIsCorruptionLikeQemu() throws Exception {
+        Path s = stream();
+        byte[] f = Files.readAllBytes(s);
+        long gt = streamTable(f, 0);
+        Bytes.of(f).put32le((int) gt, f.length / 512 + 1024);
+        Files.write(s, f);
+        assertNotEquals(0, qemuCheck(s), "qemu-img check sees the entry past EOF");
         CheckReport r = check(s);
-        assertEquals(1, r.exitStatus());
-        assertTrue(r.incompleteReason().contains("not supported for streamOptimized"), r.incompleteReason());
+        assertEquals(2, r.exitStatus());
+        assertEquals(1, r.corruptions(), r.findings().toString());
+        assertEquals(gt, r.findings().get(0).offset());
+        assertTrue(r.findings().get(0).message().contains("past the end of the file"), r.findings().toString());
+    }
+
+    /** What QEMU's check does not look at: markers and deflate data of the grains themselves. */
+    @Test
+    void streamGrainsAreCheckedWhereQemuDoesNotLook() throws Exception {
+        Path s = stream();
+        byte[] clean = Files.readAllBytes(s);
+        long gt = streamTable(clean, 0);
+        long g0 = Bytes.of(clean).u32le((int) gt) * 512L;
+        long g16 = Bytes.of(clean).u32le((int) gt + 16 * 4) * 512L;
+
+        byte[] f = clean.clone();
+        Bytes.of(f).put64le((int) g16, 7); // grain 16's marker names another sector
+        Files.write(s, f);
+        CheckReport lba = check(s);
+        assertEquals(1, lba.corruptions(), lba.findings().toString());
+        assertEquals(g16, lba.findings().get(0).offset());
+        assertTrue(lba.findings().get(0).message().contains("grain 16 (guest sector 2048) has a marker for sector 7"),
+                lba.findings().toString());
+
+        f = clean.clone();
+        for (int i = 20; i < 40; i++) {
+            f[(int) g0 + i] ^= 0x5a; // inside grain 0's deflate data
+        }
+        Files.write(s, f);
+        assertEquals(0, qemuCheck(s), "qemu-img check does not inflate grains");
+        CheckReport bad = check(s);
+        assertEquals(2, bad.exitStatus());
+        assertEquals(1, bad.corruptions(), bad.findings().toString());
+        assertEquals("compressed grain", bad.findings().get(0).structure());
+        assertTrue(bad.findings().get(0).message().startsWith("ERROR: grain 0 (guest sector 0): "),
+                bad.findings().toString());
+
+        f = clean.clone();
+        Bytes.of(f).put32le((int) gt + 16 * 4, g0 / 512); // grain 16 points at grain 0's data
+        Files.write(s, f);
+        CheckReport twice = check(s);
+        assertTrue(twice.findings().stream().anyMatch(x -> x.message().contains("overlaps grain")),
+                twice.findings().toString());
+        assertEquals(2, twice.exitStatus());
     }
 
     @Test

@@ -20,7 +20,8 @@ import picocli.CommandLine.Parameters;
         description = {"Print the space converting SRC (its whole chain, read-only) or an empty disk of --size "
                 + "into FORMAT needs: 'required size' for the data it holds, 'fully allocated size' for every byte "
                 + "(qemu-img measure's keys; --json: required, fully-allocated).",
-                "Output formats: raw, qcow2 (-o cluster_size=, refcount_bits=, extended_l2=on|off)."})
+                "Output formats: raw, qcow2 (-o cluster_size=, refcount_bits=, extended_l2=on|off, preallocation=off|"
+                + "metadata|falloc|full; compression_type=, compat=, lazy_refcounts= are checked and change nothing)."})
 final class MeasureCommand extends VdCommand {
 
     @Option(names = "-O", paramLabel = "FORMAT", defaultValue = "raw", description = "Output format (default: ${DEFAULT-VALUE}).")
@@ -71,8 +72,17 @@ final class MeasureCommand extends VdCommand {
                     if (!ext.equals("on") && !ext.equals("off")) {
                         throw new ParameterException(spec.commandLine(), "extended_l2 is on or off, not '" + ext + "'");
                     }
+                    // options that change no size, checked as vd create checks them (qemu-img measure takes them too)
+                    oneOf(o, "compression_type", "zlib", "zstd");
+                    oneOf(o, "compat", "0.10", "1.1", "v2", "v3");
+                    oneOf(o, "lazy_refcounts", "on", "off");
+                    // falloc and full allocate every cluster at create time: required = fully allocated
+                    String prealloc = oneOf(o, "preallocation", "off", "metadata", "falloc", "full");
                     refuseUnknown(o);
                     m = Measure.qcow2(disk, virtual, cluster, Long.numberOfTrailingZeros(bits), ext.equals("on"));
+                    if ("falloc".equals(prealloc) || "full".equals(prealloc)) {
+                        m = new Measure.Sizes(m.fullyAllocated(), m.fullyAllocated());
+                    }
                 }
                 default -> throw new ParameterException(spec.commandLine(), "measure supports -O raw and -O qcow2, "
                         + "not '" + outputFormat + "'");
@@ -89,6 +99,16 @@ final class MeasureCommand extends VdCommand {
         }
         vd.out.flush();
         return 0;
+    }
+
+    /** Removes option {@code key} from {@code o}: its value, which must be one of {@code allowed}, or null. */
+    private String oneOf(Map<String, String> o, String key, String... allowed) {
+        String v = o.remove(key);
+        if (v != null && !java.util.List.of(allowed).contains(v)) {
+            throw new ParameterException(spec.commandLine(), key + " is one of " + String.join(", ", allowed)
+                    + ", not '" + v + "'");
+        }
+        return v;
     }
 
     private void refuseUnknown(Map<String, String> o) {

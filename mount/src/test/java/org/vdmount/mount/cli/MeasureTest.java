@@ -45,6 +45,14 @@ class MeasureTest {
         assertSame("-O", "qcow2", "-o", "cluster_size=4k,refcount_bits=64", top);
         assertSame("-O", "qcow2", "-o", "cluster_size=2M,extended_l2=on", top);
         assertSame("-O", "raw", top);
+        // options that change no size are taken as qemu-img takes them; full preallocation is all required
+        assertSame("-O", "qcow2", "-o", "compression_type=zstd,compat=0.10,lazy_refcounts=off", top);
+        assertSame("-O", "qcow2", "-o", "preallocation=metadata", top);
+        assertSame("-O", "qcow2", "-o", "preallocation=full,cluster_size=4k", top);
+        assertSame("-O", "qcow2", "-o", "preallocation=falloc", "--size", "1G");
+        Cli.Result lz4 = Cli.vd("measure", "-O", "qcow2", "-o", "compression_type=lz4", top);
+        assertEquals(2, lz4.exit(), lz4.toString());
+        assertEquals(List.of("vd: compression_type is one of zlib, zstd, not 'lz4' (see 'vd measure --help')"), lz4.errLines());
         assertSame("-O", "qcow2", "--size", "3G");
         assertSame("-O", "qcow2", "-o", "cluster_size=512", "--size", "100M");
         Cli.Result j = Cli.vd("measure", "--json", "-O", "qcow2", "--size", "1G");

@@ -38,6 +38,8 @@ class SnapshotCrashTest {
             "DELETE;compat=1.1",
             "DELETE;cluster_size=512",
             "APPLY;compat=1.1",
+            "APPLY;cluster_size=512",
+            "APPLY;cluster_size=512 shrunk",
     })
     void aSnapshotChangeKilledAtAnyWriteLeavesTheOldOrTheNewState(Op op, String opts) throws Exception {
         QemuTools.assumeQemu();
@@ -129,6 +131,9 @@ class SnapshotCrashTest {
 
     /** Builds orig.qcow2 for {@code op}; returns {the active bytes, the bytes after the op, s1's bytes}. */
     private byte[][] fixture(Op op, String opts) throws IOException {
+        if (opts.endsWith(" shrunk")) {
+            return shrunkFixture(opts.substring(0, opts.length() - " shrunk".length()));
+        }
         Path original = dir.resolve("orig.qcow2");
         QemuTools.img(dir, "create", "-q", "-f", "qcow2", "-o", opts, original.toString(), "4M");
         QemuTools.io(dir, "qcow2", original.toString(), "write -P 0xa1 0 300k", "write -c -P 0xb2 1M 64k");
@@ -142,6 +147,29 @@ class SnapshotCrashTest {
         byte[] before = QemuTools.qemuRaw(dir, original.toString());
         byte[] applied = op == Op.APPLY ? snapshotBytes : before;
         return new byte[][] {before, applied, snapshotBytes};
+    }
+
+    /**
+     * For -a of a snapshot whose L1 table is longer than the active one: s1 of a 4 MiB image with
+     * data in its first L1 entry only, then the active image cut to 32 KiB by editing its header
+     * (size and l1_size; the table keeps its clusters), then written.
+     */
+    private byte[][] shrunkFixture(String opts) throws IOException {
+        Path original = dir.resolve("orig.qcow2");
+        QemuTools.img(dir, "create", "-q", "-f", "qcow2", "-o", opts, original.toString(), "4M");
+        QemuTools.io(dir, "qcow2", original.toString(), "write -P 0xa1 0 24k");
+        QemuTools.img(dir, "snapshot", "-c", "s0", original.toString());
+        byte[] snapshotBytes = QemuTools.qemuRaw(dir, original.toString());
+        QemuTools.img(dir, "snapshot", "-c", "s1", original.toString());
+        byte[] f = Files.readAllBytes(original);
+        org.vdmount.vd.Bytes h = org.vdmount.vd.Bytes.of(f);
+        int cs = 1 << h.u32be(0x14);
+        int held = (int) ((h.u32be(0x24) * 8 + cs - 1) / cs);
+        h.put64be(0x18, 32 << 10).put32be(0x24, (held - 1) * (cs / 8) + 1);
+        Files.write(original, f);
+        QemuTools.io(dir, "qcow2", original.toString(), "write -P 0xd4 0 4k");
+        byte[] before = QemuTools.qemuRaw(dir, original.toString());
+        return new byte[][] {before, snapshotBytes, snapshotBytes};
     }
 
     /** Runs the operation letting {@code allowed} host writes through; returns the writes seen. */

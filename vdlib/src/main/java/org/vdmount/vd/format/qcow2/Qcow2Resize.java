@@ -102,7 +102,7 @@ final class Qcow2Resize {
     }
 
     /** size, crypt_method (unchanged), l1_size and l1_table_offset in one write, then forced. */
-    private static void writeHeader(Qcow2Image img, long newSize, long l1Entries, long l1Offset) throws IOException {
+    static void writeHeader(Qcow2Image img, long newSize, long l1Entries, long l1Offset) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(SIZE_TO_L1_OFFSET_END);
         Bytes b = Bytes.of(buf.array());
         b.put64be(0, newSize);

@@ -172,11 +172,6 @@ final class Qcow2Snapshots {
     private String doApply(String idOrName) throws IOException {
         Qcow2Snapshot s = find(idOrName);
         long[] snap = readL1(s);
-        if (snap.length > img.l1.length) {
-            throw new UnsupportedFeatureException("qcow2: snapshot '" + s.name() + "' of " + img.path + " has an "
-                    + "L1 table of " + snap.length + " entries, more than the active " + img.l1.length
-                    + " (grow the image with vd resize first)");
-        }
         long[] old = img.l1.clone();
         String what = "L1 table of snapshot '" + s.name() + "'";
         forEachReference(old, "active L1 table", img.l1Offset, (o, n) -> { }); // damaged tables refused
@@ -186,24 +181,32 @@ final class Qcow2Snapshots {
         forEachReference(snap, what, s.l1TableOffset(), this::increment);
         refs.writeDirty();
         img.storage().force();
-        // 2. the active L1 becomes the snapshot's (COPIED clear: everything is shared), then the size
-        long[] next = new long[old.length];
+        // 2. the snapshot's table (COPIED clear: everything is shared) in new clusters, as long as the
+        //    longer of the two (a snapshot taken before the image shrank has the longer one; qemu's
+        //    qcow2_snapshot_goto grows the active table to it)
+        long[] next = new long[Math.max(old.length, snap.length)];
         for (int i = 0; i < snap.length; i++) {
             next[i] = snap[i] & ~Qcow2Image.COPIED;
         }
-        writeL1(img.l1Offset, next, 0);
-        long size = s.diskSizeBytes() >= 0 ? s.diskSizeBytes() : img.header.virtualSizeBytes();
-        if (size != img.header.virtualSizeBytes()) {
-            ByteBuffer b = ByteBuffer.allocate(8);
-            Bytes.of(b.array()).put64be(0, size);
-            img.storage().write(b, 0x18);
-            img.storage().force();
+        int l1Clusters = (int) ((next.length * 8L + cs - 1) / cs);
+        long l1At = next.length == 0 ? 0 : allocateRun(l1Clusters);
+        refs.writeDirty();
+        img.storage().force();
+        if (next.length > 0) {
+            writeL1(l1At, next, l1Clusters * cs);
         }
-        // 3. the old active state's references are gone
+        // 3. the commit point: size, l1_size and l1_table_offset in one write inside the first sector
+        //    (written in place, a table of several sectors could be torn between the two states)
+        long size = s.diskSizeBytes() >= 0 ? s.diskSizeBytes() : img.header.virtualSizeBytes();
+        Qcow2Resize.writeHeader(img, size, next.length, l1At);
+        if (old.length > 0 && img.l1Offset != 0) {
+            refs.releaseLater(img.l1Offset, old.length * 8L);
+        }
+        // 4. the old active state's references (and its table's clusters) are gone
         forEachReference(old, "active L1 table", img.l1Offset, this::decrement);
         refs.applyPendingDecrements(host -> { });
         img.storage().force();
-        recomputeCopied(next);
+        recomputeCopied(next, l1At);
         return s.id();
     }
 
@@ -359,6 +362,11 @@ final class Qcow2Snapshots {
 
     /** After the decrements: COPIED on every active L1 and L2 entry whose cluster has refcount 1. */
     private void recomputeCopied(long[] l1) throws IOException {
+        recomputeCopied(l1, img.l1Offset);
+    }
+
+    /** As {@link #recomputeCopied(long[])} for the active table at {@code l1At}. */
+    private void recomputeCopied(long[] l1, long l1At) throws IOException {
         refs.applyPendingDecrements(host -> { });
         img.storage().force();
         long[] flagged = l1.clone();
@@ -372,7 +380,7 @@ final class Qcow2Snapshots {
             flagged[i] = l1[i] & ~Qcow2Image.COPIED | (owned ? Qcow2Image.COPIED : 0);
         }
         img.storage().force();
-        writeL1(img.l1Offset, flagged, 0);
+        writeL1(l1At, flagged, 0);
     }
 
     /** Writes an L1 table (zero-padded to {@code padTo} bytes when larger), forced. */

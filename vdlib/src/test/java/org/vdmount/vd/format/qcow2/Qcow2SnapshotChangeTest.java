@@ -136,6 +136,45 @@ class Qcow2SnapshotChangeTest {
         DiskBytes.assertSame(qemuView, ourView, "the same as qemu's apply");
     }
 
+    /**
+     * A snapshot whose L1 table is longer than the active one (the image was shrunk after it, by a
+     * writer that allows that; made here by editing the header of an image whose active entries past
+     * the new end are empty): -a grows the active table first, as qemu-img snapshot -a does.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"4k", "512"})
+    void applyGrowsTheActiveTableToALongerSnapshotTable(String cluster) throws IOException {
+        img(dir, "create", "-q", "-f", "qcow2", "-o", "cluster_size=" + cluster, "a.qcow2", "8M");
+        io(dir, "qcow2", "a.qcow2", "write -P 0x61 0 24k");
+        byte[] before = QemuTools.qemuRaw(dir, "a.qcow2");
+        ours(Op.CREATE, "big");
+        Path a = dir.resolve("a.qcow2");
+        byte[] f = Files.readAllBytes(a);
+        org.vdmount.vd.Bytes h = org.vdmount.vd.Bytes.of(f);
+        long l1Before = h.u64be(0x28);
+        int entries = (int) h.u32be(0x24);
+        assertTrue(entries > 1, "8M needs more than one L1 entry: " + entries);
+        // 32 KiB needs one L1 entry whatever the cluster size; the table keeps every cluster it holds
+        int cs = 1 << h.u32be(0x14);
+        int held = (entries * 8 + cs - 1) / cs;
+        int shorter = (held - 1) * (cs / 8) + 1;
+        assertTrue(shorter < entries);
+        h.put64be(0x18, 32 << 10).put32be(0x24, shorter);
+        Files.write(a, f);
+        QemuTools.assertClean(dir, "qcow2", "a.qcow2");
+        io(dir, "qcow2", "a.qcow2", "write -P 0x62 0 4k");
+        byte[] qemuView = qemuApplied("big");
+        ours(Op.APPLY, "big");
+        QemuTools.assertClean(dir, "qcow2", "a.qcow2");
+        org.vdmount.vd.Bytes after = org.vdmount.vd.Bytes.of(Files.readAllBytes(a));
+        assertEquals(entries, after.u32be(0x24), "the active table grew to the snapshot's");
+        assertTrue(after.u64be(0x28) != l1Before, "in new clusters");
+        byte[] ourView = QemuTools.qemuRaw(dir, "a.qcow2");
+        DiskBytes.assertSame(before, ourView, "our apply: the snapshot's size and bytes");
+        DiskBytes.assertSame(qemuView, ourView, "the same as qemu's apply");
+        QemuTools.assertSameAsQemu(dir, "a.qcow2");
+    }
+
     @Test
     void otherFormatsAreRefused() throws IOException {
         img(dir, "create", "-q", "-f", "vdi", "b.vdi", "1M");

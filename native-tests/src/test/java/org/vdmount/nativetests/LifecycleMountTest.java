@@ -108,7 +108,7 @@ class LifecycleMountTest {
         Sh.Result version = Sh.ok(Fuse.LAUNCHER.toString(), "--version");
         assertTrue(version.out().contains("\n  jnr  ") && version.out().contains("[available, default]"), version.out());
         Fuse.assertOneLineFailure(fuse.vdmount("--fuse", "fast", img.toString(), mnt.toString()),
-                "unknown FUSE binding 'fast' (known: jnr, kernel)");
+                "unknown FUSE binding 'fast' (known: kernel, jnr)");
         assertFalse(Fuse.isMounted(mnt));
         fuse.mount("--fuse", "jnr", img.toString(), mnt.toString());
         Path disk = mnt.resolve("disk");

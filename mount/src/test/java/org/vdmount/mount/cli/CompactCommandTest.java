@@ -47,14 +47,45 @@ class CompactCommandTest {
     }
 
     @Test
+    void compactsAQemuMadeVmdk() throws Exception {
+        Tools.require("qemu-img");
+        Tools.require("qemu-io");
+        Path img = dir.resolve("d.vmdk");
+        Tools.run("qemu-img", "create", "-q", "-f", "vmdk", img.toString(), "16M");
+        Tools.run("qemu-io", "-f", "vmdk", "-c", "write -P 7 0 1M", "-c", "write -P 0 1M 4M",
+                "-c", "write -P 9 5M 1M", img.toString());
+        Path raw = dir.resolve("before.raw");
+        Tools.run("qemu-img", "convert", "-f", "vmdk", "-O", "raw", img.toString(), raw.toString());
+        long before = Files.size(img);
+
+        Cli.Result r = Cli.vd("compact", img);
+        assertEquals(0, r.exit(), r.toString());
+        long after = Files.size(img);
+        assertEquals(4L << 20, before - after, before + " -> " + after);
+        assertTrue(r.out().contains("(" + before + " -> " + after + " bytes)"), r.toString());
+        assertTrue(r.out().contains("64 block(s) freed"), r.toString());
+        Tools.run("qemu-img", "compare", "-q", "-f", "raw", "-F", "vmdk", raw.toString(), img.toString());
+        assertTrue(Tools.run("qemu-img", "check", "-f", "vmdk", img.toString()).contains("No errors"));
+
+        Path stream = dir.resolve("s.vmdk");
+        Tools.run("qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw.toString(),
+                stream.toString());
+        Cli.Result refused = Cli.vd("compact", stream);
+        assertEquals(1, refused.exit(), refused.toString());
+        assertEquals(1, refused.errLines().size(), refused.toString());
+        assertTrue(refused.err().startsWith("vd: compact is not supported by vmdk for ")
+                && refused.err().contains("s.vmdk: it is streamOptimized"), refused.toString());
+    }
+
+    @Test
     void aFormatWithoutCompactionIsRefusedInOneLine() throws Exception {
         Tools.require("qemu-img");
-        Path img = dir.resolve("d.vmdk");
-        Tools.run("qemu-img", "create", "-q", "-f", "vmdk", img.toString(), "8M");
-        Cli.Result r = Cli.vd("compact", "-f", "vmdk", img);
+        Path img = dir.resolve("d.qcow");
+        Tools.run("qemu-img", "create", "-q", "-f", "qcow", img.toString(), "8M");
+        Cli.Result r = Cli.vd("compact", "-f", "qcow", img);
         assertEquals(1, r.exit(), r.toString());
         assertEquals(1, r.errLines().size(), r.toString());
-        assertTrue(r.err().startsWith("vd: compact is not supported by vmdk (") && r.err().contains("d.vmdk"),
+        assertTrue(r.err().startsWith("vd: compact is not supported by qcow (") && r.err().contains("d.qcow"),
                 r.toString());
 
         Cli.Result missing = Cli.vd("compact", dir.resolve("none.vdi"));

@@ -30,6 +30,7 @@ public final class Compaction {
         ImageFormat fmt = format != null ? format : FormatRegistry.probe(path);
         ImageCompactor compactor = fmt.compactor().orElseThrow(() -> new UnsupportedFeatureException(
                 "compact is not supported by " + fmt.name() + " (" + path + ")"));
+        compactor.checkSupported(fmt, path, options.withReadOnly(true));
         OpenOptions rw = options.withReadOnly(false);
         Image top = fmt.open(path, rw);
         List<Path> files = top.files();

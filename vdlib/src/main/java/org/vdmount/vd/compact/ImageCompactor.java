@@ -1,9 +1,12 @@
 package org.vdmount.vd.compact;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.function.LongConsumer;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
+import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.OpenOptions;
 
 /**
  * The compaction of one format's images, found through {@link org.vdmount.vd.ImageFormat#compactor()}.
@@ -27,4 +30,13 @@ public interface ImageCompactor {
      * (null for a base image), read-only. {@code progress} gets the virtual bytes examined so far.
      */
     CompactResult compact(Image image, Disk parent, LongConsumer progress) throws IOException;
+
+    /**
+     * Refuses, before {@code path} is opened writable, an image this compactor does not handle (an
+     * {@link org.vdmount.vd.UnsupportedFeatureException} naming the file and why), where the writable
+     * open itself would fail with a less useful message. {@code readOnly} are the options to open
+     * it with, if at all. Accepts everything unless a format says otherwise.
+     */
+    default void checkSupported(ImageFormat format, Path path, OpenOptions readOnly) throws IOException {
+    }
 }

@@ -17,6 +17,7 @@ import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.check.CheckReport;
+import org.vdmount.vd.check.Finding;
 import org.vdmount.vd.check.Repair;
 import org.vdmount.vd.compact.CompactFixture;
 import org.vdmount.vd.compact.Compaction;
@@ -26,7 +27,8 @@ import org.vdmount.vd.compact.Compaction;
  * forces count as the campaign counts them), for every N, half of the time with write N+1 torn.
  * The image must read what it read before, read-only as left behind; the next writable open must
  * accept it (reclaiming what the kill leaked), after which qemu-img check (where qemu reads the
- * image) and our check find it clean; and compacting it again must finish the job.
+ * image) and our check find it clean (VMDK: but for a redundant grain table one write behind its
+ * primary); and compacting it again must finish the job, our check then clean.
  */
 class CompactCrashTest {
     private static final Map<String, Map<String, String>> OPTIONS = Map.of(
@@ -34,14 +36,15 @@ class CompactCrashTest {
             "qcow2", Map.of("cluster_size", "64K"),
             "vhd", Map.of("block_size", "512K"),
             "vhdx", Map.of("block_size", "1M", "log_size", "1M"),
-            "qed", Map.of("cluster_size", "64K"));
+            "qed", Map.of("cluster_size", "64K"),
+            "vmdk", Map.of("zeroed_grain", "on"));
 
     @TempDir
     Path dir;
 
     @ParameterizedTest
     @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true", "vhd, false", "vhd, true", "vhdx, false",
-        "vhdx, true", "qed, false", "qed, true"})
+        "vhdx, true", "qed, false", "qed, true", "vmdk, false", "vmdk, true"})
     void aCompactionKilledAtAnyWriteLeavesAnImageThatReadsTheSame(String format, boolean child) throws Exception {
         Path template = dir.resolve("template." + format);
         CompactFixture.base(template, format, OPTIONS.get(format), 3);
@@ -67,7 +70,8 @@ class CompactCrashTest {
                         + (torn ? " (torn)" : "") + " of " + writes + ": ";
                 assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
                 assertSame(expected, contents(p, OpenOptions.defaultReadWrite()), where + "writable open: ");
-                if ((!child || format.equals("qcow2") || format.equals("qed")) && !format.equals("vhd") && QemuImg.available()) {
+                if ((!child || format.equals("qcow2") || format.equals("qed") || format.equals("vmdk"))
+                        && !format.equals("vhd") && QemuImg.available()) {
                     QemuImg.Result q = QemuImg.run("check", "-f", format, p.toString());
                     assertTrue(q.exit() == 0 || leaksAllowed && q.exit() == 3,
                             where + "qemu-img check after the writable open: " + q.output());
@@ -75,8 +79,9 @@ class CompactCrashTest {
                 var checker = FormatRegistry.require(format).checker();
                 if (checker.isPresent()) { // a format without one: the writable open above is its check
                     CheckReport c = checker.get().check(p, Repair.NONE);
-                    assertTrue(c.exitStatus() == 0 || leaksAllowed && c.exitStatus() == 3,
-                            where + "vd check after the writable open: " + c);
+                    assertTrue(c.exitStatus() == 0 || leaksAllowed && c.exitStatus() == 3
+                                    || c.exitStatus() == 2 && redundantLag(format, c),
+                            where + "vd check after the writable open: " + c.findings());
                 }
                 if (Files.size(p) > smallest) {
                     leaked++;
@@ -84,11 +89,25 @@ class CompactCrashTest {
                 compact(p, Long.MAX_VALUE, false);
                 assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "compacted again: ");
                 assertEquals(smallest, Files.size(p), where + "compacted again: size");
+                if (checker.isPresent()) {
+                    CheckReport c = checker.get().check(p, Repair.NONE);
+                    assertEquals(0, c.exitStatus(), where + "vd check after compacting again: " + c.findings());
+                }
                 Files.delete(p);
             }
         }
         System.out.printf("compact crash %s%s: %d kill points over %d host writes, %d left a larger file%n",
                 format, child ? " child" : "", 2 * (writes + 1), writes, leaked);
+    }
+
+    /**
+     * VMDK writes each grain table twice, the primary (which reads use) first, then its redundant
+     * copy: a kill between the two leaves copies that differ, which vd check reports (qemu never
+     * reads the copy). Allowed only as the sole finding; the next compaction rewrites the copy.
+     */
+    private static boolean redundantLag(String format, CheckReport c) {
+        return format.equals("vmdk") && c.findings().stream().allMatch(f -> f.kind() == Finding.Kind.CORRUPTION
+                && f.message().contains("grain tables vs redundant copy"));
     }
 
     private Path copy(Path template, String name) throws IOException {

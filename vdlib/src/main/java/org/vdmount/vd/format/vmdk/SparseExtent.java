@@ -488,11 +488,124 @@ final class SparseExtent extends GrainMapExtent {
         }
     }
 
+    // ---- compaction ({@link SparseCompaction}) ------------------------------------------------
+
+    /** Whether table entry 1 means "zeroed grain" here ({@link SparseHeader#FLAG_ZERO_GRAIN}). */
+    boolean zeroGrainEntries() {
+        return zeroGrain;
+    }
+
+    /** Grain tables in the directory, and entries per table. */
+    int tableCount() {
+        return gd.length;
+    }
+
+    int tableEntries() {
+        return gtEntries;
+    }
+
+    /**
+     * Every metadata range of the file as {start, end} byte pairs: the header's overhead (header,
+     * embedded descriptor and, as QEMU and VMware lay them out, both directories and their tables),
+     * both directories and every grain table and redundant table wherever they lie.
+     */
+    java.util.List<long[]> metadataRanges() {
+        java.util.List<long[]> out = new java.util.ArrayList<>();
+        out.add(new long[] {0, header.overheadSectors() * 512});
+        if (header.descriptorOffset() > 0) {
+            out.add(new long[] {header.descriptorOffset() * 512,
+                    (header.descriptorOffset() + header.descriptorSectors()) * 512});
+        }
+        long gdBytes = (gd.length * 4L + 511) & ~511L;
+        out.add(new long[] {gdPos, gdPos + gdBytes});
+        if (rgd != null) {
+            out.add(new long[] {rgdPos, rgdPos + gdBytes});
+        }
+        long tableBytes = (gtBytes + 511L) & ~511L;
+        for (int i = 0; i < gd.length; i++) {
+            for (int s : rgd == null ? new int[] {gd[i]} : new int[] {gd[i], rgd[i]}) {
+                if (s != 0 && s != BAD) {
+                    long at = Integer.toUnsignedLong(s) * 512;
+                    out.add(new long[] {at, at + tableBytes});
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Gives every redundant grain table that differs from its primary (a kill between the two
+     * writes of a table) the primary's entries at the next {@link #writeMetadata}; returns how many.
+     */
+    int healRedundantTables() throws IOException {
+        if (rgd == null) {
+            return 0;
+        }
+        lock.lock();
+        try {
+            int healed = 0;
+            for (int i = 0; i < gd.length; i++) {
+                if (gd[i] == 0 || gd[i] == BAD || rgd[i] == 0 || rgd[i] == BAD || dirty.containsKey(i)) {
+                    continue;
+                }
+                int[] t = cache.get(i);
+                int[] red = readU32s(storage, Integer.toUnsignedLong(rgd[i]) * 512, gtEntries,
+                        "redundant grain table " + i);
+                for (int k = 0; k < gtEntries; k++) {
+                    if (red[k] != Tables.get(t, k)) {
+                        dirty.put(i, t);
+                        healed++;
+                        break;
+                    }
+                }
+                if (dirty.size() > MAX_DIRTY_TABLES) {
+                    writeMetadata();
+                }
+            }
+            return healed;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Points grain {@code grain} at {@code value}: 0 (unallocated), 1 (zeroed grain) or the sector
+     * of a copy of its bytes that has been forced; written, both copies, at the next {@link #writeMetadata}.
+     */
+    void remap(long grain, long value) throws IOException {
+        checkWritable();
+        lock.lock();
+        try {
+            setEntry(grain, (int) value);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Cuts the file at {@code endBytes} (nothing points at or past it, and that is on disk) and
+     * forces; new grains are appended from there.
+     */
+    void cut(long endBytes) throws IOException {
+        checkWritable();
+        lock.lock();
+        try {
+            if (!dirty.isEmpty() || !gdDirty.isEmpty()) {
+                throw new IllegalStateException("vmdk: cutting " + path() + " with unwritten metadata");
+            }
+            storage.truncate(endBytes);
+            storage.force();
+            allocEnd = Math.max((endBytes + 511) & ~511L, header.overheadSectors() * 512);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /**
      * Data first, then both copies of every changed table and directory entry. Takes the lock
      * (writers call it with the lock held when too many tables are dirty).
      */
-    private void writeMetadata() throws IOException {
+    void writeMetadata() throws IOException {
         lock.lock();
         try {
             storage.force();

@@ -62,6 +62,12 @@ public final class VmdkFormat extends DeclaredFormat {
         return VmdkCreator.create(this, path, options);
     }
 
+    /** Hosted sparse extents (monolithicSparse, twoGbMaxExtentSparse, their children): see {@link VmdkCompact}. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.of(new VmdkCompact());
+    }
+
     /** Descriptor, extent files and sizes; hosted sparse headers, both directories, grain tables. */
     @Override
     public java.util.Optional<org.vdmount.vd.check.ImageChecker> checker() {

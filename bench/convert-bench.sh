@@ -7,7 +7,9 @@
 #   WORKDIR     scratch directory, default a new one under /var/tmp (removed unless KEEP=1)
 #   Env: RUNS (default 3) timed runs per figure, the median is printed; VD (default ./vd);
 #        VD_BASE another vd (say a checkout of an older commit) timed in the same interleaved runs,
-#        printed as "before" at the end of each line (ratio qemu/before beside it).
+#        printed as "before" at the end of each line (ratio qemu/before beside it);
+#        PAIRS (default "qcow2:raw raw:qcow2 vdi:vhdx vmdk:vhdx") and SOURCES (default "random half")
+#        restrict the convert section, e.g. PAIRS=raw:qcow2 SOURCES=random while iterating.
 #
 # convert: four pairs (qcow2→raw, raw→qcow2, vdi→vhdx, vmdk→vhdx) on two sources: random data
 # (every block allocated) and "half-zero" (every other 1 MiB block random, the rest never written,
@@ -91,9 +93,9 @@ EOF
       qemu-img convert -f raw -O "$fmt" "$work/$src.raw" "$work/$src.$fmt"
     done
   done
-  for src in random half; do
+  for src in ${SOURCES:-random half}; do
     size=$([ $src = random ] && echo "$rand_mib" || echo "$half_mib")
-    for pair in qcow2:raw raw:qcow2 vdi:vhdx vmdk:vhdx; do
+    for pair in ${PAIRS:-qcow2:raw raw:qcow2 vdi:vhdx vmdk:vhdx}; do
       from=${pair%%:*} to=${pair##*:}
       in="$work/$src.$from"
       qto=$([ "$to" = vhdx ] && echo vhdx || echo "$to")

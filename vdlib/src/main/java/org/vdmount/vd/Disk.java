@@ -286,15 +286,24 @@ public final class Disk implements Closeable {
         checkWritable();
         checkRange(offset, src.remaining());
         long bs = top.blockSize();
+        long span = top.maxWriteBytes();
         int limit = src.limit();
         try {
             while (src.hasRemaining()) {
                 int n = (int) Math.min(src.remaining(), bs - Math.floorMod(offset, bs));
+                long blocks = wholeBlocks(offset, src.remaining(), bs, span);
+                if (blocks > bs) {
+                    n = (int) blocks;
+                }
                 src.limit(src.position() + n);
                 int pos = src.position();
                 if (top.write(offset, src) == WriteResult.NEEDS_FILL) {
                     src.position(pos);
-                    writeWithFill(offset, src);
+                    if (n > bs) {
+                        writeBlockByBlock(offset, src, bs); // whole blocks; the image breaks the contract
+                    } else {
+                        writeWithFill(offset, src);
+                    }
                 }
                 src.position(pos + n);
                 src.limit(limit);
@@ -303,6 +312,34 @@ public final class Disk implements Closeable {
         } finally {
             src.limit(limit);
         }
+    }
+
+    /**
+     * Bytes of whole blocks from {@code offset} (block aligned) that one image write may take, at
+     * most {@code length} and never past a multiple of {@code span} ({@link Image#maxWriteBytes});
+     * the last block may end at the end of the disk. 0 where {@code offset} is not aligned.
+     */
+    private long wholeBlocks(long offset, long length, long bs, long span) {
+        if (span <= bs || Math.floorMod(offset, bs) != 0) {
+            return 0;
+        }
+        long n = Math.min(length, span - Math.floorMod(offset, span));
+        return offset + n == size() ? n : n / bs * bs;
+    }
+
+    private void writeBlockByBlock(long offset, ByteBuffer piece, long bs) throws IOException {
+        int limit = piece.limit();
+        for (int pos = piece.position(); pos < limit; ) {
+            int n = (int) Math.min(limit - pos, bs);
+            piece.limit(pos + n).position(pos);
+            if (top.write(offset, piece) == WriteResult.NEEDS_FILL) {
+                piece.position(pos);
+                writeWithFill(offset, piece);
+            }
+            pos += n;
+            offset += n;
+        }
+        piece.limit(limit);
     }
 
     /** The piece lies in one block; widen it to whole fill units with the chain's current bytes. */

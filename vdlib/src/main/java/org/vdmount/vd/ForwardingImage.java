@@ -88,6 +88,11 @@ public abstract class ForwardingImage implements Image {
     }
 
     @Override
+    public long maxWriteBytes() {
+        return image.maxWriteBytes();
+    }
+
+    @Override
     public long fillUnit() {
         return image.fillUnit();
     }

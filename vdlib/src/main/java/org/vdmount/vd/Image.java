@@ -19,7 +19,9 @@ import org.vdmount.vd.storage.Storage;
  * <li>{@link #map} reports the longest homogeneous run at an offset, never past the end of the
  *     block holding it ({@link #blockSize()}) nor past {@code maxLength}.</li>
  * <li>{@link #readData} is called only for ranges inside a DATA run.</li>
- * <li>{@link #write} gets a range inside one block. It writes in place, or allocates on its own
+ * <li>{@link #write} gets a range inside one block, or, where {@link #maxWriteBytes()} is larger
+ *     than the block, a run of whole blocks (the last one may end at the end of the disk) inside
+ *     one {@code maxWriteBytes}-aligned span. It writes in place, or allocates on its own
  *     when the range covers whole fill units ({@link #fillUnit()}); a range that only partly
  *     covers fill units the image does not hold answers {@link WriteResult#NEEDS_FILL} and writes
  *     nothing. A write covering whole fill units must never answer NEEDS_FILL.</li>
@@ -72,6 +74,15 @@ public interface Image extends Closeable {
 
     /** Allocation unit: runs and writes never cross a multiple of it. A power of two. */
     long blockSize();
+
+    /**
+     * The longest run of whole blocks one {@link #write} may cover, a power of two, a multiple of
+     * {@link #blockSize()}: formats that lay a run of new blocks out in one piece (one host write
+     * for all their data) answer more than the block. Writes never cross a multiple of it.
+     */
+    default long maxWriteBytes() {
+        return blockSize();
+    }
 
     /** Unit that must be covered entirely when writing into space the image does not hold. */
     long fillUnit();

@@ -56,6 +56,8 @@ final class Qcow2Image extends ImageBase {
     /** The image file's size as far as this process knows (open size, grown by our writes). */
     private volatile long knownEnd;
     final Qcow2Writer writer;            // null when read-only
+    /** The most one write may cover (a power of two): 8 MiB, twice the chunk `vd convert` copies. */
+    static final long MAX_WRITE_RUN = 8L << 20;
 
     Qcow2Image(ImageFormat format, Storage storage, Storage dataStorage, Qcow2Header header, HeaderExtensions ext,
                ParentReference parent, List<Qcow2Snapshot> snapshots, String snapshotName, long virtualSize,
@@ -373,6 +375,15 @@ final class Qcow2Image extends ImageBase {
     @Override
     public ParentReference parent() {
         return parent;
+    }
+
+    /**
+     * Whole-cluster writes may span up to one L2 table's reach (at most {@link #MAX_WRITE_RUN}):
+     * the clusters such a write allocates are laid out as one host run and written with one call.
+     */
+    @Override
+    public long maxWriteBytes() {
+        return Math.max(clusterSize, Math.min(clusterSize << l2Bits, MAX_WRITE_RUN));
     }
 
     @Override

@@ -48,6 +48,9 @@ final class Qcow2Writer {
     // ---- write --------------------------------------------------------------------------------
 
     WriteResult write(long offset, ByteBuffer src) throws IOException {
+        if (src.remaining() > img.clusterSize) {
+            return writeRun(offset, src);
+        }
         if (prepared) {
             ReentrantReadWriteLock.ReadLock r = reuse.readLock();
             r.lock();
@@ -69,6 +72,125 @@ final class Qcow2Writer {
             return r;
         } finally {
             alloc.unlock();
+        }
+    }
+
+    /**
+     * A run of whole clusters inside one L2 table's reach ({@link Qcow2Image#maxWriteBytes}; the
+     * last one may end at the end of the disk). Where every cluster is owned here it is written in
+     * place, one call per contiguous host stretch, without the allocation lock. Otherwise, under
+     * it: each stretch of clusters without a host cluster gets its host clusters allocated one
+     * after another (so contiguous, unless a new refcount block or a hole a flush freed comes
+     * between), its data written with one call per contiguous host stretch, and only then its L2
+     * entries set (the table reaches the file at the next flush, after the data is forced:
+     * qcow2.txt's clusters are valid once the tables point to them). The other clusters
+     * (compressed, shared with a snapshot, preallocated, a partial last one) take the one-cluster
+     * path, so the layout is the one cluster-by-cluster writes make.
+     */
+    private WriteResult writeRun(long offset, ByteBuffer src) throws IOException {
+        int len = src.remaining();
+        long cs = img.clusterSize;
+        int n = (int) ((len + cs - 1) / cs);
+        if ((offset & (cs - 1)) != 0 || img.l1Index(offset) != img.l1Index(offset + len - 1)) {
+            throw new IllegalArgumentException("qcow2: a multi-cluster write must be cluster aligned inside one L2 "
+                    + "table's reach: 0x" + Long.toHexString(offset) + " + " + len);
+        }
+        if (prepared && writeRunInPlace(offset, src, n)) {
+            return WriteResult.DONE;
+        }
+        alloc.lock();
+        try {
+            prepare();
+            int l1i = img.l1Index(offset);
+            int i0 = img.l2Index(offset);
+            long[] hosts = new long[n];
+            for (int k = 0; k < n; ) {
+                if (!needsNewCluster(img.l2For(l1i), i0 + k, offset + k * cs)) {
+                    int at = src.position() + (int) (k * cs);
+                    ByteBuffer one = src.duplicate().limit(Math.min(at + (int) cs, src.limit())).position(at);
+                    if ((img.extL2 ? writeExtended(offset + k * cs, one) : writeStandard(offset + k * cs, one))
+                            != WriteResult.DONE) {
+                        throw new IllegalStateException("qcow2: whole-cluster write refused");
+                    }
+                    k++;
+                    continue;
+                }
+                int m = k + 1;
+                while (m < n && needsNewCluster(img.l2For(l1i), i0 + m, offset + m * cs)) {
+                    m++;
+                }
+                L2Table t = writableL2(l1i);
+                for (int j = k; j < m; j++) {
+                    hosts[j] = allocData(offset + j * cs);
+                }
+                writeStretches(src, hosts, k, m);
+                for (int j = k; j < m; j++) {
+                    if (img.extL2) {
+                        long touched = subclusterMask(offset + j * cs, (int) cs);
+                        long bitmap = t.word(2 * (i0 + j) + 1);
+                        t.setPair(2 * (i0 + j), hosts[j] | Qcow2Image.COPIED, (bitmap | touched) & ~(touched << 32));
+                    } else {
+                        t.set(i0 + j, hosts[j] | Qcow2Image.COPIED);
+                    }
+                }
+                k = m;
+            }
+            src.position(src.limit());
+            maybeFlush();
+            return WriteResult.DONE;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /** Whether the cluster needs a new host cluster and nothing else: no host, not compressed, whole. */
+    private boolean needsNewCluster(L2Table t, int i, long clusterStart) {
+        if (clusterSpan(clusterStart) != img.clusterSize) {
+            return false; // the last, partial cluster: the one-cluster path pads it to a whole one
+        }
+        long e = t == null ? 0 : t.word(img.extL2 ? 2 * i : i);
+        return !img.compressed(e) && !img.hasHost(e);
+    }
+
+    /** Writes clusters [k, m) of the run from {@code src}: one call per stretch of contiguous hosts. */
+    private void writeStretches(ByteBuffer src, long[] hosts, int k, int m) throws IOException {
+        long cs = img.clusterSize;
+        for (int a = k; a < m; ) {
+            int b = a + 1;
+            while (b < m && hosts[b] == hosts[b - 1] + cs) {
+                b++;
+            }
+            int from = src.position() + (int) (a * cs);
+            int to = (int) Math.min(src.position() + b * cs, src.limit());
+            img.dataStorage.write(src.duplicate().limit(to).position(from), hosts[a]);
+            noteWritten(hosts[a] + (to - from));
+            a = b;
+        }
+    }
+
+    /**
+     * Writes the run in place if every cluster of it is owned here and allocated (for extended
+     * L2 entries: every subcluster), under the read side of {@link #reuse}; false (nothing written)
+     * otherwise.
+     */
+    private boolean writeRunInPlace(long offset, ByteBuffer src, int n) throws IOException {
+        long cs = img.clusterSize;
+        ReentrantReadWriteLock.ReadLock r = reuse.readLock();
+        r.lock();
+        try {
+            long[] hosts = new long[n];
+            for (int k = 0; k < n; k++) {
+                long at = offset + k * cs;
+                hosts[k] = inPlaceHost(at, (int) Math.min(cs, offset + src.remaining() - at));
+                if (hosts[k] < 0) {
+                    return false;
+                }
+            }
+            writeStretches(src, hosts, 0, n);
+            src.position(src.limit());
+            return true;
+        } finally {
+            r.unlock();
         }
     }
 

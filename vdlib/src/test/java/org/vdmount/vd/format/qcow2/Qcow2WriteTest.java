@@ -230,4 +230,49 @@ class Qcow2WriteTest {
         assertEquals(mtime, Files.getLastModifiedTime(dir.resolve("r.qcow2")));
         assertEquals(List.of(), List.of());
     }
+
+    /**
+     * One write over many clusters of every kind (owned, zero flag, compressed, shared with a
+     * snapshot, unallocated, and the partial last cluster), then a fresh run: the content matches,
+     * qemu-img check is clean, and the fresh clusters lie in one contiguous host run.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"compat=1.1", "compat=0.10", "extended_l2=on,cluster_size=16k", "cluster_size=4k"})
+    void multiClusterWritesMixKindsAndLayFreshClustersOutInOneRun(String options) throws IOException {
+        int size = SIZE + 12800;
+        img(dir, "create", "-f", "qcow2", "-o", options, "m.qcow2", Integer.toString(size));
+        io(dir, "qcow2", "m.qcow2", "write -P 0x11 0 64k", "write -c -P 0x22 128k 64k", "write -P 0x33 1M 256k");
+        img(dir, "snapshot", "-c", "one", "m.qcow2");
+        if (!options.contains("0.10")) {
+            io(dir, "qcow2", "m.qcow2", "write -z 512k 64k");
+        }
+        byte[] model = QemuTools.qemuRaw(dir, "m.qcow2");
+        Random r = new Random(options.hashCode());
+        try (Disk d = Disk.open(dir.resolve("m.qcow2"), OpenOptions.defaultReadWrite())) {
+            byte[] all = new byte[size];
+            r.nextBytes(all);
+            d.write(0, ByteBuffer.wrap(all)); // whole disk: every kind, and the partial last cluster
+            System.arraycopy(all, 0, model, 0, size);
+            byte[] again = new byte[3 << 20];
+            r.nextBytes(again);
+            d.write(1 << 20, ByteBuffer.wrap(again)); // in place now: owned clusters only
+            System.arraycopy(again, 0, model, 1 << 20, again.length);
+        }
+        verifyWithQemu("m.qcow2", model);
+        img(dir, "snapshot", "-d", "one", "m.qcow2");
+        QemuTools.assertClean(dir, "qcow2", "m.qcow2");
+
+        img(dir, "create", "-f", "qcow2", "-o", options, "f.qcow2", Integer.toString(SIZE));
+        byte[] fresh = new byte[SIZE];
+        byte[] run = new byte[options.contains("4k") ? 1 << 20 : 4 << 20]; // inside one L2 table's reach
+        r.nextBytes(run);
+        System.arraycopy(run, 0, fresh, 2 << 20, run.length);
+        try (Disk d = Disk.open(dir.resolve("f.qcow2"), OpenOptions.defaultReadWrite())) {
+            d.write(2 << 20, ByteBuffer.wrap(run));
+        }
+        verifyWithQemu("f.qcow2", fresh);
+        String map = img(dir, "map", "--output=json", "f.qcow2");
+        long dataEntries = map.lines().filter(l -> l.contains("\"data\": true")).count();
+        assertEquals(1, dataEntries, "one contiguous host run for the fresh clusters: " + map);
+    }
 }

@@ -68,7 +68,7 @@ class ChannelTest {
     }
 
     @Test
-    void initNegotiatesOneMibRequestsAndAsyncIo() {
+    void initNegotiatesOneMibRequestsAndAsyncIo() throws InterruptedException {
         init();
         assertEquals(0, rep.getInt(4));
         assertEquals(16 + 64, rep.getInt(0));
@@ -80,7 +80,12 @@ class ChannelTest {
         assertEquals(flags, rep.getInt(28), "no writeback cache, no splice, no readdirplus");
         assertEquals(1 << 20, rep.getInt(36), "max_write");
         assertEquals(256, rep.getShort(44), "max_pages");
-        assertTrue(fs.initialized);
+        // the channel marks the session initialised right after it sends the reply: wait for it
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!fs.initialized && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertTrue(fs.initialized, "file system told of INIT");
     }
 
     @Test

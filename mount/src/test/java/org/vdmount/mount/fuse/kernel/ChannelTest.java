@@ -81,10 +81,7 @@ class ChannelTest {
         assertEquals(1 << 20, rep.getInt(36), "max_write");
         assertEquals(256, rep.getShort(44), "max_pages");
         // the channel marks the session initialised right after it sends the reply: wait for it
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!fs.initialized && System.nanoTime() < deadline) {
-            Thread.sleep(1);
-        }
+        assertTrue(session.awaitInitialized(10_000), "session marked initialised");
         assertTrue(fs.initialized, "file system told of INIT");
     }
 

@@ -31,7 +31,6 @@ public final class ChainCommit {
     /** Granule of the all-zero test inside DATA runs: zero granules become zero ranges. */
     static final int GRAIN_BYTES = 64 << 10;
 
-    /** What a commit did. */
     /**
      * What a commit did. {@code staleLink}: the target's link identity changed with its data (a
      * VHDX's DataWriteGuid, VHDX 1.0 section 2.2.2.1) and the layer above still records the old
@@ -173,7 +172,7 @@ public final class ChainCommit {
         long end = Math.min(size, lower.size());
         long pos = 0;
         while (pos < end) {
-            long run = upperRun(pos, Math.min(end - pos, CHUNK_BYTES));
+            long run = mergedRun(pos, end - pos);
             long len = Run.length(run);
             switch (Run.kind(run)) {
                 case DATA -> copy(pos, (int) len);
@@ -188,6 +187,27 @@ public final class ChainCommit {
             pos += len;
             progress.accept(pos);
         }
+    }
+
+    /**
+     * The run of one kind at {@code pos} as the layers above answer it, merged across their answers
+     * (a qcow2 top answers one cluster per call: copying that answer by answer meant one small write
+     * per cluster into the target). DATA runs stop at {@link #CHUNK_BYTES}, the buffer; ZERO and
+     * UNALLOCATED runs go on to {@code max}.
+     */
+    private long mergedRun(long pos, long max) throws IOException {
+        long first = upperRun(pos, max);
+        Allocation kind = Run.kind(first);
+        long limit = kind == Allocation.DATA ? Math.min(max, CHUNK_BYTES) : max;
+        long len = Math.min(Run.length(first), limit);
+        while (len < limit) {
+            long next = upperRun(pos + len, limit - len);
+            if (Run.kind(next) != kind) {
+                break;
+            }
+            len += Run.length(next);
+        }
+        return Run.of(kind, len);
     }
 
     /**

@@ -16,8 +16,10 @@ import org.vdmount.vd.storage.Storage;
  *
  * <h2>I/O contract</h2>
  * <ul>
- * <li>{@link #map} reports the longest homogeneous run at an offset, never past the end of the
- *     block holding it ({@link #blockSize()}) nor past {@code maxLength}.</li>
+ * <li>{@link #map} reports the longest homogeneous run at an offset, never past {@code maxLength}
+ *     and, as a rule, not past the end of the block holding it ({@link #blockSize()}); a format may
+ *     answer a longer run where one {@link #readData} call serves it all (qcow2: consecutive
+ *     clusters of one kind whose host clusters follow each other).</li>
  * <li>{@link #readData} is called only for ranges inside a DATA run.</li>
  * <li>{@link #write} gets a range inside one block, or, where {@link #maxWriteBytes()} is larger
  *     than the block, a run of whole blocks (the last one may end at the end of the disk) inside

@@ -195,19 +195,14 @@ final class Qcow2Image extends ImageBase {
         int inCluster = (int) (offset & (clusterSize - 1));
         long len = Math.min(maxLength, clusterSize - inCluster);
         L2Table t = l2For(l1Index(offset));
-        if (t == null) {
-            return Run.unallocated(len);
-        }
         int i = l2Index(offset);
+        if (t == null) {
+            // no L2 table: the whole span of this L1 entry is unallocated
+            long span = ((long) ((1 << l2Bits) - i) << clusterBits) - inCluster;
+            return Run.unallocated(Math.min(maxLength, span));
+        }
         if (!extL2) {
-            long e = t.word(i);
-            if (compressed(e)) {
-                return Run.data(len);
-            }
-            if ((e & ZERO_FLAG) != 0) {
-                return Run.zero(len);
-            }
-            return hasHost(e) ? Run.data(len) : Run.unallocated(len);
+            return standardRun(t, i, inCluster, maxLength);
         }
         L2Table.Extended pair = t.extended(i);
         long e = pair.descriptor();
@@ -224,6 +219,37 @@ final class Qcow2Image extends ImageBase {
         }
         long run = Math.min(end, (long) next << subclusterBits) - inCluster;
         return state == 0 ? Run.data(run) : state == 1 ? Run.zero(run) : Run.unallocated(run);
+    }
+
+    /**
+     * The run at cluster {@code i} of a standard L2 table, extended over the following entries of
+     * the same table while they answer the same: ZERO and UNALLOCATED entries of their kind, DATA
+     * entries only while their host clusters follow one another in the file (so {@link #readData}
+     * reads the whole run with one call). A compressed cluster is a run of its own.
+     */
+    private long standardRun(L2Table t, int i, int inCluster, long maxLength) {
+        long e = t.word(i);
+        long len = Math.min(maxLength, clusterSize - inCluster);
+        if (compressed(e)) {
+            return Run.data(len);
+        }
+        int kind = standardKind(e);
+        long nextHost = (e & OFFSET_MASK) + clusterSize;
+        int entries = 1 << l2Bits;
+        for (int j = i + 1; j < entries && len < maxLength; j++) {
+            long f = t.word(j);
+            if (compressed(f) || standardKind(f) != kind || kind == 0 && (f & OFFSET_MASK) != nextHost) {
+                break;
+            }
+            nextHost += clusterSize;
+            len = Math.min(maxLength, len + clusterSize);
+        }
+        return kind == 0 ? Run.data(len) : kind == 1 ? Run.zero(len) : Run.unallocated(len);
+    }
+
+    /** 0 data, 1 zero, 2 unallocated for a standard (not compressed) L2 entry (qcow2.txt "Standard Cluster Descriptor"). */
+    private int standardKind(long e) {
+        return (e & ZERO_FLAG) != 0 ? 1 : hasHost(e) ? 0 : 2;
     }
 
     /** 0 allocated, 1 zero, 2 unallocated (qcow2.txt "Subcluster Allocation Bitmap"). */
@@ -275,10 +301,13 @@ final class Qcow2Image extends ImageBase {
         long host = checkedHost(e, t);
         long pos = host + inCluster;
         int want = dst.remaining();
-        int n = dataStorage.read(dst, pos);
+        int n = dataStorage.read(dst, pos); // a DATA run from map(): host clusters one after another
         if (n < want) {
-            if (n == 0 && pos >= dataStorage.size()) {
-                throw new TruncatedImageException("qcow2", dataStorage.path(), "data cluster", pos, want,
+            long missing = pos + n;
+            long clusterEnd = (missing | (clusterSize - 1)) + 1;
+            if (n == 0 || (missing & (clusterSize - 1)) == 0 || pos + want > clusterEnd) {
+                // a cluster of the run lies wholly past the end of the file
+                throw new TruncatedImageException("qcow2", dataStorage.path(), "data cluster", missing, want - n,
                         dataStorage.size());
             }
             zeroFill(dst); // a short last cluster reads as zeros past the end of the file

@@ -250,4 +250,62 @@ class Qcow2ReadTest {
         assertInstanceOf(org.vdmount.vd.VdException.class, e);
         assertTrue(e.getMessage().contains("corrupt"), e.getMessage());
     }
+    /**
+     * map() answers one run for consecutive clusters whose host clusters follow each other (one
+     * read then serves it), stops where the host order breaks, spans a missing L2 table whole, and
+     * a run cut by the end of the file is reported as truncated, not read as zeros.
+     */
+    @Test
+    void runsSpanClustersWhoseHostsFollowEachOther() throws IOException {
+        long k = 1024;
+        img(dir, "create", "-f", "qcow2", "-o", "cluster_size=64K", "r.qcow2", Long.toString(SIZE));
+        // host order: clusters 0-3, then the one at 1M, then cluster 4 (not after cluster 3 in the file)
+        io(dir, "qcow2", "r.qcow2", "write -P 1 0 256K", "write -P 2 1M 64K", "write -P 3 256K 64K",
+                "write -z 2M 192K");
+        assertSameAsQemu(dir, "r.qcow2");
+        long host0;
+        try (Disk d = Disk.open(dir.resolve("r.qcow2"), OpenOptions.defaultReadOnly())) {
+            org.vdmount.vd.Image top = d.top();
+            assertRun(top.map(0, SIZE), org.vdmount.vd.Allocation.DATA, 256 * k);
+            assertRun(top.map(100, SIZE - 100), org.vdmount.vd.Allocation.DATA, 256 * k - 100);
+            assertRun(top.map(0, 100 * k), org.vdmount.vd.Allocation.DATA, 100 * k);
+            assertRun(top.map(256 * k, SIZE - 256 * k), org.vdmount.vd.Allocation.DATA, 64 * k);
+            assertRun(top.map(320 * k, SIZE - 320 * k), org.vdmount.vd.Allocation.UNALLOCATED, 704 * k);
+            assertRun(top.map(2048 * k, SIZE - 2048 * k), org.vdmount.vd.Allocation.ZERO, 192 * k);
+            assertRun(top.map(2240 * k, SIZE - 2240 * k), org.vdmount.vd.Allocation.UNALLOCATED, SIZE - 2240 * k);
+            host0 = top.hostLocation(0).offset();
+            assertEquals(host0 + 3 * 65536, top.hostLocation(3 * 65536).offset());
+        }
+        img(dir, "create", "-f", "qcow2", "-o", "cluster_size=64K", "e.qcow2", Long.toString(SIZE));
+        try (Disk d = Disk.open(dir.resolve("e.qcow2"), OpenOptions.defaultReadOnly())) {
+            assertRun(d.top().map(4096, SIZE - 4096), org.vdmount.vd.Allocation.UNALLOCATED, SIZE - 4096); // no L2 table
+        }
+        // cut the file inside cluster 2 of the first run: cluster 3 lies wholly past the end
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(dir.resolve("r.qcow2"),
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(host0 + 2 * 65536 + 100);
+        }
+        try (Disk d = Disk.open(dir.resolve("r.qcow2"), OpenOptions.defaultReadOnly())) {
+            java.nio.ByteBuffer head = java.nio.ByteBuffer.allocate(2 * 65536 + 100);
+            d.read(0, head); // the part still in the file reads
+            java.nio.ByteBuffer all = java.nio.ByteBuffer.allocate(256 * 1024);
+            org.vdmount.vd.TruncatedImageException e = assertThrows(org.vdmount.vd.TruncatedImageException.class,
+                    () -> d.read(0, all));
+            assertTrue(e.getMessage().contains("truncated data cluster") && e.getMessage().contains(
+                    "0x" + Long.toHexString(host0 + 2 * 65536 + 100)), e.getMessage());
+        }
+        // --allow-truncated: the lost part of the run (from the cut on) reads as zeros
+        try (Disk d = Disk.open(dir.resolve("r.qcow2"), OpenOptions.defaultReadOnly().withAllowTruncated(true))) {
+            java.nio.ByteBuffer all = java.nio.ByteBuffer.allocate(256 * 1024);
+            d.read(0, all);
+            for (int i = 0; i < all.capacity(); i++) {
+                assertEquals(i < 2 * 65536 + 100 ? 1 : 0, all.get(i), "byte " + i);
+            }
+        }
+    }
+
+    private static void assertRun(long run, org.vdmount.vd.Allocation kind, long length) {
+        assertEquals(kind, org.vdmount.vd.Run.kind(run));
+        assertEquals(length, org.vdmount.vd.Run.length(run));
+    }
 }

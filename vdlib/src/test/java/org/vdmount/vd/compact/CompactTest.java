@@ -309,6 +309,52 @@ class CompactTest {
         assertClean(img, "parallels");
     }
 
+    /**
+     * The older "WithoutFreeSpace" magic counts BAT entries in sectors, not clusters
+     * (parallels.txt "BAT"): a qemu-made image rewritten to it compacts the same, entries stored
+     * in sectors, and qemu-img reads and checks the result.
+     */
+    @Test
+    void anOldMagicParallelsImageStoresItsMovedEntriesInSectors() throws Exception {
+        ExternalTools.assume("qemu-img", "qemu-io");
+        Path img = dir.resolve("old.hds");
+        ExternalTools.run(null, "qemu-img", "create", "-q", "-f", "parallels", "-o", "cluster_size=64k",
+                img.toString(), "1M");
+        qemuIo("parallels", img, "write -P 0 0 64k", "write -P 3 64k 64k", "write -P 0 128k 64k",
+                "write -P 4 192k 64k");
+        try (var ch = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.READ,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ByteBuffer bat = ByteBuffer.allocate(4 * 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(bat, 64);
+            for (int i = 0; i < 16; i++) {
+                bat.putInt(4 * i, bat.getInt(4 * i) * 128); // clusters of 64 KiB -> sectors
+            }
+            ch.write(bat.flip(), 64);
+            ch.write(ByteBuffer.wrap("WithoutFreeSpace".getBytes(java.nio.charset.StandardCharsets.US_ASCII)), 0);
+        }
+        Path raw = dir.resolve("old.raw");
+        ExternalTools.run(null, "qemu-img", "convert", "-f", "parallels", "-O", "raw", img.toString(), raw.toString());
+
+        CompactResult r = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
+
+        assertEquals(2, r.blocksFreed(), r.toString());
+        assertEquals(1, r.blocksMoved(), r.toString()); // the cluster of 192k into the first hole
+        assertEquals(2 * (64L << 10), r.fileBytesBefore() - r.fileBytesAfter(), r.toString());
+        try (var ch = java.nio.channels.FileChannel.open(img)) {
+            ByteBuffer e = ByteBuffer.allocate(4 * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(e, 64);
+            long dataOff = 65536; // qemu: the BAT rounded up to a cluster
+            assertEquals(0, e.getInt(0));
+            assertEquals((dataOff + 65536) / 512, e.getInt(4), "entry 1 stays, in sectors");
+            assertEquals(0, e.getInt(8));
+            assertEquals(dataOff / 512, e.getInt(12), "entry 3 moved to the first cluster, in sectors");
+        }
+        ExternalTools.run(null, "qemu-img", "compare", "-q", "-f", "raw", "-F", "parallels", raw.toString(),
+                img.toString());
+        ExternalTools.run(null, "qemu-img", "check", "-q", "-f", "parallels", img.toString());
+        assertClean(img, "parallels");
+    }
+
     /** A bundle whose image file is plain (raw) has no table to free clusters from: refused, untouched. */
     @Test
     void aPlainParallelsBundleIsRefused() throws Exception {

@@ -78,6 +78,33 @@ class CompactCommandTest {
     }
 
     @Test
+    void compactsAQemuMadeParallelsImage() throws Exception {
+        Tools.require("qemu-img");
+        Tools.require("qemu-io");
+        Path img = dir.resolve("d.hds");
+        Tools.run("qemu-img", "create", "-q", "-f", "parallels", img.toString(), "16M");
+        // 1 MiB clusters: 1 of data, 4 of written zeros (allocated), 1 of data
+        Tools.run("qemu-io", "-f", "parallels", "-c", "write -P 7 0 1M", "-c", "write -P 0 1M 4M",
+                "-c", "write -P 9 5M 1M", img.toString());
+        Path raw = dir.resolve("before.raw");
+        Tools.run("qemu-img", "convert", "-f", "parallels", "-O", "raw", img.toString(), raw.toString());
+        long before = Files.size(img);
+
+        Cli.Result r = Cli.vd("compact", img);
+        assertEquals(0, r.exit(), r.toString());
+        long after = Files.size(img);
+        assertEquals(4L << 20, before - after, before + " -> " + after);
+        assertTrue(r.out().contains("(" + before + " -> " + after + " bytes)"), r.toString());
+        assertTrue(r.out().contains("4 block(s) freed"), r.toString());
+        Tools.run("qemu-img", "compare", "-q", "-f", "raw", "-F", "parallels", raw.toString(), img.toString());
+        assertTrue(Tools.run("qemu-img", "check", "-f", "parallels", img.toString()).contains("No errors"));
+
+        Cli.Result again = Cli.vd("compact", img);
+        assertEquals(0, again.exit(), again.toString());
+        assertTrue(again.out().contains("(" + after + " -> " + after + " bytes); 0 block(s) freed"), again.toString());
+    }
+
+    @Test
     void aFormatWithoutCompactionIsRefusedInOneLine() throws Exception {
         Tools.require("qemu-img");
         Path img = dir.resolve("d.qcow");

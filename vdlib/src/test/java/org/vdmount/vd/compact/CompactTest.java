@@ -38,18 +38,21 @@ class CompactTest {
             "vhd", Map.of("block_size", "512K"),
             "vhdx", Map.of("block_size", "1M", "log_size", "1M"),
             "qed", Map.of("cluster_size", "64K"),
-            "vmdk", Map.of("zeroed_grain", "on"));
+            "vmdk", Map.of("zeroed_grain", "on"),
+            "parallels", Map.of("cluster_size", "64K"));
     /** qemu's name for the format, where qemu-img reads it (VDI, VHD, VHDX: base images only). */
     static final Map<String, String> QEMU = Map.of("vdi", "vdi", "qcow2", "qcow2", "vhd", "vpc", "vhdx", "vhdx",
-            "qed", "qed", "vmdk", "vmdk");
+            "qed", "qed", "vmdk", "vmdk",
+            "parallels", "parallels");
     /** Formats qemu-img check supports. */
-    static final java.util.Set<String> QEMU_CHECKS = java.util.Set.of("vdi", "qcow2", "vhdx", "qed", "vmdk");
+    static final java.util.Set<String> QEMU_CHECKS = java.util.Set.of("vdi", "qcow2", "vhdx", "qed", "vmdk",
+            "parallels");
 
     @TempDir
     Path dir;
 
     @ParameterizedTest
-    @ValueSource(strings = {"vdi", "qcow2", "vhd", "vhdx", "qed", "vmdk"})
+    @ValueSource(strings = {"vdi", "qcow2", "vhd", "vhdx", "qed", "vmdk", "parallels"})
     void aBaseImageGivesBackItsZeroBlocks(String format) throws Exception {
         ExternalTools.assume("qemu-img");
         Path img = dir.resolve("base." + format);
@@ -236,8 +239,142 @@ class CompactTest {
         assertEquals(-1, Arrays.mismatch(before, Files.readAllBytes(img)), "the file is untouched");
     }
 
+    /**
+     * A Parallels snapshot in a bundle (the format's only differencing image): clusters that repeat
+     * the snapshot below are freed; zeros over parent data stay (parallels.txt has no zero marker,
+     * entry 0 would show the parent); new data stays. The parent's file is only read.
+     */
+    @Test
+    void aParallelsSnapshotGivesBackClustersEqualToItsParent() throws Exception {
+        Path bundle = dir.resolve("p.hdd");
+        CompactFixture.base(bundle, "parallels", Map.of(), 11); // the snapshot takes its bundle's cluster size
+        Path child = bundle.resolve("p.hdd.1.snap.hds");
+        CompactFixture.child(child, bundle, "parallels", Map.of(), 12);
+        byte[] before = contents(child);
+        byte[] parentBefore = contents(bundle);
+        long bs = allocatedBlocks(child, 10);
+        Path root = null;
+        try (var files = Files.list(bundle)) {
+            root = files.filter(f -> f.toString().endsWith(".hds") && !f.equals(child)).findFirst().orElseThrow();
+        }
+        byte[] rootBefore = Files.readAllBytes(root);
+
+        long[] progress = {0};
+        CompactResult r = Compaction.compact(child, null, OpenOptions.defaultReadOnly(), v -> progress[0] = v);
+
+        assertEquals(4, r.blocksFreed(), r.toString());
+        assertEquals(0, r.blocksZeroed(), r.toString());
+        assertEquals(4, r.blocksMoved(), r.toString()); // 8, 9, 10, 11 at the back fill the holes of 0, 2, 4, 6
+        assertEquals(4 * bs, r.fileBytesBefore() - r.fileBytesAfter(), r.toString());
+        assertEquals(before.length, progress[0]);
+        assertReads(before, child);
+        assertReads(parentBefore, bundle);
+        assertEquals(-1, Arrays.mismatch(rootBefore, Files.readAllBytes(root)), "the parent is only read");
+        assertClean(child, "parallels");
+        try (Disk d = Disk.open(child, OpenOptions.defaultReadOnly())) {
+            for (int b = 0; b < 16; b++) {
+                Allocation want = b >= 8 && b < 13 || b == 14 ? Allocation.DATA : Allocation.UNALLOCATED;
+                assertEquals(want, Run.kind(d.top().map(b * bs, bs)), "block " + b);
+            }
+        }
+        CompactResult again = Compaction.compact(child, null, OpenOptions.defaultReadOnly(), v -> { });
+        assertEquals(0, again.blocksFreed() + again.blocksMoved(), "a second run finds nothing: " + again);
+        assertEquals(r.fileBytesAfter(), again.fileBytesAfter());
+    }
+
+    /**
+     * An image qemu-img made and qemu-io wrote (1 MiB clusters): 4 MiB of data, 8 MiB of written
+     * zeros, 4 MiB of data. The zero clusters go, the last data clusters move into their places,
+     * qemu-img check finds the result clean and qemu-img compare finds it unchanged.
+     */
+    @Test
+    void aQemuMadeParallelsImageGivesBackItsZeroClusters() throws Exception {
+        ExternalTools.assume("qemu-img", "qemu-io");
+        Path img = dir.resolve("q.hds");
+        ExternalTools.run(null, "qemu-img", "create", "-q", "-f", "parallels", img.toString(), "64M");
+        qemuIo("parallels", img, "write -P 7 0 4M", "write -P 0 4M 8M", "write -P 9 12M 4M");
+        Path raw = dir.resolve("q.raw");
+        ExternalTools.run(null, "qemu-img", "convert", "-f", "parallels", "-O", "raw", img.toString(), raw.toString());
+
+        CompactResult r = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
+
+        assertEquals(8, r.blocksFreed(), r.toString());
+        assertEquals(4, r.blocksMoved(), r.toString());
+        assertEquals(1 << 20, r.blockSizeBytes());
+        assertEquals(8L << 20, r.fileBytesBefore() - r.fileBytesAfter(), r.toString());
+        ExternalTools.run(null, "qemu-img", "compare", "-q", "-f", "raw", "-F", "parallels", raw.toString(),
+                img.toString());
+        ExternalTools.run(null, "qemu-img", "check", "-q", "-f", "parallels", img.toString());
+        assertSameAsRaw(raw, img);
+        assertClean(img, "parallels");
+    }
+
+    /**
+     * The older "WithoutFreeSpace" magic counts BAT entries in sectors, not clusters
+     * (parallels.txt "BAT"): a qemu-made image rewritten to it compacts the same, entries stored
+     * in sectors, and qemu-img reads and checks the result.
+     */
+    @Test
+    void anOldMagicParallelsImageStoresItsMovedEntriesInSectors() throws Exception {
+        ExternalTools.assume("qemu-img", "qemu-io");
+        Path img = dir.resolve("old.hds");
+        ExternalTools.run(null, "qemu-img", "create", "-q", "-f", "parallels", "-o", "cluster_size=64k",
+                img.toString(), "1M");
+        qemuIo("parallels", img, "write -P 0 0 64k", "write -P 3 64k 64k", "write -P 0 128k 64k",
+                "write -P 4 192k 64k");
+        try (var ch = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.READ,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ByteBuffer bat = ByteBuffer.allocate(4 * 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(bat, 64);
+            for (int i = 0; i < 16; i++) {
+                bat.putInt(4 * i, bat.getInt(4 * i) * 128); // clusters of 64 KiB -> sectors
+            }
+            ch.write(bat.flip(), 64);
+            ch.write(ByteBuffer.wrap("WithoutFreeSpace".getBytes(java.nio.charset.StandardCharsets.US_ASCII)), 0);
+        }
+        Path raw = dir.resolve("old.raw");
+        ExternalTools.run(null, "qemu-img", "convert", "-f", "parallels", "-O", "raw", img.toString(), raw.toString());
+
+        CompactResult r = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
+
+        assertEquals(2, r.blocksFreed(), r.toString());
+        assertEquals(1, r.blocksMoved(), r.toString()); // the cluster of 192k into the first hole
+        assertEquals(2 * (64L << 10), r.fileBytesBefore() - r.fileBytesAfter(), r.toString());
+        try (var ch = java.nio.channels.FileChannel.open(img)) {
+            ByteBuffer e = ByteBuffer.allocate(4 * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            ch.read(e, 64);
+            long dataOff = 65536; // qemu: the BAT rounded up to a cluster
+            assertEquals(0, e.getInt(0));
+            assertEquals((dataOff + 65536) / 512, e.getInt(4), "entry 1 stays, in sectors");
+            assertEquals(0, e.getInt(8));
+            assertEquals(dataOff / 512, e.getInt(12), "entry 3 moved to the first cluster, in sectors");
+        }
+        ExternalTools.run(null, "qemu-img", "compare", "-q", "-f", "raw", "-F", "parallels", raw.toString(),
+                img.toString());
+        ExternalTools.run(null, "qemu-img", "check", "-q", "-f", "parallels", img.toString());
+        assertClean(img, "parallels");
+    }
+
+    /** A bundle whose image file is plain (raw) has no table to free clusters from: refused, untouched. */
+    @Test
+    void aPlainParallelsBundleIsRefused() throws Exception {
+        Path bundle = dir.resolve("plain.hdd");
+        try (Image i = FormatRegistry.require("parallels").create(bundle,
+                org.vdmount.vd.CreateOptions.of(1 << 20).with("subformat", "plain"))) {
+            i.flush();
+        }
+        UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
+                () -> Compaction.compact(bundle, null, OpenOptions.defaultReadOnly(), v -> { }));
+        assertTrue(e.getMessage().contains("is a plain image file; compact frees clusters of expanding image files"),
+                e.getMessage());
+    }
+
     private static void qemuIo(Path img, String... commands) throws IOException {
-        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("qemu-io", "-f", "vmdk"));
+        qemuIo("vmdk", img, commands);
+    }
+
+    private static void qemuIo(String format, Path img, String... commands) throws IOException {
+        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("qemu-io", "-f", format));
         for (String c : commands) {
             cmd.add("-c");
             cmd.add(c);

@@ -28,7 +28,8 @@ import org.vdmount.vd.compact.Compaction;
  * The image must read what it read before, read-only as left behind; the next writable open must
  * accept it (reclaiming what the kill leaked), after which qemu-img check (where qemu reads the
  * image) and our check find it clean (VMDK: but for a redundant grain table one write behind its
- * primary); and compacting it again must finish the job, our check then clean.
+ * primary); and compacting it again must finish the job, our check then clean. A Parallels child
+ * is a snapshot file inside a bundle: each kill point gets a copy of the whole bundle.
  */
 class CompactCrashTest {
     private static final Map<String, Map<String, String>> OPTIONS = Map.of(
@@ -37,25 +38,35 @@ class CompactCrashTest {
             "vhd", Map.of("block_size", "512K"),
             "vhdx", Map.of("block_size", "1M", "log_size", "1M"),
             "qed", Map.of("cluster_size", "64K"),
-            "vmdk", Map.of("zeroed_grain", "on"));
+            "vmdk", Map.of("zeroed_grain", "on"),
+            "parallels", Map.of("cluster_size", "64K"));
 
     @TempDir
     Path dir;
 
     @ParameterizedTest
     @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true", "vhd, false", "vhd, true", "vhdx, false",
-        "vhdx, true", "qed, false", "qed, true", "vmdk, false", "vmdk, true"})
+        "vhdx, true", "qed, false", "qed, true", "vmdk, false", "vmdk, true",
+        "parallels, false", "parallels, true"})
     void aCompactionKilledAtAnyWriteLeavesAnImageThatReadsTheSame(String format, boolean child) throws Exception {
         Path template = dir.resolve("template." + format);
-        CompactFixture.base(template, format, OPTIONS.get(format), 3);
-        if (child) {
+        if (format.equals("parallels") && child) { // a Parallels child is a snapshot inside a bundle
+            Path bundle = dir.resolve("template.hdd");
+            CompactFixture.base(bundle, format, Map.of(), 3); // the snapshot takes its bundle's cluster size
+            template = bundle.resolve("template.hdd.1.child.hds");
+            CompactFixture.child(template, bundle, format, Map.of(), 4);
+        } else {
+            CompactFixture.base(template, format, OPTIONS.get(format), 3);
+        }
+        if (child && !format.equals("parallels")) {
             Path parent = dir.resolve("parent." + format);
             Files.move(template, parent);
             CompactFixture.child(template, parent, format, OPTIONS.get(format), 4);
         }
         byte[] expected = contents(template, OpenOptions.defaultReadOnly());
-        long writes = compact(copy(template, "counted." + format), Long.MAX_VALUE, false);
-        long smallest = Files.size(dir.resolve("counted." + format));
+        Path counted = copy(template, "counted." + format);
+        long writes = compact(counted, Long.MAX_VALUE, false);
+        long smallest = Files.size(counted);
         assertTrue(writes > 5, "the compaction writes: " + writes);
         int leaked = 0;
         // QED has no free-space map: clusters a kill leaves unreferenced before the last one in use
@@ -93,7 +104,7 @@ class CompactCrashTest {
                     CheckReport c = checker.get().check(p, Repair.NONE);
                     assertEquals(0, c.exitStatus(), where + "vd check after compacting again: " + c.findings());
                 }
-                Files.delete(p);
+                delete(p);
             }
         }
         System.out.printf("compact crash %s%s: %d kill points over %d host writes, %d left a larger file%n",
@@ -110,8 +121,39 @@ class CompactCrashTest {
                 && f.message().contains("grain tables vs redundant copy"));
     }
 
+    /**
+     * A copy of {@code template} named {@code name}; a file of a Parallels bundle comes with its
+     * whole bundle (descriptor, the other snapshots' files) copied to {@code name.hdd}.
+     */
     private Path copy(Path template, String name) throws IOException {
-        return Files.copy(template, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+        if (!inBundle(template)) {
+            return Files.copy(template, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+        }
+        Path to = dir.resolve(name + ".hdd");
+        Files.createDirectory(to);
+        try (var files = Files.list(template.getParent())) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.copy(f, to.resolve(f.getFileName()));
+            }
+        }
+        return to.resolve(template.getFileName());
+    }
+
+    private void delete(Path p) throws IOException {
+        if (!inBundle(p)) {
+            Files.delete(p);
+            return;
+        }
+        try (var files = Files.list(p.getParent())) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.delete(f);
+            }
+        }
+        Files.delete(p.getParent());
+    }
+
+    private static boolean inBundle(Path p) {
+        return Files.exists(p.resolveSibling("DiskDescriptor.xml"));
     }
 
     /** Compacts {@code p} letting {@code allowed} host writes through; returns the writes seen. */

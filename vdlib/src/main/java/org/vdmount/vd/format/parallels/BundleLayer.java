@@ -63,6 +63,11 @@ final class BundleLayer implements Image {
         return descriptorFile.path();
     }
 
+    /** The Storage ranges, in disk order. */
+    List<Part> parts() {
+        return parts;
+    }
+
     /** How many Storage ranges (image files) the layer has. */
     int partCount() {
         return parts.size();

@@ -61,6 +61,12 @@ public final class ParallelsFormat extends DeclaredFormat {
         return java.util.Optional.of(new ParallelsCheck(this));
     }
 
+    /** Frees clusters of zeros or equal to the snapshots below, moves the last ones down; see {@link ParallelsCompact}. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.of(new ParallelsCompact());
+    }
+
     @Override
     public Image open(Path path, OpenOptions options) throws IOException {
         Path descriptor = Bundle.descriptorOf(path);

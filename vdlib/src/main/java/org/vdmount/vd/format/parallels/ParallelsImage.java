@@ -7,8 +7,10 @@ import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongConsumer;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.Disk;
 import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.OpenOptions;
@@ -17,6 +19,8 @@ import org.vdmount.vd.Run;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.compact.CompactResult;
+import org.vdmount.vd.compact.Verdict;
 import org.vdmount.vd.format.common.ImageBase;
 import org.vdmount.vd.storage.Storage;
 
@@ -347,6 +351,118 @@ final class ParallelsImage extends ImageBase {
             }
         } finally {
             alloc.unlock();
+        }
+    }
+
+    // ---- compact --------------------------------------------------------------------------------
+
+    /** Clusters moved per batch: their copies are forced together before their entries are written. */
+    private static final long PACK_BATCH_BYTES = 64L << 20;
+
+    /**
+     * See {@link ParallelsCompact}. This file holds the virtual bytes from {@code start} of the disk
+     * whose layers below are {@code parent} (null: a base image), its first {@code shown} bytes
+     * (a bundle's Storage range may be shorter than its image file): clusters reaching past them
+     * are kept. Step 1 clears the BAT entry of
+     * every cluster that {@link Verdict#of} frees (the format has no zero marker, so zeros over
+     * parent data stay) and forces the entries; step 2 moves the last referenced clusters into the
+     * lowest unreferenced ones, a batch at a time: the copies forced, then their entries written;
+     * step 3 forces the entries and only then cuts the file after the last referenced cluster
+     * (never below data_off, parallels.txt "data_off"). A vacated cluster lies above every later
+     * hole, so nothing is written where an entry that is not yet durable still points.
+     */
+    CompactResult compact(Disk parent, long start, long shown, LongConsumer progress) throws IOException {
+        checkWritable();
+        alloc.lock();
+        try {
+            ByteBuffer data = ByteBuffer.allocate((int) clusterBytes);
+            ByteBuffer scratch = ByteBuffer.allocate((int) clusterBytes);
+            long freed = 0;
+            long clusters = (virtualSize + clusterBytes - 1) / clusterBytes;
+            for (int c = 0; c < clusters; c++) {
+                long offset = c * clusterBytes;
+                long length = Math.min(clusterBytes, virtualSize - offset);
+                long h = bat.host(c);
+                if (h != 0 && offset + length <= shown) {
+                    data.clear().limit((int) length);
+                    readData(offset, data);
+                    data.flip();
+                    if (Verdict.of(data, start + offset, parent, scratch) == Verdict.UNALLOCATED) {
+                        bat.store(storage, c, 0);
+                        referenced.clear((int) bat.clusterNumber(h));
+                        freed++;
+                    }
+                }
+                progress.accept(start + Math.min(shown, offset + length));
+            }
+            storage.force(); // every cleared entry is durable before its cluster is overwritten
+            long moved = pack(data);
+            storage.force(); // every moved entry is durable before the file is cut under the old places
+            long end = bat.clusterHost(referenced.length());
+            if (storage.size() > end) {
+                storage.truncate(end);
+                storage.force();
+            }
+            knownEnd = storage.size();
+            taken.clear();
+            taken.or(referenced);
+            return CompactResult.counts(clusterBytes, freed, 0, moved);
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /** Step 2 of {@link #compact}, under {@code alloc}: returns the number of clusters moved. */
+    private long pack(ByteBuffer buffer) throws IOException {
+        int[] owner = new int[referenced.length()]; // data-area cluster -> BAT entry, -1 = none
+        java.util.Arrays.fill(owner, -1);
+        for (int i = 0; i < bat.length(); i++) {
+            long h = bat.host(i);
+            if (h != 0) {
+                owner[(int) bat.clusterNumber(h)] = i;
+            }
+        }
+        int batch = (int) Math.max(1, Math.min(1024, PACK_BATCH_BYTES / clusterBytes));
+        int[] from = new int[batch];
+        int[] to = new int[batch];
+        long moved = 0;
+        int lo = 0;
+        int hi = owner.length - 1;
+        while (true) {
+            int n = 0;
+            while (n < batch) {
+                while (lo < hi && owner[lo] >= 0) {
+                    lo++;
+                }
+                while (hi > lo && owner[hi] < 0) {
+                    hi--;
+                }
+                if (lo >= hi) {
+                    break;
+                }
+                from[n] = hi--;
+                to[n] = lo++;
+                n++;
+            }
+            if (n == 0) {
+                return moved;
+            }
+            for (int j = 0; j < n; j++) {
+                buffer.clear();
+                storage.read(buffer, bat.clusterHost(from[j]));
+                zeroFill(buffer); // a last cluster the file holds only in part
+                storage.write(buffer.flip(), bat.clusterHost(to[j]));
+            }
+            storage.force(); // the copies are durable before any entry points at them
+            for (int j = 0; j < n; j++) {
+                int entry = owner[from[j]];
+                bat.store(storage, entry, bat.clusterHost(to[j]));
+                owner[to[j]] = entry;
+                owner[from[j]] = -1;
+                referenced.set(to[j]);
+                referenced.clear(from[j]);
+            }
+            moved += n;
         }
     }
 

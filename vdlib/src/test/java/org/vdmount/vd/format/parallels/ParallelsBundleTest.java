@@ -188,6 +188,54 @@ class ParallelsBundleTest {
         assertArrayEquals(java.util.Arrays.copyOfRange(model, half, SIZE), b);
     }
 
+    /**
+     * {@code vd compact} of a snapshot over a split disk: each Storage range's file is judged
+     * against the snapshot below at the range's place in the disk. In the second range, the
+     * cluster that repeats the first range's base (but not its own) must stay.
+     */
+    @Test
+    void compactJudgesEachStorageOfASplitSnapshotAtItsPlace() throws IOException {
+        int half = SIZE / 2;
+        for (String f : new String[] {"a0.hds", "b0.hds", "a1.hds", "b1.hds"}) {
+            img(bundle, "create", "-f", "parallels", "-o", "cluster_size=64k", f, Integer.toString(half));
+        }
+        io(bundle, "parallels", "a0.hds", "write -P 0x11 0 " + half);
+        io(bundle, "parallels", "b0.hds", "write -P 0x22 0 " + half);
+        io(bundle, "parallels", "a1.hds", "write -P 0x11 0 64k", "write -P 0x77 64k 64k", "write -P 0 128k 64k");
+        io(bundle, "parallels", "b1.hds", "write -P 0x22 0 64k", "write -P 0x11 64k 64k", "write -P 0x88 192k 64k");
+        writeDescriptor(descriptor(SIZE / 512, List.of(
+                new String[] {"0", Integer.toString(half / 512), BASE + " a0.hds Compressed;" + SNAP + " a1.hds Compressed"},
+                new String[] {Integer.toString(half / 512), Integer.toString(SIZE / 512),
+                    BASE + " b0.hds Compressed;" + SNAP + " b1.hds Compressed"}),
+                SNAP, List.of(new UUID[] {BASE, new UUID(0, 0)}, new UUID[] {SNAP, BASE})));
+        byte[] expect;
+        try (Disk d = Disk.open(bundle, OpenOptions.defaultReadOnly())) {
+            expect = read(d);
+        }
+        long a1 = Files.size(bundle.resolve("a1.hds"));
+        long b1 = Files.size(bundle.resolve("b1.hds"));
+        long[] progress = {0};
+
+        var r = org.vdmount.vd.compact.Compaction.compact(bundle, null, OpenOptions.defaultReadOnly(),
+                v -> progress[0] = v);
+
+        assertEquals(2, r.blocksFreed(), r.toString()); // cluster 0 of each range
+        assertEquals(2, r.blocksMoved(), r.toString()); // each file's last cluster into its hole
+        assertEquals(SIZE, progress[0]);
+        assertEquals(a1 - CLUSTER, Files.size(bundle.resolve("a1.hds")));
+        assertEquals(b1 - CLUSTER, Files.size(bundle.resolve("b1.hds")));
+        try (Disk d = Disk.open(bundle, OpenOptions.defaultReadOnly())) {
+            assertArrayEquals(expect, read(d));
+            assertEquals(org.vdmount.vd.Allocation.DATA,
+                    org.vdmount.vd.Run.kind(d.top().map(half + CLUSTER, CLUSTER)), "0x11 over 0x22 stays");
+            assertEquals(org.vdmount.vd.Allocation.DATA,
+                    org.vdmount.vd.Run.kind(d.top().map(2 * CLUSTER, CLUSTER)), "zeros over parent data stay");
+        }
+        for (String f : new String[] {"a0.hds", "b0.hds", "a1.hds", "b1.hds"}) {
+            assertClean(bundle, "parallels", f);
+        }
+    }
+
     @Test
     void hostileDescriptorsAreRefusedInOneLine() throws IOException {
         twoSnapshots(false);

@@ -30,6 +30,8 @@ abstract class GrainMapExtent extends ExtentBase {
     static final long MAX_GD_ENTRIES = 1L << 22;
     /** Memory allowed for cached grain tables of one extent. */
     static final long TABLE_BUDGET_BYTES = 16L << 20;
+    /** Grains one {@link #map} answer spans at most (aligned): 32 MiB of 64 KiB grains. */
+    static final long RUN_GRAINS = 512;
 
     protected final int grainShift;
 
@@ -41,15 +43,44 @@ abstract class GrainMapExtent extends ExtentBase {
     /** UNALLOCATED, ZERO, or the byte offset (≥ 512) of the grain in the file. */
     abstract long lookup(long grain) throws IOException;
 
+    /**
+     * The run at {@code offset}, extended over the following grains while they answer the same:
+     * unallocated or zero grains of their kind, stored grains while they follow one another in the
+     * file (so {@link #read} serves the whole run with one read) and {@link #contiguousGrains}
+     * allows it. A run stops at a multiple of {@link #RUN_GRAINS} grains, which bounds the lookups
+     * one call makes.
+     */
     @Override
     public long map(long offset, long maxLength) throws IOException {
         long in = offset & (grainBytes - 1);
         long len = Math.min(maxLength, grainBytes - in);
-        long where = lookup(offset >>> grainShift);
+        long grain = offset >>> grainShift;
+        long where = lookup(grain);
+        boolean stored = where != UNALLOCATED && where != ZERO;
+        if (!stored || contiguousGrains()) {
+            long last = Math.min((grain | (RUN_GRAINS - 1)) + 1, (sizeBytes() + grainBytes - 1) >>> grainShift);
+            for (long g = grain + 1; g < last && len < maxLength; g++) {
+                long next;
+                try {
+                    next = lookup(g);
+                } catch (CorruptImageException e) {
+                    break; // a damaged entry further on is reported when that grain itself is read
+                }
+                if (stored ? next != where + ((g - grain) << grainShift) : next != where) {
+                    break;
+                }
+                len = Math.min(maxLength, len + grainBytes);
+            }
+        }
         if (where == UNALLOCATED) {
             return Run.unallocated(len);
         }
         return where == ZERO ? Run.zero(len) : Run.data(len);
+    }
+
+    /** Whether stored grains lie whole and uncompressed at their offsets (false: a run is one grain). */
+    protected boolean contiguousGrains() {
+        return true;
     }
 
     @Override

@@ -239,6 +239,11 @@ final class SparseExtent extends GrainMapExtent {
     }
 
     @Override
+    protected boolean contiguousGrains() {
+        return compressed == null;
+    }
+
+    @Override
     protected void readGrain(long where, long grain, long inGrain, ByteBuffer dst) throws IOException {
         if (compressed != null) {
             compressed.read(where, grain, inGrain, dst);

@@ -30,7 +30,8 @@ import org.vdmount.vd.storage.Storage;
 
 /**
  * One VMDK layer: a descriptor (own file or embedded in a sparse extent) and its extents laid end
- * to end. Requests are dispatched to extents; runs never cross an extent or a grain. The CID is
+ * to end. Requests are dispatched to extents; runs never cross an extent (nor a grain, except
+ * where the grains follow each other in the file: {@link GrainMapExtent#map}). The CID is
  * renewed on the first modification of a writable session, as VMware does, so children made
  * against the old content notice.
  */
@@ -194,9 +195,8 @@ final class VmdkImage extends ImageBase {
     public long map(long offset, long maxLength) throws IOException {
         int i = extentAt(offset);
         long in = offset - starts[i];
-        long max = Math.min(maxLength, starts[i + 1] - offset);
-        max = Math.min(max, blockSize - (offset & (blockSize - 1)));
-        return extents[i].map(in, max);
+        // each extent bounds its own runs (a grain-mapped one to grains stored one after another)
+        return extents[i].map(in, Math.min(maxLength, starts[i + 1] - offset));
     }
 
     @Override

@@ -131,4 +131,36 @@ class VmdkQemuReadTest {
             Tools.assertSameAsFile(d, oracle);
         }
     }
+    /**
+     * map() answers one run for grains stored one after another (one read serves it), stops where
+     * the file order breaks, and spans unallocated and zeroed grains; reads stay byte-exact.
+     */
+    @Test
+    void runsSpanGrainsStoredOneAfterAnother() throws IOException {
+        Tools.need("qemu-img", "qemu-io");
+        long k = 1024;
+        long size = 8 << 20;
+        Path img = dir.resolve("r.vmdk");
+        Tools.run(dir, "qemu-img", "create", "-q", "-f", "vmdk", "-o", "zeroed_grain=on", img.toString(),
+                Long.toString(size));
+        // file order: grains 0-3, the grain at 1M, then grain 4 (not after grain 3 in the file)
+        Tools.run(dir, "qemu-io", "-f", "vmdk", "-c", "write -P 1 0 256K", "-c", "write -P 2 1M 64K",
+                "-c", "write -P 3 256K 64K", "-c", "write -z 2M 192K", img.toString());
+        Path oracle = Tools.qemuRaw(img, "oracle.raw");
+        try (Disk d = Disk.open(img, OpenOptions.defaultReadOnly())) {
+            Tools.assertSameAsFile(d, oracle);
+            org.vdmount.vd.Image top = d.top();
+            assertRun(top.map(0, size), org.vdmount.vd.Allocation.DATA, 256 * k);
+            assertRun(top.map(100, size - 100), org.vdmount.vd.Allocation.DATA, 256 * k - 100);
+            assertRun(top.map(256 * k, size - 256 * k), org.vdmount.vd.Allocation.DATA, 64 * k);
+            assertRun(top.map(320 * k, size - 320 * k), org.vdmount.vd.Allocation.UNALLOCATED, 704 * k);
+            assertRun(top.map(2240 * k, size - 2240 * k), org.vdmount.vd.Allocation.UNALLOCATED, size - 2240 * k);
+            assertRun(top.map(2048 * k, size - 2048 * k), org.vdmount.vd.Allocation.ZERO, 192 * k);
+        }
+    }
+
+    private static void assertRun(long run, org.vdmount.vd.Allocation kind, long length) {
+        assertEquals(kind, org.vdmount.vd.Run.kind(run));
+        assertEquals(length, org.vdmount.vd.Run.length(run));
+    }
 }

@@ -206,6 +206,88 @@ class CompactTest {
     }
 
     /**
+     * A QCOW version 1 child with compressed clusters, assembled here (qemu refuses compressed
+     * writes to an image with a backing file) over a qemu-made parent whose first 64 KiB hold 7s:
+     * the compressed copy of the parent's block 0 and compressed zeros over unwritten parent space
+     * (block 32) are freed; compressed zeros over parent data (block 1) must stay (no zero entry in
+     * version 1), and so does new data (block 33 compressed, block 2 plain). The kept compressed
+     * clusters move into the byte gap after the L1 table; qemu reads the result as before.
+     */
+    @Test
+    void aQcowChildFreesCompressedClustersEqualToItsParent() throws Exception {
+        ExternalTools.assume("qemu-img", "qemu-io");
+        Path base = dir.resolve("base.qcow");
+        ExternalTools.run(null, "qemu-img", "create", "-q", "-f", "qcow", base.toString(), "1M");
+        ExternalTools.run(null, "qemu-io", "-f", "qcow", "-c", "write -P 7 0 64k", base.toString());
+        Path child = dir.resolve("child.qcow");
+        Files.write(child, qcowChild("base.qcow", new int[] {0, 1, 32, 33}, new int[] {7, 0, 0, 5}, 2, 6));
+        Path raw = dir.resolve("child.raw");
+        ExternalTools.run(null, "qemu-img", "convert", "-f", "qcow", "-O", "raw", child.toString(), raw.toString());
+        assertSameAsRaw(raw, child);
+        long baseBefore = Files.size(base);
+
+        CompactResult r = Compaction.compact(child, null, OpenOptions.defaultReadOnly(), v -> { });
+
+        assertEquals(2, r.blocksFreed(), r.toString());
+        assertEquals(0, r.blocksZeroed(), r.toString());
+        assertEquals(2, r.blocksMoved(), "the two compressed clusters kept: " + r);
+        assertEquals(3 * 4096, r.fileBytesAfter(), "header cluster, L2 table, data cluster: " + r);
+        assertEquals(baseBefore, Files.size(base), "the parent is only read");
+        ExternalTools.run(null, "qemu-img", "compare", "-q", "-f", "raw", "-F", "qcow", raw.toString(),
+                child.toString());
+        assertSameAsRaw(raw, child);
+        try (Disk d = Disk.open(child, OpenOptions.defaultReadOnly())) {
+            for (int b : new int[] {0, 32}) {
+                assertEquals(Allocation.UNALLOCATED, Run.kind(d.top().map(b * 4096L, 4096)), "block " + b);
+            }
+            for (int b : new int[] {1, 2, 33}) {
+                assertEquals(Allocation.DATA, Run.kind(d.top().map(b * 4096L, 4096)), "block " + b);
+            }
+        }
+    }
+
+    /**
+     * A 1 MiB QCOW version 1 image over {@code backing} (QEMU block/qcow.c layout: 48-byte header,
+     * the name after it, the L1 table 8-aligned after that, 4 KiB clusters, 512-entry L2 tables):
+     * the L2 table at 4096, one plain cluster of {@code plainPattern} bytes for block
+     * {@code plainBlock} at 8192, and from 12288 on, back to back, raw-deflate compressed clusters
+     * filled with {@code patterns} for {@code blocks} (entry: bit 63, the byte size in the 12 bits
+     * below it, the byte offset).
+     */
+    private static byte[] qcowChild(String backing, int[] blocks, int[] patterns, int plainBlock, int plainPattern) {
+        byte[] name = backing.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        long l1At = (48 + name.length + 7) & ~7L;
+        java.io.ByteArrayOutputStream packed = new java.io.ByteArrayOutputStream();
+        long[] entries = new long[blocks.length];
+        for (int i = 0; i < blocks.length; i++) {
+            byte[] cluster = new byte[4096];
+            Arrays.fill(cluster, (byte) patterns[i]);
+            java.util.zip.Deflater z = new java.util.zip.Deflater(9, true);
+            z.setInput(cluster);
+            z.finish();
+            byte[] out = new byte[4096];
+            int n = z.deflate(out);
+            z.end();
+            entries[i] = 1L << 63 | (long) n << (63 - 12) | (12288 + packed.size());
+            packed.write(out, 0, n);
+        }
+        org.vdmount.vd.Bytes f = org.vdmount.vd.Bytes.allocate(12288 + packed.size());
+        f.put32be(0, 0x514649fb).put32be(4, 1).put64be(8, 48).put32be(16, name.length).put64be(24, 1 << 20)
+                .put8(32, 12).put8(33, 9).put64be(40, l1At).putBytes(48, name);
+        f.put64be((int) l1At, 4096);
+        for (int i = 0; i < blocks.length; i++) {
+            f.put64be(4096 + 8 * blocks[i], entries[i]);
+        }
+        f.put64be(4096 + 8 * plainBlock, 8192);
+        byte[] plain = new byte[4096];
+        Arrays.fill(plain, (byte) plainPattern);
+        f.putBytes(8192, plain).putBytes(12288, packed.toByteArray());
+        byte[] all = new byte[f.size()];
+        f.buffer().duplicate().clear().get(all);
+        return all;
+    }
+
+    /**
      * VMDKs qemu-img made (no zeroed-grain flag), split in 2 GiB extent files or not: in every
      * extent 1 MiB of data, 2 MiB of written zeros, 1 MiB of data. The 64 KiB grains of zeros are
      * freed, the data grains behind them move down, each extent file is cut.

@@ -27,9 +27,10 @@ import org.vdmount.vd.compact.Compaction;
  * forces count as the campaign counts them), for every N, half of the time with write N+1 torn.
  * The image must read what it read before, read-only as left behind; the next writable open must
  * accept it (reclaiming what the kill leaked), after which qemu-img check (where qemu reads the
- * image) and our check find it clean (VMDK: but for a redundant grain table one write behind its
- * primary); and compacting it again must finish the job, our check then clean. A Parallels child
- * is a snapshot file inside a bundle: each kill point gets a copy of the whole bundle.
+ * image; QCOW v1, which it does not check: qemu-img compare) and our check find it clean (VMDK:
+ * but for a redundant grain table one write behind its primary); and compacting it again must
+ * finish the job, our check then clean. A Parallels child is a snapshot file inside a bundle: each
+ * kill point gets a copy of the whole bundle.
  */
 class CompactCrashTest {
     private static final Map<String, Map<String, String>> OPTIONS = Map.of(
@@ -39,7 +40,8 @@ class CompactCrashTest {
             "vhdx", Map.of("block_size", "1M", "log_size", "1M"),
             "qed", Map.of("cluster_size", "64K"),
             "vmdk", Map.of("zeroed_grain", "on"),
-            "parallels", Map.of("cluster_size", "64K"));
+            "parallels", Map.of("cluster_size", "64K"),
+            "qcow", Map.of());
 
     @TempDir
     Path dir;
@@ -47,7 +49,7 @@ class CompactCrashTest {
     @ParameterizedTest
     @CsvSource({"vdi, false", "vdi, true", "qcow2, false", "qcow2, true", "vhd, false", "vhd, true", "vhdx, false",
         "vhdx, true", "qed, false", "qed, true", "vmdk, false", "vmdk, true",
-        "parallels, false", "parallels, true"})
+        "parallels, false", "parallels, true", "qcow, false", "qcow, true"})
     void aCompactionKilledAtAnyWriteLeavesAnImageThatReadsTheSame(String format, boolean child) throws Exception {
         Path template = dir.resolve("template." + format);
         if (format.equals("parallels") && child) { // a Parallels child is a snapshot inside a bundle
@@ -63,6 +65,28 @@ class CompactCrashTest {
             Files.move(template, parent);
             CompactFixture.child(template, parent, format, OPTIONS.get(format), 4);
         }
+        killedAtEveryWrite(format, child, template);
+    }
+
+    /**
+     * QCOW version 1 with compressed clusters (qemu-io writes them, one per sector after the L2
+     * table): compressed zeros are freed and compressed data moves into byte gaps, a data cluster
+     * after them; a kill anywhere reads the same, to us and to qemu.
+     */
+    @org.junit.jupiter.api.Test
+    void aQcowWithCompressedClustersKilledAtAnyWriteReadsTheSame() throws Exception {
+        org.vdmount.vd.conformance.ExternalTools.assume("qemu-img", "qemu-io");
+        Path template = dir.resolve("template.qcow");
+        org.vdmount.vd.conformance.ExternalTools.run(null, "qemu-img", "create", "-q", "-f", "qcow",
+                template.toString(), "1M");
+        org.vdmount.vd.conformance.ExternalTools.run(null, "qemu-io", "-f", "qcow", "-c", "write -c -P 7 0 4k",
+                "-c", "write -c -P 0 4k 4k", "-c", "write -P 9 64k 4k", "-c", "write -c -P 5 8k 4k",
+                "-c", "write -c -P 0 12k 4k", "-c", "write -c -P 3 20k 4k", "-c", "write -P 0 68k 4k",
+                "-c", "write -P 4 72k 4k", template.toString());
+        killedAtEveryWrite("qcow", false, template);
+    }
+
+    private void killedAtEveryWrite(String format, boolean child, Path template) throws Exception {
         byte[] expected = contents(template, OpenOptions.defaultReadOnly());
         Path counted = copy(template, "counted." + format);
         long writes = compact(counted, Long.MAX_VALUE, false);
@@ -82,10 +106,17 @@ class CompactCrashTest {
                 assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
                 assertSame(expected, contents(p, OpenOptions.defaultReadWrite()), where + "writable open: ");
                 if ((!child || format.equals("qcow2") || format.equals("qed") || format.equals("vmdk"))
-                        && !format.equals("vhd") && QemuImg.available()) {
+                        && !format.equals("vhd") && !format.equals("qcow") && QemuImg.available()) {
                     QemuImg.Result q = QemuImg.run("check", "-f", format, p.toString());
                     assertTrue(q.exit() == 0 || leaksAllowed && q.exit() == 3,
                             where + "qemu-img check after the writable open: " + q.output());
+                }
+                if (format.equals("qcow") && QemuImg.available()) { // qemu-img check has no qcow
+                    Path raw = dir.resolve("expected.raw");
+                    Files.write(raw, expected);
+                    QemuImg.Result q = QemuImg.run("compare", "-f", "raw", "-F", "qcow", raw.toString(),
+                            p.toString());
+                    assertEquals(0, q.exit(), where + "qemu-img compare after the writable open: " + q.output());
                 }
                 var checker = FormatRegistry.require(format).checker();
                 if (checker.isPresent()) { // a format without one: the writable open above is its check

@@ -98,6 +98,29 @@ public abstract class ClusterMapImage extends ImageBase {
         throw new IllegalStateException("no compressed clusters in " + fmt);
     }
 
+    /** The host offset of a compressed entry's bytes. */
+    protected long compressedOffset(long entry) {
+        throw new IllegalStateException("no compressed clusters in " + fmt);
+    }
+
+    /** How many bytes a compressed entry's data takes in the file. */
+    protected long compressedLength(long entry) {
+        throw new IllegalStateException("no compressed clusters in " + fmt);
+    }
+
+    /** The entry of the same compressed cluster once its bytes lie at {@code hostOffset} (compaction). */
+    protected long compressedAt(long entry, long hostOffset) {
+        throw new IllegalStateException("no compressed clusters in " + fmt);
+    }
+
+    /**
+     * The end of what the format keeps at the start of the file besides the L1 table (compaction
+     * moves nothing there): {@link Layout#dataStart} unless a format says more.
+     */
+    protected long headerEnd() {
+        return layout.dataStart();
+    }
+
     /** Called under the allocation lock before any table entry changes (QED: set need-check). */
     protected void beforeMetadataChange() throws IOException {
     }
@@ -352,15 +375,18 @@ public abstract class ClusterMapImage extends ImageBase {
      * {@code vd compact} (see {@link org.vdmount.vd.compact.ImageCompactor} for the contract), in
      * three steps under the allocation lock:
      * <ol>
-     * <li>every data cluster that is all zeros (base) or equals {@code parent} gets entry 0; one of
-     *     zeros over a non-zero parent gets the zero entry where the format has one. Forced.</li>
-     * <li>from the end of the file down, data clusters and L2 tables move into the lowest run of
-     *     clusters no table or entry uses: copied and forced, then the one entry that points there
-     *     written and forced, and only then is the old place free for the next move.</li>
-     * <li>the file is cut after the last cluster in use.</li>
+     * <li>every data cluster, and every compressed one, that is all zeros (base) or equals
+     *     {@code parent} gets entry 0; one of zeros over a non-zero parent gets the zero entry where
+     *     the format has one. Forced.</li>
+     * <li>from the end of the file down, data clusters, compressed clusters and L2 tables move into
+     *     the lowest free place below them no table or entry uses (cluster-aligned; a compressed
+     *     cluster at any byte, the way QEMU writes them): copied and forced, then the one entry that
+     *     points there written and forced, and only then is the old place free for the next move
+     *     (data in batches of {@value #MOVE_BATCH_BYTES} bytes, each step one force).</li>
+     * <li>the file is cut after the last byte in use (rounded up to the data alignment).</li>
      * </ol>
-     * Images holding compressed clusters (QCOW v1) are refused: their byte ranges are not clusters.
-     * Returns {freed, zeroed, moved}.
+     * Bytes two entries claim are refused as corrupt before anything moves. Returns {freed,
+     * zeroed, moved}.
      */
     protected long[] compactClusters(org.vdmount.vd.Disk parent, java.util.function.LongConsumer progress)
             throws IOException {
@@ -398,11 +424,7 @@ public abstract class ClusterMapImage extends ImageBase {
                         break;
                     }
                     long e = Tables.get(tables.get(l1i), i);
-                    if (compressed(e)) {
-                        throw new org.vdmount.vd.UnsupportedFeatureException(fmt + ": compact of " + storage.path()
-                                + " is not supported: it holds compressed clusters");
-                    }
-                    if (!holdsData(e)) {
+                    if (!holdsData(e) && !compressed(e)) {
                         continue;
                     }
                     data.clear().limit((int) Math.min(clusterSize, virtualSize - off));
@@ -423,92 +445,156 @@ public abstract class ClusterMapImage extends ImageBase {
         return counts;
     }
 
-    /** A cluster run that may move: an L2 table ({@code l1Index} ≥ 0) or a data cluster. */
-    private record Movable(long host, long guestOffset, int l1Index) {
+    /**
+     * What may move: an L2 table ({@code l1Index} ≥ 0), or the data cluster or compressed cluster
+     * ({@code entry}) of {@code guestOffset}; {@code length} bytes at {@code host}.
+     */
+    private record Movable(long host, long length, long guestOffset, int l1Index, long entry) {
     }
 
-    /** Clusters in use: the header, the L1 table, every L2 table and every data cluster. */
-    private java.util.BitSet usedClusters(java.util.List<Movable> movables) throws IOException {
-        java.util.BitSet used = new java.util.BitSet();
-        used.set(0, (int) ((layout.dataStart() + clusterSize - 1) >>> clusterBits));
-        markUsed(used, layout.l1Offset(), 8L * l1.length);
+    /**
+     * The bytes in use: the header, the L1 table, every L2 table, every data cluster and every
+     * compressed cluster; the last three listed in {@code movables} when it is not null.
+     */
+    private HostSpace usedSpace(java.util.List<Movable> movables) throws IOException {
+        HostSpace space = new HostSpace();
+        space.use(0, Math.max(layout.dataStart(), headerEnd()), true);
+        space.use(layout.l1Offset(), layout.l1Offset() + 8L * l1.length, true);
         long span = clusterSize << l2Bits;
         for (int l1i = 0; l1i < l1.length; l1i++) {
             long t = Tables.get(l1, l1i);
             if (t == 0) {
                 continue;
             }
-            markUsed(used, t, l2Bytes);
-            movables.add(new Movable(t, -1, l1i));
+            claim(space, movables, new Movable(t, l2Bytes, -1, l1i, t), "L2 table");
             long[] table = tables.get(l1i);
             for (int i = 0; i < table.length; i++) {
                 long e = Tables.get(table, i);
+                long off = (long) l1i * span + i * clusterSize;
                 if (holdsData(e)) {
-                    long off = (long) l1i * span + i * clusterSize;
-                    markUsed(used, checkedCluster(e, off), clusterSize);
-                    movables.add(new Movable(e, off, -1));
+                    claim(space, movables, new Movable(checkedCluster(e, off), clusterSize, off, -1, e),
+                            "data cluster");
+                } else if (compressed(e)) {
+                    claim(space, movables, new Movable(compressedOffset(e), compressedLength(e), off, -1, e),
+                            "compressed cluster");
                 }
             }
         }
-        return used;
+        return space;
     }
 
-    private void markUsed(java.util.BitSet used, long from, long length) {
-        used.set((int) (from >>> clusterBits), (int) ((from + length + clusterSize - 1) >>> clusterBits));
+    private void claim(HostSpace space, java.util.List<Movable> movables, Movable m, String what)
+            throws CorruptImageException {
+        if (!space.use(m.host(), m.host() + m.length(), false)) {
+            throw new CorruptImageException(fmt, storage.path(), what, m.host(), "its " + m.length()
+                    + " bytes overlap the header, a table or another cluster; not compacting");
+        }
+        if (movables != null) {
+            movables.add(m);
+        }
     }
 
+    /** Bytes of blocks copied before one force and their entries before the next (bounds the leak of a kill). */
+    private static final long MOVE_BATCH_BYTES = 32L << 20;
+
+    /** A block copied to its new place ({@code to}), its entry not yet written; {@code index} in the list. */
+    private record Move(int index, Movable from, Movable to) {
+    }
+
+    /**
+     * Moves blocks down in passes, each from the end of the file down, until a pass moves nothing:
+     * a block that found no place (a cluster above a gap a compressed cluster split) may find one
+     * once the blocks below it have moved. Each move strictly lowers a block, so this ends. Data
+     * moves in batches: copies into free places, one force, their entries, one force, and only
+     * then are the old places free. An L2 table moves alone (its entries may change in a batch).
+     */
     private long packClusters() throws IOException {
         java.util.List<Movable> movables = new java.util.ArrayList<>();
-        java.util.BitSet used = usedClusters(movables);
-        movables.sort(java.util.Comparator.comparingLong(Movable::host).reversed());
+        HostSpace space = usedSpace(movables);
+        java.util.List<Move> pending = new java.util.ArrayList<>();
         long moved = 0;
-        for (Movable m : movables) {
-            if ((m.host() & (clusterSize - 1)) != 0) {
-                continue; // QCOW v1 data at sector alignment: left where it is
+        for (boolean again = true; again; ) {
+            again = false;
+            movables.sort(java.util.Comparator.comparingLong(Movable::host).reversed());
+            long pendingBytes = 0;
+            for (int i = 0; i < movables.size(); i++) {
+                Movable m = movables.get(i);
+                boolean table = m.l1Index() >= 0;
+                if (table && !pending.isEmpty()) {
+                    moved += commitMoves(space, movables, pending);
+                    pendingBytes = 0;
+                }
+                Movable to = copyDown(space, m);
+                if (to == null) {
+                    continue;
+                }
+                again = true;
+                pending.add(new Move(i, m, to));
+                pendingBytes += m.length();
+                if (table || pendingBytes >= MOVE_BATCH_BYTES) {
+                    moved += commitMoves(space, movables, pending);
+                    pendingBytes = 0;
+                }
             }
-            int from = (int) (m.host() >>> clusterBits);
-            int n = (int) ((m.l1Index() >= 0 ? l2Bytes : clusterSize) + clusterSize - 1 >>> clusterBits);
-            int to = freeRunBelow(used, n, from);
-            if (to < 0) {
-                continue;
-            }
-            long dst = (long) to << clusterBits;
-            ByteBuffer copy = ByteBuffer.allocate((int) ((long) n << clusterBits));
-            storage.readFully(copy, m.host(), fmt, m.l1Index() >= 0 ? "L2 table" : "data cluster");
-            storage.write(copy.flip(), dst);
-            storage.force();
-            if (m.l1Index() >= 0) {
-                ByteBuffer eight = ByteBuffer.allocate(8);
-                putEntry(eight, 0, dst);
-                storage.write(eight, layout.l1Offset() + m.l1Index() * 8L);
-                Tables.set(l1, m.l1Index(), dst);
-            } else {
-                setEntry(m.guestOffset(), dst);
-            }
-            storage.force();
-            used.set(to, to + n);
-            used.clear(from, from + n);
-            moved++;
+            moved += commitMoves(space, movables, pending);
         }
         return moved;
     }
 
-    /** The lowest run of {@code n} unused clusters wholly below cluster {@code limit}, or -1. */
-    private static int freeRunBelow(java.util.BitSet used, int n, int limit) {
-        for (int at = used.nextClearBit(0); at + n <= limit; at = used.nextClearBit(at + 1)) {
-            int next = used.nextSetBit(at);
-            if (next < 0 || next - at >= n) {
-                return at;
-            }
-            at = next;
+    /**
+     * Copies {@code m} to the lowest free place below it, if there is one, and marks that place
+     * used; nothing points there yet. Returns it as it will be, or null.
+     */
+    private Movable copyDown(HostSpace space, Movable m) throws IOException {
+        boolean packed = m.l1Index() < 0 && compressed(m.entry());
+        long dst = space.lowestFreeBelow(m.length(), packed ? 1 : clusterSize, m.host());
+        if (dst < 0) {
+            return null;
         }
-        return -1;
+        String what = m.l1Index() >= 0 ? "L2 table" : packed ? "compressed cluster" : "data cluster";
+        ByteBuffer copy = ByteBuffer.allocate((int) m.length());
+        storage.readFully(copy, m.host(), fmt, what);
+        storage.write(copy.flip(), dst);
+        space.use(dst, dst + m.length(), false);
+        long entry = m.l1Index() >= 0 ? dst : packed ? compressedAt(m.entry(), dst) : dst;
+        return new Movable(dst, m.length(), m.guestOffset(), m.l1Index(), entry);
     }
 
-    /** The end of the last cluster the header, a table or an entry uses. */
+    /**
+     * The copies forced, then each block's one entry written (an L2 table's in the L1 table), forced,
+     * and only then the old places free. Returns how many blocks moved.
+     */
+    private long commitMoves(HostSpace space, java.util.List<Movable> movables, java.util.List<Move> pending)
+            throws IOException {
+        if (pending.isEmpty()) {
+            return 0;
+        }
+        storage.force();
+        for (Move mv : pending) {
+            Movable to = mv.to();
+            if (to.l1Index() >= 0) {
+                ByteBuffer eight = ByteBuffer.allocate(8);
+                putEntry(eight, 0, to.host());
+                storage.write(eight, layout.l1Offset() + to.l1Index() * 8L);
+                Tables.set(l1, to.l1Index(), to.host());
+            } else {
+                setEntry(to.guestOffset(), to.entry());
+            }
+        }
+        storage.force();
+        for (Move mv : pending) {
+            space.free(mv.from().host(), mv.from().host() + mv.from().length());
+            movables.set(mv.index(), mv.to());
+        }
+        int n = pending.size();
+        pending.clear();
+        return n;
+    }
+
+    /** The end of the last byte the header, a table or an entry uses, rounded to the data alignment. */
     private long lastUsedEnd() throws IOException {
-        java.util.BitSet used = usedClusters(new java.util.ArrayList<>());
-        return Math.max(layout.dataStart(), (long) used.length() << clusterBits);
+        long end = Math.max(layout.dataStart(), usedSpace(null).end());
+        return (end + layout.dataAlignment() - 1) & -layout.dataAlignment();
     }
 
     // ---- facts --------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ import org.vdmount.vd.storage.StorageScope;
 /**
  * QEMU copy-on-write version 1 images (the original "qcow"): read and write with backing files
  * (probed: version 1 records no backing format), compressed clusters; AES-encrypted images are
- * refused. Created like qemu-img does: 4 KiB clusters, 512-entry L2 tables.
+ * refused. Created like qemu-img does: 4 KiB clusters, 512-entry L2 tables. Compacted in place by
+ * {@link QcowCompact}.
  */
 public final class QcowFormat extends DeclaredFormat {
     static final int CREATE_CLUSTER_BITS = 12;
@@ -56,6 +57,12 @@ public final class QcowFormat extends DeclaredFormat {
             int maxTables = (int) Math.max(16, (32L << 20) >>> (h.l2Bits() + 3));
             return new QcowImage(this, storage, h, l1, parent, options.readOnly(), maxTables);
         });
+    }
+
+    /** Zero or backing-equal clusters freed, clusters, compressed clusters and L2 tables packed, file cut. */
+    @Override
+    public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
+        return java.util.Optional.of(new QcowCompact());
     }
 
     /** No options (like qemu-img: 4 KiB clusters); a backing file via the parent. */

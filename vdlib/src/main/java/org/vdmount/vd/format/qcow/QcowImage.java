@@ -24,6 +24,8 @@ final class QcowImage extends ClusterMapImage {
 
     private final QcowHeader header;
     private final ThreadLocal<Decompressed> decompressed;
+    /** Moves of compressed clusters (compaction): an entry seen before may now name other bytes. */
+    private final java.util.concurrent.atomic.AtomicLong epoch = new java.util.concurrent.atomic.AtomicLong();
 
     /** Per-thread inflater and the last cluster it produced. */
     private static final class Decompressed {
@@ -31,6 +33,7 @@ final class QcowImage extends ClusterMapImage {
         final byte[] input;
         final byte[] output;
         long entry = -1;
+        long epoch;
 
         Decompressed(int clusterSize) {
             input = new byte[clusterSize];
@@ -69,16 +72,47 @@ final class QcowImage extends ClusterMapImage {
         return (e & COMPRESSED) != 0;
     }
 
+    /** Bits 0..62-cluster_bits of a compressed entry: the byte offset (block/qcow.c). */
+    @Override
+    protected long compressedOffset(long e) {
+        return e & ((1L << (63 - header.clusterBits())) - 1);
+    }
+
+    /** The cluster_bits bits above the offset: the exact size in bytes (block/qcow.c). */
+    @Override
+    protected long compressedLength(long e) {
+        return (e >>> (63 - header.clusterBits())) & (clusterSize - 1);
+    }
+
+    /** The same size and flag, the new offset; cached clusters decompressed before are dropped. */
+    @Override
+    protected long compressedAt(long e, long hostOffset) {
+        long moved = (e & ~((1L << (63 - header.clusterBits())) - 1)) | hostOffset;
+        if (compressedOffset(moved) != hostOffset) {
+            throw new IllegalArgumentException("qcow: offset 0x" + Long.toHexString(hostOffset)
+                    + " does not fit a compressed entry");
+        }
+        epoch.incrementAndGet();
+        return moved;
+    }
+
+    /** The header and the backing file name QEMU writes right after it. */
+    @Override
+    protected long headerEnd() {
+        return Math.max(QcowHeader.SIZE, header.backingFileOffset() + header.backingFileSize());
+    }
+
     /** The decompressed cluster of a compressed entry, in this thread's buffer. */
     @Override
     protected byte[] decompress(long e) throws IOException {
         Decompressed d = decompressed.get();
-        if (d.entry == e) {
+        long now = epoch.get();
+        if (d.entry == e && d.epoch == now) {
             return d.output;
         }
         d.entry = -1;
-        long off = e & ((1L << (63 - header.clusterBits())) - 1);
-        int len = (int) ((e >>> (63 - header.clusterBits())) & (clusterSize - 1));
+        long off = compressedOffset(e);
+        int len = (int) compressedLength(e);
         long size = storage.size();
         if (off < QcowHeader.SIZE || off >= size || len == 0) {
             throw new CorruptImageException("qcow", storage.path(), "compressed cluster", off, "offset or size "
@@ -104,7 +138,13 @@ final class QcowImage extends ClusterMapImage {
                     + len + " bytes does not decompress to one cluster of " + clusterSize + " bytes");
         }
         d.entry = e;
+        d.epoch = now;
         return d.output;
+    }
+
+    /** Frees, packs and cuts ({@link QcowCompact}); returns {freed, zeroed (always 0), moved}. */
+    long[] compact(org.vdmount.vd.Disk parent, java.util.function.LongConsumer progress) throws IOException {
+        return compactClusters(parent, progress);
     }
 
     @Override

@@ -48,14 +48,8 @@ class CompactCommandTest {
 
     @Test
     void compactsAQemuMadeVmdk() throws Exception {
-        Tools.require("qemu-img");
-        Tools.require("qemu-io");
-        Path img = dir.resolve("d.vmdk");
-        Tools.run("qemu-img", "create", "-q", "-f", "vmdk", img.toString(), "16M");
-        Tools.run("qemu-io", "-f", "vmdk", "-c", "write -P 7 0 1M", "-c", "write -P 0 1M 4M",
-                "-c", "write -P 9 5M 1M", img.toString());
+        Path img = qemuMade("vmdk", "d.vmdk", "write -P 7 0 1M", "write -P 0 1M 4M", "write -P 9 5M 1M");
         Path raw = dir.resolve("before.raw");
-        Tools.run("qemu-img", "convert", "-f", "vmdk", "-O", "raw", img.toString(), raw.toString());
         long before = Files.size(img);
 
         Cli.Result r = Cli.vd("compact", img);
@@ -80,14 +74,9 @@ class CompactCommandTest {
     /** QCOW version 1 from qemu: written zeros freed, the data behind them moved down, qemu reads the same. */
     @Test
     void compactsAQemuMadeQcow() throws Exception {
-        Tools.require("qemu-img");
-        Tools.require("qemu-io");
-        Path img = dir.resolve("d.qcow");
-        Tools.run("qemu-img", "create", "-q", "-f", "qcow", img.toString(), "16M");
-        Tools.run("qemu-io", "-f", "qcow", "-c", "write -P 7 0 1M", "-c", "write -P 0 1M 4M",
-                "-c", "write -P 9 5M 1M", "-c", "write -c -P 0 8M 4k", "-c", "write -c -P 3 9M 4k", img.toString());
+        Path img = qemuMade("qcow", "d.qcow", "write -P 7 0 1M", "write -P 0 1M 4M", "write -P 9 5M 1M",
+                "write -c -P 0 8M 4k", "write -c -P 3 9M 4k");
         Path raw = dir.resolve("before.raw");
-        Tools.run("qemu-img", "convert", "-f", "qcow", "-O", "raw", img.toString(), raw.toString());
         long before = Files.size(img);
 
         Cli.Result r = Cli.vd("compact", img);
@@ -106,15 +95,9 @@ class CompactCommandTest {
 
     @Test
     void compactsAQemuMadeParallelsImage() throws Exception {
-        Tools.require("qemu-img");
-        Tools.require("qemu-io");
-        Path img = dir.resolve("d.hds");
-        Tools.run("qemu-img", "create", "-q", "-f", "parallels", img.toString(), "16M");
         // 1 MiB clusters: 1 of data, 4 of written zeros (allocated), 1 of data
-        Tools.run("qemu-io", "-f", "parallels", "-c", "write -P 7 0 1M", "-c", "write -P 0 1M 4M",
-                "-c", "write -P 9 5M 1M", img.toString());
+        Path img = qemuMade("parallels", "d.hds", "write -P 7 0 1M", "write -P 0 1M 4M", "write -P 9 5M 1M");
         Path raw = dir.resolve("before.raw");
-        Tools.run("qemu-img", "convert", "-f", "parallels", "-O", "raw", img.toString(), raw.toString());
         long before = Files.size(img);
 
         Cli.Result r = Cli.vd("compact", img);
@@ -156,5 +139,23 @@ class CompactCommandTest {
     void listedInTheHelp() {
         Cli.Result r = Cli.vd("--help");
         assertTrue(r.out().contains("compact") && r.out().contains("vd compact disk.vdi"), r.toString());
+    }
+
+    /** A 16 MiB image qemu-img creates and qemu-io writes; its contents are kept in before.raw. */
+    private Path qemuMade(String format, String name, String... writes) throws Exception {
+        Tools.require("qemu-img");
+        Tools.require("qemu-io");
+        Path img = dir.resolve(name);
+        Tools.run("qemu-img", "create", "-q", "-f", format, img.toString(), "16M");
+        java.util.List<String> io = new java.util.ArrayList<>(java.util.List.of("qemu-io", "-f", format));
+        for (String w : writes) {
+            io.add("-c");
+            io.add(w);
+        }
+        io.add(img.toString());
+        Tools.run(io.toArray(new String[0]));
+        Tools.run("qemu-img", "convert", "-f", format, "-O", "raw", img.toString(),
+                dir.resolve("before.raw").toString());
+        return img;
     }
 }

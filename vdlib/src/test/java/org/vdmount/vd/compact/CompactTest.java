@@ -82,9 +82,7 @@ class CompactTest {
         assertClean(img, format);
         allocatedBlocks(img, CompactFixture.WRITTEN - zeroBlocks);
 
-        CompactResult again = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
-        assertEquals(0, again.blocksFreed() + again.blocksMoved(), "a second run finds nothing: " + again);
-        assertEquals(r.fileBytesAfter(), again.fileBytesAfter());
+        assertSecondRunFindsNothing(img, r);
     }
 
     @ParameterizedTest
@@ -197,9 +195,7 @@ class CompactTest {
                 assertEquals(Allocation.DATA, Run.kind(d.top().map(b * 4096L, 4096)), "block " + b);
             }
         }
-        CompactResult again = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
-        assertEquals(0, again.blocksFreed() + again.blocksMoved(), "a second run finds nothing: " + again);
-        assertEquals(r.fileBytesAfter(), again.fileBytesAfter());
+        assertSecondRunFindsNothing(img, r);
         // qemu writes over the packed clusters and the image stays readable by both
         ExternalTools.run(null, "qemu-io", "-f", "qcow", "-c", "write -P 1 2k 4k", "-c", "write -c -P 2 28k 4k",
                 img.toString());
@@ -323,9 +319,7 @@ class CompactTest {
         ExternalTools.run(null, "qemu-img", "check", "-q", "-f", "vmdk", img.toString());
         assertSameAsRaw(raw, img);
         assertClean(img, "vmdk");
-        CompactResult again = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
-        assertEquals(0, again.blocksFreed() + again.blocksMoved(), "a second run finds nothing: " + again);
-        assertEquals(r.fileBytesAfter(), again.fileBytesAfter());
+        assertSecondRunFindsNothing(img, r);
     }
 
     /**
@@ -423,9 +417,7 @@ class CompactTest {
                 assertEquals(want, Run.kind(d.top().map(b * bs, bs)), "block " + b);
             }
         }
-        CompactResult again = Compaction.compact(child, null, OpenOptions.defaultReadOnly(), v -> { });
-        assertEquals(0, again.blocksFreed() + again.blocksMoved(), "a second run finds nothing: " + again);
-        assertEquals(r.fileBytesAfter(), again.fileBytesAfter());
+        assertSecondRunFindsNothing(child, r);
     }
 
     /**
@@ -627,5 +619,12 @@ class CompactTest {
                 d.flush();
             }
         }
+    }
+
+    /** Compacting {@code img} again frees and moves nothing and leaves the file as the first run did. */
+    private static void assertSecondRunFindsNothing(Path img, CompactResult first) throws java.io.IOException {
+        CompactResult again = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
+        assertEquals(0, again.blocksFreed() + again.blocksMoved(), "a second run finds nothing: " + again);
+        assertEquals(first.fileBytesAfter(), again.fileBytesAfter());
     }
 }

@@ -426,24 +426,10 @@ final class ParallelsImage extends ImageBase {
         int[] from = new int[batch];
         int[] to = new int[batch];
         long moved = 0;
-        int lo = 0;
-        int hi = owner.length - 1;
+        org.vdmount.vd.compact.SlotPairing pairing = new org.vdmount.vd.compact.SlotPairing(owner.length,
+                c -> owner[c] >= 0);
         while (true) {
-            int n = 0;
-            while (n < batch) {
-                while (lo < hi && owner[lo] >= 0) {
-                    lo++;
-                }
-                while (hi > lo && owner[hi] < 0) {
-                    hi--;
-                }
-                if (lo >= hi) {
-                    break;
-                }
-                from[n] = hi--;
-                to[n] = lo++;
-                n++;
-            }
+            int n = pairing.next(from, to);
             if (n == 0) {
                 return moved;
             }

@@ -21,7 +21,7 @@ import org.vdmount.vd.storage.StorageScope;
  * QEMU copy-on-write version 1 images (the original "qcow"): read and write with backing files
  * (probed: version 1 records no backing format), compressed clusters; AES-encrypted images are
  * refused. Created like qemu-img does: 4 KiB clusters, 512-entry L2 tables. Compacted in place by
- * {@link QcowCompact}.
+ * {@link org.vdmount.vd.format.common.ClusterMapCompactor}.
  */
 public final class QcowFormat extends DeclaredFormat {
     static final int CREATE_CLUSTER_BITS = 12;
@@ -59,10 +59,17 @@ public final class QcowFormat extends DeclaredFormat {
         });
     }
 
-    /** Zero or backing-equal clusters freed, clusters, compressed clusters and L2 tables packed, file cut. */
+    /**
+     * {@code vd compact} (QEMU block/qcow.c; there is no written spec): data and compressed clusters
+     * of zeros (base) or equal to the backing file get L2 entry 0; zeros over backing data stay, as
+     * version 1 has no zero entry. Data clusters and L2 tables from the end move into cluster-aligned
+     * holes, compressed clusters into byte gaps (QEMU writes them unaligned); the L1 table stays
+     * right after the header; the file is cut. No refcounts: a crash leaves at worst unreferenced
+     * bytes, which the next compaction drops.
+     */
     @Override
     public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
-        return java.util.Optional.of(new QcowCompact());
+        return java.util.Optional.of(new org.vdmount.vd.format.common.ClusterMapCompactor());
     }
 
     /** No options (like qemu-img: 4 KiB clusters); a backing file via the parent. */

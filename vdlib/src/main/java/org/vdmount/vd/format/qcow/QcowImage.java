@@ -142,11 +142,6 @@ final class QcowImage extends ClusterMapImage {
         return d.output;
     }
 
-    /** Frees, packs and cuts ({@link QcowCompact}); returns {freed, zeroed (always 0), moved}. */
-    long[] compact(org.vdmount.vd.Disk parent, java.util.function.LongConsumer progress) throws IOException {
-        return compactClusters(parent, progress);
-    }
-
     @Override
     public Map<String, Object> details() {
         Map<String, Object> m = new LinkedHashMap<>();

@@ -52,10 +52,16 @@ public final class QedFormat extends DeclaredFormat {
         QedResize.resize(image.storage(), newSize);
     }
 
-    /** Zero or backing-equal clusters freed, clusters and L2 tables packed, file cut. */
+    /**
+     * {@code vd compact} (qed_spec.rst "Tables", "Cluster allocation"): data clusters of zeros
+     * (base) or equal to the backing chain get L2 entry 0, zeros over backing data the zero entry 1;
+     * clusters and L2 tables from the end move into the holes and the file is cut. QED has no
+     * refcounts; the need-check bit is set for the whole run, so a crash leaves an image QEMU checks
+     * on open (at worst with leaked clusters).
+     */
     @Override
     public java.util.Optional<org.vdmount.vd.compact.ImageCompactor> compactor() {
-        return java.util.Optional.of(new QedCompact());
+        return java.util.Optional.of(new org.vdmount.vd.format.common.ClusterMapCompactor());
     }
 
     @Override

@@ -80,11 +80,6 @@ final class QedImage extends ClusterMapImage {
         }
     }
 
-    /** {freed, zeroed, moved}: see {@link QedCompact}. */
-    long[] compact(org.vdmount.vd.Disk parent, java.util.function.LongConsumer progress) throws IOException {
-        return compactClusters(parent, progress);
-    }
-
     /** QED records no identity; only the backing file (qed_spec.rst "Header": name, features). */
     @Override
     public Set<MetadataField> editableFields() {

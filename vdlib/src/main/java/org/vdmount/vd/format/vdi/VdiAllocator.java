@@ -328,24 +328,10 @@ final class VdiAllocator {
             int[] from = new int[batch];
             int[] to = new int[batch];
             int moved = 0;
-            int lo = 0;
-            int hi = allocatedSlots - 1;
+            org.vdmount.vd.compact.SlotPairing pairing = new org.vdmount.vd.compact.SlotPairing(allocatedSlots,
+                    s -> map.owner(s) >= 0);
             while (true) {
-                int n = 0;
-                while (n < batch) {
-                    while (lo < hi && map.owner(lo) >= 0) {
-                        lo++;
-                    }
-                    while (hi > lo && map.owner(hi) < 0) {
-                        hi--;
-                    }
-                    if (lo >= hi) {
-                        break;
-                    }
-                    from[n] = hi--;
-                    to[n] = lo++;
-                    n++;
-                }
+                int n = pairing.next(from, to);
                 if (n == 0) {
                     break;
                 }

@@ -29,8 +29,8 @@ import picocli.CommandLine.Parameters;
  * foreground until SIGTERM/SIGINT, which finish the requests in flight, flush and close.
  */
 @Command(name = "serve",
-        description = {"Serve each IMAGE's chain over NBD (fixed newstyle; structured replies, base:allocation,",
-                "multi-conn), read-only unless --rw, until SIGTERM or Ctrl-C. Each export is named after its",
+        description = {"Serve each IMAGE's chain over NBD, read-only unless --rw, until SIGTERM or Ctrl-C.",
+                "Fixed newstyle, structured replies, base:allocation, multi-conn. Each export is named after its",
                 "image's file name (the first one is also the default export, the empty name); clients:",
                 "qemu-img/qemu-io nbd://HOST:PORT/NAME, nbdinfo, nbdcopy, nbd-client, nbdfuse.",
                 "The chain options, locks and --overlay work as for vdmount."})

@@ -17,7 +17,9 @@ import picocli.CommandLine.Parameters;
                 "Crash-safe: only ranges that a layer above BASE hides are written, so the chain from IMAGE "
                         + "reads the same at every instant. Refused while anyone else uses a file of the chain.",
                 "BASE must be at least as large as the data above it (grow it with 'vd resize'). "
-                        + "A progress bar is shown on stderr when a terminal is attached."})
+                        + "A progress bar is shown on stderr when a terminal is attached.",
+                "The other direction (the backing chain's data into IMAGE, VirtualBox's upward merge, QEMU's "
+                        + "block-stream): vd rebase -b BASE IMAGE, or -b \"\" for all of it."})
 final class CommitCommand extends ModifyingCommand {
 
     @Option(names = "-b", paramLabel = "BASE",

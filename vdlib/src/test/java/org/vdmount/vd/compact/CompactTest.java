@@ -483,7 +483,9 @@ class CompactTest {
     private CompactResult compactQcow2(Path img, Map<String, String> unused) throws IOException {
         Path raw = dir.resolve(img.getFileName() + ".before.raw");
         ExternalTools.run(null, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", img.toString(), raw.toString());
+        long t0 = System.nanoTime();
         CompactResult r = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
+        System.out.printf("%s: vd compact %.1f ms%n", img.getFileName(), (System.nanoTime() - t0) / 1e6);
         assertEquals(Files.size(img), r.fileBytesAfter());
         ExternalTools.run(null, "qemu-img", "check", "-q", "-f", "qcow2", img.toString());
         ExternalTools.run(null, "qemu-img", "compare", "-q", "-f", "raw", "-F", "qcow2", raw.toString(),
@@ -506,7 +508,10 @@ class CompactTest {
         }
         cmd.add(img.toString());
         cmd.add(out.toString());
+        long t0 = System.nanoTime();
         ExternalTools.run(null, cmd.toArray(new String[0]));
+        System.out.printf("%s: qemu-img convert%s %.1f ms%n", img.getFileName(), compress ? " -c" : "",
+                (System.nanoTime() - t0) / 1e6);
         return out;
     }
 

@@ -507,6 +507,179 @@ class CompactTest {
                 e.getMessage());
     }
 
+    /**
+     * An L1 table qemu-img resize grew (qemu moves it to the end of the file) behind holes of
+     * written zeros, data written after it: the data and then the table move into the holes, and
+     * the file ends where qemu-img convert's copy ends.
+     */
+    @Test
+    void aQcow2WhoseL1TableLiesLastGetsItMovedDown() throws Exception {
+        ExternalTools.assume("qemu-img", "qemu-io");
+        Path img = dir.resolve("l1.qcow2");
+        ExternalTools.run(null, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=64K", img.toString(),
+                "64M");
+        qemuIo("qcow2", img, "write -P 7 0 4M", "write -P 0 1M 2M");
+        ExternalTools.run(null, "qemu-img", "resize", "-q", img.toString(), "1G");
+        long l1Before = l1TableOffset(img);
+        assertTrue(l1Before > 4L << 20, "qemu-img resize put the grown L1 table last: 0x" + Long.toHexString(l1Before));
+        qemuIo("qcow2", img, "write -P 9 700M 128K");
+        Path converted = converted(img, false);
+
+        CompactResult r = compactQcow2(img, Map.of());
+
+        assertTrue(l1TableOffset(img) < l1Before, "the L1 table moved down: " + r);
+        assertEquals(32, r.blocksFreed(), r.toString());
+        System.out.printf("qcow2 L1 last: %d -> %d bytes; qemu-img convert: %d%n", r.fileBytesBefore(),
+                r.fileBytesAfter(), Files.size(converted));
+        assertTrue(Files.size(img) <= Files.size(converted), "as small as qemu-img convert's copy ("
+                + Files.size(converted) + "): " + r);
+    }
+
+    /**
+     * qemu-img convert -c output (compressed clusters several to a host cluster, all-zero
+     * clusters stored compressed too): compressed zeros are freed, zeros qemu wrote over others
+     * (write -z: zero flag; write -P 0: a plain cluster of zeros) give their clusters back, and
+     * the remaining compressed clusters are packed toward the front.
+     */
+    @Test
+    void aCompressedQcow2GivesBackZeroClustersAndPacksTheRest() throws Exception {
+        ExternalTools.assume("qemu-img", "qemu-io");
+        int cs = 64 << 10;
+        byte[] content = new byte[64 * cs];
+        java.util.Random rnd = new java.util.Random(3);
+        for (int c = 0; c < 64; c++) {
+            if (c % 4 != 3) { // every fourth cluster stays zero
+                byte[] part = new byte[cs / 4];
+                rnd.nextBytes(part);
+                System.arraycopy(part, 0, content, c * cs, part.length);
+                Arrays.fill(content, c * cs + part.length, (c + 1) * cs, (byte) c);
+            }
+        }
+        Path raw = dir.resolve("src.raw");
+        Files.write(raw, content);
+        Path img = dir.resolve("c.qcow2");
+        ExternalTools.run(null, "qemu-img", "convert", "-q", "-c", "-S", "0", "-f", "raw", "-O", "qcow2", "-o",
+                "cluster_size=64K", raw.toString(), img.toString());
+        // clusters 0-7 zeroed by the zero flag, 8-15 by written zeros: 16 + the 16 compressed zeros
+        qemuIo("qcow2", img, "write -z 0 512K", "write -P 0 512K 512K");
+        Path converted = converted(img, true);
+
+        CompactResult r = compactQcow2(img, Map.of());
+
+        assertTrue(r.blocksFreed() >= 8 + 12, r.toString());
+        assertTrue(r.blocksMoved() > 0, "compressed clusters moved: " + r);
+        System.out.printf("qcow2 compressed: %d -> %d bytes; qemu-img convert -c: %d%n", r.fileBytesBefore(),
+                r.fileBytesAfter(), Files.size(converted));
+        assertTrue(Files.size(img) <= Files.size(converted) + 8L * cs, "near qemu-img convert -c's copy ("
+                + Files.size(converted) + "): " + r);
+        try (Disk d = Disk.open(img, OpenOptions.defaultReadOnly())) {
+            assertEquals(Allocation.DATA, Run.kind(d.top().map(20L * cs, cs)), "compressed clusters stay");
+        }
+    }
+
+    /**
+     * Internal snapshots after a discard left holes at the front: qemu-img snapshot -c fills
+     * holes first, so the second snapshot is taken by vd snapshot, which puts its L1 copy and the
+     * new table past the end. Compaction moves them into the holes; every snapshot reads as
+     * before (qemu-img convert -l), and qemu-img check finds nothing.
+     */
+    @Test
+    void aQcow2SnapshotTableLyingLastMovesDown() throws Exception {
+        ExternalTools.assume("qemu-img", "qemu-io");
+        Path img = dir.resolve("s.qcow2");
+        ExternalTools.run(null, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=64K", img.toString(),
+                "16M");
+        qemuIo("qcow2", img, "write -P 7 0 4M", "write -P 5 4M 2M", "discard 0 3M");
+        ExternalTools.run(null, "qemu-img", "snapshot", "-c", "s1", img.toString());
+        qemuIo("qcow2", img, "write -P 3 8M 1M");
+        org.vdmount.vd.ImageSnapshots.change(img, null, org.vdmount.vd.ImageSnapshots.Op.CREATE, "s2",
+                OpenOptions.defaultReadOnly());
+        long tableBefore = snapshotsOffset(img);
+        assertTrue(tableBefore >= Files.size(img) - (128 << 10), "the snapshot table lies last: 0x"
+                + Long.toHexString(tableBefore) + " of " + Files.size(img));
+        Map<String, byte[]> snaps = new java.util.HashMap<>();
+        for (String s : new String[] {"s1", "s2"}) {
+            snaps.put(s, snapshotRaw(img, s));
+        }
+
+        CompactResult r = compactQcow2(img, Map.of());
+
+        assertTrue(snapshotsOffset(img) < tableBefore, "the snapshot table moved down: " + r);
+        assertTrue(r.fileBytesAfter() < r.fileBytesBefore(), r.toString());
+        for (var e : snaps.entrySet()) {
+            int at = Arrays.mismatch(e.getValue(), snapshotRaw(img, e.getKey()));
+            assertEquals(-1, at, "snapshot " + e.getKey() + " differs at byte " + at);
+        }
+        System.out.printf("qcow2 snapshots: %d -> %d bytes; qemu-img convert (no snapshots): %d%n",
+                r.fileBytesBefore(), r.fileBytesAfter(), Files.size(converted(img, false)));
+    }
+
+    /**
+     * Compacts qcow2 {@code img}: before, qemu's raw copy; after, qemu-img compare against it, our
+     * reader, qemu-img check and ours clean, and a second run that finds nothing.
+     */
+    private CompactResult compactQcow2(Path img, Map<String, String> unused) throws IOException {
+        Path raw = dir.resolve(img.getFileName() + ".before.raw");
+        ExternalTools.run(null, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", img.toString(), raw.toString());
+        long t0 = System.nanoTime();
+        CompactResult r = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
+        System.out.printf("%s: vd compact %.1f ms%n", img.getFileName(), (System.nanoTime() - t0) / 1e6);
+        assertEquals(Files.size(img), r.fileBytesAfter());
+        ExternalTools.run(null, "qemu-img", "check", "-q", "-f", "qcow2", img.toString());
+        ExternalTools.run(null, "qemu-img", "compare", "-q", "-f", "raw", "-F", "qcow2", raw.toString(),
+                img.toString());
+        assertSameAsRaw(raw, img);
+        assertClean(img, "qcow2");
+        CompactResult again = Compaction.compact(img, null, OpenOptions.defaultReadOnly(), v -> { });
+        assertEquals(0, again.blocksFreed() + again.blocksMoved(), "a second run finds nothing: " + again);
+        assertEquals(r.fileBytesAfter(), again.fileBytesAfter());
+        return r;
+    }
+
+    /** qemu-img convert's copy of {@code img} (compressed with {@code compress}). */
+    private Path converted(Path img, boolean compress) throws IOException {
+        Path out = dir.resolve(img.getFileName() + (compress ? ".convert-c.qcow2" : ".convert.qcow2"));
+        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("qemu-img", "convert", "-q", "-f",
+                "qcow2", "-O", "qcow2", "-o", "cluster_size=64K"));
+        if (compress) {
+            cmd.add("-c");
+        }
+        cmd.add(img.toString());
+        cmd.add(out.toString());
+        long t0 = System.nanoTime();
+        ExternalTools.run(null, cmd.toArray(new String[0]));
+        System.out.printf("%s: qemu-img convert%s %.1f ms%n", img.getFileName(), compress ? " -c" : "",
+                (System.nanoTime() - t0) / 1e6);
+        return out;
+    }
+
+    /** Snapshot {@code name} of {@code img} as qemu reads it (qemu-img convert -l). */
+    private byte[] snapshotRaw(Path img, String name) throws IOException {
+        Path out = dir.resolve(img.getFileName() + "." + name + ".raw");
+        Files.deleteIfExists(out);
+        ExternalTools.run(null, "qemu-img", "convert", "-f", "qcow2", "-l", "snapshot.name=" + name, "-O", "raw",
+                img.toString(), out.toString());
+        return Files.readAllBytes(out);
+    }
+
+    /** qcow2.txt "Header": l1_table_offset at 0x28. */
+    private static long l1TableOffset(Path img) throws IOException {
+        return headerU64(img, 0x28);
+    }
+
+    /** qcow2.txt "Header": snapshots_offset at 0x40. */
+    private static long snapshotsOffset(Path img) throws IOException {
+        return headerU64(img, 0x40);
+    }
+
+    private static long headerU64(Path img, int at) throws IOException {
+        try (var ch = java.nio.channels.FileChannel.open(img)) {
+            ByteBuffer b = ByteBuffer.allocate(8);
+            ch.read(b, at);
+            return b.flip().getLong(); // big-endian, as qcow2 stores it
+        }
+    }
+
     private static void qemuIo(Path img, String... commands) throws IOException {
         qemuIo("vmdk", img, commands);
     }

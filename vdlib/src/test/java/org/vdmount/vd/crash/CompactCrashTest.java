@@ -65,7 +65,7 @@ class CompactCrashTest {
             Files.move(template, parent);
             CompactFixture.child(template, parent, format, OPTIONS.get(format), 4);
         }
-        killedAtEveryWrite(format, child, template);
+        killEverywhere(template, format, child ? " child" : "", java.util.List.of());
     }
 
     /**
@@ -83,11 +83,86 @@ class CompactCrashTest {
                 "-c", "write -c -P 0 4k 4k", "-c", "write -P 9 64k 4k", "-c", "write -c -P 5 8k 4k",
                 "-c", "write -c -P 0 12k 4k", "-c", "write -c -P 3 20k 4k", "-c", "write -P 0 68k 4k",
                 "-c", "write -P 4 72k 4k", template.toString());
-        killedAtEveryWrite("qcow", false, template);
+        killEverywhere(template, "qcow", " compressed", java.util.List.of());
     }
 
-    private void killedAtEveryWrite(String format, boolean child, Path template) throws Exception {
+    /**
+     * qcow2 tables that need a run of clusters, moved by compaction: the L1 table qemu-img resize
+     * put last, compressed clusters of qemu-img convert -c behind freed ones, and the snapshot
+     * table and a snapshot's L1 copy that vd snapshot put last. Killed at any write, each image
+     * reads the same (and so does every snapshot).
+     */
+    @ParameterizedTest
+    @CsvSource({"l1", "compressed", "snapshots"})
+    void aQcow2TableMoveKilledAtAnyWriteLeavesAnImageThatReadsTheSame(String scenario) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(QemuImg.available(), "qemu-img");
+        Path t = dir.resolve("template-" + scenario + ".qcow2");
+        java.util.List<String> snapshots = java.util.List.of();
+        switch (scenario) {
+            case "l1" -> {
+                // 4 KiB clusters: an L1 entry covers 2 MiB, so growing 8M to 32M grows (and moves) the table
+                tool("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4K", t.toString(), "8M");
+                tool("qemu-io", "-f", "qcow2", "-c", "write -P 7 0 256K", "-c", "write -P 0 64K 96K", t.toString());
+                tool("qemu-img", "resize", "-q", t.toString(), "32M");
+                tool("qemu-io", "-f", "qcow2", "-c", "write -P 9 20M 8K", t.toString());
+            }
+            case "compressed" -> {
+                Path raw = dir.resolve("src.raw");
+                byte[] content = new byte[20 << 16];
+                java.util.Random rnd = new java.util.Random(4);
+                for (int c = 0; c < 16; c++) { // about 16 KiB compressed each; clusters 16-19 stay zero
+                    byte[] part = new byte[16 << 10];
+                    rnd.nextBytes(part);
+                    System.arraycopy(part, 0, content, c << 16, part.length);
+                }
+                Files.write(raw, content);
+                tool("qemu-img", "convert", "-q", "-c", "-S", "0", "-f", "raw", "-O", "qcow2", "-o",
+                        "cluster_size=64K", raw.toString(), t.toString());
+                // the first eight give their sectors up (zero flag, written zeros): the rest move down
+                tool("qemu-io", "-f", "qcow2", "-c", "write -z 0 256K", "-c", "write -P 0 256K 256K", t.toString());
+            }
+            default -> {
+                tool("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=64K", t.toString(), "4M");
+                tool("qemu-io", "-f", "qcow2", "-c", "write -P 7 0 1M", "-c", "write -P 5 1M 256K", "-c",
+                        "discard 0 512K", t.toString());
+                tool("qemu-img", "snapshot", "-c", "s1", t.toString());
+                org.vdmount.vd.ImageSnapshots.change(t, null, org.vdmount.vd.ImageSnapshots.Op.CREATE, "s2",
+                        OpenOptions.defaultReadOnly());
+                snapshots = java.util.List.of("s1", "s2");
+            }
+        }
+        killEverywhere(t, "qcow2", " " + scenario, snapshots);
+    }
+
+    private static void tool(String... cmd) throws IOException {
+        org.vdmount.vd.conformance.ExternalTools.run(null, cmd);
+    }
+
+    /** Snapshot {@code name} of qcow2 {@code img} as qemu reads it. */
+    private byte[] snapshotRaw(Path img, String name) throws IOException {
+        Path out = dir.resolve("snapshot-" + name + ".raw");
+        Files.deleteIfExists(out);
+        QemuImg.Result r = QemuImg.run("convert", "-f", "qcow2", "-l", "snapshot.name=" + name, "-O", "raw",
+                img.toString(), out.toString());
+        assertEquals(0, r.exit(), "qemu-img convert -l snapshot.name=" + name + ": " + r.output());
+        byte[] b = Files.readAllBytes(out);
+        Files.delete(out);
+        return b;
+    }
+
+    /**
+     * Kills a compaction of a copy of {@code template} after every host write in turn (torn and
+     * not) and checks what is left; {@code snapshots} (qcow2) must each read as before too, as
+     * qemu-img convert -l reads them.
+     */
+    private void killEverywhere(Path template, String format, String label, java.util.List<String> snapshots)
+            throws Exception {
+        boolean child = !label.isEmpty() && label.equals(" child");
         byte[] expected = contents(template, OpenOptions.defaultReadOnly());
+        Map<String, byte[]> snapshotsBefore = new java.util.HashMap<>();
+        for (String name : snapshots) {
+            snapshotsBefore.put(name, snapshotRaw(template, name));
+        }
         Path counted = copy(template, "counted." + format);
         long writes = compact(counted, Long.MAX_VALUE, false);
         long smallest = Files.size(counted);
@@ -101,7 +176,7 @@ class CompactCrashTest {
             for (boolean torn : new boolean[] {false, true}) {
                 Path p = copy(template, "k" + n + (torn ? "t." : ".") + format);
                 compact(p, n, torn);
-                String where = format + (child ? " child" : "") + " compact killed at write " + (n + 1)
+                String where = format + label + " compact killed at write " + (n + 1)
                         + (torn ? " (torn)" : "") + " of " + writes + ": ";
                 assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
                 assertSame(expected, contents(p, OpenOptions.defaultReadWrite()), where + "writable open: ");
@@ -125,6 +200,9 @@ class CompactCrashTest {
                                     || c.exitStatus() == 2 && redundantLag(format, c),
                             where + "vd check after the writable open: " + c.findings());
                 }
+                for (String name : snapshots) {
+                    assertSame(snapshotsBefore.get(name), snapshotRaw(p, name), where + "snapshot " + name + ": ");
+                }
                 if (Files.size(p) > smallest) {
                     leaked++;
                 }
@@ -139,7 +217,7 @@ class CompactCrashTest {
             }
         }
         System.out.printf("compact crash %s%s: %d kill points over %d host writes, %d left a larger file%n",
-                format, child ? " child" : "", 2 * (writes + 1), writes, leaked);
+                format, label, 2 * (writes + 1), writes, leaked);
     }
 
     /**

@@ -4,7 +4,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongConsumer;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
@@ -24,13 +27,19 @@ import org.vdmount.vd.compact.Verdict;
  *     drop after the tables are written.</li>
  * <li>from the end of the file down, data clusters, L2 tables (refcount 1) and refcount structures move into
  *     the lowest free host clusters (copy, then the L2 or L1 entry, then the old cluster's
- *     release), while a free cluster lies below them.</li>
+ *     release), while a free cluster lies below them. Compressed clusters no snapshot shares
+ *     (qcow2.txt "Compressed Clusters Descriptor") are packed, 512-byte aligned, into free host
+ *     clusters below them, several to a host cluster, whose refcount counts its users.</li>
+ * <li>the tables that need a run of clusters: the active L1 table ({@link Qcow2Writer#switchL1},
+ *     shared with resize), then each snapshot's L1 table and the snapshot table
+ *     ({@link Qcow2Snapshots#compactTables}): each copied into the lowest free run below it,
+ *     forced, the header switched in one forced write, the old clusters released. While any moves,
+ *     step 2 runs again for what lay behind them, then step 3.</li>
  * <li>after a flush, the file is cut after the last cluster whose refcount is not 0.</li>
  * </ol>
  * Refcount blocks and the refcount table move too (a repaired image has them at its end).
- * Compressed clusters, clusters shared with internal snapshots, the L1 table and the snapshot
- * table stay where they are (the file ends after the last of them). Images with extended L2
- * entries or an external data file are refused.
+ * Clusters shared with internal snapshots (refcount above 1) and L2 tables only snapshots
+ * reach stay where they are. Images with extended L2 entries or an external data file are refused.
  */
 final class Qcow2Compact implements ImageCompactor {
 
@@ -57,6 +66,10 @@ final class Qcow2Compact implements ImageCompactor {
         long[] counts = release(img, w, parent, progress);
         w.flush();
         long moved = pack(img, w);
+        // each table only ever moves down, so this ends; what the tables left behind fills their old place
+        for (long tables = moveTables(img, w); tables > 0; tables = moveTables(img, w)) {
+            moved += tables + pack(img, w);
+        }
         w.truncateUnused();
         return CompactResult.counts(img.clusterSize, counts[0], counts[1], moved);
     }
@@ -86,11 +99,11 @@ final class Qcow2Compact implements ImageCompactor {
                     break;
                 }
                 long e = img.l2For(l1i).word(i); // the table object changes when it is first copied
-                if (img.compressed(e) || !img.hasHost(e)) {
+                if (!img.compressed(e) && !img.hasHost(e)) {
                     continue;
                 }
                 Verdict v;
-                if ((e & Qcow2Image.ZERO_FLAG) != 0) {
+                if (!img.compressed(e) && (e & Qcow2Image.ZERO_FLAG) != 0) {
                     v = parent == null ? Verdict.UNALLOCATED : Verdict.ZERO; // preallocated zeros
                 } else {
                     data.clear().limit((int) Math.min(img.clusterSize, img.virtualSize() - off));
@@ -113,15 +126,34 @@ final class Qcow2Compact implements ImageCompactor {
      * A movable cluster at {@code host}: a data cluster (its guest offset), an L2 table (its L1
      * index), a refcount block (its table index) or the refcount table ({@code refBlock} -2).
      */
-    private record Movable(long host, long guestOffset, int l1Index, int refBlock) {
+    private record Movable(long host, long guestOffset, int l1Index, int refBlock, boolean compressed) {
+        Movable(long host, long guestOffset, int l1Index, int refBlock) {
+            this(host, guestOffset, l1Index, refBlock, false);
+        }
+
         static Movable data(long host, long guestOffset) {
             return new Movable(host, guestOffset, -1, -1);
+        }
+    }
+
+    /** Step 3: the active L1 table, then the snapshots' L1 tables and table; returns how many moved. */
+    private static long moveTables(Qcow2Image img, Qcow2Writer w) throws IOException {
+        ReentrantLock lock = w.allocLock();
+        lock.lock();
+        try {
+            long moved = w.moveL1() >= 0 ? 1 : 0;
+            w.flush();
+            return moved + Qcow2Snapshots.compactTables(img);
+        } finally {
+            lock.unlock();
         }
     }
 
     /** Step 2; returns the number of clusters moved. */
     private static long pack(Qcow2Image img, Qcow2Writer w) throws IOException {
         List<Movable> all = new ArrayList<>();
+        List<Movable> compressed = new ArrayList<>();
+        Map<Long, Integer> users = new HashMap<>(); // host cluster -> compressed entries of the active L1 in it
         int words = img.l2Words();
         for (int l1i = 0; l1i < img.l1.length; l1i++) {
             L2Table t = img.l2For(l1i);
@@ -134,6 +166,16 @@ final class Qcow2Compact implements ImageCompactor {
             for (int i = 0; i < words; i++) {
                 long e = t.word(i);
                 long off = ((long) l1i * words + i) * img.clusterSize;
+                if (off < img.virtualSize() && img.compressed(e)) {
+                    long from = img.compressedOffset(e);
+                    for (long c : touched(img, e)) {
+                        users.merge(c, 1, Integer::sum);
+                    }
+                    if (w.refcount(t.hostOffset) == 1) {
+                        compressed.add(new Movable(from, off, -1, -1, true));
+                    }
+                    continue;
+                }
                 if (off >= img.virtualSize() || img.compressed(e) || !img.hasHost(e)
                         || (e & Qcow2Image.ZERO_FLAG) != 0) {
                     continue;
@@ -144,6 +186,16 @@ final class Qcow2Compact implements ImageCompactor {
                 }
             }
         }
+        for (Movable m : compressed) {
+            long e = img.l2For(img.l1Index(m.guestOffset())).word(img.l2Index(m.guestOffset()));
+            boolean own = true; // no snapshot holds its sectors: each host cluster's count is its users here
+            for (long c : touched(img, e)) {
+                own &= w.refcount(c) == users.get(c);
+            }
+            if (own) {
+                all.add(m);
+            }
+        }
         long[] refs = w.refcountStructure();
         for (int bi = 0; bi < refs.length; bi++) {
             if (refs[bi] != 0) {
@@ -152,9 +204,14 @@ final class Qcow2Compact implements ImageCompactor {
         }
         all.sort(Comparator.comparingLong(Movable::host).reversed());
         long moved = 0;
+        long[] pack = {-1, 0}; // the host cluster compressed clusters are packed into, its next free byte
         for (Movable m : all) {
             long to;
-            if (m.refBlock() == -2) {
+            if (m.compressed()) {
+                if (w.moveCompressed(m.guestOffset(), m.host(), pack) < 0) {
+                    continue; // too long to share a host cluster, or no room below; a lower one may fit
+                }
+            } else if (m.refBlock() == -2) {
                 to = w.moveRefcounts(-1);
                 if (to < 0) {
                     continue; // the table needs a run of free clusters; single ones may still be free below
@@ -170,5 +227,16 @@ final class Qcow2Compact implements ImageCompactor {
         }
         w.flush();
         return moved;
+    }
+
+    /** The host clusters the sectors of compressed entry {@code e} touch. */
+    private static long[] touched(Qcow2Image img, long e) {
+        long first = img.compressedOffset(e) & ~(img.clusterSize - 1);
+        long last = (img.compressedOffset(e) + img.compressedLength(e) - 1) & ~(img.clusterSize - 1);
+        long[] c = new long[(int) ((last - first) / img.clusterSize + 1)];
+        for (int k = 0; k < c.length; k++) {
+            c[k] = first + k * img.clusterSize;
+        }
+        return c;
     }
 }

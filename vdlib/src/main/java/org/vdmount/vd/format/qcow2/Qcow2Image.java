@@ -33,7 +33,8 @@ final class Qcow2Image extends ImageBase {
 
     final Storage dataStorage;           // == storage unless an external data file is used
     final Path path;
-    final Qcow2Header header;
+    /** The header as on disk; a compaction that moves the snapshot table reads it again. */
+    volatile Qcow2Header header;
     final HeaderExtensions ext;
     final int clusterBits;
     final long clusterSize;
@@ -41,11 +42,13 @@ final class Qcow2Image extends ImageBase {
     final boolean extL2;
     final int subclusterBits;            // log2 of the subcluster size (== clusterBits without extL2)
     final boolean externalData;
-    final long l1Offset;
+    /** Where the active L1 table is; compaction moves it ({@link Qcow2Writer#switchL1}). */
+    volatile long l1Offset;
     final long[] l1;
     final TableCache<L2Table> cache;       // keyed by host offset; dirty tables are held until flush
     final ParentReference parent;
-    final List<Qcow2Snapshot> snapshots;
+    /** The snapshot table; replaced when compaction moves it ({@link Qcow2Snapshots#compactTables}). */
+    volatile List<Qcow2Snapshot> snapshots;
     final String snapshotName;           // non-null when this is a snapshot view
     private final boolean zstd;
     private final int csizeShift;
@@ -153,6 +156,16 @@ final class Qcow2Image extends ImageBase {
         long off = compressedOffset(entry);
         long sectors = ((entry >>> csizeShift) & csizeMask) + 1;
         return (off & ~511L) + sectors * 512 - off;
+    }
+
+    /**
+     * A compressed cluster descriptor (qcow2.txt "Compressed Clusters Descriptor"): host offset
+     * {@code at} in bits 0..x-1, the 512-byte sectors beyond the one holding {@code at} that
+     * {@code bytes} reach in bits x..61, bit 62 set, COPIED clear.
+     */
+    long compressedEntry(long at, long bytes) {
+        long extraSectors = ((at & 511) + bytes + 511) / 512 - 1;
+        return COMPRESSED | (extraSectors << csizeShift) | at;
     }
 
     /** Decompresses the cluster of {@code entry} into this thread's buffer and returns it. */

@@ -65,40 +65,20 @@ final class Qcow2Resize {
                 img.storage().force();
                 writeHeader(img, newSize, need, img.l1Offset);
             } else {
-                moveL1(img, w, newSize, need, held);
+                moveL1(img, w, newSize, need);
             }
         } finally {
             lock.unlock();
         }
     }
 
-    /** The table in new clusters: refcounts, table, header, then the old clusters released. */
-    private static void moveL1(Qcow2Image img, Qcow2Writer w, long newSize, long need, long held) throws IOException {
+    /** The table in new clusters past the end, through {@link Qcow2Writer#switchL1}. */
+    private static void moveL1(Qcow2Image img, Qcow2Writer w, long newSize, long need) throws IOException {
         long cs = img.clusterSize;
         int clusters = (int) ((need * 8 + cs - 1) / cs);
-        Refcounts refs = w.refcounts();
         w.markDirty(true);
-        long start = refs.allocateRun(clusters);
-        refs.writeDirty();
-        img.storage().force();
-        ByteBuffer table = ByteBuffer.allocate((int) (clusters * cs));
-        Bytes b = Bytes.of(table.array());
-        for (int i = 0; i < img.l1.length; i++) {
-            b.put64be(i * 8, img.l1Entry(i));
-        }
-        img.storage().write(table, start);
-        img.noteEnd(start + clusters * cs);
-        img.storage().force();
-        writeHeader(img, newSize, need, start); // the commit point
-        if (held > 0 && img.l1Offset != 0) {
-            refs.releaseLater(img.l1Offset, held);
-        }
-        refs.applyPendingDecrements(host -> { });
-        img.storage().force();
-        if (held > 0 && img.l1Offset != 0) {
-            img.storage().punchHole(img.l1Offset, held);
-        }
-        w.markDirty(false);
+        long start = w.refcounts().allocateRun(clusters);
+        w.switchL1(start, clusters, newSize, need);
     }
 
     /** size, crypt_method (unchanged), l1_size and l1_table_offset in one write, then forced. */

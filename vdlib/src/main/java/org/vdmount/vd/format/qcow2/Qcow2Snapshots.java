@@ -87,6 +87,87 @@ final class Qcow2Snapshots {
         }
     }
 
+    /**
+     * Compaction (the caller holds the allocation lock and has flushed): each snapshot's L1 table
+     * moves into the lowest run of free clusters below it, then the snapshot table (qcow2.txt
+     * "Snapshot table entry": l1_table_offset at 0x00 rewritten where its table moved) into the
+     * lowest run below it, or, when only L1 tables move and there is no such run, the lowest run
+     * inside the file (never past its end; with none, nothing moves).
+     * The copies' counts, the copies and the new table are written and forced before the one
+     * header write (nb_snapshots, snapshots_offset) that switches to them; the old clusters are
+     * released after it. Returns the number of tables moved (L1 copies and the snapshot table).
+     */
+    static int compactTables(Qcow2Image img) throws IOException {
+        if (img.snapshots.isEmpty()) {
+            return 0;
+        }
+        return new Qcow2Snapshots(img).relocate();
+    }
+
+    private int relocate() throws IOException {
+        int moved = 0;
+        long[] newL1 = new long[img.snapshots.size()];
+        for (int k = 0; k < newL1.length; k++) {
+            Qcow2Snapshot s = img.snapshots.get(k);
+            newL1[k] = -1;
+            int clusters = (int) ((s.l1Size() * 8 + cs - 1) / cs);
+            if (clusters > 0) {
+                readL1(s); // checked: aligned, inside the file
+                newL1[k] = refs.allocateRunBelow(clusters, s.l1TableOffset());
+            }
+        }
+        Qcow2Snapshot last = img.snapshots.get(img.snapshots.size() - 1);
+        long oldAt = img.header.snapshotsOffset();
+        long tableBytes = last.entryOffset() + last.entryBytes() - oldAt;
+        long tableClusters = (tableBytes + cs - 1) / cs;
+        long tableAt = refs.allocateRunBelow((int) tableClusters, oldAt);
+        boolean anyL1 = java.util.Arrays.stream(newL1).anyMatch(v -> v >= 0);
+        if (tableAt < 0 && anyL1) { // a new table anywhere inside the file; a later round moves it down
+            tableAt = refs.allocateRunBelow((int) tableClusters, img.storage().size() & ~(cs - 1));
+        }
+        if (tableAt < 0) {
+            for (int k = 0; k < newL1.length; k++) { // nothing moves: the runs taken are free again
+                if (newL1[k] >= 0) {
+                    refs.releaseLater(newL1[k], (img.snapshots.get(k).l1Size() * 8 + cs - 1) / cs * cs);
+                }
+            }
+            refs.applyPendingDecrements(host -> { });
+            return 0;
+        }
+        w.markDirty(true);
+        refs.writeDirty();
+        img.storage().force();
+        byte[] table = tableWith(null, null);
+        Bytes tb = Bytes.of(table);
+        long at = 0;
+        for (int k = 0; k < newL1.length; k++) {
+            Qcow2Snapshot s = img.snapshots.get(k);
+            if (newL1[k] >= 0) {
+                long clusters = (s.l1Size() * 8 + cs - 1) / cs;
+                writeL1(newL1[k], readL1(s), clusters * cs);
+                tb.put64be((int) at, newL1[k]);
+                moved++;
+            }
+            at += s.entryBytes();
+        }
+        writeTable(table, tableAt, tableClusters); // forced, after the copies (forced each)
+        switchHeader(img.snapshots.size(), tableAt);
+        for (int k = 0; k < newL1.length; k++) {
+            if (newL1[k] >= 0) {
+                Qcow2Snapshot s = img.snapshots.get(k);
+                refs.releaseLater(s.l1TableOffset(), s.l1Size() * 8);
+            }
+        }
+        releaseOldTable();
+        w.markDirty(false);
+        // the header and table as now on disk, for the next round and the writer's metadata checks
+        ByteBuffer first = ByteBuffer.allocate((int) Math.min(cs, img.storage().size()));
+        img.storage().readFully(first, 0, "qcow2", "header cluster");
+        img.header = Qcow2Header.parse(Bytes.of(first.array()), img.path);
+        img.snapshots = Qcow2Snapshot.readTable(img.storage(), tableAt, img.snapshots.size(), img.storage().size());
+        return moved + 1;
+    }
+
     // ---- the three operations ---------------------------------------------------------------
 
     private String doCreate(String name) throws IOException {

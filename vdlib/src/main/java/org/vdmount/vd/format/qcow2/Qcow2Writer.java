@@ -409,8 +409,9 @@ final class Qcow2Writer {
 
     /**
      * Gives up the host cluster of guest cluster {@code off}: the entry becomes 0 (unallocated) or,
-     * with {@code zeroFlag}, the zero flag; the refcount drops once the table is written. Only
-     * standard clusters with a host; returns false (and changes nothing) for any other entry.
+     * with {@code zeroFlag}, the zero flag; the refcount drops once the table is written. Standard
+     * clusters with a host and compressed clusters (each host cluster their sectors touch drops by
+     * one); returns false (and changes nothing) for any other entry.
      */
     boolean releaseCluster(long off, boolean zeroFlag) throws IOException {
         alloc.lock();
@@ -420,12 +421,16 @@ final class Qcow2Writer {
             int i = img.l2Index(off);
             L2Table t = img.l2For(l1i);
             long e = t == null ? 0 : t.word(i);
-            if (t == null || img.compressed(e) || !img.hasHost(e)) {
+            if (t == null || !img.compressed(e) && !img.hasHost(e)) {
                 return false;
             }
-            long host = img.checkedHost(e, t);
+            long host = img.compressed(e) ? -1 : img.checkedHost(e, t);
             t = writableL2(l1i);
-            refs.releaseLater(host, img.clusterSize);
+            if (host < 0) {
+                releaseCompressed(e); // every host cluster its sectors touch loses one user
+            } else {
+                refs.releaseLater(host, img.clusterSize);
+            }
             t.set(i, zeroFlag ? Qcow2Image.ZERO_FLAG : 0);
             maybeFlush();
             return true;
@@ -468,6 +473,124 @@ final class Qcow2Writer {
         } finally {
             alloc.unlock();
         }
+    }
+
+    /**
+     * Moves compressed guest cluster {@code off}, whose data starts at host byte {@code from},
+     * toward the front (qcow2.txt "Compressed Clusters Descriptor"): its bytes are appended, at a
+     * 512-byte boundary, to the host cluster {@code pack[0]} being filled (next free byte
+     * {@code pack[1]}), which gains one user; when they do not fit, the lowest free host cluster
+     * below {@code from} becomes the new one. The copy is forced before the L2 entry by
+     * {@link #flush}, and the old host clusters lose one user each after the tables. Returns the
+     * new host byte offset, or -1 if there is no room below.
+     */
+    long moveCompressed(long off, long from, long[] pack) throws IOException {
+        alloc.lock();
+        try {
+            int l1i = img.l1Index(off);
+            int i = img.l2Index(off);
+            long e = img.l2For(l1i).word(i);
+            if (!img.compressed(e) || img.compressedOffset(e) != from) {
+                throw new IllegalStateException("qcow2: guest cluster 0x" + Long.toHexString(off)
+                        + " is no longer compressed at 0x" + Long.toHexString(from));
+            }
+            long len = img.compressedLength(e);
+            long cs = img.clusterSize;
+            if (len > cs) {
+                return -1; // would straddle two host clusters wherever it goes
+            }
+            long fromCluster = from & ~(cs - 1);
+            long to;
+            if (pack[0] >= 0 && pack[0] < fromCluster && pack[1] + len <= pack[0] + cs) {
+                to = pack[1];
+                refs.increment(pack[0]);
+            } else {
+                writableL2(l1i); // may take a hole for a table copy, so before the hole is chosen
+                long hole = refs.lowestFree(fromCluster);
+                if (hole < 0) {
+                    return -1;
+                }
+                if (refs.allocate() != hole) {
+                    throw new IllegalStateException("qcow2: host cluster 0x" + Long.toHexString(hole)
+                            + " was not free");
+                }
+                pack[0] = hole;
+                to = hole;
+            }
+            pack[1] = (to + len + 511) & ~511L;
+            ByteBuffer bytes = ByteBuffer.allocate((int) len);
+            img.storage().read(bytes, from); // the file may end inside the last sector (qemu writes no padding)
+            Qcow2Image.zeroFill(bytes);
+            bytes.clear();
+            img.dataStorage.write(bytes, to);
+            noteWritten(to + len);
+            L2Table t = writableL2(l1i);
+            t.set(i, img.compressedEntry(to, len));
+            releaseCompressed(e);
+            maybeFlush();
+            return to;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /**
+     * Compaction: moves the active L1 table into the lowest run of free clusters below it, if
+     * there is one, through {@link #switchL1}. Returns the new offset, or -1.
+     */
+    long moveL1() throws IOException {
+        alloc.lock();
+        try {
+            flushLocked();
+            long cs = img.clusterSize;
+            int clusters = (int) ((img.l1.length * 8L + cs - 1) / cs);
+            if (clusters == 0) {
+                return -1;
+            }
+            long to = refs.allocateRunBelow(clusters, img.l1Offset);
+            if (to < 0) {
+                return -1;
+            }
+            switchL1(to, clusters, img.virtualSize(), img.l1.length);
+            return to;
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /**
+     * The one L1 switch of resize (a larger table) and compaction (a lower place); qcow2.txt
+     * "Header": size 0x18, l1_size 0x24, l1_table_offset 0x28. The {@code clusters} clusters at
+     * {@code start} are counted in memory and no table is dirty (the caller flushed, holding the
+     * allocation lock). With the dirty bit set: their counts written and forced; the table (the
+     * current entries, zeros up to the clusters' end) written and forced; then size, l1_size
+     * {@code entries} and l1_table_offset in one header write, forced, the commit point; only
+     * then are the old clusters released (forced) and the bit cleared.
+     */
+    void switchL1(long start, int clusters, long newSize, long entries) throws IOException {
+        long cs = img.clusterSize;
+        long oldOffset = img.l1Offset;
+        long held = (img.l1.length * 8L + cs - 1) / cs * cs;
+        markDirty(true);
+        refs.writeDirty();
+        img.storage().force();
+        ByteBuffer table = ByteBuffer.allocate((int) (clusters * cs));
+        Bytes b = Bytes.of(table.array());
+        for (int i = 0; i < img.l1.length; i++) {
+            b.put64be(i * 8, img.l1Entry(i));
+        }
+        img.storage().write(table, start);
+        img.noteEnd(start + clusters * cs);
+        img.storage().force();
+        Qcow2Resize.writeHeader(img, newSize, entries, start); // the commit point
+        img.l1Offset = start;
+        if (held > 0 && oldOffset != 0) {
+            refs.releaseLater(oldOffset, held);
+        }
+        refs.applyPendingDecrements(this::freed);
+        img.storage().force();
+        punchFreed();
+        markDirty(false);
     }
 
     /**
@@ -523,6 +646,9 @@ final class Qcow2Writer {
             markDirty(true);
             long to = bi < 0 ? refs.moveTable() : refs.moveBlock(bi);
             flushLocked(); // releases the old place, clears the dirty bit
+            if (to < 0) {
+                markDirty(false); // nothing moved, so the flush had nothing to bracket
+            }
             return to;
         } finally {
             alloc.unlock();

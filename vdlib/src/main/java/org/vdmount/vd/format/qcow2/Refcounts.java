@@ -249,9 +249,37 @@ final class Refcounts {
      */
     long moveTable() throws IOException {
         long n = (tableBytes() + clusterSize - 1) / clusterSize;
+        long newOffset = allocateRunBelow((int) n, tableOffset);
+        if (newOffset < 0) {
+            return -1;
+        }
+        ByteBuffer t = ByteBuffer.allocate((int) (n * clusterSize));
+        Bytes tb = Bytes.of(t.array());
+        for (int i = 0; i < table.length; i++) {
+            tb.put64be(i * 8, table[i]);
+        }
+        storage.write(t, newOffset);
+        writeDirty();
+        storage.force();
+        ByteBuffer hdr = ByteBuffer.allocate(12);
+        Bytes.of(hdr.array()).put64be(0, newOffset).put32be(8, n);
+        storage.write(hdr, Qcow2Header.OFF_REFCOUNT_TABLE);
+        storage.force();
+        long oldOffset = tableOffset;
+        tableOffset = newOffset;
+        dirtyTableClusters.clear();
+        releaseLater(oldOffset, tableBytes());
+        return newOffset;
+    }
+
+    /**
+     * Compaction: the lowest run of {@code n} free clusters that ends at or below {@code limit} (a
+     * host offset), counted (refcount 1, in memory until {@link #writeDirty}); -1 if there is none.
+     */
+    long allocateRunBelow(int n, long limit) throws IOException {
         long run = 0;
         long start = -1;
-        for (long c = cursor; (c + n - run) << clusterBits <= tableOffset; c++) {
+        for (long c = cursor; (c + n - run) << clusterBits <= limit; c++) {
             long bi = c >>> blockShift;
             if (bi >= table.length || table[(int) bi] == 0) {
                 return -1;
@@ -272,24 +300,7 @@ final class Refcounts {
             RefBlock b = block((int) (c >>> blockShift));
             b.set((int) (c & ((1L << blockShift) - 1)), 1);
         }
-        long newOffset = start << clusterBits;
-        ByteBuffer t = ByteBuffer.allocate((int) (n * clusterSize));
-        Bytes tb = Bytes.of(t.array());
-        for (int i = 0; i < table.length; i++) {
-            tb.put64be(i * 8, table[i]);
-        }
-        storage.write(t, newOffset);
-        writeDirty();
-        storage.force();
-        ByteBuffer hdr = ByteBuffer.allocate(12);
-        Bytes.of(hdr.array()).put64be(0, newOffset).put32be(8, n);
-        storage.write(hdr, Qcow2Header.OFF_REFCOUNT_TABLE);
-        storage.force();
-        long oldOffset = tableOffset;
-        tableOffset = newOffset;
-        dirtyTableClusters.clear();
-        releaseLater(oldOffset, tableBytes());
-        return newOffset;
+        return start << clusterBits;
     }
 
     /** One past the last cluster below {@code end} whose refcount is not 0: where the used file ends. */

@@ -5,6 +5,9 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.Image;
+import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.check.CheckReport;
 import org.vdmount.vd.check.ImageChecker;
@@ -16,14 +19,18 @@ import org.vdmount.vd.storage.Storage;
  * {@code vd check} for VDI (VDICore.h; the checks of VirtualBox's vdiRepair and QEMU's vdi_co_check):
  * the header as an open validates it, every block map entry that names a block must name one
  * inside the image's block count and inside the file, no block may be named twice, and the
- * header's allocated-block count must equal the entries that name blocks. Read-only: a repair is
- * not offered here (a writable open of the image reconciles the allocated-block count).
+ * header's allocated-block count must equal the entries that name blocks. {@code -r all} repairs a
+ * stale count when it is the only finding (a crash between a block's write and the header's, or
+ * after a discard): the image is opened writable, which rewrites the count from the block map
+ * (VirtualBox's vdiRepair does the same), and checked again. A damaged block map is left alone:
+ * which entry is right cannot be known.
  */
 final class VdiCheck implements ImageChecker {
 
     @Override
     public CheckReport check(Path path, Repair repair) throws IOException {
         CheckReport report = new CheckReport();
+        boolean reconcile = false;
         try (Storage storage = FileStorage.open(path, true)) {
             long fileSize = storage.size();
             if (fileSize < VdiHeader.PRE_HEADER_SIZE + 0x10) {
@@ -48,16 +55,32 @@ final class VdiCheck implements ImageChecker {
                 report.corruption("header", 0, "ERROR: " + VdException.oneLine(e.getMessage()));
                 return report;
             }
-            blockMap(storage, h, fileSize, report);
-            if (repair != Repair.NONE && (report.corruptions() > 0 || report.leaks() > 0)) {
-                report.note("vdi: repair is not supported by vd check (a writable open reconciles the "
-                        + "allocated-block count); nothing was changed");
+            boolean countOnly = blockMap(storage, h, fileSize, report) && report.corruptions() == 1;
+            if (repair == Repair.ALL && countOnly && !h.isV0()) {
+                reconcile = true;
+            } else if (repair != Repair.NONE && (report.corruptions() > 0 || report.leaks() > 0)) {
+                report.note("vdi: " + (repair == Repair.ALL ? "only a stale allocated-block count is repaired here"
+                        : "-r leaks repairs nothing in a VDI (a stale allocated-block count needs -r all)")
+                        + "; nothing was changed");
             }
         }
-        return report;
+        if (!reconcile) {
+            return report;
+        }
+        // the repair VirtualBox's vdiRepair makes, and our writable open: the count from the block map
+        try (Image img = FormatRegistry.require("vdi").open(path, OpenOptions.defaultReadWrite()
+                .withWarnings(w -> { }))) {
+            img.flush();
+        }
+        CheckReport after = check(path, Repair.NONE);
+        after.repairedFrom(report);
+        return after;
     }
 
-    private static void blockMap(Storage storage, VdiHeader h, long fileSize, CheckReport report) throws IOException {
+    /** Checks the block map; returns whether it is sound (the header's count aside). */
+    private static boolean blockMap(Storage storage, VdiHeader h, long fileSize, CheckReport report)
+            throws IOException {
+        long corruptBefore = report.corruptions();
         long blocks = h.blockCount();
         long mapOffset = h.blockMapOffsetBytes();
         long stride = h.strideBytes();
@@ -102,5 +125,6 @@ final class VdiCheck implements ImageChecker {
         long total = (h.virtualSizeBytes() + h.blockSizeBytes() - 1) / h.blockSizeBytes();
         // no fragmentation or end offset, as qemu-img reports none for VDI
         report.statistics(total, named, -1, -1, -1);
+        return report.corruptions() == corruptBefore + (named != h.allocatedBlocks() ? 1 : 0);
     }
 }

@@ -103,4 +103,41 @@ class VdiRepairTest {
         VdiTestSupport.qemuCheckClean(p);
         assertArrayEquals(content, VdiTestSupport.qemuRaw(p, dir));
     }
+    /**
+     * {@code vd check -r all} rewrites a stale count (the only finding) from the block map and
+     * checks again; {@code -r leaks} changes nothing; two entries naming one block are reported and
+     * never "repaired" (which entry holds the data cannot be known).
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {7, 2, 0})
+    void checkRepairAllRewritesAStaleCountOnly(int stale) throws Exception {
+        org.vdmount.vd.check.ImageChecker checker = org.vdmount.vd.FormatRegistry.require("vdi").checker()
+                .orElseThrow();
+        Path p = fourBlocks("r" + stale + ".vdi");
+        byte[] content = VdiTestSupport.qemuRaw(p, dir);
+        patchCount(p, stale);
+        byte[] before = Files.readAllBytes(p);
+        org.vdmount.vd.check.CheckReport leaks = checker.check(p, org.vdmount.vd.check.Repair.LEAKS);
+        assertEquals(2, leaks.exitStatus(), leaks.findings().toString());
+        assertArrayEquals(before, Files.readAllBytes(p), "-r leaks wrote");
+
+        org.vdmount.vd.check.CheckReport all = checker.check(p, org.vdmount.vd.check.Repair.ALL);
+        assertEquals(0, all.exitStatus(), all.findings().toString());
+        assertEquals(1, all.corruptionsFixed());
+        assertEquals(4, Bytes.of(Files.readAllBytes(p)).u32le(COUNT_FIELD));
+        VdiTestSupport.qemuCheckClean(p);
+        assertArrayEquals(content, VdiTestSupport.qemuRaw(p, dir));
+
+        // a block named twice (entry 5 -> the block of entry 0) besides a stale count: left alone
+        Path twice = fourBlocks("t" + stale + ".vdi");
+        byte[] b = Files.readAllBytes(twice);
+        Bytes m = Bytes.of(b);
+        long mapAt = m.u32le(0x154);
+        m.put32le((int) mapAt + 5 * 4, m.u32le((int) mapAt));
+        m.put32le(COUNT_FIELD, stale);
+        Files.write(twice, b);
+        org.vdmount.vd.check.CheckReport refused = checker.check(twice, org.vdmount.vd.check.Repair.ALL);
+        assertEquals(2, refused.exitStatus(), refused.findings().toString());
+        assertArrayEquals(b, Files.readAllBytes(twice), "a damaged block map was changed");
+    }
 }

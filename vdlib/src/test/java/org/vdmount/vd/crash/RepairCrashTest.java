@@ -1,0 +1,158 @@
+package org.vdmount.vd.crash;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.vdmount.vd.Disk;
+import org.vdmount.vd.FormatRegistry;
+import org.vdmount.vd.OpenOptions;
+import org.vdmount.vd.check.CheckReport;
+import org.vdmount.vd.check.ImageChecker;
+import org.vdmount.vd.check.Repair;
+import org.vdmount.vd.conformance.ExternalTools;
+import org.vdmount.vd.storage.WriteFault;
+
+/**
+ * A kill during {@code vd check -r all}: the repair dies after its N-th host write, for every N,
+ * half of the time with write N+1 torn ({@link WriteFault}, what kill -9 leaves behind). The image
+ * must read what it read before the repair (read-only, so as found), a second repair must finish
+ * the job (our check clean afterwards, and qemu-img check clean where qemu checks the format), and
+ * the guest bytes must still be the same. The damage is what a real crash leaves: qemu-io killed
+ * (abort) after its writes — a qcow2 with lazy refcounts left dirty (refcounts rebuilt), a QED with
+ * its need-check bit set and a cluster the file gained but no table points at, a Parallels image not closed cleanly with its preallocated clusters
+ * leaked — and a VDI whose allocated-block count is stale (VirtualBox's crash between the block
+ * and the header write).
+ */
+class RepairCrashTest {
+    private static final int SIZE = 8 << 20;
+
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @ValueSource(strings = {"qcow2", "qed", "parallels", "vdi"})
+    void aRepairKilledAtAnyWriteLeavesAnImageThatReadsTheSameAndRepairsLater(String format) throws Exception {
+        ExternalTools.assume("qemu-img", "qemu-io");
+        Path template = damaged(format);
+        ImageChecker checker = FormatRegistry.require(format).checker().orElseThrow();
+        CheckReport found = checker.check(template, Repair.NONE);
+        assertTrue(found.exitStatus() != 0 || !found.findings().isEmpty(), format + ": no damage to repair: " + found);
+        byte[] expected = contents(template);
+
+        Path counted = copy(template, "counted." + format);
+        long writes = repair(checker, counted, Long.MAX_VALUE, false);
+        assertTrue(writes > 0, format + ": the repair writes");
+        assertClean(checker, counted, format, expected, format + " undisturbed repair: ");
+        for (long n = 0; n <= writes; n++) {
+            for (boolean torn : new boolean[] {false, true}) {
+                Path p = copy(template, "k." + format);
+                repair(checker, p, n, torn);
+                String where = format + " repair killed at write " + (n + 1) + (torn ? " (torn)" : "") + " of "
+                        + writes + ": ";
+                assertSame(expected, contents(p), where + "read-only: ");
+                checker.check(p, Repair.ALL);
+                assertClean(checker, p, format, expected, where + "repaired again: ");
+            }
+        }
+        System.out.printf("repair crash %s: %d kill points over %d host writes%n", format, 2 * (writes + 1), writes);
+    }
+
+    /** A damaged image of {@code format}, as a crash leaves it (see the class comment). */
+    private Path damaged(String format) throws IOException {
+        Path p = dir.resolve("template." + format);
+        switch (format) {
+            case "qcow2" -> {
+                tool("qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", p.toString(),
+                        Integer.toString(SIZE));
+                killedQemuIo(format, p);
+            }
+            case "parallels" -> {
+                tool("qemu-img", "create", "-q", "-f", format, p.toString(), Integer.toString(SIZE));
+                killedQemuIo(format, p);
+            }
+            case "qed" -> {
+                tool("qemu-img", "create", "-q", "-f", format, p.toString(), Integer.toString(SIZE));
+                killedQemuIo(format, p);
+                // and a cluster the file gained before its L2 entry was written: leaked
+                byte[] cluster = new byte[64 << 10];
+                Arrays.fill(cluster, (byte) 0x5d);
+                Files.write(p, cluster, StandardOpenOption.APPEND);
+            }
+            default -> {
+                tool("qemu-img", "create", "-q", "-f", "vdi", p.toString(), Integer.toString(SIZE));
+                tool("qemu-io", "-f", "vdi", "-c", "write -P 0xaa 0 3M", "-c", "write -P 0xab 5M 100k", p.toString());
+                // VDI 1.1 header (VirtualBox VDICore.h VDIHEADER1): cBlocksAllocated at 0x184, one short
+                ByteBuffer count = ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                    ch.read(count, 0x184);
+                    count.flip();
+                    int blocks = count.getInt(0);
+                    assertEquals(4, blocks, "blocks qemu-io allocated");
+                    count.putInt(0, blocks - 1);
+                    ch.write(count, 0x184);
+                }
+            }
+        }
+        return p;
+    }
+
+    /** qemu-io writes, then aborts: a process death with the image open for writing. */
+    private static void killedQemuIo(String format, Path p) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of("qemu-io", "-f", format, "-c", "write -P 0xaa 0 3M", "-c",
+                "write -P 0xab 5M 100k", "-c", "write -z 1M 64k", "-c", "abort", p.toString()));
+        ExternalTools.Result r = ExternalTools.exec(null, cmd.toArray(new String[0]));
+        assertNotEquals(0, r.exit(), "qemu-io abort ends qemu-io");
+    }
+
+    private static void tool(String... cmd) throws IOException {
+        ExternalTools.run(null, cmd);
+    }
+
+    /** Repairs ({@code -r all}) letting {@code allowed} host writes through; returns the writes seen. */
+    private static long repair(ImageChecker checker, Path p, long allowed, boolean torn) throws IOException {
+        return FaultedRun.dropAfter(allowed, torn, allowed * 31 + 7, () -> checker.check(p, Repair.ALL));
+    }
+
+    /** Our check finds nothing, qemu-img check (where it checks the format) neither; the bytes are the same. */
+    private static void assertClean(ImageChecker checker, Path p, String format, byte[] expected, String where)
+            throws IOException {
+        CheckReport c = checker.check(p, Repair.NONE);
+        assertEquals(0, c.exitStatus(), where + "vd check: " + c.findings());
+        if (QemuImg.available()) {
+            QemuImg.Result q = QemuImg.run("check", "-f", format, p.toString());
+            assertEquals(0, q.exit(), where + "qemu-img check: " + q.output());
+        }
+        assertSame(expected, contents(p), where);
+    }
+
+    private Path copy(Path template, String name) throws IOException {
+        return Files.copy(template, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    private static byte[] contents(Path p) throws IOException {
+        try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
+            ByteBuffer b = ByteBuffer.allocate((int) d.size());
+            d.read(0, b);
+            return b.array();
+        }
+    }
+
+    private static void assertSame(byte[] expected, byte[] actual, String where) {
+        int at = Arrays.mismatch(expected, actual);
+        assertEquals(-1, at, where + "differs at byte " + at);
+    }
+}

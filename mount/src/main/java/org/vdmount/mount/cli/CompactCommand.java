@@ -22,9 +22,10 @@ import picocli.CommandLine.Parameters;
                 "Crash-safe: data is copied and flushed before a table points at it, and the file is cut only "
                         + "after nothing points past its new end; a kill leaves an image that reads the same (at "
                         + "worst with leaked space). Refused while anyone else uses the image. Formats: vdi, qcow2, vhd, "
-                        + "vhdx, qed, qcow and vmdk (dynamic or hosted sparse, and differencing images; vmdk: "
-                        + "monolithicSparse, twoGbMaxExtentSparse), raw (zeros become holes). A progress bar is shown on stderr when a terminal is "
-                        + "attached."})
+                        + "vhdx, qed, qcow, parallels and vmdk (dynamic or hosted sparse, and differencing images; "
+                        + "vmdk: monolithicSparse, twoGbMaxExtentSparse; parallels: image files and bundle "
+                        + "snapshots), raw (zeros become holes). A progress bar is shown on stderr when a terminal "
+                        + "is attached."})
 final class CompactCommand extends ModifyingCommand {
 
     @Mixin

@@ -64,21 +64,9 @@ class LuksFormatTest {
         return c.toArray(new String[0]);
     }
 
-    /**
-     * qemu-img create -f luks; its PBKDF benchmark fails now and then on a busy machine ("Unable
-     * to get accurate CPU usage"): tried again then.
-     */
+    /** qemu-img create -f luks ({@link ExternalTools#qemuLuksCreate}: its key-derivation calibration may fail). */
     private void qemuCreate(List<String> cmd) throws IOException {
-        for (int attempt = 1; ; attempt++) {
-            ExternalTools.Result r = ExternalTools.exec(dir, cmd.toArray(new String[0]));
-            if (r.exit() == 0) {
-                return;
-            }
-            if (attempt == 5 || !r.output().contains("accurate CPU usage")) {
-                throw new AssertionError(String.join(" ", cmd) + ": " + r.output());
-            }
-            Files.deleteIfExists(Path.of(cmd.get(cmd.size() - 2)));
-        }
+        ExternalTools.qemuLuksCreate(dir, Path.of(cmd.get(cmd.size() - 2)), cmd.toArray(new String[0]));
     }
 
     private String imageOpts(Path img) {

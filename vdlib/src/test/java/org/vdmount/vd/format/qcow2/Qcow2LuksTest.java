@@ -43,19 +43,9 @@ class Qcow2LuksTest {
 
     private Path qemuImage(String extra) throws IOException {
         Path img = dir.resolve("e.qcow2");
-        for (int attempt = 1; ; attempt++) {
-            ExternalTools.Result r = ExternalTools.exec(dir, "qemu-img", "create", secret()[0], secret()[1], "-f",
-                    "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10" + extra,
-                    img.toString(), "8M");
-            if (r.exit() == 0) {
-                return img;
-            }
-            // qemu's PBKDF benchmark fails now and then on a busy machine
-            if (attempt == 5 || !r.output().contains("accurate CPU usage")) {
-                throw new AssertionError(r.output());
-            }
-            Files.deleteIfExists(img);
-        }
+        ExternalTools.qemuLuksCreate(dir, img, "qemu-img", "create", secret()[0], secret()[1], "-f", "qcow2", "-o",
+                "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10" + extra, img.toString(), "8M");
+        return img;
     }
 
     private byte[] qemuPlain(Path img) throws IOException {

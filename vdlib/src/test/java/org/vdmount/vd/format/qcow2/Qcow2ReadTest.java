@@ -203,12 +203,9 @@ class Qcow2ReadTest {
      */
     @Test
     void qemuLuksImagesAreRefused() throws IOException {
-        ExternalTools.Result made = QemuTools.run(dir, true, "qemu-img", "create", "-f", "qcow2", "--object",
+        ExternalTools.qemuLuksCreate(dir, dir.resolve("enc.qcow2"), "qemu-img", "create", "-f", "qcow2", "--object",
                 "secret,id=s0,data=pw", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10",
                 "enc.qcow2", "1M");
-        org.junit.jupiter.api.Assumptions.assumeTrue(made.exit() == 0 || !made.err().contains("accurate CPU usage"),
-                "qemu-img could not calibrate LUKS key derivation here: " + made.err());
-        assertEquals(0, made.exit(), made.err());
         var e = assertThrows(UnsupportedFeatureException.class,
                 () -> Disk.open(dir.resolve("enc.qcow2"), OpenOptions.defaultReadOnly()));
         assertTrue(e.getMessage().contains("encrypted") && e.getMessage().contains("--password-file"), e.getMessage());

@@ -48,18 +48,8 @@ class CompactCommandTest {
 
     @Test
     void compactsAQemuMadeVmdk() throws Exception {
-        Path img = qemuMade("vmdk", "d.vmdk", "write -P 7 0 1M", "write -P 0 1M 4M", "write -P 9 5M 1M");
+        compactsFourMiBOfWrittenZeros("vmdk", "d.vmdk", 64); // 64 KiB grains
         Path raw = dir.resolve("before.raw");
-        long before = Files.size(img);
-
-        Cli.Result r = Cli.vd("compact", img);
-        assertEquals(0, r.exit(), r.toString());
-        long after = Files.size(img);
-        assertEquals(4L << 20, before - after, before + " -> " + after);
-        assertTrue(r.out().contains("(" + before + " -> " + after + " bytes)"), r.toString());
-        assertTrue(r.out().contains("64 block(s) freed"), r.toString());
-        Tools.run("qemu-img", "compare", "-q", "-f", "raw", "-F", "vmdk", raw.toString(), img.toString());
-        assertTrue(Tools.run("qemu-img", "check", "-f", "vmdk", img.toString()).contains("No errors"));
 
         Path stream = dir.resolve("s.vmdk");
         Tools.run("qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw.toString(),
@@ -95,8 +85,16 @@ class CompactCommandTest {
 
     @Test
     void compactsAQemuMadeParallelsImage() throws Exception {
-        // 1 MiB clusters: 1 of data, 4 of written zeros (allocated), 1 of data
-        Path img = qemuMade("parallels", "d.hds", "write -P 7 0 1M", "write -P 0 1M 4M", "write -P 9 5M 1M");
+        compactsFourMiBOfWrittenZeros("parallels", "d.hds", 4); // 1 MiB clusters
+    }
+
+    /**
+     * A 16 MiB image qemu made: 1 MiB of data, 4 MiB of written zeros (allocated), 1 MiB of data.
+     * vd compact gives the 4 MiB back ({@code freed} blocks), qemu-img reads the same and checks it
+     * clean, and a second run finds nothing.
+     */
+    private void compactsFourMiBOfWrittenZeros(String format, String name, int freed) throws Exception {
+        Path img = qemuMade(format, name, "write -P 7 0 1M", "write -P 0 1M 4M", "write -P 9 5M 1M");
         Path raw = dir.resolve("before.raw");
         long before = Files.size(img);
 
@@ -105,9 +103,9 @@ class CompactCommandTest {
         long after = Files.size(img);
         assertEquals(4L << 20, before - after, before + " -> " + after);
         assertTrue(r.out().contains("(" + before + " -> " + after + " bytes)"), r.toString());
-        assertTrue(r.out().contains("4 block(s) freed"), r.toString());
-        Tools.run("qemu-img", "compare", "-q", "-f", "raw", "-F", "parallels", raw.toString(), img.toString());
-        assertTrue(Tools.run("qemu-img", "check", "-f", "parallels", img.toString()).contains("No errors"));
+        assertTrue(r.out().contains("bytes); " + freed + " block(s) freed"), r.toString());
+        Tools.run("qemu-img", "compare", "-q", "-f", "raw", "-F", format, raw.toString(), img.toString());
+        assertTrue(Tools.run("qemu-img", "check", "-f", format, img.toString()).contains("No errors"));
 
         Cli.Result again = Cli.vd("compact", img);
         assertEquals(0, again.exit(), again.toString());

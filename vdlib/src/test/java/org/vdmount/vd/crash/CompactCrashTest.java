@@ -4,16 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Arrays;
 import java.util.Map;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.check.CheckReport;
@@ -158,7 +155,7 @@ class CompactCrashTest {
     private void killEverywhere(Path template, String format, String label, java.util.List<String> snapshots)
             throws Exception {
         boolean child = !label.isEmpty() && label.equals(" child");
-        byte[] expected = contents(template, OpenOptions.defaultReadOnly());
+        byte[] expected = GuestBytes.of(template, OpenOptions.defaultReadOnly());
         Map<String, byte[]> snapshotsBefore = new java.util.HashMap<>();
         for (String name : snapshots) {
             snapshotsBefore.put(name, snapshotRaw(template, name));
@@ -178,8 +175,8 @@ class CompactCrashTest {
                 compact(p, n, torn);
                 String where = format + label + " compact killed at write " + (n + 1)
                         + (torn ? " (torn)" : "") + " of " + writes + ": ";
-                assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
-                assertSame(expected, contents(p, OpenOptions.defaultReadWrite()), where + "writable open: ");
+                GuestBytes.assertSame(expected, GuestBytes.of(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
+                GuestBytes.assertSame(expected, GuestBytes.of(p, OpenOptions.defaultReadWrite()), where + "writable open: ");
                 if ((!child || format.equals("qcow2") || format.equals("qed") || format.equals("vmdk"))
                         && !format.equals("vhd") && !format.equals("qcow") && QemuImg.available()) {
                     QemuImg.Result q = QemuImg.run("check", "-f", format, p.toString());
@@ -201,13 +198,13 @@ class CompactCrashTest {
                             where + "vd check after the writable open: " + c.findings());
                 }
                 for (String name : snapshots) {
-                    assertSame(snapshotsBefore.get(name), snapshotRaw(p, name), where + "snapshot " + name + ": ");
+                    GuestBytes.assertSame(snapshotsBefore.get(name), snapshotRaw(p, name), where + "snapshot " + name + ": ");
                 }
                 if (Files.size(p) > smallest) {
                     leaked++;
                 }
                 compact(p, Long.MAX_VALUE, false);
-                assertSame(expected, contents(p, OpenOptions.defaultReadOnly()), where + "compacted again: ");
+                GuestBytes.assertSame(expected, GuestBytes.of(p, OpenOptions.defaultReadOnly()), where + "compacted again: ");
                 assertEquals(smallest, Files.size(p), where + "compacted again: size");
                 if (checker.isPresent()) {
                     CheckReport c = checker.get().check(p, Repair.NONE);
@@ -269,18 +266,5 @@ class CompactCrashTest {
     private static long compact(Path p, long allowed, boolean torn) throws IOException {
         return FaultedRun.dropAfter(allowed, torn, allowed * 7 + 1,
                 () -> Compaction.compact(p, null, OpenOptions.defaultReadOnly(), v -> { }));
-    }
-
-    private static byte[] contents(Path p, OpenOptions options) throws IOException {
-        try (Disk d = Disk.open(p, options)) {
-            ByteBuffer b = ByteBuffer.allocate((int) d.size());
-            d.read(0, b);
-            return b.array();
-        }
-    }
-
-    private static void assertSame(byte[] expected, byte[] actual, String where) {
-        int at = Arrays.mismatch(expected, actual);
-        assertEquals(-1, at, where + "differs at byte " + at);
     }
 }

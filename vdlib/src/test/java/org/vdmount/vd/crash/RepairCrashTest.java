@@ -17,7 +17,6 @@ import java.util.List;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.check.CheckReport;
@@ -52,7 +51,7 @@ class RepairCrashTest {
         ImageChecker checker = FormatRegistry.require(format).checker().orElseThrow();
         CheckReport found = checker.check(template, Repair.NONE);
         assertTrue(found.exitStatus() != 0 || !found.findings().isEmpty(), format + ": no damage to repair: " + found);
-        byte[] expected = contents(template);
+        byte[] expected = GuestBytes.of(template, OpenOptions.defaultReadOnly());
 
         Path counted = copy(template, "counted." + format);
         long writes = repair(checker, counted, Long.MAX_VALUE, false);
@@ -64,7 +63,7 @@ class RepairCrashTest {
                 repair(checker, p, n, torn);
                 String where = format + " repair killed at write " + (n + 1) + (torn ? " (torn)" : "") + " of "
                         + writes + ": ";
-                assertSame(expected, contents(p), where + "read-only: ");
+                GuestBytes.assertSame(expected, GuestBytes.of(p, OpenOptions.defaultReadOnly()), where + "read-only: ");
                 checker.check(p, Repair.ALL);
                 assertClean(checker, p, format, expected, where + "repaired again: ");
             }
@@ -158,23 +157,10 @@ class RepairCrashTest {
             QemuImg.Result q = QemuImg.run("check", "-f", format, p.toString());
             assertEquals(0, q.exit(), where + "qemu-img check: " + q.output());
         }
-        assertSame(expected, contents(p), where);
+        GuestBytes.assertSame(expected, GuestBytes.of(p, OpenOptions.defaultReadOnly()), where);
     }
 
     private Path copy(Path template, String name) throws IOException {
         return Files.copy(template, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
-    }
-
-    private static byte[] contents(Path p) throws IOException {
-        try (Disk d = Disk.open(p, OpenOptions.defaultReadOnly())) {
-            ByteBuffer b = ByteBuffer.allocate((int) d.size());
-            d.read(0, b);
-            return b.array();
-        }
-    }
-
-    private static void assertSame(byte[] expected, byte[] actual, String where) {
-        int at = Arrays.mismatch(expected, actual);
-        assertEquals(-1, at, where + "differs at byte " + at);
     }
 }

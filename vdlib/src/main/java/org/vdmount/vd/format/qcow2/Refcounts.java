@@ -253,18 +253,10 @@ final class Refcounts {
         if (newOffset < 0) {
             return -1;
         }
-        ByteBuffer t = ByteBuffer.allocate((int) (n * clusterSize));
-        Bytes tb = Bytes.of(t.array());
-        for (int i = 0; i < table.length; i++) {
-            tb.put64be(i * 8, table[i]);
-        }
-        storage.write(t, newOffset);
+        writeTableCopy(table, n, newOffset);
         writeDirty();
         storage.force();
-        ByteBuffer hdr = ByteBuffer.allocate(12);
-        Bytes.of(hdr.array()).put64be(0, newOffset).put32be(8, n);
-        storage.write(hdr, Qcow2Header.OFF_REFCOUNT_TABLE);
-        storage.force();
+        pointHeaderAt(newOffset, n);
         long oldOffset = tableOffset;
         tableOffset = newOffset;
         dirtyTableClusters.clear();
@@ -564,18 +556,10 @@ final class Refcounts {
             storage.write(ByteBuffer.wrap(b.data), b.hostOffset);
             b.dirty = false;
         }
-        ByteBuffer t = ByteBuffer.allocate((int) (tableClusters * clusterSize));
-        Bytes tb = Bytes.of(t.array());
-        for (int i = 0; i < grown.length; i++) {
-            tb.put64be(i * 8, grown[i]);
-        }
         long newOffset = start << clusterBits;
-        storage.write(t, newOffset);
+        writeTableCopy(grown, tableClusters, newOffset);
         storage.force();
-        ByteBuffer hdr = ByteBuffer.allocate(12);
-        Bytes.of(hdr.array()).put64be(0, newOffset).put32be(8, tableClusters);
-        storage.write(hdr, Qcow2Header.OFF_REFCOUNT_TABLE);
-        storage.force();
+        pointHeaderAt(newOffset, tableClusters);
         long oldOffset = tableOffset;
         long oldBytes = (long) table.length * 8;
         table = grown;
@@ -585,5 +569,26 @@ final class Refcounts {
             put(firstBi + k, made.get(k));
         }
         releaseLater(oldOffset, oldBytes);
+    }
+
+    /** Writes {@code entries} as a refcount table of {@code clusters} clusters at {@code offset} (not forced). */
+    private void writeTableCopy(long[] entries, long clusters, long offset) throws IOException {
+        ByteBuffer t = ByteBuffer.allocate((int) (clusters * clusterSize));
+        Bytes tb = Bytes.of(t.array());
+        for (int i = 0; i < entries.length; i++) {
+            tb.put64be(i * 8, entries[i]);
+        }
+        storage.write(t, offset);
+    }
+
+    /**
+     * The header's refcount_table_offset and refcount_table_clusters (qcow2.txt "Header", bytes
+     * 48-59) switched to a table already written and forced: one write, forced.
+     */
+    private void pointHeaderAt(long offset, long clusters) throws IOException {
+        ByteBuffer hdr = ByteBuffer.allocate(12);
+        Bytes.of(hdr.array()).put64be(0, offset).put32be(8, clusters);
+        storage.write(hdr, Qcow2Header.OFF_REFCOUNT_TABLE);
+        storage.force();
     }
 }

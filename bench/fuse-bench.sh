@@ -18,6 +18,10 @@
 #   seq-dio    1 MiB sequential reads of the whole disk, O_DIRECT
 #   rand-qd1   4 KiB random reads, O_DIRECT, psync, 1 job, RUNTIME_S seconds
 #   rand-qd16  4 KiB random reads, O_DIRECT, libaio iodepth 16, 1 job, RUNTIME_S seconds
+#   rand-jN    4 KiB random reads, O_DIRECT, psync, N parallel jobs (threads), RUNTIME_S seconds;
+#              the default runs N = 2, 4, ... up to the core count, and 16 (issue 18's "16 parallel
+#              jobs"); with rand-qd1 as N = 1 a "scaling" line per target follows the table: IOPS
+#              by job count, and whether they ever fall as jobs are added up to the core count
 # Write tests, each into a FRESH empty dynamic FORMAT image of SIZE_MIB (qemu-img create, made again
 # before every run) mounted writable (vdmount --rw; qsd's export with writable=on; not raw):
 #   wseq-dio   1 MiB sequential writes of the whole disk, O_DIRECT
@@ -41,7 +45,11 @@ rounds="${rounds:-3}"
 runtime="${RUNTIME_S:-${quick:+3}}"
 runtime="${runtime:-8}"
 targets="${TARGETS:-jnr kernel qsd raw}"
-tests="${TESTS:-seq-buf seq-dio rand-qd1 rand-qd16 wseq-dio wseq-sync}"
+ncpu=$(nproc)
+jobs_tests=""
+for ((j = 2; j <= ncpu; j *= 2)); do jobs_tests+=" rand-j$j"; done
+[ "$ncpu" -ge 16 ] || jobs_tests+=" rand-j16"
+tests="${TESTS:-seq-buf seq-dio rand-qd1 rand-qd16$jobs_tests wseq-dio wseq-sync}"
 mkdir -p "$work/mnt"
 
 for t in qemu-img qemu-storage-daemon fio fusermount; do
@@ -60,7 +68,9 @@ trap cleanup EXIT
 # fio --minimal (terse v3): field 7 = read bandwidth KiB/s, field 8 = read IOPS, 48 = write KiB/s
 one_test() { # file test → one figure
   local f="$1" args
-  args=(--filename="$f" --name="$2" --group_reporting --minimal --numjobs=1)
+  local jobs=1
+  case $2 in rand-j[0-9]*) jobs=${2#rand-j} ;; esac
+  args=(--filename="$f" --name="$2" --group_reporting --minimal --numjobs="$jobs" --thread)
   case $2 in
     wseq-*) args+=(--fallocate=none) ;;
     *) args+=(--readonly) ;;
@@ -70,8 +80,10 @@ one_test() { # file test → one figure
     seq-dio) args+=(--rw=read --bs=1M --direct=1 --ioengine=psync) ;;
     rand-qd1) args+=(--rw=randread --bs=4k --direct=1 --ioengine=psync --runtime="$runtime" --time_based) ;;
     rand-qd16) args+=(--rw=randread --bs=4k --direct=1 --ioengine=libaio --iodepth=16 --runtime="$runtime" --time_based) ;;
+    rand-j[0-9]*) args+=(--rw=randread --bs=4k --direct=1 --ioengine=psync --runtime="$runtime" --time_based) ;;
     wseq-dio) args+=(--rw=write --bs=1M --direct=1 --ioengine=psync) ;;
     wseq-sync) args+=(--rw=write --bs=1M --direct=0 --ioengine=psync --end_fsync=1) ;;
+    *) echo "fuse-bench: unknown test $2" >&2; exit 2 ;;
   esac
   case $2 in
     wseq-*) fio "${args[@]}" 2>/dev/null | awk -F';' '{ printf "%.0f\n", $48 / 1024 * 1.048576 }' ;; # MB/s
@@ -143,7 +155,7 @@ for r in $(seq "$rounds"); do
   echo "fuse-bench: round $r done" >&2
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print (NR ? a[int((NR + 1) / 2)] : 0) }'; }
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -n | awk '{ a[NR] = $1 } END { print (NR ? a[int((NR + 1) / 2)] : 0) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "-" }'; }
 printf '%-10s' test; for t in $targets; do printf ' %10s' "$t"; done; printf ' %10s %10s\n' kernel/jnr kernel/qsd
 logsum=0; n=0
@@ -160,5 +172,25 @@ for x in $tests; do
   [ "$kq" = - ] && continue
   logsum=$(awk -v s="$logsum" -v r="$kq" 'BEGIN { print s + log(r) }'); n=$((n + 1))
 done
+# scaling: IOPS by job count (rand-qd1 is 1 job); "falls" when a count up to the core count gives
+# over 5% less than a smaller one (run-to-run noise on a busy machine is about that)
+scaling=""
+for x in $tests; do case $x in rand-qd1|rand-j[0-9]*) scaling+=" $x" ;; esac; done
+if [ "$(echo $scaling | wc -w)" -gt 1 ]; then
+  for t in $targets; do
+    line="" best=0 falls=no
+    for x in $scaling; do
+      [ -n "${fig[$t,$x]:-}" ] || continue
+      j=1; [ "$x" = rand-qd1 ] || j=${x#rand-j}
+      v=$(echo "${fig[$t,$x]}" | median)
+      line+=" ${j}j=$v"
+      if [ "$j" -le "$ncpu" ]; then
+        if awk -v v="$v" -v b="$best" 'BEGIN { exit !(v < 0.95 * b) }'; then falls=yes; fi
+        if [ "$v" -gt "$best" ]; then best=$v; fi
+      fi
+    done
+    [ -n "$line" ] && echo "scaling $t (IOPS, $ncpu cores):$line; falls up to $ncpu jobs: $falls"
+  done
+fi
 echo "units: seq-* and wseq-* MB/s (median of $rounds), rand-* IOPS (median of $rounds); $fmt, ${size_mib} MiB"
 awk -v s="$logsum" -v n="$n" 'BEGIN { if (n) printf "geomean-ratio kernel/qsd %.2f\n", exp(s / n); else print "geomean-ratio kernel/qsd -" }'

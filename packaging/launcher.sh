@@ -153,4 +153,10 @@ if [ "${VDMOUNT_CDS:-1}" != 0 ]; then
   fi
 fi
 
-exec java "${cds_opts[@]}" ${VDMOUNT_JAVA_OPTS:-} -cp "$jar" "$VDMOUNT_MAIN" "$@"
+# vd runs for a moment and calls libc only a few times per image (locks, hole punching, zstd per
+# cluster): jnr-ffi's reflection invoker instead of classes generated at start-up (-40 ms), and no
+# hsperfdata file (jps/jstat) for it. vdmount, whose FUSE transport calls libc on every request,
+# keeps the generated invokers.
+prog_opts=()
+[ "$prog" = vd ] && prog_opts=(-Djnr.ffi.asm.enabled=false -XX:-UsePerfData)
+exec java "${cds_opts[@]}" "${prog_opts[@]}" ${VDMOUNT_JAVA_OPTS:-} -cp "$jar" "$VDMOUNT_MAIN" "$@"

@@ -62,7 +62,7 @@ final class Qcow2Compact implements ImageCompactor {
             throw new UnsupportedFeatureException("qcow2: compact of " + img.path + " is not supported: its data "
                     + "is in an external data file");
         }
-        Qcow2Writer w = img.writer;
+        Qcow2Moves w = new Qcow2Moves(img);
         long[] counts = release(img, w, parent, progress);
         w.flush();
         long moved = pack(img, w);
@@ -75,7 +75,7 @@ final class Qcow2Compact implements ImageCompactor {
     }
 
     /** Step 1; returns {freed, zeroed}. */
-    private static long[] release(Qcow2Image img, Qcow2Writer w, Disk parent, LongConsumer progress)
+    private static long[] release(Qcow2Image img, Qcow2Moves w, Disk parent, LongConsumer progress)
             throws IOException {
         boolean zeroFlag = img.header.version() >= 3;
         int words = img.l2Words();
@@ -137,7 +137,7 @@ final class Qcow2Compact implements ImageCompactor {
     }
 
     /** Step 3: the active L1 table, then the snapshots' L1 tables and table; returns how many moved. */
-    private static long moveTables(Qcow2Image img, Qcow2Writer w) throws IOException {
+    private static long moveTables(Qcow2Image img, Qcow2Moves w) throws IOException {
         ReentrantLock lock = w.allocLock();
         lock.lock();
         try {
@@ -150,7 +150,7 @@ final class Qcow2Compact implements ImageCompactor {
     }
 
     /** Step 2; returns the number of clusters moved. */
-    private static long pack(Qcow2Image img, Qcow2Writer w) throws IOException {
+    private static long pack(Qcow2Image img, Qcow2Moves w) throws IOException {
         List<Movable> all = new ArrayList<>();
         List<Movable> compressed = new ArrayList<>();
         Map<Long, Integer> users = new HashMap<>(); // host cluster -> compressed entries of the active L1 in it

@@ -28,7 +28,7 @@ final class Qcow2Writer {
     private final Qcow2Image img;
     private final ReentrantLock alloc = new ReentrantLock();
     private final ReentrantReadWriteLock reuse = new ReentrantReadWriteLock();
-    private final Refcounts refs;
+    final Refcounts refs;
     private final BitSet dirtyL1Clusters = new BitSet();
     private final ByteBuffer cluster;
     private final int maxDirtyTables;
@@ -405,158 +405,7 @@ final class Qcow2Writer {
         }
     }
 
-    // ---- compaction (see Qcow2Compact) -------------------------------------------------------
-
-    /**
-     * Gives up the host cluster of guest cluster {@code off}: the entry becomes 0 (unallocated) or,
-     * with {@code zeroFlag}, the zero flag; the refcount drops once the table is written. Standard
-     * clusters with a host and compressed clusters (each host cluster their sectors touch drops by
-     * one); returns false (and changes nothing) for any other entry.
-     */
-    boolean releaseCluster(long off, boolean zeroFlag) throws IOException {
-        alloc.lock();
-        try {
-            prepare();
-            int l1i = img.l1Index(off);
-            int i = img.l2Index(off);
-            L2Table t = img.l2For(l1i);
-            long e = t == null ? 0 : t.word(i);
-            if (t == null || !img.compressed(e) && !img.hasHost(e)) {
-                return false;
-            }
-            long host = img.compressed(e) ? -1 : img.checkedHost(e, t);
-            t = writableL2(l1i);
-            if (host < 0) {
-                releaseCompressed(e); // every host cluster its sectors touch loses one user
-            } else {
-                refs.releaseLater(host, img.clusterSize);
-            }
-            t.set(i, zeroFlag ? Qcow2Image.ZERO_FLAG : 0);
-            maybeFlush();
-            return true;
-        } finally {
-            alloc.unlock();
-        }
-    }
-
-    /**
-     * Moves the data of guest cluster {@code off}, now in host cluster {@code host} (refcount 1),
-     * into the lowest free host cluster if one lies below it: copy, then the L2 entry, then the
-     * old cluster's release, in {@link #flush}'s order (data forced before the tables that point to
-     * it, decrements after them). Returns the new host offset, or -1 if nothing below is free.
-     */
-    long moveCluster(long off, long host) throws IOException {
-        alloc.lock();
-        try {
-            long to = refs.lowestFree(host);
-            if (to < 0) {
-                return -1;
-            }
-            int l1i = img.l1Index(off);
-            int i = img.l2Index(off);
-            L2Table t = writableL2(l1i);
-            long e = t.word(i);
-            if ((e & Qcow2Image.OFFSET_MASK) != host || img.compressed(e) || (e & Qcow2Image.ZERO_FLAG) != 0) {
-                throw new IllegalStateException("qcow2: guest cluster 0x" + Long.toHexString(off)
-                        + " is no longer in host cluster 0x" + Long.toHexString(host));
-            }
-            to = refs.lowestFree(host); // writableL2 may have taken the hole for a table copy
-            if (to < 0 || refs.allocate() != to) {
-                throw new IllegalStateException("qcow2: host cluster 0x" + Long.toHexString(to) + " was not free");
-            }
-            readCluster(host, cluster);
-            writeData(cluster, to);
-            t.set(i, to | Qcow2Image.COPIED);
-            refs.releaseLater(host, img.clusterSize);
-            maybeFlush();
-            return to;
-        } finally {
-            alloc.unlock();
-        }
-    }
-
-    /**
-     * Moves compressed guest cluster {@code off}, whose data starts at host byte {@code from},
-     * toward the front (qcow2.txt "Compressed Clusters Descriptor"): its bytes are appended, at a
-     * 512-byte boundary, to the host cluster {@code pack[0]} being filled (next free byte
-     * {@code pack[1]}), which gains one user; when they do not fit, the lowest free host cluster
-     * below {@code from} becomes the new one. The copy is forced before the L2 entry by
-     * {@link #flush}, and the old host clusters lose one user each after the tables. Returns the
-     * new host byte offset, or -1 if there is no room below.
-     */
-    long moveCompressed(long off, long from, long[] pack) throws IOException {
-        alloc.lock();
-        try {
-            int l1i = img.l1Index(off);
-            int i = img.l2Index(off);
-            long e = img.l2For(l1i).word(i);
-            if (!img.compressed(e) || img.compressedOffset(e) != from) {
-                throw new IllegalStateException("qcow2: guest cluster 0x" + Long.toHexString(off)
-                        + " is no longer compressed at 0x" + Long.toHexString(from));
-            }
-            long len = img.compressedLength(e);
-            long cs = img.clusterSize;
-            if (len > cs) {
-                return -1; // would straddle two host clusters wherever it goes
-            }
-            long fromCluster = from & ~(cs - 1);
-            long to;
-            if (pack[0] >= 0 && pack[0] < fromCluster && pack[1] + len <= pack[0] + cs) {
-                to = pack[1];
-                refs.increment(pack[0]);
-            } else {
-                writableL2(l1i); // may take a hole for a table copy, so before the hole is chosen
-                long hole = refs.lowestFree(fromCluster);
-                if (hole < 0) {
-                    return -1;
-                }
-                if (refs.allocate() != hole) {
-                    throw new IllegalStateException("qcow2: host cluster 0x" + Long.toHexString(hole)
-                            + " was not free");
-                }
-                pack[0] = hole;
-                to = hole;
-            }
-            pack[1] = (to + len + 511) & ~511L;
-            ByteBuffer bytes = ByteBuffer.allocate((int) len);
-            img.storage().read(bytes, from); // the file may end inside the last sector (qemu writes no padding)
-            Qcow2Image.zeroFill(bytes);
-            bytes.clear();
-            img.dataStorage.write(bytes, to);
-            noteWritten(to + len);
-            L2Table t = writableL2(l1i);
-            t.set(i, img.compressedEntry(to, len));
-            releaseCompressed(e);
-            maybeFlush();
-            return to;
-        } finally {
-            alloc.unlock();
-        }
-    }
-
-    /**
-     * Compaction: moves the active L1 table into the lowest run of free clusters below it, if
-     * there is one, through {@link #switchL1}. Returns the new offset, or -1.
-     */
-    long moveL1() throws IOException {
-        alloc.lock();
-        try {
-            flushLocked();
-            long cs = img.clusterSize;
-            int clusters = (int) ((img.l1.length * 8L + cs - 1) / cs);
-            if (clusters == 0) {
-                return -1;
-            }
-            long to = refs.allocateRunBelow(clusters, img.l1Offset);
-            if (to < 0) {
-                return -1;
-            }
-            switchL1(to, clusters, img.virtualSize(), img.l1.length);
-            return to;
-        } finally {
-            alloc.unlock();
-        }
-    }
+    // ---- L1 switch (resize, compaction: see Qcow2Moves) ---------------------------------------
 
     /**
      * The one L1 switch of resize (a larger table) and compaction (a lower place); qcow2.txt
@@ -593,103 +442,10 @@ final class Qcow2Writer {
         markDirty(false);
     }
 
-    /**
-     * Moves the L2 table of L1 entry {@code l1i} (refcount 1) into the lowest free host cluster if
-     * one lies below it: the copy is written by {@link #flush} before the L1 entry, the old
-     * cluster released after. Returns the new offset, or -1.
-     */
-    long moveL2(int l1i) throws IOException {
-        alloc.lock();
-        try {
-            long from = img.l1Entry(l1i) & Qcow2Image.OFFSET_MASK;
-            long to = refs.lowestFree(from);
-            if (from == 0 || to < 0) {
-                return -1;
-            }
-            L2Table old = img.l2For(l1i);
-            if (refs.allocate() != to) {
-                throw new IllegalStateException("qcow2: host cluster 0x" + Long.toHexString(to) + " was not free");
-            }
-            img.cache.installNew(to, old.copyAt(to));
-            setL1(l1i, to | Qcow2Image.COPIED);
-            refs.releaseLater(from, img.clusterSize);
-            maybeFlush();
-            return to;
-        } finally {
-            alloc.unlock();
-        }
-    }
-
-    /** The host offsets of the refcount blocks (index: refcount table entry) and of the table. */
-    long[] refcountStructure() {
-        alloc.lock();
-        try {
-            long[] blocks = refs.blockOffsets();
-            long[] all = java.util.Arrays.copyOf(blocks, blocks.length + 1);
-            all[blocks.length] = refs.tableOffset();
-            return all;
-        } finally {
-            alloc.unlock();
-        }
-    }
-
-    /**
-     * Moves refcount block {@code bi} ({@code bi} = -1: the refcount table) into free clusters
-     * below it, if there are; see {@link Refcounts#moveBlock}. The dirty bit is set first, so a
-     * crash before the next flush (which releases the old place and clears the bit) makes the next
-     * writable open rebuild the refcounts rather than leave a leak. Returns the new offset, or -1.
-     */
-    long moveRefcounts(int bi) throws IOException {
-        alloc.lock();
-        try {
-            prepare();
-            markDirty(true);
-            long to = bi < 0 ? refs.moveTable() : refs.moveBlock(bi);
-            flushLocked(); // releases the old place, clears the dirty bit
-            if (to < 0) {
-                markDirty(false); // nothing moved, so the flush had nothing to bracket
-            }
-            return to;
-        } finally {
-            alloc.unlock();
-        }
-    }
-
-    /** The refcount of host cluster {@code host}. */
-    long refcount(long host) throws IOException {
-        alloc.lock();
-        try {
-            return refs.get(host);
-        } finally {
-            alloc.unlock();
-        }
-    }
-
-    /**
-     * After a flush (refcounts exact on disk, no pointer to a cluster of refcount 0 left): cuts the
-     * file after the last cluster in use. Returns the new size.
-     */
-    long truncateUnused() throws IOException {
-        alloc.lock();
-        try {
-            flushLocked();
-            long size = img.storage().size();
-            long end = refs.usedEnd(size);
-            if (end < size) {
-                img.storage().truncate(end);
-                img.storage().force();
-                img.noteTruncated(end);
-            }
-            return Math.min(end, size);
-        } finally {
-            alloc.unlock();
-        }
-    }
-
     // ---- allocation helpers -------------------------------------------------------------------
 
     /** The L2 table for {@code l1i}, allocated or copied so this image owns it (refcount 1). */
-    private L2Table writableL2(int l1i) throws IOException {
+    L2Table writableL2(int l1i) throws IOException {
         long l1e = img.l1Entry(l1i);
         long off = l1e & Qcow2Image.OFFSET_MASK;
         if (off == 0) {
@@ -727,7 +483,7 @@ final class Qcow2Writer {
         return t;
     }
 
-    private void setL1(int l1i, long value) {
+    void setL1(int l1i, long value) {
         img.setL1Entry(l1i, value);
         dirtyL1Clusters.set((int) (l1i * 8L >>> img.clusterBits));
     }
@@ -737,13 +493,13 @@ final class Qcow2Writer {
         return img.externalData ? clusterStart : refs.allocate();
     }
 
-    private void writeData(ByteBuffer full, long host) throws IOException {
+    void writeData(ByteBuffer full, long host) throws IOException {
         full.clear();
         img.dataStorage.write(full, host);
         noteWritten(host + img.clusterSize);
     }
 
-    private void noteWritten(long end) {
+    void noteWritten(long end) {
         if (!img.externalData) {
             img.noteEnd(end);
         }
@@ -756,7 +512,7 @@ final class Qcow2Writer {
         return full.clear();
     }
 
-    private void readCluster(long host, ByteBuffer full) throws IOException {
+    void readCluster(long host, ByteBuffer full) throws IOException {
         full.clear();
         int n = img.dataStorage.read(full, host);
         if (n < full.capacity()) {
@@ -777,7 +533,7 @@ final class Qcow2Writer {
     }
 
     /** Releases the host clusters holding a compressed cluster's data (qcow2.txt: whole sectors). */
-    private void releaseCompressed(long e) {
+    void releaseCompressed(long e) {
         long off = img.compressedOffset(e) & ~511L;
         refs.releaseLater(off, img.compressedLength(e) + (img.compressedOffset(e) & 511));
     }
@@ -863,7 +619,7 @@ final class Qcow2Writer {
         prepared = true;
     }
 
-    private void maybeFlush() throws IOException {
+    void maybeFlush() throws IOException {
         if (img.cache.heldCount() > maxDirtyTables || refs.pendingCount() > 65536
                 || refs.dirtyBlockCount() > 64) {
             flushLocked();
@@ -879,7 +635,7 @@ final class Qcow2Writer {
         }
     }
 
-    private void flushLocked() throws IOException {
+    void flushLocked() throws IOException {
         if (img.dataStorage != img.storage()) {
             img.dataStorage.force();
         }

@@ -2,6 +2,13 @@
 # bench/bench.sh — read throughput of vdmount against QEMU's own FUSE export, same images, same run.
 #
 # Usage (as root, needs /dev/fuse):  bench/bench.sh [--fuse NAME] [SIZE_MIB] [WORKDIR]
+#                                    bench/bench.sh --all [--quick]
+#   --all     every speed figure of issue 18 in one run, each against its peer measured beside it:
+#             bench/fuse-bench.sh (vdmount's kernel transport vs qemu-storage-daemon and the raw
+#             file: reads, QD16, parallel jobs and their scaling, writes into fresh images) on each
+#             of ALL_FORMATS (default "vdi vhdx qcow2"), then bench/convert-bench.sh (vd convert vs
+#             qemu-img, start-up); their tables as they print them, then one line per part and
+#             `geomean-ratio X` over every ratio of every part. --quick passes --quick to both.
 #   --fuse    the vdmount FUSE binding to measure (jnr, kernel; default: vdmount's default);
 #             bench/fuse-bench.sh compares the bindings with each other in one run
 #   SIZE_MIB  virtual disk size, default 1024 (1 GiB of random data, so every block is allocated)
@@ -19,10 +26,30 @@
 #   seq-direct    fio 1 MiB sequential reads of the whole disk, O_DIRECT
 #   rand4k-1job   fio 4 KiB random reads, O_DIRECT, psync, 1 job,  RUNTIME_S seconds
 #   rand4k-4jobs  fio 4 KiB random reads, O_DIRECT, psync, 4 jobs, RUNTIME_S seconds
-# Each figure is printed (MB/s or IOPS) with the ratio vdmount/qemu (> 1 means vdmount is faster).
+# Each figure is printed (MB/s or IOPS) with the ratio vdmount/qemu (> 1 means vdmount is faster),
+# then `geomean-ratio X` over them all.
 # Requires: qemu-utils (qemu-img), qemu-system-common (qemu-storage-daemon), fio, fuse3, libfuse2.
 set -euo pipefail
 repo="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
+
+if [ "${1:-}" = --all ]; then
+  quick=()
+  [ "${2:-}" = --quick ] && quick=(--quick)
+  ratios=$(mktemp /tmp/vdmount-bench-ratios.XXXXXX)
+  trap 'rm -f "$ratios"' EXIT
+  export BENCH_RATIOS="$ratios" # each part appends "PART FIGURE RATIO" lines
+  for fmt in ${ALL_FORMATS:-vdi vhdx qcow2}; do
+    echo "== fuse-bench $fmt"
+    TARGETS="${TARGETS:-kernel qsd raw}" "$repo/bench/fuse-bench.sh" "${quick[@]}" "" "$fmt"
+  done
+  echo "== convert-bench"
+  "$repo/bench/convert-bench.sh" "${quick[@]}"
+  echo "== summary (ratios > 1: vdmount/vd faster than the peer)"
+  awk '{ n[$1]++; s[$1] += log($3); a++; t += log($3) }
+       END { for (p in n) printf "%-22s %3d ratios, geomean %.2f\n", p, n[p], exp(s[p] / n[p]);
+             if (a) printf "geomean-ratio %.2f\n", exp(t / a) }' "$ratios"
+  exit 0
+fi
 fuse_opt=()
 if [ "${1:-}" = --fuse ]; then
   [ -n "${2:-}" ] || { echo "bench: --fuse needs a binding name" >&2; exit 1; }
@@ -89,6 +116,7 @@ mkdir -p "$work/mnt"
 "$repo/vdmount" --version >/dev/null # build on first use, outside the timings
 
 printf '%-5s %-14s %12s %12s %8s\n' image test vdmount qemu ratio
+all_ratios=()
 for fmt in $formats; do
   img="$work/img.$fmt"
   qfmt=$(qemu_fmt "$fmt")
@@ -113,9 +141,15 @@ for fmt in $formats; do
 
   read -r v1 v2 v3 v4 <<<"$v"
   read -r q1 q2 q3 q4 <<<"$q"
-  row() { printf '%-5s %-14s %12s %12s %8s\n' "$fmt" "$1" "$2" "$3" "$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"; }
+  row() {
+    local r
+    r=$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    printf '%-5s %-14s %12s %12s %8s\n' "$fmt" "$1" "$2" "$3" "$r"
+    all_ratios+=("$r")
+  }
   row "seq-buf MB/s" "$v1" "$q1"
   row "seq-dio MB/s" "$v2" "$q2"
   row "rand4k-1 IOPS" "$v3" "$q3"
   row "rand4k-4 IOPS" "$v4" "$q4"
 done
+printf '%s\n' "${all_ratios[@]}" | awk '$1 > 0 { s += log($1); n++ } END { if (n) printf "geomean-ratio %.2f\n", exp(s / n) }'

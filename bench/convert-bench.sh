@@ -56,6 +56,7 @@ row() { # name vd qemu [context]
   [[ "$2 $3" =~ ^[0-9.]+\ [0-9.]+$ ]] || { echo "convert-bench: $1: a run failed" >&2; exit 1; }
   r=$(awk -v v="$2" -v q="$3" 'BEGIN { printf "%.2f", q / v }')
   ratios+=("$r")
+  [ -z "${BENCH_RATIOS:-}" ] || echo "convert ${1// /_} $r" >> "$BENCH_RATIOS" # for bench.sh --all
   printf '%-34s %9s %9s %7s  %s\n' "$1" "$2" "$3" "$r" "${4:-}"
 }
 before() { # base-times qemu-times: "; before X s (q/before R)" when VD_BASE is set

@@ -170,6 +170,7 @@ for x in $tests; do
   kq=$(ratio "${med[kernel]:-0}" "${med[qsd]:-0}")
   printf ' %10s %10s\n' "$kj" "$kq"
   [ "$kq" = - ] && continue
+  [ -z "${BENCH_RATIOS:-}" ] || echo "fuse-$fmt $x $kq" >> "$BENCH_RATIOS"
   logsum=$(awk -v s="$logsum" -v r="$kq" 'BEGIN { print s + log(r) }'); n=$((n + 1))
 done
 # scaling: IOPS by job count (rand-qd1 is 1 job); "falls" when a count up to the core count gives

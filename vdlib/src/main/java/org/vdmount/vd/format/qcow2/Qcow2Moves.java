@@ -18,15 +18,12 @@ final class Qcow2Moves {
     private final Qcow2Writer w;
     private final ReentrantLock alloc;
     private final Refcounts refs;
-    /** One cluster's bytes for {@link #moveCluster} (under the allocation lock). */
-    private final ByteBuffer cluster;
 
     Qcow2Moves(Qcow2Image img) {
         this.img = img;
         this.w = img.writer;
         this.alloc = w.allocLock();
         this.refs = w.refs;
-        this.cluster = ByteBuffer.allocate((int) img.clusterSize);
     }
 
     /** The writer's allocation lock, for a caller that makes several moves as one step. */
@@ -96,8 +93,8 @@ final class Qcow2Moves {
             if (to < 0 || refs.allocate() != to) {
                 throw new IllegalStateException("qcow2: host cluster 0x" + Long.toHexString(to) + " was not free");
             }
-            w.readCluster(host, cluster);
-            w.writeData(cluster, to);
+            w.readCluster(host, w.cluster); // the writer's cluster buffer: we hold its allocation lock
+            w.writeData(w.cluster, to);
             t.set(i, to | Qcow2Image.COPIED);
             refs.releaseLater(host, img.clusterSize);
             w.maybeFlush();

@@ -30,7 +30,8 @@ final class Qcow2Writer {
     private final ReentrantReadWriteLock reuse = new ReentrantReadWriteLock();
     final Refcounts refs;
     private final BitSet dirtyL1Clusters = new BitSet();
-    private final ByteBuffer cluster;
+    /** One cluster's bytes, used under the allocation lock (also by {@link Qcow2Moves}). */
+    final ByteBuffer cluster;
     private final int maxDirtyTables;
     private volatile boolean prepared;
     private long[] freedClusters = new long[64];

@@ -19,6 +19,7 @@ import org.vdmount.vd.ImageInUseException;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.storage.ImageLock;
+import org.vdmount.vd.storage.Storage;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -39,6 +40,12 @@ final class ConvertCommand extends VdCommand {
     @Option(names = "-c", description = "Compress: qcow2 clusters deflated (as qemu-img convert -c; a "
             + "cluster that does not shrink is stored plain); vmdk means subformat=streamOptimized.")
     boolean compress;
+
+    @Option(names = "-t", paramLabel = "CACHE", description = "How DST's data is written, as qemu-img "
+            + "convert -t: none (the default) bypasses the host page cache (O_DIRECT) where DST's file system "
+            + "allows it, writeback goes through it. Either way DST is flushed to stable storage before vd "
+            + "returns (qemu-img's unsafe, which skips that, is not offered).")
+    String cache;
 
     @Mixin
     FormatOptions.Given formatOptions;
@@ -68,6 +75,12 @@ final class ConvertCommand extends VdCommand {
                     + (src == null ? "s: 'SRC', 'DST'" : ": 'DST'"));
         }
         Map<String, String> options = FormatOptions.parse(formatOptions.values, spec.commandLine());
+        if (cache != null && !cache.equals("none") && !cache.equals("writeback")) {
+            throw new ParameterException(spec.commandLine(), "-t " + cache + " is not supported (none or "
+                    + "writeback; vd always flushes DST before it returns)");
+        }
+        boolean direct = cache == null || cache.equals("none");
+        Consumer<String> directRefused = cache == null ? m -> { } : vd::warn;
         if (!format.can(Capability.CREATE)) {
             throw new VdException(format.name() + ": creating images is not supported");
         }
@@ -96,7 +109,7 @@ final class ConvertCommand extends VdCommand {
             Progress progress = new Progress(vd.err, source.size(), vd.terminal);
             DiskCopy.Stats stats = compress && !format.name().equals("vmdk")
                     ? convertCompressed(source, format, options, dst, progress, vd::warn)
-                    : convert(source, format, options, dst, progress, vd::warn);
+                    : convert(source, format, options, dst, direct ? directRefused : null, progress, vd::warn);
             double seconds = Math.max(1e-9, (System.nanoTime() - started) / 1e9);
             vd.note(common, String.format(Locale.ROOT, "%s: %s of %s written (%s read) in %.2f s, %.0f MiB/s",
                     dst, Sizes.human(stats.bytesWritten()), Sizes.human(source.size()),
@@ -161,16 +174,23 @@ final class ConvertCommand extends VdCommand {
 
     /**
      * Creates {@code dst} in {@code format} with the source's size and copies the source into it;
-     * on any failure (or when the JVM is stopped meanwhile) {@code dst} is deleted again.
+     * on any failure (or when the JVM is stopped meanwhile) {@code dst} is deleted again. With
+     * {@code direct} non-null, dst's data bypasses the page cache ({@link Storage#directWrites()});
+     * where its file system refuses that, {@code direct} is told and the copy goes through the cache.
      */
     static DiskCopy.Stats convert(Disk source, ImageFormat format, Map<String, String> options, Path dst,
-                                  Progress progress, Consumer<String> warn) throws IOException {
+                                  Consumer<String> direct, Progress progress, Consumer<String> warn)
+            throws IOException {
         Image created = Creation.create(format, dst, new CreateOptions(source.size(), options, null, null));
         try (PartialOutput partial = new PartialOutput(dst, created.files())) {
             Disk target = Disk.of(List.of(created));
             boolean copied = false;
             DiskCopy.Stats stats;
             try {
+                if (direct != null && !created.storage().directWrites()) {
+                    direct.accept(dst + ": its file system refuses direct I/O (O_DIRECT); written through "
+                            + "the page cache");
+                }
                 if (target.size() < source.size()) {
                     throw new VdException(format.name() + ": created " + dst + " with " + target.size()
                             + " bytes, smaller than the source's " + source.size());

@@ -17,8 +17,10 @@ import org.vdmount.vd.ThreadModel;
 /**
  * Sparse copy of a whole disk into a freshly created one (which reads as zeros everywhere).
  * Ranges that no layer of the source holds (and ZERO runs) are skipped without reading; data
- * ranges are read in chunks of {@link #CHUNK_BYTES} and only their non-zero
- * {@link #GRAIN_BYTES}-aligned grains are written, so zeros never allocate space in the target.
+ * ranges are read in chunks of {@link #CHUNK_BYTES} and only their non-zero grains are written, so
+ * zeros never allocate space in the target. A grain is {@link #GRAIN_BYTES}, or the target's fill
+ * unit where that is larger (a qcow2 cluster, a VDI block: what a write there allocates and fills
+ * anyway), so a partly zero cluster is one whole-cluster write rather than a fill and some pieces.
  *
  * <p>The copy is a pipeline of {@link #workers()} threads, each with its own direct buffer of one
  * chunk, reused for the whole copy: a worker claims the next chunk, reads it and finds its non-zero
@@ -46,6 +48,8 @@ final class DiskCopy {
     private final LongConsumer progress;
     private final boolean inOrder;
     private final long size;
+    /** Bytes of a grain: zero detection and writes go by whole grains aligned on the disk. */
+    private final int grain;
     private final AtomicLong nextChunk = new AtomicLong();
     private final AtomicLong bytesRead = new AtomicLong();
     private final AtomicLong bytesWritten = new AtomicLong();
@@ -66,6 +70,8 @@ final class DiskCopy {
         this.progress = progress;
         this.inOrder = inOrder;
         this.size = source.size();
+        long unit = target.top().fillUnit();
+        this.grain = unit > GRAIN_BYTES && unit <= CHUNK_BYTES && CHUNK_BYTES % unit == 0 ? (int) unit : GRAIN_BYTES;
     }
 
     /** How many chunks are in flight: one per core, at least 2 (reading overlaps writing), at most 4. */
@@ -132,7 +138,7 @@ final class DiskCopy {
 
     /** One worker: claims chunks until none is left or another worker failed. */
     private void work() {
-        ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(CHUNK_BYTES, Math.max(1, size)));
+        ByteBuffer buf = chunkBuffer((int) Math.min(CHUNK_BYTES, Math.max(1, size)));
         Extents extents = new Extents();
         long chunk = -1;
         try {
@@ -163,6 +169,15 @@ final class DiskCopy {
     }
 
     /**
+     * A direct buffer of {@code bytes} whose address is a multiple of {@link #GRAIN_BYTES}: grains
+     * are aligned on the disk, so every write of whole grains from it can go O_DIRECT
+     * ({@link org.vdmount.vd.storage.Storage#directWrites()}).
+     */
+    static ByteBuffer chunkBuffer(int bytes) {
+        return ByteBuffer.allocateDirect(bytes + 2 * GRAIN_BYTES).alignedSlice(GRAIN_BYTES).limit(bytes).slice();
+    }
+
+    /**
      * Reads the DATA runs of [start, start+length) into {@code buf} (at their offset in the chunk)
      * and records the non-zero grains among them in {@code extents}, merged into runs.
      */
@@ -182,7 +197,7 @@ final class DiskCopy {
     }
 
     /** Adds the non-zero grains of buf[from, to) (grains aligned on the disk, clipped to the range). */
-    private static void findData(ByteBuffer buf, long chunkStart, int from, int to, Extents extents) {
+    private void findData(ByteBuffer buf, long chunkStart, int from, int to, Extents extents) {
         int i = from;
         while (i < to) {
             int firstNonZero = buf.slice(i, to - i).mismatch(ZEROS.slice(0, to - i));
@@ -323,12 +338,12 @@ final class DiskCopy {
     }
 
     /** Index in the buffer of the start of the grain holding index {@code i}. */
-    private static int grainStart(long offset, int i) {
-        return (int) (Math.floorDiv(offset + i, GRAIN_BYTES) * GRAIN_BYTES - offset);
+    private int grainStart(long offset, int i) {
+        return (int) (Math.floorDiv(offset + i, grain) * grain - offset);
     }
 
     /** Index of the end of the grain holding index {@code i}, clipped to {@code length}. */
-    private static int grainEnd(long offset, int i, int length) {
-        return (int) Math.min(length, Math.floorDiv(offset + i, GRAIN_BYTES) * GRAIN_BYTES + GRAIN_BYTES - offset);
+    private int grainEnd(long offset, int i, int length) {
+        return (int) Math.min(length, Math.floorDiv(offset + i, grain) * grain + grain - offset);
     }
 }

@@ -99,6 +99,53 @@ class ConvertTest {
         assertTrue(Tools.allocatedBytes(b) >= 32L << 20, "preallocation=full is passed to the format");
     }
 
+    /** Bytes of {@code file} in the host page cache (util-linux fincore). */
+    private static long residentBytes(Path file) throws Exception {
+        return Long.parseLong(Tools.run("fincore", "--bytes", "--noheadings", "--output", "RES", file.toString())
+                .trim());
+    }
+
+    @Test
+    void dataBypassesThePageCacheUnlessWritebackIsAsked() throws Exception {
+        Tools.require("fincore");
+        Tools.require("qemu-img");
+        Path src = mixedSource(dir.resolve("c.raw"), (24L << 20) + 512, 11, 300);
+        for (String format : List.of("raw", "qcow2")) {
+            Path direct = dir.resolve("none." + format);
+            Path cached = dir.resolve("writeback." + format);
+            Cli.Result none = Cli.vd("convert", "-O", format, "-t", "none", src, direct);
+            assertEquals(0, none.exit(), none.toString());
+            assertEquals("", none.err(), "no warning: " + dir + " takes O_DIRECT");
+            Cli.Result wb = Cli.vd("convert", "-O", format, "-t", "writeback", src, cached);
+            assertEquals(0, wb.exit(), wb.toString());
+            // O_DIRECT data leaves only metadata and the unaligned tail in the cache (checked before
+            // anything reads the outputs)
+            long data = Tools.allocatedBytes(cached);
+            assertTrue(data > 4L << 20, "the source has data: " + data);
+            assertTrue(residentBytes(direct) < 1L << 20, format + ": " + residentBytes(direct) + " bytes cached");
+            assertTrue(residentBytes(cached) > data / 2, format + ": " + residentBytes(cached) + " of " + data);
+            for (Path out : List.of(direct, cached)) {
+                Tools.run("qemu-img", "compare", "-q", "-f", "raw", "-F", format, src.toString(), out.toString());
+            }
+        }
+        Path same = dir.resolve("default.raw");
+        assertEquals(0, Cli.vd("convert", src, same).exit());
+        assertTrue(residentBytes(same) < 1L << 20, "none is the default: " + residentBytes(same));
+    }
+
+    @Test
+    void cacheModesThatSkipTheFlushAreRefused() throws Exception {
+        Path src = mixedSource(dir.resolve("u.raw"), 1L << 20, 12);
+        for (String mode : List.of("unsafe", "directsync", "bogus")) {
+            Path dst = dir.resolve(mode + ".raw");
+            Cli.Result r = Cli.vd("convert", "-t", mode, src, dst);
+            assertEquals(2, r.exit(), r.toString());
+            assertEquals(List.of("vd: -t " + mode + " is not supported (none or writeback; vd always flushes DST "
+                    + "before it returns) (see 'vd convert --help')"), r.errLines());
+            assertFalse(Files.exists(dst));
+        }
+    }
+
     @Test
     void progressBarOnlyOnATerminal() throws Exception {
         Path src = mixedSource(dir.resolve("p.raw"), 20L << 20, 2);
@@ -171,7 +218,8 @@ class ConvertTest {
         try (Disk good = Disk.open(src, OpenOptions.defaultReadOnly());
              Disk failing = Disk.of(List.of(new FailingImage(good.top(), 9L << 20)))) {
             IOException e = assertThrows(IOException.class, () -> ConvertCommand.convert(failing,
-                    FormatRegistry.require("raw"), Map.of(), dst, new Progress(System.err, 0, false), w -> { }));
+                    FormatRegistry.require("raw"), Map.of(), dst, m -> { }, new Progress(System.err, 0, false),
+                    w -> { }));
             assertEquals("injected read error at 0x900000", e.getMessage());
         }
         assertFalse(Files.exists(dst), "partial output deleted");

@@ -44,9 +44,9 @@ class DiskCopyTest {
         Tools.require("qemu-img");
         long size = (40L << 20) + 777; // ten chunks and a ragged tail
         Path src = ConvertTest.mixedSource(dir.resolve("src.raw"), size, 11, 60);
-        long written = -1;
         for (String format : List.of("raw", "qcow2")) {
             Path first = null;
+            long written = -1; // qcow2 writes whole clusters (its fill unit), raw only non-zero 4 KiB grains
             for (int workers : new int[] {1, 2, 3, 4, 8}) {
                 Path dst = dir.resolve("w" + workers + "." + format);
                 List<Long> progress = Collections.synchronizedList(new ArrayList<>());

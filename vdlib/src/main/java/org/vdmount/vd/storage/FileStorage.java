@@ -1,8 +1,10 @@
 package org.vdmount.vd.storage;
 
+import com.sun.nio.file.ExtendedOpenOption;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
@@ -19,6 +21,13 @@ public final class FileStorage implements Storage {
     private final FileChannel channel;
     private final boolean readOnly;
     private final ImageLock lock;
+    /**
+     * A second descriptor of the file opened O_DIRECT ({@link #directWrites()}), or null; set
+     * back to null when the file system refuses a direct write, which is then done buffered.
+     */
+    private volatile FileChannel direct;
+    /** The alignment the JDK demands of direct I/O on this file system (its block size). */
+    private volatile int directAlign;
 
     private FileStorage(Path path, FileChannel channel, boolean readOnly, ImageLock lock) {
         this.path = path;
@@ -101,6 +110,10 @@ public final class FileStorage implements Storage {
             writeCut(src, pos, admitted);
             return;
         }
+        FileChannel d = direct;
+        if (d != null && directFits(src, pos) && writeDirect(d, src, pos)) {
+            return;
+        }
         long p = pos;
         try {
             while (src.hasRemaining()) {
@@ -108,6 +121,60 @@ public final class FileStorage implements Storage {
             }
         } catch (IOException e) {
             throw named(e, "writing at offset " + p);
+        }
+    }
+
+    @Override
+    public boolean directWrites() throws IOException {
+        checkWritable();
+        if (direct != null) {
+            return true;
+        }
+        int align;
+        FileChannel d;
+        try {
+            align = Math.toIntExact(Files.getFileStore(path).getBlockSize());
+            d = FileChannel.open(path, StandardOpenOption.WRITE, ExtendedOpenOption.DIRECT);
+        } catch (IOException | UnsupportedOperationException | ArithmeticException e) {
+            return false; // EINVAL: a file system without O_DIRECT (tmpfs before Linux 6.6, some FUSE ones)
+        }
+        if (align <= 0 || Integer.bitCount(align) != 1) {
+            d.close();
+            return false;
+        }
+        directAlign = align;
+        direct = d;
+        return true;
+    }
+
+    /** A write O_DIRECT can take: whole aligned blocks, from a direct buffer at an aligned address. */
+    private boolean directFits(ByteBuffer src, long pos) {
+        int a = directAlign;
+        int n = src.remaining();
+        return src.isDirect() && n > 0 && (pos & (a - 1)) == 0 && (n & (a - 1)) == 0
+                && src.alignmentOffset(src.position(), a) == 0;
+    }
+
+    /**
+     * Writes all of {@code src} through the O_DIRECT descriptor; false (nothing consumed) when the
+     * file system refuses it (EINVAL: direct I/O is not supported after all), which turns direct
+     * writes off for good. Any other error is the write's error.
+     */
+    private boolean writeDirect(FileChannel d, ByteBuffer src, long pos) throws IOException {
+        int start = src.position();
+        long p = pos;
+        try {
+            while (src.hasRemaining()) {
+                p += d.write(src, p);
+            }
+            return true;
+        } catch (IOException e) {
+            if (!"Invalid argument".equals(e.getMessage())) {
+                throw named(e, "writing at offset " + p);
+            }
+            direct = null;
+            src.position(start);
+            return false;
         }
     }
 
@@ -180,7 +247,7 @@ public final class FileStorage implements Storage {
 
     @Override
     public void close() throws IOException {
-        try {
+        try (FileChannel d = direct) {
             channel.close();
         } finally {
             lock.close();

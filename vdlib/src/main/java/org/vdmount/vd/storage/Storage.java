@@ -91,6 +91,18 @@ public interface Storage extends Closeable {
         }
     }
 
+    /**
+     * From now on, writes of whole host blocks from a direct buffer whose address is block-aligned
+     * bypass the host page cache (O_DIRECT, as {@code qemu-img convert -t none}); every other write
+     * (metadata, heap buffers, partial blocks) still goes through it, and {@link #force()} still
+     * makes all of them durable. For bulk copies into a new image: its data does not pass through
+     * (and evict) the page cache twice. Returns false, changing nothing, where the storage or its
+     * file system does not take direct I/O.
+     */
+    default boolean directWrites() throws IOException {
+        return false;
+    }
+
     /** Forces written data and metadata to stable storage. */
     void force() throws IOException;
 

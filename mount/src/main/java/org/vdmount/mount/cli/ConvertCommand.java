@@ -41,10 +41,11 @@ final class ConvertCommand extends VdCommand {
             + "cluster that does not shrink is stored plain); vmdk means subformat=streamOptimized.")
     boolean compress;
 
-    @Option(names = "-t", paramLabel = "CACHE", description = "How DST's data is written, as qemu-img "
-            + "convert -t: none (the default) bypasses the host page cache (O_DIRECT) where DST's file system "
-            + "allows it, writeback goes through it. Either way DST is flushed to stable storage before vd "
-            + "returns (qemu-img's unsafe, which skips that, is not offered).")
+    @Option(names = "-t", paramLabel = "CACHE", defaultValue = "writeback", description = "How DST's data "
+            + "is written, as qemu-img convert -t: writeback (the default) goes through the host page cache; "
+            + "none bypasses it (O_DIRECT), so a large copy does not evict what the cache holds (a warning "
+            + "where DST's file system refuses). Either way DST is flushed to stable storage before vd returns "
+            + "(qemu-img's unsafe, which skips that, is not offered).")
     String cache;
 
     @Mixin
@@ -75,12 +76,10 @@ final class ConvertCommand extends VdCommand {
                     + (src == null ? "s: 'SRC', 'DST'" : ": 'DST'"));
         }
         Map<String, String> options = FormatOptions.parse(formatOptions.values, spec.commandLine());
-        if (cache != null && !cache.equals("none") && !cache.equals("writeback")) {
-            throw new ParameterException(spec.commandLine(), "-t " + cache + " is not supported (none or "
-                    + "writeback; vd always flushes DST before it returns)");
+        if (!cache.equals("none") && !cache.equals("writeback")) {
+            throw new ParameterException(spec.commandLine(), "-t " + cache + " is not supported (writeback or "
+                    + "none; vd always flushes DST before it returns)");
         }
-        boolean direct = cache == null || cache.equals("none");
-        Consumer<String> directRefused = cache == null ? m -> { } : vd::warn;
         if (!format.can(Capability.CREATE)) {
             throw new VdException(format.name() + ": creating images is not supported");
         }
@@ -109,7 +108,8 @@ final class ConvertCommand extends VdCommand {
             Progress progress = new Progress(vd.err, source.size(), vd.terminal);
             DiskCopy.Stats stats = compress && !format.name().equals("vmdk")
                     ? convertCompressed(source, format, options, dst, progress, vd::warn)
-                    : convert(source, format, options, dst, direct ? directRefused : null, progress, vd::warn);
+                    : convert(source, format, options, dst, cache.equals("none") ? vd::warn : null, progress,
+                            vd::warn);
             double seconds = Math.max(1e-9, (System.nanoTime() - started) / 1e9);
             vd.note(common, String.format(Locale.ROOT, "%s: %s of %s written (%s read) in %.2f s, %.0f MiB/s",
                     dst, Sizes.human(stats.bytesWritten()), Sizes.human(source.size()),

@@ -1,10 +1,14 @@
-#!/usr/bin/env bash
-# Shared by the ./vd and ./vdmount launchers: build the runnable jar on first use (or when the
-# sources changed), then exec Java. Run with VDMOUNT_MAIN set to the main class.
+#!/bin/bash
+# Shared by the ./vd and ./vdmount launchers (which source it): build the runnable jar on first use
+# (or when the sources changed), then exec Java. Run with VDMOUNT_MAIN set to the main class.
 # Installed by packaging/build-deb as /usr/share/vdmount/launcher.sh next to vdmount.jar (what
 # /usr/bin/vd and /usr/bin/vdmount run): then the jar is used as it is and nothing is built.
+# Every start runs this, so its common path starts only two programs (readlink, stat) besides
+# java: the rest is bash itself (a program started costs ~5 ms on a small VM).
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+here=${BASH_SOURCE[0]}
+case $here in */*) here=${here%/*} ;; *) here=. ;; esac
+here="$(cd "$here" && pwd)"
 if [ -f "$here/vdmount.jar" ]; then
   installed=1
   jar="$here/vdmount.jar"
@@ -23,7 +27,15 @@ javabin=$(readlink -f "$(command -v java)")
 # a java without one (or an unreadable one) is asked itself
 jv=
 if [ -r "${javabin%/bin/java}/release" ]; then
-  jv=$(sed -n 's/^JAVA_VERSION="\(1\.\)\{0,1\}\([0-9]*\).*"$/\2/p' "${javabin%/bin/java}/release")
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+      JAVA_VERSION=\"1.*) jv=${line#JAVA_VERSION=\"1.} ;;
+      JAVA_VERSION=\"*) jv=${line#JAVA_VERSION=\"} ;;
+      *) continue ;;
+    esac
+    jv=${jv%%[!0-9]*}
+    break
+  done <"${javabin%/bin/java}/release"
 fi
 [ -n "$jv" ] || jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
 [ "${jv%%.*}" -ge 17 ] 2>/dev/null || die "Java 17 or newer is required, but $(readlink -f "$(command -v java)") is Java ${jv:-of unknown version} (install openjdk-17-jre-headless or newer; choose it with: update-alternatives --config java)"
@@ -39,7 +51,15 @@ fi
 # the next start; this one runs without. VDMOUNT_CDS=0 turns all of it off; VDMOUNT_CDS_DIR=DIR
 # keeps the archives in DIR instead.
 cds_log=(-Xlog:cds=off -Xlog:cds+dynamic=off)
-cds_key() { printf '%s %s %s' "$javabin" "$jv" "$(stat -Lc %s-%Y "$jar")" | cksum | cut -d' ' -f1; }
+cds_key() { # a 32-bit string hash (bash arithmetic, no cksum to start) of the JVM and the jar's size and mtime
+  local s i c h=5381
+  s="$javabin $jv $(stat -Lc %s-%Y "$jar")"
+  for ((i = 0; i < ${#s}; i++)); do
+    printf -v c %d "'${s:i:1}"
+    h=$(((h * 33 + c) & 0xffffffff))
+  done
+  echo "$h"
+}
 cds_build() { # DIR: writes DIR/vdmount-KEY.jsa (a temporary name renamed, so readers never see half)
   local dir=$1 key tmp
   key=$(cds_key)
@@ -116,7 +136,7 @@ fi
 needs_build() {
   [ -f "$jar" ] || return 0
   # rebuild when any source or POM is newer than the jar
-  [ -n "$(find "$repo" -path "$repo/*/target" -prune -o \( -name '*.java' -o -name 'pom.xml' \) -newer "$jar" -print -quit 2>/dev/null)" ]
+  [ -n "$(find "$repo" \( -path "$repo/*/target" -o -path "$repo/.git" \) -prune -o \( -name '*.java' -o -name 'pom.xml' \) -newer "$jar" -print -quit 2>/dev/null)" ]
 }
 
 if [ -z "$installed" ] && needs_build; then

@@ -176,7 +176,12 @@ fi
 # vd runs for a moment and calls libc only a few times per image (locks, hole punching, zstd per
 # cluster): jnr-ffi's reflection invoker instead of classes generated at start-up (-40 ms), and no
 # hsperfdata file (jps/jstat) for it. vdmount, whose FUSE transport calls libc on every request,
-# keeps the generated invokers.
+# keeps the generated invokers. vd's optimising compiler (C2) waits for code ten times hotter than
+# by default: a command of a few seconds spends its CPU on I/O, not on compiling start-up code
+# (a 1 GiB convert: -30% user time, -0.1 s), while what stays hot (AES of an encrypted image, a
+# long serve) still gets C2 within milliseconds; C1 alone would make a LUKS convert 40% slower.
 prog_opts=()
-[ "$prog" = vd ] && prog_opts=(-Djnr.ffi.asm.enabled=false -XX:-UsePerfData)
+[ "$prog" = vd ] && prog_opts=(-Djnr.ffi.asm.enabled=false -XX:-UsePerfData
+  -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000
+  -XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000)
 exec java "${cds_opts[@]}" "${prog_opts[@]}" ${VDMOUNT_JAVA_OPTS:-} -cp "$jar" "$VDMOUNT_MAIN" "$@"

@@ -26,6 +26,8 @@ public final class FileStorage implements Storage {
      * back to null when the file system refuses a direct write, which is then done buffered.
      */
     private volatile FileChannel direct;
+    /** That descriptor while it is open (closed with the storage), or null. */
+    private FileChannel directOpened;
     /** The alignment the JDK demands of direct I/O on this file system (its block size). */
     private volatile int directAlign;
 
@@ -125,10 +127,10 @@ public final class FileStorage implements Storage {
     }
 
     @Override
-    public boolean directWrites() throws IOException {
+    public synchronized boolean directWrites() throws IOException {
         checkWritable();
-        if (direct != null) {
-            return true;
+        if (directOpened != null) {
+            return direct != null;
         }
         int align;
         FileChannel d;
@@ -143,6 +145,7 @@ public final class FileStorage implements Storage {
             return false;
         }
         directAlign = align;
+        directOpened = d;
         direct = d;
         return true;
     }
@@ -247,7 +250,11 @@ public final class FileStorage implements Storage {
 
     @Override
     public void close() throws IOException {
-        try (FileChannel d = direct) {
+        FileChannel d0;
+        synchronized (this) {
+            d0 = directOpened;
+        }
+        try (FileChannel d = d0) {
             channel.close();
         } finally {
             lock.close();

@@ -114,12 +114,19 @@ class LockMountTest {
     void mountsAreRefusedBesideAQemuWriterUnlessTheShareIsForced() throws Exception {
         Path raw = Images.pattern(dir.resolve("q.raw"), SIZE, 9);
         Path img = qcow2("q.qcow2", raw);
+        Path qemuOut = dir.resolve("qemu-io.out");
         Process q = new ProcessBuilder("qemu-io", "-c", "sleep 120000", img.toString()).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(qemuOut.toFile()).start();
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             while (Sh.run("qemu-img", "info", img.toString()).exit() == 0) {
-                assertTrue(q.isAlive() && System.nanoTime() < deadline, "qemu-io did not open " + img);
+                if (!q.isAlive() || System.nanoTime() >= deadline) {
+                    // once seen in CI (qemu-io gone within 0.15 s), never here: say what it printed
+                    q.waitFor(1, TimeUnit.SECONDS);
+                    throw new AssertionError("qemu-io did not open " + img + " (" + (q.isAlive() ? "still running"
+                            : "exit status " + q.exitValue()) + "): " + java.nio.file.Files.readString(qemuOut));
+                }
                 Thread.sleep(50);
             }
             Path mnt = mnt();

@@ -9,14 +9,15 @@ import java.util.Comparator;
 import java.util.stream.Stream;
 
 /**
- * The workload the launcher runs once under {@code -XX:ArchiveClassesAtExit} to build the AppCDS
- * archive that later starts use ({@code packaging/launcher.sh}): parses both command lines and
+ * The workload the launcher runs once under {@code -XX:DumpLoadedClassList} to list the classes of
+ * the AppCDS archive that later starts use ({@code packaging/launcher.sh}): parses both command lines and
  * prints their help (picocli's models of every command), then creates, inspects, maps, checks and
  * converts a small image of each writable format in a temporary directory (the format classes),
  * all into a discarded stream. Exits 0 even if a step fails: a smaller archive is still valid.
  *
- * <p>Usage: {@code java -XX:ArchiveClassesAtExit=A.jsa -cp vdmount.jar
- * org.vdmount.mount.cli.ClassDataTraining}.
+ * <p>Usage: {@code java -XX:DumpLoadedClassList=A.classlist -cp vdmount.jar
+ * org.vdmount.mount.cli.ClassDataTraining}, then {@code java -Xshare:dump
+ * -XX:SharedClassListFile=A.classlist -XX:SharedArchiveFile=A.jsa -cp vdmount.jar}.
  */
 public final class ClassDataTraining {
     private static final String[] FORMATS = {"raw", "qcow2", "vdi", "vhd", "vhdx", "vmdk"};

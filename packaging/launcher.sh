@@ -39,6 +39,13 @@ if [ -r "${javabin%/bin/java}/release" ]; then
 fi
 [ -n "$jv" ] || jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
 [ "${jv%%.*}" -ge 17 ] 2>/dev/null || die "Java 17 or newer is required, but $(readlink -f "$(command -v java)") is Java ${jv:-of unknown version} (install openjdk-17-jre-headless or newer; choose it with: update-alternatives --config java)"
+# Newer Javas warn on stderr, on every start, about what jnr-ffi's jffi does: loading native code
+# (22 and later, unless allowed) and sun.misc.Unsafe's memory access (23 and later). Both are
+# allowed here; Java 17 knows neither option as such (the first would only turn off CDS's
+# archived module graph there).
+jvm_opts=()
+[ "${jv%%.*}" -ge 22 ] && jvm_opts+=(--enable-native-access=ALL-UNNAMED)
+[ "${jv%%.*}" -ge 23 ] && jvm_opts+=(--sun-misc-unsafe-memory-access=allow)
 
 # Class data sharing (AppCDS, a static archive): the classes a start loads, parsed and verified
 # once into an archive that every later start maps (-XX:SharedArchiveFile). It is made in two runs:
@@ -69,9 +76,9 @@ cds_build() { # DIR: writes DIR/vdmount-KEY.jsa (a temporary name renamed, so re
   mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ] || return 1
   tmp="$dir/.vdmount-$key.$$.jsa"
   list="$dir/.vdmount-$key.$$.classlist"
-  if java -XX:DumpLoadedClassList="$list" -cp "$jar" org.vdmount.mount.cli.ClassDataTraining \
+  if java "${jvm_opts[@]}" -XX:DumpLoadedClassList="$list" -cp "$jar" org.vdmount.mount.cli.ClassDataTraining \
        </dev/null >/dev/null 2>&1 && [ -s "$list" ] \
-     && java -Xshare:dump -XX:SharedClassListFile="$list" -XX:SharedArchiveFile="$tmp" "${cds_log[@]}" \
+     && java "${jvm_opts[@]}" -Xshare:dump -XX:SharedClassListFile="$list" -XX:SharedArchiveFile="$tmp" "${cds_log[@]}" \
        -cp "$jar" </dev/null >/dev/null 2>&1 && [ -s "$tmp" ]; then
     rm -f "$list"
     chmod 0644 "$tmp"
@@ -191,4 +198,4 @@ prog_opts=()
 [ "$prog" = vd ] && prog_opts=(-Djnr.ffi.asm.enabled=false -XX:-UsePerfData
   -XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000
   -XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000)
-exec java "${cds_opts[@]}" "${prog_opts[@]}" ${VDMOUNT_JAVA_OPTS:-} -cp "$jar" "$VDMOUNT_MAIN" "$@"
+exec java "${jvm_opts[@]}" "${cds_opts[@]}" "${prog_opts[@]}" ${VDMOUNT_JAVA_OPTS:-} -cp "$jar" "$VDMOUNT_MAIN" "$@"

@@ -116,13 +116,19 @@ public final class FileStorage implements Storage {
         if (d != null && directFits(src, pos) && writeDirect(d, src, pos)) {
             return;
         }
-        long p = pos;
+        int start = src.position();
         try {
-            while (src.hasRemaining()) {
-                p += channel.write(src, p);
-            }
+            writeAll(channel, src, pos);
         } catch (IOException e) {
-            throw named(e, "writing at offset " + p);
+            throw named(e, "writing at offset " + (pos + src.position() - start));
+        }
+    }
+
+    /** Writes all of {@code src} at {@code pos} (a positional write may take only part of it). */
+    private static void writeAll(FileChannel ch, ByteBuffer src, long pos) throws IOException {
+        long base = pos - src.position(); // file offset of buffer index 0
+        while (src.hasRemaining()) {
+            ch.write(src, base + src.position());
         }
     }
 
@@ -165,15 +171,12 @@ public final class FileStorage implements Storage {
      */
     private boolean writeDirect(FileChannel d, ByteBuffer src, long pos) throws IOException {
         int start = src.position();
-        long p = pos;
         try {
-            while (src.hasRemaining()) {
-                p += d.write(src, p);
-            }
+            writeAll(d, src, pos);
             return true;
         } catch (IOException e) {
             if (!"Invalid argument".equals(e.getMessage())) {
-                throw named(e, "writing at offset " + p);
+                throw named(e, "writing at offset " + (pos + src.position() - start));
             }
             direct = null;
             src.position(start);
@@ -197,10 +200,7 @@ public final class FileStorage implements Storage {
         if (keep > 0) {
             ByteBuffer part = src.duplicate();
             part.limit(part.position() + keep);
-            long p = pos;
-            while (part.hasRemaining()) {
-                p += channel.write(part, p);
-            }
+            writeAll(channel, part, pos);
         }
         WriteFault.afterCutWrite();
         src.position(src.limit());

@@ -80,7 +80,12 @@ final class Fuse {
 
     /** vdmount ARGS... (detached); returns the command's result after it exited. */
     Sh.Result vdmount(String... args) {
-        List<String> cmd = new ArrayList<>();
+        return vdmountVia(List.of(), args);
+    }
+
+    /** As {@link #vdmount}, the launcher started through {@code wrapper} (env VAR=..., bash -c ...). */
+    Sh.Result vdmountVia(List<String> wrapper, String... args) {
+        List<String> cmd = new ArrayList<>(wrapper);
         cmd.add(LAUNCHER.toString());
         cmd.addAll(withBinding(args));
         Sh.Result r = Sh.run(180, cmd);

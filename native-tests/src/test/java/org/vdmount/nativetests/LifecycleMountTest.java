@@ -172,6 +172,64 @@ class LifecycleMountTest {
         fuse.unmount(mnt);
     }
 
+    /**
+     * The launcher's way: the JVM it starts is the daemon itself (one JVM, no --daemon-child), in a
+     * session of its own, in /, with stdio on /dev/null and no other descriptor of its caller.
+     */
+    @Test
+    void theLaunchersJvmIsTheDaemonDetachedFromItsCaller() throws Exception {
+        Path img = Images.pattern(dir.resolve("a.raw"), 2L * Images.MIB, 17);
+        Path mnt = mnt();
+        Path held = dir.resolve("held-by-the-caller");
+        Sh.Result r = fuse.vdmountVia(List.of("bash", "-c", "exec 5>>\"$0\"; exec \"$@\"", held.toString()),
+                img.toString(), mnt.toString());
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(Sh.sha256(img), Sh.sha256(mnt.resolve("disk")));
+        List<ProcessHandle> jvms = daemons(mnt);
+        assertEquals(1, jvms.size(), "one JVM serves the mount");
+        long pid = jvms.get(0).pid();
+        assertFalse(jvms.get(0).info().arguments().map(List::of).orElseThrow().contains("--daemon-child"));
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        assertEquals(String.valueOf(pid), f[3], "a session leader: " + stat); // field 6, session
+        assertEquals("/", Files.readSymbolicLink(Path.of("/proc/" + pid + "/cwd")).toString());
+        for (int fd = 0; fd <= 2; fd++) {
+            assertEquals("/dev/null", Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/" + fd)).toString());
+        }
+        try (Stream<Path> fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            for (Path fd : fds.toList()) {
+                String target = Files.readSymbolicLink(fd).toString();
+                assertFalse(target.equals(held.toString()) || target.startsWith("pipe:"), fd + " -> " + target);
+            }
+        }
+        fuse.unmount(mnt);
+        assertTrue(Fuse.awaitExit(pid, 20), "daemon still running after fusermount -u");
+    }
+
+    /** Without the launcher's pipe (VDMOUNT_IN_PLACE=0) the command starts a daemon JVM as before. */
+    @Test
+    void theSpawnedDaemonStillMountsAndFailsInOneLine() throws Exception {
+        Path img = Images.pattern(dir.resolve("a.raw"), 2L * Images.MIB, 18);
+        Path mnt = mnt();
+        List<String> spawned = List.of("env", "VDMOUNT_IN_PLACE=0");
+        Sh.Result r = fuse.vdmountVia(spawned, img.toString(), mnt.toString());
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(Sh.sha256(img), Sh.sha256(mnt.resolve("disk")));
+        List<ProcessHandle> jvms = daemons(mnt);
+        assertEquals(1, jvms.size());
+        assertTrue(jvms.get(0).info().arguments().map(List::of).orElseThrow().contains("--daemon-child"));
+        fuse.unmount(mnt);
+        Fuse.assertOneLineFailure(fuse.vdmountVia(spawned, img.toString(), dir.resolve("absent").toString()),
+                "does not exist");
+    }
+
+    private static List<ProcessHandle> daemons(Path mnt) {
+        try (Stream<ProcessHandle> all = ProcessHandle.allProcesses()) {
+            return all.filter(h -> h.info().arguments().map(a -> List.of(a).contains(mnt.toString())
+                    && List.of(a).contains("org.vdmount.mount.cli.VdmountMain")).orElse(false)).toList();
+        }
+    }
+
     @Test
     void fusermountEndsTheDaemonWithStatusZero() throws Exception {
         Path img = Images.pattern(dir.resolve("a.raw"), 2L * Images.MIB, 7);

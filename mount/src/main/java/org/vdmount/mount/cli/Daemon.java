@@ -2,6 +2,7 @@ package org.vdmount.mount.cli;
 
 import java.io.BufferedReader;
 import java.io.File;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
@@ -12,20 +13,87 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.vdmount.vd.nativeio.Posix;
+import org.vdmount.vd.nativeio.StderrCapture;
 
 /**
- * Starting vdmount in the background. The command re-runs itself as a detached daemon
+ * Starting vdmount in the background, in one of two ways.
+ * <ul>
+ * <li>In place (the launcher's way): the launcher starts this JVM as a background job whose
+ * descriptor {@value #READY_FD_ENV} is a pipe back to it. This process prompts, opens and mounts
+ * with stderr captured ({@link StderrCapture}), leaves the command's session, points its stdio at
+ * the log (or /dev/null) and writes {@code READY} on that pipe; the launcher then exits 0. A failure
+ * is one line on the real stderr and the exit status; the launcher passes the status on. One JVM
+ * starts, not two.</li>
+ * <li>Spawned (without the launcher's pipe): the command re-runs itself as a detached daemon
  * ({@code setsid java ... --daemon-child -f ...}, stdin /dev/null, cwd /) whose stdout and stderr
  * are a pipe back to the command. The daemon writes one status line there, READY or ERROR, then
- * points its stdout/stderr at the log (or /dev/null). Anything else it printed meanwhile (warnings,
- * libfuse's own messages, -v stack traces) is passed on to the user's stderr.
+ * points its stdout/stderr at the log (or /dev/null).</li>
+ * </ul>
+ * Either way, anything else printed meanwhile (warnings, libfuse's own messages, -v stack traces)
+ * is passed on to the user's stderr, and libfuse's first "fuse: ..." line is folded into an error.
  */
 final class Daemon {
     static final String CHILD_FLAG = "--daemon-child";
+    /** Environment variable naming the launcher's status descriptor (a pipe's write end). */
+    static final String READY_FD_ENV = "VDMOUNT_READY_FD";
     private static final String READY = "\u0001vdmount-daemon READY";
     private static final String ERROR = "\u0001vdmount-daemon ERROR ";
 
     private Daemon() {
+    }
+
+    /** The launcher's status descriptor, or -1 when vdmount was not started that way. */
+    static int readyFd() {
+        String v = System.getenv(READY_FD_ENV);
+        if (v == null || !v.matches("[0-9]{1,4}") || Integer.parseInt(v) < 3) {
+            return -1;
+        }
+        int fd = Integer.parseInt(v);
+        // a descriptor that is not open (the variable inherited by some other start) is not ours
+        return Files.exists(Path.of("/proc/self/fd/" + fd)) ? fd : -1;
+    }
+
+    /** A start in place: stderr captured until {@link #ready} or {@link #fail}. */
+    static final class InPlace {
+        private final int statusFd;
+        private final StderrCapture capture;
+
+        private InPlace(int statusFd, StderrCapture capture) {
+            this.statusFd = statusFd;
+            this.capture = capture;
+        }
+
+        /** Takes the status descriptor (hidden from programs started from here) and captures stderr. */
+        static InPlace begin(int statusFd) throws IOException {
+            Posix.closeOnExec(statusFd);
+            return new InPlace(statusFd, StderrCapture.begin());
+        }
+
+        /** Leaves the command's session (after any password prompt, before fusermount is started). */
+        void detachSession() {
+            Posix.setsid();
+        }
+
+        /** The mount is usable: passes the captured lines on, detaches stdio and tells the launcher. */
+        void ready(Path logFile, PrintStream err) throws IOException, InterruptedException {
+            capture.end().stream().filter(l -> !l.isBlank()).forEach(err::println);
+            err.flush();
+            Posix.chdirRoot();
+            Posix.redirectStdio(logFile != null ? logFile.toAbsolutePath().toString() : null);
+            try (FileOutputStream status = new FileOutputStream("/proc/self/fd/" + statusFd)) {
+                status.write("READY\n".getBytes(StandardCharsets.US_ASCII));
+            } finally {
+                Posix.close(statusFd);
+            }
+        }
+
+        /** Start-up failed with {@code error} (one line): says so on the real stderr; the exit status. */
+        int fail(String error, boolean verbose, PrintStream err) throws InterruptedException {
+            List<String> other = capture.end().stream().filter(l -> !l.isBlank()).toList();
+            err.println(VdmountMain.PROG + ": " + failureLine(error, other, verbose, err, ""));
+            return 1;
+        }
     }
 
     /** Daemon side: the mount is usable. */
@@ -95,6 +163,16 @@ final class Daemon {
         if (!p.waitFor(30, TimeUnit.SECONDS)) {
             p.destroyForcibly();
         }
+        String exit = p.isAlive() ? "" : " (daemon exit status " + p.exitValue() + ")";
+        err.println(VdmountMain.PROG + ": " + failureLine(error, other, verbose, err, exit));
+        return 1;
+    }
+
+    /**
+     * The error line of a failed start: {@code error} (null: none reported) with libfuse's first
+     * "fuse: ..." line folded in; {@code other}, all else printed, goes to {@code err} only with -v.
+     */
+    private static String failureLine(String error, List<String> other, boolean verbose, PrintStream err, String exit) {
         // libfuse explains its own failures in "fuse: ..." lines: fold the first into the one line
         String fuseLine = other.stream().filter(l -> l.startsWith("fuse: ") || l.startsWith("fusermount"))
                 .findFirst().orElse(null);
@@ -103,12 +181,8 @@ final class Daemon {
         }
         if (error == null) {
             String last = other.isEmpty() ? null : other.get(other.size() - 1).strip();
-            error = "mount failed" + (fuseLine != null ? ": " + fuseLine : last != null ? ": " + last : "")
-                    + (p.isAlive() ? "" : " (daemon exit status " + p.exitValue() + ")");
-        } else if (fuseLine != null && !verbose) {
-            error = error + ": " + fuseLine;
+            return "mount failed" + (fuseLine != null ? ": " + fuseLine : last != null ? ": " + last : "") + exit;
         }
-        err.println(VdmountMain.PROG + ": " + error);
-        return 1;
+        return fuseLine != null && !verbose ? error + ": " + fuseLine : error;
     }
 }

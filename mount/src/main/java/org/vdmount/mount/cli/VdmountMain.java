@@ -22,8 +22,8 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code vdmount [OPTIONS] IMAGE... MOUNTPOINT}: mounts disk images as files through FUSE.
- * Without {@code -f} the command starts the daemon detached ({@link Daemon}) and returns once the
- * mount is usable.
+ * Without {@code -f} the command returns once the mount is usable, served by a detached daemon
+ * ({@link Daemon}): this process itself when the launcher started it as a background job, else one it starts.
  */
 @Command(name = "vdmount", mixinStandardHelpOptions = true, versionProvider = VdmountMain.Version.class,
         sortOptions = false, usageHelpAutoWidth = true,
@@ -84,6 +84,8 @@ public final class VdmountMain implements Callable<Integer> {
     boolean daemonChild;
 
     private PrintStream err = System.err;
+    /** Set while this process starts as the daemon itself (the launcher's way). */
+    private Daemon.InPlace inPlace;
 
     @Spec
     CommandSpec spec;
@@ -183,7 +185,8 @@ public final class VdmountMain implements Callable<Integer> {
             err.println(PROG + ": " + e.getMessage());
             return 2;
         }
-        if (!foreground && !daemonChild) {
+        int readyFd = foreground || daemonChild ? -1 : Daemon.readyFd();
+        if (!foreground && !daemonChild && readyFd < 0) {
             // the daemon has no terminal: a password it needs is read here and handed to it on
             // its standard input (never in its arguments)
             byte[] passwordLine = null;
@@ -207,6 +210,8 @@ public final class VdmountMain implements Callable<Integer> {
         if (daemonChild) {
             Posix.setsid();
         }
+        // started by the launcher as a background job: this process becomes the daemon (Daemon)
+        inPlace = readyFd >= 0 ? Daemon.InPlace.begin(readyFd) : null;
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs,
                 withoutVdmountOptions(fuseOptions), chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot,
                 forceShare || forceShareOption(fuseOptions), format, overlayPath, chain.allowTruncated,
@@ -222,6 +227,9 @@ public final class VdmountMain implements Callable<Integer> {
             return startFailed(e); // the error line says it; warnings about the same file would blur it
         }
         warnings.forEach(w -> err.println(PROG + ": warning: " + VdException.oneLine(w)));
+        if (inPlace != null) {
+            inPlace.detachSession();
+        }
         try {
             session.start(FuseBindings.select(fuseBinding));
             session.awaitReady();
@@ -232,12 +240,20 @@ public final class VdmountMain implements Callable<Integer> {
         if (daemonChild) {
             Daemon.reportReady(System.out);
             Posix.redirectStdio(logFile != null ? logFile.toAbsolutePath().toString() : null);
+        } else if (inPlace != null) {
+            inPlace.ready(logFile, err);
         }
         org.slf4j.LoggerFactory.getLogger(VdmountMain.class).info("mounted {}", session.describe());
         return session.awaitEnd();
     }
 
-    private int startFailed(Exception e) {
+    private int startFailed(Exception e) throws InterruptedException {
+        if (inPlace != null) {
+            if (verbose) {
+                e.printStackTrace(err);
+            }
+            return inPlace.fail(CliErrors.oneLine(e), verbose, err);
+        }
         if (daemonChild) {
             Daemon.reportError(System.out, CliErrors.oneLine(e));
             if (verbose) {

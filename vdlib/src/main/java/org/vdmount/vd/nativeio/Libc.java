@@ -20,6 +20,16 @@ final class Libc {
 
         int dup2(int oldfd, int newfd);
 
+        int dup(int oldfd);
+
+        int pipe(int[] fds);
+
+        int chdir(String path);
+
+        /** fcntl(2) with an int argument (F_GETFD, F_SETFD, ...). */
+        @Variadic(fixedCount = 2)
+        int fcntl(int fd, int cmd, int arg);
+
         int fallocate(int fd, int mode, long offset, long len);
 
         int stat(String path, Pointer buf);

@@ -20,7 +20,8 @@
 # of qemu-img's default (-t unsafe for convert: no flush at all) is printed beside it for context.
 # Every vd output is checked with `qemu-img compare` against the source and its allocated size
 # (du) against qemu-img's output.
-# startup: `vd --version` vs `qemu-img --version`, `vd info IMG` vs `qemu-img info IMG`.
+# startup: `vd --version` vs `qemu-img --version`, `vd info IMG` vs `qemu-img info IMG`, and
+# `vdmount IMG MNT` vs `qemu-storage-daemon --daemonize ... --export type=fuse` (where FUSE works).
 #
 # Each line: figure, vd seconds, qemu-img seconds, ratio qemu/vd (> 1 means vd is faster); the last
 # line is `geomean-ratio X` over every ratio printed (convert vs -t writeback, and start-up).
@@ -135,6 +136,35 @@ if [[ ",$sections," == *",startup,"* ]]; then
   row "startup --version" "$(echo "${v[*]}" | median)" "$(echo "${q[*]}" | median)" "$(before "${b[*]}" "${q[*]}")"
   row "startup info (1 GiB qcow2)" "$(echo "${vi[*]}" | median)" "$(echo "${qi[*]}" | median)" \
     "$(before "${bi[*]}" "${qi[*]}")"
+  # a mount: `vdmount IMG MNT` returning (the files usable) against qemu-storage-daemon --daemonize
+  # returning with its FUSE export of the same image up; each unmounted outside the timing
+  if command -v qemu-storage-daemon >/dev/null && command -v fusermount >/dev/null && [ -e /dev/fuse ]; then
+    vdm="${vd%/*}/vdmount" bvdm="${base:+${base%/*}/vdmount}"
+    mkdir -p "$work/mnt"
+    touch "$work/qsd.raw"
+    mounted() { grep -q " $1 " /proc/self/mountinfo; }
+    gone() { # MOUNTPOINT: waits (at most 10 s) until it is unmounted
+      local i
+      for ((i = 0; i < 200; i++)); do mounted "$1" || return 0; sleep 0.05; done
+      echo "convert-bench: $1 still mounted" >&2; exit 1
+    }
+    m=() qm=() bm=()
+    for ((i = 0; i < runs * 2 + 1; i++)); do
+      if [ -n "$base" ]; then
+        bm+=("$(timed "$bvdm" "$img" "$work/mnt")")
+        fusermount -u "$work/mnt"; gone "$work/mnt"
+      fi
+      m+=("$(timed "$vdm" "$img" "$work/mnt")")
+      fusermount -u "$work/mnt"; gone "$work/mnt"
+      qm+=("$(timed qemu-storage-daemon --daemonize --pidfile "$work/qsd.pid" \
+        --blockdev driver=file,node-name=f,filename="$img",read-only=on \
+        --blockdev driver=qcow2,node-name=d,file=f,read-only=on \
+        --export type=fuse,id=e,node-name=d,mountpoint="$work/qsd.raw")")
+      kill "$(cat "$work/qsd.pid")"; gone "$work/qsd.raw"
+    done
+    row "startup mount (1 GiB qcow2)" "$(echo "${m[*]}" | median)" "$(echo "${qm[*]}" | median)" \
+      "qemu: qemu-storage-daemon --daemonize, FUSE export$(before "${bm[*]}" "${qm[*]}")"
+  fi
 fi
 
 printf '%s\n' "${ratios[@]}" | awk '{ s += log($1); n++ } END { if (n) printf "geomean-ratio %.2f\n", exp(s / n) }'

@@ -74,6 +74,8 @@ cds_build() { # DIR: writes DIR/vdmount-KEY.jsa (a temporary name renamed, so re
   local dir=$1 key tmp list
   key=$(cds_key)
   mkdir -p "$dir" 2>/dev/null && [ -w "$dir" ] || return 1
+  # the temporaries of a build killed midway (a build takes seconds: an hour-old one is dead)
+  find "$dir" -maxdepth 1 -name '.vdmount-*.[0-9]*.*' -mmin +60 -delete 2>/dev/null || true
   tmp="$dir/.vdmount-$key.$$.jsa"
   list="$dir/.vdmount-$key.$$.classlist"
   if java "${jvm_opts[@]}" -XX:DumpLoadedClassList="$list" -cp "$jar" org.vdmount.mount.cli.ClassDataTraining \

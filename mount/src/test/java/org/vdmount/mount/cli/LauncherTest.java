@@ -1,6 +1,7 @@
 package org.vdmount.mount.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -153,11 +154,19 @@ class LauncherTest {
         Map<String, String> env = Map.of("VDMOUNT_CDS_DIR", cds.toString());
         String version = vd("--version").out();
 
+        // what builds killed midway left: one of two hours ago (removed), one of now (a build running)
+        Files.createDirectories(cds);
+        Path dead = Files.write(cds.resolve(".vdmount-123.99999.jsa"), new byte[1]);
+        Files.setLastModifiedTime(dead, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 7_200_000));
+        Path running = Files.write(cds.resolve(".vdmount-123.99998.classlist"), new byte[1]);
+
         Tools.Output first = run(env, "--version");
         assertEquals(0, first.exit(), first.err());
         assertEquals(version, first.out());
         assertEquals("", first.err());
         Path archive = awaitArchive(cds);
+        assertFalse(Files.exists(dead), "a dead build's temporary is removed");
+        assertTrue(Files.exists(running), "a running build's temporary is kept");
 
         Tools.Output mapped = run(withShareOn(env), "--version");
         assertEquals(0, mapped.exit(), "the archive is mapped: " + mapped.err());

@@ -18,6 +18,7 @@ else
   jar="$repo/packaging/target/vdmount-all.jar"
 fi
 prog="${VDMOUNT_PROG:-vdmount}"
+unset VDMOUNT_READY_FD # set below, for vdmount's daemon only: never one inherited from elsewhere
 
 die() { echo "$prog: $*" >&2; exit 127; }
 

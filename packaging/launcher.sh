@@ -222,7 +222,10 @@ detaches() { # vdmount ARGS... returns leaving a daemon: no -f, --help or --vers
   return 0
 }
 if [ "$prog" = vdmount ] && [ "${VDMOUNT_IN_PLACE:-1}" != 0 ] && detaches "$@"; then
-  exec 7<&0 8>&1 9>&2
+  # the caller's stdio as 7, 8, 9 for the coprocess (one the caller closed: /dev/null instead)
+  if [ -e /proc/self/fd/0 ]; then exec 7<&0; else exec 7</dev/null; fi
+  if [ -e /proc/self/fd/1 ]; then exec 8>&1; else exec 8>/dev/null; fi
+  if [ -e /proc/self/fd/2 ]; then exec 9>&2; else exec 9>/dev/null; fi
   coproc VDMOUNT_JVM {
     # a daemon keeps no descriptor its caller passed on beyond stdio (someone's pipe would never see EOF)
     for f in /proc/self/fd/*; do

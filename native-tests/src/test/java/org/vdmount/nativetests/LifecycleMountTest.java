@@ -174,14 +174,16 @@ class LifecycleMountTest {
 
     /**
      * The launcher's way: the JVM it starts is the daemon itself (one JVM, no --daemon-child), in a
-     * session of its own, in /, with stdio on /dev/null and no other descriptor of its caller.
+     * session of its own, in /, with stdio on /dev/null and no other descriptor of its caller (one
+     * it holds open, 5 here), even when the caller closed stdin.
      */
     @Test
     void theLaunchersJvmIsTheDaemonDetachedFromItsCaller() throws Exception {
         Path img = Images.pattern(dir.resolve("a.raw"), 2L * Images.MIB, 17);
         Path mnt = mnt();
         Path held = dir.resolve("held-by-the-caller");
-        Sh.Result r = fuse.vdmountVia(List.of("bash", "-c", "exec 5>>\"$0\"; exec \"$@\"", held.toString()),
+        // the caller also closed stdin: the daemon gets /dev/null there
+        Sh.Result r = fuse.vdmountVia(List.of("bash", "-c", "exec 5>>\"$0\"; exec \"$@\" <&-", held.toString()),
                 img.toString(), mnt.toString());
         assertEquals(0, r.exit(), r.err());
         assertEquals(Sh.sha256(img), Sh.sha256(mnt.resolve("disk")));

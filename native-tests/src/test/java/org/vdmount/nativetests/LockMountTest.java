@@ -115,14 +115,16 @@ class LockMountTest {
         Path raw = Images.pattern(dir.resolve("q.raw"), SIZE, 9);
         Path img = qcow2("q.qcow2", raw);
         Path qemuOut = dir.resolve("qemu-io.out");
-        Process q = new ProcessBuilder("qemu-io", "-c", "sleep 120000", img.toString()).redirectErrorStream(true)
+        // qemu-io's sleep runs on the host's wall clock (QEMU_CLOCK_HOST), so a clock stepped forward
+        // ends it early: CI saw it gone twice. 9e9 ms (104 days) outlasts any step seen.
+        Process q = new ProcessBuilder("qemu-io", "-c", "sleep 9000000000", img.toString()).redirectErrorStream(true)
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectOutput(qemuOut.toFile()).start();
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             while (Sh.run("qemu-img", "info", img.toString()).exit() == 0) {
                 if (!q.isAlive() || System.nanoTime() >= deadline) {
-                    // once seen in CI (qemu-io gone within 0.15 s), never here: say what it printed
+                    // seen once in CI (qemu-io gone within 0.15 s; see the sleep above): say what it printed
                     q.waitFor(1, TimeUnit.SECONDS);
                     throw new AssertionError("qemu-io did not open " + img + " (" + (q.isAlive() ? "still running"
                             : "exit status " + q.exitValue()) + "): " + java.nio.file.Files.readString(qemuOut));
@@ -130,7 +132,12 @@ class LockMountTest {
                 Thread.sleep(50);
             }
             Path mnt = mnt();
-            Fuse.assertOneLineFailure(fuse.vdmount("--rw", img.toString(), mnt.toString()), img
+            Sh.Result rw = fuse.vdmount("--rw", img.toString(), mnt.toString());
+            if (rw.exit() == 0 && !q.isAlive()) { // say so when the writer vanished, not only "exit 0"
+                throw new AssertionError("qemu-io ended (exit status " + q.exitValue() + ") before the mount: "
+                        + java.nio.file.Files.readString(qemuOut));
+            }
+            Fuse.assertOneLineFailure(rw, img
                     + ": in use by another process (it does not share the write permission; QEMU-style lock at byte 201)");
             Fuse.assertOneLineFailure(fuse.vdmount(img.toString(), mnt.toString()), img
                     + ": in use by another process (it holds the write permission; QEMU-style lock at byte 101); "

@@ -242,9 +242,9 @@ if [ "$prog" = vdmount ] && [ "${VDMOUNT_IN_PLACE:-1}" != 0 ] && detaches "$@"; 
   read -r -u "$status_fd" line || true
   [ "$line" = READY ] && exit 0
   rc=0
-  while :; do # wait returns early when a trapped signal arrives: wait again until the JVM is gone
+  while :; do # wait returns early (> 128) when a trapped signal arrives: again while the JVM lives
     wait "$pid" && rc=0 || rc=$?
-    kill -0 "$pid" 2>/dev/null || break
+    [ "$rc" -gt 128 ] && kill -0 "$pid" 2>/dev/null || break
   done
   exit "$rc"
 fi

@@ -43,6 +43,23 @@ class LockMountTest {
         return Files.isDirectory(m) ? m : Files.createDirectory(m);
     }
 
+    /**
+     * Whether /proc/locks lists an OFD lock over byte {@code at} of inode {@code ino} (looking takes
+     * no lock). A line: {@code 4: OFDLCK ADVISORY  READ -1 fe:00:2146450 100 101}.
+     */
+    private static boolean holdsLock(long ino, long at) throws java.io.IOException {
+        for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/locks"))) {
+            String[] f = line.trim().split("\\s+");
+            for (int i = 0; i + 2 < f.length; i++) {
+                if (f[1].equals("OFDLCK") && f[i].endsWith(":" + ino) && f[i + 1].matches("[0-9]+")
+                        && Long.parseLong(f[i + 1]) <= at && (f[i + 2].equals("EOF") || Long.parseLong(f[i + 2]) >= at)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
     private Path qcow2(String name, Path content) {
         Path img = dir.resolve(name);
         Sh.ok("qemu-img", "convert", "-f", "raw", "-O", "qcow2", content.toString(), img.toString());
@@ -115,16 +132,17 @@ class LockMountTest {
         Path raw = Images.pattern(dir.resolve("q.raw"), SIZE, 9);
         Path img = qcow2("q.qcow2", raw);
         Path qemuOut = dir.resolve("qemu-io.out");
-        // qemu-io's sleep runs on the host's wall clock (QEMU_CLOCK_HOST), so a clock stepped forward
-        // ends it early: CI saw it gone twice. 9e9 ms (104 days) outlasts any step seen.
-        Process q = new ProcessBuilder("qemu-io", "-c", "sleep 9000000000", img.toString()).redirectErrorStream(true)
+        Process q = new ProcessBuilder("qemu-io", "-c", "sleep 120000", img.toString()).redirectErrorStream(true)
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectOutput(qemuOut.toFile()).start();
         try {
+            // wait for qemu-io's locks (byte 101: it writes, 201: it shares no write) in /proc/locks. Probing with
+            // `qemu-img info` raced: info's own lock (it shares no write) made a qemu-io that was still
+            // opening fail with 'Failed to get "write" lock' (CI, twice), and the mount then succeeded
+            long ino = (Long) java.nio.file.Files.getAttribute(img, "unix:ino");
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (Sh.run("qemu-img", "info", img.toString()).exit() == 0) {
+            while (!holdsLock(ino, 101) || !holdsLock(ino, 201)) {
                 if (!q.isAlive() || System.nanoTime() >= deadline) {
-                    // seen once in CI (qemu-io gone within 0.15 s; see the sleep above): say what it printed
                     q.waitFor(1, TimeUnit.SECONDS);
                     throw new AssertionError("qemu-io did not open " + img + " (" + (q.isAlive() ? "still running"
                             : "exit status " + q.exitValue()) + "): " + java.nio.file.Files.readString(qemuOut));

@@ -77,7 +77,7 @@ final class Daemon {
 
         /** The mount is usable: passes the captured lines on, detaches stdio and tells the launcher. */
         void ready(Path logFile, PrintStream err) throws IOException, InterruptedException {
-            capture.end().stream().filter(l -> !l.isBlank()).forEach(err::println);
+            capture.end().forEach(err::println);
             err.flush();
             Posix.chdirRoot();
             Posix.redirectStdio(logFile != null ? logFile.toAbsolutePath().toString() : null);
@@ -90,7 +90,7 @@ final class Daemon {
 
         /** Start-up failed with {@code error} (one line): says so on the real stderr; the exit status. */
         int fail(String error, boolean verbose, PrintStream err) throws InterruptedException {
-            List<String> other = capture.end().stream().filter(l -> !l.isBlank()).toList();
+            List<String> other = capture.end();
             err.println(VdmountMain.PROG + ": " + failureLine(error, other, verbose, err, ""));
             return 1;
         }

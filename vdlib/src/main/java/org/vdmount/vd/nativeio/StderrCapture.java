@@ -77,7 +77,7 @@ public final class StderrCapture {
                     System.err.println(line);
                 } else if (line.equals(MARK)) {
                     drained.countDown();
-                } else {
+                } else if (!line.isBlank()) {
                     synchronized (lines) {
                         lines.add(line);
                     }
@@ -92,7 +92,7 @@ public final class StderrCapture {
         }
     }
 
-    /** Restores the real stderr and returns the lines written meanwhile (blank ones too). */
+    /** Restores the real stderr and returns the non-blank lines written meanwhile. */
     public List<String> end() throws InterruptedException {
         System.err.flush();
         // straight to descriptor 2, wherever System.err was pointed (a test harness's stream)

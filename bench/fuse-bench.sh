@@ -23,7 +23,9 @@
 #              jobs"); with rand-qd1 as N = 1 a "scaling" line per target follows the table: IOPS
 #              by job count, and whether they ever fall as jobs are added up to the core count
 # Write tests, each into a FRESH empty dynamic FORMAT image of SIZE_MIB (qemu-img create, made again
-# before every run) mounted writable (vdmount --rw; qsd's export with writable=on; not raw):
+# before every run, then `sync` so that no run starts while the last one's dirty pages are still
+# being written back) mounted writable (vdmount --rw; qsd's export with writable=on); raw's figure,
+# the ceiling, writes a fresh sparse raw file of SIZE_MIB directly (wseq-dio: to the host disk):
 #   wseq-dio   1 MiB sequential writes of the whole disk, O_DIRECT
 #   wseq-sync  1 MiB sequential writes of the whole disk, buffered, one fsync at the end (counted)
 # Prints MB/s or IOPS per target and the ratios kernel/jnr and kernel/qsd, then
@@ -143,10 +145,15 @@ for r in $(seq "$rounds"); do
       fig[$t,$x]="${fig[$t,$x]:-} $(one_test "$file" "$x")"
     done
     stop "$t"
-    [ "$t" = raw ] && continue # the write tests go through a mount
     for x in $tests; do
       case $x in wseq-*) ;; *) continue ;; esac
+      if [ "$t" = raw ]; then # the ceiling: a fresh sparse raw file written directly, no FUSE layer
+        rm -f "$work/w.raw"; truncate -s "${size_mib}M" "$work/w.raw"; sync
+        fig[$t,$x]="${fig[$t,$x]:-} $(one_test "$work/w.raw" "$x")"
+        continue
+      fi
       fresh
+      sync # no target starts with the previous run's dirty pages still being written back
       start "$t" "$work/w.$fmt" rw
       fig[$t,$x]="${fig[$t,$x]:-} $(one_test "$file" "$x")"
       stop "$t"

@@ -1,5 +1,8 @@
 package org.vdmount.vd.crypto;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 import java.security.GeneralSecurityException;
 import java.util.Arrays;
 import java.util.Locale;
@@ -13,10 +16,21 @@ import javax.crypto.spec.SecretKeySpec;
  * IV made from its sector number by the IV generator ("plain": the low 32 bits, "plain64": all 64,
  * little-endian; "essiv:H": the sector number encrypted under H(key)).
  *
- * <p>Thread-safe: each thread gets its own JCE ciphers. {@link #close} zeroes the key it holds.
+ * <p>XTS runs many sectors per JCE call: their tweaks are made first (one AES-ECB call encrypts every
+ * sector's IV under the second key, then each tweak is doubled in GF(2^128) block by block), XORed
+ * in, and one AES-ECB call covers all the sectors' blocks; a call per 16-byte block or per sector
+ * made XTS run at ~145 MB/s, this way it runs at the speed of ECB.
+ *
+ * <p>Thread-safe: each thread gets its own JCE ciphers and scratch arrays. {@link #close} zeroes the
+ * key it holds.
  */
 public final class SectorCipher implements AutoCloseable {
     private enum Mode { XTS, CBC }
+
+    /** The bytes of data whose tweaks are made ahead of one ECB call (a scratch array per thread). */
+    private static final int XTS_BATCH = 64 << 10;
+    /** Little-endian longs over a byte array: XTS's tweaks are 128-bit little-endian numbers. */
+    private static final VarHandle LE64 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
     private enum IvGen { PLAIN, PLAIN64, ESSIV }
 
@@ -25,7 +39,7 @@ public final class SectorCipher implements AutoCloseable {
     private final IvGen ivGen;
     private final byte[] key;
     private final byte[] essivKey;
-    private final ThreadLocal<Cipher[]> ciphers;
+    private final ThreadLocal<Worker> workers;
 
     private SectorCipher(String spec, Mode mode, IvGen ivGen, byte[] key, byte[] essivKey) {
         this.spec = spec;
@@ -33,7 +47,7 @@ public final class SectorCipher implements AutoCloseable {
         this.ivGen = ivGen;
         this.key = key;
         this.essivKey = essivKey;
-        this.ciphers = ThreadLocal.withInitial(this::newCiphers);
+        this.workers = ThreadLocal.withInitial(this::newWorker);
     }
 
     /**
@@ -77,7 +91,7 @@ public final class SectorCipher implements AutoCloseable {
                     + "(plain, plain64, essiv:HASH are)");
         }
         SectorCipher c = new SectorCipher(spec, mode, gen, key.clone(), essiv);
-        c.ciphers.get(); // fail here, not at the first read, if the JCE refuses the key
+        c.workers.get(); // fail here, not at the first read, if the JCE refuses the key
         return c;
     }
 
@@ -98,28 +112,57 @@ public final class SectorCipher implements AutoCloseable {
         return key.length;
     }
 
-    private Cipher[] newCiphers() {
+    /**
+     * One thread's JCE ciphers (a Cipher is not thread-safe) and scratch arrays. XTS: K1 encrypt and
+     * decrypt, K2 encrypt (the tweaks), the ESSIV key's encrypt. CBC: encrypt and decrypt (given an
+     * IV per sector), the ESSIV key's encrypt.
+     */
+    private static final class Worker {
+        Cipher encrypt;
+        Cipher decrypt;
+        Cipher tweak;
+        Cipher essiv;
+        SecretKeySpec cbcKey;
+        byte[] ivs = new byte[0];
+        byte[] tweaks = new byte[0];
+
+        byte[] ivs(int n) {
+            if (ivs.length < n) {
+                ivs = new byte[n];
+            }
+            return ivs;
+        }
+
+        byte[] tweaks(int n) {
+            if (tweaks.length < n) {
+                tweaks = new byte[n];
+            }
+            return tweaks;
+        }
+    }
+
+    private Worker newWorker() {
         try {
-            Cipher[] c = new Cipher[4];
+            Worker w = new Worker();
             if (mode == Mode.XTS) {
                 int half = key.length / 2;
                 SecretKeySpec k1 = new SecretKeySpec(key, 0, half, "AES");
-                SecretKeySpec k2 = new SecretKeySpec(key, half, half, "AES");
-                c[0] = Cipher.getInstance("AES/ECB/NoPadding");
-                c[0].init(Cipher.ENCRYPT_MODE, k1);
-                c[1] = Cipher.getInstance("AES/ECB/NoPadding");
-                c[1].init(Cipher.DECRYPT_MODE, k1);
-                c[2] = Cipher.getInstance("AES/ECB/NoPadding");
-                c[2].init(Cipher.ENCRYPT_MODE, k2);
+                w.encrypt = Cipher.getInstance("AES/ECB/NoPadding");
+                w.encrypt.init(Cipher.ENCRYPT_MODE, k1);
+                w.decrypt = Cipher.getInstance("AES/ECB/NoPadding");
+                w.decrypt.init(Cipher.DECRYPT_MODE, k1);
+                w.tweak = Cipher.getInstance("AES/ECB/NoPadding");
+                w.tweak.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(key, half, half, "AES"));
             } else {
-                c[0] = Cipher.getInstance("AES/CBC/NoPadding");
-                c[1] = Cipher.getInstance("AES/CBC/NoPadding");
-                if (essivKey != null) {
-                    c[2] = Cipher.getInstance("AES/ECB/NoPadding");
-                    c[2].init(Cipher.ENCRYPT_MODE, new SecretKeySpec(essivKey, "AES"));
-                }
+                w.cbcKey = new SecretKeySpec(key, "AES");
+                w.encrypt = Cipher.getInstance("AES/CBC/NoPadding");
+                w.decrypt = Cipher.getInstance("AES/CBC/NoPadding");
             }
-            return c;
+            if (essivKey != null) {
+                w.essiv = Cipher.getInstance("AES/ECB/NoPadding");
+                w.essiv.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(essivKey, "AES"));
+            }
+            return w;
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException(spec + ": " + e.getMessage(), e);
         }
@@ -127,65 +170,84 @@ public final class SectorCipher implements AutoCloseable {
 
     /** Encrypts {@code len} bytes (whole sectors of {@code sectorSize}) in place, the first being {@code sector}. */
     public void encrypt(long sector, int sectorSize, byte[] buf, int off, int len) throws GeneralSecurityException {
-        for (int i = 0; i < len; i += sectorSize, sector++) {
-            sector(true, sector, buf, off + i, sectorSize);
-        }
+        run(true, sector, sectorSize, buf, off, len);
     }
 
     /** Decrypts {@code len} bytes (whole sectors of {@code sectorSize}) in place, the first being {@code sector}. */
     public void decrypt(long sector, int sectorSize, byte[] buf, int off, int len) throws GeneralSecurityException {
-        for (int i = 0; i < len; i += sectorSize, sector++) {
-            sector(false, sector, buf, off + i, sectorSize);
+        run(false, sector, sectorSize, buf, off, len);
+    }
+
+    private void run(boolean enc, long sector, int sectorSize, byte[] buf, int off, int len)
+            throws GeneralSecurityException {
+        if (sectorSize <= 0 || sectorSize % 16 != 0) {
+            throw new GeneralSecurityException("sector of " + sectorSize + " bytes is not a multiple of the AES block");
+        }
+        if (len % sectorSize != 0) {
+            throw new GeneralSecurityException(len + " bytes are not whole sectors of " + sectorSize);
+        }
+        Worker w = workers.get();
+        int batch = Math.max(1, XTS_BATCH / sectorSize);
+        for (int done = 0; done < len; ) {
+            int n = mode == Mode.XTS ? Math.min(batch, (len - done) / sectorSize) : 1;
+            byte[] ivs = ivs(w, sector, n);
+            if (mode == Mode.XTS) {
+                xts(enc, w, ivs, n, sectorSize, buf, off + done);
+            } else {
+                Cipher k = enc ? w.encrypt : w.decrypt;
+                k.init(enc ? Cipher.ENCRYPT_MODE : Cipher.DECRYPT_MODE, w.cbcKey, new IvParameterSpec(ivs, 0, 16));
+                k.doFinal(buf, off + done, sectorSize, buf, off + done);
+            }
+            done += n * sectorSize;
+            sector += n;
         }
     }
 
-    private byte[] iv(long sector, Cipher[] c) throws GeneralSecurityException {
-        byte[] iv = new byte[16];
-        long n = ivGen == IvGen.PLAIN ? sector & 0xFFFF_FFFFL : sector;
-        for (int i = 0; i < 8; i++) {
-            iv[i] = (byte) (n >>> (8 * i));
+    /** The IVs of sectors {@code sector ... sector + n - 1}, 16 bytes each, in the worker's scratch array. */
+    private byte[] ivs(Worker w, long sector, int n) throws GeneralSecurityException {
+        byte[] ivs = w.ivs(16 * n);
+        for (int s = 0; s < n; s++) {
+            long v = ivGen == IvGen.PLAIN ? (sector + s) & 0xFFFF_FFFFL : sector + s;
+            LE64.set(ivs, 16 * s, v);
+            LE64.set(ivs, 16 * s + 8, 0L);
         }
         if (ivGen == IvGen.ESSIV) {
-            c[2].doFinal(iv, 0, 16, iv, 0);
+            w.essiv.doFinal(ivs, 0, 16 * n, ivs, 0);
         }
-        return iv;
+        return ivs;
     }
 
-    private void sector(boolean enc, long sector, byte[] buf, int off, int len) throws GeneralSecurityException {
-        if (len % 16 != 0) {
-            throw new GeneralSecurityException("sector of " + len + " bytes is not a multiple of the AES block");
-        }
-        Cipher[] c = ciphers.get();
-        byte[] iv = iv(sector, c);
-        if (mode == Mode.CBC) {
-            Cipher k = enc ? c[0] : c[1];
-            k.init(enc ? Cipher.ENCRYPT_MODE : Cipher.DECRYPT_MODE,
-                    new SecretKeySpec(key, "AES"), new IvParameterSpec(iv));
-            k.doFinal(buf, off, len, buf, off);
-            return;
-        }
-        // XTS (IEEE 1619): T = AES_K2(IV); block j: C = AES_K1(P ^ T_j) ^ T_j, T_{j+1} = T_j * alpha.
-        // Whole sectors of 16-byte blocks only: no ciphertext stealing is needed.
-        c[2].doFinal(iv, 0, 16, iv, 0);
-        byte[] tweaks = new byte[len];
-        for (int j = 0; j < len; j += 16) {
-            System.arraycopy(iv, 0, tweaks, j, 16);
-            int carry = 0;
-            for (int b = 0; b < 16; b++) {
-                int v = iv[b] & 0xFF;
-                iv[b] = (byte) (v << 1 | carry);
-                carry = v >>> 7;
-            }
-            if (carry != 0) {
-                iv[0] ^= (byte) 0x87;
+    /**
+     * XTS (IEEE 1619) over {@code n} whole sectors at {@code buf[off]}: T = AES_K2(IV); block j:
+     * C = AES_K1(P ^ T_j) ^ T_j, T_{j+1} = T_j * alpha (a left shift of the little-endian 128-bit
+     * number, 0x87 folded into the low byte on carry). Sectors are whole 16-byte blocks, so no
+     * ciphertext stealing is needed.
+     */
+    private static void xts(boolean enc, Worker w, byte[] ivs, int n, int sectorSize, byte[] buf, int off)
+            throws GeneralSecurityException {
+        int bytes = n * sectorSize;
+        w.tweak.doFinal(ivs, 0, 16 * n, ivs, 0);
+        byte[] tw = w.tweaks(bytes);
+        for (int s = 0; s < n; s++) {
+            long lo = (long) LE64.get(ivs, 16 * s);
+            long hi = (long) LE64.get(ivs, 16 * s + 8);
+            for (int j = s * sectorSize, end = j + sectorSize; j < end; j += 16) {
+                LE64.set(tw, j, lo);
+                LE64.set(tw, j + 8, hi);
+                long carry = hi >> 63; // all ones when bit 127 is set
+                hi = hi << 1 | lo >>> 63;
+                lo = lo << 1 ^ (carry & 0x87);
             }
         }
-        for (int j = 0; j < len; j++) {
-            buf[off + j] ^= tweaks[j];
-        }
-        (enc ? c[0] : c[1]).doFinal(buf, off, len, buf, off);
-        for (int j = 0; j < len; j++) {
-            buf[off + j] ^= tweaks[j];
+        xor(buf, off, tw, bytes);
+        (enc ? w.encrypt : w.decrypt).doFinal(buf, off, bytes, buf, off);
+        xor(buf, off, tw, bytes);
+    }
+
+    /** {@code buf[off ... off + len) ^= tw[0 ... len)}, {@code len} a multiple of 8. */
+    private static void xor(byte[] buf, int off, byte[] tw, int len) {
+        for (int i = 0; i < len; i += 8) {
+            LE64.set(buf, off + i, (long) LE64.get(buf, off + i) ^ (long) LE64.get(tw, i));
         }
     }
 
@@ -196,6 +258,6 @@ public final class SectorCipher implements AutoCloseable {
         if (essivKey != null) {
             Arrays.fill(essivKey, (byte) 0);
         }
-        ciphers.remove();
+        workers.remove();
     }
 }

@@ -106,6 +106,7 @@ class LuksFormatTest {
     @CsvSource({
         "aes-256, xts, plain64, sha256, sha256",
         "aes-128, xts, plain64, sha1, sha256",
+        "aes-256, xts, essiv, sha256, sha256",
         "aes-256, cbc, essiv, sha256, sha256",
         "aes-128, cbc, plain64, sha512, sha256",
         "aes-256, cbc, plain, sha256, sha256"})
@@ -133,7 +134,7 @@ class LuksFormatTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"aes-256, xts, plain64", "aes-256, cbc, essiv", "aes-128, xts, plain"})
+    @CsvSource({"aes-256, xts, plain64", "aes-256, cbc, essiv", "aes-128, xts, plain", "aes-256, xts, essiv"})
     void ourLuks1ImageReadsTheSameThroughQemu(String alg, String mode, String ivgen) throws IOException {
         QemuTools.assumeQemu();
         Path img = dir.resolve("ours.luks");

@@ -1,11 +1,19 @@
 package org.vdmount.vd.crypto;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Argon2 version 0x13 (RFC 9106), types i and id, as LUKS2 key slots use it (section 3.2 "kdf":
- * time = passes, memory in KiB, cpus = lanes). Lanes are computed one after the other: the
- * result does not depend on threads.
+ * time = passes, memory in KiB, cpus = lanes). The lanes of one slice are independent (section
+ * 3.4: a block references only its own lane's current segment and other lanes' finished slices),
+ * so they are computed on up to one thread per core, as libargon2 and cryptsetup do; the result
+ * does not depend on the threads.
  */
 final class Argon2 {
     static final int TYPE_D = 0;
@@ -60,13 +68,7 @@ final class Argon2 {
         }
         Arrays.fill(seed, (byte) 0);
         Arrays.fill(h0, (byte) 0);
-        for (int pass = 0; pass < passes; pass++) {
-            for (int slice = 0; slice < SYNC_POINTS; slice++) {
-                for (int lane = 0; lane < lanes; lane++) {
-                    a.fillSegment(pass, lane, slice);
-                }
-            }
-        }
+        a.fillMemory();
         long[] c = new long[WORDS];
         for (int l = 0; l < lanes; l++) {
             int last = (l * a.laneLength + a.laneLength - 1) * WORDS;
@@ -84,6 +86,49 @@ final class Argon2 {
         byte[] tag = hashPrime(cb, tagLength);
         Arrays.fill(cb, (byte) 0);
         return tag;
+    }
+
+    /** Every pass and slice; the lanes of a slice on up to one thread per core. */
+    private void fillMemory() {
+        int threads = Math.min(lanes, Runtime.getRuntime().availableProcessors());
+        if (threads <= 1) {
+            for (int pass = 0; pass < passes; pass++) {
+                for (int slice = 0; slice < SYNC_POINTS; slice++) {
+                    for (int lane = 0; lane < lanes; lane++) {
+                        fillSegment(pass, lane, slice);
+                    }
+                }
+            }
+            return;
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "argon2");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            for (int pass = 0; pass < passes; pass++) {
+                for (int slice = 0; slice < SYNC_POINTS; slice++) {
+                    List<Future<?>> lanesDone = new ArrayList<>(lanes);
+                    for (int lane = 0; lane < lanes; lane++) {
+                        int p = pass;
+                        int l = lane;
+                        int sl = slice;
+                        lanesDone.add(pool.submit(() -> fillSegment(p, l, sl)));
+                    }
+                    for (Future<?> f : lanesDone) {
+                        f.get(); // the next slice reads this one's blocks: all lanes first
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("argon2 interrupted", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("argon2: " + e.getCause(), e.getCause());
+        } finally {
+            pool.shutdownNow();
+        }
     }
 
     private static void le32(byte[] b, int off, int v) {
@@ -127,6 +172,8 @@ final class Argon2 {
         long[] address = new long[WORDS];
         long[] input = new long[WORDS];
         long[] zero = new long[WORDS];
+        long[] rr = new long[WORDS]; // fillBlock's scratch: one pair per segment, so per thread
+        long[] tmp = new long[WORDS];
         if (independent) {
             input[0] = pass;
             input[1] = lane;
@@ -139,7 +186,7 @@ final class Argon2 {
         if (pass == 0 && slice == 0) {
             start = 2;
             if (independent) {
-                nextAddresses(address, input, zero);
+                nextAddresses(address, input, zero, rr, tmp);
             }
         }
         int cur = lane * laneLength + slice * segmentLength + start;
@@ -151,7 +198,7 @@ final class Argon2 {
             long rand;
             if (independent) {
                 if (i % WORDS == 0) {
-                    nextAddresses(address, input, zero);
+                    nextAddresses(address, input, zero, rr, tmp);
                 }
                 rand = address[i % WORDS];
             } else {
@@ -162,14 +209,15 @@ final class Argon2 {
                 refLane = lane;
             }
             int refIndex = indexAlpha(pass, slice, i, rand & 0xFFFF_FFFFL, refLane == lane);
-            fillBlock(mem, prev * WORDS, mem, (refLane * laneLength + refIndex) * WORDS, mem, cur * WORDS, pass != 0);
+            fillBlock(mem, prev * WORDS, mem, (refLane * laneLength + refIndex) * WORDS, mem, cur * WORDS, pass != 0,
+                    rr, tmp);
         }
     }
 
-    private void nextAddresses(long[] address, long[] input, long[] zero) {
+    private static void nextAddresses(long[] address, long[] input, long[] zero, long[] rr, long[] tmp) {
         input[6]++;
-        fillBlock(zero, 0, input, 0, address, 0, false);
-        fillBlock(zero, 0, address, 0, address, 0, false);
+        fillBlock(zero, 0, input, 0, address, 0, false, rr, tmp);
+        fillBlock(zero, 0, address, 0, address, 0, false, rr, tmp);
     }
 
     /** The reference block's index in its lane (RFC 9106 section 3.4.2). */
@@ -207,13 +255,12 @@ final class Argon2 {
         }
     }
 
-    private final long[] scratchR = new long[WORDS];
-    private final long[] scratchT = new long[WORDS];
-
-    /** G (RFC 9106 section 3.5): next = P(prev ^ ref) ^ prev ^ ref, XORed into next after the first pass. */
-    private void fillBlock(long[] pa, int p, long[] ra, int r, long[] na, int n, boolean withXor) {
-        long[] rr = scratchR;
-        long[] tmp = scratchT;
+    /**
+     * G (RFC 9106 section 3.5): next = P(prev ^ ref) ^ prev ^ ref, XORed into next after the first
+     * pass; {@code rr} and {@code tmp} are the caller's scratch blocks.
+     */
+    private static void fillBlock(long[] pa, int p, long[] ra, int r, long[] na, int n, boolean withXor, long[] rr,
+                                  long[] tmp) {
         for (int w = 0; w < WORDS; w++) {
             rr[w] = ra[r + w] ^ pa[p + w];
             tmp[w] = rr[w] ^ (withXor ? na[n + w] : 0);

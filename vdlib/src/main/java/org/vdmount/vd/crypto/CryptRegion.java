@@ -11,10 +11,12 @@ import org.vdmount.vd.storage.Storage;
  * whose IV is {@code ivBase + N / sectorSize} (dm-crypt and qemu count sectors from the payload's
  * start, in units of the encryption sector). Reads decrypt whole sectors; writes encrypt whole
  * sectors, reading back (under a per-sector lock) the sectors a write covers only partly.
- * Thread-safe.
+ * Thread-safe. The sectors are decrypted and encrypted in a scratch array per thread, reused by
+ * every request (a mount's readers make no garbage per request).
  */
 public final class CryptRegion {
     private static final int LOCKS = 64;
+    private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[0]);
 
     private final Storage storage;
     private final long start;
@@ -47,15 +49,27 @@ public final class CryptRegion {
         long first = offset / sectorSize;
         long end = offset + dst.remaining();
         long last = (end + sectorSize - 1) / sectorSize;
-        byte[] buf = new byte[(int) ((last - first) * sectorSize)];
-        readSectors(first, buf);
+        int len = (int) ((last - first) * sectorSize);
+        byte[] buf = scratch(len);
+        readSectors(first, buf, len);
         dst.put(buf, (int) (offset - first * sectorSize), dst.remaining());
     }
 
-    private void readSectors(long first, byte[] buf) throws IOException {
-        int n = storage.read(ByteBuffer.wrap(buf), start + first * sectorSize);
+    /** This thread's scratch array, at least {@code len} bytes. */
+    private static byte[] scratch(int len) {
+        byte[] b = SCRATCH.get();
+        if (b.length < len) {
+            b = new byte[len];
+            SCRATCH.set(b);
+        }
+        return b;
+    }
+
+    /** Sectors {@code first ...} decrypted into {@code buf[0, len)}. */
+    private void readSectors(long first, byte[] buf, int len) throws IOException {
+        int n = storage.read(ByteBuffer.wrap(buf, 0, len), start + first * sectorSize);
         int whole = Math.max(0, n) / sectorSize * sectorSize;
-        java.util.Arrays.fill(buf, whole, buf.length, (byte) 0); // sectors past the end of the file
+        java.util.Arrays.fill(buf, whole, len, (byte) 0); // sectors past the end of the file
         try {
             cipher.decrypt(ivBase + first, sectorSize, buf, 0, whole);
         } catch (GeneralSecurityException e) {
@@ -71,9 +85,10 @@ public final class CryptRegion {
         boolean partialHead = offset % sectorSize != 0;
         boolean partialTail = end % sectorSize != 0;
         if (!partialHead && !partialTail) {
-            byte[] buf = new byte[src.remaining()];
-            src.get(buf);
-            encryptAndWrite(first, buf);
+            int len = src.remaining();
+            byte[] buf = scratch(len);
+            src.get(buf, 0, len);
+            encryptAndWrite(first, buf, len);
             return;
         }
         // read-modify-write of the partly covered sectors, locked so two partial writers of one
@@ -82,20 +97,21 @@ public final class CryptRegion {
         int b = (int) Math.floorMod(last - 1, (long) LOCKS);
         synchronized (locks[Math.min(a, b)]) {
             synchronized (locks[Math.max(a, b)]) {
-                byte[] buf = new byte[(int) ((last - first) * sectorSize)];
-                readSectors(first, buf);
+                int len = (int) ((last - first) * sectorSize);
+                byte[] buf = scratch(len);
+                readSectors(first, buf, len);
                 src.get(buf, (int) (offset - first * sectorSize), src.remaining());
-                encryptAndWrite(first, buf);
+                encryptAndWrite(first, buf, len);
             }
         }
     }
 
-    private void encryptAndWrite(long first, byte[] buf) throws IOException {
+    private void encryptAndWrite(long first, byte[] buf, int len) throws IOException {
         try {
-            cipher.encrypt(ivBase + first, sectorSize, buf, 0, buf.length);
+            cipher.encrypt(ivBase + first, sectorSize, buf, 0, len);
         } catch (GeneralSecurityException e) {
             throw new IOException(cipher.spec() + ": " + e.getMessage(), e);
         }
-        storage.write(ByteBuffer.wrap(buf), start + first * sectorSize);
+        storage.write(ByteBuffer.wrap(buf, 0, len), start + first * sectorSize);
     }
 }

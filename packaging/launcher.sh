@@ -209,14 +209,14 @@ prog_opts=()
 # error line is already on stderr). One JVM, not a command JVM that starts a daemon JVM: -0.35 s.
 # A background job ignores SIGINT, so Ctrl-C (or TERM) while it starts is passed on as TERM.
 # VDMOUNT_IN_PLACE=0: the command JVM starts the daemon JVM itself, as before.
-detaches() { # vdmount ARGS... returns leaving a daemon: no -f, --help or --version (a miss is harmless)
+detaches() { # vdmount ARGS... returns leaving a daemon: no -f, --help, --version or -u (a miss is harmless)
   local a
   for a in "$@"; do
     case $a in
       --) return 0 ;;
-      -f|--foreground|-h|--help|-V|--version) return 1 ;;
+      -f|--foreground|-h|--help|-V|--version|-u|--unmount) return 1 ;;
       --*) ;;
-      -*) [[ $a =~ ^-[vVhf]+$ && $a == *[fhV]* ]] && return 1 ;;
+      -*) [[ $a =~ ^-[vVhfu]+$ && $a == *[fhVu]* ]] && return 1 ;;
     esac
   done
   return 0

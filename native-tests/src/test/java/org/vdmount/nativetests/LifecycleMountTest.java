@@ -225,6 +225,20 @@ class LifecycleMountTest {
                 "does not exist");
     }
 
+    /**
+     * Whether {@code pid} has exited: gone, or a zombie (all its files closed; the launcher that
+     * started it is gone, so it waits for init to reap it; ProcessHandle counts that as alive).
+     */
+    private static boolean exited(long pid) throws java.io.IOException {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            char state = stat.charAt(stat.lastIndexOf(')') + 2);
+            return state == 'Z' || state == 'X';
+        } catch (java.nio.file.NoSuchFileException e) {
+            return true;
+        }
+    }
+
     private static List<ProcessHandle> daemons(Path mnt) {
         try (Stream<ProcessHandle> all = ProcessHandle.allProcesses()) {
             return all.filter(h -> h.info().arguments().map(a -> List.of(a).contains(mnt.toString())
@@ -240,6 +254,50 @@ class LifecycleMountTest {
         Sh.ok("fusermount", "-u", mnt.toString());
         assertTrue(p.waitFor(30, TimeUnit.SECONDS), "daemon still running after fusermount -u");
         assertEquals(0, p.exitValue());
+    }
+
+    /**
+     * vdmount -u returns only once the daemon has exited: its images are closed and unlocked at
+     * that moment (fusermount -u returns before, while the daemon still closes them).
+     */
+    @Test
+    void unmountWaitsUntilTheDaemonHasClosedTheImages() throws Exception {
+        Images.Variant v = Images.Variant.QCOW2;
+        v.assumeSupported();
+        Path raw = Images.pattern(dir.resolve("src.raw"), 4L * Images.MIB, 41);
+        Path img = v.convert(raw, dir, "w");
+        Path mnt = mnt();
+        fuse.mount("--rw", img.toString(), mnt.toString());
+        Images.ddPatch(dir, mnt.resolve("disk"), 123_456, 300_000, 42);
+        Images.ddPatch(dir, raw, 123_456, 300_000, 42);
+        List<ProcessHandle> jvms = daemons(mnt);
+        assertEquals(1, jvms.size());
+        long pid = jvms.get(0).pid();
+        // the daemon is stopped until 3 s from now: -u must unmount meanwhile (looking at nothing
+        // inside the mount) and wait for it to exit, not return before
+        Sh.ok("kill", "-STOP", String.valueOf(pid));
+        long t0 = System.nanoTime();
+        Thread resume = new Thread(() -> {
+            try {
+                Thread.sleep(3000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            Sh.ok("kill", "-CONT", String.valueOf(pid));
+        });
+        resume.start();
+        Sh.Result r = fuse.vdmount("-u", mnt.toString());
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        resume.join();
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(ms >= 2900, "vdmount -u returned after " + ms + " ms, while its daemon was stopped");
+        assertTrue(exited(pid), "the daemon still runs when vdmount -u returned");
+        assertFalse(Fuse.isMounted(mnt));
+        // QEMU gets the write lock at once, and the image holds what was written
+        Sh.ok("qemu-io", "-f", "qcow2", "-c", "read -P 0 0 512", img.toString());
+        Sh.ok("qemu-img", "compare", "-f", "qcow2", "-F", "raw", img.toString(), raw.toString());
+        Fuse.assertOneLineFailure(fuse.vdmount("-u", mnt.toString()), "not mounted");
+        Fuse.assertOneLineFailure(fuse.vdmount("-u", "/proc"), "not a vdmount mount (proc)");
     }
 
     @Test

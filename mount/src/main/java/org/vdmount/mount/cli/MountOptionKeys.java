@@ -36,12 +36,13 @@ final class MountOptionKeys {
 
     /**
      * Every {@code -o} key of the command, in declaration order, with the option it stands for:
-     * all long names of visible options except help, version and {@code -o} itself.
+     * all long names of visible options except help, version, unmount (a command of its own, not a
+     * mount option) and {@code -o} itself.
      */
     static Map<String, OptionSpec> keys(CommandSpec spec) {
         Map<String, OptionSpec> keys = new LinkedHashMap<>();
         for (OptionSpec o : spec.options()) {
-            if (o.hidden() || o.usageHelp() || o.versionHelp()) {
+            if (o.hidden() || o.usageHelp() || o.versionHelp() || o.longestName().equals(VdmountMain.UNMOUNT)) {
                 continue;
             }
             for (String name : o.names()) {

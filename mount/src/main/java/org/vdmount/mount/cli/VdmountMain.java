@@ -30,13 +30,15 @@ import picocli.CommandLine.Spec;
         customSynopsis = "vdmount [OPTIONS] IMAGE... MOUNTPOINT",
         description = {"Mount virtual disk images (or chains) as plain files: 'disk' and 'p<N>' per partition.",
             "One IMAGE: files at the mount root; several: one directory per image.",
-            "Unmount with: fusermount -u MOUNTPOINT (as root also: umount MOUNTPOINT)"})
+            "Unmount with: vdmount -u MOUNTPOINT (returns once the images are closed and unlocked;",
+            "fusermount -u MOUNTPOINT and, as root, umount MOUNTPOINT return before that)"})
 public final class VdmountMain implements Callable<Integer> {
     static final String PROG = "vdmount";
     /** The build's version, the same string vd --version shows. */
     static final String VERSION = Versions.version();
     private static final String FORCE_SHARE = "force_share";
     private static final String OVERLAY = "overlay";
+    static final String UNMOUNT = "--unmount";
 
     @Option(names = {"--rw", "--read-write"}, description = "writable: writes land in the top image of each chain")
     boolean readWrite;
@@ -76,6 +78,11 @@ public final class VdmountMain implements Callable<Integer> {
 
     @Option(names = "--log", paramLabel = "FILE", description = "daemon log file (default: the daemon's log is discarded once it is detached)")
     Path logFile;
+
+    @Option(names = {"-u", UNMOUNT}, description = "vdmount -u MOUNTPOINT: unmount, then wait until the daemon "
+            + "that served it has exited, so its images are closed, flushed and unlocked (fusermount -u returns "
+            + "before that)")
+    boolean unmount;
 
     @Option(names = {"-v", "--verbose"}, description = "more logging; stack traces on errors")
     boolean verbose;
@@ -165,6 +172,12 @@ public final class VdmountMain implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (unmount) {
+            if (paths.size() != 1) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "-u takes one MOUNTPOINT");
+            }
+            return Unmount.run(paths.get(0), err);
+        }
         checkPaths();
         configureLogging();
         List<Path> images = paths.subList(0, paths.size() - 1).stream().map(p -> p.toAbsolutePath().normalize()).toList();
@@ -212,6 +225,9 @@ public final class VdmountMain implements Callable<Integer> {
         }
         // started by the launcher as a background job: this process becomes the daemon (Daemon)
         inPlace = readyFd >= 0 ? Daemon.InPlace.begin(readyFd) : null;
+        // the serving process holds the mount directory (opened before the mount covers it) for
+        // life: vdmount -u finds it by that in /proc and waits for it to exit
+        Posix.holdPath(mountpoint.toString());
         MountSession.Config config = new MountSession.Config(images, mountpoint, readWrite, dirs,
                 withoutVdmountOptions(fuseOptions), chain.allowAbsoluteParents, chain.ignoreParentUuid, snapshot,
                 forceShare || forceShareOption(fuseOptions), format, overlayPath, chain.allowTruncated,

@@ -121,7 +121,8 @@ class BadInvocationsTest {
         CommandLine cl = new CommandLine(new VdmountMain());
         Map<String, OptionSpec> keys = MountOptionKeys.keys(cl.getCommandSpec());
         for (OptionSpec o : cl.getCommandSpec().options()) {
-            if (o.hidden() || o.usageHelp() || o.versionHelp() || o.longestName().equals("-o")) {
+            if (o.hidden() || o.usageHelp() || o.versionHelp() || o.longestName().equals("-o")
+                    || o.longestName().equals("--unmount")) {
                 continue;
             }
             assertTrue(keys.containsValue(o), o.longestName() + " has no -o key: " + keys.keySet());
@@ -130,6 +131,7 @@ class BadInvocationsTest {
         assertEquals(cl.getCommandSpec().findOption("--rw"), keys.get("read_write"));
         assertFalse(keys.containsKey("rw"), "rw is mount(8)'s default, never --rw");
         assertFalse(keys.containsKey("help") || keys.containsKey("version"));
+        assertFalse(keys.containsKey("unmount"), "-u is a command of its own, never a mount option");
     }
 
     @Test

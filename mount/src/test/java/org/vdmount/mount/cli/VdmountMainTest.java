@@ -50,6 +50,31 @@ class VdmountMainTest {
         assertEquals(1, lines.length);
     }
 
+    /** vdmount -u: one MOUNTPOINT, which must be a vdmount mount; each refusal is one line. */
+    @Test
+    void unmountRefusesWhatItCannotUnmountInOneLine() throws Exception {
+        Path mnt = Files.createDirectory(dir.resolve("mnt"));
+        assertEquals(2, run("-u"));
+        assertEquals(List.of("vdmount: -u takes one MOUNTPOINT (see vdmount --help)"), List.of(lines));
+        assertEquals(2, run("-u", "a", mnt.toString()));
+        assertEquals(1, lines.length);
+        assertEquals(1, run("-u", mnt.toString()));
+        assertEquals(List.of("vdmount: " + mnt.toRealPath() + ": not mounted"), List.of(lines));
+        assertEquals(1, run("--unmount", dir.resolve("absent").toString()));
+        assertEquals(List.of("vdmount: " + dir.resolve("absent") + ": no such directory"), List.of(lines));
+        assertEquals(1, run("-u", "/proc"));
+        assertEquals(List.of("vdmount: /proc: not a vdmount mount (proc); use umount"), List.of(lines));
+    }
+
+    /** mountinfo writes a space in a mount point as \040 (proc(5)); -u compares the decoded path. */
+    @Test
+    void mountinfoEscapesAreDecoded() {
+        assertEquals("/mnt/a b", Unmount.unescape("/mnt/a\\040b"));
+        assertEquals("/mnt/c\\d", Unmount.unescape("/mnt/c\\134d"));
+        assertEquals("/mnt/t\tx", Unmount.unescape("/mnt/t\\011x"));
+        assertEquals("/mnt/x\\04", Unmount.unescape("/mnt/x\\04"));
+    }
+
     @Test
     void missingImageIsOneLineWithoutStackTrace() throws Exception {
         Path mnt = Files.createDirectory(dir.resolve("mnt"));

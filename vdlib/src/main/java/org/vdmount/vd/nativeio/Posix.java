@@ -6,6 +6,8 @@ public final class Posix {
     private static final int O_RDWR = 02;
     private static final int O_CREAT = 0100;
     private static final int O_APPEND = 02000;
+    private static final int O_CLOEXEC = 02000000;
+    private static final int O_PATH = 010000000; // the same on x86_64 and aarch64
     private static final int F_SETFD = 2;
     private static final int FD_CLOEXEC = 1;
 
@@ -51,6 +53,15 @@ public final class Posix {
     /** Sets FD_CLOEXEC on {@code fd}: programs this process starts (libfuse's fusermount) do not inherit it. */
     public static boolean closeOnExec(int fd) {
         return Libc.require().fcntl(fd, F_SETFD, FD_CLOEXEC) == 0;
+    }
+
+    /**
+     * Opens {@code path} with O_PATH (no access to its contents, nothing locked, close-on-exec) and
+     * keeps the descriptor for the rest of the process's life, so {@code /proc/PID/fd} shows that
+     * this process belongs to it; -1 when it cannot be opened.
+     */
+    public static int holdPath(String path) {
+        return Libc.require().open(path, O_PATH | O_CLOEXEC, 0);
     }
 
     /** Closes a descriptor this process got by number (from its parent). */

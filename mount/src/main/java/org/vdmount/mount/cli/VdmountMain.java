@@ -30,8 +30,8 @@ import picocli.CommandLine.Spec;
         customSynopsis = "vdmount [OPTIONS] IMAGE... MOUNTPOINT",
         description = {"Mount virtual disk images (or chains) as plain files: 'disk' and 'p<N>' per partition.",
             "One IMAGE: files at the mount root; several: one directory per image.",
-            "Unmount with: vdmount -u MOUNTPOINT (waits until the images are closed and unlocked)",
-            "or fusermount -u MOUNTPOINT (returns while they are still being closed)"})
+            "Unmount with: vdmount -u MOUNTPOINT (returns once the images are closed),",
+            "or fusermount -u MOUNTPOINT (returns while they are still being closed)."})
 public final class VdmountMain implements Callable<Integer> {
     static final String PROG = "vdmount";
     /** The build's version, the same string vd --version shows. */

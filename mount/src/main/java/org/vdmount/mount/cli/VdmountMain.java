@@ -176,6 +176,12 @@ public final class VdmountMain implements Callable<Integer> {
             if (paths.size() != 1) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "-u takes one MOUNTPOINT");
             }
+            for (CommandLine.Model.OptionSpec o : spec.commandLine().getParseResult().matchedOptions()) {
+                if (!o.longestName().equals(UNMOUNT) && !o.longestName().equals("--verbose")) {
+                    throw new CommandLine.ParameterException(spec.commandLine(), "-u takes no other option than -v ("
+                            + o.longestName() + ")");
+                }
+            }
             return Unmount.run(paths.get(0), err);
         }
         checkPaths();

@@ -58,6 +58,9 @@ class VdmountMainTest {
         assertEquals(List.of("vdmount: -u takes one MOUNTPOINT (see vdmount --help)"), List.of(lines));
         assertEquals(2, run("-u", "a", mnt.toString()));
         assertEquals(1, lines.length);
+        assertEquals(2, run("-u", "--rw", mnt.toString()));
+        assertEquals(List.of("vdmount: -u takes no other option than -v (--read-write) (see vdmount --help)"),
+                List.of(lines));
         assertEquals(1, run("-u", mnt.toString()));
         assertEquals(List.of("vdmount: " + mnt.toRealPath() + ": not mounted"), List.of(lines));
         assertEquals(1, run("--unmount", dir.resolve("absent").toString()));

@@ -182,7 +182,7 @@ public final class VdmountMain implements Callable<Integer> {
                             + o.longestName() + ")");
                 }
             }
-            return Unmount.run(paths.get(0), err);
+            return UnmountAndWait.run(paths.get(0), err);
         }
         checkPaths();
         configureLogging();

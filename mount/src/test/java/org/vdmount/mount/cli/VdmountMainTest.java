@@ -69,15 +69,6 @@ class VdmountMainTest {
         assertEquals(List.of("vdmount: /proc: not a vdmount mount (proc); use umount"), List.of(lines));
     }
 
-    /** mountinfo writes a space in a mount point as \040 (proc(5)); -u compares the decoded path. */
-    @Test
-    void mountinfoEscapesAreDecoded() {
-        assertEquals("/mnt/a b", Unmount.unescape("/mnt/a\\040b"));
-        assertEquals("/mnt/c\\d", Unmount.unescape("/mnt/c\\134d"));
-        assertEquals("/mnt/t\tx", Unmount.unescape("/mnt/t\\011x"));
-        assertEquals("/mnt/x\\04", Unmount.unescape("/mnt/x\\04"));
-    }
-
     @Test
     void missingImageIsOneLineWithoutStackTrace() throws Exception {
         Path mnt = Files.createDirectory(dir.resolve("mnt"));

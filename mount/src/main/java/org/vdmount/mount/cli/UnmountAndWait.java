@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.vdmount.mount.MountTable;
 
 /**
  * {@code vdmount -u MOUNTPOINT}: unmounts (fusermount3 -u) and returns once the daemon that served
@@ -21,11 +22,11 @@ import java.util.concurrent.TimeUnit;
  * <p>The daemon is found before the unmount: the vdmount process whose descriptors include the
  * mount directory, which every daemon holds open with O_PATH from its start ({@link VdmountMain}).
  */
-final class Unmount {
+final class UnmountAndWait {
     static final String MAIN_CLASS = VdmountMain.class.getName();
     private static final long WAIT_MS = 60_000;
 
-    private Unmount() {
+    private UnmountAndWait() {
     }
 
     /** Unmounts {@code mountpoint} and waits for its daemon; the exit status. */
@@ -78,35 +79,8 @@ final class Unmount {
     }
 
     /** The file system type of the mount at {@code dir} (the last one mounted there), or null. */
-    static String mountType(Path dir) throws IOException {
-        String type = null;
-        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8)) {
-            // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER (proc(5))
-            String[] f = line.split(" ");
-            int dash = line.indexOf(" - ");
-            if (f.length < 5 || dash < 0 || !unescape(f[4]).equals(dir.toString())) {
-                continue;
-            }
-            String[] tail = line.substring(dash + 3).split(" ");
-            type = tail.length > 0 ? tail[0] : "";
-        }
-        return type;
-    }
-
-    /** mountinfo's octal escapes (\040 for a space, \011, \012, \134) undone. */
-    static String unescape(String field) {
-        StringBuilder b = new StringBuilder(field.length());
-        for (int i = 0; i < field.length(); i++) {
-            char c = field.charAt(i);
-            if (c == '\\' && i + 3 < field.length()
-                    && field.substring(i + 1, i + 4).chars().allMatch(d -> d >= '0' && d <= '7')) {
-                b.append((char) Integer.parseInt(field.substring(i + 1, i + 4), 8));
-                i += 3;
-            } else {
-                b.append(c);
-            }
-        }
-        return b.toString();
+    private static String mountType(Path dir) {
+        return MountTable.at(dir).map(MountTable.Entry::fsType).orElse(null);
     }
 
     /** The vdmount processes (other than this one) with a descriptor on {@code dir}. */

@@ -83,6 +83,13 @@ final class Fuse {
         return vdmountVia(List.of(), args);
     }
 
+    /** vdmount -u ARGS... as a user types it: no --fuse (unmounting names no binding). */
+    Sh.Result unmountAndWait(String... args) {
+        List<String> cmd = new ArrayList<>(List.of(LAUNCHER.toString(), "-u"));
+        cmd.addAll(List.of(args));
+        return Sh.run(180, cmd);
+    }
+
     /** As {@link #vdmount}, the launcher started through {@code wrapper} (env VAR=..., bash -c ...). */
     Sh.Result vdmountVia(List<String> wrapper, String... args) {
         List<String> cmd = new ArrayList<>(wrapper);

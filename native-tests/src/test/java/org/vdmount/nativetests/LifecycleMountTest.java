@@ -286,7 +286,7 @@ class LifecycleMountTest {
             Sh.ok("kill", "-CONT", String.valueOf(pid));
         });
         resume.start();
-        Sh.Result r = fuse.vdmount("-u", mnt.toString());
+        Sh.Result r = fuse.unmountAndWait(mnt.toString());
         long ms = (System.nanoTime() - t0) / 1_000_000;
         resume.join();
         assertEquals(0, r.exit(), r.err());
@@ -296,8 +296,8 @@ class LifecycleMountTest {
         // QEMU gets the write lock at once, and the image holds what was written
         Sh.ok("qemu-io", "-f", "qcow2", "-c", "read -P 0 0 512", img.toString());
         Sh.ok("qemu-img", "compare", "-f", "qcow2", "-F", "raw", img.toString(), raw.toString());
-        Fuse.assertOneLineFailure(fuse.vdmount("-u", mnt.toString()), "not mounted");
-        Fuse.assertOneLineFailure(fuse.vdmount("-u", "/proc"), "not a vdmount mount (proc)");
+        Fuse.assertOneLineFailure(fuse.unmountAndWait(mnt.toString()), "not mounted");
+        Fuse.assertOneLineFailure(fuse.unmountAndWait("/proc"), "not a vdmount mount (proc)");
     }
 
     @Test

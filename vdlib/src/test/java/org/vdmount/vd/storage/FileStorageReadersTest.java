@@ -1,0 +1,127 @@
+package org.vdmount.vd.storage;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link FileStorage}'s reader channels (one per stripe of threads): many threads read the right
+ * bytes, every channel is the file that was opened even when its name now names another file, and
+ * closing the storage closes every descriptor it opened.
+ */
+class FileStorageReadersTest {
+    private static final int SIZE = 1 << 20;
+
+    @TempDir
+    Path dir;
+
+    private static byte[] random(long seed) {
+        byte[] b = new byte[SIZE];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    /** Runs {@code task} on more fresh threads than there are stripes, so every stripe reads. */
+    private static void onFreshThreads(Callable<Void> task) throws Exception {
+        int threads = 3 * FileStorage.READ_STRIPES + 1;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<Void>> done = new ArrayList<>();
+            for (int i = 0; i < threads; i++) {
+                done.add(pool.submit(task));
+            }
+            for (Future<Void> f : done) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** Reads 200 random ranges (direct and heap buffers) and compares them with {@code expected}. */
+    private static Void readAndCompare(FileStorage fs, byte[] expected) throws IOException {
+        Random r = new Random(Thread.currentThread().getId());
+        for (int i = 0; i < 200; i++) {
+            int len = 1 + r.nextInt(64 << 10);
+            int at = r.nextInt(SIZE - len + 1);
+            ByteBuffer b = i % 2 == 0 ? ByteBuffer.allocateDirect(len) : ByteBuffer.allocate(len);
+            assertEquals(len, fs.read(b, at));
+            byte[] got = new byte[len];
+            b.flip().get(got);
+            byte[] want = new byte[len];
+            System.arraycopy(expected, at, want, 0, len);
+            assertArrayEquals(want, got, "bytes at " + at);
+        }
+        return null;
+    }
+
+    /** The descriptors of this process whose link names {@code file}. */
+    private static long descriptorsOf(Path file) throws IOException {
+        Path real = file.toRealPath();
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.filter(fd -> {
+                try {
+                    return Files.readSymbolicLink(fd).equals(real);
+                } catch (IOException e) {
+                    return false; // closed meanwhile (the listing's own descriptor)
+                }
+            }).count();
+        }
+    }
+
+    @Test
+    void manyThreadsReadTheRightBytes() throws Exception {
+        Path p = dir.resolve("a.img");
+        byte[] content = random(1);
+        Files.write(p, content);
+        try (FileStorage fs = FileStorage.open(p, true)) {
+            onFreshThreads(() -> readAndCompare(fs, content));
+            ByteBuffer tail = ByteBuffer.allocate(100);
+            assertEquals(10, fs.read(tail, SIZE - 10), "a read past the end stops there");
+        }
+    }
+
+    @Test
+    void everyReaderIsTheFileThatWasOpenedAfterItsNameIsReplaced() throws Exception {
+        Path p = dir.resolve("b.img");
+        byte[] opened = random(2);
+        Files.write(p, opened);
+        try (FileStorage fs = FileStorage.open(p, false)) {
+            Files.move(p, dir.resolve("b.old"));
+            Files.write(p, random(3)); // the name now names another file
+            onFreshThreads(() -> readAndCompare(fs, opened));
+            byte[] changed = opened.clone();
+            changed[5] = (byte) ~changed[5];
+            fs.write(ByteBuffer.wrap(changed, 5, 1), 5);
+            onFreshThreads(() -> readAndCompare(fs, changed)); // a write is seen by every reader
+        }
+    }
+
+    @Test
+    void closingReleasesEveryDescriptor() throws Exception {
+        Path p = dir.resolve("c.img");
+        byte[] content = random(4);
+        Files.write(p, content);
+        assertEquals(0, descriptorsOf(p));
+        FileStorage fs = FileStorage.open(p, true);
+        onFreshThreads(() -> readAndCompare(fs, content));
+        assertTrue(descriptorsOf(p) >= 1);
+        fs.close();
+        assertEquals(0, descriptorsOf(p), "descriptors left open on " + p);
+    }
+}

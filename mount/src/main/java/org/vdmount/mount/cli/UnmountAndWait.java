@@ -23,7 +23,7 @@ import org.vdmount.mount.MountTable;
  * mount directory, which every daemon holds open with O_PATH from its start ({@link VdmountMain}).
  */
 final class UnmountAndWait {
-    static final String MAIN_CLASS = VdmountMain.class.getName();
+    private static final String MAIN_CLASS = VdmountMain.class.getName();
     private static final long WAIT_MS = 60_000;
 
     private UnmountAndWait() {

@@ -44,7 +44,10 @@ public final class FileStorage implements Storage {
     private final ImageLock lock;
     /** The file as opened, for opening it again (reader channels, O_DIRECT); null: by name. */
     private final FileAnchor anchor;
-    /** Stripe i's reader channel once opened (index 0 unused: the main channel); null without an anchor. */
+    /**
+     * Stripe i's reader channel once opened, or the main channel where the stripe has none of its own
+     * (index 0 is unused: stripe 0 reads through the main channel); null without an anchor.
+     */
     private final AtomicReferenceArray<FileChannel> readers;
     /** Set by {@link #close()}; guarded by this. */
     private boolean closed;
@@ -160,7 +163,8 @@ public final class FileStorage implements Storage {
 
     /**
      * Opens stripe {@code s}'s reader channel (again, when an interrupted read closed it), read-only
-     * through the anchor. Where that fails (out of descriptors, say), this read takes the main channel.
+     * through the anchor. Where that cannot be done ({@link DescriptorBudget} spent, the open
+     * failed), the stripe reads through the main channel from now on.
      */
     private synchronized FileChannel openReader(int s) throws IOException {
         if (closed) {
@@ -170,10 +174,16 @@ public final class FileStorage implements Storage {
         if (c != null && c.isOpen()) {
             return c;
         }
-        try {
-            c = FileChannel.open(anchor.path(), StandardOpenOption.READ);
-        } catch (IOException e) {
-            return channel;
+        if (c != null && c != channel) {
+            DescriptorBudget.give(); // closed by an interrupted read
+        }
+        c = channel;
+        if (DescriptorBudget.take()) {
+            try {
+                c = FileChannel.open(anchor.path(), StandardOpenOption.READ);
+            } catch (IOException e) {
+                DescriptorBudget.give();
+            }
         }
         readers.set(s, c);
         return c;
@@ -341,12 +351,13 @@ public final class FileStorage implements Storage {
             d0 = directOpened;
             rs = new FileChannel[readers == null ? 0 : readers.length()];
             for (int i = 0; i < rs.length; i++) {
-                rs[i] = readers.get(i);
+                rs[i] = readers.get(i) == channel ? null : readers.get(i);
             }
         }
         try (ImageLock l = lock; FileAnchor a = anchor; FileChannel d = d0) {
             for (FileChannel r : rs) {
                 if (r != null) {
+                    DescriptorBudget.give();
                     r.close();
                 }
             }

@@ -113,6 +113,44 @@ class FileStorageReadersTest {
     }
 
     @Test
+    void withTheDescriptorBudgetSpentEveryThreadReadsThroughTheMainChannel() throws Exception {
+        Path p = dir.resolve("d.img");
+        byte[] content = random(5);
+        Files.write(p, content);
+        int taken = DescriptorBudget.taken();
+        try (FileStorage fs = FileStorage.open(p, true)) {
+            long opened = descriptorsOf(p);
+            DescriptorBudget.slots(taken); // nothing left
+            onFreshThreads(() -> readAndCompare(fs, content));
+            assertEquals(opened, descriptorsOf(p), "reader channels opened beyond the budget");
+            assertEquals(taken, DescriptorBudget.taken());
+        } finally {
+            DescriptorBudget.slots(-1);
+        }
+        try (FileStorage fs = FileStorage.open(p, true)) {
+            long opened = descriptorsOf(p);
+            onFreshThreads(() -> readAndCompare(fs, content));
+            if (FileStorage.READ_STRIPES > 1) {
+                assertTrue(descriptorsOf(p) > opened, "no reader channel opened with the budget back");
+                assertTrue(DescriptorBudget.taken() > taken);
+            }
+        }
+        assertEquals(taken, DescriptorBudget.taken(), "slots not given back on close");
+    }
+
+    @Test
+    void limitsFileGivesAQuarterOfTheSoftLimit() throws IOException {
+        Path limits = dir.resolve("limits");
+        Files.writeString(limits, "Limit                     Soft Limit           Hard Limit           Units     \n"
+                + "Max processes             95359                95359                processes \n"
+                + "Max open files            20000                1048576              files     \n");
+        assertEquals(5000, DescriptorBudget.fromLimits(limits));
+        Files.writeString(limits, "Max open files            unlimited            unlimited            files\n");
+        assertEquals(Integer.MAX_VALUE, DescriptorBudget.fromLimits(limits));
+        assertEquals(256, DescriptorBudget.fromLimits(dir.resolve("missing")));
+    }
+
+    @Test
     void closingReleasesEveryDescriptor() throws Exception {
         Path p = dir.resolve("c.img");
         byte[] content = random(4);

@@ -50,12 +50,20 @@ public final class OfdLockFile implements Closeable {
 
     /** Opens {@code path} O_RDONLY for locking; fails when the host has no OFD locks we can call. */
     public static OfdLockFile open(Path path) throws IOException {
+        return open(path, path);
+    }
+
+    /**
+     * Opens {@code at} O_RDONLY for locking, naming it {@code path} in every message: {@code at} is
+     * the file itself where {@code path} may have changed ({@link FileAnchor#path()}).
+     */
+    public static OfdLockFile open(Path at, Path path) throws IOException {
         Libc.Calls c = Libc.linuxOrNull();
         if (c == null) {
             throw new IOException(path + ": cannot lock: QEMU-style (OFD) locks need Linux on x86_64 or "
                     + "aarch64 with a loadable C library");
         }
-        int fd = c.open(path.toString(), O_RDONLY | O_CLOEXEC, 0);
+        int fd = c.open(at.toString(), O_RDONLY | O_CLOEXEC, 0);
         if (fd < 0) {
             throw new IOException(path + ": cannot open for locking: " + lastError(c));
         }

@@ -31,7 +31,7 @@ import org.vdmount.vd.nativeio.HostFiles;
  * striped ones). Writes, size and flush use the main channel, which stripe 0 reads through too.
  */
 public final class FileStorage implements Storage {
-    /** Reader channels per file at most: one per core, up to 16 (1: no anchor, no extra channels). */
+    /** Reader channels per file at most: one per core, up to 16 (1: no extra channels). */
     static final int READ_STRIPES = Math.max(1, Math.min(16, Runtime.getRuntime().availableProcessors()));
     private static final AtomicInteger NEXT_STRIPE = new AtomicInteger();
     /** Each thread's stripe, dealt round robin as threads first read (the first one gets stripe 0). */
@@ -65,7 +65,7 @@ public final class FileStorage implements Storage {
         this.path = path;
         this.channel = channel;
         this.anchor = anchor;
-        this.readers = anchor == null ? null : new AtomicReferenceArray<>(READ_STRIPES);
+        this.readers = anchor == null || READ_STRIPES == 1 ? null : new AtomicReferenceArray<>(READ_STRIPES);
         this.readOnly = readOnly;
         this.lock = lock;
     }
@@ -73,43 +73,55 @@ public final class FileStorage implements Storage {
     /**
      * Opens {@code path} read-only or for writing, taking QEMU's locks for that kind of open
      * ({@link ImageLock}) before anything is read; a conflicting user fails the open in one line.
+     *
+     * <p>The file is anchored first ({@link FileAnchor}) and everything else is opened through the
+     * anchor: the data channel, the locks, later the reader and O_DIRECT channels. So all of them
+     * are one file, even if its name is renamed or replaced while this runs (locks placed by name
+     * could land on the other file and leave this one unguarded). Where the open through the
+     * anchor fails, or there is none, the file is opened by name: a failure is then the JDK's own
+     * exception, naming {@code path}.
      */
     public static FileStorage open(Path path, boolean readOnly) throws IOException {
         Set<OpenOption> how = readOnly ? Set.of(StandardOpenOption.READ)
                 : Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE);
-        return locked(path, FileChannel.open(path, how), how, readOnly);
+        FileAnchor anchor = FileAnchor.open(path);
+        FileChannel ch = null;
+        if (anchor != null) {
+            try {
+                ch = FileChannel.open(anchor.path(), how);
+            } catch (IOException e) {
+                anchor.close(); // no access (or no /proc after all): the open by name says so, naming the file
+                anchor = null;
+            }
+        }
+        if (ch == null) {
+            ch = FileChannel.open(path, how);
+        }
+        return locked(path, ch, anchor, readOnly);
     }
 
     /** Creates a new file, locked as a writable open; fails if it exists. */
     public static FileStorage create(Path path) throws IOException {
-        return locked(path, FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
-                StandardOpenOption.CREATE_NEW), Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE), false);
+        FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE,
+                StandardOpenOption.CREATE_NEW);
+        FileAnchor anchor;
+        try {
+            anchor = FileAnchor.open(path); // the file just made, unless someone replaced it within microseconds
+        } catch (RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+        return locked(path, ch, anchor, false);
     }
 
-    /**
-     * The storage of the file {@code byName} was opened on (by name, so that a failure is the JDK's
-     * own exception naming the file). With reader stripes, the file is anchored and the main channel
-     * opened again through the anchor ({@code how} without creation), so that it and every reader
-     * channel are the same file even if the name changed between the two opens.
-     */
-    private static FileStorage locked(Path path, FileChannel byName, Set<OpenOption> how, boolean readOnly)
+    /** The storage of {@code ch}, with its locks taken through {@code anchor} (by name without one). */
+    private static FileStorage locked(Path path, FileChannel ch, FileAnchor anchor, boolean readOnly)
             throws IOException {
-        FileChannel ch = byName;
-        FileAnchor anchor = READ_STRIPES > 1 ? FileAnchor.open(path) : null;
         try {
-            if (anchor != null) {
-                try {
-                    ch = FileChannel.open(anchor.path(), how);
-                    byName.close();
-                } catch (IOException e) {
-                    anchor.close(); // no /proc after all: one channel, by name
-                    anchor = null;
-                }
-            }
-            return new FileStorage(path, ch, anchor, readOnly, ImageLock.acquire(path, !readOnly));
+            ImageLock lock = ImageLock.acquire(path, anchor != null ? anchor.path() : path, !readOnly);
+            return new FileStorage(path, ch, anchor, readOnly, lock);
         } catch (IOException | RuntimeException e) {
             try (FileAnchor a = anchor) {
-                byName.close();
                 ch.close();
             }
             throw e;

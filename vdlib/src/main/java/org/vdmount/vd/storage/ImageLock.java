@@ -123,12 +123,21 @@ public final class ImageLock implements Closeable {
      * inside {@link #withoutLocks}. Throws {@link ImageInUseException} naming the first conflict.
      */
     public static ImageLock acquire(Path path, boolean writable) throws IOException {
+        return acquire(path, path, writable);
+    }
+
+    /**
+     * As {@link #acquire(Path, boolean)}, locking the file {@code at} (an anchor's
+     * {@code /proc/self/fd/N}, so that the locks land on the file the data was opened on even if
+     * {@code path} was renamed or replaced meanwhile) and naming it {@code path} in messages.
+     */
+    public static ImageLock acquire(Path path, Path at, boolean writable) throws IOException {
         if (!writable && FORCE_SHARE.get()) {
             return NONE;
         }
         Set<Permission> holds = writable ? WRITABLE_HOLDS : READ_ONLY_HOLDS;
-        Object key = Files.readAttributes(path, BasicFileAttributes.class).fileKey();
-        OfdLockFile f = OfdLockFile.open(path);
+        Object key = Files.readAttributes(at, BasicFileAttributes.class).fileKey();
+        OfdLockFile f = OfdLockFile.open(at, path);
         try {
             for (Permission p : holds) {
                 placeOrRefuse(f, path, p.heldByte());

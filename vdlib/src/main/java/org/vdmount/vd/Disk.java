@@ -11,13 +11,16 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.StampedLock;
 import org.vdmount.vd.storage.ImageLock;
 
 /**
  * An ordered chain of images, base first; writes go to the top. Thread-safe: reads take no lock;
  * a write that must fill a block the top image does not hold (copy-on-write from the parents)
  * runs under that block's lock, so concurrent writers into one fresh block both survive.
+ * Every other write holds the shared side of the locks of the blocks it covers, so none lands
+ * between a fill's read of a block and its write of the whole block (which would put back the
+ * stale bytes the fill read over it); writers without fills never wait for each other.
  *
  * <p>Capabilities are asked, never assumed: a layer whose format is not
  * {@link ThreadModel#PARALLEL} is called through a {@link GatedImage}, and a top image whose
@@ -30,7 +33,11 @@ public final class Disk implements Closeable {
     private final Image[] layers;
     private final Image top;
     private final boolean readOnly;
-    private final ReentrantLock[] blockLocks = new ReentrantLock[LOCK_STRIPES];
+    /**
+     * Block locks, striped: a fill or a discard holds its block's exclusively (one at a time), a
+     * write the shared side of those of every block it covers, taken in ascending stripe order.
+     */
+    private final StampedLock[] blockLocks = new StampedLock[LOCK_STRIPES];
     private final boolean canDiscard;
     /** Per layer (as {@link #layers()} gives them), what a cut file lost; empty unless allowTruncated. */
     private Map<Image, List<Truncation>> truncations = Map.of();
@@ -41,7 +48,7 @@ public final class Disk implements Closeable {
         this.readOnly = readOnly;
         this.canDiscard = top.format().can(Capability.DISCARD);
         for (int i = 0; i < LOCK_STRIPES; i++) {
-            blockLocks[i] = new ReentrantLock();
+            blockLocks[i] = new StampedLock();
         }
     }
 
@@ -297,7 +304,14 @@ public final class Disk implements Closeable {
                 }
                 src.limit(src.position() + n);
                 int pos = src.position();
-                if (top.write(offset, src) == WriteResult.NEEDS_FILL) {
+                WriteResult r;
+                shareBlocks(offset, n, true);
+                try {
+                    r = top.write(offset, src);
+                } finally {
+                    shareBlocks(offset, n, false);
+                }
+                if (r == WriteResult.NEEDS_FILL) {
                     src.position(pos);
                     if (n > bs) {
                         writeBlockByBlock(offset, src, bs); // whole blocks; the image breaks the contract
@@ -332,7 +346,14 @@ public final class Disk implements Closeable {
         for (int pos = piece.position(); pos < limit; ) {
             int n = (int) Math.min(limit - pos, bs);
             piece.limit(pos + n).position(pos);
-            if (top.write(offset, piece) == WriteResult.NEEDS_FILL) {
+            WriteResult r;
+            shareBlocks(offset, n, true);
+            try {
+                r = top.write(offset, piece);
+            } finally {
+                shareBlocks(offset, n, false);
+            }
+            if (r == WriteResult.NEEDS_FILL) {
                 piece.position(pos);
                 writeWithFill(offset, piece);
             }
@@ -344,36 +365,89 @@ public final class Disk implements Closeable {
 
     /** The piece lies in one block; widen it to whole fill units with the chain's current bytes. */
     private void writeWithFill(long offset, ByteBuffer piece) throws IOException {
-        ReentrantLock lock = lockFor(offset);
-        lock.lock();
+        StampedLock lock = lockFor(offset);
+        long stamp = lock.writeLock();
         try {
-            int pos = piece.position();
-            if (top.write(offset, piece) == WriteResult.DONE) {
-                return; // another writer filled the block meanwhile
-            }
-            piece.position(pos);
-            long fu = top.fillUnit();
-            long bs = top.blockSize();
-            long blockEnd = Math.min(Math.floorDiv(offset, bs) * bs + bs, size());
-            long alignedStart = Math.floorDiv(offset, fu) * fu;
-            long alignedEnd = Math.min(Math.floorDiv(offset + piece.remaining() + fu - 1, fu) * fu, blockEnd);
-            ByteBuffer whole = ByteBuffer.allocate((int) (alignedEnd - alignedStart));
-            readLayer(layers.length - 1, alignedStart, whole);
-            whole.position((int) (offset - alignedStart));
-            whole.put(piece);
-            whole.clear();
-            if (top.write(alignedStart, whole) != WriteResult.DONE) {
-                throw new VdException(top.format().name() + ": image refused a whole-unit write at 0x"
-                        + Long.toHexString(alignedStart) + " in " + name());
-            }
+            writeWithFillLocked(offset, piece);
         } finally {
-            lock.unlock();
+            lock.unlockWrite(stamp);
         }
     }
 
-    private ReentrantLock lockFor(long offset) {
-        long block = Math.floorDiv(offset, top.blockSize());
-        return blockLocks[(int) ((block ^ (block >>> 17)) & (LOCK_STRIPES - 1))];
+    /** {@link #writeWithFill} holding the block's lock exclusively: nobody else writes the block meanwhile. */
+    private void writeWithFillLocked(long offset, ByteBuffer piece) throws IOException {
+        int pos = piece.position();
+        if (top.write(offset, piece) == WriteResult.DONE) {
+            return; // another writer filled the block meanwhile
+        }
+        piece.position(pos);
+        long fu = top.fillUnit();
+        long bs = top.blockSize();
+        long blockEnd = Math.min(Math.floorDiv(offset, bs) * bs + bs, size());
+        long alignedStart = Math.floorDiv(offset, fu) * fu;
+        long alignedEnd = Math.min(Math.floorDiv(offset + piece.remaining() + fu - 1, fu) * fu, blockEnd);
+        ByteBuffer whole = ByteBuffer.allocate((int) (alignedEnd - alignedStart));
+        readLayer(layers.length - 1, alignedStart, whole);
+        whole.position((int) (offset - alignedStart));
+        whole.put(piece);
+        whole.clear();
+        if (top.write(alignedStart, whole) != WriteResult.DONE) {
+            throw new VdException(top.format().name() + ": image refused a whole-unit write at 0x"
+                    + Long.toHexString(alignedStart) + " in " + name());
+        }
+    }
+
+    private StampedLock lockFor(long offset) {
+        return blockLocks[stripe(Math.floorDiv(offset, top.blockSize()))];
+    }
+
+    private static int stripe(long block) {
+        return (int) ((block ^ (block >>> 17)) & (LOCK_STRIPES - 1));
+    }
+
+    /**
+     * Takes ({@code take}) or gives back the shared side of the locks of the blocks that
+     * {@code [offset, offset + length)} touches, in ascending stripe order: a taker waits only for
+     * fills and discards (which hold one stripe each and wait for no stripe while holding it) and
+     * for takers holding only lower stripes, so no two wait on each other.
+     */
+    private void shareBlocks(long offset, long length, boolean take) {
+        long bs = top.blockSize();
+        long first = Math.floorDiv(offset, bs);
+        long last = Math.floorDiv(offset + Math.max(1, length) - 1, bs);
+        long m0 = 0;
+        long m1 = 0;
+        long m2 = 0;
+        long m3 = 0;
+        if (last - first + 1 >= LOCK_STRIPES) {
+            m0 = m1 = m2 = m3 = -1L;
+        } else {
+            for (long b = first; b <= last; b++) {
+                int st = stripe(b);
+                long bit = 1L << st;
+                switch (st >>> 6) {
+                    case 0 -> m0 |= bit;
+                    case 1 -> m1 |= bit;
+                    case 2 -> m2 |= bit;
+                    default -> m3 |= bit;
+                }
+            }
+        }
+        shareStripes(0, m0, take);
+        shareStripes(64, m1, take);
+        shareStripes(128, m2, take);
+        shareStripes(192, m3, take);
+    }
+
+    private void shareStripes(int base, long mask, boolean take) {
+        for (long m = mask; m != 0; m &= m - 1) {
+            StampedLock l = blockLocks[base + Long.numberOfTrailingZeros(m)];
+            if (take) {
+                l.readLock();
+            } else {
+                l.tryUnlockRead();
+            }
+        }
     }
 
     // ---- discard / zero -----------------------------------------------------------------------
@@ -392,8 +466,8 @@ public final class Disk implements Closeable {
             long blockStart = Math.floorDiv(off, bs) * bs;
             long pieceEnd = Math.min(end, blockStart + bs);
             boolean whole = off == blockStart && (pieceEnd == blockStart + bs || pieceEnd == size());
-            ReentrantLock lock = lockFor(off);
-            lock.lock();
+            StampedLock lock = lockFor(off);
+            long stamp = lock.writeLock();
             try {
                 if (whole && canDiscard) {
                     top.discard(off, pieceEnd - off);
@@ -401,7 +475,7 @@ public final class Disk implements Closeable {
                     zeroPartial(off, (int) (pieceEnd - off));
                 }
             } finally {
-                lock.unlock();
+                lock.unlockWrite(stamp);
             }
             off = pieceEnd;
         }
@@ -421,8 +495,7 @@ public final class Disk implements Closeable {
         ByteBuffer zeros = ByteBuffer.allocate(length);
         if (top.write(offset, zeros) == WriteResult.NEEDS_FILL) {
             zeros.clear();
-            // lock is reentrant: writeWithFill takes the same stripe
-            writeWithFill(offset, zeros);
+            writeWithFillLocked(offset, zeros); // the caller holds the block's lock
         }
     }
 

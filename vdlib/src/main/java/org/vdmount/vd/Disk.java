@@ -29,15 +29,22 @@ import org.vdmount.vd.storage.ImageLock;
 public final class Disk implements Closeable {
     private static final byte[] ZEROS = new byte[64 * 1024];
     private static final int LOCK_STRIPES = 256;
+    private static final long LOCK_UNIT_MIN = 1 << 20;
 
     private final Image[] layers;
     private final Image top;
     private final boolean readOnly;
     /**
-     * Block locks, striped: a fill or a discard holds its block's exclusively (one at a time), a
-     * write the shared side of those of every block it covers, taken in ascending stripe order.
+     * Block locks (one per {@link #lockUnit}), striped: a fill or a discard holds its block's
+     * exclusively (one at a time), a write the shared side of those of every block it covers,
+     * taken in ascending stripe order.
      */
     private final StampedLock[] blockLocks = new StampedLock[LOCK_STRIPES];
+    /**
+     * The bytes one block lock guards: whole blocks, at least 1 MiB (so a write of a few MiB takes
+     * a few stripes, not hundreds, where blocks are small); a block never spans two.
+     */
+    private final long lockUnit;
     private final boolean canDiscard;
     /** Per layer (as {@link #layers()} gives them), what a cut file lost; empty unless allowTruncated. */
     private Map<Image, List<Truncation>> truncations = Map.of();
@@ -47,6 +54,8 @@ public final class Disk implements Closeable {
         this.top = layers[layers.length - 1];
         this.readOnly = readOnly;
         this.canDiscard = top.format().can(Capability.DISCARD);
+        long bs = top.blockSize();
+        this.lockUnit = bs >= LOCK_UNIT_MIN ? bs : bs <= 0 ? LOCK_UNIT_MIN : bs * (LOCK_UNIT_MIN / bs);
         for (int i = 0; i < LOCK_STRIPES; i++) {
             blockLocks[i] = new StampedLock();
         }
@@ -398,11 +407,11 @@ public final class Disk implements Closeable {
     }
 
     private StampedLock lockFor(long offset) {
-        return blockLocks[stripe(Math.floorDiv(offset, top.blockSize()))];
+        return blockLocks[stripe(Math.floorDiv(offset, lockUnit))];
     }
 
-    private static int stripe(long block) {
-        return (int) ((block ^ (block >>> 17)) & (LOCK_STRIPES - 1));
+    private static int stripe(long unit) {
+        return (int) ((unit ^ (unit >>> 17)) & (LOCK_STRIPES - 1));
     }
 
     /**
@@ -412,9 +421,8 @@ public final class Disk implements Closeable {
      * for takers holding only lower stripes, so no two wait on each other.
      */
     private void shareBlocks(long offset, long length, boolean take) {
-        long bs = top.blockSize();
-        long first = Math.floorDiv(offset, bs);
-        long last = Math.floorDiv(offset + Math.max(1, length) - 1, bs);
+        long first = Math.floorDiv(offset, lockUnit);
+        long last = Math.floorDiv(offset + Math.max(1, length) - 1, lockUnit);
         long m0 = 0;
         long m1 = 0;
         long m2 = 0;

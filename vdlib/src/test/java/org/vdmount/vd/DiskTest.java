@@ -176,4 +176,58 @@ class DiskTest {
         assertThrows(VdException.class, () -> d.read(4 * BS - 1, ByteBuffer.allocate(2)));
         assertThrows(VdException.class, () -> d.write(-1, ByteBuffer.allocate(2)));
     }
+
+    /**
+     * A fill reads the block's old bytes from the parent, then writes the whole block; a
+     * whole-block write by another thread must not land in between, or the fill's stale bytes go
+     * over it. The parent's read is held open here until the other write has had every chance to
+     * land: it must wait for the fill (and then win), not be overwritten by it.
+     */
+    @Test
+    void aWholeBlockWriteNeverLandsBetweenAFillsReadAndItsWrite() throws Exception {
+        java.util.concurrent.CountDownLatch reading = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        MemImage base = new MemImage(4 * BS, BS, false) {
+            @Override
+            public void readData(long offset, ByteBuffer dst) {
+                reading.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                super.readData(offset, dst);
+            }
+        };
+        byte[] old = new byte[BS];
+        Arrays.fill(old, (byte) 0x11);
+        base.blocks.put(0L, old);
+        Disk d = MemImage.chain(base, new MemImage(4 * BS, BS, true));
+        byte[] whole = new byte[BS];
+        Arrays.fill(whole, (byte) 0x77);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            Future<?> fill = pool.submit(() -> {
+                d.write(100, ByteBuffer.wrap(new byte[] {0x77, 0x77}));
+                return null;
+            });
+            reading.await();
+            Future<?> full = pool.submit(() -> {
+                d.write(0, ByteBuffer.wrap(whole.clone()));
+                return null;
+            });
+            try {
+                full.get(300, java.util.concurrent.TimeUnit.MILLISECONDS); // lands now only if nothing stops it
+            } catch (java.util.concurrent.TimeoutException e) {
+                // waiting for the fill: as it should
+            }
+            release.countDown();
+            fill.get();
+            full.get();
+        } finally {
+            release.countDown();
+            pool.shutdownNow();
+        }
+        assertArrayEquals(whole, read(d, 0, BS), "the whole-block write was overwritten by the fill's stale bytes");
+    }
 }

@@ -3,7 +3,6 @@ package org.vdmount.vd.format.qcow2;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.BitSet;
-import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.vdmount.vd.Bytes;
@@ -22,22 +21,12 @@ import org.vdmount.vd.WriteResult;
  * without the allocation lock; everything else (allocation, copy-on-write of compressed or shared
  * clusters and tables, discard) runs under it. Freed clusters are reused only after a flush, under
  * the write side of {@link #reuse}, so an in-place write never lands in a reused cluster.
- *
- * <p>A run of whole clusters that all need new host clusters (the usual write into an empty part
- * of the disk) holds the lock only to allocate them and, once its data is written, to point its
- * L2 entries at them: the data itself is written without it, so writers into different parts of
- * the disk write at once (QEMU's qcow2 does the same with its in-flight allocations, "l2meta").
- * Until its entries are set the run is in flight ({@link AllocLock}): readers still see what was
- * there before, a writer touching any of its clusters waits for it, and discard, flush and
- * every structural change (snapshots, resize, compaction) wait until no run is in flight. A
- * crash before the entries are set leaves the new clusters counted and unused: leaked, as
- * {@code qemu-img check} says, never pointed at unwritten data.
  */
 final class Qcow2Writer {
     private static final long ALL_SUBCLUSTERS = 0xFFFF_FFFFL;
 
     private final Qcow2Image img;
-    private final AllocLock alloc = new AllocLock();
+    private final ReentrantLock alloc = new ReentrantLock();
     private final ReentrantReadWriteLock reuse = new ReentrantReadWriteLock();
     final Refcounts refs;
     private final BitSet dirtyL1Clusters = new BitSet();
@@ -60,8 +49,7 @@ final class Qcow2Writer {
     // ---- write --------------------------------------------------------------------------------
 
     WriteResult write(long offset, ByteBuffer src) throws IOException {
-        if (src.remaining() > img.clusterSize
-                || src.remaining() == img.clusterSize && (offset & (img.clusterSize - 1)) == 0) {
+        if (src.remaining() > img.clusterSize) {
             return writeRun(offset, src);
         }
         if (prepared) {
@@ -77,10 +65,9 @@ final class Qcow2Writer {
                 r.unlock();
             }
         }
-        alloc.lockBeside();
+        alloc.lock();
         try {
             prepare();
-            alloc.awaitLanded(offset, src.remaining());
             WriteResult r = img.extL2 ? writeExtended(offset, src) : writeStandard(offset, src);
             maybeFlush();
             return r;
@@ -112,117 +99,49 @@ final class Qcow2Writer {
         if (prepared && writeRunInPlace(offset, src, n)) {
             return WriteResult.DONE;
         }
-        int l1i = img.l1Index(offset);
-        int i0 = img.l2Index(offset);
-        long[] hosts = new long[n];
-        alloc.lockBeside();
+        alloc.lock();
         try {
             prepare();
-            alloc.awaitLanded(offset, len);
-            if (alloc.mayTakeOff() && allNeedNewClusters(l1i, i0, n, offset)) {
-                writableL2(l1i); // a new table goes before the data, as on the path below
-                for (int j = 0; j < n; j++) {
-                    hosts[j] = allocData(offset + j * cs);
-                    noteWritten(hosts[j] + cs); // counted now: an allocation by the file's end must not reuse it
+            int l1i = img.l1Index(offset);
+            int i0 = img.l2Index(offset);
+            long[] hosts = new long[n];
+            for (int k = 0; k < n; ) {
+                if (!needsNewCluster(img.l2For(l1i), i0 + k, offset + k * cs)) {
+                    int at = src.position() + (int) (k * cs);
+                    ByteBuffer one = src.duplicate().limit(Math.min(at + (int) cs, src.limit())).position(at);
+                    if ((img.extL2 ? writeExtended(offset + k * cs, one) : writeStandard(offset + k * cs, one))
+                            != WriteResult.DONE) {
+                        throw new IllegalStateException("qcow2: whole-cluster write refused");
+                    }
+                    k++;
+                    continue;
                 }
-                alloc.takeOff(offset, len);
-            } else {
-                writeRunLocked(offset, src, hosts, l1i, i0, n);
-                return WriteResult.DONE;
+                int m = k + 1;
+                while (m < n && needsNewCluster(img.l2For(l1i), i0 + m, offset + m * cs)) {
+                    m++;
+                }
+                L2Table t = writableL2(l1i);
+                for (int j = k; j < m; j++) {
+                    hosts[j] = allocData(offset + j * cs);
+                }
+                writeStretches(src, hosts, k, m);
+                for (int j = k; j < m; j++) {
+                    if (img.extL2) {
+                        long touched = subclusterMask(offset + j * cs, (int) cs);
+                        long bitmap = t.word(2 * (i0 + j) + 1);
+                        t.setPair(2 * (i0 + j), hosts[j] | Qcow2Image.COPIED, (bitmap | touched) & ~(touched << 32));
+                    } else {
+                        t.set(i0 + j, hosts[j] | Qcow2Image.COPIED);
+                    }
+                }
+                k = m;
             }
+            src.position(src.limit());
+            maybeFlush();
+            return WriteResult.DONE;
         } finally {
             alloc.unlock();
         }
-        return writeRunInFlight(offset, src, hosts, l1i, i0, n);
-    }
-
-    /** Whether every cluster of the run needs a new host cluster and nothing else. */
-    private boolean allNeedNewClusters(int l1i, int i0, int n, long offset) throws IOException {
-        L2Table t = img.l2For(l1i);
-        for (int k = 0; k < n; k++) {
-            if (!needsNewCluster(t, i0 + k, offset + k * img.clusterSize)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    /**
-     * The run's data, into the host clusters allocated for it, without the lock; then, with it, its
-     * L2 entries. A failed data write gives the clusters back (at the next flush) and sets nothing.
-     */
-    private WriteResult writeRunInFlight(long offset, ByteBuffer src, long[] hosts, int l1i, int i0, int n)
-            throws IOException {
-        long cs = img.clusterSize;
-        boolean written = false;
-        try {
-            writeStretches(src, hosts, 0, n, false);
-            written = true;
-        } finally {
-            alloc.lockBeside();
-            try {
-                if (written) {
-                    setEntries(writableL2(l1i), offset, hosts, i0, 0, n);
-                    alloc.land(offset);
-                    maybeFlush();
-                } else if (!img.externalData) {
-                    for (long h : hosts) {
-                        refs.releaseLater(h, cs);
-                    }
-                }
-            } finally {
-                if (alloc.inFlight(offset)) {
-                    alloc.land(offset);
-                }
-                alloc.unlock();
-            }
-        }
-        src.position(src.limit());
-        return WriteResult.DONE;
-    }
-
-    /** Points L2 entries {@code [k, m)} of the run at {@code hosts} (owned: COPIED; ext. L2: the subclusters allocated). */
-    private void setEntries(L2Table t, long offset, long[] hosts, int i0, int k, int m) {
-        long cs = img.clusterSize;
-        for (int j = k; j < m; j++) {
-            if (img.extL2) {
-                long touched = subclusterMask(offset + j * cs, (int) cs);
-                long bitmap = t.word(2 * (i0 + j) + 1);
-                t.setPair(2 * (i0 + j), hosts[j] | Qcow2Image.COPIED, (bitmap | touched) & ~(touched << 32));
-            } else {
-                t.set(i0 + j, hosts[j] | Qcow2Image.COPIED);
-            }
-        }
-    }
-
-    /** The run under the lock, cluster by cluster where it must be, stretch by stretch where it can. */
-    private void writeRunLocked(long offset, ByteBuffer src, long[] hosts, int l1i, int i0, int n) throws IOException {
-        long cs = img.clusterSize;
-        for (int k = 0; k < n; ) {
-            if (!needsNewCluster(img.l2For(l1i), i0 + k, offset + k * cs)) {
-                int at = src.position() + (int) (k * cs);
-                ByteBuffer one = src.duplicate().limit(Math.min(at + (int) cs, src.limit())).position(at);
-                if ((img.extL2 ? writeExtended(offset + k * cs, one) : writeStandard(offset + k * cs, one))
-                        != WriteResult.DONE) {
-                    throw new IllegalStateException("qcow2: whole-cluster write refused");
-                }
-                k++;
-                continue;
-            }
-            int m = k + 1;
-            while (m < n && needsNewCluster(img.l2For(l1i), i0 + m, offset + m * cs)) {
-                m++;
-            }
-            L2Table t = writableL2(l1i);
-            for (int j = k; j < m; j++) {
-                hosts[j] = allocData(offset + j * cs);
-            }
-            writeStretches(src, hosts, k, m, true);
-            setEntries(t, offset, hosts, i0, k, m);
-            k = m;
-        }
-        src.position(src.limit());
-        maybeFlush();
     }
 
     /** Whether the cluster needs a new host cluster and nothing else: no host, not compressed, whole. */
@@ -234,11 +153,8 @@ final class Qcow2Writer {
         return !img.compressed(e) && !img.hasHost(e);
     }
 
-    /**
-     * Writes clusters [k, m) of the run from {@code src}: one call per stretch of contiguous hosts
-     * ({@code note}: and records the file's new end; a run in flight counted it when allocating).
-     */
-    private void writeStretches(ByteBuffer src, long[] hosts, int k, int m, boolean note) throws IOException {
+    /** Writes clusters [k, m) of the run from {@code src}: one call per stretch of contiguous hosts. */
+    private void writeStretches(ByteBuffer src, long[] hosts, int k, int m) throws IOException {
         long cs = img.clusterSize;
         for (int a = k; a < m; ) {
             int b = a + 1;
@@ -248,9 +164,7 @@ final class Qcow2Writer {
             int from = src.position() + (int) (a * cs);
             int to = (int) Math.min(src.position() + b * cs, src.limit());
             img.dataStorage.write(src.duplicate().limit(to).position(from), hosts[a]);
-            if (note) {
-                noteWritten(hosts[a] + (to - from));
-            }
+            noteWritten(hosts[a] + (to - from));
             a = b;
         }
     }
@@ -273,7 +187,7 @@ final class Qcow2Writer {
                     return false;
                 }
             }
-            writeStretches(src, hosts, 0, n, true);
+            writeStretches(src, hosts, 0, n);
             src.position(src.limit());
             return true;
         } finally {
@@ -828,97 +742,5 @@ final class Qcow2Writer {
             freedClusters = java.util.Arrays.copyOf(freedClusters, freedCount * 2);
         }
         freedClusters[freedCount++] = host;
-    }
-
-    /**
-     * The allocation lock, and the runs in flight: allocated under it, their data being written
-     * without it, their L2 entries not yet set. {@link #lock()} (discard, flush, structural
-     * changes, whoever else takes {@link #allocLock()}) also waits until no run is in flight, and
-     * while someone waits so, no new run takes off (writes then go the locked way), so a flush is
-     * never starved. The write path takes it with {@link #lockBeside()}.
-     */
-    static final class AllocLock extends ReentrantLock {
-        private static final long serialVersionUID = 1L;
-        private final Condition landed = newCondition();
-        /** Guest byte ranges in flight, [start, end) pairs; guarded by this lock. */
-        private long[] flights = new long[16];
-        private int count;
-        private int quiescing;
-
-        /** Locks once no run is in flight (a reentrant lock by the holder does not wait). */
-        @Override
-        public void lock() {
-            super.lock();
-            if (getHoldCount() == 1 && count > 0) {
-                quiescing++;
-                try {
-                    while (count > 0) {
-                        landed.awaitUninterruptibly();
-                    }
-                } finally {
-                    quiescing--;
-                }
-            }
-        }
-
-        /** Locks beside runs in flight (the write path). */
-        void lockBeside() {
-            super.lock();
-        }
-
-        /** Whether a run may take off now: nobody waits for all to land. */
-        boolean mayTakeOff() {
-            return quiescing == 0;
-        }
-
-        /** Holding the lock: waits until no run in flight overlaps guest bytes {@code [offset, offset + len)}. */
-        void awaitLanded(long offset, long len) {
-            while (overlaps(offset, offset + len)) {
-                landed.awaitUninterruptibly();
-            }
-        }
-
-        private boolean overlaps(long start, long end) {
-            for (int i = 0; i < count; i++) {
-                if (start < flights[2 * i + 1] && flights[2 * i] < end) {
-                    return true;
-                }
-            }
-            return false;
-        }
-
-        /** Holding the lock: guest bytes {@code [offset, offset + len)} are in flight. */
-        void takeOff(long offset, long len) {
-            if (2 * count == flights.length) {
-                flights = java.util.Arrays.copyOf(flights, 2 * flights.length);
-            }
-            flights[2 * count] = offset;
-            flights[2 * count + 1] = offset + len;
-            count++;
-        }
-
-        /** Holding the lock: whether the run that took off at {@code offset} is still in flight. */
-        boolean inFlight(long offset) {
-            for (int i = 0; i < count; i++) {
-                if (flights[2 * i] == offset) {
-                    return true;
-                }
-            }
-            return false;
-        }
-
-        /** Holding the lock: the run that took off at {@code offset} has landed. */
-        void land(long offset) {
-            for (int i = 0; i < count; i++) {
-                if (flights[2 * i] == offset) {
-                    count--;
-                    flights[2 * i] = flights[2 * count];
-                    flights[2 * i + 1] = flights[2 * count + 1];
-                    landed.signalAll();
-                    return;
-                }
-            }
-            throw new IllegalStateException("qcow2: no run in flight at 0x" + Long.toHexString(offset));
-        }
     }
 }

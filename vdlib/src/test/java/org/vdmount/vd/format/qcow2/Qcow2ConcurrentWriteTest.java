@@ -20,15 +20,16 @@ import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.conformance.DiskBytes;
 
 /**
- * Runs of new clusters whose data is written outside the allocation lock ({@link Qcow2Writer}'s
- * runs in flight) beside partial writes, whole-cluster writes and flushes of other threads into
- * the same clusters. Every write puts the bytes of one fixed pattern of the whole disk, so the
- * result does not depend on the order: each byte any write covered must be the pattern's, every
- * other byte zero. A partial write that read a cluster's fill while a run was in flight there,
- * then landed after it, would leave zeros where the run wrote; a cluster allocated twice would
- * leave a leak, which qemu-img check reports.
+ * Whole-cluster runs, partial writes (fills from what the chain holds, or in place) and flushes
+ * of many threads into the same clusters of a fresh image. Every write puts the bytes of one
+ * fixed pattern of the whole disk, so the result does not depend on the order: each byte any
+ * write covered must be the pattern's, every other byte zero. A fill that read a cluster before
+ * another thread's run allocated it and wrote it after would leave zeros where the run wrote
+ * ({@link org.vdmount.vd.Disk}'s block locks prevent it; with the allocation lock released while
+ * a run's data is written, this test failed every time without them); a cluster allocated twice
+ * would leave a leak, which qemu-img check reports.
  */
-class Qcow2InFlightWriteTest {
+class Qcow2ConcurrentWriteTest {
     private static final int SIZE = 24 << 20;
     private static final int THREADS = 8;
     private static final int OPS = 400;

@@ -313,14 +313,7 @@ public final class Disk implements Closeable {
                 }
                 src.limit(src.position() + n);
                 int pos = src.position();
-                WriteResult r;
-                shareBlocks(offset, n, true);
-                try {
-                    r = top.write(offset, src);
-                } finally {
-                    shareBlocks(offset, n, false);
-                }
-                if (r == WriteResult.NEEDS_FILL) {
+                if (writeShared(offset, src, n) == WriteResult.NEEDS_FILL) {
                     src.position(pos);
                     if (n > bs) {
                         writeBlockByBlock(offset, src, bs); // whole blocks; the image breaks the contract
@@ -334,6 +327,16 @@ public final class Disk implements Closeable {
             }
         } finally {
             src.limit(limit);
+        }
+    }
+
+    /** The top image's write of {@code n} bytes, holding the shared side of their blocks' locks. */
+    private WriteResult writeShared(long offset, ByteBuffer src, int n) throws IOException {
+        shareBlocks(offset, n, true);
+        try {
+            return top.write(offset, src);
+        } finally {
+            shareBlocks(offset, n, false);
         }
     }
 
@@ -355,14 +358,7 @@ public final class Disk implements Closeable {
         for (int pos = piece.position(); pos < limit; ) {
             int n = (int) Math.min(limit - pos, bs);
             piece.limit(pos + n).position(pos);
-            WriteResult r;
-            shareBlocks(offset, n, true);
-            try {
-                r = top.write(offset, piece);
-            } finally {
-                shareBlocks(offset, n, false);
-            }
-            if (r == WriteResult.NEEDS_FILL) {
+            if (writeShared(offset, piece, n) == WriteResult.NEEDS_FILL) {
                 piece.position(pos);
                 writeWithFill(offset, piece);
             }

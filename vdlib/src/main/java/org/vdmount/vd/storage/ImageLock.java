@@ -121,15 +121,9 @@ public final class ImageLock implements Closeable {
     /**
      * Takes the locks of a read-only or writable open of {@code path}, or none for a read-only open
      * inside {@link #withoutLocks}. Throws {@link ImageInUseException} naming the first conflict.
-     */
-    public static ImageLock acquire(Path path, boolean writable) throws IOException {
-        return acquire(path, path, writable);
-    }
-
-    /**
-     * As {@link #acquire(Path, boolean)}, locking the file {@code at} (an anchor's
-     * {@code /proc/self/fd/N}, so that the locks land on the file the data was opened on even if
-     * {@code path} was renamed or replaced meanwhile) and naming it {@code path} in messages.
+     * The locks go on the file {@code at}: an anchor's {@code /proc/self/fd/N} (so that they land
+     * on the file the data was opened on even if {@code path} was renamed or replaced meanwhile),
+     * or {@code path} itself; messages name {@code path}.
      */
     public static ImageLock acquire(Path path, Path at, boolean writable) throws IOException {
         if (!writable && FORCE_SHARE.get()) {

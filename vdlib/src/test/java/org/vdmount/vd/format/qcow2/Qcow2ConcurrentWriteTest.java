@@ -54,12 +54,11 @@ class Qcow2ConcurrentWriteTest {
             }
         }
         boolean[] written = new boolean[SIZE];
-        int cluster = options.contains("4096") ? 4096 : options.contains("16k") ? 16 << 10
-                : options.contains("32k") ? 32 << 10 : 64 << 10;
         // hot: a few MiB that every thread writes, so runs, fills and in-place writes meet
         int hot = 4 << 20;
         byte[] model = new byte[SIZE];
         try (Disk d = Disk.open(dir.resolve("w.qcow2"), OpenOptions.defaultReadWrite())) {
+            int cluster = (int) d.top().blockSize(); // qcow2: the cluster size
             ExecutorService pool = Executors.newFixedThreadPool(THREADS + 1);
             AtomicBoolean done = new AtomicBoolean();
             List<Future<?>> writers = new ArrayList<>();
@@ -72,7 +71,7 @@ class Qcow2ConcurrentWriteTest {
                         int area = r.nextInt(4) == 0 ? SIZE : hot;
                         int off;
                         int len;
-                        if (r.nextBoolean()) { // whole clusters: a run (in flight where all are new)
+                        if (r.nextBoolean()) { // whole clusters: one allocating run, or in place
                             int n = 1 + r.nextInt(8);
                             off = r.nextInt(area / cluster - n) * cluster;
                             len = n * cluster;

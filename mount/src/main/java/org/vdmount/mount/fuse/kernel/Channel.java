@@ -49,9 +49,9 @@ final class Channel implements Runnable {
         this.session = session;
         this.ops = session.ops();
         this.fd = fd;
-        int size = session.options().maxWrite() + 4096; // header + fuse_write_in + max_write
-        this.in = ByteBuffer.allocateDirect(size).order(ByteOrder.nativeOrder());
-        this.out = ByteBuffer.allocateDirect(size).order(ByteOrder.nativeOrder());
+        // requests: header + fuse_write_in + max_write; replies: header + max_pages of READ data
+        this.in = ByteBuffer.allocateDirect(session.options().maxWrite() + 4096).order(ByteOrder.nativeOrder());
+        this.out = ByteBuffer.allocateDirect(MountOptions.MAX_REQUEST + 4096).order(ByteOrder.nativeOrder());
         this.inPtr = wrap(in);
         this.outPtr = wrap(out);
     }
@@ -346,7 +346,9 @@ final class Channel implements Runnable {
 
     /**
      * Negotiation (fuse.h "INIT request/reply flags"): asynchronous and parallel reads, async
-     * direct I/O, big writes, {@code max_pages} for 1 MiB requests. No writeback cache: a write
+     * direct I/O, big writes, {@code max_pages} for 1 MiB requests; {@code max_write} bounds only
+     * WRITEs (fuse_dev_do_read sizes its check by it, fuse_direct_io and readahead by max_pages),
+     * so a smaller max_write keeps 1 MiB reads. No writeback cache: a write
      * reaches the image before its reply, so flush and fsync keep their meaning.
      */
     private void init(long unique) {
@@ -374,7 +376,7 @@ final class Channel implements Runnable {
         out.putShort(p + 18, (short) (Session.MAX_BACKGROUND * 3 / 4));
         out.putInt(p + 20, maxWrite);
         out.putInt(p + 24, 1);                                  // time_gran: nanoseconds
-        out.putShort(p + 28, (short) ((maxWrite + 4095) / 4096)); // max_pages
+        out.putShort(p + 28, (short) (MountOptions.MAX_REQUEST / 4096)); // max_pages
         LOG.debug("FUSE INIT: kernel {}.{} flags 0x{}, readahead {}; answering {}.{} flags 0x{} max_write {}",
                 major, minor, Integer.toHexString(kernelFlags), readahead, MAJOR, Math.min(minor, MINOR),
                 Integer.toHexString(want & kernelFlags), maxWrite);

@@ -54,7 +54,7 @@ final class KernelFuseBinding implements FuseBinding {
             LOG.debug("kernel FUSE transport: {} readers, {} cloned channels, max_write {}", threads.size(),
                     clones.size(), mo.maxWrite());
             threads.forEach(Thread::start);
-            raiseReadahead(mountpoint, session, threads, mo.maxWrite() / 1024);
+            raiseReadahead(mountpoint, session, threads, MountOptions.MAX_REQUEST / 1024);
             for (Thread t : threads) {
                 t.join();
             }

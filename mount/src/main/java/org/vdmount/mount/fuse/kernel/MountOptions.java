@@ -7,17 +7,21 @@ import java.util.Set;
 /**
  * The {@code -o} options of a kernel-transport mount, split into what fusermount3 and the kernel
  * take (fusermount3's own {@code auto_unmount} among them) and what this transport itself reads:
- * {@code max_write=N} (bytes per WRITE/READ request, 4 KiB to 1 MiB) and {@code max_threads=N}
- * (reader threads, one cloned /dev/fuse channel each). Anything else is refused by name: an
+ * {@code max_write=N} (bytes per WRITE request, 4 KiB to 1 MiB) and {@code max_threads=N}
+ * (reader threads, one cloned /dev/fuse channel each). READ requests are up to {@link #MAX_REQUEST}
+ * whatever max_write says (the kernel's own {@code max_read=} lowers that), so smaller writes
+ * never cost large reads. Anything else is refused by name: an
  * option libfuse would have handled has no meaning here, and ignoring it silently would lie.
  *
  * @param kernel       options for fusermount3, in order
  * @param autoUnmount  whether fusermount3 stays to unmount when this process dies
- * @param maxWrite     the largest request payload, bytes
+ * @param maxWrite     the largest WRITE payload, bytes
  * @param threads      reader threads
  */
 record MountOptions(List<String> kernel, boolean autoUnmount, int maxWrite, int threads) {
-    static final int MAX_WRITE = 1 << 20;
+    /** The largest request payload (INIT's max_pages): READ replies, readahead and the max_write cap. */
+    static final int MAX_REQUEST = 1 << 20;
+    static final int MAX_WRITE = MAX_REQUEST;
     static final int MIN_WRITE = 4096;
     static final int MAX_THREADS = 64;
 

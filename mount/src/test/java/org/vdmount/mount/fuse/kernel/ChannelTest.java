@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Consumer;
@@ -51,11 +52,15 @@ class ChannelTest {
 
     @BeforeEach
     void start() {
+        start(List.of());
+    }
+
+    private void start(List<String> options) {
         Pointer sv = Memory.allocateDirect(Syscalls.runtime(), 8);
         assertEquals(0, libc.socketpair(Syscalls.AF_UNIX, SOCK_SEQPACKET, 0, sv));
         ours = sv.getInt(0);
         theirs = sv.getInt(4);
-        session = new Session(fs, MountOptions.parse(List.of()));
+        session = new Session(fs, MountOptions.parse(options));
         reader = new Thread(new Channel(session, theirs), "channel-test");
         reader.start();
     }
@@ -83,6 +88,25 @@ class ChannelTest {
         // the channel marks the session initialised right after it sends the reply: wait for it
         assertTrue(session.awaitInitialized(10_000), "session marked initialised");
         assertTrue(fs.initialized, "file system told of INIT");
+    }
+
+    @Test
+    void aSmallerMaxWriteKeepsOneMibReads() throws InterruptedException {
+        stop();
+        start(List.of("max_write=65536"));
+        init();
+        assertEquals(65536, rep.getInt(36), "max_write as asked");
+        assertEquals(256, rep.getShort(44), "max_pages still 1 MiB: READ requests stay large");
+        request(Protocol.LOOKUP, 1, "disk\0".getBytes(StandardCharsets.UTF_8));
+        long node = rep.getLong(16);
+        request(Protocol.OPEN, node, ints(0, 0));
+        long fh = rep.getLong(16);
+        request(Protocol.READ, node, readIn(fh, 0, 100_000)); // more than max_write
+        assertEquals(16 + 100_000, rep.getInt(0));
+        assertEquals(0, rep.getInt(4));
+        byte[] got = new byte[100_000];
+        rep.get(16, got);
+        assertArrayEquals(Arrays.copyOf(CONTENT, 100_000), got);
     }
 
     @Test

@@ -414,7 +414,7 @@ public final class Disk implements Closeable {
     /** A buffer of {@code size} bytes (position 0, limit size, contents undefined) for one fill. */
     private ByteBuffer fillBuffer(int size) {
         if (size > FILL_SCRATCH_MAX) {
-            return ByteBuffer.allocateDirect(size);
+            return ByteBuffer.allocate(size); // heap: direct memory is freed only by a later GC
         }
         ByteBuffer b = fillScratch.get();
         if (b == null || b.capacity() < size) {

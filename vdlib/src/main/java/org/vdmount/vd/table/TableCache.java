@@ -28,6 +28,8 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class TableCache<T> {
     private static final int WAYS = 4;
     private static final int STRIPES = 64;
+    /** The most tables an owner may ask for (a million L2 tables is 64 TiB of 64 KiB clusters). */
+    private static final int MAX_TABLES = 1 << 20;
 
     public interface Loader<T> {
         T load(long key) throws IOException;
@@ -43,14 +45,21 @@ public final class TableCache<T> {
     private final ConcurrentHashMap<Long, T> held = new ConcurrentHashMap<>();
     private final Loader<T> loader;
 
-    /** A cache of about {@code tables} tables (rounded up to a power of two, at least 4), striped locks. */
+    /**
+     * A cache for {@code tables} tables, striped locks. It has twice as many slots (rounded up to a
+     * power of two, at least 4), so that {@code tables} keys that follow each other (L1 or
+     * directory indexes) never evict each other: with exactly one slot each, a set of four ways
+     * got five of eight such keys, and that table was read again on most of its lookups. So it may
+     * hold up to twice {@code tables}; see {@link #sizeFor}.
+     */
     public TableCache(int tables, Loader<T> loader) {
         this(tables, null, loader);
     }
 
     /** As above; misses load under {@code ownerLock} (null: striped locks). */
     public TableCache(int tables, Lock ownerLock, Loader<T> loader) {
-        int sets = Integer.highestOneBit(Math.max(1, (tables + WAYS - 1) / WAYS) * 2 - 1);
+        long want = 2L * Math.max(1, tables);
+        int sets = Integer.highestOneBit((int) Math.min(1 << 29, Math.max(1, (want + WAYS - 1) / WAYS) * 2 - 1));
         this.slots = new AtomicReferenceArray<>(sets * WAYS);
         this.setMask = sets - 1;
         this.nextVictim = new int[sets];
@@ -63,6 +72,16 @@ public final class TableCache<T> {
                 locks[i] = new ReentrantLock();
             }
         }
+    }
+
+    /**
+     * What to ask for when an owner has {@code keys} tables in all and may keep about
+     * {@code budget} of them in memory: all of them where they fit (none is ever evicted, and no
+     * more than {@code keys} are ever held), else half the budget (the cache may hold twice that).
+     */
+    public static int sizeFor(long keys, long budget) {
+        long n = keys <= budget ? keys : budget / 2;
+        return (int) Math.max(1, Math.min(n, MAX_TABLES));
     }
 
     public int capacity() {

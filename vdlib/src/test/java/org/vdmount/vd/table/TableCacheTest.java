@@ -27,6 +27,29 @@ class TableCacheTest {
     }
 
     @Test
+    void asManyKeysThatFollowEachOtherAsAskedForAreLoadedOnceEach() throws IOException {
+        for (int n = 1; n <= 2048; n = n < 64 ? n + 1 : n * 2 + (n & 1) + 1) {
+            TableCache<long[]> c = new TableCache<>(n, this::load);
+            loads.set(0);
+            for (int round = 0; round < 3; round++) {
+                for (long k = 0; k < n; k++) {
+                    assertEquals(k, c.get(k)[0]);
+                }
+            }
+            assertEquals(n, loads.get(), n + " indexes: none may evict another");
+        }
+    }
+
+    @Test
+    void sizeForAsksForAllTablesThatFitAndHalfTheBudgetOtherwise() {
+        assertEquals(8, TableCache.sizeFor(8, 512));
+        assertEquals(512, TableCache.sizeFor(512, 512));
+        assertEquals(256, TableCache.sizeFor(513, 512));
+        assertEquals(1, TableCache.sizeFor(0, 16));
+        assertEquals(1 << 20, TableCache.sizeFor(1L << 40, 1L << 40));
+    }
+
+    @Test
     void staysBoundedAndReloadsWhatItEvicted() throws IOException {
         TableCache<long[]> c = new TableCache<>(4, this::load);
         for (long k = 0; k < 1000; k++) {

@@ -16,6 +16,7 @@ import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.StorageScope;
+import org.vdmount.vd.table.TableCache;
 
 /**
  * QEMU copy-on-write version 1 images (the original "qcow"): read and write with backing files
@@ -54,7 +55,7 @@ public final class QcowFormat extends DeclaredFormat {
                         (int) h.backingFileSize(), "qcow", "backing file name")), null);
             }
             long[] l1 = QcowImage.readTable(storage, h.l1TableOffset(), (int) h.l1Entries());
-            int maxTables = (int) Math.max(16, (32L << 20) >>> (h.l2Bits() + 3));
+            int maxTables = TableCache.sizeFor(l1.length, Math.max(16, (32L << 20) >>> (h.l2Bits() + 3)));
             return new QcowImage(this, storage, h, l1, parent, options.readOnly(), maxTables);
         });
     }

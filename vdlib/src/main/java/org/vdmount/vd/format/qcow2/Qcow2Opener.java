@@ -24,6 +24,7 @@ import org.vdmount.vd.VdException;
 import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.Storage;
 import org.vdmount.vd.storage.ZeroTailStorage;
+import org.vdmount.vd.table.TableCache;
 
 /** Opening a qcow2 file: header, extensions, backing reference, data file, L1 table, snapshots. */
 final class Qcow2Opener {
@@ -179,8 +180,7 @@ final class Qcow2Opener {
         String prop = System.getProperty(CACHE_PROPERTY);
         long bytes = prop != null ? Sizes.parse(prop) : DEFAULT_CACHE_BYTES;
         long cover = Math.max(1, h.l1EntriesFor(size));
-        long tables = Math.min(cover, Math.max(1, bytes >>> h.clusterBits()));
-        return (int) Math.max(4, Math.min(tables, 1 << 20));
+        return TableCache.sizeFor(cover, Math.max(4, bytes >>> h.clusterBits()));
     }
 
     /**

@@ -18,6 +18,7 @@ import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.StorageScope;
+import org.vdmount.vd.table.TableCache;
 
 /**
  * QEMU Enhanced Disk images (docs/interop/qed_spec.rst): two-level tables, zero clusters, a
@@ -108,8 +109,8 @@ public final class QedFormat extends DeclaredFormat {
                 storage.write(z, 0x20); // unknown autoclear bits are cleared before writing
             }
             String prop = System.getProperty(CACHE_PROPERTY);
-            int maxTables = prop != null ? Integer.parseInt(prop)
-                    : (int) Math.max(4, (64L << 20) / h.tableBytes());
+            int maxTables = TableCache.sizeFor(l1.length, prop != null ? Integer.parseInt(prop)
+                    : Math.max(4, (64L << 20) / h.tableBytes()));
             return new QedImage(this, storage, h, l1, parent, options.readOnly(), maxTables);
         });
     }

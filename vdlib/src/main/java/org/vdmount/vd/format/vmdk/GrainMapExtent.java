@@ -13,6 +13,7 @@ import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
 import org.vdmount.vd.storage.Storage;
+import org.vdmount.vd.table.TableCache;
 import org.vdmount.vd.table.Tables;
 
 /**
@@ -146,7 +147,7 @@ abstract class GrainMapExtent extends ExtentBase {
      * as {@link #TABLE_BUDGET_BYTES} holds (at least 16).
      */
     static int cachedTables(int gdEntries, long tableBytes) {
-        return (int) Math.max(1, Math.min(gdEntries, Math.max(16, TABLE_BUDGET_BYTES / Math.max(1, tableBytes))));
+        return TableCache.sizeFor(gdEntries, Math.max(16, TABLE_BUDGET_BYTES / Math.max(1, tableBytes)));
     }
 
     /** Reads {@code count} little-endian 32-bit entries at {@code pos} (bounded by the caller). */

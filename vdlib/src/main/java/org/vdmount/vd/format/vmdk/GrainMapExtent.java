@@ -143,8 +143,9 @@ abstract class GrainMapExtent extends ExtentBase {
     }
 
     /**
-     * How many grain tables to cache for a directory of {@code gdEntries}: all of them, or as many
-     * as {@link #TABLE_BUDGET_BYTES} holds (at least 16).
+     * How many grain tables to ask the cache for, for a directory of {@code gdEntries}: all of them
+     * where {@link #TABLE_BUDGET_BYTES} holds them (at least 16), else half that
+     * ({@link TableCache#sizeFor}: the cache may hold twice what it is asked for).
      */
     static int cachedTables(int gdEntries, long tableBytes) {
         return TableCache.sizeFor(gdEntries, Math.max(16, TABLE_BUDGET_BYTES / Math.max(1, tableBytes)));

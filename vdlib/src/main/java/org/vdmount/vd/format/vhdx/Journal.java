@@ -15,6 +15,8 @@ import org.vdmount.vd.UnsupportedFeatureException;
  * All methods run under the image's allocation lock.
  */
 final class Journal {
+    /** A sector bitmap block is 1 MiB (MS-VHDX 2.5.1): 256 log pages. */
+    private static final long PAGES_PER_BITMAP_BLOCK = Vhdx.MIB / Vhdx.LOG_SECTOR;
     private final VhdxFile file;
     private final Headers headers;
     private final Bat bat;
@@ -22,6 +24,14 @@ final class Journal {
     private final LogWriter log;
     private final TreeSet<Integer> batPages = new TreeSet<>();
     private final TreeSet<Long> bitmapBlocks = new TreeSet<>();
+    /**
+     * The sector bitmap pages those blocks touch, as (chunk, page in its bitmap block): what a
+     * commit writes, so what {@link #pending} counts. A block's bitmap is a fraction of a page
+     * where blocks are small (eight 2 MiB blocks share one), so counting blocks committed up to
+     * eight times as often as the log needed: 4 KiB random writes into a differencing image forced
+     * the file three times every ~250 writes.
+     */
+    private final TreeSet<Long> bitmapPages = new TreeSet<>();
     private boolean session;
 
     Journal(VhdxFile file, Headers headers, Bat bat, SectorBitmaps bitmaps) {
@@ -61,11 +71,17 @@ final class Journal {
     }
 
     void bitmapChanged(long block) {
-        bitmapBlocks.add(block);
+        if (bitmapBlocks.add(block)) {
+            long chunk = block / bat.chunkRatio;
+            for (long p = bitmaps.firstPage(block); p <= bitmaps.lastPage(block); p++) {
+                bitmapPages.add(chunk * PAGES_PER_BITMAP_BLOCK + p);
+            }
+        }
     }
 
+    /** The pages a commit would write now. */
     int pending() {
-        return batPages.size() + bitmapBlocks.size();
+        return batPages.size() + bitmapPages.size();
     }
 
     int maxPagesPerEntry() {
@@ -97,6 +113,7 @@ final class Journal {
         throughLog(pages);
         batPages.clear();
         bitmapBlocks.clear();
+        bitmapPages.clear();
     }
 
     /**

@@ -72,6 +72,38 @@ class VhdxChainTest {
         return new byte[][] {baseModel, midModel, model};
     }
 
+    /**
+     * 4 KiB writes into 300 fresh 1 MiB blocks of a child: their bitmaps (256 bytes each) fill 19
+     * log pages, and the BAT changes 2 (the payload entries' page and the sector bitmap entry's),
+     * so 21 pages wait for the flush. Counting blocks instead made 301 pending "pages" and
+     * committed (three forces each) whenever the 1 MiB log's ~250 were reached.
+     */
+    @Test
+    void pendingCountsTheBitmapPagesACommitWritesNotTheBlocks() throws IOException {
+        long size = 512L << 20;
+        FORMAT.create(dir.resolve("base.vhdx"), CreateOptions.of(size).with("block_size", "1M")).close();
+        VhdxImage child = (VhdxImage) createChild(dir.resolve("child.avhdx"), dir.resolve("base.vhdx"),
+                CreateOptions.of(0).with("block_size", "1M"));
+        byte[] data = Tools.random(4096, 7);
+        try (Disk d = Disk.fromTop(child, OpenOptions.defaultReadWrite())) {
+            for (int b = 0; b < 300; b++) {
+                d.write((long) b << 20, ByteBuffer.wrap(data));
+            }
+            assertTrue(child.journal.maxPagesPerEntry() < 300, "the log holds fewer pages than blocks written");
+            assertEquals(19 + 2, child.journal.pending());
+            d.flush();
+            assertEquals(0, child.journal.pending());
+        }
+        try (Disk d = Disk.open(dir.resolve("child.avhdx"), OpenOptions.defaultReadOnly())) {
+            for (int b = 0; b < 300; b += 37) {
+                ByteBuffer got = ByteBuffer.allocate(8192);
+                d.read((long) b << 20, got);
+                assertArrayEquals(data, Arrays.copyOf(got.array(), 4096), "block " + b);
+                assertTrue(Arrays.equals(new byte[4096], Arrays.copyOfRange(got.array(), 4096, 8192)));
+            }
+        }
+    }
+
     @Test
     void threeLayerChainReadsBackThroughDiskOpen() throws IOException {
         byte[][] models = threeLayers();

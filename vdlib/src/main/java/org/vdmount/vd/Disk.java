@@ -50,9 +50,9 @@ public final class Disk implements Closeable {
     private final boolean canDiscard;
     /**
      * Each thread's fill buffer (direct, so the image's write needs no copy). A fresh 1 MiB heap
-     * buffer per fill cost ~2 ms (VDI, 256 KiB writes into new blocks: 3× slower than 1 MiB
-     * writes). Per Disk, not static: an image's write may go through another Disk on this thread
-     * while this one's buffer is being written.
+     * buffer per fill cost ~2 ms on the 2-core test VM, where fresh pages are slow (VDI, 256 KiB
+     * writes into new blocks: 3× slower than 1 MiB writes). Per Disk, not static: an image's write
+     * may go through another Disk on this thread while this one's buffer is being written.
      */
     private final ThreadLocal<ByteBuffer> fillScratch = new ThreadLocal<>();
     /** Per layer (as {@link #layers()} gives them), what a cut file lost; empty unless allowTruncated. */

@@ -418,7 +418,7 @@ public final class Disk implements Closeable {
         }
         ByteBuffer b = fillScratch.get();
         if (b == null || b.capacity() < size) {
-            b = ByteBuffer.allocateDirect(Math.max(size, b == null ? 0 : b.capacity()));
+            b = ByteBuffer.allocateDirect(size);
             fillScratch.set(b);
         }
         return b.clear().limit(size);

@@ -15,7 +15,8 @@ targets=(
   "vdlib FormatFuzzTest vdi" "vdlib FormatFuzzTest vhd" "vdlib FormatFuzzTest vhdx"
   "vdlib FormatFuzzTest vmdkSparse" "vdlib FormatFuzzTest vmdkDescriptor" "vdlib FormatFuzzTest qcow2"
   "vdlib FormatFuzzTest qed" "vdlib FormatFuzzTest qcow" "vdlib FormatFuzzTest rawSplit"
-  "vdlib FormatFuzzTest dmg" "vdlib FormatFuzzTest chain" "vdlib CodecFuzzTest adc" "vdlib CodecFuzzTest lzfse"
+  "vdlib FormatFuzzTest dmg" "vdlib FormatFuzzTest ewf" "vdlib FormatFuzzTest parallels"
+  "vdlib FormatFuzzTest parallelsBundle" "vdlib FormatFuzzTest luks" "vdlib FormatFuzzTest chain" "vdlib CodecFuzzTest adc" "vdlib CodecFuzzTest lzfse"
   "partitions PartitionFuzzTest mbr" "partitions PartitionFuzzTest gpt" "partitions PartitionFuzzTest apm")
 logs=$(mktemp -d)
 failed=0

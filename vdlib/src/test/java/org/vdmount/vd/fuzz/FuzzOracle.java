@@ -5,7 +5,6 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.stream.Stream;
 import org.vdmount.vd.Allocation;
 import org.vdmount.vd.Disk;
@@ -89,12 +88,30 @@ final class FuzzOracle {
         }
     }
 
-    /** Empties {@code dir} (files a previous input left). */
+    /**
+     * Deletes the files a previous input left in {@code dir}. Directories stay: other targets keep
+     * their fixtures there (and one that cannot be deleted must not end the input early).
+     */
     static void clear(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
+            for (Path p : s.toList()) {
+                if (!Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.delete(p);
+                }
             }
+        }
+    }
+
+    /**
+     * The input written as {@code dir/name} after {@link #clear}. The harness's own I/O fails
+     * loudly: inside {@link #expect} its IOException would pass for the parser's refusal.
+     */
+    static Path input(Path dir, String name, byte[] content) {
+        try {
+            clear(dir);
+            return Files.write(dir.resolve(name), content);
+        } catch (IOException e) {
+            throw new UncheckedIOException("fuzz harness: writing " + dir.resolve(name), e);
         }
     }
 }

@@ -95,38 +95,38 @@ final class EwfImage extends ImageBase {
     record ChunkLocation(Path file, long offset) {
     }
 
-    ChunkLocation locate(long chunk) {
-        long address = layout.chunks().address(chunk);
+    ChunkLocation locate(long chunk) throws IOException {
+        long address = layout.chunks().chunk(chunk).address();
         int seg = segments.partAt(address);
         return new ChunkLocation(segments.files().get(seg), address - segments.partStart(seg));
     }
 
     /** The chunk's bytes: the last one is short when the media does not fill it. */
     private byte[] decode(long chunk) throws IOException {
-        ChunkTable t = layout.chunks();
+        ChunkTable.Chunk c = layout.chunks().chunk(chunk);
         int expected = (int) Math.min(blockSize, virtualSize - chunk * blockSize);
-        long address = t.address(chunk);
+        long address = c.address();
         int seg = segments.partAt(address);
         Path file = segments.files().get(seg);
         long at = address - segments.partStart(seg);
-        int stored = t.storedBytes(chunk);
+        int stored = c.storedBytes();
         String what = "chunk " + chunk;
         if (stored < 0) {
             throw new CorruptImageException("ewf", file, what, at, "its table entries give no valid size");
         }
-        if (!t.compressed(chunk) && stored < expected + 4) {
+        if (!c.compressed() && stored < expected + 4) {
             throw new CorruptImageException("ewf", file, what, at, "stored chunk of " + stored + " bytes, needs "
                     + expected + " plus a 4-byte checksum");
         }
         long segmentEnd = segments.partStart(seg + 1);
-        int want = t.compressed(chunk) ? stored : expected + 4;
+        int want = c.compressed() ? stored : expected + 4;
         if (address + want > segmentEnd) {
             throw new CorruptImageException("ewf", file, what, at, want + " bytes run past the segment's end 0x"
                     + Long.toHexString(segmentEnd - segments.partStart(seg)));
         }
         ByteBuffer raw = ByteBuffer.allocate(want);
         segments.readFully(raw, address, "ewf", what);
-        return t.compressed(chunk) ? inflate(raw.array(), expected, file, what, at) : verify(raw.array(), expected, file,
+        return c.compressed() ? inflate(raw.array(), expected, file, what, at) : verify(raw.array(), expected, file,
                 what, at);
     }
 

@@ -30,7 +30,7 @@ final class SectionWalker {
     private final SplitStorage storage;
     private final List<Path> files;
     private final OpenOptions options;
-    private final ChunkTable chunks = new ChunkTable();
+    private final ChunkTable chunks;
     private final Map<String, String> caseInfo = new LinkedHashMap<>();
     private boolean caseFromHeader2;
     private VolumeSection volume;
@@ -50,15 +50,21 @@ final class SectionWalker {
 
     private long volumeOffset;
 
-    private SectionWalker(SplitStorage storage, OpenOptions options) {
+    private SectionWalker(SplitStorage storage, OpenOptions options, int cachedTables) {
         this.storage = storage;
         this.files = storage.files();
         this.options = options;
+        this.chunks = new ChunkTable(storage, cachedTables);
     }
 
     /** Walks the segments of {@code storage} (its parts, in order) until a "done" section. */
     static Layout walk(SplitStorage storage, OpenOptions options) throws IOException {
-        SectionWalker w = new SectionWalker(storage, options);
+        return walk(storage, options, ChunkTable.CACHED_TABLES);
+    }
+
+    /** As above, keeping {@code cachedTables} tables' entries in memory at once. */
+    static Layout walk(SplitStorage storage, OpenOptions options, int cachedTables) throws IOException {
+        SectionWalker w = new SectionWalker(storage, options, cachedTables);
         w.walkAll();
         return new Layout(w.volume, w.volumeOffset, w.chunks, w.segmentsUsed, w.caseInfo, w.md5, w.sha1);
     }
@@ -229,16 +235,16 @@ final class SectionWalker {
         }
     }
 
+    /** The table's entries become the media's next chunks (as many as the volume still needs). */
     private void addChunks(int seg, SectionDescriptor d, TableSection t) {
-        long base = storage.partStart(seg);
-        long limit = volume.chunkBytes() + CHUNK_SLACK;
-        long[] offsets = t.offsets();
-        for (int i = 0; i < offsets.length && chunks.count() < volume.chunksNeeded(); i++) {
-            long end = i + 1 < offsets.length ? offsets[i + 1] : endOfChunkData(offsets[i], d);
-            long n = end - offsets[i];
-            // a size out of order or beyond any chunk is kept as -1: reads of that chunk fail, the rest read
-            chunks.add(base + offsets[i], n <= 0 || n > limit ? -1 : (int) n, t.compressed()[i]);
+        int n = t.raw().length;
+        if (n == 0) {
+            return;
         }
+        long segmentStart = storage.partStart(seg);
+        int take = (int) Math.min(n, volume.chunksNeeded() - chunks.count());
+        chunks.add(segmentStart + d.dataOffset() + TableSection.HEADER_SIZE, segmentStart + t.base(),
+                segmentStart + endOfChunkData(t.offset(n - 1), d), t.raw(), n, take);
         tablesComplete = chunks.count() >= volume.chunksNeeded();
     }
 
@@ -284,6 +290,10 @@ final class SectionWalker {
 
     private void finish() throws CorruptImageException {
         resolveDamagedTable();
+        if (volume != null) {
+            // a size out of order or beyond any chunk is invalid: reads of that chunk fail, the rest read
+            chunks.seal((int) Math.min(Integer.MAX_VALUE, volume.chunkBytes() + CHUNK_SLACK));
+        }
         Path first = files.get(0);
         if (volume == null) {
             throw new CorruptImageException("ewf", first, "segment set", 0, "no volume or disk section");

@@ -10,10 +10,10 @@ import org.vdmount.vd.CorruptImageException;
  * the base offset, in the same segment file), then the Adler-32 of the entries (EnCase 6 and
  * later). "table2" mirrors "table" and stands in when the table is damaged.
  *
- * @param offsets    each chunk's offset in the segment file
- * @param compressed whether each chunk is stored compressed
+ * @param base the offset in the segment file the entries are relative to
+ * @param raw  the entries as stored (checked: each points inside the segment)
  */
-record TableSection(long[] offsets, boolean[] compressed) {
+record TableSection(long base, int[] raw) {
     static final int HEADER_SIZE = 24;
 
     /**
@@ -55,18 +55,21 @@ record TableSection(long[] offsets, boolean[] compressed) {
             throw new CorruptImageException("ewf", file, what + " header", at + 8, "base offset 0x"
                     + Long.toHexString(base) + " outside the segment (0x" + Long.toHexString(segmentBytes) + " bytes)");
         }
-        long[] offsets = new long[n];
-        boolean[] compressed = new boolean[n];
+        int[] raw = new int[n];
         for (int i = 0; i < n; i++) {
-            long e = data.u32le(HEADER_SIZE + 4 * i);
-            offsets[i] = base + (e & 0x7fffffffL);
-            compressed[i] = (e & 0x80000000L) != 0;
-            if (offsets[i] >= segmentBytes) {
+            raw[i] = (int) data.u32le(HEADER_SIZE + 4 * i);
+            long offset = base + (raw[i] & 0x7fffffffL);
+            if (offset >= segmentBytes) {
                 throw new CorruptImageException("ewf", file, what + " entry " + i, at + HEADER_SIZE + 4L * i,
-                        "chunk offset 0x" + Long.toHexString(offsets[i]) + " past the segment's end 0x"
+                        "chunk offset 0x" + Long.toHexString(offset) + " past the segment's end 0x"
                                 + Long.toHexString(segmentBytes));
             }
         }
-        return new TableSection(offsets, compressed);
+        return new TableSection(base, raw);
+    }
+
+    /** Entry {@code i}'s chunk offset in the segment file. */
+    long offset(int i) {
+        return base + (raw[i] & 0x7fffffffL);
     }
 }

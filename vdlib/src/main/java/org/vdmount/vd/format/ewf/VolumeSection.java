@@ -23,7 +23,7 @@ record VolumeSection(int mediaType, long chunkCount, long sectorsPerChunk, long 
     static final int SIZE = 1052;
     /** Chunks larger than this are refused: one chunk is decoded in memory (libewf's maximum is 32768 sectors). */
     static final long MAX_CHUNK_BYTES = 16L << 20;
-    /** The chunk table is indexed by int; 2^31 chunks of 32 KiB are 64 TiB of media. */
+    /** Chunks of one set at most (2^31 chunks of 32 KiB are 64 TiB of media); the volume's chunk count is 32 bits. */
     static final long MAX_CHUNKS = Integer.MAX_VALUE - 8;
 
     static VolumeSection parse(Bytes b, Path file, long offset) throws CorruptImageException {

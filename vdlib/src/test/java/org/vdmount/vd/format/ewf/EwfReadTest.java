@@ -288,6 +288,56 @@ class EwfReadTest {
         }
     }
 
+    /**
+     * The chunk table keeps only where each table is; the entries are read again into a bounded
+     * cache. With room for fewer tables than the set has (one per 1 MiB segment here), reads that
+     * jump between segments and threads that read at once evict and re-read tables all the time,
+     * and every byte must still be the source's.
+     */
+    @Test
+    void tablesReReadIntoABoundedCacheGiveTheSameBytes() throws Exception {
+        byte[] data = DiskBytes.random(12 << 20, 19);
+        Path e01 = EwfTools.acquire(source(data), dir, "rr", 1 << 20, "none", 16, 512);
+        List<Path> files = EwfTools.segments(e01);
+        try (org.vdmount.vd.storage.SplitStorage s = org.vdmount.vd.storage.SplitStorage.open(files, true)) {
+            SectionWalker.Layout layout = SectionWalker.walk(s, OpenOptions.defaultReadOnly(), 1);
+            ChunkTable t = layout.chunks();
+            assertTrue(t.tables() > 2 * t.cacheCapacity(), t.tables() + " tables, room for " + t.cacheCapacity());
+            assertEquals(data.length / 8192, t.count());
+            Image img = new EwfImage(FormatRegistry.require("ewf"), s, layout);
+            // chunk order that crosses tables at every step: first, last, second, second to last, ...
+            long n = t.count();
+            byte[] got = new byte[8192];
+            for (long i = 0; i < n; i++) {
+                long chunk = i % 2 == 0 ? i / 2 : n - 1 - i / 2;
+                img.readData(chunk * 8192, ByteBuffer.wrap(got));
+                DiskBytes.assertRange(data, (int) (chunk * 8192), got, got.length, "chunk " + chunk);
+            }
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            try {
+                List<Future<?>> fs = new ArrayList<>();
+                for (int th = 0; th < 4; th++) {
+                    long seed = th;
+                    fs.add(pool.submit(() -> {
+                        java.util.Random r = new java.util.Random(seed);
+                        byte[] b = new byte[3000];
+                        for (int k = 0; k < 2000; k++) {
+                            int off = r.nextInt(data.length - b.length);
+                            img.readData(off, ByteBuffer.wrap(b));
+                            DiskBytes.assertRange(data, off, b, b.length, "thread " + seed);
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> f : fs) {
+                    f.get();
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
     @Test
     void probedAsEwf() throws IOException {
         Path e01 = EwfTools.acquire(source(DiskBytes.random(1 << 20, 17)), dir, "pr", 1 << 20, "fast", 64, 512);

@@ -8,6 +8,8 @@ import java.util.zip.Inflater;
 public final class Zlib {
     /** One inflater per reading thread, reset between chunks (one per chunk costs more than the chunk). */
     private static final ThreadLocal<Inflater> INFLATERS = ThreadLocal.withInitial(Inflater::new);
+    /** Where a probe for output past the end goes: only the count matters, never the byte (shared). */
+    private static final byte[] SINK = new byte[1];
 
     private Zlib() {
     }
@@ -18,19 +20,24 @@ public final class Zlib {
      * stops without its end, throws an IOException whose message is the detail.
      */
     public static int inflate(byte[] src, int srcLen, byte[] dst) throws IOException {
+        return inflate(src, srcLen, dst, dst.length);
+    }
+
+    /** As above, into {@code dst[0, dstLen)}: more than {@code dstLen} bytes answer -1. */
+    public static int inflate(byte[] src, int srcLen, byte[] dst, int dstLen) throws IOException {
         Inflater inf = INFLATERS.get();
         inf.reset();
         try {
             inf.setInput(src, 0, srcLen);
             int n = 0;
-            while (n < dst.length && !inf.finished()) {
-                int got = inf.inflate(dst, n, dst.length - n);
+            while (n < dstLen && !inf.finished()) {
+                int got = inf.inflate(dst, n, dstLen - n);
                 if (got == 0 && (inf.needsInput() || inf.needsDictionary())) {
                     throw new IOException("zlib stream stops without its end after " + n + " bytes of output");
                 }
                 n += got;
             }
-            if (!inf.finished() && inf.inflate(new byte[1]) > 0) {
+            if (!inf.finished() && inf.inflate(SINK) > 0) {
                 return -1;
             }
             if (!inf.finished()) {

@@ -36,14 +36,18 @@ final class DmgImage extends ImageBase {
     private final UdifLayout layout;
     private final ChunkMap chunks;
     private final ChunkCache cache;
+    /** Each reading thread's buffer for a chunk's stored bytes (grown to the largest it read). */
+    private final ThreadLocal<byte[]> stored = ThreadLocal.withInitial(() -> new byte[0]);
 
     DmgImage(ImageFormat format, Storage storage, UdifLayout layout) {
         super(format, storage, true, layout.koly().virtualBytes(), BLOCK);
         this.layout = layout;
         this.chunks = layout.chunks();
-        this.cache = new ChunkCache(largestCompressedChunk(chunks), CACHE_BYTES);
+        this.cache = new ChunkCache((int) largestCompressedChunk(chunks), CACHE_BYTES, (i, out, size) -> decode((int) i,
+                out, size));
     }
 
+    /** At most {@link UdifLayout#MAX_CHUNK_BYTES}, checked at open. */
     private static long largestCompressedChunk(ChunkMap m) {
         long max = 512;
         for (int i = 0; i < m.count(); i++) {
@@ -111,45 +115,39 @@ final class DmgImage extends ImageBase {
             if (chunks.kind(i) == ChunkKind.RAW) {
                 ByteBuffer part = dst.slice(dst.position(), n);
                 storage.readFully(part, chunks.fileOffset(i) + in, "dmg", chunks.name(i));
+                dst.position(dst.position() + n);
             } else {
-                dst.put(dst.position(), chunk(i), (int) in, n);
+                cache.read(i, (int) (chunks.sectors(i) * 512), (int) in, n, dst);
             }
-            dst.position(dst.position() + n);
             pos += n;
         }
     }
 
-    private byte[] chunk(int i) throws IOException {
-        byte[] data = cache.get(i);
-        if (data == null) {
-            data = decode(i);
-            cache.put(i, data);
-        }
-        return data;
-    }
-
-    /** Chunk {@code i}'s sectors, decoded from its stored bytes. */
-    private byte[] decode(int i) throws IOException {
+    /** Chunk {@code i}'s {@code size} bytes of sectors, decoded from its stored bytes into {@code out}. */
+    private void decode(int i, byte[] out, int size) throws IOException {
         ChunkKind kind = chunks.kind(i);
         long at = chunks.fileOffset(i);
-        ByteBuffer raw = ByteBuffer.allocate((int) chunks.storedLength(i));
-        storage.readFully(raw, at, "dmg", chunks.name(i));
-        byte[] out = new byte[(int) (chunks.sectors(i) * 512)];
+        int storedBytes = (int) chunks.storedLength(i);
+        byte[] src = stored.get();
+        if (src.length < storedBytes) {
+            src = new byte[storedBytes];
+            stored.set(src);
+        }
+        storage.readFully(ByteBuffer.wrap(src, 0, storedBytes), at, "dmg", chunks.name(i));
         int n;
         try {
-            n = kind.codec.decode(raw.array(), out);
+            n = kind.codec.decode(src, storedBytes, out, size);
         } catch (UnsupportedFeatureException e) {
             throw new UnsupportedFeatureException("dmg: " + storage.path() + ": " + chunks.name(i) + " at 0x"
                     + Long.toHexString(at) + ": " + e.getMessage());
         } catch (IOException e) {
             throw new CorruptImageException("dmg", storage.path(), chunks.name(i), at, e.getMessage());
         }
-        if (n != out.length) {
+        if (n != size) {
             throw new CorruptImageException("dmg", storage.path(), chunks.name(i), at, kind.label() + " chunk decodes to "
-                    + (n < 0 ? "more than " + out.length : n) + " bytes, its " + chunks.sectors(i) + " sectors are "
-                    + out.length);
+                    + (n < 0 ? "more than " + size : n) + " bytes, its " + chunks.sectors(i) + " sectors are "
+                    + size);
         }
-        return out;
     }
 
     @Override

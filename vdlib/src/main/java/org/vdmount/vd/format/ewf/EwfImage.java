@@ -32,13 +32,17 @@ final class EwfImage extends ImageBase {
     private final SectionWalker.Layout layout;
     private final VolumeSection volume;
     private final ChunkCache cache;
+    /** Each reading thread's buffer for a chunk's stored bytes (a chunk plus its checksum or slack). */
+    private final ThreadLocal<byte[]> raw;
 
     EwfImage(ImageFormat format, SplitStorage segments, SectionWalker.Layout layout) {
         super(format, segments, true, layout.volume().mediaBytes(), layout.volume().chunkBytes());
         this.segments = segments;
         this.layout = layout;
         this.volume = layout.volume();
-        this.cache = new ChunkCache(volume.chunkBytes(), CACHE_BYTES);
+        this.cache = new ChunkCache((int) volume.chunkBytes(), CACHE_BYTES, this::decode);
+        int rawBytes = (int) volume.chunkBytes() + SectionWalker.CHUNK_SLACK;
+        this.raw = ThreadLocal.withInitial(() -> new byte[rawBytes]);
     }
 
     @Override
@@ -72,23 +76,18 @@ final class EwfImage extends ImageBase {
         while (dst.hasRemaining()) {
             long chunk = pos / blockSize;
             int in = (int) (pos - chunk * blockSize);
-            byte[] data = chunk(chunk);
-            int n = Math.min(dst.remaining(), data.length - in);
+            int n = Math.min(dst.remaining(), chunkBytes(chunk) - in);
             if (n <= 0) {
                 throw new IllegalArgumentException("ewf: read at 0x" + Long.toHexString(pos) + " past the media's end");
             }
-            dst.put(data, in, n);
+            cache.read(chunk, chunkBytes(chunk), in, n, dst);
             pos += n;
         }
     }
 
-    private byte[] chunk(long chunk) throws IOException {
-        byte[] data = cache.get(chunk);
-        if (data == null) {
-            data = decode(chunk);
-            cache.put(chunk, data);
-        }
-        return data;
+    /** Chunk {@code chunk}'s size: the last one is short when the media does not fill it. */
+    private int chunkBytes(long chunk) {
+        return (int) Math.max(0, Math.min(blockSize, virtualSize - chunk * blockSize));
     }
 
     /** The segment file holding chunk {@code chunk} and the chunk's offset in it. */
@@ -101,10 +100,9 @@ final class EwfImage extends ImageBase {
         return new ChunkLocation(segments.files().get(seg), address - segments.partStart(seg));
     }
 
-    /** The chunk's bytes: the last one is short when the media does not fill it. */
-    private byte[] decode(long chunk) throws IOException {
+    /** Decodes the chunk's {@code expected} bytes (its size) into {@code out}. */
+    private void decode(long chunk, byte[] out, int expected) throws IOException {
         ChunkTable.Chunk c = layout.chunks().chunk(chunk);
-        int expected = (int) Math.min(blockSize, virtualSize - chunk * blockSize);
         long address = c.address();
         int seg = segments.partAt(address);
         Path file = segments.files().get(seg);
@@ -124,13 +122,18 @@ final class EwfImage extends ImageBase {
             throw new CorruptImageException("ewf", file, what, at, want + " bytes run past the segment's end 0x"
                     + Long.toHexString(segmentEnd - segments.partStart(seg)));
         }
-        ByteBuffer raw = ByteBuffer.allocate(want);
-        segments.readFully(raw, address, "ewf", what);
-        return c.compressed() ? inflate(raw.array(), expected, file, what, at) : verify(raw.array(), expected, file,
-                what, at);
+        byte[] src = raw.get();
+        segments.readFully(ByteBuffer.wrap(src, 0, want), address, "ewf", what);
+        if (c.compressed()) {
+            inflate(src, want, out, expected, file, what, at);
+        } else {
+            verify(src, expected, file, what, at);
+            System.arraycopy(src, 0, out, 0, expected);
+        }
     }
 
-    private static byte[] verify(byte[] raw, int expected, Path file, String what, long at) throws CorruptImageException {
+    /** A stored chunk: its bytes, then the Adler-32 of them. */
+    private static void verify(byte[] raw, int expected, Path file, String what, long at) throws CorruptImageException {
         Adler32 a = new Adler32();
         a.update(raw, 0, expected);
         long stored = Bytes.of(raw).u32le(expected);
@@ -138,15 +141,13 @@ final class EwfImage extends ImageBase {
             throw new CorruptImageException("ewf", file, what, at, "checksum 0x" + Long.toHexString(stored)
                     + ", computed 0x" + Long.toHexString(a.getValue()));
         }
-        return raw.length == expected ? raw : java.util.Arrays.copyOf(raw, expected);
     }
 
-    private static byte[] inflate(byte[] raw, int expected, Path file, String what, long at)
+    private static void inflate(byte[] raw, int rawLength, byte[] out, int expected, Path file, String what, long at)
             throws CorruptImageException {
-        byte[] out = new byte[expected];
         int n;
         try {
-            n = Zlib.inflate(raw, raw.length, out);
+            n = Zlib.inflate(raw, rawLength, out, expected);
         } catch (IOException e) {
             throw new CorruptImageException("ewf", file, what, at, e.getMessage() + ", expected " + expected);
         }
@@ -154,7 +155,6 @@ final class EwfImage extends ImageBase {
             throw new CorruptImageException("ewf", file, what, at, "inflates to " + (n < 0 ? "more than " + expected
                     : n) + " bytes, expected " + expected);
         }
-        return out;
     }
 
     @Override

@@ -23,6 +23,8 @@ import java.nio.ByteBuffer;
  */
 public final class ChunkCache {
     private static final int WAYS = 4;
+    /** Chunks held at most, whatever the budget: the sets are made up front (tiny chunks: a smaller budget). */
+    private static final int MAX_ENTRIES = 4096;
 
     /** Decodes chunk {@code chunk} into {@code out[0, size)} exactly, or throws ({@code out} may be longer). */
     @FunctionalInterface
@@ -63,7 +65,7 @@ public final class ChunkCache {
     public ChunkCache(int maxChunkBytes, long budgetBytes, Decoder decoder) {
         this.maxChunkBytes = maxChunkBytes;
         this.decoder = decoder;
-        long entries = Math.max(1, Math.min(budgetBytes / Math.max(1, maxChunkBytes), 1 << 16));
+        long entries = Math.max(1, Math.min(budgetBytes / Math.max(1, maxChunkBytes), MAX_ENTRIES));
         int ways = (int) Math.min(WAYS, entries);
         int n = (int) Math.max(1, entries / ways);
         this.sets = new Set[n];

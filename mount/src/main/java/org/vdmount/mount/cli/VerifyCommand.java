@@ -1,7 +1,6 @@
 package org.vdmount.mount.cli;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -32,7 +31,6 @@ import picocli.CommandLine.Parameters;
 final class VerifyCommand extends VdCommand {
     static final int MISMATCH = 1;
     static final int ERROR = 2;
-    private static final int PIECE = 1 << 20;
 
     @Mixin
     ImageFormatOption imageFormat;
@@ -90,21 +88,15 @@ final class VerifyCommand extends VdCommand {
                 throw new IOException("no " + algorithms[i] + " implementation in this Java runtime", e);
             }
         }
-        long size = disk.size();
-        Progress progress = new Progress(vd.err, size, vd.terminal);
-        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(PIECE, Math.max(1, size)));
+        Progress progress = new Progress(vd.err, disk.size(), vd.terminal);
         boolean completed = false;
         try {
-            for (long off = 0; off < size; ) {
-                buf.clear().limit((int) Math.min(buf.capacity(), size - off));
-                disk.read(off, buf);
-                buf.flip();
+            OrderedRead.read(disk, OrderedRead.threads(), (piece, end) -> {
                 for (MessageDigest md : digests) {
-                    md.update(buf.duplicate());
+                    md.update(piece.duplicate());
                 }
-                off += buf.limit();
-                progress.update(off);
-            }
+                progress.update(end);
+            });
             completed = true;
         } finally {
             progress.finish(completed);

@@ -1,6 +1,7 @@
 package org.vdmount.mount.cli;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -8,6 +9,9 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.StoredChecksum;
@@ -89,16 +93,32 @@ final class VerifyCommand extends VdCommand {
             }
         }
         Progress progress = new Progress(vd.err, disk.size(), vd.terminal);
+        // each digest beyond the first on a thread of its own: a piece takes as long as its slowest
+        // digest (MD5 here), not the sum of them
+        ExecutorService others = Executors.newFixedThreadPool(Math.max(1, digests.length - 1), r -> {
+            Thread t = new Thread(r, "vd-digest");
+            t.setDaemon(true);
+            return t;
+        });
+        List<Future<?>> pending = new ArrayList<>();
         boolean completed = false;
         try {
             OrderedRead.read(disk, OrderedRead.threads(), (piece, end) -> {
-                for (MessageDigest md : digests) {
-                    md.update(piece.duplicate());
+                pending.clear();
+                for (int i = 1; i < digests.length; i++) {
+                    MessageDigest md = digests[i];
+                    ByteBuffer view = piece.duplicate();
+                    pending.add(others.submit(() -> md.update(view)));
+                }
+                digests[0].update(piece.duplicate());
+                for (Future<?> f : pending) {
+                    await(f); // the piece's buffer is reused once every digest has it
                 }
                 progress.update(end);
             });
             completed = true;
         } finally {
+            others.shutdown();
             progress.finish(completed);
         }
         Map<String, String> out = new java.util.LinkedHashMap<>();
@@ -106,5 +126,16 @@ final class VerifyCommand extends VdCommand {
             out.put(algorithms[i], HexFormat.of().formatHex(digests[i].digest()));
         }
         return out;
+    }
+
+    private static void await(Future<?> f) throws IOException {
+        try {
+            f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("digest interrupted");
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+        }
     }
 }

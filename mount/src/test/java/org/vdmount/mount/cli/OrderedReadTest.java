@@ -58,7 +58,7 @@ class OrderedReadTest {
         Path e01 = EwfTools.acquire(src, dir, "x", 64 << 20, "none", 16, 512);
         byte[] file = Files.readAllBytes(e01);
         for (int mib : new int[] {6, 2}) { // stored chunks: each one's bytes are in the file as they are
-            int at = indexOf(file, java.util.Arrays.copyOfRange(data, mib << 20, (mib << 20) + 64));
+            int at = DiskBytes.indexOf(file, java.util.Arrays.copyOfRange(data, mib << 20, (mib << 20) + 64));
             assertTrue(at > 0, "chunk at " + mib + " MiB not found");
             file[at + 100] ^= 1;
         }
@@ -73,18 +73,5 @@ class OrderedReadTest {
                 assertTrue(e.getMessage().contains("chunk " + ((2 << 20) / 8192) + " "), e.getMessage());
             }
         }
-    }
-
-    private static int indexOf(byte[] hay, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= hay.length; i++) {
-            for (int j = 0; j < needle.length; j++) {
-                if (hay[i + j] != needle[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
     }
 }

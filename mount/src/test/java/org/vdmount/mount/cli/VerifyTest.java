@@ -14,6 +14,7 @@ import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.vdmount.vd.conformance.DiskBytes;
 
 /**
  * {@code vd verify} over E01 sets written by {@code ewfacquire}: agrees with {@code ewfverify} on
@@ -81,7 +82,9 @@ class VerifyTest {
         Path e01 = acquire("none", 1 << 19, 2); // one segment: the digest section is in it
         byte[] b = Files.readAllBytes(e01);
         // the digest section: MD5 (16) then SHA-1 (20), Adler-32 at 76; change the SHA-1, keep the section valid
-        int at = indexOf(b, "digest".getBytes()) + 76;
+        int digest = DiskBytes.indexOf(b, "digest".getBytes());
+        assertTrue(digest >= 0, "no digest section");
+        int at = digest + 76;
         b[at + 16] ^= 1;
         java.util.zip.Adler32 a = new java.util.zip.Adler32();
         a.update(b, at, 76);
@@ -131,18 +134,5 @@ class VerifyTest {
         Cli.Result human = Cli.vd("info", e01);
         assertEquals(0, human.exit(), human.toString());
         assertTrue(human.out().contains(md5), human.out());
-    }
-
-    private static int indexOf(byte[] b, byte[] what) {
-        outer:
-        for (int i = 0; i + what.length <= b.length; i++) {
-            for (int j = 0; j < what.length; j++) {
-                if (b[i + j] != what[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        throw new AssertionError("not found");
     }
 }

@@ -113,6 +113,16 @@ public final class DiskBytes {
         return file;
     }
 
+    /** Where {@code needle} first occurs in {@code hay} (a structure's bytes in an image file), or -1. */
+    public static int indexOf(byte[] hay, byte[] needle) {
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            if (java.util.Arrays.equals(hay, i, i + needle.length, needle, 0, needle.length)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
     /** Seeded random bytes. */
     public static byte[] random(int n, long seed) {
         byte[] b = new byte[n];

@@ -152,7 +152,7 @@ class Qcow2ReadTest {
         io(dir, "qcow2", "t.qcow2", "write -P 0x32 512 1024");
         Path t = dir.resolve("t.qcow2");
         byte[] b = Files.readAllBytes(t);
-        int at = indexOf(b, new byte[] {(byte) 0xe2, 0x79, 0x2a, (byte) 0xca});
+        int at = org.vdmount.vd.conformance.DiskBytes.indexOf(b, new byte[] {(byte) 0xe2, 0x79, 0x2a, (byte) 0xca});
         assertTrue(at > 0, "backing format extension present");
         b[at] = 0x12; // now an unknown extension: no format recorded
         Files.write(t, b);
@@ -161,15 +161,6 @@ class Qcow2ReadTest {
             assertEquals(null, d.top().parent().formatHint());
         }
         assertSameAsQemu(dir, "t.qcow2");
-    }
-
-    private static int indexOf(byte[] hay, byte[] needle) {
-        for (int i = 0; i + needle.length <= hay.length; i++) {
-            if (java.util.Arrays.equals(hay, i, i + needle.length, needle, 0, needle.length)) {
-                return i;
-            }
-        }
-        return -1;
     }
 
     /**

@@ -15,7 +15,7 @@ import org.vdmount.vd.Disk;
  * Every byte of a disk, handed to a consumer in order, while the reads of the pieces after it run
  * on other threads. Reading a compressed image (an E01's zlib chunks, a DMG's) is mostly decoding,
  * and a digest must see the bytes in order: so the decoding of the next pieces overlaps the
- * digest of this one and spreads over the cores ({@code ewfverify} decodes on several threads too).
+ * digest of this one and spreads over the cores.
  * A failed read is reported when its piece's turn comes, so the error named is always the first in
  * disk order, whatever the timing.
  */

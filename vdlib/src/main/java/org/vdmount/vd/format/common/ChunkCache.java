@@ -12,7 +12,8 @@ import java.nio.ByteBuffer;
  * LRU of linked entries: reading a disk at 1 GB/s made 1 GB/s of garbage, entries still cached at
  * a young collection were promoted, and an evicted entry in the old generation kept the entries
  * linked after it alive through the next young collections. G1 then let the heap grow towards its
- * limit before marking: `vd compare` of a 16 GiB E01 grew to 2.9 GB resident. Now a miss decodes
+ * limit before marking: `vd compare` of a 16 GiB E01 grew to 2.9 GB resident once nothing else
+ * (the humongous arrays of the old EWF chunk table) happened to start a marking. Now a miss decodes
  * into the reading thread's own scratch buffer (no lock held) and copies the chunk into a pool
  * buffer; nothing is allocated per chunk.
  *

@@ -22,7 +22,7 @@ import org.vdmount.vd.table.TableCache;
  * its segment (the decoder checks every chunk against the segment's end).
  */
 final class ChunkTable {
-    /** Tables kept decoded at once (a table is at most 256 KiB of entries, usually 64 KiB). */
+    /** Tables kept decoded at once (EnCase writes 16375 or 65534 entries a table: 64 or 256 KiB). */
     static final int CACHED_TABLES = 32;
 
     /** One chunk: its address, its stored bytes (-1: its entries give no valid size) and whether it is compressed. */

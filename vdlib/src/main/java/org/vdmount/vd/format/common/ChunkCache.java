@@ -27,10 +27,14 @@ public final class ChunkCache {
     /** Chunks held at most, whatever the budget: the sets are made up front (tiny chunks: a smaller budget). */
     private static final int MAX_ENTRIES = 4096;
 
-    /** Decodes chunk {@code chunk} into {@code out[0, size)} exactly, or throws ({@code out} may be longer). */
+    /**
+     * Decodes chunk {@code chunk} into {@code out} (at least {@code size} long) and answers how many
+     * bytes it holds (0 to {@code size}: a format may allow a short one), or throws. {@code tag} is
+     * what the caller passed along with the key (a grain number for messages), not part of it.
+     */
     @FunctionalInterface
     public interface Decoder {
-        void decode(long chunk, byte[] out, int size) throws IOException;
+        int decode(long chunk, long tag, byte[] out, int size) throws IOException;
     }
 
     private final int maxChunkBytes;
@@ -83,6 +87,18 @@ public final class ChunkCache {
      * keeps is as large as the largest chunk it decoded.
      */
     public void read(long chunk, int size, int from, int n, ByteBuffer dst) throws IOException {
+        int length = read(chunk, chunk, size, from, n, dst);
+        if (from > length - n) {
+            throw new IllegalStateException("chunk " + chunk + " decoded to " + length + " of its " + size + " bytes");
+        }
+    }
+
+    /**
+     * As above for formats whose chunks may decode short: answers the chunk's decoded length, and
+     * copies only when the range lies within it (else nothing: the caller reports the short chunk).
+     * {@code tag} goes to the decoder with {@code chunk}.
+     */
+    public int read(long chunk, long tag, int size, int from, int n, ByteBuffer dst) throws IOException {
         if (size < 0 || size > maxChunkBytes || from < 0 || n < 0 || from > size - n) {
             throw new IllegalArgumentException("bytes [" + from + ", +" + n + ") of a chunk of " + size + " (at most "
                     + maxChunkBytes + ")");
@@ -91,8 +107,7 @@ public final class ChunkCache {
         synchronized (s) {
             int w = s.find(chunk);
             if (w >= 0) {
-                copyOut(s, w, from, n, dst);
-                return;
+                return copyOut(s, w, from, n, dst);
             }
         }
         byte[] buf = scratch.get();
@@ -100,27 +115,32 @@ public final class ChunkCache {
             buf = new byte[size];
             scratch.set(buf);
         }
-        decoder.decode(chunk, buf, size);
+        int length = decoder.decode(chunk, tag, buf, size);
+        if (length < 0 || length > size) {
+            throw new IllegalStateException("chunk " + chunk + " decoded to " + length + " bytes, at most " + size);
+        }
         synchronized (s) {
             int w = s.find(chunk);
             if (w < 0) {
                 w = s.victim;
                 s.victim = (w + 1) % s.keys.length;
-                if (s.data[w] == null || s.data[w].length < size) {
-                    s.data[w] = new byte[size];
+                if (s.data[w] == null || s.data[w].length < length) {
+                    s.data[w] = new byte[Math.max(length, 1)];
                 }
-                System.arraycopy(buf, 0, s.data[w], 0, size);
+                System.arraycopy(buf, 0, s.data[w], 0, length);
                 s.keys[w] = chunk;
-                s.lengths[w] = size;
+                s.lengths[w] = length;
             }
-            copyOut(s, w, from, n, dst);
+            return copyOut(s, w, from, n, dst);
         }
     }
 
-    private static void copyOut(Set s, int w, int from, int n, ByteBuffer dst) {
-        if (from > s.lengths[w] - n) {
-            throw new IllegalArgumentException("bytes [" + from + ", +" + n + ") of a cached chunk of " + s.lengths[w]);
+    /** Copies the range when the cached chunk holds it; answers the chunk's length either way. */
+    private static int copyOut(Set s, int w, int from, int n, ByteBuffer dst) {
+        int length = s.lengths[w];
+        if (from <= length - n) {
+            dst.put(s.data[w], from, n);
         }
-        dst.put(s.data[w], from, n);
+        return length;
     }
 }

@@ -43,8 +43,10 @@ final class DmgImage extends ImageBase {
         super(format, storage, true, layout.koly().virtualBytes(), BLOCK);
         this.layout = layout;
         this.chunks = layout.chunks();
-        this.cache = new ChunkCache((int) largestCompressedChunk(chunks), CACHE_BYTES, (i, out, size) -> decode((int) i,
-                out, size));
+        this.cache = new ChunkCache((int) largestCompressedChunk(chunks), CACHE_BYTES, (i, tag, out, size) -> {
+            decode((int) i, out, size);
+            return size;
+        });
     }
 
     /** At most {@link UdifLayout#MAX_CHUNK_BYTES}, checked at open. */

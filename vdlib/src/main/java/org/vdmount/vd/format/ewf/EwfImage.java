@@ -40,7 +40,10 @@ final class EwfImage extends ImageBase {
         this.segments = segments;
         this.layout = layout;
         this.volume = layout.volume();
-        this.cache = new ChunkCache((int) volume.chunkBytes(), CACHE_BYTES, this::decode);
+        this.cache = new ChunkCache((int) volume.chunkBytes(), CACHE_BYTES, (chunk, tag, out, size) -> {
+            decode(chunk, out, size);
+            return size;
+        });
         int rawBytes = (int) volume.chunkBytes() + SectionWalker.CHUNK_SLACK;
         this.raw = ThreadLocal.withInitial(() -> new byte[rawBytes]);
     }

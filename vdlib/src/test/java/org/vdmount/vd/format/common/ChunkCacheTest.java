@@ -32,11 +32,12 @@ class ChunkCacheTest {
         final AtomicLong calls = new AtomicLong();
 
         @Override
-        public void decode(long chunk, byte[] out, int size) {
+        public int decode(long chunk, long tag, byte[] out, int size) {
             calls.incrementAndGet();
             for (int i = 0; i < size; i++) {
                 out[i] = expected(chunk, i);
             }
+            return size;
         }
     }
 

@@ -79,11 +79,12 @@ final class EwfImage extends ImageBase {
         while (dst.hasRemaining()) {
             long chunk = pos / blockSize;
             int in = (int) (pos - chunk * blockSize);
-            int n = Math.min(dst.remaining(), chunkBytes(chunk) - in);
+            int size = chunkBytes(chunk);
+            int n = Math.min(dst.remaining(), size - in);
             if (n <= 0) {
                 throw new IllegalArgumentException("ewf: read at 0x" + Long.toHexString(pos) + " past the media's end");
             }
-            cache.read(chunk, chunkBytes(chunk), in, n, dst);
+            cache.read(chunk, size, in, n, dst);
             pos += n;
         }
     }

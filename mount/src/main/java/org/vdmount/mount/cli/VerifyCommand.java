@@ -14,6 +14,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
+import org.vdmount.vd.OrderedRead;
 import org.vdmount.vd.StoredChecksum;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

@@ -3,13 +3,16 @@ package org.vdmount.vd.format.dmg;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32;
+import org.vdmount.vd.Allocation;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.HostLocation;
 import org.vdmount.vd.ImageFormat;
+import org.vdmount.vd.OrderedRead;
 import org.vdmount.vd.ParentReference;
 import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.Run;
@@ -175,15 +178,9 @@ final class DmgImage extends ImageBase {
         List<StoredChecksum> out = new ArrayList<>();
         KolyTrailer k = layout.koly();
         if (k.dataChecksum().isCrc32()) {
-            CRC32 crc = new CRC32();
-            ByteBuffer buf = ByteBuffer.allocate(1 << 20);
-            for (long done = 0; done < k.dataForkLength(); ) {
-                buf.clear().limit((int) Math.min(buf.capacity(), k.dataForkLength() - done));
-                storage.readFully(buf, k.dataForkOffset() + done, "dmg", "data fork");
-                buf.flip();
-                crc.update(buf);
-                done += buf.limit();
-            }
+            CRC32 crc = new CRC32(); // the next pieces are read while this one is summed
+            OrderedRead.read((at, dst) -> storage.readFully(dst, at, "dmg", "data fork"), k.dataForkOffset(),
+                    k.dataForkOffset() + k.dataForkLength(), OrderedRead.threads(), (piece, end) -> crc.update(piece));
             out.add(new StoredChecksum("data fork crc32", hex(k.dataChecksum().crc32()), hex(crc.getValue())));
         }
         List<BlkxTable> tables = layout.tables();
@@ -204,33 +201,42 @@ final class DmgImage extends ImageBase {
     /**
      * CRC-32 of {@code count} sectors of the media from {@code first}, as a reader sees them,
      * leaving out free ("ignore", type 2) chunks: hdiutil's table checksums skip them (7-Zip's
-     * DmgHandler: "sparse: without file CRC calculation").
+     * DmgHandler: "sparse: without file CRC calculation"). The chunks after the one being summed
+     * decode on other threads ({@link OrderedRead}); the sum takes them in order.
      */
     private long mediaCrc(long first, long count) throws IOException {
         CRC32 crc = new CRC32();
         long start = first * 512;
         long end = Math.min(virtualSize, start + count * 512);
-        ByteBuffer buf = ByteBuffer.allocate((int) BLOCK);
-        for (long pos = start; pos < end; ) {
-            long run = map(pos, Math.min(BLOCK, end - pos));
-            int len = (int) Run.length(run);
-            int at = chunks.find(pos / 512);
-            if (at >= 0 && chunks.kind(at) == ChunkKind.IGNORE) {
+        OrderedRead.read(this::readMedia, start, end, OrderedRead.threads(), (piece, pieceEnd) -> {
+            long base = pieceEnd - piece.remaining();
+            for (long pos = base; pos < pieceEnd; ) {
+                int len = (int) Run.length(map(pos, pieceEnd - pos));
+                int at = chunks.find(pos / 512);
+                if (at < 0 || chunks.kind(at) != ChunkKind.IGNORE) {
+                    crc.update(piece.slice(piece.position() + (int) (pos - base), len));
+                }
                 pos += len;
-                continue;
             }
-            buf.clear().limit(len);
-            if (Run.kind(run) == org.vdmount.vd.Allocation.DATA) {
-                readData(pos, buf);
+        });
+        return crc.getValue();
+    }
+
+    /** Fills {@code dst} with the media at {@code offset} as a reader sees it (zeros where no data is). */
+    private void readMedia(long offset, ByteBuffer dst) throws IOException {
+        for (long pos = offset; dst.hasRemaining(); ) {
+            long run = map(pos, dst.remaining());
+            int len = (int) Run.length(run);
+            ByteBuffer part = dst.slice(dst.position(), len);
+            if (Run.kind(run) == Allocation.DATA) {
+                readData(pos, part);
             } else {
-                java.util.Arrays.fill(buf.array(), 0, len, (byte) 0);
-                buf.position(len);
+                int from = dst.arrayOffset() + dst.position();
+                Arrays.fill(dst.array(), from, from + len, (byte) 0);
             }
-            buf.flip();
-            crc.update(buf);
+            dst.position(dst.position() + len);
             pos += len;
         }
-        return crc.getValue();
     }
 
     @Override

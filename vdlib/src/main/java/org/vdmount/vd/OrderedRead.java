@@ -1,4 +1,4 @@
-package org.vdmount.mount.cli;
+package org.vdmount.vd;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -9,43 +9,56 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import org.vdmount.vd.Disk;
 
 /**
- * Every byte of a disk, handed to a consumer in order, while the reads of the pieces after it run
- * on other threads. Reading a compressed image (an E01's zlib chunks, a DMG's) is mostly decoding,
- * and a digest must see the bytes in order: so the decoding of the next pieces overlaps the
- * digest of this one and spreads over the cores.
+ * Every byte of a disk (or of a range of an image), handed to a consumer in order, while the reads
+ * of the pieces after it run on other threads. Reading a compressed image (an E01's zlib chunks, a
+ * DMG's) is mostly decoding, and a digest or checksum must see the bytes in order: so the decoding
+ * of the next pieces overlaps the digest of this one and spreads over the cores ({@code vd verify},
+ * a DMG's block-table CRC-32s).
  * A failed read is reported when its piece's turn comes, so the error named is always the first in
  * disk order, whatever the timing.
  */
-final class OrderedRead {
-    static final int PIECE = 1 << 20;
+public final class OrderedRead {
+    public static final int PIECE = 1 << 20;
     /** Reading threads at most (each keeps two pieces in flight). */
     static final int MAX_THREADS = 8;
 
-    /** Takes the pieces in disk order; {@code end} is the disk offset just past the piece. */
+    /** Takes the pieces in order; {@code end} is the offset just past the piece. */
     @FunctionalInterface
-    interface Sink {
+    public interface Sink {
         void accept(ByteBuffer piece, long end) throws IOException;
+    }
+
+    /** Fills {@code dst} (to its limit) with the bytes at {@code offset}; called from several threads at once. */
+    @FunctionalInterface
+    public interface Source {
+        void read(long offset, ByteBuffer dst) throws IOException;
     }
 
     private OrderedRead() {
     }
 
     /** One reading thread per core (at least one, at most {@link #MAX_THREADS}). */
-    static int threads() {
+    public static int threads() {
         return Math.max(1, Math.min(MAX_THREADS, Runtime.getRuntime().availableProcessors()));
     }
 
     /** Reads all of {@code disk} with {@code threads} reading threads (1: on the calling thread only). */
-    static void read(Disk disk, int threads, Sink sink) throws IOException {
-        long size = disk.size();
-        if (threads <= 1 || size <= PIECE) {
-            ByteBuffer b = ByteBuffer.allocate((int) Math.min(PIECE, Math.max(1, size)));
-            for (long off = 0; off < size; ) {
-                b.clear().limit((int) Math.min(b.capacity(), size - off));
-                disk.read(off, b);
+    public static void read(Disk disk, int threads, Sink sink) throws IOException {
+        read(disk::read, 0, disk.size(), threads, sink);
+    }
+
+    /**
+     * Reads {@code [start, end)} of {@code source} with {@code threads} reading threads (1: on the
+     * calling thread only); the sink sees pieces of {@link #PIECE} bytes at most, in order.
+     */
+    public static void read(Source source, long start, long end, int threads, Sink sink) throws IOException {
+        if (threads <= 1 || end - start <= PIECE) {
+            ByteBuffer b = ByteBuffer.allocate((int) Math.min(PIECE, Math.max(1, end - start)));
+            for (long off = start; off < end; ) {
+                b.clear().limit((int) Math.min(b.capacity(), end - off));
+                source.read(off, b);
                 off += b.flip().limit();
                 sink.accept(b, off);
             }
@@ -62,16 +75,16 @@ final class OrderedRead {
         }
         ArrayDeque<Future<ByteBuffer>> inFlight = new ArrayDeque<>();
         try {
-            long next = 0;
-            long done = 0;
-            while (done < size) {
-                while (next < size && !free.isEmpty()) {
+            long next = start;
+            long done = start;
+            while (done < end) {
+                while (next < end && !free.isEmpty()) {
                     ByteBuffer b = free.poll();
                     long off = next;
-                    int len = (int) Math.min(PIECE, size - off);
+                    int len = (int) Math.min(PIECE, end - off);
                     inFlight.add(pool.submit(() -> {
                         b.clear().limit(len);
-                        disk.read(off, b);
+                        source.read(off, b);
                         return b.flip();
                     }));
                     next += len;

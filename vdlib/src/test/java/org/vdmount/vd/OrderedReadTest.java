@@ -1,4 +1,4 @@
-package org.vdmount.mount.cli;
+package org.vdmount.vd;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -12,9 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.vdmount.vd.Disk;
-import org.vdmount.vd.OpenOptions;
-import org.vdmount.vd.VdException;
 import org.vdmount.vd.conformance.DiskBytes;
 import org.vdmount.vd.format.ewf.EwfTools;
 

@@ -11,9 +11,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.vdmount.mount.MountTable;
+import org.vdmount.mount.Unmount;
 
 /**
- * {@code vdmount -u MOUNTPOINT}: unmounts (fusermount3 -u) and returns once the daemon that served
+ * {@code vdmount -u MOUNTPOINT}: unmounts (fusermount3 -u, {@link Unmount#fusermount}) and returns once the daemon that served
  * the mount has exited, so its image files are closed, flushed and unlocked: a {@code qemu-img}
  * or a copy of the image right after it sees the finished file. {@code fusermount -u} alone
  * returns before that (the daemon notices the unmount, then closes its images: ~0.1 s in which
@@ -128,24 +129,12 @@ final class UnmountAndWait {
         }
     }
 
-    /** {@code fusermount3 -u DIR} (fusermount where only libfuse 2's is installed), its stderr passed on. */
+    /** {@code fusermount3 -u DIR} ({@link Unmount#fusermount}), what it says passed on. */
     private static int fusermount(Path dir, PrintStream err) throws InterruptedException {
-        for (String program : new String[] {"fusermount3", "fusermount"}) {
-            try {
-                Process p = new ProcessBuilder(program, "-u", dir.toString())
-                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                        .redirectErrorStream(true).start();
-                String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-                int rc = p.waitFor();
-                if (!out.isEmpty()) {
-                    err.println(VdmountMain.PROG + ": " + out.replace('\n', ' '));
-                }
-                return rc;
-            } catch (IOException e) {
-                // not installed: the next one
-            }
+        Unmount.Result r = Unmount.fusermount(dir, false);
+        if (!r.output().isEmpty()) {
+            err.println(VdmountMain.PROG + ": " + r.output().replace('\n', ' '));
         }
-        err.println(VdmountMain.PROG + ": fusermount3 not found on PATH (install fuse3)");
-        return 1;
+        return r.status() == Unmount.DID_NOT_RUN ? 1 : r.status();
     }
 }

@@ -35,6 +35,9 @@ final class CheckCommand extends VdCommand {
     @Option(names = "--json", description = "Print one JSON object (qemu-img check's keys, plus findings).")
     boolean json;
 
+    @Mixin
+    OutputOption output;
+
     @Option(names = "-r", paramLabel = "leaks|all", description = "Repair: 'leaks' gives leaked space back; 'all' "
             + "also fixes corruptions that can be fixed without dropping data. The result is checked again.")
     String repair;
@@ -68,7 +71,7 @@ final class CheckCommand extends VdCommand {
         for (String note : r.notes()) {
             vd.err.println(VdMain.PROG + ": " + image + ": " + note);
         }
-        if (json) {
+        if (output.json(json)) {
             vd.out.println(Json.write(toJson(r, fmt)));
         } else {
             printHuman(r);

@@ -35,7 +35,7 @@ record InfoReport(String filename, String format, String variant, long virtualSi
      */
     record Layer(String filename, List<String> files, String format, String variant, long virtualSize, UUID uuid,
                  UUID parentUuid, List<String> parentLocators, long actualSize, long allocatedBytes,
-                 Map<String, Object> details, List<Truncation.Range> missing) {
+                 Map<String, Object> details, List<Truncation.Range> missing, long clusterSize) {
     }
 
     /** Ranges listed in the human output; the rest are counted (JSON lists every one). */
@@ -61,12 +61,24 @@ record InfoReport(String filename, String format, String variant, long virtualSi
                     img.files().stream().map(Path::toString).toList(), img.format().name(), img.variant(),
                     img.virtualSize(), img.uuid(), parent == null ? null : parent.uuid(),
                     parent == null ? List.of() : parent.locators(), img.hostAllocatedBytes(),
-                    img.allocatedBytes(), kebabDetails(img.details()), missing));
+                    img.allocatedBytes(), kebabDetails(img.details()), missing, clusterSize(img)));
         }
         Image top = disk.top();
         return new InfoReport(top.storage().path().toString(), top.format().name(), top.variant(), disk.size(),
                 top.logicalSectorSize(), top.physicalSectorSize(), disk.allocatedBytes(), layers,
                 DiskPartitions.read(disk, warnings));
+    }
+
+    /**
+     * The allocation unit qemu-img info reports as cluster-size; 0 where it reports none: raw
+     * files, fixed VHDs and flat VMDK extents (block/vpc.c, block/vmdk.c get_info).
+     */
+    private static long clusterSize(Image img) {
+        String f = img.format().name();
+        String v = img.variant();
+        boolean none = f.equals("raw") || f.equals("vhd") && v.equals("fixed")
+                || f.equals("vmdk") && !(v.contains("Sparse") || v.equals("streamOptimized"));
+        return none ? 0 : img.blockSize();
     }
 
     // ---- JSON -------------------------------------------------------------------------------
@@ -80,29 +92,10 @@ record InfoReport(String filename, String format, String variant, long virtualSi
         m.put("logical-sector-size", logicalSectorSize);
         m.put("physical-sector-size", physicalSectorSize);
         m.put("allocated-bytes", allocatedBytes);
+        m.putAll(qemuKeys(chain.size() - 1));
         List<Object> layers = new ArrayList<>();
         for (Layer l : chain) {
-            Map<String, Object> j = new LinkedHashMap<>();
-            j.put("filename", l.filename);
-            j.put("files", l.files);
-            j.put("format", l.format);
-            j.put("variant", l.variant);
-            j.put("virtual-size", l.virtualSize);
-            j.put("uuid", l.uuid);
-            j.put("parent-uuid", l.parentUuid);
-            j.put("parent-locators", l.parentLocators);
-            j.put("actual-size", l.actualSize);
-            j.put("allocated-bytes", l.allocatedBytes);
-            j.put("details", l.details);
-            if (l.missing != null) {
-                j.put("missing-ranges", l.missing.stream().map(r -> {
-                    Map<String, Object> range = new LinkedHashMap<>();
-                    range.put("start", r.start());
-                    range.put("length", r.length());
-                    return range;
-                }).toList());
-            }
-            layers.add(j);
+            layers.add(layerJson(l));
         }
         m.put("chain", layers);
         m.put("partition-scheme", scheme());
@@ -123,6 +116,105 @@ record InfoReport(String filename, String format, String variant, long virtualSi
         }
         m.put("partitions", parts);
         return m;
+    }
+
+    /**
+     * {@code --backing-chain}: one object per layer, the top first, as qemu-img info
+     * --backing-chain --output=json prints them: each layer's keys with qemu-img's.
+     */
+    List<Object> toJsonChain() {
+        List<Object> out = new ArrayList<>();
+        for (int i = chain.size() - 1; i >= 0; i--) {
+            Map<String, Object> j = layerJson(chain.get(i));
+            j.putAll(qemuKeys(i));
+            out.add(j);
+        }
+        return out;
+    }
+
+    private static Map<String, Object> layerJson(Layer l) {
+        Map<String, Object> j = new LinkedHashMap<>();
+        j.put("filename", l.filename);
+        j.put("files", l.files);
+        j.put("format", l.format);
+        j.put("variant", l.variant);
+        j.put("virtual-size", l.virtualSize);
+        j.put("uuid", l.uuid);
+        j.put("parent-uuid", l.parentUuid);
+        j.put("parent-locators", l.parentLocators);
+        j.put("actual-size", l.actualSize);
+        j.put("allocated-bytes", l.allocatedBytes);
+        j.put("details", l.details);
+        if (l.missing != null) {
+            j.put("missing-ranges", l.missing.stream().map(r -> {
+                Map<String, Object> range = new LinkedHashMap<>();
+                range.put("start", r.start());
+                range.put("length", r.length());
+                return range;
+            }).toList());
+        }
+        return j;
+    }
+
+    /**
+     * qemu-img info's keys (QAPI ImageInfo) for layer {@code i}, so scripts written for
+     * {@code qemu-img info --output=json} read vd's: actual-size, cluster-size, dirty-flag,
+     * backing-filename (as recorded), full-backing-filename (the file opened as the parent),
+     * backing-filename-format (as recorded; a VMDK's is vmdk), encrypted, and format-specific for qcow2 and vmdk.
+     */
+    private Map<String, Object> qemuKeys(int i) {
+        Layer l = chain.get(i);
+        Map<String, Object> d = l.details;
+        Map<String, Object> q = new LinkedHashMap<>();
+        q.put("actual-size", l.actualSize);
+        if (l.clusterSize > 0) {
+            q.put("cluster-size", l.clusterSize);
+        }
+        q.put("dirty-flag", Boolean.TRUE.equals(d.get("dirty")) || Boolean.TRUE.equals(d.get("need-check")));
+        if (!l.parentLocators.isEmpty()) {
+            q.put("backing-filename", l.parentLocators.get(0));
+        }
+        if (i > 0) {
+            q.put("full-backing-filename", chain.get(i - 1).filename);
+        }
+        if (d.get("backing-format") != null) {
+            q.put("backing-filename-format", d.get("backing-format"));
+        } else if (l.format.equals("vmdk") && !l.parentLocators.isEmpty()) {
+            q.put("backing-filename-format", "vmdk"); // a VMDK's parent is a VMDK (block/vmdk.c sets it so)
+        }
+        if (l.format.equals("luks") || d.containsKey("encrypt-format") || d.containsKey("encryption")) {
+            q.put("encrypted", true);
+        }
+        Map<String, Object> specific = formatSpecific(l);
+        if (specific != null) {
+            q.put("format-specific", specific);
+        }
+        return q;
+    }
+
+    /** qemu-img's format-specific object where vd's details hold the same values: qcow2, vmdk. */
+    private static Map<String, Object> formatSpecific(Layer l) {
+        Map<String, Object> d = l.details;
+        Map<String, Object> data = new LinkedHashMap<>();
+        if (l.format.equals("qcow2")) {
+            for (String k : List.of("compat", "compression-type", "lazy-refcounts", "refcount-bits", "corrupt",
+                    "extended-l2", "data-file", "data-file-raw")) {
+                if (d.containsKey(k)) {
+                    data.put(k, d.get(k));
+                }
+            }
+        } else if (l.format.equals("vmdk") && d.get("cid") instanceof String cid
+                && d.get("parent-cid") instanceof String parentCid) {
+            data.put("cid", Long.parseLong(cid, 16));
+            data.put("parent-cid", Long.parseLong(parentCid, 16));
+            data.put("create-type", d.get("create-type"));
+        } else {
+            return null;
+        }
+        Map<String, Object> fs = new LinkedHashMap<>();
+        fs.put("type", l.format);
+        fs.put("data", data);
+        return fs;
     }
 
     private String scheme() {

@@ -31,6 +31,9 @@ final class MapCommand extends VdCommand {
     boolean json;
 
     @Mixin
+    OutputOption output;
+
+    @Mixin
     ImageFormatOption imageFormat;
 
     @Parameters(paramLabel = "IMAGE", description = "The image (top of its chain).")
@@ -39,7 +42,7 @@ final class MapCommand extends VdCommand {
     @Override
     public Integer call() throws Exception {
         try (Disk disk = imageFormat.open(image, vd.openOptions(common))) {
-            if (json) {
+            if (output.json(json)) {
                 printJson(disk, vd.out);
             } else {
                 printHuman(disk, vd.out);

@@ -37,6 +37,9 @@ final class MeasureCommand extends VdCommand {
     boolean json;
 
     @Mixin
+    OutputOption output;
+
+    @Mixin
     ImageFormatOption imageFormat;
 
     @Parameters(paramLabel = "SRC", arity = "0..1", description = "Source image (top of its chain).")
@@ -88,7 +91,7 @@ final class MeasureCommand extends VdCommand {
                         + "not '" + outputFormat + "'");
             }
         }
-        if (json) {
+        if (output.json(json)) {
             Map<String, Object> j = new LinkedHashMap<>();
             j.put("required", m.required());
             j.put("fully-allocated", m.fullyAllocated());

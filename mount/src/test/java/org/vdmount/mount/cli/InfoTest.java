@@ -48,6 +48,102 @@ class InfoTest {
         }
     }
 
+    /** The qemu-img info keys of {@code ours} that {@code qemu} has too are equal (full paths compared as real paths). */
+    @SuppressWarnings("unchecked")
+    private static void sameQemuKeys(Map<String, Object> qemu, Map<String, Object> ours, String what) throws Exception {
+        for (String k : List.of("virtual-size", "cluster-size", "actual-size", "dirty-flag", "backing-filename",
+                "backing-filename-format", "encrypted")) {
+            assertEquals(qemu.get(k), ours.get(k), what + ": " + k);
+        }
+        if (qemu.containsKey("full-backing-filename")) {
+            assertEquals(Path.of((String) qemu.get("full-backing-filename")).toRealPath(),
+                    Path.of((String) ours.get("full-backing-filename")).toRealPath(), what + ": full-backing-filename");
+        } else {
+            assertNull(ours.get("full-backing-filename"), what);
+        }
+        Map<String, Object> qs = (Map<String, Object>) qemu.get("format-specific");
+        if (qs != null && (qs.get("type").equals("qcow2") || qs.get("type").equals("vmdk"))) {
+            Map<String, Object> os = (Map<String, Object>) ours.get("format-specific");
+            assertEquals(qs.get("type"), os.get("type"), what);
+            Map<String, Object> qd = (Map<String, Object>) qs.get("data");
+            for (Map.Entry<String, Object> e : ((Map<String, Object>) os.get("data")).entrySet()) {
+                assertEquals(qd.get(e.getKey()), e.getValue(), what + ": format-specific " + e.getKey());
+            }
+        }
+    }
+
+    /**
+     * --output=json carries qemu-img info's keys with qemu-img's values, for images qemu-img made
+     * of every format it writes (cluster-size absent where qemu-img has none: raw, fixed VHD, flat
+     * VMDK), and --backing-chain prints the chain top first as qemu-img does.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void qemuImgInfoKeysReadAsQemuImgReadsThem() throws Exception {
+        Tools.require("qemu-img");
+        Tools.require("qemu-io");
+        String[][] images = {{"raw", "r.raw", ""}, {"vdi", "d.vdi", ""}, {"vpc", "p.vhd", ""},
+                {"vpc", "f.vhd", "subformat=fixed"}, {"vhdx", "x.vhdx", ""}, {"vmdk", "v.vmdk", ""},
+                {"vmdk", "fl.vmdk", "subformat=monolithicFlat"}, {"qed", "e.qed", ""}, {"qcow", "o.qcow", ""},
+                {"qcow2", "q.qcow2", "cluster_size=4096,lazy_refcounts=on"}};
+        for (String[] f : images) {
+            Path img = dir.resolve(f[1]);
+            Tools.run("qemu-img", "create", "-q", "-f", f[0], "-o", f[2].isEmpty() ? "size=8M" : f[2] + ",size=8M",
+                    img.toString());
+            Tools.run("qemu-io", "-f", f[0], "-c", "write -P 7 1M 300k", img.toString());
+            Map<String, Object> qemu = Tools.qemuInfo(img, f[0]);
+            Cli.Result r = Cli.vd("info", "--output=json", "-f", f[0], img);
+            assertEquals(0, r.exit(), r.toString());
+            Map<String, Object> ours = (Map<String, Object>) JsonParser.parse(r.out());
+            sameQemuKeys(qemu, ours, f[1]);
+            assertEquals(qemu.containsKey("cluster-size"), ours.containsKey("cluster-size"), f[1]);
+        }
+        // an encrypted qcow2 (ours: qemu-img cannot time its KDF on every machine) says so as qemu-img does
+        Path pw = java.nio.file.Files.writeString(dir.resolve("pw"), "secret\n");
+        Path enc = dir.resolve("enc.qcow2");
+        Cli.Result made = Cli.vd("create", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.iter-time=10",
+                "--password-file", pw, enc, "4M");
+        assertEquals(0, made.exit(), made.toString());
+        Map<String, Object> qemuEnc = Tools.qemuInfo(enc, "qcow2");
+        assertEquals(true, qemuEnc.get("encrypted"), qemuEnc.toString());
+        Cli.Result encInfo = Cli.vd("info", "--output=json", "--password-file", pw, enc);
+        sameQemuKeys(qemuEnc, (Map<String, Object>) JsonParser.parse(encInfo.out()), "encrypted qcow2");
+        // a chain: qcow2 over vmdk over vmdk (qemu-img wants a vmdk's backing to be a vmdk)
+        Path base = dir.resolve("base.vmdk");
+        Path mid = dir.resolve("mid.vmdk");
+        Path top = dir.resolve("top.qcow2");
+        Tools.run("qemu-img", "create", "-q", "-f", "vmdk", base.toString(), "8M");
+        Tools.run("qemu-io", "-c", "write -P 8 1M 64k", base.toString());
+        Tools.run("qemu-img", "create", "-q", "-f", "vmdk", "-F", "vmdk", "-b", "base.vmdk", mid.toString());
+        Tools.run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "vmdk", "-b", "mid.vmdk", top.toString());
+        Tools.run("qemu-io", "-c", "write -P 9 0 64k", top.toString());
+        List<Object> qemuChain = (List<Object>) JsonParser.parse(Tools.run("qemu-img", "info", "--output=json",
+                "--backing-chain", top.toString()));
+        Cli.Result r = Cli.vd("info", "--output", "json", "--backing-chain", top);
+        assertEquals(0, r.exit(), r.toString());
+        List<Object> ourChain = (List<Object>) JsonParser.parse(r.out());
+        assertEquals(3, ourChain.size(), r.out());
+        for (int i = 0; i < 3; i++) {
+            sameQemuKeys((Map<String, Object>) qemuChain.get(i), (Map<String, Object>) ourChain.get(i), "layer " + i);
+        }
+        assertEquals("mid.vmdk", ((Map<String, Object>) ourChain.get(0)).get("backing-filename"));
+        sameQemuKeys((Map<String, Object>) qemuChain.get(0), infoJson(top), "top without --backing-chain");
+        // the human table stays the default; --json and --output=human contradict each other
+        assertTrue(Cli.vd("info", "--output=human", top).out().startsWith("image:"));
+        Cli.Result both = Cli.vd("info", "--json", "--output=human", top);
+        assertEquals(2, both.exit(), both.toString());
+        for (String verb : List.of("map", "check", "measure")) { // the other verbs with JSON take --output too
+            Cli.Result j = Cli.vd(verb, "--json", top);
+            Cli.Result o = Cli.vd(verb, "--output=json", top);
+            assertEquals(0, o.exit(), o.toString());
+            assertEquals(j.out(), o.out(), verb);
+            assertTrue(o.out().startsWith("{") || o.out().startsWith("["), o.toString());
+        }
+        Cli.Result bad = Cli.vd("info", "--output=yaml", top);
+        assertEquals(2, bad.exit(), bad.toString());
+        assertTrue(bad.err().contains("expected one of [human, json]"), bad.toString());
+    }
+
     @Test
     void formatOptionSkipsTheProbeAndVpcIsVhd() throws Exception {
         Tools.require("qemu-img");

@@ -470,6 +470,9 @@ final class Qcow2Image extends ImageBase {
         m.put("lazy_refcounts", (header.compatibleFeatures() & Qcow2Header.COMPAT_LAZY_REFCOUNTS) != 0);
         m.put("dirty", header.dirty());
         m.put("corrupt", header.corrupt());
+        if (Qcow2Encryption.encrypted(dataStorage)) {
+            m.put("encrypt_format", "luks"); // qemu-img info's format-specific encrypt.format
+        }
         if (parent != null) {
             m.put("backing_file", parent.locators().get(0));
             if (ext.backingFormat() != null) {

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import org.vdmount.vd.ChainCommit;
 import org.vdmount.vd.Sizes;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -26,6 +27,9 @@ final class CommitCommand extends ModifyingCommand {
             description = "The layer of IMAGE's chain to commit into (default: IMAGE's backing file).")
     Path base;
 
+    @Mixin
+    ProgressOption progressOption;
+
     @Parameters(paramLabel = "IMAGE", description = "The top of the chain whose data is committed.")
     Path image;
 
@@ -36,7 +40,7 @@ final class CommitCommand extends ModifyingCommand {
         try (var probe = org.vdmount.vd.Disk.open(image, options)) {
             size = probe.size();
         }
-        Progress progress = new Progress(vd.err, size, vd.terminal);
+        Progress progress = progressOption.bar(vd, size);
         boolean done = false;
         ChainCommit.Result r;
         try {

@@ -31,6 +31,9 @@ final class CompactCommand extends ModifyingCommand {
     @Mixin
     ImageFormatOption imageFormat;
 
+    @Mixin
+    ProgressOption progressOption;
+
     @Parameters(paramLabel = "IMAGE", description = "The image to compact (its backing chain is only read).")
     Path image;
 
@@ -46,7 +49,7 @@ final class CompactCommand extends ModifyingCommand {
         try (Disk probe = Disk.open(image, fmt, options)) {
             size = probe.size();
         }
-        Progress progress = new Progress(vd.err, size, vd.terminal);
+        Progress progress = progressOption.bar(vd, size);
         boolean done = false;
         CompactResult r;
         try {

@@ -16,6 +16,7 @@ import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.ImageFormat;
 import org.vdmount.vd.ImageInUseException;
+import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.storage.ImageLock;
@@ -33,9 +34,29 @@ import picocli.CommandLine.Parameters;
                         + "shown on stderr when a terminal is attached. A failed conversion deletes DST."})
 final class ConvertCommand extends VdCommand {
 
-    @Option(names = "-O", paramLabel = "FORMAT", defaultValue = "raw",
-            description = "Output format (default: ${DEFAULT-VALUE}).")
+    @Option(names = "-O", paramLabel = "FORMAT",
+            description = "Output format (default: raw; with -n, DST's own format must be named unless it is raw).")
     String outputFormat;
+
+    @Option(names = "-n", description = {"Skip creating DST (as qemu-img convert -n): write into the existing image "
+            + "or block device DST, at least as large as SRC, opened as -O's format (an image file that is not raw "
+            + "must be named by its format; -O raw overwrites its bytes). Ranges SRC reads as zeros are made zero "
+            + "in DST (holes where the host can) unless --target-is-zero. DST is never deleted, even when the copy "
+            + "fails; one that is part of SRC's chain or in use is refused."})
+    boolean noCreate;
+
+    @Option(names = "-B", paramLabel = "BACKING", description = {"Create DST as a differencing image over BACKING "
+            + "(recorded as given; a relative BACKING is relative to DST's directory), whose content must equal SRC's "
+            + "backing chain's: only what SRC's top layer holds is copied, its zeros as zeros (as qemu-img convert "
+            + "-B). With a SRC that has no backing file, every range is written (zeros made zero)."})
+    Path backing;
+
+    @Option(names = "-F", paramLabel = "BACKING_FMT", description = "With -B: BACKING's format (default: probe).")
+    String backingFormat;
+
+    @Option(names = "--target-is-zero", description = "With -n: DST already reads as zeros everywhere, so SRC's "
+            + "zero ranges are not written (as qemu-img).")
+    boolean targetIsZero;
 
     @Option(names = "-c", description = "Compress: qcow2 clusters deflated (as qemu-img convert -c; a "
             + "cluster that does not shrink is stored plain); vmdk means subformat=streamOptimized.")
@@ -47,6 +68,9 @@ final class ConvertCommand extends VdCommand {
             + "where DST's file system refuses). Either way DST is flushed to stable storage before vd returns "
             + "(qemu-img's unsafe, which skips that, is not offered).")
     String cache;
+
+    @Mixin
+    ProgressOption progressOption;
 
     @Mixin
     FormatOptions.Given formatOptions;
@@ -67,7 +91,7 @@ final class ConvertCommand extends VdCommand {
 
     @Override
     public Integer call() throws Exception {
-        ImageFormat format = FormatRegistry.require(outputFormat);
+        ImageFormat format = FormatRegistry.require(outputFormat == null ? "raw" : outputFormat);
         if (FormatHelp.printIfWanted(formatOptions.values, format, vd.out)) {
             return 0;
         }
@@ -79,6 +103,24 @@ final class ConvertCommand extends VdCommand {
         if (!cache.equals("none") && !cache.equals("writeback")) {
             throw new ParameterException(spec.commandLine(), "-t " + cache + " is not supported (writeback or "
                     + "none; vd always flushes DST before it returns)");
+        }
+        if (targetIsZero && !noCreate) {
+            throw new ParameterException(spec.commandLine(), "--target-is-zero needs -n (a new DST reads as zeros anyway)");
+        }
+        if (backingFormat != null && backing == null) {
+            throw new ParameterException(spec.commandLine(), "-F needs -B BACKING");
+        }
+        if (backing != null && noCreate) {
+            throw new ParameterException(spec.commandLine(), "-B and -n exclude each other (-B creates DST)");
+        }
+        if (noCreate) {
+            return intoExisting(options);
+        }
+        if (backing != null && !format.can(Capability.DIFFERENCING)) {
+            throw new VdException(format.name() + ": images of this format cannot have a backing file (-B)");
+        }
+        if (backing != null && compress) {
+            throw new VdException("-c with -B is not supported: compressed images are written without a backing file");
         }
         if (!format.can(Capability.CREATE)) {
             throw new VdException(format.name() + ": creating images is not supported");
@@ -105,17 +147,120 @@ final class ConvertCommand extends VdCommand {
                 replace(source);
             }
             long started = System.nanoTime();
-            Progress progress = new Progress(vd.err, source.size(), vd.terminal);
-            DiskCopy.Stats stats = compress && !format.name().equals("vmdk")
-                    ? convertCompressed(source, format, options, dst, progress, vd::warn)
-                    : convert(source, format, options, dst, cache.equals("none") ? vd::warn : null, progress,
-                            vd::warn);
+            Progress progress = progressOption.bar(vd, source.size());
+            DiskCopy.Stats stats;
+            if (backing != null) {
+                stats = convertOverBacking(source, format, options, progress);
+            } else {
+                stats = compress && !format.name().equals("vmdk")
+                        ? convertCompressed(source, format, options, dst, progress, vd::warn)
+                        : convert(source, format, options, dst, cache.equals("none") ? vd::warn : null, progress,
+                                vd::warn);
+            }
             double seconds = Math.max(1e-9, (System.nanoTime() - started) / 1e9);
             vd.note(common, String.format(Locale.ROOT, "%s: %s of %s written (%s read) in %.2f s, %.0f MiB/s",
                     dst, Sizes.human(stats.bytesWritten()), Sizes.human(source.size()),
                     Sizes.human(stats.bytesRead()), seconds, source.size() / seconds / (1 << 20)));
         }
         return 0;
+    }
+
+    /**
+     * {@code -n}: SRC into the existing DST (an image of -O's format, raw by default, or a block
+     * device), which is opened writable (so one in use is refused by its lock) and never deleted.
+     */
+    private int intoExisting(Map<String, String> options) throws IOException {
+        if (!options.isEmpty()) {
+            throw new ParameterException(spec.commandLine(), "-o sets the options of a new image; with -n DST is not "
+                    + "created");
+        }
+        if (compress) {
+            throw new VdException("-c with -n is not supported: compressed clusters are written only into a new "
+                    + "image (convert into a new file instead)");
+        }
+        if (!Files.exists(dst)) {
+            throw new VdException(dst + ": no such file (-n writes into an existing image or device)");
+        }
+        ImageFormat format;
+        if (outputFormat != null) {
+            format = FormatRegistry.require(outputFormat);
+        } else {
+            format = FormatRegistry.probe(dst);
+            if (!format.name().equals("raw")) {
+                throw new VdException(dst + ": is a " + format.name() + " image: name its format to write into it (-O "
+                        + format.name() + "), or -O raw to overwrite its bytes");
+            }
+        }
+        OpenOptions open = vd.openOptions(common);
+        try (Disk source = sourceFormat.open(src, open)) {
+            refuseIfInChain(source, "not written");
+            try (Disk target = Disk.open(dst, format, open.withReadOnly(false).withForceShare(false))) {
+                if (target.size() < source.size()) {
+                    throw new VdException(dst + ": " + target.size() + " bytes, smaller than the source's "
+                            + source.size());
+                }
+                if (cache.equals("none") && !target.top().storage().directWrites()) {
+                    vd.warn(dst + ": its file system refuses direct I/O (O_DIRECT); written through the page cache");
+                }
+                Progress progress = progressOption.bar(vd, source.size());
+                boolean copied = false;
+                try {
+                    DiskCopy.copy(source, target, targetIsZero ? DiskCopy.Target.FRESH : DiskCopy.Target.DIRTY,
+                            progress::update);
+                    target.flush();
+                    copied = true;
+                } finally {
+                    progress.finish(copied);
+                }
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * {@code -B}: creates DST over BACKING, reopens it with its chain (so zeros are written where
+     * the backing file is not zero) and copies what SRC's top layer holds; DST is deleted again
+     * when anything fails.
+     */
+    private DiskCopy.Stats convertOverBacking(Disk source, ImageFormat format, Map<String, String> options,
+                                              Progress progress) throws IOException {
+        OpenOptions open = vd.openOptions(common);
+        List<Path> files;
+        try (Disk parent = Creation.openBacking(dst, backing, backingFormat, open)) {
+            Image created = Creation.create(format, dst, new CreateOptions(source.size(), options, parent, backing));
+            files = created.files();
+            try (PartialOutput partial = new PartialOutput(dst, files)) {
+                created.close();
+                partial.commit();
+            }
+        }
+        try (PartialOutput partial = new PartialOutput(dst, files)) {
+            boolean copied = false;
+            DiskCopy.Stats stats;
+            try (Disk target = Disk.open(dst, format, open.withReadOnly(false).withForceShare(false))) {
+                if (cache.equals("none") && !target.top().storage().directWrites()) {
+                    vd.warn(dst + ": its file system refuses direct I/O (O_DIRECT); written through the page cache");
+                }
+                stats = DiskCopy.copy(source, target, DiskCopy.Target.OVER_BACKING, progress::update);
+                target.flush();
+                copied = true;
+            } finally {
+                progress.finish(copied);
+            }
+            partial.commit();
+            return stats;
+        }
+    }
+
+    /** Refuses when DST is a file of a layer of the source (compared by file identity, so hard links count). */
+    private void refuseIfInChain(Disk source, String what) throws IOException {
+        for (Image layer : source.layers()) {
+            for (Path f : layer.files()) {
+                if (Files.isSameFile(f, dst)) {
+                    throw new VdException(dst + ": is part of the source chain (" + f + "), " + what);
+                }
+            }
+        }
     }
 
     /**
@@ -127,13 +272,7 @@ final class ConvertCommand extends VdCommand {
         if (!Files.isRegularFile(dst, LinkOption.NOFOLLOW_LINKS)) {
             throw new VdException(dst + ": not a regular file, not replaced");
         }
-        for (Image layer : source.layers()) {
-            for (Path f : layer.files()) {
-                if (Files.isSameFile(f, dst)) {
-                    throw new VdException(dst + ": is part of the source chain (" + f + "), not replaced");
-                }
-            }
-        }
+        refuseIfInChain(source, "not replaced");
         String user = ImageLock.holder(dst);
         if (user != null) {
             throw new ImageInUseException(dst + ": " + user + ", not replaced");

@@ -82,7 +82,7 @@ final class CreateCommand extends VdCommand {
             return 0;
         }
         OpenOptions open = vd.openOptions(common);
-        try (Disk parent = openBacking(open)) {
+        try (Disk parent = Creation.openBacking(image, backing, backingFormat, open)) {
             long virtualSize = bytes == null ? parent.size() : bytes;
             write(fmt, new CreateOptions(virtualSize, options, parent, backing).withSecrets(vd.passwords(common, true)));
             vd.note(common, "created " + image + ": " + fmt.name() + ", " + InfoReport.size(virtualSize)
@@ -90,24 +90,6 @@ final class CreateCommand extends VdCommand {
         }
         checkChainOpens(open);
         return 0;
-    }
-
-    private Disk openBacking(OpenOptions open) throws IOException {
-        Path at = backingPath();
-        if (!Files.exists(at)) {
-            throw new VdException(backing + ": backing file not found at " + at
-                    + (backing.isAbsolute() ? "" : " (a relative BACKING is relative to the directory of " + image
-                    + ", as in qemu-img)"));
-        }
-        if (backingFormat == null) {
-            return Disk.open(at, open);
-        }
-        return Disk.open(at, FormatRegistry.require(backingFormat), open);
-    }
-
-    /** Where BACKING is: relative to IMAGE's directory unless absolute (qemu-img's rule). */
-    private Path backingPath() {
-        return backing.isAbsolute() ? backing : image.toAbsolutePath().getParent().resolve(backing);
     }
 
     /** Creates IMAGE, flushes and closes it; deletes it again if any of that fails. */

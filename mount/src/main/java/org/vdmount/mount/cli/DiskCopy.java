@@ -15,7 +15,8 @@ import org.vdmount.vd.Run;
 import org.vdmount.vd.ThreadModel;
 
 /**
- * Sparse copy of a whole disk into a freshly created one (which reads as zeros everywhere).
+ * Sparse copy of a whole disk into a freshly created one (which reads as zeros everywhere), or
+ * into an existing one or one over a backing file ({@link Target}).
  * Ranges that no layer of the source holds (and ZERO runs) are skipped without reading; data
  * ranges are read in chunks of {@link #CHUNK_BYTES} and only their non-zero grains are written, so
  * zeros never allocate space in the target. A grain is {@link #GRAIN_BYTES}, or the target's fill
@@ -40,12 +41,23 @@ final class DiskCopy {
     record Stats(long bytesRead, long bytesWritten) {
     }
 
+    /**
+     * What the target holds before the copy. FRESH: a new image reading as zeros, so zeros are
+     * skipped. DIRTY: an existing image or device ({@code vd convert -n}): every range the copy
+     * does not write is made zero ({@link Disk#discard}: holes where the host can). OVER_BACKING:
+     * a new image over a backing file with the source's backing content ({@code -B}): only what
+     * the source's top layer holds is copied (its zeros made zero), the rest is left to the
+     * backing file, as qemu-img convert -B does.
+     */
+    enum Target { FRESH, DIRTY, OVER_BACKING }
+
     /** All zeros, shared (read only) by every worker's zero detection. */
     private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(CHUNK_BYTES).asReadOnlyBuffer();
 
     private final Disk source;
     private final Disk target;
     private final LongConsumer progress;
+    private final Target mode;
     private final boolean inOrder;
     private final long size;
     /** Bytes of a grain: zero detection and writes go by whole grains aligned on the disk. */
@@ -64,10 +76,12 @@ final class DiskCopy {
     /** The chunk {@link #failure} belongs to ({@code -1}: not a chunk's, everything stops). */
     private long failedChunk = Long.MAX_VALUE;
 
-    private DiskCopy(Disk source, Disk target, LongConsumer progress, boolean inOrder) {
+    private DiskCopy(Disk source, Disk target, LongConsumer progress, Target mode, boolean inOrder) {
         this.source = source;
         this.target = target;
         this.progress = progress;
+        // a source without a backing file: what its top does not hold reads as zeros, so it is written
+        this.mode = mode == Target.OVER_BACKING && source.layers().size() < 2 ? Target.DIRTY : mode;
         this.inOrder = inOrder;
         this.size = source.size();
         long unit = target.top().fillUnit();
@@ -86,11 +100,21 @@ final class DiskCopy {
 
     /** As {@link #copy(Disk, Disk, LongConsumer)} with {@code workers} chunks in flight (1 = no threads). */
     static Stats copy(Disk source, Disk target, LongConsumer progress, int workers) throws IOException {
+        return copy(source, target, Target.FRESH, progress, workers);
+    }
+
+    /** Copies all of {@code source} into {@code target}, which holds what {@code mode} says. */
+    static Stats copy(Disk source, Disk target, Target mode, LongConsumer progress) throws IOException {
+        return copy(source, target, mode, progress, workers());
+    }
+
+    private static Stats copy(Disk source, Disk target, Target mode, LongConsumer progress, int workers)
+            throws IOException {
         // raw allocates nothing on write: its layout is the same whatever order the chunks land in
         boolean parallelWrites = target.layers().size() == 1
                 && target.top().format().threadModel() == ThreadModel.PARALLEL
                 && target.top().format().name().equals("raw");
-        DiskCopy c = new DiskCopy(source, target, progress, !parallelWrites);
+        DiskCopy c = new DiskCopy(source, target, progress, mode, !parallelWrites);
         c.run(Math.max(1, workers));
         return new Stats(c.bytesRead.get(), c.bytesWritten.get());
     }
@@ -140,6 +164,7 @@ final class DiskCopy {
     private void work() {
         ByteBuffer buf = chunkBuffer((int) Math.min(CHUNK_BYTES, Math.max(1, size)));
         Extents extents = new Extents();
+        Extents kept = new Extents();
         long chunk = -1;
         try {
             while (true) {
@@ -149,12 +174,12 @@ final class DiskCopy {
                     return;
                 }
                 int length = (int) Math.min(CHUNK_BYTES, size - start);
-                readChunk(start, length, buf, extents);
+                readChunk(start, length, buf, extents, kept);
                 if (inOrder) {
                     awaitTurn(chunk);
-                    writeChunk(start, buf, extents);
+                    writeChunk(start, length, buf, extents, kept);
                 } else {
-                    writeChunk(start, buf, extents);
+                    writeChunk(start, length, buf, extents, kept);
                     awaitTurn(chunk);
                 }
                 try {
@@ -179,13 +204,28 @@ final class DiskCopy {
 
     /**
      * Reads the DATA runs of [start, start+length) into {@code buf} (at their offset in the chunk)
-     * and records the non-zero grains among them in {@code extents}, merged into runs.
+     * and records the non-zero grains among them in {@code extents}, merged into runs; with
+     * OVER_BACKING, the runs the source's top layer does not hold go to {@code kept} instead.
      */
-    private void readChunk(long start, int length, ByteBuffer buf, Extents extents) throws IOException {
+    private void readChunk(long start, int length, ByteBuffer buf, Extents extents, Extents kept) throws IOException {
         extents.clear();
+        kept.clear();
         for (int pos = 0; pos < length; ) {
+            if (mode == Target.OVER_BACKING) {
+                long own = source.top().map(start + pos, length - pos);
+                if (Run.kind(own) == Allocation.UNALLOCATED) {
+                    int end = pos + (int) Math.min(Run.length(own), length - pos);
+                    kept.add(pos, end);
+                    pos = end;
+                    continue;
+                }
+            }
             long run = source.map(start + pos, length - pos);
             int runEnd = pos + (int) Math.min(Run.length(run), length - pos);
+            if (mode == Target.OVER_BACKING) { // not past the top layer's own run
+                runEnd = Math.min(runEnd, pos + (int) Math.min(Run.length(source.top().map(start + pos,
+                        runEnd - pos)), length - pos));
+            }
             if (Run.kind(run) == Allocation.DATA) {
                 buf.limit(runEnd).position(pos);
                 source.read(start + pos, buf);
@@ -226,13 +266,33 @@ final class DiskCopy {
         return buf.slice(from, to - from).mismatch(ZEROS.slice(0, to - from)) < 0;
     }
 
-    private void writeChunk(long start, ByteBuffer buf, Extents extents) throws IOException {
+    private void writeChunk(long start, int length, ByteBuffer buf, Extents extents, Extents kept)
+            throws IOException {
         for (int e = 0; e < extents.count; e++) {
             int from = extents.bounds[2 * e];
             int to = extents.bounds[2 * e + 1];
             buf.limit(to).position(from);
             target.write(start + from, buf);
             bytesWritten.addAndGet(to - from);
+        }
+        if (mode == Target.FRESH) {
+            return;
+        }
+        // the rest of the chunk, but for what is kept, reads as zeros in the source: make it so
+        int d = 0;
+        int k = 0;
+        for (int pos = 0; pos < length; ) {
+            int dataFrom = d < extents.count ? extents.bounds[2 * d] : length;
+            int keptFrom = k < kept.count ? kept.bounds[2 * k] : length;
+            if (pos == dataFrom) {
+                pos = extents.bounds[2 * d++ + 1];
+            } else if (pos == keptFrom) {
+                pos = kept.bounds[2 * k++ + 1];
+            } else {
+                int end = Math.min(dataFrom, keptFrom);
+                target.discard(start + pos, end - pos);
+                pos = end;
+            }
         }
     }
 

@@ -39,6 +39,9 @@ final class RebaseCommand extends ModifyingCommand {
     @Mixin
     ImageFormatOption format;
 
+    @Mixin
+    ProgressOption progressOption;
+
     @Parameters(paramLabel = "IMAGE", description = "The image whose backing file changes.")
     Path image;
 
@@ -51,7 +54,7 @@ final class RebaseCommand extends ModifyingCommand {
         try (Image top = (fmt != null ? fmt : FormatRegistry.probe(image)).open(image, options)) {
             size = top.virtualSize(); // the old chain is opened by the rebase itself (not at all with -u)
         }
-        Progress progress = new Progress(vd.err, size, vd.terminal);
+        Progress progress = progressOption.bar(vd, size);
         boolean done = false;
         ChainRebase.Result r;
         try {

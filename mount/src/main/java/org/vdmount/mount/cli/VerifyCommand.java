@@ -40,6 +40,9 @@ final class VerifyCommand extends VdCommand {
     @Mixin
     ImageFormatOption imageFormat;
 
+    @Mixin
+    ProgressOption progressOption;
+
     @Parameters(paramLabel = "IMAGE", description = "The image (an E01 set by its first segment, a .dmg).")
     Path image;
 
@@ -93,7 +96,7 @@ final class VerifyCommand extends VdCommand {
                 throw new IOException("no " + algorithms[i] + " implementation in this Java runtime", e);
             }
         }
-        Progress progress = new Progress(vd.err, disk.size(), vd.terminal);
+        Progress progress = progressOption.bar(vd, disk.size());
         // each digest beyond the first on a thread of its own: a piece takes as long as its slowest
         // digest (MD5 here), not the sum of them
         ExecutorService others = Executors.newFixedThreadPool(Math.max(1, digests.length - 1), r -> {

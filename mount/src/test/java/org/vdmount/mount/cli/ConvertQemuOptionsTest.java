@@ -1,0 +1,151 @@
+package org.vdmount.mount.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * qemu-img convert's -n, --target-is-zero, -B/-F, -p and -q on vd convert: each result compared
+ * with qemu-img's own (qemu-img compare, and qemu-img map for what -B allocates).
+ */
+class ConvertQemuOptionsTest {
+    @TempDir
+    Path dir;
+
+    private Path base;
+    private Path top;
+
+    /** base.qcow2 (data at 0-8M and 20-22M) under top.qcow2 (data, zero writes over base data, data). */
+    @BeforeEach
+    void chain() throws Exception {
+        Tools.require("qemu-img");
+        Tools.require("qemu-io");
+        base = dir.resolve("base.qcow2");
+        top = dir.resolve("top.qcow2");
+        Tools.run("qemu-img", "create", "-q", "-f", "qcow2", base.toString(), "64M");
+        Tools.run("qemu-io", "-c", "write -P 0x11 0 8M", "-c", "write -P 0x12 20M 2M", base.toString());
+        Tools.run("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2", top.toString());
+        Tools.run("qemu-io", "-c", "write -P 0x21 1M 1M", "-c", "write -z 4M 1M", "-c", "write -P 0x22 30M 64k",
+                "-c", "write -z 20M 512k", "-c", "write -P 0x23 63M 1M", top.toString());
+    }
+
+    private static void identical(Path a, String fa, Path b, String fb) throws Exception {
+        Tools.run("qemu-img", "compare", "-q", "-f", fa, "-F", fb, a.toString(), b.toString());
+    }
+
+    /**
+     * -n writes into an existing raw file full of noise: it then reads as the source, SRC's zero
+     * ranges made zero (holes: the file holds little more than the data); with --target-is-zero
+     * into a fresh sparse file the same; an existing qcow2 must be named by -O.
+     */
+    @Test
+    void minusNWritesIntoAnExistingImageAndZeroesWhatSrcReadsAsZeros() throws Exception {
+        Path noise = dir.resolve("noise.raw");
+        byte[] junk = new byte[64 << 20];
+        new Random(5).nextBytes(junk);
+        Files.write(noise, junk);
+        Cli.Result r = Cli.vd("convert", "-n", top, noise);
+        assertEquals(0, r.exit(), r.toString());
+        identical(top, "qcow2", noise, "raw");
+        assertTrue(Tools.allocatedBytes(noise) < (24 << 20), "zeros left as holes: " + Tools.allocatedBytes(noise));
+
+        Path zero = dir.resolve("zero.raw");
+        Files.write(zero, new byte[0]);
+        Tools.run("truncate", "-s", "64M", zero.toString());
+        assertEquals(0, Cli.vd("convert", "-n", "--target-is-zero", "-O", "raw", top, zero).exit());
+        identical(top, "qcow2", zero, "raw");
+
+        Path q = dir.resolve("existing.qcow2");
+        Tools.run("qemu-img", "create", "-q", "-f", "qcow2", q.toString(), "64M");
+        Tools.run("qemu-io", "-c", "write -P 0x99 0 64M", q.toString());
+        Cli.Result unnamed = Cli.vd("convert", "-n", top, q);
+        assertEquals(1, unnamed.exit(), unnamed.toString());
+        assertEquals(List.of("vd: " + q + ": is a qcow2 image: name its format to write into it (-O qcow2), or -O raw "
+                + "to overwrite its bytes"), unnamed.errLines());
+        assertEquals(0, Cli.vd("convert", "-n", "-O", "qcow2", top, q).exit());
+        identical(top, "qcow2", q, "qcow2");
+        Tools.run("qemu-img", "check", "-q", q.toString());
+    }
+
+    /** -n refuses what it must: a smaller DST, DST missing, DST in SRC's chain, -o; DST is never deleted. */
+    @Test
+    void minusNRefusals() throws Exception {
+        Path small = dir.resolve("small.raw");
+        Files.write(small, new byte[1 << 20]);
+        Cli.Result r = Cli.vd("convert", "-n", top, small);
+        assertEquals(1, r.exit(), r.toString());
+        assertEquals(List.of("vd: " + small + ": 1048576 bytes, smaller than the source's 67108864"), r.errLines());
+        assertTrue(Files.exists(small));
+        Cli.Result missing = Cli.vd("convert", "-n", top, dir.resolve("none.raw"));
+        assertEquals(1, missing.exit(), missing.toString());
+        assertTrue(missing.err().contains("no such file"), missing.toString());
+        Cli.Result self = Cli.vd("convert", "-n", "-O", "qcow2", top, base);
+        assertEquals(1, self.exit(), self.toString());
+        assertTrue(self.err().contains("is part of the source chain"), self.toString());
+        byte[] before = Files.readAllBytes(base);
+        assertTrue(Arrays.equals(before, Files.readAllBytes(base)));
+        assertEquals(2, Cli.vd("convert", "--target-is-zero", top, dir.resolve("x.raw")).exit());
+        assertEquals(2, Cli.vd("convert", "-n", "-o", "cluster_size=4096", "-O", "qcow2", top, base).exit());
+        assertEquals(2, Cli.vd("convert", "-n", "-B", "base.qcow2", top, small).exit());
+    }
+
+    /**
+     * -B: DST over a raw copy of SRC's backing chain holds exactly what qemu-img convert -B puts
+     * there (qemu-img map of both, depth 0), and reads as SRC.
+     */
+    @Test
+    void minusBCopiesOnlyTheTopLayerAsQemuImgDoes() throws Exception {
+        Path newBase = dir.resolve("newbase.raw");
+        Tools.run("qemu-img", "convert", "-O", "raw", base.toString(), newBase.toString());
+        Path ours = dir.resolve("ours.qcow2");
+        Path theirs = dir.resolve("theirs.qcow2");
+        Cli.Result r = Cli.vd("convert", "-O", "qcow2", "-B", "newbase.raw", "-F", "raw", top, ours);
+        assertEquals(0, r.exit(), r.toString());
+        Tools.run("qemu-img", "convert", "-O", "qcow2", "-B", "newbase.raw", "-F", "raw", top.toString(),
+                theirs.toString());
+        identical(top, "qcow2", ours, "qcow2");
+        assertEquals(ownRuns(theirs), ownRuns(ours));
+        assertTrue(ownRuns(ours).contains("\"zero\": true"), ownRuns(ours)); // the zero writes over base data
+        Tools.run("qemu-img", "check", "-q", ours.toString());
+        assertEquals("newbase.raw", Tools.qemuInfo(ours).get("backing-filename"));
+        // a format without backing files, and -F without -B, are refused; nothing is left behind
+        Path raw = dir.resolve("o.raw");
+        assertEquals(1, Cli.vd("convert", "-O", "raw", "-B", "newbase.raw", top, raw).exit());
+        assertFalse(Files.exists(raw));
+        assertEquals(2, Cli.vd("convert", "-O", "qcow2", "-F", "raw", top, dir.resolve("f.qcow2")).exit());
+    }
+
+    /** qemu-img map's runs of the image itself (depth 0), without host offsets. */
+    private static String ownRuns(Path image) throws Exception {
+        StringBuilder sb = new StringBuilder();
+        for (String line : Tools.run("qemu-img", "map", "--output=json", image.toString()).split("\n")) {
+            if (line.contains("\"depth\": 0")) {
+                sb.append(line.replaceAll(", \"offset\": \\d+", "").replaceAll("[\\[\\],]+$", "")).append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
+    /** -p draws the bar without a terminal, -q hides it on one (and wins over -p). */
+    @Test
+    void minusPShowsProgressAndMinusQHidesIt() throws Exception {
+        Cli.Result p = Cli.vd("convert", "-p", top, dir.resolve("p.raw"));
+        assertEquals(0, p.exit(), p.toString());
+        assertTrue(p.err().contains("100.0%"), p.toString());
+        assertEquals("", Cli.vd("convert", top, dir.resolve("n.raw")).err());
+        Cli.Result q = Cli.vdOnTerminal("convert", "-q", top, dir.resolve("q.raw"));
+        assertEquals(0, q.exit(), q.toString());
+        assertEquals("", q.err());
+        assertEquals("", Cli.vdOnTerminal("convert", "-q", "-p", top, dir.resolve("qp.raw")).err());
+        assertTrue(Cli.vdOnTerminal("convert", top, dir.resolve("t.raw")).err().contains("100.0%"));
+    }
+}

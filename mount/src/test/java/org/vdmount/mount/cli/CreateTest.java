@@ -38,6 +38,13 @@ class CreateTest {
         assertEquals(0, r.exit(), r.toString());
         assertEquals(3L << 20, Files.size(img));
         assertTrue(Tools.allocatedBytes(img) >= 3L << 20, "preallocation=full allocates");
+        // falloc reserves the space (as qemu-img's falloc: fallocate, nothing written) and reads as zeros
+        Path falloc = dir.resolve("falloc.raw");
+        Cli.Result f = Cli.vd("create", "-f", "raw", "-o", "preallocation=falloc", falloc, "5M");
+        assertEquals(0, f.exit(), f.toString());
+        assertEquals(5L << 20, Files.size(falloc));
+        assertTrue(Tools.allocatedBytes(falloc) >= 5L << 20, "preallocation=falloc reserves");
+        assertTrue(java.util.Arrays.equals(new byte[5 << 20], Files.readAllBytes(falloc)));
     }
 
     @Test

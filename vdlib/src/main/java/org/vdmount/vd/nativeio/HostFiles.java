@@ -8,8 +8,8 @@ import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
 
 /**
- * The two host-file facts java.nio lacks: fallocate(PUNCH_HOLE) to give space back on discard,
- * and st_blocks for allocated bytes. Without a usable libc both degrade: punching reports false
+ * The host-file facts java.nio lacks: fallocate(PUNCH_HOLE) to give space back on discard,
+ * fallocate to reserve space, and st_blocks for allocated bytes. Without a usable libc both degrade: punching reports false
  * (callers write zeros), allocation reports the file size.
  */
 public final class HostFiles {
@@ -35,6 +35,26 @@ public final class HostFiles {
         }
         try {
             return c.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos, length) == 0;
+        } finally {
+            c.close(fd);
+        }
+    }
+
+    /**
+     * Reserves {@code [pos, pos + length)} (fallocate mode 0: blocks allocated, reading as zeros,
+     * the size grown to cover them); false when the host or its file system cannot.
+     */
+    public static boolean allocate(Path path, long pos, long length) {
+        Libc.Calls c = Libc.linuxOrNull();
+        if (c == null || length <= 0) {
+            return false;
+        }
+        int fd = c.open(path.toString(), O_WRONLY, 0);
+        if (fd < 0) {
+            return false;
+        }
+        try {
+            return c.fallocate(fd, 0, pos, length) == 0;
         } finally {
             c.close(fd);
         }

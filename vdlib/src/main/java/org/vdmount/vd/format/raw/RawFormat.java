@@ -31,9 +31,10 @@ public final class RawFormat extends DeclaredFormat {
     private static final Pattern SPLIT = Pattern.compile("(.*)\\.(\\d{3})");
     static final int MAX_SPLIT_PARTS = 10_000;
 
-    /** qemu-img's raw option: off = sparse file, full = every byte written. */
+    /** qemu-img's raw option: off = sparse file, falloc = space reserved (fallocate), full = every byte written. */
     static final CreateOption PREALLOCATION = CreateOption.choice("preallocation", "off",
-            "off: a sparse file; full: every byte written (space reserved)", "off", "full");
+            "off: a sparse file; falloc: space reserved with fallocate, nothing written; full: every byte written "
+                    + "(space reserved)", "off", "falloc", "full");
 
     public RawFormat() {
         super("raw", List.of("raw", "img", "dd", "bin", "001", "000"),
@@ -57,8 +58,14 @@ public final class RawFormat extends DeclaredFormat {
 
     @Override
     public Image createImage(Path path, CreateOptions options) throws IOException {
-        boolean full = options.get(PREALLOCATION).equals("full");
+        String prealloc = options.get(PREALLOCATION);
+        boolean full = prealloc.equals("full");
         return StorageScope.create(path, fs -> {
+            if (prealloc.equals("falloc") && options.virtualSize() > 0
+                    && !org.vdmount.vd.nativeio.HostFiles.allocate(path, 0, options.virtualSize())) {
+                throw new UnsupportedFeatureException("raw: " + path + ": preallocation=falloc: the file system "
+                        + "cannot reserve space (fallocate); use preallocation=full");
+            }
             if (full) {
                 java.nio.ByteBuffer zeros = java.nio.ByteBuffer.allocateDirect(1 << 20);
                 for (long off = 0; off < options.virtualSize(); off += zeros.capacity()) {

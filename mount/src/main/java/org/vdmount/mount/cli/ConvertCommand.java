@@ -54,6 +54,11 @@ final class ConvertCommand extends VdCommand {
     @Option(names = "-F", paramLabel = "BACKING_FMT", description = "With -B: BACKING's format (default: probe).")
     String backingFormat;
 
+    @Option(names = "-S", paramLabel = "SPARSE_SIZE", description = "Zeros are found in aligned stretches of "
+            + "SPARSE_SIZE bytes (default 4k, or the output's allocation unit where larger); 0: nothing is skipped, DST "
+            + "is fully allocated (as qemu-img convert -S). A multiple of 512 up to 16M.")
+    String sparseSize;
+
     @Option(names = "--target-is-zero", description = "With -n: DST already reads as zeros everywhere, so SRC's "
             + "zero ranges are not written (as qemu-img).")
     boolean targetIsZero;
@@ -81,6 +86,9 @@ final class ConvertCommand extends VdCommand {
     @Option(names = "--overwrite", description = "Replace DST if it is an existing regular file "
             + "(never one of SRC's chain). Without it an existing DST is an error.")
     boolean overwrite;
+
+    /** {@code -S} in bytes, once checked. */
+    private int sparse = DiskCopy.GRAIN_BYTES;
 
     @Parameters(index = "0", paramLabel = "SRC", arity = "0..1",
             description = "Source image (top of its chain; not needed with -o help).")
@@ -112,6 +120,11 @@ final class ConvertCommand extends VdCommand {
         }
         if (backing != null && noCreate) {
             throw new ParameterException(spec.commandLine(), "-B and -n exclude each other (-B creates DST)");
+        }
+        sparse = sparseBytes();
+        if (sparse != DiskCopy.GRAIN_BYTES && compress) {
+            throw new ParameterException(spec.commandLine(), "-S and -c exclude each other (compressed clusters are "
+                    + "whole clusters)");
         }
         if (noCreate) {
             return intoExisting(options);
@@ -154,7 +167,7 @@ final class ConvertCommand extends VdCommand {
             } else {
                 stats = compress && !format.name().equals("vmdk")
                         ? convertCompressed(source, format, options, dst, progress, vd::warn)
-                        : convert(source, format, options, dst, cache.equals("none") ? vd::warn : null, progress,
+                        : convert(source, format, options, dst, sparse, cache.equals("none") ? vd::warn : null, progress,
                                 vd::warn);
             }
             double seconds = Math.max(1e-9, (System.nanoTime() - started) / 1e9);
@@ -163,6 +176,24 @@ final class ConvertCommand extends VdCommand {
                     Sizes.human(stats.bytesRead()), seconds, source.size() / seconds / (1 << 20)));
         }
         return 0;
+    }
+
+    /** Bytes of {@code -S} (default {@link DiskCopy#GRAIN_BYTES}), checked as qemu-img checks them. */
+    private int sparseBytes() {
+        if (sparseSize == null) {
+            return DiskCopy.GRAIN_BYTES;
+        }
+        long v;
+        try {
+            v = Sizes.parse(sparseSize);
+        } catch (IOException | RuntimeException e) {
+            v = -1;
+        }
+        if (v < 0 || v % 512 != 0 || v > (16 << 20)) {
+            throw new ParameterException(spec.commandLine(), "-S " + sparseSize + ": the sparse size must be a multiple "
+                    + "of 512 up to 16M (0: no sparse detection)");
+        }
+        return (int) v;
     }
 
     /**
@@ -206,7 +237,7 @@ final class ConvertCommand extends VdCommand {
                 boolean copied = false;
                 try {
                     DiskCopy.copy(source, target, targetIsZero ? DiskCopy.Target.FRESH : DiskCopy.Target.DIRTY,
-                            progress::update);
+                            sparse, progress::update);
                     target.flush();
                     copied = true;
                 } finally {
@@ -241,7 +272,7 @@ final class ConvertCommand extends VdCommand {
                 if (cache.equals("none") && !target.top().storage().directWrites()) {
                     vd.warn(dst + ": its file system refuses direct I/O (O_DIRECT); written through the page cache");
                 }
-                stats = DiskCopy.copy(source, target, DiskCopy.Target.OVER_BACKING, progress::update);
+                stats = DiskCopy.copy(source, target, DiskCopy.Target.OVER_BACKING, sparse, progress::update);
                 target.flush();
                 copied = true;
             } finally {
@@ -316,8 +347,9 @@ final class ConvertCommand extends VdCommand {
      * on any failure (or when the JVM is stopped meanwhile) {@code dst} is deleted again. With
      * {@code direct} non-null, dst's data bypasses the page cache ({@link Storage#directWrites()});
      * where its file system refuses that, {@code direct} is told and the copy goes through the cache.
+     * Zeros are skipped in aligned grains of {@code sparse} bytes at least (0: every byte written).
      */
-    static DiskCopy.Stats convert(Disk source, ImageFormat format, Map<String, String> options, Path dst,
+    static DiskCopy.Stats convert(Disk source, ImageFormat format, Map<String, String> options, Path dst, int sparse,
                                   Consumer<String> direct, Progress progress, Consumer<String> warn)
             throws IOException {
         Image created = Creation.create(format, dst, new CreateOptions(source.size(), options, null, null));
@@ -334,7 +366,7 @@ final class ConvertCommand extends VdCommand {
                     throw new VdException(format.name() + ": created " + dst + " with " + target.size()
                             + " bytes, smaller than the source's " + source.size());
                 }
-                stats = DiskCopy.copy(source, target, progress::update);
+                stats = DiskCopy.copy(source, target, DiskCopy.Target.FRESH, sparse, progress::update);
                 target.flush();
                 copied = true;
             } finally {

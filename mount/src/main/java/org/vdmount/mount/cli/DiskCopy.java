@@ -58,6 +58,8 @@ final class DiskCopy {
     private final Disk target;
     private final LongConsumer progress;
     private final Target mode;
+    /** {@code -S 0}: every byte written, zeros included (a fully allocated target). */
+    private final boolean allocateAll;
     private final boolean inOrder;
     private final long size;
     /** Bytes of a grain: zero detection and writes go by whole grains aligned on the disk. */
@@ -76,7 +78,7 @@ final class DiskCopy {
     /** The chunk {@link #failure} belongs to ({@code -1}: not a chunk's, everything stops). */
     private long failedChunk = Long.MAX_VALUE;
 
-    private DiskCopy(Disk source, Disk target, LongConsumer progress, Target mode, boolean inOrder) {
+    private DiskCopy(Disk source, Disk target, LongConsumer progress, Target mode, int sparse, boolean inOrder) {
         this.source = source;
         this.target = target;
         this.progress = progress;
@@ -84,8 +86,10 @@ final class DiskCopy {
         this.mode = mode == Target.OVER_BACKING && source.layers().size() < 2 ? Target.DIRTY : mode;
         this.inOrder = inOrder;
         this.size = source.size();
+        this.allocateAll = sparse == 0;
+        int least = sparse > 0 ? sparse : GRAIN_BYTES;
         long unit = target.top().fillUnit();
-        this.grain = unit > GRAIN_BYTES && unit <= CHUNK_BYTES && CHUNK_BYTES % unit == 0 ? (int) unit : GRAIN_BYTES;
+        this.grain = unit > least && unit <= CHUNK_BYTES && CHUNK_BYTES % unit == 0 ? (int) unit : least;
     }
 
     /** How many chunks are in flight: one per core, at least 2 (reading overlaps writing), at most 4. */
@@ -103,18 +107,27 @@ final class DiskCopy {
         return copy(source, target, Target.FRESH, progress, workers);
     }
 
-    /** Copies all of {@code source} into {@code target}, which holds what {@code mode} says. */
-    static Stats copy(Disk source, Disk target, Target mode, LongConsumer progress) throws IOException {
-        return copy(source, target, mode, progress, workers());
+    /**
+     * Copies all of {@code source} into {@code target}, which holds what {@code mode} says; zeros
+     * are found in aligned grains of {@code sparse} bytes at least ({@code -S}; 0: none are
+     * skipped, every byte is written).
+     */
+    static Stats copy(Disk source, Disk target, Target mode, int sparse, LongConsumer progress) throws IOException {
+        return copy(source, target, mode, sparse, progress, workers());
     }
 
     private static Stats copy(Disk source, Disk target, Target mode, LongConsumer progress, int workers)
+            throws IOException {
+        return copy(source, target, mode, GRAIN_BYTES, progress, workers);
+    }
+
+    private static Stats copy(Disk source, Disk target, Target mode, int sparse, LongConsumer progress, int workers)
             throws IOException {
         // raw allocates nothing on write: its layout is the same whatever order the chunks land in
         boolean parallelWrites = target.layers().size() == 1
                 && target.top().format().threadModel() == ThreadModel.PARALLEL
                 && target.top().format().name().equals("raw");
-        DiskCopy c = new DiskCopy(source, target, progress, mode, !parallelWrites);
+        DiskCopy c = new DiskCopy(source, target, progress, mode, sparse, !parallelWrites);
         c.run(Math.max(1, workers));
         return new Stats(c.bytesRead.get(), c.bytesWritten.get());
     }
@@ -210,6 +223,13 @@ final class DiskCopy {
     private void readChunk(long start, int length, ByteBuffer buf, Extents extents, Extents kept) throws IOException {
         extents.clear();
         kept.clear();
+        if (allocateAll) { // holes and zeros included
+            buf.limit(length).position(0);
+            source.read(start, buf);
+            bytesRead.addAndGet(length);
+            extents.add(0, length);
+            return;
+        }
         for (int pos = 0; pos < length; ) {
             if (mode == Target.OVER_BACKING) {
                 long own = source.top().map(start + pos, length - pos);

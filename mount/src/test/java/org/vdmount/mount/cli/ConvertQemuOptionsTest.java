@@ -135,6 +135,35 @@ class ConvertQemuOptionsTest {
         return sb.toString();
     }
 
+    /**
+     * -S: 0 allocates every byte, 64k leaves holes only where qemu-img -S 64k leaves them (the same
+     * holes in raw, the same qemu-img map of qcow2); a size that is not a
+     * multiple of 512 is a usage error.
+     */
+    @Test
+    void minusSChoosesTheSparseSizeAsQemuImgDoes() throws Exception {
+        for (String size : List.of("0", "64k")) {
+            Path ours = dir.resolve("s" + size + ".raw");
+            Path theirs = dir.resolve("s" + size + "-q.raw");
+            assertEquals(0, Cli.vd("convert", "-S", size, top, ours).exit());
+            Tools.run("qemu-img", "convert", "-S", size, "-O", "raw", top.toString(), theirs.toString());
+            identical(top, "qcow2", ours, "raw");
+            // the holes (SEEK_DATA/SEEK_HOLE, as qemu-img map of a raw file shows them), not st_blocks,
+            // which counts the file system's extent blocks too
+            assertEquals(Tools.run("qemu-img", "map", "-f", "raw", "--output=json", theirs.toString()),
+                    Tools.run("qemu-img", "map", "-f", "raw", "--output=json", ours.toString()), "-S " + size);
+        }
+        assertEquals(64L << 20, Tools.allocatedBytes(dir.resolve("s0.raw")));
+        Path ours = dir.resolve("full.qcow2");
+        Path theirs = dir.resolve("full-q.qcow2");
+        assertEquals(0, Cli.vd("convert", "-S", "0", "-O", "qcow2", top, ours).exit());
+        Tools.run("qemu-img", "convert", "-S", "0", "-O", "qcow2", top.toString(), theirs.toString());
+        assertEquals(ownRuns(theirs), ownRuns(ours));
+        identical(top, "qcow2", ours, "qcow2");
+        assertEquals(2, Cli.vd("convert", "-S", "1000", top, dir.resolve("bad.raw")).exit());
+        assertEquals(2, Cli.vd("convert", "-S", "0", "-c", "-O", "qcow2", top, dir.resolve("bad.qcow2")).exit());
+    }
+
     /** -p draws the bar without a terminal, -q hides it on one (and wins over -p). */
     @Test
     void minusPShowsProgressAndMinusQHidesIt() throws Exception {

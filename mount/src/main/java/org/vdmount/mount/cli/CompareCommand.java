@@ -28,6 +28,13 @@ final class CompareCommand extends VdCommand {
     @Option(names = {"-f", "--format"}, paramLabel = "F1", description = "Format of A (skips the probe).")
     String formatA;
 
+    @Option(names = "-p", description = "Show a progress bar even when stderr is not a terminal (as qemu-img -p).")
+    boolean progress;
+
+    @Option(names = "-q", description = "Quiet (as qemu-img compare -q): print nothing but errors; the exit status "
+            + "tells the result.")
+    boolean quiet;
+
     @Option(names = "-F", paramLabel = "F2", description = "Format of B (skips the probe).")
     String formatB;
 
@@ -42,10 +49,20 @@ final class CompareCommand extends VdCommand {
         ContentCompare.Result r;
         try (Disk da = ImageFormatOption.open(a, formatA, vd.openOptions(common));
              Disk db = ImageFormatOption.open(b, formatB, vd.openOptions(common))) {
-            r = ContentCompare.compare(da, db, strict);
+            Progress bar = new Progress(vd.err, Math.min(da.size(), db.size()), !quiet && (progress || vd.terminal));
+            boolean done = false;
+            try {
+                r = ContentCompare.compare(da, db, strict, bar::update);
+                done = true;
+            } finally {
+                bar.finish(done);
+            }
         } catch (IOException | RuntimeException e) {
             CliErrors.report(VdMain.PROG, e, vd.verbose(common), vd.err);
             return ERROR;
+        }
+        if (quiet) {
+            return r.verdict() == ContentCompare.Verdict.IDENTICAL ? 0 : DIFFERENT;
         }
         if (r.sizesDiffer() && !strict) {
             vd.out.println("Warning: Image size mismatch!");

@@ -223,6 +223,17 @@ class MapCompareTest {
         Tools.run("qemu-img", "convert", "-O", "vdi", top.toString(), flat.toString());
         assertCompareAgrees(none, top, flat);
         assertCompareAgrees(none, top, q);
+        // -q: nothing printed, the exit status says it all (as qemu-img compare -q)
+        String[] quiet = {"-q"};
+        assertCompareAgrees(quiet, q, vdi);
+        assertCompareAgrees(quiet, q, d1);
+        assertCompareAgrees(new String[] {"-q", "-s"}, z, e);
+        assertCompareAgrees(quiet, q, dir.resolve("missing.qcow2"));
+        // -p: the progress bar on stderr without a terminal, the verdict unchanged on stdout
+        Cli.Result p = Cli.vd("compare", "-p", top, flat);
+        assertEquals(0, p.exit(), p.toString());
+        assertEquals("Images are identical.\n", p.out());
+        assertTrue(p.err().contains("100.0%"), p.toString());
         // errors
         assertCompareAgrees(none, q, dir.resolve("missing.qcow2"));
     }

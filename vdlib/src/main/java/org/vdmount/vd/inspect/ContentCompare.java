@@ -41,18 +41,26 @@ public final class ContentCompare {
     private final Disk a;
     private final Disk b;
     private final boolean strict;
+    private final java.util.function.LongConsumer progress;
     private final ByteBuffer bufA = ByteBuffer.allocate(CHUNK);
     private final ByteBuffer bufB = ByteBuffer.allocate(CHUNK);
 
-    private ContentCompare(Disk a, Disk b, boolean strict) {
+    private ContentCompare(Disk a, Disk b, boolean strict, java.util.function.LongConsumer progress) {
         this.a = a;
         this.b = b;
         this.strict = strict;
+        this.progress = progress;
     }
 
     /** Compares {@code a} with {@code b}; {@code strict} as {@code qemu-img compare -s}. */
     public static Result compare(Disk a, Disk b, boolean strict) throws IOException {
-        return new ContentCompare(a, b, strict).run();
+        return compare(a, b, strict, done -> { });
+    }
+
+    /** As {@link #compare(Disk, Disk, boolean)}, telling {@code progress} how many bytes are compared so far. */
+    public static Result compare(Disk a, Disk b, boolean strict, java.util.function.LongConsumer progress)
+            throws IOException {
+        return new ContentCompare(a, b, strict, progress).run();
     }
 
     private Result run() throws IOException {
@@ -85,6 +93,7 @@ public final class ContentCompare {
                 return new Result(Verdict.CONTENT_MISMATCH, sectorOf(diff), sizesDiffer);
             }
             off += n;
+            progress.accept(off);
         }
         if (sizesDiffer) {
             Disk longer = a.size() > b.size() ? a : b;

@@ -25,19 +25,7 @@ public final class HostFiles {
 
     /** Deallocates {@code [pos, pos + length)} keeping the size; false when the host cannot. */
     public static boolean punchHole(Path path, long pos, long length) {
-        Libc.Calls c = Libc.linuxOrNull();
-        if (c == null || length <= 0) {
-            return false;
-        }
-        int fd = c.open(path.toString(), O_WRONLY, 0);
-        if (fd < 0) {
-            return false;
-        }
-        try {
-            return c.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos, length) == 0;
-        } finally {
-            c.close(fd);
-        }
+        return fallocate(path, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos, length);
     }
 
     /**
@@ -45,6 +33,11 @@ public final class HostFiles {
      * the size grown to cover them); false when the host or its file system cannot.
      */
     public static boolean allocate(Path path, long pos, long length) {
+        return fallocate(path, 0, pos, length);
+    }
+
+    /** fallocate(2) with {@code mode} on {@code path} opened for writing; false when it fails or cannot run. */
+    private static boolean fallocate(Path path, int mode, long pos, long length) {
         Libc.Calls c = Libc.linuxOrNull();
         if (c == null || length <= 0) {
             return false;
@@ -54,7 +47,7 @@ public final class HostFiles {
             return false;
         }
         try {
-            return c.fallocate(fd, 0, pos, length) == 0;
+            return c.fallocate(fd, mode, pos, length) == 0;
         } finally {
             c.close(fd);
         }

@@ -217,19 +217,13 @@ final class DiskCopy {
 
     /**
      * Reads the DATA runs of [start, start+length) into {@code buf} (at their offset in the chunk)
-     * and records the non-zero grains among them in {@code extents}, merged into runs; with
-     * OVER_BACKING, the runs the source's top layer does not hold go to {@code kept} instead.
+     * and records the non-zero grains among them in {@code extents}, merged into runs (with
+     * {@link #allocateAll}: every run, read whole); with OVER_BACKING, the runs the source's top
+     * layer does not hold go to {@code kept} instead.
      */
     private void readChunk(long start, int length, ByteBuffer buf, Extents extents, Extents kept) throws IOException {
         extents.clear();
         kept.clear();
-        if (allocateAll) { // holes and zeros included
-            buf.limit(length).position(0);
-            source.read(start, buf);
-            bytesRead.addAndGet(length);
-            extents.add(0, length);
-            return;
-        }
         for (int pos = 0; pos < length; ) {
             if (mode == Target.OVER_BACKING) {
                 long own = source.top().map(start + pos, length - pos);
@@ -246,11 +240,15 @@ final class DiskCopy {
                 runEnd = Math.min(runEnd, pos + (int) Math.min(Run.length(source.top().map(start + pos,
                         runEnd - pos)), length - pos));
             }
-            if (Run.kind(run) == Allocation.DATA) {
+            if (allocateAll || Run.kind(run) == Allocation.DATA) {
                 buf.limit(runEnd).position(pos);
                 source.read(start + pos, buf);
                 bytesRead.addAndGet(runEnd - pos);
-                findData(buf, start, pos, runEnd, extents);
+                if (allocateAll) {
+                    extents.add(pos, runEnd); // holes and zeros written too
+                } else {
+                    findData(buf, start, pos, runEnd, extents);
+                }
             }
             pos = runEnd;
         }

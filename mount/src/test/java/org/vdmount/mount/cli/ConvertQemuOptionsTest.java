@@ -160,6 +160,16 @@ class ConvertQemuOptionsTest {
         Tools.run("qemu-img", "convert", "-S", "0", "-O", "qcow2", top.toString(), theirs.toString());
         assertEquals(ownRuns(theirs), ownRuns(ours));
         identical(top, "qcow2", ours, "qcow2");
+        // -S 0 with -B: what the top layer does not hold is still left to the backing file, as qemu-img does
+        Path newBase = dir.resolve("nb.raw");
+        Tools.run("qemu-img", "convert", "-O", "raw", base.toString(), newBase.toString());
+        Path oursB = dir.resolve("fullb.qcow2");
+        Path theirsB = dir.resolve("fullb-q.qcow2");
+        assertEquals(0, Cli.vd("convert", "-S", "0", "-O", "qcow2", "-B", "nb.raw", "-F", "raw", top, oursB).exit());
+        Tools.run("qemu-img", "convert", "-S", "0", "-O", "qcow2", "-B", "nb.raw", "-F", "raw", top.toString(),
+                theirsB.toString());
+        assertEquals(ownRuns(theirsB), ownRuns(oursB));
+        identical(top, "qcow2", oursB, "qcow2");
         assertEquals(2, Cli.vd("convert", "-S", "1000", top, dir.resolve("bad.raw")).exit());
         assertEquals(2, Cli.vd("convert", "-S", "0", "-c", "-O", "qcow2", top, dir.resolve("bad.qcow2")).exit());
     }

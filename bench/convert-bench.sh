@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/convert-bench.sh — `vd convert` and start-up against qemu-img, same images, same run.
 #
-# Usage:  bench/convert-bench.sh [--quick] [--sections convert,startup] [WORKDIR]
+# Usage:  bench/convert-bench.sh [--quick] [--sections convert,existing,startup] [WORKDIR]
 #   --quick     256 MiB random + 512 MiB half-zero instead of 1 GiB random + 4 GiB half-zero
-#   --sections  which parts to run (default both)
+#   --sections  which parts to run (default all three)
 #   WORKDIR     scratch directory, default a new one under /var/tmp (removed unless KEEP=1)
 #   Env: RUNS (default 3) timed runs per figure, the median is printed; VD (default ./vd);
 #        VD_BASE another vd (say a checkout of an older commit) timed in the same interleaved runs,
@@ -20,6 +20,10 @@
 # of qemu-img's default (-t unsafe for convert: no flush at all) is printed beside it for context.
 # Every vd output is checked with `qemu-img compare` against the source and its allocated size
 # (du) against qemu-img's output.
+# existing: `vd convert -n` vs `qemu-img convert -n -t writeback`, qcow2 → an existing raw file of
+# the source's size full of random bytes (made again before every run, outside the timing), on both
+# sources: the data written, every range the source reads as zeros zeroed (holes punched). The
+# target is checked with `qemu-img compare` and its allocation (du) printed beside qemu-img's.
 # startup: `vd --version` vs `qemu-img --version`, `vd info IMG` vs `qemu-img info IMG`, and
 # `vdmount IMG MNT` vs `qemu-storage-daemon --daemonize ... --export type=fuse` (where FUSE works).
 #
@@ -28,7 +32,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 quick=0
-sections="convert,startup"
+sections="convert,existing,startup"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
@@ -116,6 +120,33 @@ EOF
         "identical; du vd ${du_vd}K qemu ${du_q}K; qemu -t unsafe $(echo "${u[*]}" | median)$(before "${b[*]}" "${q[*]}")"
       rm -f "$work/out.vd" "$work/out.q" "$work/out.u" "$work/out.b"
     done
+  done
+fi
+
+if [[ ",$sections," == *",existing,"* ]]; then
+  for src in ${SOURCES:-random half}; do
+    size=$([ $src = random ] && echo "$rand_mib" || echo "$half_mib")
+    [ -e "$work/$src.qcow2" ] || {
+      if [ $src = random ]; then head -c "$((size << 20))" /dev/urandom >"$work/$src.raw"
+      else truncate -s "${size}M" "$work/$src.raw"; for ((i = 0; i < size; i += 2)); do
+        dd if=/dev/urandom of="$work/$src.raw" bs=1M seek=$i count=1 conv=notrunc status=none; done; fi
+      qemu-img convert -f raw -O qcow2 "$work/$src.raw" "$work/$src.qcow2"
+    }
+    head -c "$((size << 20))" /dev/urandom >"$work/noise"
+    v=() q=() b=()
+    for ((i = 0; i < runs; i++)); do
+      [ -z "$base" ] || { cp "$work/noise" "$work/dst.b"; b+=("$(timed "$base" convert -n -f qcow2 "$work/$src.qcow2" "$work/dst.b")"); }
+      cp "$work/noise" "$work/dst.vd"
+      v+=("$(timed "$vd" convert -n -f qcow2 "$work/$src.qcow2" "$work/dst.vd")")
+      cp "$work/noise" "$work/dst.q"
+      q+=("$(timed qemu-img convert -n -t writeback -f qcow2 -O raw "$work/$src.qcow2" "$work/dst.q")")
+    done
+    qemu-img compare -q -f qcow2 -F raw "$work/$src.qcow2" "$work/dst.vd" \
+      || { echo "convert-bench: vd convert -n left a target that differs from $src.qcow2" >&2; exit 1; }
+    du_vd=$(du -k "$work/dst.vd" | cut -f1) du_q=$(du -k "$work/dst.q" | cut -f1)
+    row "convert -n qcow2>raw ${size}M $src" "$(echo "${v[*]}" | median)" "$(echo "${q[*]}" | median)" \
+      "identical; du vd ${du_vd}K qemu ${du_q}K$(before "${b[*]}" "${q[*]}")"
+    rm -f "$work/noise" "$work/dst.vd" "$work/dst.q" "$work/dst.b"
   done
 fi
 

@@ -64,7 +64,7 @@ class ErrorsTest {
         m.put(List.of(2, "create", "-f", "raw", "-F", "raw", out, "1M"), "-F needs -b BACKING");
         m.put(List.of(2, "create", "-f", "raw", "-o", "x", out, "1M"), "invalid format option 'x'");
         m.put(List.of(1, "create", "-f", "raw", "-o", "preallocation=maybe", out, "1M"),
-                "raw: preallocation must be off or full, not 'maybe'");
+                "raw: preallocation must be one of off, falloc, full, not 'maybe'");
         return m;
     }
 

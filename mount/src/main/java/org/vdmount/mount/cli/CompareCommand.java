@@ -49,7 +49,7 @@ final class CompareCommand extends VdCommand {
         ContentCompare.Result r;
         try (Disk da = ImageFormatOption.open(a, formatA, vd.openOptions(common));
              Disk db = ImageFormatOption.open(b, formatB, vd.openOptions(common))) {
-            Progress bar = new Progress(vd.err, Math.min(da.size(), db.size()), !quiet && (progress || vd.terminal));
+            Progress bar = ProgressOption.bar(vd, Math.min(da.size(), db.size()), progress, quiet);
             boolean done = false;
             try {
                 r = ContentCompare.compare(da, db, strict, bar::update);

@@ -230,19 +230,8 @@ final class ConvertCommand extends VdCommand {
                     throw new VdException(dst + ": " + target.size() + " bytes, smaller than the source's "
                             + source.size());
                 }
-                if (cache.equals("none") && !target.top().storage().directWrites()) {
-                    vd.warn(dst + ": its file system refuses direct I/O (O_DIRECT); written through the page cache");
-                }
-                Progress progress = progressOption.bar(vd, source.size());
-                boolean copied = false;
-                try {
-                    DiskCopy.copy(source, target, targetIsZero ? DiskCopy.Target.FRESH : DiskCopy.Target.DIRTY,
-                            sparse, progress::update);
-                    target.flush();
-                    copied = true;
-                } finally {
-                    progress.finish(copied);
-                }
+                copyAndFlush(source, target, targetIsZero ? DiskCopy.Target.FRESH : DiskCopy.Target.DIRTY, sparse,
+                        progressOption.bar(vd, source.size()), dst, cache.equals("none") ? vd::warn : null);
             }
         }
         return 0;
@@ -266,17 +255,10 @@ final class ConvertCommand extends VdCommand {
             }
         }
         try (PartialOutput partial = new PartialOutput(dst, files)) {
-            boolean copied = false;
             DiskCopy.Stats stats;
             try (Disk target = Disk.open(dst, format, open.withReadOnly(false).withForceShare(false))) {
-                if (cache.equals("none") && !target.top().storage().directWrites()) {
-                    vd.warn(dst + ": its file system refuses direct I/O (O_DIRECT); written through the page cache");
-                }
-                stats = DiskCopy.copy(source, target, DiskCopy.Target.OVER_BACKING, sparse, progress::update);
-                target.flush();
-                copied = true;
-            } finally {
-                progress.finish(copied);
+                stats = copyAndFlush(source, target, DiskCopy.Target.OVER_BACKING, sparse, progress, dst,
+                        cache.equals("none") ? vd::warn : null);
             }
             partial.commit();
             return stats;
@@ -343,6 +325,29 @@ final class ConvertCommand extends VdCommand {
     }
 
     /**
+     * Copies {@code source} into {@code target} ({@link DiskCopy}, holding what {@code mode} says)
+     * and flushes it; the progress bar ends either way. With {@code direct} non-null, DST's data
+     * was meant to bypass the page cache ({@link Storage#directWrites()}): where its file system
+     * refuses that, {@code direct} is told and the copy goes through the cache.
+     */
+    private static DiskCopy.Stats copyAndFlush(Disk source, Disk target, DiskCopy.Target mode, int sparse,
+                                               Progress progress, Path dst, Consumer<String> direct)
+            throws IOException {
+        if (direct != null && !target.top().storage().directWrites()) {
+            direct.accept(dst + ": its file system refuses direct I/O (O_DIRECT); written through the page cache");
+        }
+        boolean copied = false;
+        try {
+            DiskCopy.Stats stats = DiskCopy.copy(source, target, mode, sparse, progress::update);
+            target.flush();
+            copied = true;
+            return stats;
+        } finally {
+            progress.finish(copied);
+        }
+    }
+
+    /**
      * Creates {@code dst} in {@code format} with the source's size and copies the source into it;
      * on any failure (or when the JVM is stopped meanwhile) {@code dst} is deleted again. With
      * {@code direct} non-null, dst's data bypasses the page cache ({@link Storage#directWrites()});
@@ -358,20 +363,14 @@ final class ConvertCommand extends VdCommand {
             boolean copied = false;
             DiskCopy.Stats stats;
             try {
-                if (direct != null && !created.storage().directWrites()) {
-                    direct.accept(dst + ": its file system refuses direct I/O (O_DIRECT); written through "
-                            + "the page cache");
-                }
                 if (target.size() < source.size()) {
                     throw new VdException(format.name() + ": created " + dst + " with " + target.size()
                             + " bytes, smaller than the source's " + source.size());
                 }
-                stats = DiskCopy.copy(source, target, DiskCopy.Target.FRESH, sparse, progress::update);
-                target.flush();
+                stats = copyAndFlush(source, target, DiskCopy.Target.FRESH, sparse, progress, dst, direct);
                 copied = true;
             } finally {
-                progress.finish(copied);
-                if (!copied) {
+                if (!copied) { // copyAndFlush ended the bar; nothing was drawn before it
                     Creation.closeQuietly(target);
                 }
             }

@@ -17,6 +17,11 @@ final class ProgressOption {
 
     /** A progress bar of {@code totalBytes} on {@code vd}'s stderr, drawn as these options say. */
     Progress bar(VdMain vd, long totalBytes) {
+        return bar(vd, totalBytes, progress, quiet);
+    }
+
+    /** A progress bar drawn on a terminal, or with {@code -p} anywhere; never with {@code -q}. */
+    static Progress bar(VdMain vd, long totalBytes, boolean progress, boolean quiet) {
         return new Progress(vd.err, totalBytes, !quiet && (progress || vd.terminal));
     }
 }

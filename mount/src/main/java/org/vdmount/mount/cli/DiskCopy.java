@@ -225,21 +225,18 @@ final class DiskCopy {
         extents.clear();
         kept.clear();
         for (int pos = 0; pos < length; ) {
+            int ownEnd = length; // OVER_BACKING: the end of the top layer's own run at pos
             if (mode == Target.OVER_BACKING) {
                 long own = source.top().map(start + pos, length - pos);
+                ownEnd = pos + (int) Math.min(Run.length(own), length - pos);
                 if (Run.kind(own) == Allocation.UNALLOCATED) {
-                    int end = pos + (int) Math.min(Run.length(own), length - pos);
-                    kept.add(pos, end);
-                    pos = end;
+                    kept.add(pos, ownEnd);
+                    pos = ownEnd;
                     continue;
                 }
             }
-            long run = source.map(start + pos, length - pos);
-            int runEnd = pos + (int) Math.min(Run.length(run), length - pos);
-            if (mode == Target.OVER_BACKING) { // not past the top layer's own run
-                runEnd = Math.min(runEnd, pos + (int) Math.min(Run.length(source.top().map(start + pos,
-                        runEnd - pos)), length - pos));
-            }
+            long run = source.map(start + pos, ownEnd - pos);
+            int runEnd = pos + (int) Math.min(Run.length(run), ownEnd - pos);
             if (allocateAll || Run.kind(run) == Allocation.DATA) {
                 buf.limit(runEnd).position(pos);
                 source.read(start + pos, buf);

@@ -118,6 +118,10 @@ final class ConvertCommand extends VdCommand {
         if (backingFormat != null && backing == null) {
             throw new ParameterException(spec.commandLine(), "-F needs -B BACKING");
         }
+        if (overwrite && noCreate) {
+            throw new ParameterException(spec.commandLine(), "--overwrite and -n exclude each other (-n writes into "
+                    + "DST, it never replaces it)");
+        }
         if (backing != null && noCreate) {
             throw new ParameterException(spec.commandLine(), "-B and -n exclude each other (-B creates DST)");
         }

@@ -96,6 +96,7 @@ class ConvertQemuOptionsTest {
         assertEquals(2, Cli.vd("convert", "--target-is-zero", top, dir.resolve("x.raw")).exit());
         assertEquals(2, Cli.vd("convert", "-n", "-o", "cluster_size=4096", "-O", "qcow2", top, base).exit());
         assertEquals(2, Cli.vd("convert", "-n", "-B", "base.qcow2", top, small).exit());
+        assertEquals(2, Cli.vd("convert", "-n", "--overwrite", top, small).exit());
     }
 
     /**

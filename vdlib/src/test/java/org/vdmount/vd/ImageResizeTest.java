@@ -59,7 +59,7 @@ class ImageResizeTest {
             "vhd;subformat=fixed,force_size=on;10M;+50M;false",
             "qed;;10M;+3G;true",
             "vhdx;;10M;+3G;false",
-            "vhdx;block_size=1M,log_size=1M;3M;+20G;false",
+            "vhdx;block_size=1M,log_size=1M;3M;+9G;false",   // crosses two 4 GiB chunks (sector bitmap entries)
             "vmdk;;10M;+3G;false",                          // the directory's sector has room
             "vmdk;;10M;+20G;false",                         // the directory is written anew
             "vmdk;subformat=monolithicFlat;10M;+1G;false",

@@ -1,7 +1,6 @@
 package org.vdmount.vd.format.qcow2;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
@@ -13,15 +12,20 @@ import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.crypto.LuksWriter;
 import org.vdmount.vd.crypto.StorageWindow;
 import org.vdmount.vd.format.luks.LuksFormat;
+import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.Preallocation;
 import org.vdmount.vd.storage.StorageScope;
 
 /**
  * Creates an empty qcow2 image: header cluster (with backing format and feature name extensions
  * and the backing file name), refcount table, the refcount blocks covering all of this, and a
- * zeroed L1 table — QEMU's layout. Options: {@code cluster_size} (512..2M, default 64K),
+ * zeroed L1 table — QEMU's layout. With {@code preallocation} other than off, L2 tables mapping
+ * every cluster follow the L1 table and the data area follows them ({@link Preallocation} sets it
+ * up). Options: {@code cluster_size} (512..2M, default 64K),
  * {@code compat} (0.10 = version 2, 1.1 = version 3, default), {@code refcount_bits} (1..64,
  * default 16), {@code extended_l2} (on/off, default off), {@code compression_type} (zlib, default, or
- * zstd: header byte 104 and the compression type feature bit).
+ * zstd: header byte 104 and the compression type feature bit), {@code preallocation}
+ * (off, metadata, falloc, full), {@code lazy_refcounts} (on/off, default off).
  */
 final class Qcow2Creator {
     static final CreateOption CLUSTER_SIZE = CreateOption.size("cluster_size", "64K",
@@ -38,12 +42,20 @@ final class Qcow2Creator {
             "luks: data clusters encrypted, a LUKS1 header in the image (the password from --password-file); "
                     + "encrypt.cipher-alg, encrypt.cipher-mode, encrypt.ivgen-alg, encrypt.ivgen-hash-alg, "
                     + "encrypt.hash-alg, encrypt.iter-time as qemu's", "luks");
+    static final CreateOption PREALLOCATION = CreateOption.choice("preallocation", "off",
+            "off: clusters allocated as data is written; metadata: L2 tables map every cluster, the data area "
+                    + "stays a hole; falloc: that, with the data area's space reserved (fallocate); full: that, with "
+                    + "zeros written over the data area (a backing file needs extended_l2=on)",
+            "off", "metadata", "falloc", "full");
+    static final CreateOption LAZY_REFCOUNTS = CreateOption.flag("lazy_refcounts",
+            "sets the lazy refcounts feature (compat=1.1): qemu may then defer refcount updates, leaving the dirty "
+                    + "bit; this library keeps them exact and repairs a dirty image on a writable open");
     static final String ENCRYPT_PREFIX = "encrypt.";
     static final List<CreateOption> OPTIONS = options();
 
     private static List<CreateOption> options() {
         List<CreateOption> all = new java.util.ArrayList<>(List.of(CLUSTER_SIZE, COMPAT, REFCOUNT_BITS, EXTENDED_L2,
-                COMPRESSION_TYPE, ENCRYPT_FORMAT));
+                COMPRESSION_TYPE, PREALLOCATION, LAZY_REFCOUNTS, ENCRYPT_FORMAT));
         for (CreateOption o : LuksFormat.embeddedOptions()) {
             all.add(new CreateOption(ENCRYPT_PREFIX + o.name(), o.kind(), o.defaultValue(), o.choices(), o.help()));
         }
@@ -108,6 +120,20 @@ final class Qcow2Creator {
         if (version == 2 && zstd) {
             throw new UnsupportedFeatureException("qcow2: compression_type=zstd needs compat=1.1");
         }
+        Preallocation prealloc = Preallocation.of(options.get(PREALLOCATION));
+        if (prealloc != Preallocation.OFF && luks != null) {
+            throw new UnsupportedFeatureException("qcow2: preallocation=" + prealloc.optionValue()
+                    + " with encrypt.format=luks is not supported");
+        }
+        if (prealloc != Preallocation.OFF && backing != null && !extL2) {
+            // qemu's rule: preallocated clusters would hide the backing file's data unless extended L2's
+            // subcluster bitmaps say they hold none yet
+            throw new UnsupportedFeatureException("qcow2: a backing file and preallocation need extended_l2=on");
+        }
+        boolean lazy = options.flag(LAZY_REFCOUNTS);
+        if (lazy && version == 2) {
+            throw new UnsupportedFeatureException("qcow2: lazy_refcounts needs compat=1.1");
+        }
         int incompat = (extL2 ? (int) Qcow2Header.INCOMPAT_EXTL2 : 0)
                 | (zstd ? (int) Qcow2Header.INCOMPAT_COMPRESSION : 0);
         int compressionType = zstd ? 1 : 0;
@@ -120,11 +146,15 @@ final class Qcow2Creator {
                     + (Qcow2Header.MAX_L1_BYTES >> 20) + " MiB with cluster_size " + cs + "; use larger clusters");
         }
         long l1Clusters = (l1Entries * 8 + cs - 1) / cs;
+        // preallocated: every cluster of the disk mapped, its L2 tables after the L1 table, then the data
+        long dataClusters = prealloc == Preallocation.OFF ? 0 : (size + cs - 1) / cs;
+        int l2Entries = (int) (cs >> (extL2 ? 4 : 3));
+        long l2Clusters = (dataClusters + l2Entries - 1) / l2Entries;
         long perBlock = cs * 8 / refBits;
         long tableGuess = 1;
         long blocksGuess = 1;
         while (true) {
-            long total = 1 + luksClusters + tableGuess + blocksGuess + l1Clusters;
+            long total = 1 + luksClusters + tableGuess + blocksGuess + l1Clusters + l2Clusters + dataClusters;
             long needBlocks = (total + perBlock - 1) / perBlock;
             long needTable = (needBlocks * 8 + cs - 1) / cs;
             if (needBlocks == blocksGuess && needTable == tableGuess) {
@@ -139,7 +169,9 @@ final class Qcow2Creator {
         long tableAt = luksAt + luksClusters * cs;
         long blocksAt = tableAt + tableClusters * cs;
         long l1At = blocksAt + blocks * cs;
-        long total = 1 + luksClusters + tableClusters + blocks + l1Clusters;
+        long l2At = l1At + l1Clusters * cs;
+        long dataAt = l2At + l2Clusters * cs;
+        long total = 1 + luksClusters + tableClusters + blocks + l1Clusters + l2Clusters + dataClusters;
 
         Bytes first = Bytes.allocate((int) cs);
         int extStart = version >= 3 ? Qcow2Header.WRITTEN_SIZE_V3 : Qcow2Header.SIZE_V2;
@@ -161,7 +193,8 @@ final class Qcow2Creator {
         first.putBytes(end, name);
         Qcow2Header h = new Qcow2Header(version, backing == null ? 0 : end, name.length, clusterBits, size,
                 luks == null ? 0 : Qcow2Header.CRYPT_LUKS,
-                l1Entries, l1At, tableAt, tableClusters, 0, 0, incompat, 0, 0, Integer.numberOfTrailingZeros(refBits),
+                l1Entries, l1At, tableAt, tableClusters, 0, 0, incompat, lazy ? Qcow2Header.COMPAT_LAZY_REFCOUNTS : 0,
+                0, Integer.numberOfTrailingZeros(refBits),
                 extStart, compressionType);
         h.write(first);
 
@@ -177,21 +210,57 @@ final class Qcow2Creator {
                     throw new UnsupportedFeatureException("qcow2: " + path + ": " + e.getMessage());
                 }
             }
-            fs.write(first.buffer().duplicate().clear(), 0);
+            prealloc.reserve("qcow2", fs, dataAt, dataClusters * cs);
             Bytes table = Bytes.allocate((int) (tableCount * cs));
             for (long b = 0; b < blockCount; b++) {
                 table.put64be((int) (b * 8), blocksAt + b * cs);
             }
             fs.write(table.buffer().duplicate().clear(), tableAt);
+            Bytes block = Bytes.allocate((int) cs);
             for (long b = 0; b < blockCount; b++) {
-                byte[] block = new byte[(int) cs];
+                block.fill(0, (int) cs, (byte) 0);
                 for (long c = b * perBlock; c < Math.min(total, (b + 1) * perBlock); c++) {
                     setOne(block, (int) (c - b * perBlock), refBits);
                 }
-                fs.write(ByteBuffer.wrap(block), blocksAt + b * cs);
+                fs.write(block.buffer().duplicate().clear(), blocksAt + b * cs);
+            }
+            if (l2Clusters > 0) {
+                writeMappingTables(fs, cs, l1Entries, l1At, l2At, l2Clusters, l2Entries, extL2, dataAt, dataClusters);
             }
             fs.truncate(total * cs);
+            // the header last: a create cut short leaves no image that looks whole
+            fs.write(first.buffer().duplicate().clear(), 0);
         });
+    }
+
+    /**
+     * Preallocation's L2 tables (at {@code l2At}, one after another) mapping virtual cluster i to
+     * {@code dataAt + i * cs}, and the L1 table pointing at them; every cluster has refcount 1, so
+     * all entries carry the COPIED flag (qcow2.txt "Cluster mapping"). Extended L2 entries leave the
+     * subcluster bitmap empty, as qemu does: the clusters are reserved, the data is read from the
+     * backing file (or as zeros) until written.
+     */
+    private static void writeMappingTables(FileStorage fs, long cs, long l1Entries, long l1At,
+                                           long l2At, long l2Clusters, int l2Entries, boolean extL2, long dataAt,
+                                           long dataClusters) throws IOException {
+        Bytes l2 = Bytes.allocate((int) cs);
+        int entryBytes = extL2 ? 16 : 8;
+        for (long t = 0; t < l2Clusters; t++) {
+            l2.fill(0, (int) cs, (byte) 0);
+            for (int j = 0; j < l2Entries; j++) {
+                long c = t * l2Entries + j;
+                if (c >= dataClusters) {
+                    break;
+                }
+                l2.put64be(j * entryBytes, (dataAt + c * cs) | Qcow2Image.COPIED);
+            }
+            fs.write(l2.buffer().duplicate().clear(), l2At + t * cs);
+        }
+        Bytes l1 = Bytes.allocate((int) (l1Entries * 8));
+        for (long t = 0; t < l2Clusters; t++) {
+            l1.put64be((int) (t * 8), (l2At + t * cs) | Qcow2Image.COPIED);
+        }
+        fs.write(l1.buffer().duplicate().clear(), l1At);
     }
 
     /** The LUKS header's parameters from the encrypt.* options, or null without encrypt.format. */
@@ -230,13 +299,13 @@ final class Qcow2Creator {
         return p + 8;
     }
 
-    private static void setOne(byte[] block, int i, int bits) {
+    private static void setOne(Bytes block, int i, int bits) {
         if (bits >= 8) {
             int n = bits / 8;
-            block[i * n + n - 1] = 1;
+            block.put8(i * n + n - 1, 1);
         } else {
             int bit = i * bits;
-            block[bit >>> 3] |= (byte) (1 << (bit & 7));
+            block.put8(bit >>> 3, block.u8(bit >>> 3) | 1 << (bit & 7));
         }
     }
 }

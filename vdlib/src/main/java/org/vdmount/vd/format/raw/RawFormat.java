@@ -19,6 +19,7 @@ import org.vdmount.vd.PathPolicy;
 import org.vdmount.vd.ProbeInput;
 import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.storage.FileStorage;
+import org.vdmount.vd.storage.Preallocation;
 import org.vdmount.vd.storage.SplitStorage;
 import org.vdmount.vd.storage.Storage;
 import org.vdmount.vd.storage.StorageScope;
@@ -58,21 +59,9 @@ public final class RawFormat extends DeclaredFormat {
 
     @Override
     public Image createImage(Path path, CreateOptions options) throws IOException {
-        String prealloc = options.get(PREALLOCATION);
-        boolean full = prealloc.equals("full");
+        Preallocation prealloc = Preallocation.of(options.get(PREALLOCATION));
         return StorageScope.create(path, fs -> {
-            if (prealloc.equals("falloc") && options.virtualSize() > 0
-                    && !org.vdmount.vd.nativeio.HostFiles.allocate(path, 0, options.virtualSize())) {
-                throw new UnsupportedFeatureException("raw: " + path + ": preallocation=falloc: the file system "
-                        + "cannot reserve space (fallocate); use preallocation=full");
-            }
-            if (full) {
-                java.nio.ByteBuffer zeros = java.nio.ByteBuffer.allocateDirect(1 << 20);
-                for (long off = 0; off < options.virtualSize(); off += zeros.capacity()) {
-                    zeros.clear().limit((int) Math.min(zeros.capacity(), options.virtualSize() - off));
-                    fs.write(zeros, off);
-                }
-            }
+            prealloc.reserve(name(), fs, 0, options.virtualSize());
             fs.truncate(options.virtualSize());
             return new RawImage(this, fs, "flat");
         });

@@ -171,7 +171,7 @@ class Qcow2WriteTest {
     @Test
     void unknownCreateOptionsAreRejected() {
         assertThrows(UnsupportedFeatureException.class, () -> new Qcow2Format()
-                .create(dir.resolve("x.qcow2"), CreateOptions.of(SIZE).with("preallocation", "full")));
+                .create(dir.resolve("x.qcow2"), CreateOptions.of(SIZE).with("preallocatoin", "full")));
         assertThrows(UnsupportedFeatureException.class, () -> new Qcow2Format()
                 .create(dir.resolve("y.qcow2"), CreateOptions.of(SIZE).with("cluster_size", "3000")));
         assertTrue(Files.notExists(dir.resolve("x.qcow2")));

@@ -83,6 +83,15 @@ final class ConvertCommand extends VdCommand {
     @Mixin
     ImageFormatOption sourceFormat;
 
+    @Option(names = "-l", paramLabel = "SNAPSHOT", description = "Convert SRC's internal snapshot (qcow2), read-only, "
+            + "instead of its current state, as qemu-img convert -l: snapshot.id=ID, snapshot.name=NAME, both "
+            + "comma-separated (each must match), or an id or name (an id is matched first).")
+    String snapshot;
+
+    @Option(names = "-s", paramLabel = "SNAPSHOT_ID_OR_NAME", description = "The same as -l SNAPSHOT_ID_OR_NAME "
+            + "(the spelling of older qemu-img releases).")
+    String snapshotIdOrName;
+
     @Option(names = "--overwrite", description = "Replace DST if it is an existing regular file "
             + "(never one of SRC's chain). Without it an existing DST is an error.")
     boolean overwrite;
@@ -125,6 +134,9 @@ final class ConvertCommand extends VdCommand {
         if (backing != null && noCreate) {
             throw new ParameterException(spec.commandLine(), "-B and -n exclude each other (-B creates DST)");
         }
+        if (snapshot != null && snapshotIdOrName != null) {
+            throw new ParameterException(spec.commandLine(), "-l and -s exclude each other (-s ID is -l ID)");
+        }
         sparse = sparseBytes();
         if (sparse != DiskCopy.GRAIN_BYTES && compress) {
             throw new ParameterException(spec.commandLine(), "-S and -c exclude each other (compressed clusters are "
@@ -159,7 +171,7 @@ final class ConvertCommand extends VdCommand {
         if (Files.exists(dst, LinkOption.NOFOLLOW_LINKS) && !overwrite) {
             throw new VdException(dst + ": already exists (add --overwrite to replace it)");
         }
-        try (Disk source = sourceFormat.open(src, vd.openOptions(common))) {
+        try (Disk source = openSource(vd.openOptions(common))) {
             if (Files.exists(dst, LinkOption.NOFOLLOW_LINKS)) {
                 replace(source);
             }
@@ -180,6 +192,12 @@ final class ConvertCommand extends VdCommand {
                     Sizes.human(stats.bytesRead()), seconds, source.size() / seconds / (1 << 20)));
         }
         return 0;
+    }
+
+    /** SRC and its chain, or with -l/-s its internal snapshot (read-only). */
+    private Disk openSource(OpenOptions open) throws java.io.IOException {
+        String key = snapshot != null ? snapshot : snapshotIdOrName;
+        return key == null ? sourceFormat.open(src, open) : sourceFormat.openSnapshot(src, key, open);
     }
 
     /** Bytes of {@code -S} (default {@link DiskCopy#GRAIN_BYTES}), checked as qemu-img checks them. */
@@ -227,7 +245,7 @@ final class ConvertCommand extends VdCommand {
             }
         }
         OpenOptions open = vd.openOptions(common);
-        try (Disk source = sourceFormat.open(src, open)) {
+        try (Disk source = openSource(open)) {
             refuseIfInChain(source, "not written");
             try (Disk target = Disk.open(dst, format, open.withReadOnly(false).withForceShare(false))) {
                 if (target.size() < source.size()) {

@@ -23,6 +23,11 @@ final class ImageFormatOption {
         return open(image, format, options);
     }
 
+    /** Opens internal snapshot {@code key} of {@code image} (read-only) and the chain it needs. */
+    Disk openSnapshot(Path image, String key, OpenOptions options) throws IOException {
+        return Disk.openSnapshot(image, format == null ? null : FormatRegistry.require(format), key, options);
+    }
+
     /** Opens {@code image} and its chain, as {@code format} when not null (no probe then). */
     static Disk open(Path image, String format, OpenOptions options) throws IOException {
         return format == null ? Disk.open(image, options) : Disk.open(image, FormatRegistry.require(format), options);

@@ -212,4 +212,51 @@ class ConvertQemuOptionsTest {
         assertTrue(Arrays.equals(Files.readAllBytes(dir.resolve("theirs-metadata.qcow2")),
                 Files.readAllBytes(dir.resolve("ours-metadata.qcow2"))), "metadata: qemu-img convert's file");
     }
+
+    /**
+     * -l and -s convert an internal snapshot: each spelling of qemu-img convert -l (id or name,
+     * snapshot.id=, snapshot.name=, both) gives qemu-img's raw file byte for byte; a key that
+     * selects nothing is one line naming the snapshots; -l with -s is a usage error.
+     */
+    @Test
+    void minusLConvertsAnInternalSnapshotAsQemuImgDoes() throws Exception {
+        Path s = dir.resolve("snaps.qcow2");
+        Tools.run("qemu-img", "create", "-q", "-f", "qcow2", s.toString(), "16M");
+        Tools.run("qemu-io", "-c", "write -P 0x11 0 4M", s.toString());
+        Tools.run("qemu-img", "snapshot", "-c", "first", s.toString());
+        Tools.run("qemu-io", "-c", "write -P 0x22 2M 4M", s.toString());
+        Tools.run("qemu-img", "snapshot", "-c", "1", s.toString()); // a name that is also the other's id
+        Tools.run("qemu-io", "-c", "write -z 0 1M", "-c", "write -P 0x33 9M 1M", s.toString());
+        List<List<String>> keys = List.of(List.of("-l", "first"), List.of("-l", "1"), List.of("-l", "snapshot.name=1"),
+                List.of("-l", "snapshot.id=2"), List.of("-l", "snapshot.id=1,snapshot.name=first"), List.of("-s", "2"));
+        for (List<String> key : keys) {
+            Path ours = dir.resolve("ours.raw");
+            Path theirs = dir.resolve("theirs.raw");
+            Files.deleteIfExists(ours);
+            Files.deleteIfExists(theirs);
+            List<Object> args = new java.util.ArrayList<>(List.of("convert", "-O", "raw"));
+            args.addAll(key);
+            args.addAll(List.of(s, ours));
+            Cli.Result r = Cli.vd(args.toArray());
+            assertEquals(0, r.exit(), key + ": " + r);
+            List<String> q = new java.util.ArrayList<>(List.of("qemu-img", "convert", "-O", "raw"));
+            q.addAll(List.of("-l", key.get(1))); // this qemu-img has dropped -s; -s ID is -l ID
+            q.addAll(List.of(s.toString(), theirs.toString()));
+            Tools.run(q.toArray(new String[0]));
+            assertTrue(Arrays.equals(Files.readAllBytes(theirs), Files.readAllBytes(ours)), key.toString());
+        }
+        assertTrue(Tools.run("qemu-img", "info", s.toString()).contains("first"), "SRC keeps its snapshots");
+
+        Cli.Result none = Cli.vd("convert", "-O", "raw", "-l", "snapshot.id=1,snapshot.name=1", s, dir.resolve("n.raw"));
+        assertEquals(1, none.exit(), none.toString());
+        assertEquals(List.of("vd: qcow2: " + s + " has no snapshot 'snapshot.id=1,snapshot.name=1' (snapshots: "
+                + "1:first, 2:1)"), none.errLines());
+        assertFalse(Files.exists(dir.resolve("n.raw")));
+        Cli.Result both = Cli.vd("convert", "-l", "1", "-s", "1", s, dir.resolve("b.raw"));
+        assertEquals(2, both.exit(), both.toString());
+        Cli.Result bad = Cli.vd("convert", "-l", "snapshot.id=1,name=x", s, dir.resolve("b.raw"));
+        assertEquals(1, bad.exit(), bad.toString());
+        assertEquals(List.of("vd: snapshot 'snapshot.id=1,name=x': expected snapshot.id=ID and/or snapshot.name=NAME, "
+                + "comma-separated, or an id or name; not 'name=x'"), bad.errLines());
+    }
 }

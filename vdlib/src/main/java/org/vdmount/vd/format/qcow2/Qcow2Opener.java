@@ -20,6 +20,7 @@ import org.vdmount.vd.PathPolicy;
 import org.vdmount.vd.Sizes;
 import org.vdmount.vd.TruncatedImageException;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.SnapshotKey;
 import org.vdmount.vd.VdException;
 import org.vdmount.vd.storage.FileStorage;
 import org.vdmount.vd.storage.Storage;
@@ -121,16 +122,12 @@ final class Qcow2Opener {
         }
     }
 
+    /** The snapshot {@code key} selects ({@link SnapshotKey}: qemu's id or name, or snapshot.id=/snapshot.name=). */
     private static Qcow2Snapshot find(List<Qcow2Snapshot> snaps, String key, Path path) throws VdException {
-        for (Qcow2Snapshot s : snaps) {
-            if (s.id().equals(key)) {
-                return s;
-            }
-        }
-        for (Qcow2Snapshot s : snaps) {
-            if (s.name().equals(key)) {
-                return s;
-            }
+        java.util.Optional<Qcow2Snapshot> found = SnapshotKey.parse(key).find(snaps, Qcow2Snapshot::id,
+                Qcow2Snapshot::name);
+        if (found.isPresent()) {
+            return found.get();
         }
         List<String> names = new ArrayList<>();
         for (Qcow2Snapshot s : snaps) {

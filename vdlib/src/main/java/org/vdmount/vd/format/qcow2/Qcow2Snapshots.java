@@ -9,6 +9,7 @@ import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.ReadOnlyException;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.SnapshotKey;
 import org.vdmount.vd.VdException;
 
 /**
@@ -293,17 +294,12 @@ final class Qcow2Snapshots {
 
     // ---- pieces -----------------------------------------------------------------------------
 
-    /** The snapshot whose id is {@code idOrName}, else the first whose name is (as QEMU matches). */
+    /** The snapshot whose id is {@code idOrName}, else the first whose name is (as QEMU matches; {@link SnapshotKey}). */
     private Qcow2Snapshot find(String idOrName) throws VdException {
-        for (Qcow2Snapshot s : img.snapshots) {
-            if (s.id().equals(idOrName)) {
-                return s;
-            }
-        }
-        for (Qcow2Snapshot s : img.snapshots) {
-            if (s.name().equals(idOrName)) {
-                return s;
-            }
+        java.util.Optional<Qcow2Snapshot> found = SnapshotKey.parse(idOrName).find(img.snapshots, Qcow2Snapshot::id,
+                Qcow2Snapshot::name);
+        if (found.isPresent()) {
+            return found.get();
         }
         throw new VdException("qcow2: " + img.path + " has no snapshot with id or name '" + idOrName + "'");
     }

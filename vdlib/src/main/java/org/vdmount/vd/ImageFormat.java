@@ -109,6 +109,27 @@ public interface ImageFormat {
     }
 
     /**
+     * The {@link org.vdmount.vd.storage.Preallocation} modes {@link #preallocate} takes (qemu-img
+     * resize --preallocation); off only where the format has none.
+     */
+    default java.util.Set<org.vdmount.vd.storage.Preallocation> preallocationModes() {
+        return java.util.EnumSet.of(org.vdmount.vd.storage.Preallocation.OFF);
+    }
+
+    /**
+     * Sets up {@code [offset, offset + length)} of {@code image}, an area just grown by a resize
+     * that reads as zeros, as {@code mode} says; it still reads as zeros afterwards. Only modes of
+     * {@link #preallocationModes()}.
+     */
+    default void preallocate(Image image, long offset, long length, org.vdmount.vd.storage.Preallocation mode)
+            throws IOException {
+        if (mode != org.vdmount.vd.storage.Preallocation.OFF) {
+            throw new UnsupportedFeatureException("preallocation=" + mode.optionValue() + " is not supported by "
+                    + name() + ": " + image.storage().path());
+        }
+    }
+
+    /**
      * Starts a new image at {@code path} whose clusters are written compressed, in order, by the
      * returned writer ({@code vd convert -c}). Checks the options against {@link #createOptions()}
      * as {@link #create} does; formats that cannot write compressed images refuse in one line.

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import org.vdmount.vd.storage.Preallocation;
 
 /**
  * {@code vd resize}: changes the virtual size of the top image of a chain, as {@code qemu-img
@@ -52,9 +53,23 @@ public final class ImageResize {
      */
     public static Result resize(Path path, ImageFormat format, String sizeSpec, boolean shrink, OpenOptions options)
             throws IOException {
+        return resize(path, format, sizeSpec, shrink, Preallocation.OFF, options);
+    }
+
+    /**
+     * {@link #resize(Path, ImageFormat, String, boolean, OpenOptions)}, and a grown area set up as
+     * {@code prealloc} says once the new size is written (qemu-img resize --preallocation).
+     */
+    public static Result resize(Path path, ImageFormat format, String sizeSpec, boolean shrink, Preallocation prealloc,
+                                OpenOptions options) throws IOException {
         ImageFormat fmt = format != null ? format : FormatRegistry.probe(path);
         if (!fmt.can(Capability.RESIZE)) {
             throw new UnsupportedFeatureException("resize is not supported by " + fmt.name() + ": " + path);
+        }
+        if (!fmt.preallocationModes().contains(prealloc)) {
+            throw new UnsupportedFeatureException("resize --preallocation=" + prealloc.optionValue() + " is not "
+                    + "supported by " + fmt.name() + " (" + fmt.preallocationModes().stream()
+                    .map(Preallocation::optionValue).collect(java.util.stream.Collectors.joining(", ")) + "): " + path);
         }
         OpenOptions rw = options.withReadOnly(false);
         long oldSize;
@@ -71,6 +86,10 @@ public final class ImageResize {
                         + " bytes is not a positive multiple of the " + sector + "-byte sector");
             }
             if (newSize < oldSize) {
+                if (prealloc != Preallocation.OFF) {
+                    throw new UnsupportedFeatureException(path + ": --preallocation applies to a grown image, and "
+                            + newSize + " bytes is smaller than the current " + oldSize);
+                }
                 if (!shrink) {
                     throw new UnsupportedFeatureException(path + ": " + newSize + " bytes is smaller than the current "
                             + oldSize + "; use --shrink to cut the disk (data past the new end would be lost)");
@@ -97,6 +116,10 @@ public final class ImageResize {
                 after.zero(oldSize, end - oldSize);
                 after.flush();
                 zeroed = end - oldSize;
+            }
+            if (newSize > oldSize && prealloc != Preallocation.OFF) {
+                fmt.preallocate(unwrapped(after.top()), oldSize, newSize - oldSize, prealloc);
+                after.flush();
             }
         }
         return new Result(path, fmt.name(), oldSize, newSize, gpt, zeroed);

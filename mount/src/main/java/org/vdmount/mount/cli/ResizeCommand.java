@@ -3,12 +3,14 @@ package org.vdmount.mount.cli;
 import java.nio.file.Path;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.ImageResize;
+import org.vdmount.vd.storage.Preallocation;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 
-/** {@code vd resize [--shrink] [-f FMT] IMAGE [+|-]SIZE}: a new virtual size for the top image (qemu-img resize). */
+/** {@code vd resize [--shrink] [--preallocation=MODE] [-f FMT] IMAGE [+|-]SIZE}: a new virtual size for the top image (qemu-img resize). */
 @Command(name = "resize",
         description = {"Change the virtual size of IMAGE (the top of its chain only, as qemu-img resize): SIZE "
                 + "is absolute (10G) or relative (+1G, -512M). "
@@ -27,6 +29,12 @@ final class ResizeCommand extends ModifyingCommand {
     @Option(names = "--shrink", description = "Allow a smaller size (refused if data lies past the new end).")
     boolean shrink;
 
+    @Option(names = "--preallocation", paramLabel = "MODE", defaultValue = "off", description = "How a grown area "
+            + "is set up, as qemu-img resize --preallocation: off (default); metadata (qcow2: every new cluster "
+            + "mapped, the data a hole); falloc (space reserved with fallocate; qcow2: mapped too); full (zeros "
+            + "written; qcow2: mapped too). raw takes off, falloc and full; other formats off only.")
+    String preallocation;
+
     @Parameters(index = "0", paramLabel = "IMAGE", description = "The image to resize.")
     Path image;
 
@@ -37,7 +45,14 @@ final class ResizeCommand extends ModifyingCommand {
     public Integer call() throws Exception {
         var options = lockedOptions();
         var format = imageFormat.format == null ? null : FormatRegistry.require(imageFormat.format);
-        ImageResize.Result r = ImageResize.resize(image, format, size, shrink, options);
+        Preallocation mode;
+        try {
+            mode = Preallocation.of(preallocation);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--preallocation is off, metadata, falloc or full, not '"
+                    + preallocation + "'");
+        }
+        ImageResize.Result r = ImageResize.resize(image, format, size, shrink, mode, options);
         if (r.gpt() && r.newSize() != r.oldSize()) {
             vd.out.println(image + ": holds a GPT whose backup header is NOT moved to the new end "
                     + "(repair it with 'sgdisk -e' or another partitioning tool)");

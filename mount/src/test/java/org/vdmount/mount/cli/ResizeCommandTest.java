@@ -74,6 +74,19 @@ class ResizeCommandTest {
         Cli.Result bad = Cli.vd("resize", raw, "ten");
         assertEquals(1, bad.exit(), bad.toString());
         assertTrue(bad.err().contains("invalid size 'ten'"), bad.toString());
+
+        Cli.Result mode = Cli.vd("resize", "--preallocation=some", raw, "+1M");
+        assertEquals(2, mode.exit(), mode.toString());
+        assertTrue(mode.err().contains("--preallocation is off, metadata, falloc or full, not 'some'"), mode.toString());
+        Cli.Result metadata = Cli.vd("resize", "--preallocation=metadata", raw, "+1M");
+        assertEquals(1, metadata.exit(), metadata.toString());
+        assertEquals("vd: resize --preallocation=metadata is not supported by raw (off, falloc, full): " + raw,
+                metadata.err().strip());
+        assertEquals(4096, Files.size(raw), "refused before anything changed");
+        Cli.Result full = Cli.vd("resize", "--preallocation=full", raw, "+1M");
+        assertEquals(0, full.exit(), full.toString());
+        assertEquals(4096 + (1 << 20), Files.size(raw));
+        assertTrue(Tools.allocatedBytes(raw) >= 1 << 20, "full writes the grown area");
     }
 
     @Test

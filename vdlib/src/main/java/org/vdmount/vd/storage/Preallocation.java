@@ -25,11 +25,11 @@ public enum Preallocation {
     }
 
     /**
-     * Sets up {@code [pos, pos + length)} of {@code fs}, a file being created: FALLOC reserves its
-     * space (an error naming {@code format} and the file where the file system cannot), FULL
-     * writes zeros over it, OFF and METADATA leave it alone.
+     * Sets up {@code [pos, pos + length)} of {@code fs}, a range that reads as zeros (a file being
+     * created or grown): FALLOC reserves its space (an error naming {@code format} and the file
+     * where the file system cannot), FULL writes zeros over it, OFF and METADATA leave it alone.
      */
-    public void reserve(String format, FileStorage fs, long pos, long length) throws IOException {
+    public void reserve(String format, Storage fs, long pos, long length) throws IOException {
         if (length <= 0) {
             return;
         }

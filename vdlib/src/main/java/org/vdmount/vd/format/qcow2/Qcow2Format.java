@@ -10,6 +10,7 @@ import org.vdmount.vd.DeclaredFormat;
 import org.vdmount.vd.Image;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.ProbeInput;
+import org.vdmount.vd.storage.Preallocation;
 
 /**
  * QEMU copy-on-write version 2 and 3 images (docs/interop/qcow2.txt): backing files of any
@@ -69,6 +70,19 @@ public final class Qcow2Format extends DeclaredFormat {
     @Override
     public void resize(Image image, long newSize) throws IOException {
         Qcow2Resize.resize((Qcow2Image) image, newSize);
+    }
+
+    /** qemu's modes for a grown qcow2: every one (see {@link Qcow2Writer#preallocate}). */
+    @Override
+    public java.util.Set<Preallocation> preallocationModes() {
+        return java.util.EnumSet.allOf(Preallocation.class);
+    }
+
+    @Override
+    public void preallocate(Image image, long offset, long length, Preallocation mode) throws IOException {
+        if (mode != Preallocation.OFF) {
+            ((Qcow2Image) image).preallocate(offset, length, mode);
+        }
     }
 
     /** A sequential writer of compressed clusters; see {@link Qcow2CompressedWriter}. */

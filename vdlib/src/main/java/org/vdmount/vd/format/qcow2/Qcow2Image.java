@@ -365,6 +365,11 @@ final class Qcow2Image extends ImageBase {
 
     // ---- Image: write path --------------------------------------------------------------------
 
+    /** Preallocation of a grown area ({@link Qcow2Writer#preallocate}). */
+    void preallocate(long offset, long length, org.vdmount.vd.storage.Preallocation mode) throws IOException {
+        writer().preallocate(offset, length, mode);
+    }
+
     private Qcow2Writer writer() throws ReadOnlyException {
         checkWritable();
         return writer;

@@ -7,7 +7,9 @@ import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
+import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.WriteResult;
+import org.vdmount.vd.storage.Preallocation;
 
 /**
  * Writes into a qcow2 image, keeping refcounts exact at every flush (no lazy refcounts; the
@@ -404,6 +406,70 @@ final class Qcow2Writer {
         if (writeStandard(clusterStart, zeros) != WriteResult.DONE) {
             throw new IllegalStateException("whole-cluster write refused");
         }
+    }
+
+    // ---- preallocation (resize --preallocation) ----------------------------------------------
+
+    /**
+     * Gives every cluster of {@code [offset, offset + length)} that has no host cluster one, linked
+     * with COPIED, as qemu preallocates a grown area; compressed and allocated clusters stay. An
+     * extended L2 entry keeps its subcluster bitmap, so nothing reads differently. A new cluster
+     * may be one freed earlier: each run of them is made to read as zeros (holes punched, or zeros
+     * written), the file grown to cover it, then {@code mode} reserves it or writes zeros over it.
+     */
+    void preallocate(long offset, long length, Preallocation mode) throws IOException {
+        if (img.externalData) {
+            throw new UnsupportedFeatureException("qcow2: " + img.path + ": preallocation with an external data file "
+                    + "is not supported");
+        }
+        alloc.lock();
+        try {
+            prepare();
+            long cs = img.clusterSize;
+            long runStart = -1;
+            long runEnd = -1;
+            for (long off = offset & -cs; off < offset + length; off += cs) {
+                int l1i = img.l1Index(off);
+                int i = img.l2Index(off);
+                L2Table t = img.l2For(l1i);
+                long e = t == null ? 0 : t.word(img.extL2 ? 2 * i : i);
+                if (img.compressed(e) || img.hasHost(e)) {
+                    continue;
+                }
+                t = writableL2(l1i);
+                long host = refs.allocate();
+                if (host != runEnd) {
+                    readyRun(runStart, runEnd, mode);
+                    runStart = host;
+                }
+                runEnd = host + cs;
+                if (img.extL2) {
+                    t.setPair(2 * i, host | Qcow2Image.COPIED, t.word(2 * i + 1));
+                } else {
+                    t.set(i, host | Qcow2Image.COPIED);
+                }
+            }
+            readyRun(runStart, runEnd, mode);
+            maybeFlush();
+        } finally {
+            alloc.unlock();
+        }
+    }
+
+    /** New clusters {@code [start, end)} made to read as zeros, inside the file, then set up by {@code mode}. */
+    private void readyRun(long start, long end, Preallocation mode) throws IOException {
+        if (start < 0) {
+            return;
+        }
+        long size = img.storage().size();
+        if (start < size) {
+            img.storage().zeroRange(start, Math.min(end, size) - start);
+        }
+        if (end > size) {
+            img.storage().truncate(end);
+        }
+        mode.reserve("qcow2", img.storage(), start, end - start);
+        noteWritten(end);
     }
 
     // ---- L1 switch (resize, compaction: see Qcow2Moves) ---------------------------------------

@@ -87,6 +87,19 @@ public final class RawFormat extends DeclaredFormat {
         image.storage().force();
     }
 
+    /** qemu's modes for a grown raw file: off, falloc, full. */
+    @Override
+    public java.util.Set<Preallocation> preallocationModes() {
+        return java.util.EnumSet.of(Preallocation.OFF, Preallocation.FALLOC, Preallocation.FULL);
+    }
+
+    /** The grown area reserved (falloc) or written with zeros (full). */
+    @Override
+    public void preallocate(Image image, long offset, long length, Preallocation mode) throws IOException {
+        mode.reserve(name(), image.storage(), offset, length);
+        image.storage().force();
+    }
+
     /**
      * The files of a split set containing {@code path} in order, or just {@code path}. A set
      * starts at .000 or .001 and runs while the next number exists. The members other than the

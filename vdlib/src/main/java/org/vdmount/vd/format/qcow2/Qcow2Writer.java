@@ -431,6 +431,13 @@ final class Qcow2Writer {
             for (long off = offset & -cs; off < offset + length; off += cs) {
                 int l1i = img.l1Index(off);
                 int i = img.l2Index(off);
+                if (i == 0 && runStart >= 0) {
+                    // a table done: its clusters set up before any flush writes the entries naming them
+                    readyRun(runStart, runEnd, mode);
+                    runStart = -1;
+                    runEnd = -1;
+                    maybeFlush();
+                }
                 L2Table t = img.l2For(l1i);
                 long e = t == null ? 0 : t.word(img.extL2 ? 2 * i : i);
                 if (img.compressed(e) || img.hasHost(e)) {

@@ -208,6 +208,9 @@ record InfoReport(String filename, String format, String variant, long virtualSi
             data.put("cid", Long.parseLong(cid, 16));
             data.put("parent-cid", Long.parseLong(parentCid, 16));
             data.put("create-type", d.get("create-type"));
+            if (d.get("extents") instanceof List<?> extents) {
+                data.put("extents", vmdkExtents(l, extents));
+            }
         } else {
             return null;
         }
@@ -215,6 +218,35 @@ record InfoReport(String filename, String format, String variant, long virtualSi
         fs.put("type", l.format);
         fs.put("data", data);
         return fs;
+    }
+
+    /**
+     * qemu-img's extents of a VMDK (block/vmdk.c vmdk_get_extent_info): compressed (stream
+     * optimized only), virtual-size, filename (the layer's path as given, joined with the name the
+     * descriptor records), cluster-size (sparse only), format: the descriptor's type, or "" for a
+     * sparse file holding its own descriptor, which qemu opens without reading extent lines.
+     */
+    private static List<Map<String, Object>> vmdkExtents(Layer l, List<?> extents) {
+        List<Map<String, Object>> out = new ArrayList<>();
+        Path given = Path.of(l.filename);
+        for (Object o : extents) {
+            if (!(o instanceof Map<?, ?> x) || x.get("filename") == null) {
+                continue; // a ZERO extent has no file, and qemu lists none
+            }
+            Map<String, Object> q = new LinkedHashMap<>();
+            if (Boolean.TRUE.equals(x.get("compressed"))) {
+                q.put("compressed", true);
+            }
+            q.put("virtual-size", x.get("virtual-size"));
+            Path file = given.resolveSibling(String.valueOf(x.get("filename")));
+            q.put("filename", file.toString());
+            if (x.get("cluster-size") != null) {
+                q.put("cluster-size", x.get("cluster-size"));
+            }
+            q.put("format", file.equals(given) ? "" : x.get("type"));
+            out.add(q);
+        }
+        return out;
     }
 
     private String scheme() {
@@ -255,7 +287,7 @@ record InfoReport(String filename, String format, String variant, long virtualSi
             for (Map.Entry<String, Object> e : l.details.entrySet()) {
                 Object v = e.getValue();
                 t.row(e.getKey() + ":", v instanceof Collection<?> c
-                        ? String.join(", ", c.stream().map(String::valueOf).toList()) : v);
+                        ? String.join(", ", c.stream().map(InfoReport::humanItem).toList()) : v);
             }
             sb.append(t.render("      "));
         }
@@ -272,6 +304,14 @@ record InfoReport(String filename, String format, String variant, long virtualSi
             sb.append(t.render("  "));
         }
         return sb.toString();
+    }
+
+    /** A list item of a format's details: a map (a VMDK extent, say) as "key=value key=value". */
+    private static String humanItem(Object item) {
+        if (item instanceof Map<?, ?> m) {
+            return String.join(" ", m.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).toList());
+        }
+        return String.valueOf(item);
     }
 
     /** "none", or "2097152-8388607 (6.0 MiB), ..." with the first few ranges and a count of the rest. */

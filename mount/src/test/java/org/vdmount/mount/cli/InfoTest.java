@@ -69,6 +69,9 @@ class InfoTest {
             for (Map.Entry<String, Object> e : ((Map<String, Object>) os.get("data")).entrySet()) {
                 assertEquals(qd.get(e.getKey()), e.getValue(), what + ": format-specific " + e.getKey());
             }
+            if (qs.get("type").equals("vmdk")) { // all of qemu's, extents included
+                assertEquals(qd.keySet(), ((Map<String, Object>) os.get("data")).keySet(), what);
+            }
         }
     }
 
@@ -84,13 +87,14 @@ class InfoTest {
         Tools.require("qemu-io");
         String[][] images = {{"raw", "r.raw", ""}, {"vdi", "d.vdi", ""}, {"vpc", "p.vhd", ""},
                 {"vpc", "f.vhd", "subformat=fixed"}, {"vhdx", "x.vhdx", ""}, {"vmdk", "v.vmdk", ""},
-                {"vmdk", "fl.vmdk", "subformat=monolithicFlat"}, {"qed", "e.qed", ""}, {"qcow", "o.qcow", ""},
+                {"vmdk", "fl.vmdk", "subformat=monolithicFlat"}, {"vmdk", "s.vmdk", "subformat=streamOptimized"},
+                {"vmdk", "t.vmdk", "subformat=twoGbMaxExtentSparse"}, {"qed", "e.qed", ""}, {"qcow", "o.qcow", ""},
                 {"qcow2", "q.qcow2", "cluster_size=4096,lazy_refcounts=on"}};
         for (String[] f : images) {
             Path img = dir.resolve(f[1]);
             Tools.run("qemu-img", "create", "-q", "-f", f[0], "-o", f[2].isEmpty() ? "size=8M" : f[2] + ",size=8M",
                     img.toString());
-            Tools.run("qemu-io", "-f", f[0], "-c", "write -P 7 1M 300k", img.toString());
+            Tools.run("qemu-io", "-f", f[0], "-c", "write -P 7 1M 320k", img.toString()); // whole grains (stream)
             Map<String, Object> qemu = Tools.qemuInfo(img, f[0]);
             Cli.Result r = Cli.vd("info", "--output=json", "-f", f[0], img);
             assertEquals(0, r.exit(), r.toString());

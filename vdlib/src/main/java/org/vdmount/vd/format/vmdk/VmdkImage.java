@@ -515,11 +515,26 @@ final class VmdkImage extends ImageBase {
                 }
             }
         }
-        List<String> ext = new ArrayList<>();
-        for (Extent e : extents) {
-            ext.add(e.kind() + " " + e.sizeBytes() / 512 + " sectors"
-                    + (e.storage() != null ? " " + e.storage().path().getFileName() : "")
-                    + (e.grainBytes() > 0 ? " grain " + e.grainBytes() : ""));
+        // one map per extent: its kind (descriptor type), size, file as the descriptor names it
+        // (the image file itself for a descriptor inside a sparse extent), grain, compression
+        List<Map<String, Object>> ext = new ArrayList<>();
+        for (int i = 0; i < extents.length; i++) {
+            Extent e = extents[i];
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("type", e.kind());
+            x.put("virtualSize", e.sizeBytes());
+            if (e.storage() != null) {
+                boolean own = e.storage().path().equals(storage().path());
+                String named = d != null && i < d.extents().size() ? d.extents().get(i).fileName() : null;
+                x.put("filename", own || named == null ? e.storage().path().getFileName().toString() : named);
+            }
+            if (e.grainBytes() > 0) {
+                x.put("clusterSize", e.grainBytes());
+            }
+            if (e instanceof SparseExtent se && se.header.compressed()) {
+                x.put("compressed", true);
+            }
+            ext.add(x);
         }
         m.put("extents", ext);
         return m;

@@ -25,6 +25,15 @@ public interface CompressedWriter extends Closeable {
      */
     long write(long index, ByteBuffer data) throws IOException;
 
+    /**
+     * Makes guest cluster {@code index} read as zeros whatever a backing file holds there (a zero
+     * cluster), under {@link #write}'s ordering rule. Needed only by images with a backing file;
+     * writers that cannot make one refuse.
+     */
+    default void writeZero(long index) throws IOException {
+        throw new UnsupportedFeatureException("this compressed writer makes no zero clusters (cluster " + index + ")");
+    }
+
     /** Writes the metadata (tables, reference counts, header last) and forces the file to disk. */
     void finish() throws IOException;
 }

@@ -148,8 +148,8 @@ final class ConvertCommand extends VdCommand {
         if (backing != null && !format.can(Capability.DIFFERENCING)) {
             throw new VdException(format.name() + ": images of this format cannot have a backing file (-B)");
         }
-        if (backing != null && compress) {
-            throw new VdException("-c with -B is not supported: compressed images are written without a backing file");
+        if (backing != null && compress && format.name().equals("vmdk")) {
+            throw new VdException("-c with -B is not supported by vmdk: a stream-optimized image has no backing file");
         }
         if (!format.can(Capability.CREATE)) {
             throw new VdException(format.name() + ": creating images is not supported");
@@ -178,7 +178,11 @@ final class ConvertCommand extends VdCommand {
             long started = System.nanoTime();
             Progress progress = progressOption.bar(vd, source.size());
             DiskCopy.Stats stats;
-            if (backing != null) {
+            if (backing != null && compress) {
+                try (Disk parent = Creation.openBacking(dst, backing, backingFormat, vd.openOptions(common))) {
+                    stats = convertCompressed(source, format, options, dst, parent, backing, progress, vd::warn);
+                }
+            } else if (backing != null) {
                 stats = convertOverBacking(source, format, options, progress);
             } else {
                 stats = compress && !format.name().equals("vmdk")
@@ -321,7 +325,18 @@ final class ConvertCommand extends VdCommand {
      */
     static DiskCopy.Stats convertCompressed(Disk source, ImageFormat format, Map<String, String> options, Path dst,
                                             Progress progress, Consumer<String> warn) throws IOException {
-        CompressedWriter out = format.createCompressed(dst, new CreateOptions(source.size(), options, null, null));
+        return convertCompressed(source, format, options, dst, null, null, progress, warn);
+    }
+
+    /**
+     * {@link #convertCompressed(Disk, ImageFormat, Map, Path, Progress, Consumer)} over
+     * {@code parent} (recorded as {@code backing}) when not null: -c -B, only what the source's top
+     * layer holds is written, its zeros as zero clusters (as qemu-img convert -c -B).
+     */
+    static DiskCopy.Stats convertCompressed(Disk source, ImageFormat format, Map<String, String> options, Path dst,
+                                            Disk parent, Path backing, Progress progress, Consumer<String> warn)
+            throws IOException {
+        CompressedWriter out = format.createCompressed(dst, new CreateOptions(source.size(), options, parent, backing));
         try (PartialOutput partial = new PartialOutput(dst, List.of(dst))) {
             boolean copied = false;
             DiskCopy.Stats stats;
@@ -330,7 +345,8 @@ final class ConvertCommand extends VdCommand {
                     throw new VdException(format.name() + ": created " + dst + " with " + out.size()
                             + " bytes, smaller than the source's " + source.size());
                 }
-                stats = DiskCopy.copyClusters(source, out, progress::update);
+                stats = DiskCopy.copyClusters(source, out,
+                        parent == null ? DiskCopy.Target.FRESH : DiskCopy.Target.OVER_BACKING, progress::update);
                 out.finish();
                 copied = true;
             } finally {

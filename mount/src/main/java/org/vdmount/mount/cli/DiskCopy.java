@@ -374,6 +374,21 @@ final class DiskCopy {
      * the rest are handed to the writer (the tail past the source's end reads as zeros).
      */
     static Stats copyClusters(Disk source, CompressedWriter out, LongConsumer progress) throws IOException {
+        return copyClusters(source, out, Target.FRESH, progress);
+    }
+
+    /**
+     * {@link #copyClusters(Disk, CompressedWriter, LongConsumer)} into an {@code out} that holds
+     * what {@code mode} says. FRESH: as there. OVER_BACKING ({@code -c -B}): only the clusters the
+     * source's top layer touches are read and given; DIRTY (a backing file under {@code out} but
+     * none under the source): every cluster is. Given clusters that read as zeros become zero
+     * clusters ({@link CompressedWriter#writeZero}), so the backing file does not show through.
+     */
+    static Stats copyClusters(Disk source, CompressedWriter out, Target mode, LongConsumer progress)
+            throws IOException {
+        if (mode == Target.OVER_BACKING && source.layers().size() < 2) {
+            mode = Target.DIRTY; // what the source's only layer does not hold reads as zeros: all of it is given
+        }
         int cs = out.clusterSize();
         long size = source.size();
         ByteBuffer cluster = ByteBuffer.allocateDirect(cs);
@@ -385,9 +400,13 @@ final class DiskCopy {
         for (long chunk = 0; chunk < size; chunk += chunkBytes) {
             long end = Math.min(size, chunk + chunkBytes);
             for (long pos = chunk; pos < end; ) {
-                long run = source.map(pos, end - pos);
+                // FRESH: the chain's DATA runs; OVER_BACKING: what the top layer holds; DIRTY: everything
+                long run = mode == Target.OVER_BACKING ? source.top().map(pos, end - pos)
+                        : mode == Target.FRESH ? source.map(pos, end - pos) : Run.data(end - pos);
                 long runEnd = pos + Math.min(Run.length(run), end - pos);
-                if (Run.kind(run) == Allocation.DATA) {
+                boolean wanted = mode == Target.FRESH ? Run.kind(run) == Allocation.DATA
+                        : Run.kind(run) != Allocation.UNALLOCATED;
+                if (wanted) {
                     for (long c = Math.max(next, pos / cs); c * cs < runEnd; c++) {
                         long at = c * cs;
                         int len = (int) Math.min(cs, size - at);
@@ -401,6 +420,8 @@ final class DiskCopy {
                         read += len;
                         if (cluster.mismatch(zero) >= 0) {
                             written += out.write(c, cluster);
+                        } else if (mode != Target.FRESH) {
+                            out.writeZero(c);
                         }
                         next = c + 1;
                     }

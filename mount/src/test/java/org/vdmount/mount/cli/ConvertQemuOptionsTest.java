@@ -125,6 +125,47 @@ class ConvertQemuOptionsTest {
         assertEquals(2, Cli.vd("convert", "-O", "qcow2", "-F", "raw", top, dir.resolve("f.qcow2")).exit());
     }
 
+    /**
+     * -c -B: a compressed DST over a copy of SRC's backing chain holds what qemu-img convert -c -B
+     * puts there (the same runs of its own, zero writes as zero clusters), compressed; for compat
+     * 0.10 (no zero flag) and a SRC without a backing file it still reads as SRC. vmdk is refused.
+     */
+    @Test
+    void minusCWithMinusBCompressesOnlyTheTopLayerAsQemuImgDoes() throws Exception {
+        Path newBase = dir.resolve("newbase.qcow2");
+        Tools.run("qemu-img", "convert", "-O", "qcow2", base.toString(), newBase.toString());
+        Path ours = dir.resolve("ours.qcow2");
+        Path theirs = dir.resolve("theirs.qcow2");
+        Cli.Result r = Cli.vd("convert", "-c", "-O", "qcow2", "-B", "newbase.qcow2", "-F", "qcow2", top, ours);
+        assertEquals(0, r.exit(), r.toString());
+        Tools.run("qemu-img", "convert", "-c", "-O", "qcow2", "-B", "newbase.qcow2", "-F", "qcow2", top.toString(),
+                theirs.toString());
+        identical(top, "qcow2", ours, "qcow2");
+        assertEquals(ownRuns(theirs), ownRuns(ours));
+        assertTrue(ownRuns(ours).contains("\"zero\": true"), ownRuns(ours));
+        String check = Tools.run("qemu-img", "check", ours.toString());
+        assertTrue(check.contains("100.00% compressed clusters"), check);
+        assertEquals("newbase.qcow2", Tools.qemuInfo(ours).get("backing-filename"));
+
+        Path v2 = dir.resolve("v2.qcow2");
+        assertEquals(0, Cli.vd("convert", "-c", "-O", "qcow2", "-o", "compat=0.10", "-B", "newbase.qcow2", top, v2)
+                .exit());
+        identical(top, "qcow2", v2, "qcow2");
+        Tools.run("qemu-img", "check", "-q", v2.toString());
+        Path flat = dir.resolve("flat.qcow2");
+        Tools.run("qemu-img", "convert", "-O", "qcow2", top.toString(), flat.toString()); // no backing file
+        Path over = dir.resolve("over.qcow2");
+        assertEquals(0, Cli.vd("convert", "-c", "-O", "qcow2", "-B", "newbase.qcow2", flat, over).exit());
+        identical(flat, "qcow2", over, "qcow2");
+        Tools.run("qemu-img", "check", "-q", over.toString());
+
+        Cli.Result vmdk = Cli.vd("convert", "-c", "-O", "vmdk", "-B", "newbase.qcow2", top, dir.resolve("s.vmdk"));
+        assertEquals(1, vmdk.exit(), vmdk.toString());
+        assertEquals(List.of("vd: -c with -B is not supported by vmdk: a stream-optimized image has no backing file"),
+                vmdk.errLines());
+        assertFalse(Files.exists(dir.resolve("s.vmdk")));
+    }
+
     /** qemu-img map's runs of the image itself (depth 0), without host offsets. */
     private static String ownRuns(Path image) throws Exception {
         StringBuilder sb = new StringBuilder();

@@ -97,9 +97,6 @@ final class Qcow2CompressedWriter implements CompressedWriter {
 
     /** Creates {@code path} as an empty qcow2 image ({@code options} already validated) and returns its writer. */
     static Qcow2CompressedWriter create(Path path, CreateOptions options) throws IOException {
-        if (options.parent() != null) {
-            throw new UnsupportedFeatureException("qcow2: -c (compression) does not write a backing file");
-        }
         Qcow2Creator.create(path, options);
         FileStorage fs = FileStorage.open(path, false);
         try {
@@ -133,15 +130,7 @@ final class Qcow2CompressedWriter implements CompressedWriter {
 
     @Override
     public long write(long index, ByteBuffer data) throws IOException {
-        if (index <= lastIndex || index >= (size() + cs - 1) / cs) {
-            throw new IllegalArgumentException("qcow2: cluster " + index + " out of order or past the end");
-        }
-        lastIndex = index;
-        long table = index / l2Entries;
-        if (table != l2Index) {
-            flushL2();
-            l2Index = table;
-        }
+        advanceTo(index);
         data.duplicate().get(in, 0, cs);
         int n = header.compressionType() == 1 ? zstd() : deflate();
         long entry;
@@ -176,6 +165,39 @@ final class Qcow2CompressedWriter implements CompressedWriter {
         }
         l2Used = true;
         return stored;
+    }
+
+    /** Checks that {@code index} comes after every cluster given so far; moves to its L2 table. */
+    private void advanceTo(long index) throws IOException {
+        if (index <= lastIndex || index >= (size() + cs - 1) / cs) {
+            throw new IllegalArgumentException("qcow2: cluster " + index + " out of order or past the end");
+        }
+        lastIndex = index;
+        long table = index / l2Entries;
+        if (table != l2Index) {
+            flushL2();
+            l2Index = table;
+        }
+    }
+
+    /**
+     * A zero cluster (qcow2.txt "Standard Cluster Descriptor" bit 0, version 3; extended L2: every
+     * subcluster's zero bit); version 2 has no zero flag, so a compressed cluster of zeros.
+     */
+    @Override
+    public void writeZero(long index) throws IOException {
+        if (header.version() < 3 && entryBytes == 8) {
+            write(index, ByteBuffer.wrap(new byte[cs]));
+            return;
+        }
+        advanceTo(index);
+        int slot = (int) (index % l2Entries) * entryBytes;
+        if (entryBytes == 16) {
+            l2.put64be(slot, 0).put64be(slot + 8, ALL_SUBCLUSTERS << 32);
+        } else {
+            l2.put64be(slot, Qcow2Image.ZERO_FLAG);
+        }
+        l2Used = true;
     }
 
     /**

@@ -58,13 +58,19 @@ public final class ChainCommit {
      * layer and flushes it. {@code progress} gets the virtual offset reached.
      */
     public static Result commit(Path image, Path base, OpenOptions options, LongConsumer progress) throws IOException {
+        return commit(image, null, base, options, progress);
+    }
+
+    /** {@link #commit(Path, Path, OpenOptions, LongConsumer)} of an {@code image} of {@code format} (null: probe it). */
+    public static Result commit(Path image, ImageFormat format, Path base, OpenOptions options, LongConsumer progress)
+            throws IOException {
         OpenOptions ro = options.withReadOnly(true).withForceShare(false);
         List<Path> paths = new ArrayList<>();
         List<ImageFormat> formats = new ArrayList<>();
         int target;
         java.util.UUID linkBefore;
         java.util.UUID recordedAbove;
-        try (Disk chain = Disk.open(image, ro)) {
+        try (Disk chain = format == null ? Disk.open(image, ro) : Disk.open(image, format, ro)) {
             List<Image> layers = chain.layers();
             if (layers.size() < 2) {
                 throw new VdException(image + ": has no backing file, nothing to commit");

@@ -2,13 +2,14 @@ package org.vdmount.mount.cli;
 
 import java.nio.file.Path;
 import org.vdmount.vd.ChainCommit;
+import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.Sizes;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code vd commit [-b BASE] IMAGE}: the data of IMAGE (and layers down to BASE) into BASE. */
+/** {@code vd commit [-d] [-f FMT] [-b BASE] IMAGE}: the data of IMAGE (and layers down to BASE) into BASE. */
 @Command(name = "commit",
         description = {"Write the data IMAGE holds into its backing file (VDMerge downwards, qemu-img commit), "
                 + "or with -b the data of every layer above BASE into BASE. Any formats: a qcow2 over a VDI works.",
@@ -27,6 +28,13 @@ final class CommitCommand extends ModifyingCommand {
             description = "The layer of IMAGE's chain to commit into (default: IMAGE's backing file).")
     Path base;
 
+    @Option(names = "-d", description = "Leave IMAGE unchanged after the commit (qemu-img commit -d). vd always "
+            + "does: qemu-img's default, emptying IMAGE, is not offered.")
+    boolean leaveImage;
+
+    @Mixin
+    ImageFormatOption imageFormat;
+
     @Mixin
     ProgressOption progressOption;
 
@@ -37,14 +45,15 @@ final class CommitCommand extends ModifyingCommand {
     public Integer call() throws Exception {
         var options = lockedOptions();
         long size;
-        try (var probe = org.vdmount.vd.Disk.open(image, options)) {
+        try (var probe = imageFormat.open(image, options)) {
             size = probe.size();
         }
         Progress progress = progressOption.bar(vd, size);
         boolean done = false;
         ChainCommit.Result r;
         try {
-            r = ChainCommit.commit(image, base, options, progress::update);
+            r = ChainCommit.commit(image, imageFormat.format == null ? null : FormatRegistry.require(imageFormat.format),
+                    base, options, progress::update);
             done = true;
         } finally {
             progress.finish(done);

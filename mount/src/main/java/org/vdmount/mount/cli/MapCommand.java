@@ -6,14 +6,16 @@ import java.nio.file.Path;
 import java.util.List;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.Image;
+import org.vdmount.vd.Sizes;
 import org.vdmount.vd.inspect.ChainMap;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code vd map [--json] IMAGE}: the allocation of the whole chain, as {@code qemu-img map} prints
+ * {@code vd map [--json] [--start-offset OFF] [--max-length LEN] IMAGE}: the allocation of the whole chain, as {@code qemu-img map} prints
  * it. The JSON form is qemu-img's: one object per merged run with start, length, depth (0 = the
  * top image), present (some layer holds the range), zero (reads as zeros), data (a layer holds
  * its bytes) and, for data lying plainly in a host file, offset (where in that file). The human
@@ -36,27 +38,56 @@ final class MapCommand extends VdCommand {
     @Mixin
     ImageFormatOption imageFormat;
 
+    @Option(names = "--start-offset", paramLabel = "OFFSET", description = "Map from guest offset OFFSET (bytes; "
+            + "k, M, G, T suffixes), as qemu-img map --start-offset (default 0).")
+    String startOffset;
+
+    @Option(names = "--max-length", paramLabel = "LENGTH", description = "Map at most LENGTH bytes from the start, as "
+            + "qemu-img map --max-length (default: to the end of the disk).")
+    String maxLength;
+
     @Parameters(paramLabel = "IMAGE", description = "The image (top of its chain).")
     Path image;
 
     @Override
     public Integer call() throws Exception {
+        long start = bytes("--start-offset", startOffset, 0);
+        long max = bytes("--max-length", maxLength, Long.MAX_VALUE);
         try (Disk disk = imageFormat.open(image, vd.openOptions(common))) {
+            long end = Math.min(disk.size(), start + Math.min(max, Long.MAX_VALUE - start));
+            long from = Math.min(start, end);
             if (output.json(json)) {
-                printJson(disk, vd.out);
+                printJson(disk, from, end, vd.out);
             } else {
-                printHuman(disk, vd.out);
+                printHuman(disk, from, end, vd.out);
             }
         }
         vd.out.flush();
         return 0;
     }
 
-    /** qemu-img's layout: a JSON array, one object per line. */
-    static void printJson(Disk disk, PrintStream out) throws IOException {
+    /** A size option's bytes ({@link Sizes#parse}), {@code absent} when not given; a usage error when invalid. */
+    private long bytes(String option, String value, long absent) {
+        if (value == null) {
+            return absent;
+        }
+        try {
+            long v = Sizes.parse(value);
+            if (v >= 0) {
+                return v;
+            }
+        } catch (IOException | RuntimeException e) {
+            // reported below
+        }
+        throw new ParameterException(spec.commandLine(), option + " " + value + ": not a size in bytes (k, M, G, T "
+                + "suffixes)");
+    }
+
+    /** Guest range {@code [start, end)} in qemu-img's layout: a JSON array, one object per line. */
+    static void printJson(Disk disk, long start, long end, PrintStream out) throws IOException {
         StringBuilder line = new StringBuilder();
         boolean[] first = {true};
-        ChainMap.walk(disk, e -> {
+        ChainMap.walk(disk, start, end, e -> {
             line.setLength(0);
             line.append(first[0] ? "[" : ",\n");
             first[0] = false;
@@ -76,10 +107,10 @@ final class MapCommand extends VdCommand {
     }
 
     /** The runs that hold data, with the file of the layer holding them (qemu-img map's columns). */
-    static void printHuman(Disk disk, PrintStream out) throws IOException {
+    static void printHuman(Disk disk, long start, long end, PrintStream out) throws IOException {
         List<Image> layers = disk.layers();
         out.printf("%-16s%-16s%-16s%s%n", "Offset", "Length", "Mapped to", "File");
-        ChainMap.walk(disk, e -> {
+        ChainMap.walk(disk, start, end, e -> {
             if (e.data()) {
                 Image layer = layers.get(layers.size() - 1 - e.depth());
                 out.printf("%-16s%-16s%-16s%s%n", hex(e.start()), hex(e.length()),

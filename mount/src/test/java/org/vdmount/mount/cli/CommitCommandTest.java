@@ -26,7 +26,9 @@ class CommitCommandTest {
             Tools.run("qemu-io", "-f", "qcow2", "-c", "write -P 2 1M 100k", "-c", "write -z 2M 64k",
                     d.resolve("top.qcow2").toString());
         }
-        Cli.Result r = Cli.vd("commit", dir.resolve("a/top.qcow2"));
+        Cli.Result wrong = Cli.vd("commit", "-f", "vdi", dir.resolve("a/top.qcow2"));
+        assertEquals(1, wrong.exit(), wrong.toString()); // -f names IMAGE's format: a qcow2 is not read as VDI
+        Cli.Result r = Cli.vd("commit", "-d", "-f", "qcow2", dir.resolve("a/top.qcow2")); // qemu-img's spelling
         assertEquals(0, r.exit(), r.toString());
         assertEquals("", r.out() + r.err(), "quiet without a terminal");
         Tools.run("qemu-img", "commit", "-q", "-d", dir.resolve("b/top.qcow2").toString());

@@ -139,6 +139,32 @@ class MapCompareTest {
         assertMapsAgree(full, "raw", "raw", true);
     }
 
+    /**
+     * --start-offset and --max-length map a window of the chain: qemu-img map's JSON with the same
+     * options, line for line (runs cut at the window's edges); a window past the end is empty, and
+     * a size that is not one is a usage error.
+     */
+    @Test
+    void startOffsetAndMaxLengthMapAWindowAsQemuImgDoes() throws Exception {
+        Path base = qemuIo(qcow2("wb.qcow2", "4M", null), "qcow2", "write -P 1 0 1M", "write -z 2M 512k");
+        Path top = qemuIo(qcow2("wt.qcow2", "4M", base), "qcow2", "write -P 3 512k 64k", "write -z 0 4k",
+                "write -P 4 3M 4k");
+        for (String[] w : new String[][] {{"--start-offset=1000", "--max-length=3000"},
+                {"--start-offset=64k", "--max-length=2M"}, {"--start-offset=2560k"}, {"--max-length=1M"},
+                {"--start-offset=3M", "--max-length=1G"}}) {
+            List<String> q = new java.util.ArrayList<>(List.of("qemu-img", "map", "--output=json"));
+            q.addAll(List.of(w));
+            q.add(top.toString());
+            List<Object> v = new java.util.ArrayList<>(List.of(w));
+            v.add(top);
+            assertEquals(Tools.run(q.toArray(new String[0])), vdMapJson(v.toArray()), String.join(" ", w));
+        }
+        assertEquals("[]\n", vdMapJson("--start-offset=4M", top));
+        Cli.Result bad = Cli.vd("map", "--max-length=-5", top);
+        assertEquals(2, bad.exit(), bad.toString());
+        assertTrue(bad.err().contains("--max-length -5: not a size in bytes"), bad.toString());
+    }
+
     @Test
     void humanFormListsDataRunsWithTheirLayer() throws Exception {
         Path base = qemuIo(qcow2("b.qcow2", "1M", null), "qcow2", "write -P 1 0 64k");

@@ -14,8 +14,10 @@ import java.util.UUID;
  * @param comment    new comment
  * @param geometry   new CHS geometry
  * @param backing    new parent reference (rebase), or {@link Backing#NONE} to make it standalone
+ * @param lazyRefcounts qcow2's lazy refcounts feature on or off
  */
-public record MetadataEdit(UUID uuid, UUID parentUuid, String comment, Geometry geometry, Backing backing) {
+public record MetadataEdit(UUID uuid, UUID parentUuid, String comment, Geometry geometry, Backing backing,
+                           Boolean lazyRefcounts) {
 
     /** A BIOS CHS geometry: cylinders / heads / sectors per track. */
     public record Geometry(long cylinders, long heads, long sectors) {
@@ -76,7 +78,7 @@ public record MetadataEdit(UUID uuid, UUID parentUuid, String comment, Geometry 
     }
 
     public static MetadataEdit ofBacking(Backing backing) {
-        return new MetadataEdit(null, null, null, null, backing);
+        return new MetadataEdit(null, null, null, null, backing, null);
     }
 
     /** The fields this edit changes. */
@@ -96,6 +98,9 @@ public record MetadataEdit(UUID uuid, UUID parentUuid, String comment, Geometry 
         }
         if (backing != null) {
             s.add(MetadataField.BACKING);
+        }
+        if (lazyRefcounts != null) {
+            s.add(MetadataField.LAZY_REFCOUNTS);
         }
         return s;
     }

@@ -15,7 +15,9 @@ public enum MetadataField {
     /** The BIOS CHS geometry (VHD footer, VDI legacy geometry). */
     GEOMETRY("geometry"),
     /** The parent reference as a whole: path, format, identity, timestamp (rebase). */
-    BACKING("backing");
+    BACKING("backing"),
+    /** qcow2's lazy refcounts feature bit (compat 1.1; qemu-img amend -o lazy_refcounts=on|off). */
+    LAZY_REFCOUNTS("lazy_refcounts");
 
     private final String key;
 

@@ -20,16 +20,19 @@ import picocli.CommandLine.Parameters;
 /** {@code vd amend -o K=V[,K=V] [-f FMT] IMAGE}: change recorded metadata of the image itself. */
 @Command(name = "amend",
         description = {"Change what IMAGE records about itself: uuid=UUID, parent-uuid=UUID, comment=TEXT, "
-                + "geometry=C/H/S (VirtualBox's sethduuid / sethdparentuuid / VDSetComment / VDSetPCHSGeometry).",
-                "Which keys a file stores depends on its format: VDI all four; VHD uuid, geometry and (differencing) "
-                        + "parent-uuid; VHDX uuid and (differencing) parent-uuid; VMDK uuid and geometry; qcow2 and "
-                        + "QED none (their backing file changes with 'vd rebase'); -o help lists "
+                + "geometry=C/H/S (VirtualBox's sethduuid / sethdparentuuid / VDSetComment / VDSetPCHSGeometry), "
+                + "lazy_refcounts=on|off (qemu-img amend's qcow2 key).",
+                "Which keys a file stores depends on its format: VDI the first four; VHD uuid, geometry and "
+                        + "(differencing) parent-uuid; VHDX uuid and (differencing) parent-uuid; VMDK uuid and "
+                        + "geometry; qcow2 (compat 1.1) lazy_refcounts; QED none (backing files change with 'vd "
+                        + "rebase'); -o help lists "
                         + "IMAGE's. A key the format does not store is refused naming it. Only IMAGE is opened "
                         + "(writable, locked); its parents need not exist."})
 final class AmendCommand extends ModifyingCommand {
 
     @Option(names = "-o", paramLabel = "K=V,...", required = true,
-            description = "Keys to change (repeatable): uuid, parent-uuid, comment, geometry; -o help lists IMAGE's.")
+            description = "Keys to change (repeatable): uuid, parent-uuid, comment, geometry, lazy_refcounts; -o help "
+                    + "lists IMAGE's.")
     List<String> values = new ArrayList<>();
 
     @Mixin
@@ -74,6 +77,7 @@ final class AmendCommand extends ModifyingCommand {
             case COMMENT -> "TEXT";
             case GEOMETRY -> "CYLINDERS/HEADS/SECTORS";
             case BACKING -> "PATH";
+            case LAZY_REFCOUNTS -> "on|off";
         };
     }
 
@@ -82,6 +86,7 @@ final class AmendCommand extends ModifyingCommand {
         UUID parentUuid = null;
         String comment = null;
         MetadataEdit.Geometry geometry = null;
+        Boolean lazy = null;
         for (Map.Entry<String, String> e : kv.entrySet()) {
             String v = e.getValue();
             switch (e.getKey()) {
@@ -89,11 +94,18 @@ final class AmendCommand extends ModifyingCommand {
                 case "parent-uuid" -> parentUuid = uuid(e.getKey(), v);
                 case "comment" -> comment = v;
                 case "geometry" -> geometry = MetadataEdit.Geometry.parse(v, "geometry");
+                case "lazy_refcounts" -> {
+                    if (!v.equals("on") && !v.equals("off")) {
+                        throw new ParameterException(spec.commandLine(), "lazy_refcounts is on or off, not '" + v + "'");
+                    }
+                    lazy = v.equals("on");
+                }
                 default -> throw new ParameterException(spec.commandLine(), "unknown amend key '" + e.getKey()
-                        + "' (known: uuid, parent-uuid, comment, geometry; the backing file changes with vd rebase)");
+                        + "' (known: uuid, parent-uuid, comment, geometry, lazy_refcounts; the backing file changes with vd "
+                        + "rebase)");
             }
         }
-        return new MetadataEdit(uuid, parentUuid, comment, geometry, null);
+        return new MetadataEdit(uuid, parentUuid, comment, geometry, null, lazy);
     }
 
     private UUID uuid(String key, String value) {

@@ -40,6 +40,7 @@ record Qcow2Header(
     static final int OFF_L1_TABLE = 0x28;
     static final int OFF_REFCOUNT_TABLE = 0x30;
     static final int OFF_INCOMPATIBLE = 0x48;
+    static final int OFF_COMPATIBLE = 0x50;
     static final int OFF_AUTOCLEAR = 0x58;
 
     // incompatible feature bits

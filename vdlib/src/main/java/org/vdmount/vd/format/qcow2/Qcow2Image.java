@@ -444,24 +444,41 @@ final class Qcow2Image extends ImageBase {
         return Math.min(host, virtualSize);
     }
 
-    /** qcow2 records no identity; only the backing file (name and format) can change. */
+    /** qcow2 records no identity: the backing file (name and format) and the lazy refcounts bit can change. */
     @Override
     public java.util.Set<org.vdmount.vd.MetadataField> editableFields() {
         return snapshotName != null ? java.util.Set.of()
-                : java.util.Set.of(org.vdmount.vd.MetadataField.BACKING);
+                : header.version() < 3 ? java.util.Set.of(org.vdmount.vd.MetadataField.BACKING)
+                : java.util.Set.of(org.vdmount.vd.MetadataField.BACKING, org.vdmount.vd.MetadataField.LAZY_REFCOUNTS);
     }
 
     @Override
     public void checkEdit(org.vdmount.vd.MetadataEdit edit) throws IOException {
+        if (edit.lazyRefcounts() != null && header.version() < 3 && snapshotName == null) {
+            throw new org.vdmount.vd.UnsupportedFeatureException("qcow2: " + path + ": lazy_refcounts needs compat=1.1 "
+                    + "(this image is version 2)");
+        }
         edit.checkSupported(this);
-        BackingChange.build(this, edit.backing());
+        if (edit.backing() != null) {
+            BackingChange.build(this, edit.backing());
+        }
     }
 
     @Override
     public void edit(org.vdmount.vd.MetadataEdit edit) throws IOException {
         checkEdit(edit);
-        flush();
-        BackingChange.apply(this, edit.backing());
+        flush(); // refcounts exact on disk (a dirty image was repaired when it was opened writable)
+        if (edit.lazyRefcounts() != null) {
+            long bits = header.compatibleFeatures() & ~Qcow2Header.COMPAT_LAZY_REFCOUNTS;
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8);
+            org.vdmount.vd.Bytes.of(b.array()).put64be(0, edit.lazyRefcounts() ? bits | Qcow2Header.COMPAT_LAZY_REFCOUNTS
+                    : bits);
+            storage.write(b, Qcow2Header.OFF_COMPATIBLE); // qcow2.txt "Header": compatible_features, bytes 80-87
+            storage.force();
+        }
+        if (edit.backing() != null) {
+            BackingChange.apply(this, edit.backing());
+        }
     }
 
     @Override

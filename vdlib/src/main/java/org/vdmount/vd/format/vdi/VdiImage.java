@@ -177,7 +177,8 @@ final class VdiImage extends ImageBase {
     @Override
     public Set<MetadataField> editableFields() {
         return fixed ? EnumSet.of(MetadataField.UUID, MetadataField.COMMENT, MetadataField.GEOMETRY)
-                : EnumSet.allOf(MetadataField.class);
+                : EnumSet.of(MetadataField.UUID, MetadataField.PARENT_UUID, MetadataField.COMMENT,
+                        MetadataField.GEOMETRY, MetadataField.BACKING);
     }
 
     @Override

@@ -59,6 +59,14 @@ final class ConvertCommand extends VdCommand {
             + "is fully allocated (as qemu-img convert -S). A multiple of 512 up to 16M.")
     String sparseSize;
 
+    @Option(names = "-m", paramLabel = "NUM", description = "Copy NUM chunks of 4 MiB at once, 1 to 16 (as qemu-img "
+            + "convert -m; default: one per core, 2 to 4).")
+    Integer parallel;
+
+    @Option(names = "-W", description = "Write chunks as they are read, in any order (as qemu-img convert -W): faster "
+            + "into formats that allocate, whose layout then depends on timing (raw is always written so).")
+    boolean outOfOrder;
+
     @Option(names = "--target-is-zero", description = "With -n: DST already reads as zeros everywhere, so SRC's "
             + "zero ranges are not written (as qemu-img).")
     boolean targetIsZero;
@@ -96,8 +104,8 @@ final class ConvertCommand extends VdCommand {
             + "(never one of SRC's chain). Without it an existing DST is an error.")
     boolean overwrite;
 
-    /** {@code -S} in bytes, once checked. */
-    private int sparse = DiskCopy.GRAIN_BYTES;
+    /** {@code -S}, {@code -m} and {@code -W}, once checked. */
+    private DiskCopy.Tuning tuning = DiskCopy.Tuning.DEFAULT;
 
     @Parameters(index = "0", paramLabel = "SRC", arity = "0..1",
             description = "Source image (top of its chain; not needed with -o help).")
@@ -137,11 +145,20 @@ final class ConvertCommand extends VdCommand {
         if (snapshot != null && snapshotIdOrName != null) {
             throw new ParameterException(spec.commandLine(), "-l and -s exclude each other (-s ID is -l ID)");
         }
-        sparse = sparseBytes();
+        int sparse = sparseBytes();
         if (sparse != DiskCopy.GRAIN_BYTES && compress) {
             throw new ParameterException(spec.commandLine(), "-S and -c exclude each other (compressed clusters are "
                     + "whole clusters)");
         }
+        if (parallel != null && (parallel < 1 || parallel > 16)) {
+            throw new ParameterException(spec.commandLine(), "-m " + parallel + ": the number of chunks copied at once "
+                    + "is 1 to 16");
+        }
+        if (compress && (parallel != null || outOfOrder)) {
+            throw new ParameterException(spec.commandLine(), (outOfOrder ? "-W" : "-m") + " and -c exclude each other "
+                    + "(compressed clusters are written in order by one thread)");
+        }
+        tuning = new DiskCopy.Tuning(sparse, parallel != null ? parallel : DiskCopy.workers(), outOfOrder);
         if (noCreate) {
             return intoExisting(options);
         }
@@ -187,7 +204,7 @@ final class ConvertCommand extends VdCommand {
             } else {
                 stats = compress && !format.name().equals("vmdk")
                         ? convertCompressed(source, format, options, dst, progress, vd::warn)
-                        : convert(source, format, options, dst, sparse, cache.equals("none") ? vd::warn : null, progress,
+                        : convert(source, format, options, dst, tuning, cache.equals("none") ? vd::warn : null, progress,
                                 vd::warn);
             }
             double seconds = Math.max(1e-9, (System.nanoTime() - started) / 1e9);
@@ -256,7 +273,7 @@ final class ConvertCommand extends VdCommand {
                     throw new VdException(dst + ": " + target.size() + " bytes, smaller than the source's "
                             + source.size());
                 }
-                copyAndFlush(source, target, targetIsZero ? DiskCopy.Target.FRESH : DiskCopy.Target.DIRTY, sparse,
+                copyAndFlush(source, target, targetIsZero ? DiskCopy.Target.FRESH : DiskCopy.Target.DIRTY, tuning,
                         progressOption.bar(vd, source.size()), dst, cache.equals("none") ? vd::warn : null);
             }
         }
@@ -283,7 +300,7 @@ final class ConvertCommand extends VdCommand {
         try (PartialOutput partial = new PartialOutput(dst, files)) {
             DiskCopy.Stats stats;
             try (Disk target = Disk.open(dst, format, open.withReadOnly(false).withForceShare(false))) {
-                stats = copyAndFlush(source, target, DiskCopy.Target.OVER_BACKING, sparse, progress, dst,
+                stats = copyAndFlush(source, target, DiskCopy.Target.OVER_BACKING, tuning, progress, dst,
                         cache.equals("none") ? vd::warn : null);
             }
             partial.commit();
@@ -368,7 +385,7 @@ final class ConvertCommand extends VdCommand {
      * was meant to bypass the page cache ({@link Storage#directWrites()}): where its file system
      * refuses that, {@code direct} is told and the copy goes through the cache.
      */
-    private static DiskCopy.Stats copyAndFlush(Disk source, Disk target, DiskCopy.Target mode, int sparse,
+    private static DiskCopy.Stats copyAndFlush(Disk source, Disk target, DiskCopy.Target mode, DiskCopy.Tuning tuning,
                                                Progress progress, Path dst, Consumer<String> direct)
             throws IOException {
         if (direct != null && !target.top().storage().directWrites()) {
@@ -376,7 +393,7 @@ final class ConvertCommand extends VdCommand {
         }
         boolean copied = false;
         try {
-            DiskCopy.Stats stats = DiskCopy.copy(source, target, mode, sparse, progress::update);
+            DiskCopy.Stats stats = DiskCopy.copy(source, target, mode, tuning, progress::update);
             target.flush();
             copied = true;
             return stats;
@@ -390,9 +407,10 @@ final class ConvertCommand extends VdCommand {
      * on any failure (or when the JVM is stopped meanwhile) {@code dst} is deleted again. With
      * {@code direct} non-null, dst's data bypasses the page cache ({@link Storage#directWrites()});
      * where its file system refuses that, {@code direct} is told and the copy goes through the cache.
-     * Zeros are skipped in aligned grains of {@code sparse} bytes at least (0: every byte written).
+     * The copy runs as {@code tuning} says ({@link DiskCopy.Tuning}: -S, -m, -W).
      */
-    static DiskCopy.Stats convert(Disk source, ImageFormat format, Map<String, String> options, Path dst, int sparse,
+    static DiskCopy.Stats convert(Disk source, ImageFormat format, Map<String, String> options, Path dst,
+                                  DiskCopy.Tuning tuning,
                                   Consumer<String> direct, Progress progress, Consumer<String> warn)
             throws IOException {
         Image created = Creation.create(format, dst, new CreateOptions(source.size(), options, null, null));
@@ -405,7 +423,7 @@ final class ConvertCommand extends VdCommand {
                     throw new VdException(format.name() + ": created " + dst + " with " + target.size()
                             + " bytes, smaller than the source's " + source.size());
                 }
-                stats = copyAndFlush(source, target, DiskCopy.Target.FRESH, sparse, progress, dst, direct);
+                stats = copyAndFlush(source, target, DiskCopy.Target.FRESH, tuning, progress, dst, direct);
                 copied = true;
             } finally {
                 if (!copied) { // copyAndFlush ended the bar; nothing was drawn before it

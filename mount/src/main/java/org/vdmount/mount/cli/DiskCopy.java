@@ -42,6 +42,16 @@ final class DiskCopy {
     }
 
     /**
+     * How a copy runs: {@code sparse}, zeros found in aligned grains of that many bytes at least
+     * (qemu-img convert -S; 0: every byte written); {@code workers}, chunks in flight (-m);
+     * {@code outOfOrder}, chunks written as they are read, in any order, whatever the target's
+     * format (-W: an allocating format's layout then depends on timing).
+     */
+    record Tuning(int sparse, int workers, boolean outOfOrder) {
+        static final Tuning DEFAULT = new Tuning(GRAIN_BYTES, DiskCopy.workers(), false);
+    }
+
+    /**
      * What the target holds before the copy. FRESH: a new image reading as zeros, so zeros are
      * skipped. DIRTY: an existing image or device ({@code vd convert -n}): every range the copy
      * does not write is made zero ({@link Disk#discard}: holes where the host can). OVER_BACKING:
@@ -107,28 +117,19 @@ final class DiskCopy {
         return copy(source, target, Target.FRESH, progress, workers);
     }
 
-    /**
-     * Copies all of {@code source} into {@code target}, which holds what {@code mode} says; zeros
-     * are found in aligned grains of {@code sparse} bytes at least ({@code -S}; 0: none are
-     * skipped, every byte is written).
-     */
-    static Stats copy(Disk source, Disk target, Target mode, int sparse, LongConsumer progress) throws IOException {
-        return copy(source, target, mode, sparse, progress, workers());
-    }
-
     private static Stats copy(Disk source, Disk target, Target mode, LongConsumer progress, int workers)
             throws IOException {
-        return copy(source, target, mode, GRAIN_BYTES, progress, workers);
+        return copy(source, target, mode, new Tuning(GRAIN_BYTES, workers, false), progress);
     }
 
-    private static Stats copy(Disk source, Disk target, Target mode, int sparse, LongConsumer progress, int workers)
-            throws IOException {
+    /** Copies all of {@code source} into {@code target}, which holds what {@code mode} says, as {@code tuning} says. */
+    static Stats copy(Disk source, Disk target, Target mode, Tuning tuning, LongConsumer progress) throws IOException {
         // raw allocates nothing on write: its layout is the same whatever order the chunks land in
-        boolean parallelWrites = target.layers().size() == 1
+        boolean parallelWrites = tuning.outOfOrder() || target.layers().size() == 1
                 && target.top().format().threadModel() == ThreadModel.PARALLEL
                 && target.top().format().name().equals("raw");
-        DiskCopy c = new DiskCopy(source, target, progress, mode, sparse, !parallelWrites);
-        c.run(Math.max(1, workers));
+        DiskCopy c = new DiskCopy(source, target, progress, mode, tuning.sparse(), !parallelWrites);
+        c.run(Math.max(1, tuning.workers()));
         return new Stats(c.bytesRead.get(), c.bytesWritten.get());
     }
 

@@ -300,4 +300,35 @@ class ConvertQemuOptionsTest {
         assertEquals(List.of("vd: snapshot 'snapshot.id=1,name=x': expected snapshot.id=ID and/or snapshot.name=NAME, "
                 + "comma-separated, or an id or name; not 'name=x'"), bad.errLines());
     }
+
+    /**
+     * -m NUM and -W (qemu-img convert's parallel and out-of-order copies): into qcow2 and raw, with
+     * 1 and 16 chunks in flight, the result reads as SRC and qemu-img check finds it clean; -m out
+     * of 1..16 and either with -c are usage errors.
+     */
+    @Test
+    void minusMAndMinusWCopyInParallelAndOutOfOrder() throws Exception {
+        for (String[] args : new String[][] {{"-m", "16", "-W", "-O", "qcow2"}, {"-m", "1", "-O", "qcow2"},
+                {"-W", "-O", "vdi"}, {"-m", "3", "-W", "-O", "raw"}}) {
+            String fmt = args[args.length - 1];
+            Path out = dir.resolve("mw-" + String.join("", args).replace("-", "") + "." + fmt);
+            List<Object> a = new java.util.ArrayList<>(List.of("convert"));
+            a.addAll(List.of(args));
+            a.addAll(List.of(top, out));
+            Cli.Result r = Cli.vd(a.toArray());
+            assertEquals(0, r.exit(), r.toString());
+            identical(top, "qcow2", out, fmt);
+            if (!fmt.equals("raw")) {
+                Tools.run("qemu-img", "check", "-q", "-f", fmt, out.toString());
+            }
+        }
+        for (String[] bad : new String[][] {{"-m", "0"}, {"-m", "17"}, {"-c", "-W"}, {"-c", "-m", "2"}}) {
+            List<Object> a = new java.util.ArrayList<>(List.of("convert", "-O", "qcow2"));
+            a.addAll(List.of(bad));
+            a.addAll(List.of(top, dir.resolve("bad.qcow2")));
+            Cli.Result r = Cli.vd(a.toArray());
+            assertEquals(2, r.exit(), String.join(" ", bad) + ": " + r);
+            assertFalse(Files.exists(dir.resolve("bad.qcow2")));
+        }
+    }
 }

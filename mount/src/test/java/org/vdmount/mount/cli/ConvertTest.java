@@ -218,7 +218,7 @@ class ConvertTest {
         try (Disk good = Disk.open(src, OpenOptions.defaultReadOnly());
              Disk failing = Disk.of(List.of(new FailingImage(good.top(), 9L << 20)))) {
             IOException e = assertThrows(IOException.class, () -> ConvertCommand.convert(failing,
-                    FormatRegistry.require("raw"), Map.of(), dst, DiskCopy.GRAIN_BYTES, m -> { }, new Progress(System.err, 0, false),
+                    FormatRegistry.require("raw"), Map.of(), dst, DiskCopy.Tuning.DEFAULT, m -> { }, new Progress(System.err, 0, false),
                     w -> { }));
             assertEquals("injected read error at 0x900000", e.getMessage());
         }

@@ -67,6 +67,11 @@ final class ConvertCommand extends VdCommand {
             + "into formats that allocate, whose layout then depends on timing (raw is always written so).")
     boolean outOfOrder;
 
+    @Option(names = "--salvage", description = "Copy what can be read (as qemu-img convert --salvage): a range SRC "
+            + "cannot read (I/O error, corrupt metadata or compressed data) is retried sector by sector, what still "
+            + "fails is written as zeros, and one warning per range names it.")
+    boolean salvage;
+
     @Option(names = "--target-is-zero", description = "With -n: DST already reads as zeros everywhere, so SRC's "
             + "zero ranges are not written (as qemu-img).")
     boolean targetIsZero;
@@ -158,7 +163,8 @@ final class ConvertCommand extends VdCommand {
             throw new ParameterException(spec.commandLine(), (outOfOrder ? "-W" : "-m") + " and -c exclude each other "
                     + "(compressed clusters are written in order by one thread)");
         }
-        tuning = new DiskCopy.Tuning(sparse, parallel != null ? parallel : DiskCopy.workers(), outOfOrder);
+        tuning = new DiskCopy.Tuning(sparse, parallel != null ? parallel : DiskCopy.workers(), outOfOrder,
+                salvage ? new Salvage() : null);
         if (noCreate) {
             return intoExisting(options);
         }
@@ -197,22 +203,42 @@ final class ConvertCommand extends VdCommand {
             DiskCopy.Stats stats;
             if (backing != null && compress) {
                 try (Disk parent = Creation.openBacking(dst, backing, backingFormat, vd.openOptions(common))) {
-                    stats = convertCompressed(source, format, options, dst, parent, backing, progress, vd::warn);
+                    stats = convertCompressed(source, format, options, dst, parent, backing, tuning.salvage(), progress,
+                            vd::warn);
                 }
             } else if (backing != null) {
                 stats = convertOverBacking(source, format, options, progress);
             } else {
                 stats = compress && !format.name().equals("vmdk")
-                        ? convertCompressed(source, format, options, dst, progress, vd::warn)
+                        ? convertCompressed(source, format, options, dst, null, null, tuning.salvage(), progress, vd::warn)
                         : convert(source, format, options, dst, tuning, cache.equals("none") ? vd::warn : null, progress,
                                 vd::warn);
             }
+            reportSalvaged();
             double seconds = Math.max(1e-9, (System.nanoTime() - started) / 1e9);
             vd.note(common, String.format(Locale.ROOT, "%s: %s of %s written (%s read) in %.2f s, %.0f MiB/s",
                     dst, Sizes.human(stats.bytesWritten()), Sizes.human(source.size()),
                     Sizes.human(stats.bytesRead()), seconds, source.size() / seconds / (1 << 20)));
         }
         return 0;
+    }
+
+    /** --salvage: one warning per range of SRC written as zeros (the first {@link Salvage#REPORTED}, then a count). */
+    private void reportSalvaged() {
+        if (tuning.salvage() == null) {
+            return;
+        }
+        List<Salvage.Lost> lost = tuning.salvage().lost();
+        for (int i = 0; i < Math.min(lost.size(), Salvage.REPORTED); i++) {
+            Salvage.Lost l = lost.get(i);
+            vd.warn(src + ": bytes " + l.offset() + "-" + (l.offset() + l.length() - 1) + " could not be read and were "
+                    + "written as zeros (" + l.why() + ")");
+        }
+        if (lost.size() > Salvage.REPORTED) {
+            long bytes = lost.stream().skip(Salvage.REPORTED).mapToLong(Salvage.Lost::length).sum();
+            vd.warn(src + ": " + (lost.size() - Salvage.REPORTED) + " more ranges (" + bytes + " bytes) were written "
+                    + "as zeros");
+        }
     }
 
     /** SRC and its chain, or with -l/-s its internal snapshot (read-only). */
@@ -277,6 +303,7 @@ final class ConvertCommand extends VdCommand {
                         progressOption.bar(vd, source.size()), dst, cache.equals("none") ? vd::warn : null);
             }
         }
+        reportSalvaged();
         return 0;
     }
 
@@ -337,22 +364,16 @@ final class ConvertCommand extends VdCommand {
     }
 
     /**
-     * {@code -c}: writes {@code dst} through the format's {@link CompressedWriter} (refused in one
-     * line by formats without one); on any failure {@code dst} is deleted again.
-     */
-    static DiskCopy.Stats convertCompressed(Disk source, ImageFormat format, Map<String, String> options, Path dst,
-                                            Progress progress, Consumer<String> warn) throws IOException {
-        return convertCompressed(source, format, options, dst, null, null, progress, warn);
-    }
-
-    /**
-     * {@link #convertCompressed(Disk, ImageFormat, Map, Path, Progress, Consumer)} over
+     * {@code -c}: creates {@code dst} with the format's {@link CompressedWriter} (refused in one line
+     * by formats without one) and copies the source into it (on any failure {@code dst} is deleted
+     * again), over
      * {@code parent} (recorded as {@code backing}) when not null: -c -B, only what the source's top
-     * layer holds is written, its zeros as zero clusters (as qemu-img convert -c -B).
+     * layer holds is written, its zeros as zero clusters (as qemu-img convert -c -B). With
+     * {@code salvage} not null, what the source cannot read is written as zeros.
      */
     static DiskCopy.Stats convertCompressed(Disk source, ImageFormat format, Map<String, String> options, Path dst,
-                                            Disk parent, Path backing, Progress progress, Consumer<String> warn)
-            throws IOException {
+                                            Disk parent, Path backing, Salvage salvage, Progress progress,
+                                            Consumer<String> warn) throws IOException {
         CompressedWriter out = format.createCompressed(dst, new CreateOptions(source.size(), options, parent, backing));
         try (PartialOutput partial = new PartialOutput(dst, List.of(dst))) {
             boolean copied = false;
@@ -363,7 +384,7 @@ final class ConvertCommand extends VdCommand {
                             + " bytes, smaller than the source's " + source.size());
                 }
                 stats = DiskCopy.copyClusters(source, out,
-                        parent == null ? DiskCopy.Target.FRESH : DiskCopy.Target.OVER_BACKING, progress::update);
+                        parent == null ? DiskCopy.Target.FRESH : DiskCopy.Target.OVER_BACKING, salvage, progress::update);
                 out.finish();
                 copied = true;
             } finally {

@@ -45,10 +45,11 @@ final class DiskCopy {
      * How a copy runs: {@code sparse}, zeros found in aligned grains of that many bytes at least
      * (qemu-img convert -S; 0: every byte written); {@code workers}, chunks in flight (-m);
      * {@code outOfOrder}, chunks written as they are read, in any order, whatever the target's
-     * format (-W: an allocating format's layout then depends on timing).
+     * format (-W: an allocating format's layout then depends on timing); {@code salvage}, when
+     * not null, reads what the source cannot read as zeros (--salvage).
      */
-    record Tuning(int sparse, int workers, boolean outOfOrder) {
-        static final Tuning DEFAULT = new Tuning(GRAIN_BYTES, DiskCopy.workers(), false);
+    record Tuning(int sparse, int workers, boolean outOfOrder, Salvage salvage) {
+        static final Tuning DEFAULT = new Tuning(GRAIN_BYTES, DiskCopy.workers(), false, null);
     }
 
     /**
@@ -71,6 +72,8 @@ final class DiskCopy {
     /** {@code -S 0}: every byte written, zeros included (a fully allocated target). */
     private final boolean allocateAll;
     private final boolean inOrder;
+    /** --salvage: unreadable ranges read as zeros; null: a read error fails the copy. */
+    private final Salvage salvage;
     private final long size;
     /** Bytes of a grain: zero detection and writes go by whole grains aligned on the disk. */
     private final int grain;
@@ -88,8 +91,10 @@ final class DiskCopy {
     /** The chunk {@link #failure} belongs to ({@code -1}: not a chunk's, everything stops). */
     private long failedChunk = Long.MAX_VALUE;
 
-    private DiskCopy(Disk source, Disk target, LongConsumer progress, Target mode, int sparse, boolean inOrder) {
+    private DiskCopy(Disk source, Disk target, LongConsumer progress, Target mode, int sparse, boolean inOrder,
+                     Salvage salvage) {
         this.source = source;
+        this.salvage = salvage;
         this.target = target;
         this.progress = progress;
         // a source without a backing file: what its top does not hold reads as zeros, so it is written
@@ -119,7 +124,7 @@ final class DiskCopy {
 
     private static Stats copy(Disk source, Disk target, Target mode, LongConsumer progress, int workers)
             throws IOException {
-        return copy(source, target, mode, new Tuning(GRAIN_BYTES, workers, false), progress);
+        return copy(source, target, mode, new Tuning(GRAIN_BYTES, workers, false, null), progress);
     }
 
     /** Copies all of {@code source} into {@code target}, which holds what {@code mode} says, as {@code tuning} says. */
@@ -128,7 +133,7 @@ final class DiskCopy {
         boolean parallelWrites = tuning.outOfOrder() || target.layers().size() == 1
                 && target.top().format().threadModel() == ThreadModel.PARALLEL
                 && target.top().format().name().equals("raw");
-        DiskCopy c = new DiskCopy(source, target, progress, mode, tuning.sparse(), !parallelWrites);
+        DiskCopy c = new DiskCopy(source, target, progress, mode, tuning.sparse(), !parallelWrites, tuning.salvage());
         c.run(Math.max(1, tuning.workers()));
         return new Stats(c.bytesRead.get(), c.bytesWritten.get());
     }
@@ -228,7 +233,7 @@ final class DiskCopy {
         for (int pos = 0; pos < length; ) {
             int ownEnd = length; // OVER_BACKING: the end of the top layer's own run at pos
             if (mode == Target.OVER_BACKING) {
-                long own = source.top().map(start + pos, length - pos);
+                long own = map(source.top()::map, start + pos, length - pos);
                 ownEnd = pos + (int) Math.min(Run.length(own), length - pos);
                 if (Run.kind(own) == Allocation.UNALLOCATED) {
                     kept.add(pos, ownEnd);
@@ -236,11 +241,11 @@ final class DiskCopy {
                     continue;
                 }
             }
-            long run = source.map(start + pos, ownEnd - pos);
+            long run = map(source::map, start + pos, ownEnd - pos);
             int runEnd = pos + (int) Math.min(Run.length(run), ownEnd - pos);
             if (allocateAll || Run.kind(run) == Allocation.DATA) {
                 buf.limit(runEnd).position(pos);
-                source.read(start + pos, buf);
+                read(source, salvage, start + pos, buf);
                 bytesRead.addAndGet(runEnd - pos);
                 if (allocateAll) {
                     extents.add(pos, runEnd); // holes and zeros written too
@@ -249,6 +254,20 @@ final class DiskCopy {
                 }
             }
             pos = runEnd;
+        }
+    }
+
+    /** A run of the source's map; with --salvage a failing map counts as data. */
+    private long map(Salvage.Mapper mapper, long offset, long length) throws IOException {
+        return salvage == null ? mapper.map(offset, length) : salvage.map(mapper, offset, length);
+    }
+
+    /** {@code dst}'s remaining bytes from {@code source} at {@code offset}, through {@code salvage} when not null. */
+    private static void read(Disk source, Salvage salvage, long offset, ByteBuffer dst) throws IOException {
+        if (salvage == null) {
+            source.read(offset, dst);
+        } else {
+            salvage.read(source, offset, dst);
         }
     }
 
@@ -375,7 +394,7 @@ final class DiskCopy {
      * the rest are handed to the writer (the tail past the source's end reads as zeros).
      */
     static Stats copyClusters(Disk source, CompressedWriter out, LongConsumer progress) throws IOException {
-        return copyClusters(source, out, Target.FRESH, progress);
+        return copyClusters(source, out, Target.FRESH, null, progress);
     }
 
     /**
@@ -385,7 +404,7 @@ final class DiskCopy {
      * none under the source): every cluster is. Given clusters that read as zeros become zero
      * clusters ({@link CompressedWriter#writeZero}), so the backing file does not show through.
      */
-    static Stats copyClusters(Disk source, CompressedWriter out, Target mode, LongConsumer progress)
+    static Stats copyClusters(Disk source, CompressedWriter out, Target mode, Salvage salvage, LongConsumer progress)
             throws IOException {
         if (mode == Target.OVER_BACKING && source.layers().size() < 2) {
             mode = Target.DIRTY; // what the source's only layer does not hold reads as zeros: all of it is given
@@ -402,8 +421,9 @@ final class DiskCopy {
             long end = Math.min(size, chunk + chunkBytes);
             for (long pos = chunk; pos < end; ) {
                 // FRESH: the chain's DATA runs; OVER_BACKING: what the top layer holds; DIRTY: everything
-                long run = mode == Target.OVER_BACKING ? source.top().map(pos, end - pos)
-                        : mode == Target.FRESH ? source.map(pos, end - pos) : Run.data(end - pos);
+                Salvage.Mapper mapper = mode == Target.OVER_BACKING ? source.top()::map : source::map;
+                long run = mode == Target.DIRTY ? Run.data(end - pos)
+                        : salvage == null ? mapper.map(pos, end - pos) : salvage.map(mapper, pos, end - pos);
                 long runEnd = pos + Math.min(Run.length(run), end - pos);
                 boolean wanted = mode == Target.FRESH ? Run.kind(run) == Allocation.DATA
                         : Run.kind(run) != Allocation.UNALLOCATED;
@@ -412,7 +432,7 @@ final class DiskCopy {
                         long at = c * cs;
                         int len = (int) Math.min(cs, size - at);
                         cluster.clear();
-                        source.read(at, cluster.duplicate().limit(len));
+                        read(source, salvage, at, cluster.duplicate().limit(len));
                         cluster.position(len);
                         while (cluster.hasRemaining()) {
                             cluster.put((byte) 0);

@@ -4,11 +4,11 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.zip.Deflater;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CompressedWriter;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.nativeio.RawDeflate;
 import org.vdmount.vd.nativeio.Zstd;
 import org.vdmount.vd.storage.FileStorage;
 
@@ -33,8 +33,6 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     /** Extended L2 (qcow2.txt "Extended L2 Entries"): all 32 subclusters allocated. */
     private static final long ALL_SUBCLUSTERS = 0xFFFF_FFFFL;
 
-    /** The deflate window QEMU's qcow2 zlib compression type uses (windowBits -12). */
-    private static final int WINDOW = 4096;
     /** ZSTD_CLEVEL_DEFAULT, what QEMU's qcow2 zstd compression uses. */
     private static final int ZSTD_LEVEL = 3;
 
@@ -61,11 +59,14 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     private final long freedTo;
     /** Reference count per host cluster (4 bytes each: 64 MiB for a 1 TiB image of 64 KiB clusters). */
     private int[] refcounts = new int[64];
-    private final Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
+    private final WindowedDeflater deflater = new WindowedDeflater();
     private final byte[] in;
     private final byte[] out;
     private ByteBuffer zIn;
     private ByteBuffer zOut;
+    /** The system zlib with QEMU's 4 KiB window, or null (not loaded yet, or not available: {@link #deflater}). */
+    private RawDeflate nativeDeflate;
+    private boolean nativeTried;
 
     private Qcow2CompressedWriter(FileStorage fs, Path path, Qcow2Header header, Bytes headerCluster) throws IOException {
         this.fs = fs;
@@ -202,33 +203,32 @@ final class Qcow2CompressedWriter implements CompressedWriter {
 
     /**
      * Deflates {@link #in} into {@link #out}; returns the length, or -1 when not smaller than a
-     * cluster. QEMU inflates with a 4 KiB window (windowBits -12), which Java's Deflater cannot
-     * be told to use: a full flush every {@link #WINDOW} bytes empties the history, so no match
-     * reaches further back than that.
+     * cluster. Through the system's zlib as QEMU calls it ({@link RawDeflate}: the bytes qemu-img
+     * writes) where it loads, else {@link WindowedDeflater}.
      */
     private int deflate() {
-        deflater.reset();
-        int n = 0;
-        for (int seg = 0; seg < cs; seg += WINDOW) {
-            int len = Math.min(WINDOW, cs - seg);
-            boolean last = seg + len == cs;
-            deflater.setInput(in, seg, len);
-            if (last) {
-                deflater.finish();
-            }
-            while (true) {
-                int room = cs - n;
-                if (room == 0) {
-                    return -1;
-                }
-                int got = deflater.deflate(out, n, room, last ? Deflater.NO_FLUSH : Deflater.FULL_FLUSH);
-                n += got;
-                if (last ? deflater.finished() : got < room && deflater.needsInput()) {
-                    break;
-                }
-            }
+        if (!nativeTried) {
+            nativeTried = true;
+            directBuffers();
+            nativeDeflate = RawDeflate.open(zIn, zOut);
         }
-        return n < cs ? n : -1;
+        if (nativeDeflate == null) {
+            return deflater.deflate(in, cs, out);
+        }
+        zIn.clear().put(in).clear();
+        int n = nativeDeflate.compress(cs, cs - 1); // qcow2_co_compress: at most cluster_size - 1 bytes
+        if (n < 0) {
+            return -1;
+        }
+        zOut.clear().get(out, 0, n);
+        return n;
+    }
+
+    private void directBuffers() {
+        if (zIn == null) {
+            zIn = ByteBuffer.allocateDirect(cs);
+            zOut = ByteBuffer.allocateDirect(cs);
+        }
     }
 
     /**
@@ -249,10 +249,7 @@ final class Qcow2CompressedWriter implements CompressedWriter {
      * {@link #out}; returns the length, or -1 when not smaller than a cluster.
      */
     private int zstd() throws UnsupportedFeatureException {
-        if (zIn == null) {
-            zIn = ByteBuffer.allocateDirect(cs);
-            zOut = ByteBuffer.allocateDirect(cs);
-        }
+        directBuffers();
         zIn.clear().put(in).clear();
         long n = Zstd.compress(zIn, cs, zOut.clear(), cs - 1, ZSTD_LEVEL, "qcow2: compression_type=zstd");
         if (n < 0) {
@@ -335,7 +332,10 @@ final class Qcow2CompressedWriter implements CompressedWriter {
 
     @Override
     public void close() throws IOException {
-        deflater.end();
+        deflater.close();
+        if (nativeDeflate != null) {
+            nativeDeflate.close();
+        }
         fs.close();
     }
 

@@ -129,7 +129,12 @@ final class ConvertCommand extends VdCommand {
             throw new ParameterException(spec.commandLine(), "Missing required parameter"
                     + (src == null ? "s: 'SRC', 'DST'" : ": 'DST'"));
         }
-        Map<String, String> options = FormatOptions.parse(formatOptions.values, spec.commandLine());
+        Map<String, String> options = new java.util.LinkedHashMap<>(FormatOptions.parse(formatOptions.values,
+                spec.commandLine()));
+        String b = FormatOptions.take(options, "backing_file", backing == null ? null : backing.toString(), "-B",
+                spec.commandLine());
+        backing = b == null ? null : Path.of(b);
+        backingFormat = FormatOptions.take(options, "backing_fmt", backingFormat, "-F", spec.commandLine());
         if (!cache.equals("none") && !cache.equals("writeback")) {
             throw new ParameterException(spec.commandLine(), "-t " + cache + " is not supported (writeback or "
                     + "none; vd always flushes DST before it returns)");

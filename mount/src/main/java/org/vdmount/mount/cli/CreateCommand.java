@@ -25,7 +25,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "create",
         description = {"Create a new base image of SIZE bytes, or with -b a differencing image on top of "
                 + "BACKING (whose chain is opened read-only; SIZE defaults to its size).",
-                "SIZE takes a K, M, G or T suffix (powers of 1024). IMAGE must not exist."})
+                "SIZE takes a K, M, G or T suffix (powers of 1024). IMAGE must not exist.",
+                "As qemu-img, -o backing_file=, backing_fmt= and size= are -b, -F and SIZE."})
 final class CreateCommand extends VdCommand {
 
     @Option(names = "-f", paramLabel = "FORMAT", required = true, description = "Format of the new image.")
@@ -59,7 +60,13 @@ final class CreateCommand extends VdCommand {
         if (image == null) {
             throw new ParameterException(spec.commandLine(), "Missing required parameter: 'IMAGE'");
         }
-        Map<String, String> options = FormatOptions.parse(formatOptions.values, spec.commandLine());
+        Map<String, String> options = new java.util.LinkedHashMap<>(FormatOptions.parse(formatOptions.values,
+                spec.commandLine()));
+        String b = FormatOptions.take(options, "backing_file", backing == null ? null : backing.toString(), "-b",
+                spec.commandLine());
+        backing = b == null ? null : Path.of(b);
+        backingFormat = FormatOptions.take(options, "backing_fmt", backingFormat, "-F", spec.commandLine());
+        size = FormatOptions.take(options, "size", size, "SIZE", spec.commandLine());
         if (backingFormat != null && backing == null) {
             throw new ParameterException(spec.commandLine(), "-F needs -b BACKING");
         }

@@ -41,4 +41,21 @@ final class FormatOptions {
         }
         return out;
     }
+
+    /**
+     * Removes {@code key} from {@code options} and returns the value it or the command-line
+     * option {@code flag} gives ({@code given}, null when absent): qemu-img takes
+     * {@code -o backing_file=}, {@code backing_fmt=} and {@code size=} for -b/-B, -F and SIZE.
+     * Both given with different values is a usage error.
+     */
+    static String take(Map<String, String> options, String key, String given, String flag, CommandLine cmd) {
+        String v = options.remove(key);
+        if (v == null) {
+            return given;
+        }
+        if (given != null && !given.equals(v)) {
+            throw new ParameterException(cmd, "-o " + key + "=" + v + " and " + flag + " " + given + " disagree");
+        }
+        return v;
+    }
 }

@@ -118,6 +118,12 @@ class ConvertQemuOptionsTest {
         assertTrue(ownRuns(ours).contains("\"zero\": true"), ownRuns(ours)); // the zero writes over base data
         Tools.run("qemu-img", "check", "-q", ours.toString());
         assertEquals("newbase.raw", Tools.qemuInfo(ours).get("backing-filename"));
+        // qemu-img's -o backing_file=,backing_fmt= spelling of -B and -F
+        Path viaO = dir.resolve("viaO.qcow2");
+        assertEquals(0, Cli.vd("convert", "-O", "qcow2", "-o", "backing_file=newbase.raw,backing_fmt=raw", top, viaO)
+                .exit());
+        assertEquals(ownRuns(theirs), ownRuns(viaO));
+        assertEquals("raw", Tools.qemuInfo(viaO).get("backing-filename-format"));
         // a format without backing files, and -F without -B, are refused; nothing is left behind
         Path raw = dir.resolve("o.raw");
         assertEquals(1, Cli.vd("convert", "-O", "raw", "-B", "newbase.raw", top, raw).exit());

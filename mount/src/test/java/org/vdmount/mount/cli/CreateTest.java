@@ -1,6 +1,7 @@
 package org.vdmount.mount.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -62,5 +63,30 @@ class CreateTest {
         Cli.Result r = Cli.vd("create", "-v", "-f", "raw", img, "2G");
         assertEquals(0, r.exit(), r.toString());
         assertEquals(List.of("vd: created " + img + ": raw, 2.0 GiB (2147483648 bytes)"), r.errLines());
+    }
+
+    /**
+     * qemu-img's generic -o keys: backing_file= and backing_fmt= are -b and -F, size= is SIZE
+     * (qemu-img info reads the result); a key and its flag that disagree are a usage error.
+     */
+    @Test
+    void backingFileBackingFmtAndSizeAsFormatOptions() throws Exception {
+        Tools.require("qemu-img");
+        Path base = dir.resolve("base.qcow2");
+        Tools.run("qemu-img", "create", "-q", "-f", "qcow2", base.toString(), "6M");
+        Path top = dir.resolve("top.qcow2");
+        Cli.Result r = Cli.vd("create", "-f", "qcow2", "-o", "backing_file=base.qcow2,backing_fmt=qcow2", top);
+        assertEquals(0, r.exit(), r.toString());
+        Map<String, Object> info = Tools.qemuInfo(top);
+        assertEquals("base.qcow2", info.get("backing-filename"));
+        assertEquals("qcow2", info.get("backing-filename-format"));
+        assertEquals(6L << 20, ((Number) info.get("virtual-size")).longValue());
+        Path sized = dir.resolve("sized.qcow2");
+        assertEquals(0, Cli.vd("create", "-f", "qcow2", "-o", "size=3M,cluster_size=4k", sized).exit());
+        assertEquals(3L << 20, ((Number) Tools.qemuInfo(sized).get("virtual-size")).longValue());
+        Cli.Result clash = Cli.vd("create", "-f", "qcow2", "-o", "size=3M", dir.resolve("clash.qcow2"), "4M");
+        assertEquals(2, clash.exit(), clash.toString());
+        assertTrue(clash.err().contains("-o size=3M and SIZE 4M disagree"), clash.toString());
+        assertFalse(Files.exists(dir.resolve("clash.qcow2")));
     }
 }

@@ -40,11 +40,13 @@ public final class VdiFormat extends DeclaredFormat {
             "dynamic: blocks allocated on first write; fixed: all blocks allocated now", "dynamic", "fixed");
     static final CreateOption BLOCK_SIZE = CreateOption.size("block_size", "1M",
             "block size, a power of two from 128K to 128M (QEMU and VirtualBox use 1M)");
+    /** qemu-img's spelling of subformat=fixed (block/vdi.c "static"). */
+    static final CreateOption STATIC = CreateOption.flag("static", "on: the same as subformat=fixed (qemu-img's name)");
 
     public VdiFormat() {
         super("vdi", List.of("vdi"),
                 reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS, RESIZE),
-                List.of(SUBFORMAT, BLOCK_SIZE));
+                List.of(SUBFORMAT, BLOCK_SIZE, STATIC));
     }
 
     @Override
@@ -89,7 +91,10 @@ public final class VdiFormat extends DeclaredFormat {
                     + MIN_CREATE_BLOCK_SIZE + " to " + VdiHeader.MAX_BLOCK_SIZE);
         }
         Disk parentDisk = options.parent();
-        boolean fixed = sub.equals("fixed");
+        if (options.flag(STATIC) && options.has(SUBFORMAT) && !sub.equals("fixed")) {
+            throw new UnsupportedFeatureException("vdi: static=on and subformat=" + sub + " disagree");
+        }
+        boolean fixed = sub.equals("fixed") || options.flag(STATIC);
         long size = options.virtualSize();
         UUID linkage = VdiHeader.nullUuid();
         UUID parentModify = VdiHeader.nullUuid();

@@ -57,7 +57,8 @@ final class VhdCreator {
         if (requested <= 0) {
             throw new UnsupportedFeatureException("vhd: the virtual size must be greater than 0");
         }
-        long size = (requested + VhdGeometry.SECTOR - 1) & -VhdGeometry.SECTOR;
+        long asked = (requested + VhdGeometry.SECTOR - 1) & -VhdGeometry.SECTOR;
+        long size = o.flag(VhdFormat.FORCE_SIZE) ? asked : chsRounded(asked);
         if (size > MAX_SIZE) {
             throw new UnsupportedFeatureException("vhd: size " + size + " exceeds the VHD limit of 2040 GiB ("
                     + MAX_SIZE + " bytes)");
@@ -82,6 +83,24 @@ final class VhdCreator {
                 writeDynamic(st, path, footer, size, bs, o);
             }
         });
+    }
+
+    /**
+     * {@code size} rounded up to the next whole CHS geometry (qemu's calculate_rounded_image_size
+     * without force_size: the sector count grows until the spec's geometry for it holds it all);
+     * a size that reaches the largest geometry (65535/16/255) stays as it is.
+     */
+    private static long chsRounded(long size) {
+        long sectors = Math.min(VhdGeometry.MAX_CHS_SECTORS, size / VhdGeometry.SECTOR);
+        long chs = VhdGeometry.chsFor(sectors);
+        for (long i = 1; sectors > product(chs); i++) {
+            chs = VhdGeometry.chsFor(sectors + i);
+        }
+        return product(chs) == VhdGeometry.MAX_CHS_SECTORS ? size : product(chs) * VhdGeometry.SECTOR;
+    }
+
+    private static long product(long chs) {
+        return (long) VhdGeometry.cylinders(chs) * VhdGeometry.heads(chs) * VhdGeometry.sectorsPerTrack(chs);
     }
 
     private static void writeDynamic(FileStorage st, Path path, VhdFooter footer, long size, long bs,

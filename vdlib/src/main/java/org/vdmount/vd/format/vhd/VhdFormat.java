@@ -28,11 +28,15 @@ public final class VhdFormat extends DeclaredFormat {
             "dynamic: blocks allocated on first write; fixed: a flat file with a footer", "dynamic", "fixed");
     static final CreateOption BLOCK_SIZE = CreateOption.size("block_size", "2M",
             "block size of a dynamic or differencing image, a power of two from 4K to 256M");
+    /** qemu-img's vpc option; its default there is off, here on (the size asked for is the size made). */
+    static final CreateOption FORCE_SIZE = new CreateOption("force_size", CreateOption.Kind.FLAG, "on", List.of(),
+            "on: the virtual size is the size asked for; off: rounded up to a whole CHS geometry, as qemu-img "
+                    + "rounds it by default");
 
     public VhdFormat() {
         super("vhd", List.of("vhd", "avhd"),
                 reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, RESIZE),
-                List.of(SUBFORMAT, BLOCK_SIZE));
+                List.of(SUBFORMAT, BLOCK_SIZE, FORCE_SIZE));
     }
 
     /** qemu calls VHD "vpc" (Virtual PC); {@code -f vpc} and {@code -O vpc} work as in qemu-img. */

@@ -118,13 +118,21 @@ class VdiQemuInteropTest {
         }
     }
 
+    /** subformat=fixed, subformat=dynamic, and static=on: qemu-img's name for fixed. */
     @ParameterizedTest
-    @ValueSource(strings = {"fixed", "dynamic"})
+    @ValueSource(strings = {"fixed", "dynamic", "static"})
     void createdImagesPassQemuCheckAndReadBack(String sub) throws Exception {
         Path vdi = dir.resolve("c-" + sub + ".vdi");
         byte[] model = new byte[SIZE];
         Random rnd = new Random(5);
-        Image img = new VdiFormat().create(vdi, CreateOptions.of(SIZE).with("subformat", sub));
+        boolean fixed = !sub.equals("dynamic");
+        if (sub.equals("static")) {
+            UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class, () -> new VdiFormat()
+                    .create(vdi, CreateOptions.of(SIZE).with("static", "on").with("subformat", "dynamic")));
+            assertEquals("vdi: static=on and subformat=dynamic disagree", e.getMessage());
+        }
+        Image img = new VdiFormat().create(vdi, sub.equals("static") ? CreateOptions.of(SIZE).with("static", "on")
+                : CreateOptions.of(SIZE).with("subformat", sub));
         try (Disk disk = Disk.of(List.of(img))) {
             write(disk, model, 0, random(rnd, 4096));
             write(disk, model, 2L * MIB + 17, random(rnd, MIB + 3));
@@ -142,10 +150,10 @@ class VdiQemuInteropTest {
         assertEquals(VdiHeader.V1_PLUS_SIZE, h.headerSizeBytes());
         assertEquals(MIB, h.blockMapOffsetBytes());
         assertEquals(2L * MIB, h.dataOffsetBytes());
-        assertEquals(sub.equals("fixed") ? VdiHeader.TYPE_FIXED : VdiHeader.TYPE_NORMAL, h.imageType());
+        assertEquals(fixed ? VdiHeader.TYPE_FIXED : VdiHeader.TYPE_NORMAL, h.imageType());
         assertEquals(512, h.legacyGeometry().sectorSizeBytes());
         assertEquals(512, h.lchsGeometry().sectorSizeBytes());
-        if (sub.equals("fixed")) {
+        if (fixed) {
             assertEquals(2L * MIB + 10L * MIB, Files.size(vdi));
         }
     }

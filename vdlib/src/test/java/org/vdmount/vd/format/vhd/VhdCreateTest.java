@@ -112,4 +112,33 @@ class VhdCreateTest {
                 * VhdGeometry.sectorsPerTrack(max));
         Files.delete(img);
     }
+
+    /**
+     * force_size=off (qemu-img's default for vpc): the size is rounded up to a whole CHS geometry,
+     * to qemu-img create's size and geometry for the same request, sizes at the largest geometry
+     * kept as asked; on (our default) keeps the size asked for.
+     */
+    @ParameterizedTest(name = "{0} bytes")
+    @CsvSource({"512", "3145728", "8388608", "1264435200", "136365219840", "137438953472", "2147483648000",
+        "2190433320960"})
+    void forceSizeOffRoundsUpToAGeometryAsQemuImgDoes(long size) throws Exception {
+        Path ours = dir.resolve("fs-" + size + ".vhd");
+        Path theirs = dir.resolve("fq-" + size + ".vhd");
+        new VhdFormat().create(ours, CreateOptions.of(size).with("force_size", "off")).close();
+        VhdTestSupport.ok("qemu-img", "create", "-q", "-f", "vpc", theirs.toString(), Long.toString(size));
+        assertEquals(VhdTestSupport.qemuSize(theirs), VhdTestSupport.qemuSize(ours));
+        byte[] a = Files.readAllBytes(ours);
+        byte[] b = Files.readAllBytes(theirs);
+        VhdFooter fo = VhdFooter.parse(org.vdmount.vd.Bytes.of(a).at(a.length - 512));
+        VhdFooter fq = VhdFooter.parse(org.vdmount.vd.Bytes.of(b).at(b.length - 512));
+        assertEquals(fq.cylinders() + "/" + fq.heads() + "/" + fq.sectorsPerTrack(),
+                fo.cylinders() + "/" + fo.heads() + "/" + fo.sectorsPerTrack());
+        VhdTestSupport.qemuCheck(ours);
+        Path exact = dir.resolve("fe-" + size + ".vhd");
+        new VhdFormat().create(exact, CreateOptions.of(size).with("force_size", "on")).close();
+        assertEquals((size + 511) / 512 * 512, VhdTestSupport.qemuSize(exact));
+        Files.delete(ours);
+        Files.delete(theirs);
+        Files.delete(exact);
+    }
 }

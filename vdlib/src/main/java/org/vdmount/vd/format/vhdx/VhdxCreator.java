@@ -57,6 +57,12 @@ final class VhdxCreator {
                     + parent.logicalSectorSize());
         }
         int physical = sectorOption(o, VhdxFormat.PHYSICAL_SECTOR_SIZE, parent != null ? parent.physicalSectorSize() : logical);
+        boolean zeroBlocks = o.flag(VhdxFormat.BLOCK_STATE_ZERO);
+        if (zeroBlocks && (diff || sub.equals("fixed"))) {
+            throw new UnsupportedFeatureException("vhdx: block_state_zero=on applies to dynamic images (a "
+                    + (diff ? "differencing image's blocks must show its parent" : "fixed image's blocks are present")
+                    + ")");
+        }
         long logSize = o.size(VhdxFormat.LOG_SIZE);
         if (logSize < Vhdx.MIB || logSize % Vhdx.MIB != 0 || logSize > 256 * Vhdx.MIB) {
             throw new UnsupportedFeatureException("vhdx: log_size must be a multiple of 1M from 1M to 256M, not "
@@ -79,7 +85,7 @@ final class VhdxCreator {
         VhdxMetadata meta = new VhdxMetadata(block, sub.equals("fixed"), diff, size, logical, physical,
                 UUID.randomUUID(), locator);
 
-        StorageScope.write(path, fs -> write(fs, meta, logSize));
+        StorageScope.write(path, fs -> write(fs, meta, logSize, zeroBlocks));
         return VhdxOpener.open(format, path, OpenOptions.defaultReadWrite());
     }
 
@@ -107,7 +113,7 @@ final class VhdxCreator {
         return new ParentLocator(Vhdx.VHDX_PARENT_LOCATOR_TYPE, m);
     }
 
-    private static void write(FileStorage fs, VhdxMetadata meta, long logSize) throws IOException {
+    private static void write(FileStorage fs, VhdxMetadata meta, long logSize, boolean zeroBlocks) throws IOException {
         long logOffset = Vhdx.HEADER_SECTION_BYTES;
         long metaOffset = logOffset + logSize;
         long batOffset = metaOffset + Vhdx.MIB;
@@ -127,8 +133,8 @@ final class VhdxCreator {
         fs.write(ByteBuffer.wrap(regions.write()), Vhdx.REGION1_OFFSET);
         fs.write(ByteBuffer.wrap(regions.write()), Vhdx.REGION2_OFFSET);
         fs.write(ByteBuffer.wrap(meta.writeRegion((int) Vhdx.MIB)), metaOffset);
-        if (meta.leaveBlocksAllocated()) {
-            writeFixedBat(fs, meta, batOffset, entries, dataStart);
+        if (meta.leaveBlocksAllocated() || zeroBlocks) {
+            writeBat(fs, meta, batOffset, entries, zeroBlocks ? -1 : dataStart);
         }
         fs.truncate(end);
         UUID fileWrite = UUID.randomUUID();
@@ -140,7 +146,12 @@ final class VhdxCreator {
         fs.force();
     }
 
-    private static void writeFixedBat(FileStorage fs, VhdxMetadata meta, long batOffset, long entries, long dataStart)
+    /**
+     * Every payload entry of the BAT (the sector bitmap entries, one per chunk, stay NOT_PRESENT):
+     * FULLY_PRESENT at its place from {@code dataStart} on (fixed), or with {@code dataStart} -1
+     * PAYLOAD_BLOCK_ZERO without a place (block_state_zero=on, MS-VHDX 2.5.1.1).
+     */
+    private static void writeBat(FileStorage fs, VhdxMetadata meta, long batOffset, long entries, long dataStart)
             throws IOException {
         long ratio = meta.chunkRatio();
         int perChunk = (int) (Vhdx.MIB / 8);
@@ -152,7 +163,8 @@ final class VhdxCreator {
                 long i = first + k;
                 if (i % (ratio + 1) != ratio) {
                     long blockIndex = i - i / (ratio + 1);
-                    w.put64le(k * 8, Bat.entry(Bat.FULLY_PRESENT, dataStart + blockIndex * meta.blockSizeBytes()));
+                    w.put64le(k * 8, dataStart < 0 ? Bat.entry(Bat.ZERO, 0)
+                            : Bat.entry(Bat.FULLY_PRESENT, dataStart + blockIndex * meta.blockSizeBytes()));
                 }
             }
             fs.write(ByteBuffer.wrap(b), batOffset + first * 8);

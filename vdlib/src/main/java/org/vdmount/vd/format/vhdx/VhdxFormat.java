@@ -40,11 +40,14 @@ public final class VhdxFormat extends DeclaredFormat {
             "512 or 4096 (default the logical size, or the parent's)");
     static final CreateOption LOG_SIZE = CreateOption.size("log_size", "1M",
             "log (journal) size, a multiple of 1M up to 256M");
+    static final CreateOption BLOCK_STATE_ZERO = CreateOption.flag("block_state_zero",
+            "on: every block of a new dynamic image starts as PAYLOAD_BLOCK_ZERO (qemu-img's default); off: "
+                    + "PAYLOAD_BLOCK_NOT_PRESENT (Hyper-V's, the default here); both read as zeros");
 
     public VhdxFormat() {
         super(Vhdx.FORMAT, List.of("vhdx", "avhdx"),
                 reads(WRITE, CREATE, CREATE_FIXED, DIFFERENCING, DISCARD, ZERO_BLOCKS, REPAIR_ON_OPEN, RESIZE),
-                List.of(SUBFORMAT, BLOCK_SIZE, LOGICAL_SECTOR_SIZE, PHYSICAL_SECTOR_SIZE, LOG_SIZE));
+                List.of(SUBFORMAT, BLOCK_SIZE, LOGICAL_SECTOR_SIZE, PHYSICAL_SECTOR_SIZE, LOG_SIZE, BLOCK_STATE_ZERO));
     }
 
     /** "vhdxfile" at offset 0 (MS-VHDX 2.2.1). */

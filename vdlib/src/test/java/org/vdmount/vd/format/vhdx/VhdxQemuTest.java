@@ -14,6 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.vdmount.vd.CreateOptions;
+import org.vdmount.vd.UnsupportedFeatureException;
 import org.vdmount.vd.Disk;
 import org.vdmount.vd.FormatRegistry;
 import org.vdmount.vd.Image;
@@ -114,14 +115,22 @@ class VhdxQemuTest {
         assertArrayEquals(model, qemuRaw(img));
     }
 
+    /** Images we create (block_state_zero=on: every block PAYLOAD_BLOCK_ZERO, as qemu-img makes them). */
     @ParameterizedTest
-    @CsvSource({"dynamic,1M", "dynamic,32M", "fixed,4M", "dynamic,256M"})
-    void ourImagesOpenInQemu(String sub, String block) throws IOException {
+    @CsvSource({"dynamic,1M,off", "dynamic,32M,off", "fixed,4M,off", "dynamic,256M,off", "dynamic,8M,on"})
+    void ourImagesOpenInQemu(String sub, String block, String zeroBlocks) throws IOException {
         Tools.assume("qemu-img");
         Path img = dir.resolve("ours.vhdx");
         byte[] model = new byte[SIZE];
         Image created = FormatRegistry.require("vhdx").create(img, CreateOptions.of(SIZE)
-                .with("subformat", sub).with("block_size", block));
+                .with("subformat", sub).with("block_size", block).with("block_state_zero", zeroBlocks));
+        if (zeroBlocks.equals("on")) {
+            for (long at = 0; at < SIZE; ) {
+                long run = created.map(at, SIZE - at);
+                assertEquals(org.vdmount.vd.Allocation.ZERO, org.vdmount.vd.Run.kind(run), "block at " + at);
+                at += org.vdmount.vd.Run.length(run);
+            }
+        }
         try (Disk d = Disk.of(java.util.List.of(created))) {
             Random r = new Random(3);
             for (int i = 0; i < 40; i++) {
@@ -140,5 +149,16 @@ class VhdxQemuTest {
             assertEquals(sub, d.top().variant());
             assertArrayEquals(model, Tools.readAll(d));
         }
+    }
+
+    @Test
+    void blockStateZeroIsForDynamicImagesOnly() throws IOException {
+        Path fixed = dir.resolve("f.vhdx");
+        UnsupportedFeatureException e = org.junit.jupiter.api.Assertions.assertThrows(UnsupportedFeatureException.class,
+                () -> FormatRegistry.require("vhdx").create(fixed, CreateOptions.of(SIZE).with("subformat", "fixed")
+                        .with("block_state_zero", "on")));
+        assertEquals("vhdx: block_state_zero=on applies to dynamic images (a fixed image's blocks are present)",
+                e.getMessage());
+        assertTrue(Files.notExists(fixed));
     }
 }

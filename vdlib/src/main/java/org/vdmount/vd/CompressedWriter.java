@@ -26,6 +26,25 @@ public interface CompressedWriter extends Closeable {
     long write(long index, ByteBuffer data) throws IOException;
 
     /**
+     * Compresses one cluster of {@code data} (position 0, {@link #clusterSize} bytes) into
+     * {@code dst} at {@code off} for {@link #store}; returns the length, or -1 when the cluster is
+     * to be stored as it is. Any number of threads may pack at once (the copy compresses in
+     * parallel and stores in order). The default packs nothing.
+     */
+    default int pack(ByteBuffer data, byte[] dst, int off) throws IOException {
+        return -1;
+    }
+
+    /**
+     * Stores guest cluster {@code index} as {@link #pack} made it ({@code n} bytes at
+     * {@code src[off]}), or with {@code n} -1 {@code data} as it is, under {@link #write}'s ordering
+     * rule; returns the host bytes it took. The default writes {@code data}.
+     */
+    default long store(long index, ByteBuffer data, byte[] src, int off, int n) throws IOException {
+        return write(index, data);
+    }
+
+    /**
      * Makes guest cluster {@code index} read as zeros whatever a backing file holds there (a zero
      * cluster), under {@link #write}'s ordering rule. Needed only by images with a backing file;
      * writers that cannot make one refuse.

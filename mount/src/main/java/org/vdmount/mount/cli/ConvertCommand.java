@@ -164,9 +164,9 @@ final class ConvertCommand extends VdCommand {
             throw new ParameterException(spec.commandLine(), "-m " + parallel + ": the number of chunks copied at once "
                     + "is 1 to 16");
         }
-        if (compress && (parallel != null || outOfOrder)) {
-            throw new ParameterException(spec.commandLine(), (outOfOrder ? "-W" : "-m") + " and -c exclude each other "
-                    + "(compressed clusters are written in order by one thread)");
+        if (compress && outOfOrder) {
+            throw new ParameterException(spec.commandLine(), "-W and -c exclude each other (compressed clusters are "
+                    + "compressed in parallel and written in order)");
         }
         tuning = new DiskCopy.Tuning(sparse, parallel != null ? parallel : DiskCopy.workers(), outOfOrder,
                 salvage ? new Salvage() : null);
@@ -208,14 +208,14 @@ final class ConvertCommand extends VdCommand {
             DiskCopy.Stats stats;
             if (backing != null && compress) {
                 try (Disk parent = Creation.openBacking(dst, backing, backingFormat, vd.openOptions(common))) {
-                    stats = convertCompressed(source, format, options, dst, parent, backing, tuning.salvage(), progress,
+                    stats = convertCompressed(source, format, options, dst, parent, backing, tuning, progress,
                             vd::warn);
                 }
             } else if (backing != null) {
                 stats = convertOverBacking(source, format, options, progress);
             } else {
                 stats = compress && !format.name().equals("vmdk")
-                        ? convertCompressed(source, format, options, dst, null, null, tuning.salvage(), progress, vd::warn)
+                        ? convertCompressed(source, format, options, dst, null, null, tuning, progress, vd::warn)
                         : convert(source, format, options, dst, tuning, cache.equals("none") ? vd::warn : null, progress,
                                 vd::warn);
             }
@@ -373,11 +373,11 @@ final class ConvertCommand extends VdCommand {
      * by formats without one) and copies the source into it (on any failure {@code dst} is deleted
      * again), over
      * {@code parent} (recorded as {@code backing}) when not null: -c -B, only what the source's top
-     * layer holds is written, its zeros as zero clusters (as qemu-img convert -c -B). With
-     * {@code salvage} not null, what the source cannot read is written as zeros.
+     * layer holds is written, its zeros as zero clusters (as qemu-img convert -c -B). {@code tuning}
+     * gives the workers that compress (-m) and --salvage.
      */
     static DiskCopy.Stats convertCompressed(Disk source, ImageFormat format, Map<String, String> options, Path dst,
-                                            Disk parent, Path backing, Salvage salvage, Progress progress,
+                                            Disk parent, Path backing, DiskCopy.Tuning tuning, Progress progress,
                                             Consumer<String> warn) throws IOException {
         CompressedWriter out = format.createCompressed(dst, new CreateOptions(source.size(), options, parent, backing));
         try (PartialOutput partial = new PartialOutput(dst, List.of(dst))) {
@@ -388,8 +388,9 @@ final class ConvertCommand extends VdCommand {
                     throw new VdException(format.name() + ": created " + dst + " with " + out.size()
                             + " bytes, smaller than the source's " + source.size());
                 }
-                stats = DiskCopy.copyClusters(source, out,
-                        parent == null ? DiskCopy.Target.FRESH : DiskCopy.Target.OVER_BACKING, salvage, progress::update);
+                stats = CompressedCopy.copy(source, out,
+                        parent == null ? DiskCopy.Target.FRESH : DiskCopy.Target.OVER_BACKING, tuning.salvage(),
+                        tuning.workers(), progress::update);
                 out.finish();
                 copied = true;
             } finally {

@@ -1,11 +1,8 @@
 package org.vdmount.mount.cli;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongConsumer;
 import org.vdmount.vd.Allocation;
@@ -77,19 +74,10 @@ final class DiskCopy {
     private final long size;
     /** Bytes of a grain: zero detection and writes go by whole grains aligned on the disk. */
     private final int grain;
-    private final AtomicLong nextChunk = new AtomicLong();
     private final AtomicLong bytesRead = new AtomicLong();
     private final AtomicLong bytesWritten = new AtomicLong();
-    /** The chunk whose turn it is (to be written, or to report progress); guarded by this. */
-    private long turn;
-    /**
-     * The failure of the lowest chunk that failed (so the error a copy reports does not depend on
-     * thread timing); workers on later chunks stop at their next step, those on earlier chunks
-     * finish theirs. Guarded by this.
-     */
-    private Throwable failure;
-    /** The chunk {@link #failure} belongs to ({@code -1}: not a chunk's, everything stops). */
-    private long failedChunk = Long.MAX_VALUE;
+    /** Chunk claims, the write (or progress) turn, and the copy's failure. */
+    private final ChunkTurns turns = new ChunkTurns();
 
     private DiskCopy(Disk source, Disk target, LongConsumer progress, Target mode, int sparse, boolean inOrder,
                      Salvage salvage) {
@@ -134,49 +122,8 @@ final class DiskCopy {
                 && target.top().format().threadModel() == ThreadModel.PARALLEL
                 && target.top().format().name().equals("raw");
         DiskCopy c = new DiskCopy(source, target, progress, mode, tuning.sparse(), !parallelWrites, tuning.salvage());
-        c.run(Math.max(1, tuning.workers()));
+        c.turns.run(Math.max(1, tuning.workers()), c.chunks(), "vd-copy", c::work);
         return new Stats(c.bytesRead.get(), c.bytesWritten.get());
-    }
-
-    private void run(int workers) throws IOException {
-        List<Thread> threads = new ArrayList<>();
-        for (int i = 1; i < workers && (long) i * CHUNK_BYTES < size; i++) {
-            Thread t = new Thread(this::work, "vd-copy-" + i);
-            t.setDaemon(true);
-            threads.add(t);
-            t.start();
-        }
-        work(); // the calling thread is a worker too
-        boolean interrupted = false;
-        for (Thread t : threads) {
-            while (true) {
-                try {
-                    t.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                    fail(-1, e);
-                }
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-        Throwable f;
-        synchronized (this) {
-            f = failure;
-        }
-        if (f instanceof IOException io) {
-            throw io;
-        } else if (f instanceof RuntimeException re) {
-            throw re;
-        } else if (f instanceof Error err) {
-            throw err;
-        } else if (f instanceof InterruptedException) {
-            throw new IOException("copy interrupted", f);
-        } else if (f != null) {
-            throw new IOException(f);
-        }
     }
 
     /** One worker: claims chunks until none is left or another worker failed. */
@@ -186,30 +133,30 @@ final class DiskCopy {
         Extents kept = new Extents();
         long chunk = -1;
         try {
-            while (true) {
-                chunk = nextChunk.getAndIncrement();
+            while ((chunk = turns.claim(chunks())) >= 0) {
                 long start = chunk * CHUNK_BYTES;
-                if (start >= size || failedBefore(chunk)) {
-                    return;
-                }
                 int length = (int) Math.min(CHUNK_BYTES, size - start);
                 readChunk(start, length, buf, extents, kept);
                 if (inOrder) {
-                    awaitTurn(chunk);
+                    turns.awaitTurn(chunk);
                     writeChunk(start, length, buf, extents, kept);
                 } else {
                     writeChunk(start, length, buf, extents, kept);
-                    awaitTurn(chunk);
+                    turns.awaitTurn(chunk);
                 }
                 try {
                     progress.accept(start + length);
                 } finally {
-                    passTurn(chunk);
+                    turns.passTurn(chunk);
                 }
             }
         } catch (Throwable t) {
-            fail(chunk, t);
+            turns.fail(chunk, t);
         }
+    }
+
+    private long chunks() {
+        return (size + CHUNK_BYTES - 1) / CHUNK_BYTES;
     }
 
     /**
@@ -233,7 +180,7 @@ final class DiskCopy {
         for (int pos = 0; pos < length; ) {
             int ownEnd = length; // OVER_BACKING: the end of the top layer's own run at pos
             if (mode == Target.OVER_BACKING) {
-                long own = map(source.top()::map, start + pos, length - pos);
+                long own = Salvage.map(salvage, source.top()::map, start + pos, length - pos);
                 ownEnd = pos + (int) Math.min(Run.length(own), length - pos);
                 if (Run.kind(own) == Allocation.UNALLOCATED) {
                     kept.add(pos, ownEnd);
@@ -241,11 +188,11 @@ final class DiskCopy {
                     continue;
                 }
             }
-            long run = map(source::map, start + pos, ownEnd - pos);
+            long run = Salvage.map(salvage, source::map, start + pos, ownEnd - pos);
             int runEnd = pos + (int) Math.min(Run.length(run), ownEnd - pos);
             if (allocateAll || Run.kind(run) == Allocation.DATA) {
                 buf.limit(runEnd).position(pos);
-                read(source, salvage, start + pos, buf);
+                Salvage.read(salvage, source, start + pos, buf);
                 bytesRead.addAndGet(runEnd - pos);
                 if (allocateAll) {
                     extents.add(pos, runEnd); // holes and zeros written too
@@ -254,20 +201,6 @@ final class DiskCopy {
                 }
             }
             pos = runEnd;
-        }
-    }
-
-    /** A run of the source's map; with --salvage a failing map counts as data. */
-    private long map(Salvage.Mapper mapper, long offset, long length) throws IOException {
-        return salvage == null ? mapper.map(offset, length) : salvage.map(mapper, offset, length);
-    }
-
-    /** {@code dst}'s remaining bytes from {@code source} at {@code offset}, through {@code salvage} when not null. */
-    private static void read(Disk source, Salvage salvage, long offset, ByteBuffer dst) throws IOException {
-        if (salvage == null) {
-            source.read(offset, dst);
-        } else {
-            salvage.read(source, offset, dst);
         }
     }
 
@@ -331,40 +264,6 @@ final class DiskCopy {
         }
     }
 
-    private synchronized void awaitTurn(long chunk) throws InterruptedException {
-        while (turn != chunk && !failedBefore(chunk)) {
-            wait();
-        }
-        if (failedBefore(chunk)) {
-            throw new StoppedException();
-        }
-    }
-
-    private synchronized void passTurn(long chunk) {
-        turn = chunk + 1;
-        notifyAll();
-    }
-
-    /** Whether a chunk before {@code chunk} failed (so {@code chunk} will never get its turn). */
-    private synchronized boolean failedBefore(long chunk) {
-        return failedChunk < chunk;
-    }
-
-    private synchronized void fail(long chunk, Throwable t) {
-        if (chunk < failedChunk && !(t instanceof StoppedException)) {
-            failure = t instanceof UncheckedIOException u ? u.getCause() : t;
-            failedChunk = chunk;
-        }
-        notifyAll();
-    }
-
-    /** Thrown in a worker that stops because another one failed (never leaves this class). */
-    private static final class StoppedException extends RuntimeException {
-        StoppedException() {
-            super("stopped", null, false, false);
-        }
-    }
-
     /** Start/end pairs (indices in a worker's chunk buffer) of the ranges to write; reused. */
     private static final class Extents {
         int[] bounds = new int[64];
@@ -388,70 +287,9 @@ final class DiskCopy {
         }
     }
 
-    /**
-     * Copies all of {@code source} into {@code out} cluster by cluster, in order: clusters that
-     * hold no DATA run are skipped without reading, read clusters that are all zeros are skipped,
-     * the rest are handed to the writer (the tail past the source's end reads as zeros).
-     */
-    static Stats copyClusters(Disk source, CompressedWriter out, LongConsumer progress) throws IOException {
-        return copyClusters(source, out, Target.FRESH, null, progress);
-    }
-
-    /**
-     * {@link #copyClusters(Disk, CompressedWriter, LongConsumer)} into an {@code out} that holds
-     * what {@code mode} says. FRESH: as there. OVER_BACKING ({@code -c -B}): only the clusters the
-     * source's top layer touches are read and given; DIRTY (a backing file under {@code out} but
-     * none under the source): every cluster is. Given clusters that read as zeros become zero
-     * clusters ({@link CompressedWriter#writeZero}), so the backing file does not show through.
-     */
-    static Stats copyClusters(Disk source, CompressedWriter out, Target mode, Salvage salvage, LongConsumer progress)
-            throws IOException {
-        if (mode == Target.OVER_BACKING && source.layers().size() < 2) {
-            mode = Target.DIRTY; // what the source's only layer does not hold reads as zeros: all of it is given
-        }
-        int cs = out.clusterSize();
-        long size = source.size();
-        ByteBuffer cluster = ByteBuffer.allocateDirect(cs);
-        ByteBuffer zero = ByteBuffer.allocateDirect(cs);
-        long read = 0;
-        long written = 0;
-        long next = 0; // first cluster not yet handled
-        long chunkBytes = Math.max(CHUNK_BYTES, cs);
-        for (long chunk = 0; chunk < size; chunk += chunkBytes) {
-            long end = Math.min(size, chunk + chunkBytes);
-            for (long pos = chunk; pos < end; ) {
-                // FRESH: the chain's DATA runs; OVER_BACKING: what the top layer holds; DIRTY: everything
-                Salvage.Mapper mapper = mode == Target.OVER_BACKING ? source.top()::map : source::map;
-                long run = mode == Target.DIRTY ? Run.data(end - pos)
-                        : salvage == null ? mapper.map(pos, end - pos) : salvage.map(mapper, pos, end - pos);
-                long runEnd = pos + Math.min(Run.length(run), end - pos);
-                boolean wanted = mode == Target.FRESH ? Run.kind(run) == Allocation.DATA
-                        : Run.kind(run) != Allocation.UNALLOCATED;
-                if (wanted) {
-                    for (long c = Math.max(next, pos / cs); c * cs < runEnd; c++) {
-                        long at = c * cs;
-                        int len = (int) Math.min(cs, size - at);
-                        cluster.clear();
-                        read(source, salvage, at, cluster.duplicate().limit(len));
-                        cluster.position(len);
-                        while (cluster.hasRemaining()) {
-                            cluster.put((byte) 0);
-                        }
-                        cluster.flip();
-                        read += len;
-                        if (cluster.mismatch(zero) >= 0) {
-                            written += out.write(c, cluster);
-                        } else if (mode != Target.FRESH) {
-                            out.writeZero(c);
-                        }
-                        next = c + 1;
-                    }
-                }
-                pos = runEnd;
-            }
-            progress.accept(end);
-        }
-        return new Stats(read, written);
+    /** {@code n} (at most {@link #CHUNK_BYTES}) bytes of zeros, read-only, for comparisons. */
+    static ByteBuffer zeros(int n) {
+        return ZEROS.slice(0, n);
     }
 
     /** Index in the buffer of the start of the grain holding index {@code i}. */

@@ -35,6 +35,20 @@ final class Salvage {
 
     private final List<Lost> lost = new ArrayList<>();
 
+    /** {@code mapper}'s run at {@code offset}, through {@code salvage} when it is not null. */
+    static long map(Salvage salvage, Mapper mapper, long offset, long length) throws IOException {
+        return salvage == null ? mapper.map(offset, length) : salvage.map(mapper, offset, length);
+    }
+
+    /** {@code dst}'s remaining bytes from {@code disk} at {@code offset}, through {@code salvage} when it is not null. */
+    static void read(Salvage salvage, Disk disk, long offset, ByteBuffer dst) throws IOException {
+        if (salvage == null) {
+            disk.read(offset, dst);
+        } else {
+            salvage.read(disk, offset, dst);
+        }
+    }
+
     /** {@code mapper}'s run at {@code offset}, or a DATA run of {@code length} when it fails. */
     long map(Mapper mapper, long offset, long length) throws IOException {
         try {

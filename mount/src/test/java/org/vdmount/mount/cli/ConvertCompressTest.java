@@ -98,6 +98,12 @@ class ConvertCompressTest {
             // the system zlib called as QEMU calls it: every cluster's deflate bytes are qemu-img's
             assertEquals(compressedClusters(qemu), compressedClusters(packed));
         }
+        // compressed by 1 or 7 workers (-m), stored in order: the same file byte for byte
+        for (String m : List.of("1", "7")) {
+            Path other = dir.resolve("packed-m" + m + ".qcow2");
+            assertEquals(0, Cli.vd("convert", "-c", "-m", m, "-O", "qcow2", src, other).exit());
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(packed), Files.readAllBytes(other)), "-m " + m);
+        }
 
         List<Map<String, Object>> map = qemuMap(packed);
         assertTrue(map.stream().anyMatch(e -> Boolean.TRUE.equals(e.get("data")) && !e.containsKey("offset")),

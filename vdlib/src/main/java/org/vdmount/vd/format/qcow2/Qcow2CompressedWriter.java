@@ -8,8 +8,6 @@ import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CompressedWriter;
 import org.vdmount.vd.CreateOptions;
 import org.vdmount.vd.UnsupportedFeatureException;
-import org.vdmount.vd.nativeio.RawDeflate;
-import org.vdmount.vd.nativeio.Zstd;
 import org.vdmount.vd.storage.FileStorage;
 
 /**
@@ -22,8 +20,10 @@ import org.vdmount.vd.storage.FileStorage;
  * involved.
  *
  * <p>A compressed cluster is raw deflate (no zlib header, 4 KiB window: compression type 0) or,
- * with {@code compression_type=zstd}, one zstd frame (type 1); one whose compressed form is not
- * smaller than a cluster is stored plain, in a whole cluster of its own. Compressed clusters are
+ * with {@code compression_type=zstd}, one zstd frame (type 1), made by {@link ClusterPacker}s,
+ * one per thread that packs ({@link #pack}: the copy compresses in parallel, then
+ * {@link #store}s in order); one whose compressed form is not smaller than a cluster is stored
+ * plain, in a whole cluster of its own. Compressed clusters are
  * packed byte by byte and may share host clusters; a host cluster's refcount is the number of
  * clusters (compressed or not, plus tables) that touch it.
  */
@@ -33,8 +33,6 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     /** Extended L2 (qcow2.txt "Extended L2 Entries"): all 32 subclusters allocated. */
     private static final long ALL_SUBCLUSTERS = 0xFFFF_FFFFL;
 
-    /** ZSTD_CLEVEL_DEFAULT, what QEMU's qcow2 zstd compression uses. */
-    private static final int ZSTD_LEVEL = 3;
 
     private final FileStorage fs;
     private final Path path;
@@ -59,14 +57,11 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     private final long freedTo;
     /** Reference count per host cluster (4 bytes each: 64 MiB for a 1 TiB image of 64 KiB clusters). */
     private int[] refcounts = new int[64];
-    private final WindowedDeflater deflater = new WindowedDeflater();
-    private final byte[] in;
-    private final byte[] out;
-    private ByteBuffer zIn;
-    private ByteBuffer zOut;
-    /** The system zlib with QEMU's 4 KiB window, or null (not loaded yet, or not available: {@link #deflater}). */
-    private RawDeflate nativeDeflate;
-    private boolean nativeTried;
+    /** One compressor per thread that packs clusters ({@link #pack}); all of them, to close. */
+    private final ThreadLocal<ClusterPacker> packers;
+    private final java.util.List<ClusterPacker> allPackers = new java.util.ArrayList<>();
+    /** {@link #write}'s packed bytes. */
+    private final byte[] packed;
 
     private Qcow2CompressedWriter(FileStorage fs, Path path, Qcow2Header header, Bytes headerCluster) throws IOException {
         this.fs = fs;
@@ -80,8 +75,15 @@ final class Qcow2CompressedWriter implements CompressedWriter {
         this.maxRefcount = refBits >= 32 ? Integer.MAX_VALUE : (1L << refBits) - 1;
         this.l1 = new long[(int) header.l1Size()];
         this.l2 = Bytes.allocate(cs);
-        this.in = new byte[cs];
-        this.out = new byte[cs];
+        this.packed = new byte[cs];
+        boolean zstd = header.compressionType() == 1;
+        this.packers = ThreadLocal.withInitial(() -> {
+            ClusterPacker p = new ClusterPacker(cs, zstd);
+            synchronized (allPackers) {
+                allPackers.add(p);
+            }
+            return p;
+        });
         this.end = fs.size();
         long created = end / cs;
         for (long c = 0; c < created; c++) {
@@ -131,14 +133,23 @@ final class Qcow2CompressedWriter implements CompressedWriter {
 
     @Override
     public long write(long index, ByteBuffer data) throws IOException {
+        return store(index, data, packed, 0, pack(data, packed, 0));
+    }
+
+    /** Compresses a cluster in the calling thread's {@link ClusterPacker}; any number of threads at once. */
+    @Override
+    public int pack(ByteBuffer data, byte[] dst, int off) throws IOException {
+        return packers.get().pack(data, dst, off);
+    }
+
+    @Override
+    public long store(long index, ByteBuffer data, byte[] src, int off, int n) throws IOException {
         advanceTo(index);
-        data.duplicate().get(in, 0, cs);
-        int n = header.compressionType() == 1 ? zstd() : deflate();
         long entry;
         long second = 0;
         long stored;
         if (n < 0) {
-            fs.write(ByteBuffer.wrap(in), end);
+            fs.write(data.duplicate().position(0).limit(cs), end);
             ref(end / cs);
             entry = end | COPIED;
             second = ALL_SUBCLUSTERS;
@@ -146,7 +157,7 @@ final class Qcow2CompressedWriter implements CompressedWriter {
             end += cs;
         } else {
             long at = compressedPlace(n);
-            fs.write(ByteBuffer.wrap(out, 0, n), at);
+            fs.write(ByteBuffer.wrap(src, off, n), at);
             for (long c = at / cs; c <= (at + n - 1) / cs; c++) {
                 ref(c);
             }
@@ -202,36 +213,6 @@ final class Qcow2CompressedWriter implements CompressedWriter {
     }
 
     /**
-     * Deflates {@link #in} into {@link #out}; returns the length, or -1 when not smaller than a
-     * cluster. Through the system's zlib as QEMU calls it ({@link RawDeflate}: the bytes qemu-img
-     * writes) where it loads, else {@link WindowedDeflater}.
-     */
-    private int deflate() {
-        if (!nativeTried) {
-            nativeTried = true;
-            directBuffers();
-            nativeDeflate = RawDeflate.open(zIn, zOut);
-        }
-        if (nativeDeflate == null) {
-            return deflater.deflate(in, cs, out);
-        }
-        zIn.clear().put(in).clear();
-        int n = nativeDeflate.compress(cs, cs - 1); // qcow2_co_compress: at most cluster_size - 1 bytes
-        if (n < 0) {
-            return -1;
-        }
-        zOut.clear().get(out, 0, n);
-        return n;
-    }
-
-    private void directBuffers() {
-        if (zIn == null) {
-            zIn = ByteBuffer.allocateDirect(cs);
-            zOut = ByteBuffer.allocateDirect(cs);
-        }
-    }
-
-    /**
      * Where {@code n} compressed bytes go: right after the previous compressed cluster, as QEMU
      * packs them (qcow2_alloc_bytes), while that host cluster's refcount has room and the bytes
      * either fit in it or run on into the next free cluster; else at the next free cluster.
@@ -242,21 +223,6 @@ final class Qcow2CompressedWriter implements CompressedWriter {
         }
         boolean fits = bytePos + n <= align(bytePos);
         return fits || align(bytePos) == end ? bytePos : end;
-    }
-
-    /**
-     * Compresses {@link #in} as one zstd frame (compression type 1, QEMU's default level 3) into
-     * {@link #out}; returns the length, or -1 when not smaller than a cluster.
-     */
-    private int zstd() throws UnsupportedFeatureException {
-        directBuffers();
-        zIn.clear().put(in).clear();
-        long n = Zstd.compress(zIn, cs, zOut.clear(), cs - 1, ZSTD_LEVEL, "qcow2: compression_type=zstd");
-        if (n < 0) {
-            return -1;
-        }
-        zOut.clear().get(out, 0, (int) n);
-        return (int) n;
     }
 
     /** Appends the current L2 table (after the data it maps) and points the L1 entry at it. */
@@ -332,9 +298,9 @@ final class Qcow2CompressedWriter implements CompressedWriter {
 
     @Override
     public void close() throws IOException {
-        deflater.close();
-        if (nativeDeflate != null) {
-            nativeDeflate.close();
+        synchronized (allPackers) {
+            allPackers.forEach(ClusterPacker::close);
+            allPackers.clear();
         }
         fs.close();
     }

@@ -15,13 +15,12 @@ final class WindowedDeflater implements AutoCloseable {
     private final Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION, true);
 
     /**
-     * Deflates {@code in[0, length)} into {@code out}; returns the compressed length, or -1 when it
-     * is not smaller than {@code length}.
+     * Deflates {@code in[0, length)} into {@code out} at {@code off}; returns the compressed
+     * length, or -1 when it takes more than {@code capacity} bytes.
      */
-    int deflate(byte[] in, int length, byte[] out) {
+    int deflate(byte[] in, int length, byte[] out, int off, int capacity) {
         deflater.reset();
         int n = 0;
-        int cap = Math.min(length, out.length);
         for (int seg = 0; seg < length; seg += WINDOW) {
             int len = Math.min(WINDOW, length - seg);
             boolean last = seg + len == length;
@@ -30,18 +29,18 @@ final class WindowedDeflater implements AutoCloseable {
                 deflater.finish();
             }
             while (true) {
-                int room = cap - n;
+                int room = capacity - n;
                 if (room == 0) {
                     return -1;
                 }
-                int got = deflater.deflate(out, n, room, last ? Deflater.NO_FLUSH : Deflater.FULL_FLUSH);
+                int got = deflater.deflate(out, off + n, room, last ? Deflater.NO_FLUSH : Deflater.FULL_FLUSH);
                 n += got;
                 if (last ? deflater.finished() : got < room && deflater.needsInput()) {
                     break;
                 }
             }
         }
-        return n < length ? n : -1;
+        return n;
     }
 
     @Override

@@ -59,8 +59,8 @@ final class ConvertCommand extends VdCommand {
             + "is fully allocated (as qemu-img convert -S). A multiple of 512 up to 16M.")
     String sparseSize;
 
-    @Option(names = "-m", paramLabel = "NUM", description = "Copy NUM chunks of 4 MiB at once, 1 to 16 (as qemu-img "
-            + "convert -m; default: one per core, 2 to 4).")
+    @Option(names = "-m", paramLabel = "NUM", description = "Copy (with -c: compress) NUM chunks of 4 MiB at once, "
+            + "1 to 16 (as qemu-img convert -m; default: one per core, 2 to 4).")
     Integer parallel;
 
     @Option(names = "-W", description = "Write chunks as they are read, in any order (as qemu-img convert -W): faster "
@@ -129,12 +129,10 @@ final class ConvertCommand extends VdCommand {
             throw new ParameterException(spec.commandLine(), "Missing required parameter"
                     + (src == null ? "s: 'SRC', 'DST'" : ": 'DST'"));
         }
-        Map<String, String> options = new java.util.LinkedHashMap<>(FormatOptions.parse(formatOptions.values,
-                spec.commandLine()));
-        String b = FormatOptions.take(options, "backing_file", backing == null ? null : backing.toString(), "-B",
-                spec.commandLine());
-        backing = b == null ? null : Path.of(b);
-        backingFormat = FormatOptions.take(options, "backing_fmt", backingFormat, "-F", spec.commandLine());
+        Map<String, String> options = FormatOptions.parse(formatOptions.values, spec.commandLine());
+        FormatOptions.Backing b = FormatOptions.takeBacking(options, backing, backingFormat, "-B", spec.commandLine());
+        backing = b.file();
+        backingFormat = b.format();
         if (!cache.equals("none") && !cache.equals("writeback")) {
             throw new ParameterException(spec.commandLine(), "-t " + cache + " is not supported (writeback or "
                     + "none; vd always flushes DST before it returns)");

@@ -60,12 +60,10 @@ final class CreateCommand extends VdCommand {
         if (image == null) {
             throw new ParameterException(spec.commandLine(), "Missing required parameter: 'IMAGE'");
         }
-        Map<String, String> options = new java.util.LinkedHashMap<>(FormatOptions.parse(formatOptions.values,
-                spec.commandLine()));
-        String b = FormatOptions.take(options, "backing_file", backing == null ? null : backing.toString(), "-b",
-                spec.commandLine());
-        backing = b == null ? null : Path.of(b);
-        backingFormat = FormatOptions.take(options, "backing_fmt", backingFormat, "-F", spec.commandLine());
+        Map<String, String> options = FormatOptions.parse(formatOptions.values, spec.commandLine());
+        FormatOptions.Backing b = FormatOptions.takeBacking(options, backing, backingFormat, "-b", spec.commandLine());
+        backing = b.file();
+        backingFormat = b.format();
         size = FormatOptions.take(options, "size", size, "SIZE", spec.commandLine());
         if (backingFormat != null && backing == null) {
             throw new ParameterException(spec.commandLine(), "-F needs -b BACKING");

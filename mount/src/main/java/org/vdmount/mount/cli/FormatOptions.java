@@ -25,6 +25,7 @@ final class FormatOptions {
         List<String> values = new ArrayList<>();
     }
 
+    /** The options as given, in order, in a map the caller may change. */
     static Map<String, String> parse(List<String> values, CommandLine cmd) {
         Map<String, String> out = new LinkedHashMap<>();
         for (String value : values) {
@@ -40,6 +41,21 @@ final class FormatOptions {
             }
         }
         return out;
+    }
+
+    /** A backing file and its format, from -b/-B and -F or from qemu-img's backing_file= and backing_fmt=. */
+    record Backing(java.nio.file.Path file, String format) {
+    }
+
+    /**
+     * {@link #take}s {@code backing_file} and {@code backing_fmt} out of {@code options}, checked
+     * against {@code file} (given as {@code flag}) and {@code format} (given as -F).
+     */
+    static Backing takeBacking(Map<String, String> options, java.nio.file.Path file, String format, String flag,
+                               CommandLine cmd) {
+        String f = take(options, "backing_file", file == null ? null : file.toString(), flag, cmd);
+        return new Backing(f == null ? null : java.nio.file.Path.of(f),
+                take(options, "backing_fmt", format, "-F", cmd));
     }
 
     /**

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/convert-bench.sh — `vd convert` and start-up against qemu-img, same images, same run.
 #
-# Usage:  bench/convert-bench.sh [--quick] [--sections convert,existing,startup] [WORKDIR]
+# Usage:  bench/convert-bench.sh [--quick] [--sections convert,existing,compress,startup] [WORKDIR]
 #   --quick     256 MiB random + 512 MiB half-zero instead of 1 GiB random + 4 GiB half-zero
-#   --sections  which parts to run (default all three)
+#   --sections  which parts to run (default all four)
 #   WORKDIR     scratch directory, default a new one under /var/tmp (removed unless KEEP=1)
 #   Env: RUNS (default 3) timed runs per figure, the median is printed; VD (default ./vd);
 #        VD_BASE another vd (say a checkout of an older commit) timed in the same interleaved runs,
@@ -24,6 +24,10 @@
 # the source's size full of random bytes (made again before every run, outside the timing), on both
 # sources: the data written, every range the source reads as zeros zeroed (holes punched). The
 # target is checked with `qemu-img compare` and its allocation (du) printed beside qemu-img's.
+# compress: `vd convert -c -O qcow2` vs `qemu-img convert -c -t writeback -O qcow2` on a "mixed" raw
+# source (256 MiB, 1 GiB without --quick): each 1 MiB is random, text-like or zeros in turn. Both
+# compress clusters on several threads (vd: -m workers, one per core up to 4; qemu: its thread pool).
+# Checked with `qemu-img compare`; the sizes of both outputs are printed.
 # startup: `vd --version` vs `qemu-img --version`, `vd info IMG` vs `qemu-img info IMG`, and
 # `vdmount IMG MNT` vs `qemu-storage-daemon --daemonize ... --export type=fuse` (where FUSE works).
 #
@@ -32,7 +36,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 quick=0
-sections="convert,existing,startup"
+sections="convert,existing,compress,startup"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
@@ -148,6 +152,36 @@ if [[ ",$sections," == *",existing,"* ]]; then
       "identical; du vd ${du_vd}K qemu ${du_q}K$(before "${b[*]}" "${q[*]}")"
     rm -f "$work/noise" "$work/dst.vd" "$work/dst.q" "$work/dst.b"
   done
+fi
+
+if [[ ",$sections," == *",compress,"* ]]; then
+  size=$([ "$quick" = 1 ] && echo 256 || echo 1024)
+  python3 - "$work/mixed.raw" "$size" <<'EOF'
+import os, random, sys
+words = b"disk image cluster sector table of the qcow2 zlib block chain ".split()
+rnd = random.Random(7)
+with open(sys.argv[1], "wb") as f:
+    for i in range(int(sys.argv[2])):
+        if i % 3 == 0:
+            f.write(os.urandom(1 << 20))
+        elif i % 3 == 1:
+            line = b" ".join(rnd.choice(words) for _ in range(40000))
+            f.write((line * 2)[:1 << 20])
+        else:
+            f.write(bytes(1 << 20))
+EOF
+  v=() q=() b=()
+  for ((i = 0; i < runs; i++)); do
+    rm -f "$work/c.vd" "$work/c.q" "$work/c.b"
+    [ -z "$base" ] || b+=("$(timed "$base" convert -c -f raw -O qcow2 "$work/mixed.raw" "$work/c.b")")
+    v+=("$(timed "$vd" convert -c -f raw -O qcow2 "$work/mixed.raw" "$work/c.vd")")
+    q+=("$(timed qemu-img convert -c -t writeback -f raw -O qcow2 "$work/mixed.raw" "$work/c.q")")
+  done
+  qemu-img compare -q -f raw -F qcow2 "$work/mixed.raw" "$work/c.vd" \
+    || { echo "convert-bench: vd convert -c output differs from mixed.raw" >&2; exit 1; }
+  row "convert -c raw>qcow2 ${size}M mixed" "$(echo "${v[*]}" | median)" "$(echo "${q[*]}" | median)" \
+    "identical; size vd $(stat -c %s "$work/c.vd") qemu $(stat -c %s "$work/c.q")$(before "${b[*]}" "${q[*]}")"
+  rm -f "$work/mixed.raw" "$work/c.vd" "$work/c.q" "$work/c.b"
 fi
 
 if [[ ",$sections," == *",startup,"* ]]; then

@@ -56,7 +56,7 @@ class FormatDeclarationsTest {
         UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
                 () -> qcow2.create(img, CreateOptions.of(1 << 20).with("clustersize", "4K")));
         assertEquals("qcow2: unknown option 'clustersize' (known: cluster_size, compat, refcount_bits, extended_l2, "
-                + "compression_type, preallocation, lazy_refcounts, encrypt.format, encrypt.cipher-alg, encrypt.cipher-mode, encrypt.ivgen-alg, "
+                + "compression_type, preallocation, lazy_refcounts, data_file, data_file_raw, encrypt.format, encrypt.cipher-alg, encrypt.cipher-mode, encrypt.ivgen-alg, "
                 + "encrypt.ivgen-hash-alg, encrypt.hash-alg, encrypt.iter-time)", e.getMessage());
         assertFalse(Files.exists(img), "nothing created");
         e = assertThrows(UnsupportedFeatureException.class,

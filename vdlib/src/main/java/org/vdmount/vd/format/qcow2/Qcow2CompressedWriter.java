@@ -100,6 +100,10 @@ final class Qcow2CompressedWriter implements CompressedWriter {
 
     /** Creates {@code path} as an empty qcow2 image ({@code options} already validated) and returns its writer. */
     static Qcow2CompressedWriter create(Path path, CreateOptions options) throws IOException {
+        if (options.has(Qcow2Creator.DATA_FILE)) {
+            throw new UnsupportedFeatureException("qcow2: compression with data_file is not supported (compressed "
+                    + "clusters are stored in the image file; qemu refuses it too)");
+        }
         Qcow2Creator.create(path, options);
         FileStorage fs = FileStorage.open(path, false);
         try {

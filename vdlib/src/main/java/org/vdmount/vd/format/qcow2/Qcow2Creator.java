@@ -50,12 +50,17 @@ final class Qcow2Creator {
     static final CreateOption LAZY_REFCOUNTS = CreateOption.flag("lazy_refcounts",
             "sets the lazy refcounts feature (compat=1.1): qemu may then defer refcount updates, leaving the dirty "
                     + "bit; this library keeps them exact and repairs a dirty image on a writable open");
+    static final CreateOption DATA_FILE = CreateOption.text("data_file", null,
+            "an external data file holding the guest data: created here, as large as the disk and sparse; recorded "
+                    + "as given, relative to the image's directory (compat=1.1; it must not exist)");
+    static final CreateOption DATA_FILE_RAW = CreateOption.flag("data_file_raw",
+            "on: the data file is a raw image of the disk, every cluster mapped at its own offset (needs data_file)");
     static final String ENCRYPT_PREFIX = "encrypt.";
     static final List<CreateOption> OPTIONS = options();
 
     private static List<CreateOption> options() {
         List<CreateOption> all = new java.util.ArrayList<>(List.of(CLUSTER_SIZE, COMPAT, REFCOUNT_BITS, EXTENDED_L2,
-                COMPRESSION_TYPE, PREALLOCATION, LAZY_REFCOUNTS, ENCRYPT_FORMAT));
+                COMPRESSION_TYPE, PREALLOCATION, LAZY_REFCOUNTS, DATA_FILE, DATA_FILE_RAW, ENCRYPT_FORMAT));
         for (CreateOption o : LuksFormat.embeddedOptions()) {
             all.add(new CreateOption(ENCRYPT_PREFIX + o.name(), o.kind(), o.defaultValue(), o.choices(), o.help()));
         }
@@ -134,7 +139,10 @@ final class Qcow2Creator {
         if (lazy && version == 2) {
             throw new UnsupportedFeatureException("qcow2: lazy_refcounts needs compat=1.1");
         }
-        int incompat = (extL2 ? (int) Qcow2Header.INCOMPAT_EXTL2 : 0)
+        String dataFile = options.has(DATA_FILE) ? options.get(DATA_FILE) : null;
+        boolean rawData = options.flag(DATA_FILE_RAW);
+        checkDataFile(dataFile, rawData, version, luks != null, prealloc, backing != null);
+        int incompat = (dataFile != null ? (int) Qcow2Header.INCOMPAT_DATA_FILE : 0) | (extL2 ? (int) Qcow2Header.INCOMPAT_EXTL2 : 0)
                 | (zstd ? (int) Qcow2Header.INCOMPAT_COMPRESSION : 0);
         int compressionType = zstd ? 1 : 0;
         Qcow2Header probe = new Qcow2Header(version, 0, 0, clusterBits, size, 0, 0, 0, 0, 1, 0, 0, incompat, 0, 0,
@@ -146,10 +154,12 @@ final class Qcow2Creator {
                     + (Qcow2Header.MAX_L1_BYTES >> 20) + " MiB with cluster_size " + cs + "; use larger clusters");
         }
         long l1Clusters = (l1Entries * 8 + cs - 1) / cs;
-        // preallocated: every cluster of the disk mapped, its L2 tables after the L1 table, then the data
-        long dataClusters = prealloc == Preallocation.OFF ? 0 : (size + cs - 1) / cs;
+        // preallocated (or a raw data file): every cluster of the disk mapped, its L2 tables after the
+        // L1 table, then the data (in this file, or at its own offset in the raw data file)
+        long mapped = prealloc != Preallocation.OFF || rawData ? (size + cs - 1) / cs : 0;
+        long dataClusters = rawData ? 0 : mapped;
         int l2Entries = (int) (cs >> (extL2 ? 4 : 3));
-        long l2Clusters = (dataClusters + l2Entries - 1) / l2Entries;
+        long l2Clusters = (mapped + l2Entries - 1) / l2Entries;
         long perBlock = cs * 8 / refBits;
         long tableGuess = 1;
         long blocksGuess = 1;
@@ -177,6 +187,7 @@ final class Qcow2Creator {
         int extStart = version >= 3 ? Qcow2Header.WRITTEN_SIZE_V3 : Qcow2Header.SIZE_V2;
         byte[] name = backing == null ? new byte[0] : backing.getBytes(StandardCharsets.UTF_8);
         int formatExt = backingFormat == null ? 0 : 8 + ((backingFormat.length() + 7) & ~7);
+        formatExt += dataFile == null ? 0 : 8 + ((dataFile.getBytes(StandardCharsets.UTF_8).length + 7) & ~7);
         int cryptoExt = luks == null ? 0 : 24;
         formatExt += cryptoExt;
         boolean names = version >= 3 && extStart + formatExt + HeaderExtensions.FEATURE_NAMES_BYTES + 8
@@ -185,7 +196,8 @@ final class Qcow2Creator {
             throw new UnsupportedFeatureException("qcow2: backing file name of " + name.length
                     + " bytes does not fit the header cluster");
         }
-        int end = writeExtensions(first, extStart, version, backingFormat, names, luks == null ? 0 : luksAt, luksBytes);
+        int end = writeExtensions(first, extStart, version, backingFormat, dataFile, names, luks == null ? 0 : luksAt,
+                luksBytes);
         if (end + name.length > cs) {
             throw new UnsupportedFeatureException("qcow2: backing file name of " + name.length
                     + " bytes does not fit the header cluster");
@@ -194,13 +206,49 @@ final class Qcow2Creator {
         Qcow2Header h = new Qcow2Header(version, backing == null ? 0 : end, name.length, clusterBits, size,
                 luks == null ? 0 : Qcow2Header.CRYPT_LUKS,
                 l1Entries, l1At, tableAt, tableClusters, 0, 0, incompat, lazy ? Qcow2Header.COMPAT_LAZY_REFCOUNTS : 0,
-                0, Integer.numberOfTrailingZeros(refBits),
+                rawData ? Qcow2Header.AUTOCLEAR_DATA_FILE_RAW : 0, Integer.numberOfTrailingZeros(refBits),
                 extStart, compressionType);
         h.write(first);
 
-        long tableCount = tableClusters;
-        long blockCount = blocks;
-        byte[] password = luks == null ? null : options.secrets().password(path.toString());
+        Path data = dataFile == null ? null : path.toAbsolutePath().getParent().resolve(dataFile);
+        if (data != null) {
+            // the data file first, as large as the disk; it goes again if the image cannot be made
+            if (java.nio.file.Files.exists(data, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                throw new UnsupportedFeatureException("qcow2: data_file " + data + " already exists");
+            }
+            long diskSize = size;
+            StorageScope.write(data, fs -> fs.truncate(diskSize));
+        }
+        Layout layout = new Layout(cs, tableAt, tableClusters, blocksAt, blocks, perBlock, total, refBits, l1Entries,
+                l1At, l2At, l2Clusters, l2Entries, extL2, dataAt, dataClusters, rawData ? 0 : dataAt, mapped);
+        try {
+            writeImage(path, first, luks, luksAt, luksBytes, password(luks, options, path), prealloc, layout);
+        } catch (IOException | RuntimeException e) {
+            if (data != null) {
+                java.nio.file.Files.deleteIfExists(data);
+            }
+            throw e;
+        }
+    }
+
+    private static byte[] password(LuksWriter.Params luks, CreateOptions options, Path path) throws IOException {
+        return luks == null ? null : options.secrets().password(path.toString());
+    }
+
+    /**
+     * Where the new file's structures lie: the refcount table and blocks (every cluster of the file
+     * has refcount 1), the L1 table, the L2 tables mapping {@code mapped} clusters from
+     * {@code mapAt} on, and the preallocated data area.
+     */
+    private record Layout(long cs, long tableAt, long tableClusters, long blocksAt, long blocks, long perBlock,
+                          long total, int refBits, long l1Entries, long l1At, long l2At, long l2Clusters, int l2Entries,
+                          boolean extL2, long dataAt, long dataClusters, long mapAt, long mapped) {
+    }
+
+    /** Writes the image file: LUKS header, data area, refcounts, mapping tables, and the header last. */
+    private static void writeImage(Path path, Bytes first, LuksWriter.Params luks, long luksAt, long luksBytes,
+                                   byte[] password, Preallocation prealloc, Layout l) throws IOException {
+        long cs = l.cs();
         StorageScope.write(path, fs -> {
             if (luks != null) {
                 // the LUKS header first: the qcow2 header that points at it is written after it
@@ -210,24 +258,26 @@ final class Qcow2Creator {
                     throw new UnsupportedFeatureException("qcow2: " + path + ": " + e.getMessage());
                 }
             }
-            prealloc.reserve("qcow2", fs, dataAt, dataClusters * cs);
-            Bytes table = Bytes.allocate((int) (tableCount * cs));
-            for (long b = 0; b < blockCount; b++) {
-                table.put64be((int) (b * 8), blocksAt + b * cs);
+            prealloc.reserve("qcow2", fs, l.dataAt(), l.dataClusters() * cs);
+            Bytes table = Bytes.allocate((int) (l.tableClusters() * cs));
+            for (long b = 0; b < l.blocks(); b++) {
+                table.put64be((int) (b * 8), l.blocksAt() + b * cs);
             }
-            fs.write(table.buffer().duplicate().clear(), tableAt);
+            fs.write(table.buffer().duplicate().clear(), l.tableAt());
             Bytes block = Bytes.allocate((int) cs);
-            for (long b = 0; b < blockCount; b++) {
+            long perBlock = l.perBlock();
+            for (long b = 0; b < l.blocks(); b++) {
                 block.fill(0, (int) cs, (byte) 0);
-                for (long c = b * perBlock; c < Math.min(total, (b + 1) * perBlock); c++) {
-                    setOne(block, (int) (c - b * perBlock), refBits);
+                for (long c = b * perBlock; c < Math.min(l.total(), (b + 1) * perBlock); c++) {
+                    setOne(block, (int) (c - b * perBlock), l.refBits());
                 }
-                fs.write(block.buffer().duplicate().clear(), blocksAt + b * cs);
+                fs.write(block.buffer().duplicate().clear(), l.blocksAt() + b * cs);
             }
-            if (l2Clusters > 0) {
-                writeMappingTables(fs, cs, l1Entries, l1At, l2At, l2Clusters, l2Entries, extL2, dataAt, dataClusters);
+            if (l.l2Clusters() > 0) {
+                writeMappingTables(fs, cs, l.l1Entries(), l.l1At(), l.l2At(), l.l2Clusters(), l.l2Entries(), l.extL2(),
+                        l.mapAt(), l.mapped());
             }
-            fs.truncate(total * cs);
+            fs.truncate(l.total() * cs);
             // the header last: a create cut short leaves no image that looks whole
             fs.write(first.buffer().duplicate().clear(), 0);
         });
@@ -281,8 +331,37 @@ final class Qcow2Creator {
         return LuksFormat.embeddedParams(new CreateOptions(options.virtualSize(), luks, null, null));
     }
 
-    private static int writeExtensions(Bytes b, int off, int version, String backingFormat, boolean names,
-                                       long luksAt, long luksBytes) {
+    /**
+     * Refuses what a data file cannot go with: version 2 (no such feature), encryption and
+     * preallocation (not written here), and a raw data file over a backing file (its every
+     * cluster is mapped, so the backing file would never show).
+     */
+    private static void checkDataFile(String dataFile, boolean raw, int version, boolean luks, Preallocation prealloc,
+                                      boolean backing) throws UnsupportedFeatureException {
+        if (dataFile == null) {
+            if (raw) {
+                throw new UnsupportedFeatureException("qcow2: data_file_raw needs data_file");
+            }
+            return;
+        }
+        if (dataFile.isEmpty()) {
+            throw new UnsupportedFeatureException("qcow2: data_file needs a file name");
+        }
+        if (version < 3) {
+            throw new UnsupportedFeatureException("qcow2: data_file needs compat=1.1");
+        }
+        if (luks || prealloc != Preallocation.OFF) {
+            throw new UnsupportedFeatureException("qcow2: data_file with " + (luks ? "encrypt.format" : "preallocation")
+                    + " is not supported");
+        }
+        if (raw && backing) {
+            throw new UnsupportedFeatureException("qcow2: data_file_raw=on maps every cluster, so a backing file "
+                    + "would never show; use data_file_raw=off");
+        }
+    }
+
+    private static int writeExtensions(Bytes b, int off, int version, String backingFormat, String dataFile,
+                                       boolean names, long luksAt, long luksBytes) {
         int p = off;
         if (luksAt != 0) {
             // qcow2.txt "Full disk encryption header pointer": u64 offset, u64 length
@@ -291,6 +370,9 @@ final class Qcow2Creator {
         }
         if (backingFormat != null) {
             p = HeaderExtensions.putString(b, p, HeaderExtensions.BACKING_FORMAT, backingFormat);
+        }
+        if (dataFile != null) { // qcow2.txt "External data file name", after the backing format as QEMU puts it
+            p = HeaderExtensions.putString(b, p, HeaderExtensions.DATA_FILE, dataFile);
         }
         if (version >= 3 && names) {
             p = HeaderExtensions.putFeatureNames(b, p);

@@ -142,8 +142,8 @@ final class Qcow2Creator {
         String dataFile = options.has(DATA_FILE) ? options.get(DATA_FILE) : null;
         boolean rawData = options.flag(DATA_FILE_RAW);
         checkDataFile(dataFile, rawData, version, luks != null, prealloc, backing != null);
-        int incompat = (dataFile != null ? (int) Qcow2Header.INCOMPAT_DATA_FILE : 0) | (extL2 ? (int) Qcow2Header.INCOMPAT_EXTL2 : 0)
-                | (zstd ? (int) Qcow2Header.INCOMPAT_COMPRESSION : 0);
+        int incompat = (dataFile != null ? (int) Qcow2Header.INCOMPAT_DATA_FILE : 0)
+                | (extL2 ? (int) Qcow2Header.INCOMPAT_EXTL2 : 0) | (zstd ? (int) Qcow2Header.INCOMPAT_COMPRESSION : 0);
         int compressionType = zstd ? 1 : 0;
         Qcow2Header probe = new Qcow2Header(version, 0, 0, clusterBits, size, 0, 0, 0, 0, 1, 0, 0, incompat, 0, 0,
                 Integer.numberOfTrailingZeros(refBits), version >= 3 ? Qcow2Header.WRITTEN_SIZE_V3 : Qcow2Header.SIZE_V2,

@@ -18,6 +18,7 @@ import org.vdmount.vd.ImageResize;
 import org.vdmount.vd.OpenOptions;
 import org.vdmount.vd.storage.WriteFault;
 import org.vdmount.vd.format.qcow2.QemuTools;
+import org.vdmount.vd.storage.Preallocation;
 
 /**
  * A kill during {@code vd resize}: the process dies after the N-th host write of the resize, for
@@ -34,18 +35,21 @@ class ResizeCrashTest {
     @TempDir
     Path dir;
 
-    @ParameterizedTest(name = "{0} {1} +{3}")
+    @ParameterizedTest(name = "{0} {1} {3} {4}")
     @CsvSource(delimiter = ';', value = {
-            "qcow2;cluster_size=512;4M;+1G",
-            "qcow2;;4M;+1G",
-            "vdi;;4M;+2G",
-            "vdi;;4M;+1M",
-            "vpc;subformat=dynamic,force_size=on;4M;+2G",
-            "vhdx;block_size=1M;4M;+20G",
-            "vmdk;;4M;+20G",
+            "qcow2;cluster_size=512;4M;+1G;off",
+            "qcow2;;4M;+1G;off",
+            "qcow2;;4M;+64M;falloc",   // --preallocation: clusters mapped after the new size is written
+            "qcow2;cluster_size=4k;4M;+1M;full",
+            "vdi;;4M;+2G;off",
+            "vdi;;4M;+1M;off",
+            "vpc;subformat=dynamic,force_size=on;4M;+2G;off",
+            "vhdx;block_size=1M;4M;+20G;off",
+            "vmdk;;4M;+20G;off",
     })
-    void aResizeKilledAtAnyWriteLeavesTheOldOrTheNewDisk(String qemuFormat, String opts, String size, String grow)
-            throws Exception {
+    void aResizeKilledAtAnyWriteLeavesTheOldOrTheNewDisk(String qemuFormat, String opts, String size, String grow,
+                                                         String prealloc) throws Exception {
+        Preallocation mode = Preallocation.of(prealloc);
         QemuTools.assumeQemu();
         String ext = qemuFormat.equals("vpc") ? "vhd" : qemuFormat;
         Path original = dir.resolve("orig." + ext);
@@ -62,7 +66,7 @@ class ResizeCrashTest {
 
         Path counted = dir.resolve("counted." + ext);
         Files.copy(original, counted);
-        long writes = resize(counted, grow, Long.MAX_VALUE, false);
+        long writes = resize(counted, grow, mode, Long.MAX_VALUE, false);
         assertTrue(writes > 0, "the undisturbed resize writes");
         int oldSeen = 0;
         int newSeen = 0;
@@ -70,7 +74,7 @@ class ResizeCrashTest {
             for (boolean torn : new boolean[] {false, true}) {
                 Path p = dir.resolve("k." + ext);
                 Files.copy(original, p, StandardCopyOption.REPLACE_EXISTING);
-                resize(p, grow, n, torn);
+                resize(p, grow, mode, n, torn);
                 String where = qemuFormat + " resize killed at write " + (n + 1) + (torn ? " (torn)" : "") + " of "
                         + writes + ": ";
                 long seen = verify(p, OpenOptions.defaultReadOnly(), model, newSize, where + "read-only: ");
@@ -86,8 +90,8 @@ class ResizeCrashTest {
                 }
             }
         }
-        System.out.printf("resize crash %s %s %s: %d kill points over %d host writes: %d old size, %d new%n",
-                qemuFormat, opts, grow, oldSeen + newSeen, writes, oldSeen, newSeen);
+        System.out.printf("resize crash %s %s %s %s: %d kill points over %d host writes: %d old size, %d new%n",
+                qemuFormat, opts, grow, prealloc, oldSeen + newSeen, writes, oldSeen, newSeen);
         assertTrue(oldSeen > 0 && newSeen > 0, "both outcomes occur");
     }
 
@@ -114,7 +118,7 @@ class ResizeCrashTest {
         long newSize = ImageResize.target(model.length, grow);
         Path counted = dir.resolve("counted." + qemuFormat);
         Files.copy(original, counted);
-        long writes = resize(counted, grow, Long.MAX_VALUE, false);
+        long writes = resize(counted, grow, Preallocation.OFF, Long.MAX_VALUE, false);
         for (long n = 0; n <= writes; n++) {
             Path p = dir.resolve("h." + qemuFormat);
             Files.copy(original, p, StandardCopyOption.REPLACE_EXISTING);
@@ -139,9 +143,9 @@ class ResizeCrashTest {
     }
 
     /** Resizes letting {@code allowed} host writes through; returns the writes seen. */
-    private static long resize(Path p, String grow, long allowed, boolean torn) throws IOException {
+    private static long resize(Path p, String grow, Preallocation mode, long allowed, boolean torn) throws IOException {
         return FaultedRun.dropAfter(allowed, torn, allowed * 7 + 3,
-                () -> ImageResize.resize(p, null, grow, false, OpenOptions.defaultReadOnly()));
+                () -> ImageResize.resize(p, null, grow, false, mode, OpenOptions.defaultReadOnly()));
     }
 
     /** Opens {@code p}: old or new size, the model's bytes first, zeros after. Returns the size. */

@@ -23,16 +23,15 @@ import org.vdmount.vd.storage.FileStorage;
  * with {@code compression_type=zstd}, one zstd frame (type 1), made by {@link ClusterPacker}s,
  * one per thread that packs ({@link #pack}: the copy compresses in parallel, then
  * {@link #store}s in order); one whose compressed form is not smaller than a cluster is stored
- * plain, in a whole cluster of its own. Compressed clusters are
- * packed byte by byte and may share host clusters; a host cluster's refcount is the number of
- * clusters (compressed or not, plus tables) that touch it.
+ * plain, in a whole cluster of its own. Compressed clusters are packed byte by byte and may share
+ * host clusters; a host cluster's refcount is the number of clusters (compressed or not, plus
+ * tables) that touch it.
  */
 final class Qcow2CompressedWriter implements CompressedWriter {
     private static final long COPIED = 1L << 63;
     private static final long COMPRESSED = 1L << 62;
     /** Extended L2 (qcow2.txt "Extended L2 Entries"): all 32 subclusters allocated. */
     private static final long ALL_SUBCLUSTERS = 0xFFFF_FFFFL;
-
 
     private final FileStorage fs;
     private final Path path;

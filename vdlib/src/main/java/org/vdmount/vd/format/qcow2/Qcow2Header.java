@@ -1,10 +1,13 @@
 package org.vdmount.vd.format.qcow2;
 
+import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import org.vdmount.vd.Bytes;
 import org.vdmount.vd.CorruptImageException;
 import org.vdmount.vd.NotThisFormatException;
 import org.vdmount.vd.UnsupportedFeatureException;
+import org.vdmount.vd.storage.Storage;
 
 /**
  * The qcow2 file header (docs/interop/qcow2.txt "Header"), big-endian, at offset 0. Version 2
@@ -42,6 +45,18 @@ record Qcow2Header(
     static final int OFF_INCOMPATIBLE = 0x48;
     static final int OFF_COMPATIBLE = 0x50;
     static final int OFF_AUTOCLEAR = 0x58;
+
+    /**
+     * Writes one of the three feature words (version 3: incompatible at {@link #OFF_INCOMPATIBLE},
+     * compatible at {@link #OFF_COMPATIBLE}, autoclear at {@link #OFF_AUTOCLEAR}) in place and
+     * forces it to disk.
+     */
+    static void writeFeatures(Storage storage, int offset, long bits) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(8);
+        Bytes.of(b.array()).put64be(0, bits);
+        storage.write(b, offset);
+        storage.force();
+    }
 
     // incompatible feature bits
     static final long INCOMPAT_DIRTY = 1L;

@@ -470,11 +470,8 @@ final class Qcow2Image extends ImageBase {
         flush(); // refcounts exact on disk (a dirty image was repaired when it was opened writable)
         if (edit.lazyRefcounts() != null) {
             long bits = header.compatibleFeatures() & ~Qcow2Header.COMPAT_LAZY_REFCOUNTS;
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8);
-            org.vdmount.vd.Bytes.of(b.array()).put64be(0, edit.lazyRefcounts() ? bits | Qcow2Header.COMPAT_LAZY_REFCOUNTS
-                    : bits);
-            storage.write(b, Qcow2Header.OFF_COMPATIBLE); // qcow2.txt "Header": compatible_features, bytes 80-87
-            storage.force();
+            Qcow2Header.writeFeatures(storage, Qcow2Header.OFF_COMPATIBLE,
+                    edit.lazyRefcounts() ? bits | Qcow2Header.COMPAT_LAZY_REFCOUNTS : bits);
         }
         if (edit.backing() != null) {
             BackingChange.apply(this, edit.backing());

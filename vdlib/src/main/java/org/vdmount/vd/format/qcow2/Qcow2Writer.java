@@ -679,10 +679,7 @@ final class Qcow2Writer {
                 }
             }
             if (keep != h.autoclearFeatures() || release != null) {
-                ByteBuffer b = ByteBuffer.allocate(8);
-                Bytes.of(b.array()).put64be(0, keep);
-                img.storage().write(b, Qcow2Header.OFF_AUTOCLEAR);
-                img.storage().force();
+                Qcow2Header.writeFeatures(img.storage(), Qcow2Header.OFF_AUTOCLEAR, keep);
             }
             if (release != null) {
                 for (long[] r : release) {
@@ -763,10 +760,8 @@ final class Qcow2Writer {
             return;
         }
         long bits = h.incompatibleFeatures() & ~Qcow2Header.INCOMPAT_DIRTY;
-        ByteBuffer b = ByteBuffer.allocate(8);
-        Bytes.of(b.array()).put64be(0, dirty ? bits | Qcow2Header.INCOMPAT_DIRTY : bits);
-        img.storage().write(b, Qcow2Header.OFF_INCOMPATIBLE);
-        img.storage().force();
+        Qcow2Header.writeFeatures(img.storage(), Qcow2Header.OFF_INCOMPATIBLE,
+                dirty ? bits | Qcow2Header.INCOMPAT_DIRTY : bits);
     }
 
     /** Gives the freed clusters' space back to the host, one call per contiguous run. */
